@@ -1,0 +1,79 @@
+package resync
+
+import "context"
+
+// Principal is who asks for a run: an admin of the tenant, or the system
+// itself for scheduled syncs.
+type Principal struct {
+	// ID is the host's user ID ("" for the system principal).
+	ID string
+	// Email receives the completion email of an accounts resync.
+	Email string `json:",omitempty"`
+	// Name is shown in notifications.
+	Name string `json:",omitempty"`
+	// System marks the scheduler's principal. Authorizers should allow it
+	// only for scheduled operations.
+	System bool `json:",omitempty"`
+}
+
+// SystemPrincipal is the principal of scheduled syncs.
+var SystemPrincipal = Principal{ID: "system", Name: "resync scheduler", System: true}
+
+// String returns the email, name or ID, whichever is set first.
+func (p Principal) String() string {
+	switch {
+	case p.Email != "":
+		return p.Email
+	case p.Name != "":
+		return p.Name
+	}
+	return p.ID
+}
+
+// Action is what an Authorizer is asked to allow.
+type Action string
+
+// Actions.
+const (
+	ActionResyncPersonnel Action = "resync_personnel" // start (or plan) a personnel resync
+	ActionResyncAccounts  Action = "resync_accounts"  // start (or plan) an accounts resync
+	ActionResyncAll       Action = "resync_all"       // start a full sync (scheduled)
+	ActionReviewHeld      Action = "review_held"      // approve or reject a held change set
+	ActionViewRuns        Action = "view_runs"        // read runs and held change sets
+)
+
+// Authorizer decides whether a principal may perform an action on a tenant.
+// In the product, only the tenant's admins may resync.
+//
+// Contract: return (true, nil) to allow, (false, nil) to deny (the engine
+// returns ErrForbidden and starts nothing), and a non-nil error when the
+// decision could not be made (the engine returns it, wrapped, and starts
+// nothing). Must be safe for concurrent use.
+type Authorizer interface {
+	Authorize(ctx context.Context, tenant string, p Principal, a Action) (bool, error)
+}
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(ctx context.Context, tenant string, p Principal, a Action) (bool, error)
+
+// Authorize calls f.
+func (f AuthorizerFunc) Authorize(ctx context.Context, tenant string, p Principal, a Action) (bool, error) {
+	return f(ctx, tenant, p, a)
+}
+
+// Directory lists a tenant's admins: the recipients of a personnel resync's
+// completion email and of delete-guard alerts. Must be safe for concurrent use.
+type Directory interface {
+	Admins(ctx context.Context, tenant string) ([]Principal, error)
+}
+
+// ConnectionSource tells the engine a tenant's connections; the host keeps
+// them in its own database.
+//
+// Contract: return every connection of the tenant (disabled ones included,
+// so plans can show them as skipped), each with Tenant set to tenant and a
+// unique ID. Return an error wrapping ErrUnknownTenant for a tenant that does
+// not exist. Must be safe for concurrent use.
+type ConnectionSource interface {
+	Connections(ctx context.Context, tenant string) ([]Connection, error)
+}

@@ -1,0 +1,207 @@
+package resync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Connector reads the current state of one connection, a page at a time.
+//
+// The engine drives the paging: it calls ReadPage with the empty cursor for
+// the first page and then with each page's Next until Next is empty. When a
+// page fails with a transient error the engine calls ReadPage again with the
+// same cursor, so a connector never retries by itself and a failure on page
+// 37 re-reads page 37 only.
+//
+// Contract for implementers:
+//   - ReadPage with the same cursor must be safe to repeat (it is a read).
+//     Cursors are opaque to the engine; they may be URLs, tokens or offsets.
+//   - Return records of the connection's current state; keys must be stable
+//     and unique per kind within one full read.
+//   - Classify errors: wrap errors that retrying cannot fix (bad
+//     credentials, 401/403, not found, a malformed configuration) with
+//     Permanent; wrap throttling with RetryAfter when the provider says how
+//     long to wait; anything else is treated as transient and retried with
+//     backoff. ClassifyHTTP does this for HTTP APIs.
+//   - Honour ctx: return promptly with ctx.Err() when it is done.
+//   - A Connector is used by one goroutine at a time; the engine never calls
+//     ReadPage concurrently on one Connector.
+//
+// Optional capabilities are separate interfaces detected by type assertion:
+// HealthChecker, and io.Closer (closed after each read).
+type Connector interface {
+	ReadPage(ctx context.Context, cursor string) (Page, error)
+}
+
+// Page is one page of a read.
+type Page struct {
+	// Records of this page. The engine validates them (ValidateRecord) and
+	// takes ownership: a connector must not modify them after returning.
+	Records []Record
+	// Next is the cursor of the following page, or "" if this was the last.
+	Next string
+	// Total optionally estimates the number of records of the whole read,
+	// for progress reporting; 0 means unknown.
+	Total int
+}
+
+// ConnectorFactory builds the Connector for a connection. The engine calls
+// it once per read, with the read's context; Config.Connectors maps provider
+// names to factories. A factory error is classified like a ReadPage error.
+type ConnectorFactory func(ctx context.Context, conn Connection) (Connector, error)
+
+// HealthChecker is an optional Connector capability: a cheap check that the
+// connection's credentials and reachability are good (a "test connection"
+// button). Engine.CheckConnection uses it.
+type HealthChecker interface {
+	CheckHealth(ctx context.Context) error
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (bad credentials, 401/403, not
+// found). The engine fails the connection at once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type retryAfterError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.err, e.delay)
+}
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as throttling: the engine waits at least d before
+// calling ReadPage again with the same cursor. RetryAfter(nil, d) is nil.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	if d < 0 {
+		d = 0
+	}
+	return &retryAfterError{err: err, delay: d}
+}
+
+// RetryDelay returns the delay of a RetryAfter error in err's chain.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r *retryAfterError
+	if errors.As(err, &r) {
+		return r.delay, true
+	}
+	return 0, false
+}
+
+// HTTPError is a non-success HTTP response, as returned by ClassifyHTTP
+// (wrapped in Permanent or RetryAfter as appropriate).
+type HTTPError struct {
+	Method     string
+	URL        string
+	StatusCode int
+	// Body is the start of the response body (at most 1 KiB): providers put
+	// their error code and message there.
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// ClassifyHTTP turns a non-2xx HTTP response into an error the engine knows
+// how to treat; it returns nil for 2xx. body is the (start of the) response
+// body, for the message.
+//
+//   - 429, and 403 with X-RateLimit-Remaining: 0 (GitHub's secondary form),
+//     are throttling: RetryAfter with the delay from Retry-After (seconds or
+//     an HTTP date), else X-RateLimit-Reset / RateLimit-Reset (Unix seconds,
+//     or seconds from now if small), else a transient error.
+//   - 408 and 5xx are transient (with Retry-After honoured when present).
+//   - Any other 4xx (401 and 403 included) is Permanent.
+//
+// now is used to turn absolute reset times into delays (time.Now if nil).
+func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	if now == nil {
+		now = time.Now
+	}
+	b := strings.TrimSpace(string(body))
+	if len(b) > 1024 {
+		b = b[:1024]
+	}
+	he := &HTTPError{StatusCode: resp.StatusCode, Body: b}
+	if resp.Request != nil {
+		he.Method = resp.Request.Method
+		if resp.Request.URL != nil {
+			u := *resp.Request.URL
+			u.RawQuery = "" // queries may carry tokens
+			he.URL = u.String()
+		}
+	}
+	h := resp.Header
+	throttled := resp.StatusCode == http.StatusTooManyRequests ||
+		(resp.StatusCode == http.StatusForbidden && h.Get("X-RateLimit-Remaining") == "0")
+	if throttled || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500 {
+		if d, ok := headerDelay(h, now()); ok {
+			return RetryAfter(he, d)
+		}
+		return he
+	}
+	return Permanent(he)
+}
+
+// headerDelay reads a provider's advertised wait from Retry-After, then
+// X-RateLimit-Reset / RateLimit-Reset.
+func headerDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+			return time.Duration(secs * float64(time.Second)), true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0), true
+		}
+	}
+	for _, name := range []string{"X-RateLimit-Reset", "RateLimit-Reset", "X-Rate-Limit-Reset"} {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			continue
+		}
+		// Small values are deltas (IETF RateLimit fields); large ones are
+		// Unix times (GitHub, Okta).
+		if n < 1_000_000_000 {
+			return time.Duration(n) * time.Second, true
+		}
+		return max(time.Unix(n, 0).Sub(now), 0), true
+	}
+	return 0, false
+}

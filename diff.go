@@ -1,0 +1,206 @@
+package resync
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// recKey identifies a record within a connection.
+type recKey struct {
+	kind RecordKind
+	key  string
+}
+
+// snapState is what the diff keeps per snapshot record: its fingerprint and
+// whether the fresh read has seen it.
+type snapState struct {
+	fp   uint64
+	seen bool
+}
+
+// differ computes a change set while pages stream in: it keeps the
+// snapshot's fingerprints and only the changed records of the read, so a
+// large connection with few changes needs little memory.
+type differ struct {
+	limits  Limits
+	snap    map[recKey]snapState
+	added   map[recKey]struct{}
+	dups    map[recKey]struct{}
+	changes []Change
+
+	read      int // records observed, rejected included
+	rejected  int
+	samples   []string
+	seen      int // snapshot records seen in the read (duplicates once)
+	dupInSnap int
+}
+
+const maxRejectedSamples = 5
+
+func newDiffer(l Limits) *differ {
+	return &differ{
+		limits: l.withDefaults(),
+		snap:   make(map[recKey]snapState),
+		added:  make(map[recKey]struct{}),
+	}
+}
+
+func (d *differ) addSnapshot(e SnapshotEntry) error {
+	k := recKey{e.Kind, e.Key}
+	if _, dup := d.snap[k]; dup {
+		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
+	}
+	d.snap[k] = snapState{fp: e.Fingerprint}
+	return nil
+}
+
+func (d *differ) reject(reason string) {
+	d.rejected++
+	if len(d.samples) < maxRejectedSamples {
+		d.samples = append(d.samples, reason)
+	}
+}
+
+// observe takes one record of the fresh read.
+func (d *differ) observe(r Record) {
+	d.read++
+	if err := ValidateRecord(r, d.limits); err != nil {
+		d.reject(err.Error())
+		return
+	}
+	k := recKey{r.RecordKind(), r.RecordKey()}
+	fp := Fingerprint(r)
+	if s, ok := d.snap[k]; ok {
+		if s.seen {
+			d.duplicate(k, true)
+			return
+		}
+		s.seen = true
+		d.snap[k] = s
+		d.seen++
+		if s.fp != fp {
+			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp})
+		}
+		return
+	}
+	if _, ok := d.added[k]; ok {
+		d.duplicate(k, false)
+		return
+	}
+	d.added[k] = struct{}{}
+	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp})
+}
+
+// duplicate rejects every occurrence of a key read twice: neither copy can
+// be trusted, so the stored version (if any) stays as it is.
+func (d *differ) duplicate(k recKey, inSnap bool) {
+	if d.dups == nil {
+		d.dups = make(map[recKey]struct{})
+	}
+	reason := fmt.Sprintf("resync: %s key %q read more than once", k.kind, truncate(k.key, 64))
+	if _, already := d.dups[k]; !already {
+		d.dups[k] = struct{}{}
+		d.reject(reason) // the first occurrence, accepted until now
+		if inSnap {
+			d.dupInSnap++
+		}
+	}
+	d.reject(reason)
+}
+
+// diffResult is the outcome of a read's diff.
+type diffResult struct {
+	changes                       []Change
+	added, updated, removed       int
+	unchanged, rejected, snapSize int
+	validRead                     int // distinct valid records read
+	samples                       []string
+}
+
+// finish returns the change set's changes: adds and updates in read order,
+// then removes sorted by kind and key.
+func (d *differ) finish() diffResult {
+	changes := d.changes
+	if len(d.dups) > 0 {
+		changes = slices.DeleteFunc(changes, func(c Change) bool {
+			_, dup := d.dups[recKey{c.Kind, c.Key}]
+			return dup
+		})
+	}
+	res := diffResult{rejected: d.rejected, snapSize: len(d.snap), samples: d.samples}
+	for _, c := range changes {
+		if c.Op == OpAdd {
+			res.added++
+		} else {
+			res.updated++
+		}
+	}
+	start := len(changes)
+	for k, s := range d.snap {
+		if !s.seen {
+			changes = append(changes, Change{Op: OpRemove, Kind: k.kind, Key: k.key, PrevFingerprint: s.fp})
+		}
+	}
+	removes := changes[start:]
+	slices.SortFunc(removes, func(a, b Change) int {
+		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Key, b.Key)
+	})
+	res.removed = len(removes)
+	res.unchanged = d.seen - res.updated - d.dupInSnap
+	res.validRead = d.seen + len(d.added) - len(d.dups)
+	res.changes = changes
+	return res
+}
+
+// DeleteGuard holds change sets that would remove too much of a
+// connection's snapshot (DESIGN rule 4). Zero fields take the defaults.
+type DeleteGuard struct {
+	// MaxFraction: hold when more than this fraction of a snapshot of at
+	// least MinRecords records would be removed. Default 0.2 (Okta's import
+	// safeguard).
+	MaxFraction float64
+	// MinRecords: snapshots smaller than this are not held by fraction.
+	// Default 100.
+	MinRecords int
+	// MaxRemovals: hold when more than this many records would be removed,
+	// whatever the fraction. Default 500 (Entra Connect's threshold).
+	MaxRemovals int
+	// Disabled turns off the two thresholds above. An empty read of a
+	// non-empty snapshot is held regardless.
+	Disabled bool
+}
+
+func (g DeleteGuard) withDefaults() DeleteGuard {
+	if g.MaxFraction <= 0 {
+		g.MaxFraction = 0.2
+	}
+	if g.MinRecords <= 0 {
+		g.MinRecords = 100
+	}
+	if g.MaxRemovals <= 0 {
+		g.MaxRemovals = 500
+	}
+	return g
+}
+
+// check returns why a diff must be held, or "".
+func (g DeleteGuard) check(r diffResult) string {
+	if r.snapSize > 0 && r.validRead == 0 {
+		return fmt.Sprintf("the read returned no records, the snapshot has %d", r.snapSize)
+	}
+	if g.Disabled || r.removed == 0 {
+		return ""
+	}
+	if r.removed > g.MaxRemovals {
+		return fmt.Sprintf("%d of %d records would be removed (more than %d)", r.removed, r.snapSize, g.MaxRemovals)
+	}
+	if r.snapSize >= g.MinRecords && float64(r.removed) > g.MaxFraction*float64(r.snapSize) {
+		return fmt.Sprintf("%d of %d records (%.0f%%) would be removed (more than %.0f%%)",
+			r.removed, r.snapSize, 100*float64(r.removed)/float64(r.snapSize), 100*g.MaxFraction)
+	}
+	return ""
+}

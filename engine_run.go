@@ -1,0 +1,371 @@
+package resync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+)
+
+// Run is the handle of a run in progress (or just finished) in this engine.
+// Its methods are safe for concurrent use.
+type Run struct {
+	e      *Engine
+	id     string
+	tenant string
+	key    string
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	persistMu sync.Mutex // serializes Store.UpdateRun for this run
+	traceCtx  context.Context
+	span      trace.Span
+
+	// guarded by e.mu
+	info      RunInfo
+	slots     []*slot
+	finishing bool
+	canceled  bool
+}
+
+// slot is one connection of a run.
+type slot struct {
+	idx     int
+	conn    Connection
+	ticket  *read // the read whose result the slot waits for
+	running bool  // a goroutine is serving the slot
+	needs   bool  // the slot must be (re)served
+	reads   int   // reads requested for this slot
+	err     error // live error of the last result
+}
+
+func (r *Run) spanContext() trace.SpanContext { return trace.SpanContextFromContext(r.traceCtx) }
+
+// ID returns the run's ID.
+func (r *Run) ID() string { return r.id }
+
+// Done is closed when the run has reached a final status and been stored.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Wait blocks until the run ends or ctx is done, and returns the run's
+// state. The error is ctx's, if it ended the wait; a run's own failures are
+// in RunInfo (Status, Connections, Err).
+func (r *Run) Wait(ctx context.Context) (RunInfo, error) {
+	select {
+	case <-r.done:
+		return r.Info(), nil
+	case <-ctx.Done():
+		return r.Info(), ctx.Err()
+	}
+}
+
+// Cancel cancels the run: its reads stop between pages and apply nothing;
+// reads shared with other runs go on for them. Cancel returns at once.
+func (r *Run) Cancel() {
+	e := r.e
+	e.mu.Lock()
+	if r.finishing || r.canceled {
+		e.mu.Unlock()
+		return
+	}
+	r.canceled = true
+	for _, s := range r.slots {
+		e.releaseWaiter(s.ticket)
+	}
+	e.mu.Unlock()
+	r.cancel()
+}
+
+// Err joins the run's connection failures as *ConnectionError values that
+// wrap the original errors; nil if none (so far).
+func (r *Run) Err() error {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	var errs []error
+	for _, s := range r.slots {
+		if s.err != nil {
+			errs = append(errs, &ConnectionError{Tenant: r.tenant, ConnectionID: s.conn.ID, Provider: s.conn.Provider, Err: s.err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Info returns the run's current state, with per-connection progress
+// (records read so far) for connections being read.
+func (r *Run) Info() RunInfo {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	return r.infoLocked()
+}
+
+func (r *Run) infoLocked() RunInfo {
+	ri := r.info
+	ri.Requesters = slices.Clone(ri.Requesters)
+	ri.NotifyErrors = slices.Clone(ri.NotifyErrors)
+	ri.Connections = slices.Clone(ri.Connections)
+	for i, s := range r.slots {
+		c := &ri.Connections[i]
+		if c.Status == ConnPending || c.Status == ConnRunning {
+			if t := s.ticket; t != nil && t.started {
+				c.Status = ConnRunning
+				c.Read = int(t.nread.Load())
+				c.Pages = int(t.pages.Load())
+				c.Attempts = int(t.attempts.Load())
+				c.Total = int(t.total.Load())
+				c.StartedAt = t.startedAt
+			}
+		}
+	}
+	return ri
+}
+
+func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan *Plan) (*Run, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if r := e.byKey[key]; r != nil && !r.finishing && !r.canceled {
+		e.joinLocked(r, req.Initiator)
+		e.mu.Unlock()
+		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.String())
+		return r, nil
+	}
+	now := e.cfg.Now()
+	id := e.cfg.NewID()
+	rctx, cancel := context.WithCancel(e.base)
+	r := &Run{e: e, id: id, tenant: req.Tenant, key: key, ctx: rctx, cancel: cancel, done: make(chan struct{})}
+	r.info = RunInfo{
+		ID: id, Tenant: req.Tenant, Scope: req.Scope, Trigger: req.Trigger,
+		Initiator: req.Initiator, Requesters: []Principal{req.Initiator},
+		Status: RunRunning, Owner: e.cfg.InstanceID, CreatedAt: now,
+	}
+	for i, c := range plan.Sync {
+		r.info.Connections = append(r.info.Connections, ConnectionResult{
+			ConnectionID: c.ID, Provider: c.Provider, Type: c.Type, Name: c.Name, Status: ConnPending,
+		})
+		s := &slot{idx: i, conn: c, needs: true}
+		r.slots = append(r.slots, s)
+	}
+	// Store the run before any read can start, so that a crash leaves a
+	// record to mark interrupted. Holding e.mu here makes identical
+	// concurrent requests wait and join rather than race.
+	if err := e.cfg.Store.CreateRun(ctx, r.infoLocked()); err != nil {
+		e.mu.Unlock()
+		cancel()
+		return nil, fmt.Errorf("resync: storing new run: %w", err)
+	}
+	// The run's span is a child of the caller's span, but the run outlives
+	// the caller's context: only its span context is carried over.
+	r.traceCtx, r.span = e.tel.tracer.Start(trace.ContextWithSpanContext(rctx, trace.SpanContextFromContext(ctx)), "resync.run",
+		trace.WithAttributes(attribute.String("resync.tenant", r.tenant), attribute.String("resync.run", r.id),
+			attribute.String("resync.scope", req.Scope.String()), attribute.String("resync.trigger", string(req.Trigger))))
+	for _, s := range r.slots {
+		s.ticket = e.requestReadLocked(s, r)
+	}
+	e.runs[id] = r
+	e.byKey[key] = r
+	e.runWG.Add(1)
+	e.mu.Unlock()
+	e.tel.inflight.Add(context.WithoutCancel(ctx), 1)
+	e.log.Info("run started", "tenant", req.Tenant, "run", id, "scope", req.Scope.String(), "trigger", req.Trigger,
+		"by", req.Initiator.String(), "connections", len(plan.Sync))
+	go e.runLoop(r)
+	return r, nil
+}
+
+// joinLocked adds a requester to a run in progress. Connections whose read
+// has already begun are read once more after it (their read may predate
+// the change the requester just made); the others are not read yet, so the
+// coming read serves the new requester too.
+func (e *Engine) joinLocked(r *Run, p Principal) {
+	if !slices.ContainsFunc(r.info.Requesters, func(q Principal) bool { return q.ID == p.ID && q.Email == p.Email }) {
+		r.info.Requesters = append(r.info.Requesters, p)
+	}
+	for _, s := range r.slots {
+		if !s.ticket.started {
+			continue
+		}
+		t := e.requestReadLocked(s, r)
+		if t == s.ticket {
+			continue
+		}
+		s.ticket.waiters-- // the run now waits for the newer read only
+		s.ticket = t
+		if !s.running {
+			s.needs = true
+			r.info.Connections[s.idx].Status = ConnPending
+		}
+	}
+}
+
+// runLoop serves the run's slots with an errgroup fan-out until none needs
+// serving, then finishes the run. Reads run in their own goroutines (see
+// read.go); a slot goroutine waits for its read and records the result.
+func (e *Engine) runLoop(r *Run) {
+	defer e.runWG.Done()
+	ctx, span := r.traceCtx, r.span
+	start := time.Now()
+	e.notify(r, NotifyRunStarted, nil)
+
+	var g errgroup.Group // zero Group: one slot's failure never cancels the others
+	g.SetLimit(e.cfg.Concurrency)
+	for {
+		e.mu.Lock()
+		var todo []*slot
+		for _, s := range r.slots {
+			if s.needs && !s.running {
+				s.needs, s.running = false, true
+				todo = append(todo, s)
+			}
+		}
+		if len(todo) == 0 {
+			r.finishing = true
+			if e.byKey[r.key] == r {
+				delete(e.byKey, r.key)
+			}
+			e.mu.Unlock()
+			break
+		}
+		e.mu.Unlock()
+		for _, s := range todo {
+			g.Go(func() error {
+				e.serveSlot(r, s)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+
+	e.mu.Lock()
+	r.info.Status = finalStatus(r.info.Connections, r.canceled)
+	r.info.FinishedAt = e.cfg.Now()
+	info := r.infoLocked()
+	e.mu.Unlock()
+	e.persist(r)
+	e.notify(r, NotifyRunCompleted, nil)
+	e.persist(r) // with any notification errors
+	info = r.Info()
+	e.tel.runEnded(ctx, info, time.Since(start))
+	e.tel.inflight.Add(context.WithoutCancel(ctx), -1)
+	span.SetAttributes(attribute.String("resync.status", string(info.Status)))
+	span.End()
+	e.log.Info("run finished", "tenant", r.tenant, "run", r.id, "status", info.Status)
+
+	e.mu.Lock()
+	delete(e.runs, r.id)
+	e.mu.Unlock()
+	r.cancel()
+	close(r.done)
+}
+
+// serveSlot waits for the slot's read (following it when a newer read
+// replaces it) and records the result.
+func (e *Engine) serveSlot(r *Run, s *slot) {
+	for {
+		e.mu.Lock()
+		t := s.ticket
+		e.mu.Unlock()
+		canceled := false
+		select {
+		case <-t.done:
+		case <-r.ctx.Done():
+			canceled = true
+		}
+		e.mu.Lock()
+		if !canceled && s.ticket != t {
+			e.mu.Unlock()
+			continue // a request joined: wait for the follow-up read
+		}
+		res := &r.info.Connections[s.idx]
+		if canceled {
+			select {
+			case <-t.done: // finished meanwhile: its result stands
+				canceled = false
+			default:
+			}
+		}
+		if canceled {
+			res.Status = ConnCanceled
+			res.Error = "canceled"
+			res.FinishedAt = e.cfg.Now()
+			s.err = context.Canceled
+		} else {
+			reads := res.Reads
+			*res = t.result
+			res.Reads = reads + 1
+			res.Name = s.conn.Name
+			s.err = t.err
+			if t.owner != r && t.result.Status == ConnHeld {
+				res.Error = fmt.Sprintf("%s (held by run %s)", res.Error, t.owner.id)
+			}
+		}
+		s.running = false
+		e.mu.Unlock()
+		e.persist(r)
+		return
+	}
+}
+
+// persist writes the run's current state to the store. Errors are logged:
+// the run goes on, and its final state is written again at the end.
+func (e *Engine) persist(r *Run) {
+	r.persistMu.Lock()
+	defer r.persistMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
+	defer cancel()
+	if err := e.cfg.Store.UpdateRun(ctx, r.Info()); err != nil {
+		e.log.Error("storing run state", "tenant", r.tenant, "run", r.id, "err", err)
+	}
+}
+
+// notify routes and delivers a run's notifications, retrying each delivery;
+// failures are recorded on the run and never fail it.
+func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
+	if e.cfg.Notifier == nil {
+		return
+	}
+	info := r.Info()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
+	defer cancel()
+	var admins []Principal
+	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
+	if needAdmins && e.cfg.Directory != nil {
+		var err error
+		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)
+		if err != nil {
+			e.recordNotifyError(r, fmt.Errorf("listing admins of tenant %q: %w", r.tenant, err))
+		}
+	}
+	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
+		policy := e.cfg.Retry
+		policy.MaxAttempts = 3
+		_, err := retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
+		if err != nil {
+			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))
+		}
+	}
+}
+
+func (e *Engine) recordNotifyError(r *Run, err error) {
+	e.log.Warn("notification failed", "tenant", r.tenant, "run", r.id, "err", err)
+	e.mu.Lock()
+	r.info.NotifyErrors = append(r.info.NotifyErrors, err.Error())
+	e.mu.Unlock()
+}
+
+func safeNotify(ctx context.Context, n Notifier, msg Notification) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(&PanicError{Value: v})
+		}
+	}()
+	return n.Notify(ctx, msg)
+}

@@ -1,0 +1,111 @@
+package resync
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Test for them with errors.Is; the engine wraps them with
+// the detail (tenant, provider, connection) that makes the message useful.
+var (
+	// ErrForbidden: the Authorizer refused the principal the operation on the
+	// tenant. Nothing was started or recorded.
+	ErrForbidden = errors.New("resync: forbidden")
+
+	// ErrNoConnections: the tenant has no connection the request would read
+	// (none connected, or all of the scope's skipped). Nothing was started.
+	ErrNoConnections = errors.New("resync: no connections to resync")
+
+	// ErrUnknownTenant is returned by a ConnectionSource for a tenant it does
+	// not know; the engine passes it through. Nothing was started.
+	ErrUnknownTenant = errors.New("resync: unknown tenant")
+
+	// ErrUnknownProvider: an accounts selection names a provider the tenant
+	// has no connection of (of the scope's type). Nothing was started.
+	ErrUnknownProvider = errors.New("resync: unknown provider")
+
+	// ErrUnknownConnection: a selection names a connection ID the tenant does
+	// not have, or one of another type. Nothing was started.
+	ErrUnknownConnection = errors.New("resync: unknown connection")
+
+	// ErrAccountsTypeNotAllowed: ResyncAccounts was asked for a type other
+	// than AccessReview, Infrastructure or Observability. Nothing was started.
+	ErrAccountsTypeNotAllowed = errors.New("resync: accounts resync is not available for this connection type")
+
+	// ErrInvalidRequest: a request or configuration is malformed (empty
+	// tenant, bad scope, ...). Nothing was started.
+	ErrInvalidRequest = errors.New("resync: invalid request")
+
+	// ErrClosed: the engine (or scheduler) has been closed.
+	ErrClosed = errors.New("resync: closed")
+
+	// ErrNotFound: no run, or no held change set, with that ID for that tenant.
+	ErrNotFound = errors.New("resync: not found")
+
+	// ErrConflict is returned by Store.Apply when the connection's snapshot
+	// is no longer at the change set's BaseVersion: another apply came first.
+	// Nothing was applied.
+	ErrConflict = errors.New("resync: snapshot changed concurrently")
+
+	// ErrStaleHold: a held change set can no longer be approved because the
+	// snapshot changed after it was held. It is discarded; resync again.
+	ErrStaleHold = errors.New("resync: held change set is stale")
+
+	// ErrInvalidRecord: a record failed validation (see RecordError).
+	ErrInvalidRecord = errors.New("resync: invalid record")
+
+	// ErrHeld: a connection's change set was held by the delete guard. A
+	// run's Err wraps it for held connections; approve or reject through the
+	// engine.
+	ErrHeld = errors.New("resync: change set held by the delete guard")
+)
+
+// ConnectionError is the failure of one connection in a run. It unwraps to
+// the cause, so errors.Is(err, ErrHeld) or a connector's own error type
+// still match.
+type ConnectionError struct {
+	Tenant       string
+	ConnectionID string
+	Provider     string
+	Err          error
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("resync: tenant %q connection %q (%s): %v", e.Tenant, e.ConnectionID, e.Provider, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// RecordError says why a record was rejected. It unwraps to ErrInvalidRecord.
+type RecordError struct {
+	Kind   RecordKind
+	Key    string
+	Reason string
+}
+
+func (e *RecordError) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("resync: invalid %s record: %s", e.Kind, e.Reason)
+	}
+	return fmt.Sprintf("resync: invalid %s record %q: %s", e.Kind, truncate(e.Key, 64), e.Reason)
+}
+
+// Unwrap returns ErrInvalidRecord.
+func (e *RecordError) Unwrap() error { return ErrInvalidRecord }
+
+// PanicError is a panic recovered from a connector (or notifier), recorded as
+// that connection's failure instead of crashing the host.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("resync: panic: %v", e.Value) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,184 @@
+package resync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// NotificationKind says what a notification is about.
+type NotificationKind string
+
+// Notification kinds.
+const (
+	// NotifyRunStarted: a run started (in-product, to its requesters).
+	NotifyRunStarted NotificationKind = "run_started"
+	// NotifyRunCompleted: a run reached a final status (in-product to its
+	// requesters; email to the tenant's admins for a personnel resync, to
+	// the requesters for an accounts resync).
+	NotifyRunCompleted NotificationKind = "run_completed"
+	// NotifyChangesHeld: the delete guard held a change set; an admin must
+	// approve or reject it (in-product and email, to the tenant's admins).
+	NotifyChangesHeld NotificationKind = "changes_held"
+)
+
+// Channel is how a notification reaches people.
+type Channel string
+
+// Channels.
+const (
+	ChannelInApp Channel = "in_app"
+	ChannelEmail Channel = "email"
+)
+
+// Notification is one message to deliver on one channel.
+type Notification struct {
+	Kind       NotificationKind
+	Channel    Channel
+	Tenant     string
+	Recipients []Principal
+	// Run is the run's state when the notification was made.
+	Run RunInfo
+	// Held is set for NotifyChangesHeld.
+	Held *HeldSummary `json:",omitempty"`
+}
+
+// Subject returns a one-line summary, suitable for an email subject.
+func (n Notification) Subject() string {
+	what := "Personnel resync"
+	switch n.Run.Scope.Kind {
+	case ScopeAccounts:
+		if len(n.Run.Scope.Types) == 1 {
+			what = "Accounts resync (" + n.Run.Scope.Types[0].String() + ")"
+		}
+	case ScopeAll:
+		what = "Scheduled sync"
+	}
+	switch n.Kind {
+	case NotifyRunStarted:
+		return what + " started"
+	case NotifyRunCompleted:
+		return fmt.Sprintf("%s %s", what, n.Run.Status)
+	case NotifyChangesHeld:
+		if n.Held != nil {
+			return fmt.Sprintf("Removal of %d records from connection %s held for review", n.Held.Removed, n.Held.ConnectionID)
+		}
+		return "Changes held for review"
+	}
+	return what
+}
+
+// Text returns a plain-text body listing each connection's outcome.
+func (n Notification) Text() string {
+	var b strings.Builder
+	b.WriteString(n.Subject())
+	b.WriteString("\n\n")
+	if n.Held != nil {
+		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
+			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
+	}
+	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator)
+	for _, c := range n.Run.Connections {
+		label := c.Name
+		if label == "" {
+			label = c.Provider + "/" + c.ConnectionID
+		}
+		fmt.Fprintf(&b, "- %s: %s", label, c.Status)
+		if c.Status != ConnPending && c.Status != ConnRunning {
+			fmt.Fprintf(&b, ", read %d, added %d, updated %d, removed %d", c.Read, c.Added, c.Updated, c.Removed)
+		}
+		if c.Error != "" {
+			fmt.Fprintf(&b, " (%s)", c.Error)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// Notifier delivers notifications: in-product messages and emails.
+//
+// Contract: Notify delivers n to every recipient on n.Channel, or returns an
+// error. The engine retries failed deliveries a few times with backoff,
+// records the final error on the run, and never fails a run because of it:
+// Notify should therefore be idempotent where it can be. It must honour ctx
+// and be safe for concurrent use. A Notifier may ignore channels it does not
+// serve (return nil).
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, n Notification) error
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
+
+// ScheduledNotify says whom scheduled runs notify.
+type ScheduledNotify uint8
+
+// Scheduled notification policies.
+const (
+	// ScheduledNotifyNone: scheduled runs notify nobody (held change sets
+	// still alert the admins). The default.
+	ScheduledNotifyNone ScheduledNotify = iota
+	// ScheduledNotifyFailures: a scheduled run that ends failed or partial
+	// emails the tenant's admins.
+	ScheduledNotifyFailures
+	// ScheduledNotifyAll: every scheduled completion emails the admins.
+	ScheduledNotifyAll
+)
+
+// route returns the notifications for a run event, by the product's rules:
+// started and completed go in-product to the requesters; on completion an
+// email goes to the tenant's admins (personnel) or the requesters
+// (accounts); held change sets go to the admins on both channels. Scheduled
+// runs follow policy. Empty recipient lists produce no notification.
+func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, policy ScheduledNotify) []Notification {
+	mk := func(ch Channel, to []Principal) []Notification {
+		to = withoutSystem(to)
+		if len(to) == 0 {
+			return nil
+		}
+		return []Notification{{Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
+	}
+	requesters := run.Requesters
+	if len(requesters) == 0 {
+		requesters = []Principal{run.Initiator}
+	}
+	var out []Notification
+	switch kind {
+	case NotifyChangesHeld:
+		out = append(out, mk(ChannelInApp, admins)...)
+		out = append(out, mk(ChannelEmail, admins)...)
+	case NotifyRunStarted:
+		if run.Trigger == TriggerScheduled {
+			return nil
+		}
+		out = append(out, mk(ChannelInApp, requesters)...)
+	case NotifyRunCompleted:
+		if run.Trigger == TriggerScheduled {
+			failed := run.Status != RunSucceeded
+			if policy == ScheduledNotifyAll || (policy == ScheduledNotifyFailures && failed) {
+				out = append(out, mk(ChannelEmail, admins)...)
+			}
+			return out
+		}
+		out = append(out, mk(ChannelInApp, requesters)...)
+		if run.Scope.Kind == ScopeAccounts {
+			out = append(out, mk(ChannelEmail, requesters)...)
+		} else {
+			out = append(out, mk(ChannelEmail, admins)...)
+		}
+	}
+	return out
+}
+
+func withoutSystem(ps []Principal) []Principal {
+	out := make([]Principal, 0, len(ps))
+	for _, p := range ps {
+		if !p.System {
+			out = append(out, p)
+		}
+	}
+	return out
+}

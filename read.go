@@ -1,0 +1,367 @@
+package resync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/openresync/resync/internal/retry"
+)
+
+// connQueue is a connection's work queue (DESIGN rule 5): at most one read
+// in flight (cur) and one pending behind it (next).
+type connQueue struct {
+	cur, next *read
+}
+
+// read is one full read of a connection, shared by every run waiting for it.
+type read struct {
+	conn  Connection
+	owner *Run // the run that asked first; its ID goes on the change set
+	id    string
+	prev  *read
+	done  chan struct{}
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	// guarded by Engine.mu
+	waiters   int
+	started   bool
+	startedAt time.Time
+
+	nread, pages, attempts, total atomic.Int64
+
+	// set before done is closed
+	result ConnectionResult
+	err    error
+}
+
+func queueKey(c Connection) string { return c.Tenant + "\x00" + c.ID }
+
+// requestReadLocked returns the read that will serve a request for s.conn
+// made now: the pending read if there is one, the current read if it has
+// not begun reading, else a new read queued behind the current one.
+func (e *Engine) requestReadLocked(s *slot, r *Run) *read {
+	key := queueKey(s.conn)
+	q := e.queues[key]
+	if q == nil {
+		q = &connQueue{}
+		e.queues[key] = q
+	}
+	if q.next != nil {
+		q.next.waiters++
+		return q.next
+	}
+	if q.cur != nil && !q.cur.started {
+		q.cur.waiters++
+		return q.cur
+	}
+	s.reads++
+	ctx, stop := context.WithCancel(e.base)
+	t := &read{
+		conn: s.conn, owner: r, id: fmt.Sprintf("%s/%s/%d", r.id, s.conn.ID, s.reads),
+		prev: q.cur, done: make(chan struct{}), ctx: ctx, stop: stop, waiters: 1,
+	}
+	if q.cur != nil {
+		q.next = t
+	} else {
+		q.cur = t
+	}
+	e.readWG.Add(1)
+	go e.execute(t)
+	return t
+}
+
+// releaseWaiter drops a canceled run's interest in t; a read nobody waits
+// for any more is canceled.
+func (e *Engine) releaseWaiter(t *read) {
+	if t == nil {
+		return
+	}
+	t.waiters--
+	if t.waiters > 0 {
+		return
+	}
+	t.stop()
+	if q := e.queues[queueKey(t.conn)]; q != nil && q.next == t {
+		q.next = nil // nobody may join a canceled pending read
+	}
+}
+
+// finishLocked removes t from its queue, promoting the pending read.
+func (e *Engine) finishLocked(t *read) {
+	key := queueKey(t.conn)
+	q := e.queues[key]
+	if q == nil {
+		return
+	}
+	switch t {
+	case q.cur:
+		q.cur, q.next = q.next, nil
+	case q.next:
+		q.next = nil
+	}
+	if q.cur == nil && q.next == nil {
+		delete(e.queues, key)
+	}
+}
+
+// execute carries out one read: wait for the previous read of the
+// connection, a concurrency slot and the read lease; read every page with
+// retries; diff; hold or apply. It never panics and always closes t.done.
+func (e *Engine) execute(t *read) {
+	defer e.readWG.Done()
+	defer t.stop()
+	res := ConnectionResult{ConnectionID: t.conn.ID, Provider: t.conn.Provider, Type: t.conn.Type, Name: t.conn.Name}
+	var err error
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				err = &PanicError{Value: v, Stack: debug.Stack()}
+				res.Status = ConnFailed
+			}
+		}()
+		err = e.readAndApply(t, &res)
+	}()
+	if err != nil {
+		res.Error = err.Error()
+		if res.Status == "" || res.Status == ConnRunning || res.Status == ConnPending {
+			res.Status = ConnFailed
+		}
+		if errors.Is(err, context.Canceled) && t.ctx.Err() != nil {
+			res.Status = ConnCanceled
+		}
+	}
+	if res.FinishedAt.IsZero() {
+		res.FinishedAt = e.cfg.Now()
+	}
+	e.tel.readEnded(t.ctx, t.conn, res)
+	e.mu.Lock()
+	t.result, t.err = res, err
+	e.finishLocked(t)
+	e.mu.Unlock()
+	close(t.done)
+}
+
+func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
+	if t.prev != nil {
+		select {
+		case <-t.prev.done:
+		case <-t.ctx.Done():
+			return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
+		}
+	}
+	select {
+	case e.sem <- struct{}{}:
+		defer func() { <-e.sem }()
+	case <-t.ctx.Done():
+		return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
+	}
+
+	lease := ReadLease(t.conn.Tenant, t.conn.ID)
+	if err := e.acquireReadLease(t.ctx, lease); err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
+		defer cancel()
+		if err := e.cfg.Store.ReleaseLease(ctx, lease, e.cfg.InstanceID); err != nil {
+			e.log.Warn("releasing read lease", "lease", lease, "err", err)
+		}
+	}()
+
+	now := e.cfg.Now()
+	e.mu.Lock()
+	t.started, t.startedAt = true, now
+	e.mu.Unlock()
+	res.StartedAt = now
+
+	parent := t.owner.spanContext()
+	ctx, span := e.tel.tracer.Start(trace.ContextWithSpanContext(t.ctx, parent), "resync.connection",
+		trace.WithAttributes(attribute.String("resync.tenant", t.conn.Tenant), attribute.String("resync.connection", t.conn.ID),
+			attribute.String("resync.provider", t.conn.Provider), attribute.String("resync.type", t.conn.Type.String())))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectionTimeout)
+	defer cancel()
+
+	err := e.readDiffApply(ctx, t, res, span, lease)
+	res.Read = int(t.nread.Load())
+	res.Pages = int(t.pages.Load())
+	res.Attempts = int(t.attempts.Load())
+	res.Total = int(t.total.Load())
+	res.FinishedAt = e.cfg.Now()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attribute.String("resync.status", string(res.Status)),
+		attribute.Int("resync.read", res.Read), attribute.Int("resync.added", res.Added),
+		attribute.Int("resync.updated", res.Updated), attribute.Int("resync.removed", res.Removed))
+	e.log.Info("connection read", "tenant", t.conn.Tenant, "connection", t.conn.ID, "provider", t.conn.Provider,
+		"status", res.Status, "read", res.Read, "added", res.Added, "updated", res.Updated, "removed", res.Removed,
+		"rejected", res.Rejected, "attempts", res.Attempts, "err", err)
+	return err
+}
+
+func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
+	var timer *time.Timer
+	for {
+		ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.cfg.InstanceID, e.cfg.LeaseTTL)
+		if err != nil {
+			return fmt.Errorf("taking read lease: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		// Another instance is reading the connection: our read follows it.
+		if timer == nil {
+			timer = time.NewTimer(e.cfg.LeasePoll)
+			defer timer.Stop()
+		} else {
+			timer.Reset(e.cfg.LeasePoll)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for another instance's read: %w", ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResult, span trace.Span, lease string) error {
+	factory := e.cfg.Connectors[t.conn.Provider]
+	conn, err := callFactory(ctx, factory, t.conn)
+	if err != nil {
+		return fmt.Errorf("opening connector: %w", err)
+	}
+	defer closeConnector(conn)
+
+	d := newDiffer(e.cfg.Limits)
+	version, err := e.cfg.Store.Snapshot(ctx, t.conn.Tenant, t.conn.ID, d.addSnapshot)
+	if err != nil {
+		return fmt.Errorf("loading snapshot: %w", err)
+	}
+	lastRenew := time.Now()
+	cursor := ""
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before page %d: %w", page, err)
+		}
+		if time.Since(lastRenew) > e.cfg.LeaseTTL/3 {
+			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.cfg.InstanceID, e.cfg.LeaseTTL); err != nil || !ok {
+				return fmt.Errorf("read lease lost before page %d (err %v)", page, err)
+			}
+			lastRenew = time.Now()
+		}
+		var pg Page
+		_, err := retryDo(ctx, e.cfg.Retry, func(attempt int) error {
+			t.attempts.Add(1)
+			var rerr error
+			pg, rerr = safeReadPage(ctx, conn, cursor)
+			return rerr
+		}, func(attempt int, delay time.Duration, rerr error) {
+			span.AddEvent("retry", trace.WithAttributes(attribute.Int("resync.page", page),
+				attribute.Int("resync.attempt", attempt), attribute.String("resync.delay", delay.String()),
+				attribute.String("error", rerr.Error())))
+			e.log.Debug("page failed, retrying", "connection", t.conn.ID, "page", page, "attempt", attempt, "delay", delay, "err", rerr)
+		})
+		if err != nil {
+			return fmt.Errorf("page %d: %w", page, err)
+		}
+		for _, rec := range pg.Records {
+			d.observe(rec)
+		}
+		t.nread.Store(int64(d.read))
+		t.pages.Add(1)
+		if pg.Total > 0 {
+			t.total.Store(int64(pg.Total))
+		}
+		if pg.Next == "" {
+			break
+		}
+		if pg.Next == cursor {
+			return Permanent(fmt.Errorf("page %d: connector returned its own cursor %q as the next one; stopping an endless read", page, truncate(cursor, 80)))
+		}
+		cursor = pg.Next
+	}
+
+	dr := d.finish()
+	res.Added, res.Updated, res.Removed = dr.added, dr.updated, dr.removed
+	res.Unchanged, res.Rejected, res.RejectedSamples = dr.unchanged, dr.rejected, dr.samples
+	cs := &ChangeSet{
+		ID: t.id, Tenant: t.conn.Tenant, ConnectionID: t.conn.ID, RunID: t.owner.id,
+		BaseVersion: version, Changes: dr.changes, CreatedAt: e.cfg.Now(),
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stopped before applying: %w", err)
+	}
+	if reason := e.cfg.DeleteGuard.check(dr); reason != "" {
+		cs.HoldReason = reason
+		if err := e.cfg.Store.Hold(ctx, cs); err != nil {
+			return fmt.Errorf("holding change set: %w", err)
+		}
+		res.Status, res.HeldID = ConnHeld, cs.ID
+		res.Error = "held for review: " + reason
+		sum := cs.Summary()
+		e.notify(t.owner, NotifyChangesHeld, &sum)
+		return fmt.Errorf("%w: %s", ErrHeld, reason)
+	}
+	if len(cs.Changes) > 0 {
+		if err := e.cfg.Store.Apply(ctx, cs); err != nil {
+			return fmt.Errorf("applying %d changes: %w", len(cs.Changes), err)
+		}
+	}
+	res.Status = ConnSucceeded
+	return nil
+}
+
+func callFactory(ctx context.Context, f ConnectorFactory, c Connection) (conn Connector, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(&PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	conn, err = f(ctx, c)
+	if err == nil && conn == nil {
+		err = Permanent(fmt.Errorf("connector factory for provider %q returned no connector", c.Provider))
+	}
+	return conn, err
+}
+
+func closeConnector(c Connector) {
+	if cl, ok := c.(io.Closer); ok {
+		_ = cl.Close()
+	}
+}
+
+// safeReadPage calls ReadPage, turning a panic into a permanent error.
+func safeReadPage(ctx context.Context, c Connector, cursor string) (p Page, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(&PanicError{Value: v, Stack: debug.Stack()})
+		}
+	}()
+	return c.ReadPage(ctx, cursor)
+}
+
+// classify maps connector errors to retry decisions: Permanent stops,
+// RetryAfter sets a minimum delay, context errors stop.
+func classify(err error) retry.Classification {
+	if IsPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return retry.Classification{Permanent: true}
+	}
+	d, _ := RetryDelay(err)
+	return retry.Classification{MinDelay: d}
+}
+
+func retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
+	return retry.Do(ctx, p.internal(), classify, op, onRetry)
+}
