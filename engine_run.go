@@ -189,6 +189,9 @@ func (e *Engine) joinLocked(r *Run, p Principal) {
 	if !slices.ContainsFunc(r.info.Requesters, func(q Principal) bool { return q.ID == p.ID && q.Email == p.Email }) {
 		r.info.Requesters = append(r.info.Requesters, p)
 	}
+	if r.info.Trigger == TriggerScheduled {
+		return // reads in flight are fresh enough for a scheduled sync
+	}
 	for _, s := range r.slots {
 		if !s.ticket.started {
 			continue

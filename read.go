@@ -48,7 +48,9 @@ func queueKey(c Connection) string { return c.Tenant + "\x00" + c.ID }
 
 // requestReadLocked returns the read that will serve a request for s.conn
 // made now: the pending read if there is one, the current read if it has
-// not begun reading, else a new read queued behind the current one.
+// not begun reading (or, for a scheduled run, even if it has: a read in
+// flight is fresh enough for a daily sync), else a new read queued behind
+// the current one.
 func (e *Engine) requestReadLocked(s *slot, r *Run) *read {
 	key := queueKey(s.conn)
 	q := e.queues[key]
@@ -60,7 +62,7 @@ func (e *Engine) requestReadLocked(s *slot, r *Run) *read {
 		q.next.waiters++
 		return q.next
 	}
-	if q.cur != nil && !q.cur.started {
+	if q.cur != nil && (!q.cur.started || r.info.Trigger == TriggerScheduled) {
 		q.cur.waiters++
 		return q.cur
 	}
@@ -159,12 +161,14 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 			return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
 		}
 	}
-	select {
-	case e.sem <- struct{}{}:
-		defer func() { <-e.sem }()
-	case <-t.ctx.Done():
-		return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
+	prio := prioAdhoc
+	if t.owner.info.Trigger == TriggerScheduled {
+		prio = prioScheduled
 	}
+	if err := e.sem.acquire(t.ctx, prio); err != nil {
+		return fmt.Errorf("canceled before the read began: %w", err)
+	}
+	defer e.sem.release()
 
 	lease := ReadLease(t.conn.Tenant, t.conn.ID)
 	if err := e.acquireReadLease(t.ctx, lease); err != nil {

@@ -184,7 +184,7 @@ type Engine struct {
 	log    *slog.Logger
 	base   context.Context
 	cancel context.CancelFunc
-	sem    chan struct{}
+	sem    *prioSem
 
 	mu     sync.Mutex
 	closed bool
@@ -225,7 +225,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, tel: tel, log: cfg.Logger.With("instance", cfg.InstanceID),
 		base: base, cancel: cancel,
-		sem:    make(chan struct{}, cfg.Concurrency),
+		sem:    newPrioSem(cfg.Concurrency),
 		runs:   map[string]*Run{},
 		byKey:  map[string]*Run{},
 		queues: map[string]*connQueue{},
