@@ -1,0 +1,384 @@
+package resync_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+)
+
+func TestConnectionTypeRoundTrip(t *testing.T) {
+	t.Parallel()
+	all := resync.AllConnectionTypes()
+	require.Len(t, all, 13)
+	names := map[string]bool{}
+	for _, ct := range all {
+		require.True(t, ct.Valid(), "%d", ct)
+		s := ct.String()
+		assert.NotContains(t, s, "ConnectionType(")
+		assert.False(t, names[s], "name %q used twice", s)
+		names[s] = true
+
+		got, err := resync.ParseConnectionType(s)
+		require.NoError(t, err)
+		assert.Equal(t, ct, got)
+		// Case and separators are forgiven.
+		got, err = resync.ParseConnectionType(" " + strings.ToUpper(strings.ReplaceAll(s, "_", " ")) + " ")
+		require.NoError(t, err, s)
+		assert.Equal(t, ct, got)
+		got, err = resync.ParseConnectionType(strings.ReplaceAll(s, "_", "-"))
+		require.NoError(t, err, s)
+		assert.Equal(t, ct, got)
+
+		b, err := json.Marshal(struct{ T resync.ConnectionType }{ct})
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"T":"`+s+`"}`, string(b))
+		var back struct{ T resync.ConnectionType }
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, ct, back.T)
+	}
+	assert.Equal(t, "version_control", resync.VersionControl.String())
+	assert.Equal(t, "access_review", resync.AccessReview.String())
+}
+
+func TestConnectionTypeInvalid(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "nope", "idp2", "ConnectionType(1)"} {
+		_, err := resync.ParseConnectionType(s)
+		assert.Error(t, err, "%q", s)
+	}
+	var zero resync.ConnectionType
+	assert.False(t, zero.Valid())
+	assert.False(t, resync.ConnectionType(14).Valid())
+	assert.Equal(t, "ConnectionType(0)", zero.String())
+	_, err := json.Marshal(struct{ T resync.ConnectionType }{zero})
+	assert.Error(t, err, "the zero type must not marshal")
+	_, err = json.Marshal(struct{ T resync.ConnectionType }{14})
+	assert.Error(t, err)
+	var v struct{ T resync.ConnectionType }
+	assert.Error(t, json.Unmarshal([]byte(`{"T":"bogus"}`), &v))
+	assert.Error(t, json.Unmarshal([]byte(`{"T":""}`), &v))
+}
+
+func TestRecordKindRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := map[resync.RecordKind]string{resync.KindIdentity: "identity", resync.KindAccount: "account", resync.KindGroup: "group"}
+	for k, s := range want {
+		assert.Equal(t, s, k.String())
+		got, err := resync.ParseRecordKind(s)
+		require.NoError(t, err)
+		assert.Equal(t, k, got)
+		b, err := json.Marshal(map[string]resync.RecordKind{"k": k})
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"k":"`+s+`"}`, string(b))
+		var back map[string]resync.RecordKind
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, k, back["k"])
+	}
+	for _, s := range []string{"", "Identity", "user", "RecordKind(0)"} {
+		_, err := resync.ParseRecordKind(s)
+		assert.Error(t, err, "%q", s)
+	}
+	assert.Equal(t, "RecordKind(0)", resync.RecordKind(0).String())
+	var k resync.RecordKind
+	assert.Error(t, k.UnmarshalText([]byte("bogus")))
+}
+
+func TestChangeOpRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove"}
+	for o, s := range want {
+		assert.Equal(t, s, o.String())
+		got, err := resync.ParseChangeOp(s)
+		require.NoError(t, err)
+		assert.Equal(t, o, got)
+		b, err := json.Marshal([]resync.ChangeOp{o})
+		require.NoError(t, err)
+		assert.JSONEq(t, `["`+s+`"]`, string(b))
+		var back []resync.ChangeOp
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, []resync.ChangeOp{o}, back)
+	}
+	for _, s := range []string{"", "ADD", "delete"} {
+		_, err := resync.ParseChangeOp(s)
+		assert.Error(t, err, "%q", s)
+	}
+	assert.Equal(t, "ChangeOp(0)", resync.ChangeOp(0).String())
+	var o resync.ChangeOp
+	assert.Error(t, json.Unmarshal([]byte(`"drop"`), &o))
+}
+
+var (
+	fpT1 = time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	fpT2 = time.Date(2025, 6, 30, 17, 30, 0, 500, time.UTC)
+)
+
+func fullIdentity() *resync.Identity {
+	return &resync.Identity{
+		Key: "00u1", Email: "ada@example.com", Name: "Ada Lovelace", Status: resync.StatusActive,
+		Manager: "00u0", Department: "Engineering", Title: "Engineer",
+		StartDate: fpT1, EndDate: fpT2,
+		Groups:     []string{"g1", "g2", "g3"},
+		Attributes: map[string]string{"costCenter": "42", "location": "London", "level": "L5"},
+	}
+}
+
+func fullAccount() *resync.Account {
+	return &resync.Account{
+		Key: "AIDA1", Username: "ada", OwnerEmail: "ada@example.com", DisplayName: "Ada",
+		Status: resync.StatusActive, Roles: []string{"admin", "billing", "dev"}, MFA: resync.MFAEnabled,
+		LastLogin: fpT2, Attributes: map[string]string{"arn": "arn:aws:iam::1:user/ada", "path": "/"},
+	}
+}
+
+func fullGroup() *resync.Group {
+	return &resync.Group{Key: "g1", Name: "Engineers", Members: []string{"00u1", "00u2", "00u3"}}
+}
+
+func TestFingerprintEqualContent(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, resync.Fingerprint(fullIdentity()), resync.Fingerprint(fullIdentity()))
+	assert.Equal(t, resync.Fingerprint(fullAccount()), resync.Fingerprint(fullAccount()))
+	assert.Equal(t, resync.Fingerprint(fullGroup()), resync.Fingerprint(fullGroup()))
+	// Kinds are part of the digest: the same key in two kinds differs.
+	assert.NotEqual(t, resync.Fingerprint(&resync.Group{Key: "x"}), resync.Fingerprint(&resync.Identity{Key: "x"}))
+	assert.NotEqual(t, resync.Fingerprint(&resync.Group{Key: "x"}), resync.Fingerprint(&resync.Account{Key: "x"}))
+}
+
+func TestFingerprintEveryFieldCounts(t *testing.T) {
+	t.Parallel()
+	type mut struct {
+		name string
+		rec  func() resync.Record
+	}
+	id := func(f func(*resync.Identity)) func() resync.Record {
+		return func() resync.Record { r := fullIdentity(); f(r); return r }
+	}
+	ac := func(f func(*resync.Account)) func() resync.Record {
+		return func() resync.Record { r := fullAccount(); f(r); return r }
+	}
+	gr := func(f func(*resync.Group)) func() resync.Record {
+		return func() resync.Record { r := fullGroup(); f(r); return r }
+	}
+	cases := []mut{
+		{"Identity.Key", id(func(r *resync.Identity) { r.Key = "00u9" })},
+		{"Identity.Email", id(func(r *resync.Identity) { r.Email = "ada@example.org" })},
+		{"Identity.Name", id(func(r *resync.Identity) { r.Name = "Ada King" })},
+		{"Identity.Status", id(func(r *resync.Identity) { r.Status = resync.StatusSuspended })},
+		{"Identity.Manager", id(func(r *resync.Identity) { r.Manager = "00u7" })},
+		{"Identity.Department", id(func(r *resync.Identity) { r.Department = "Research" })},
+		{"Identity.Title", id(func(r *resync.Identity) { r.Title = "Lead" })},
+		{"Identity.StartDate", id(func(r *resync.Identity) { r.StartDate = r.StartDate.Add(time.Second) })},
+		{"Identity.StartDate zero", id(func(r *resync.Identity) { r.StartDate = time.Time{} })},
+		{"Identity.EndDate ns", id(func(r *resync.Identity) { r.EndDate = r.EndDate.Add(time.Nanosecond) })},
+		{"Identity.Groups entry", id(func(r *resync.Identity) { r.Groups[1] = "g9" })},
+		{"Identity.Groups extra", id(func(r *resync.Identity) { r.Groups = append(r.Groups, "g4") })},
+		{"Identity.Groups nil", id(func(r *resync.Identity) { r.Groups = nil })},
+		{"Identity.Attributes value", id(func(r *resync.Identity) { r.Attributes["level"] = "L6" })},
+		{"Identity.Attributes name", id(func(r *resync.Identity) { delete(r.Attributes, "level"); r.Attributes["grade"] = "L5" })},
+		{"Identity.Attributes extra", id(func(r *resync.Identity) { r.Attributes["x"] = "" })},
+		{"Account.Key", ac(func(r *resync.Account) { r.Key = "AIDA2" })},
+		{"Account.Username", ac(func(r *resync.Account) { r.Username = "ada2" })},
+		{"Account.OwnerEmail", ac(func(r *resync.Account) { r.OwnerEmail = "" })},
+		{"Account.DisplayName", ac(func(r *resync.Account) { r.DisplayName = "A." })},
+		{"Account.Status", ac(func(r *resync.Account) { r.Status = resync.StatusDeprovisioned })},
+		{"Account.Roles", ac(func(r *resync.Account) { r.Roles = r.Roles[:2] })},
+		{"Account.MFA", ac(func(r *resync.Account) { r.MFA = resync.MFADisabled })},
+		{"Account.MFA unknown", ac(func(r *resync.Account) { r.MFA = resync.MFAUnknown })},
+		{"Account.LastLogin", ac(func(r *resync.Account) { r.LastLogin = r.LastLogin.Add(time.Hour) })},
+		{"Account.Attributes", ac(func(r *resync.Account) { r.Attributes["path"] = "/ops/" })},
+		{"Group.Key", gr(func(r *resync.Group) { r.Key = "g2" })},
+		{"Group.Name", gr(func(r *resync.Group) { r.Name = "Eng" })},
+		{"Group.Members", gr(func(r *resync.Group) { r.Members[0] = "00u4" })},
+		{"Group.Members fewer", gr(func(r *resync.Group) { r.Members = r.Members[1:] })},
+	}
+	base := map[resync.RecordKind]uint64{
+		resync.KindIdentity: resync.Fingerprint(fullIdentity()),
+		resync.KindAccount:  resync.Fingerprint(fullAccount()),
+		resync.KindGroup:    resync.Fingerprint(fullGroup()),
+	}
+	seen := map[uint64]string{}
+	for _, c := range cases {
+		r := c.rec()
+		fp := resync.Fingerprint(r)
+		assert.NotEqual(t, base[r.RecordKind()], fp, "changing %s must change the fingerprint", c.name)
+		if other, dup := seen[fp]; dup {
+			t.Errorf("%s and %s give the same fingerprint", c.name, other)
+		}
+		seen[fp] = c.name
+	}
+	// A field's content must not be able to move into its neighbour (length prefixes).
+	a := &resync.Identity{Key: "k", Email: "ab", Name: "c", Status: resync.StatusActive}
+	b := &resync.Identity{Key: "k", Email: "a", Name: "bc", Status: resync.StatusActive}
+	assert.NotEqual(t, resync.Fingerprint(a), resync.Fingerprint(b))
+	// Attribute names and values are not interchangeable.
+	c := &resync.Account{Key: "k", Attributes: map[string]string{"a": "b"}}
+	d := &resync.Account{Key: "k", Attributes: map[string]string{"b": "a"}}
+	assert.NotEqual(t, resync.Fingerprint(c), resync.Fingerprint(d))
+}
+
+func TestFingerprintOrderIndependent(t *testing.T) {
+	t.Parallel()
+	a := fullIdentity()
+	b := fullIdentity()
+	b.Groups = []string{"g3", "g1", "g2"}
+	// Rebuild the map in another insertion order; iteration order is random anyway.
+	b.Attributes = map[string]string{}
+	for _, k := range []string{"level", "location", "costCenter"} {
+		b.Attributes[k] = a.Attributes[k]
+	}
+	for range 20 { // map iteration order changes between loops
+		assert.Equal(t, resync.Fingerprint(a), resync.Fingerprint(b))
+	}
+	acc := fullAccount()
+	acc2 := fullAccount()
+	acc2.Roles = []string{"dev", "admin", "billing"}
+	assert.Equal(t, resync.Fingerprint(acc), resync.Fingerprint(acc2))
+	g := fullGroup()
+	g2 := fullGroup()
+	g2.Members = []string{"00u3", "00u2", "00u1"}
+	assert.Equal(t, resync.Fingerprint(g), resync.Fingerprint(g2))
+}
+
+func TestFingerprintNilEqualsEmpty(t *testing.T) {
+	t.Parallel()
+	a := &resync.Identity{Key: "k", Status: resync.StatusActive}
+	b := &resync.Identity{Key: "k", Status: resync.StatusActive, Groups: []string{}, Attributes: map[string]string{}}
+	assert.Equal(t, resync.Fingerprint(a), resync.Fingerprint(b))
+	c := &resync.Account{Key: "k", Status: resync.StatusActive}
+	d := &resync.Account{Key: "k", Status: resync.StatusActive, Roles: []string{}, Attributes: map[string]string{}}
+	assert.Equal(t, resync.Fingerprint(c), resync.Fingerprint(d))
+	assert.Equal(t, resync.Fingerprint(&resync.Group{Key: "k"}), resync.Fingerprint(&resync.Group{Key: "k", Members: []string{}}))
+}
+
+func TestFingerprintTimesAsInstants(t *testing.T) {
+	t.Parallel()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		ny = time.FixedZone("EST", -5*3600)
+	}
+	a := fullIdentity()
+	b := fullIdentity()
+	b.StartDate = a.StartDate.In(ny)
+	b.EndDate = a.EndDate.In(time.FixedZone("X", 3*3600+1800))
+	require.True(t, a.StartDate.Equal(b.StartDate))
+	assert.Equal(t, resync.Fingerprint(a), resync.Fingerprint(b))
+	// A monotonic clock reading does not count either.
+	now := time.Now()
+	c := &resync.Account{Key: "k", Status: resync.StatusActive, LastLogin: now}
+	d := &resync.Account{Key: "k", Status: resync.StatusActive, LastLogin: now.Round(0)}
+	assert.Equal(t, resync.Fingerprint(c), resync.Fingerprint(d))
+}
+
+// TestFingerprintGolden pins fingerprints computed once. Stores keep
+// fingerprints across releases and the diff compares them with fresh ones:
+// a change to these values means every stored fingerprint no longer matches
+// its record, so the next resync of every connection would report every
+// record as updated. Change them only with a migration that recomputes the
+// stored fingerprints.
+func TestFingerprintGolden(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, uint64(0xf78ff03931e3a2e0), resync.Fingerprint(fullIdentity()), "identity")
+	assert.Equal(t, uint64(0x7f39d0414058c095), resync.Fingerprint(fullAccount()), "account")
+	assert.Equal(t, uint64(0xa2549c6c787d1cfc), resync.Fingerprint(fullGroup()), "group")
+}
+
+func TestValidateRecord(t *testing.T) {
+	t.Parallel()
+	lim := resync.Limits{MaxKeyBytes: 8, MaxFieldBytes: 16, MaxListLen: 3}
+	bad := "a\xffb"
+	var nilID *resync.Identity
+	var nilAcc *resync.Account
+	var nilGroup *resync.Group
+	ok := func() *resync.Identity { return &resync.Identity{Key: "k", Status: resync.StatusActive} }
+	cases := []struct {
+		name   string
+		rec    resync.Record
+		reason string // substring of the error; "" means valid
+	}{
+		{"valid identity", ok(), ""},
+		{"valid account", &resync.Account{Key: "k", Status: resync.StatusSuspended, MFA: resync.MFADisabled}, ""},
+		{"valid group", &resync.Group{Key: "k", Members: []string{"a", "b", "c"}}, ""},
+		{"key at limit", &resync.Group{Key: "12345678"}, ""},
+		{"field at limit", &resync.Group{Key: "k", Name: strings.Repeat("n", 16)}, ""},
+		{"nil record", nil, "nil record"},
+		{"typed nil identity", nilID, "nil record"},
+		{"typed nil account", nilAcc, "nil record"},
+		{"typed nil group", nilGroup, "nil record"},
+		{"empty key", &resync.Group{}, "empty key"},
+		{"oversized key", &resync.Group{Key: "123456789"}, "key is 9 bytes, limit 8"},
+		{"key not UTF-8", &resync.Group{Key: bad}, "key is not valid UTF-8"},
+		{"oversized field", &resync.Group{Key: "k", Name: strings.Repeat("n", 17)}, "Name is 17 bytes"},
+		{"field not UTF-8", &resync.Identity{Key: "k", Status: resync.StatusActive, Email: bad}, "Email is not valid UTF-8"},
+		{"title not UTF-8", &resync.Identity{Key: "k", Status: resync.StatusActive, Title: bad}, "Title is not valid UTF-8"},
+		{"username not UTF-8", &resync.Account{Key: "k", Status: resync.StatusActive, Username: bad}, "Username is not valid UTF-8"},
+		{"oversized list", &resync.Group{Key: "k", Members: []string{"a", "b", "c", "d"}}, "Members has 4 entries, limit 3"},
+		{"oversized roles", &resync.Account{Key: "k", Status: resync.StatusActive, Roles: []string{"a", "b", "c", "d"}}, "Roles has 4 entries"},
+		{"list entry not UTF-8", &resync.Identity{Key: "k", Status: resync.StatusActive, Groups: []string{"g", bad}}, "Groups entry is not valid UTF-8"},
+		{"list entry oversized", &resync.Group{Key: "k", Members: []string{strings.Repeat("m", 17)}}, "Members entry is 17 bytes"},
+		{"too many attributes", &resync.Identity{Key: "k", Status: resync.StatusActive, Attributes: map[string]string{"a": "", "b": "", "c": "", "d": ""}}, "Attributes has 4 entries"},
+		{"attribute name not UTF-8", &resync.Identity{Key: "k", Status: resync.StatusActive, Attributes: map[string]string{bad: "v"}}, "attribute name is not valid UTF-8"},
+		{"attribute value not UTF-8", &resync.Account{Key: "k", Status: resync.StatusActive, Attributes: map[string]string{"n": bad}}, `attribute "n" is not valid UTF-8`},
+		{"attribute value oversized", &resync.Account{Key: "k", Status: resync.StatusActive, Attributes: map[string]string{"n": strings.Repeat("v", 17)}}, `attribute "n" is 17 bytes`},
+		{"empty status", &resync.Identity{Key: "k"}, `status ""`},
+		{"bad status", &resync.Account{Key: "k", Status: "Active"}, `status "Active"`},
+		{"bad MFA", &resync.Account{Key: "k", Status: resync.StatusActive, MFA: "yes"}, `MFA state "yes"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := resync.ValidateRecord(c.rec, lim)
+			if c.reason == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, resync.ErrInvalidRecord)
+			var re *resync.RecordError
+			require.True(t, errors.As(err, &re))
+			assert.Contains(t, re.Reason, c.reason)
+		})
+	}
+}
+
+func TestValidateRecordDefaults(t *testing.T) {
+	t.Parallel()
+	assert.NoError(t, resync.ValidateRecord(&resync.Group{Key: strings.Repeat("k", 1024)}, resync.Limits{}))
+	assert.Error(t, resync.ValidateRecord(&resync.Group{Key: strings.Repeat("k", 1025)}, resync.Limits{}))
+	assert.NoError(t, resync.ValidateRecord(&resync.Group{Key: "k", Name: strings.Repeat("n", 8192)}, resync.Limits{}))
+	assert.Error(t, resync.ValidateRecord(&resync.Group{Key: "k", Name: strings.Repeat("n", 8193)}, resync.Limits{}))
+	assert.NoError(t, resync.ValidateRecord(&resync.Group{Key: "k", Members: make([]string, 100000)}, resync.Limits{}))
+	assert.Error(t, resync.ValidateRecord(&resync.Group{Key: "k", Members: make([]string, 100001)}, resync.Limits{}))
+}
+
+func TestMarshalRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	ny := time.FixedZone("EST", -5*3600)
+	id := fullIdentity()
+	id.StartDate = id.StartDate.In(ny)
+	for _, r := range []resync.Record{
+		id, fullAccount(), fullGroup(),
+		&resync.Identity{Key: "minimal", Status: resync.StatusActive},
+		&resync.Account{Key: "minimal", Status: resync.StatusSuspended},
+		&resync.Group{Key: "minimal"},
+	} {
+		b, err := resync.MarshalRecord(r)
+		require.NoError(t, err)
+		back, err := resync.UnmarshalRecord(r.RecordKind(), b)
+		require.NoError(t, err)
+		assert.Equal(t, r.RecordKind(), back.RecordKind())
+		assert.Equal(t, r.RecordKey(), back.RecordKey())
+		assert.Equal(t, resync.Fingerprint(r), resync.Fingerprint(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
+	}
+	_, err := resync.UnmarshalRecord(0, []byte(`{}`))
+	assert.Error(t, err)
+	_, err = resync.UnmarshalRecord(resync.KindGroup, []byte(`{"Key":`))
+	assert.Error(t, err)
+	_, err = resync.UnmarshalRecord(resync.KindGroup, []byte(`{"Key":1}`))
+	assert.Error(t, err)
+}
