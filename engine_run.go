@@ -145,7 +145,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	r.info = RunInfo{
 		ID: id, Tenant: req.Tenant, Scope: req.Scope, Trigger: req.Trigger,
 		Initiator: req.Initiator, Requesters: []Principal{req.Initiator},
-		Status: RunRunning, Owner: e.cfg.InstanceID, CreatedAt: now,
+		Status: RunRunning, Owner: e.owner, CreatedAt: now,
 	}
 	for i, c := range plan.Sync {
 		r.info.Connections = append(r.info.Connections, ConnectionResult{
@@ -248,7 +248,7 @@ func (e *Engine) runLoop(r *Run) {
 	}
 
 	e.mu.Lock()
-	r.info.Status = finalStatus(r.info.Connections, r.canceled)
+	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
 	r.info.FinishedAt = e.cfg.Now()
 	info := r.infoLocked()
 	e.mu.Unlock()
@@ -284,6 +284,7 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 		}
 		e.mu.Lock()
 		if !canceled && s.ticket != t {
+			r.info.Connections[s.idx].Reads++
 			e.mu.Unlock()
 			continue // a request joined: wait for the follow-up read
 		}

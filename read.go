@@ -177,7 +177,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
 		defer cancel()
-		if err := e.cfg.Store.ReleaseLease(ctx, lease, e.cfg.InstanceID); err != nil {
+		if err := e.cfg.Store.ReleaseLease(ctx, lease, e.owner); err != nil {
 			e.log.Warn("releasing read lease", "lease", lease, "err", err)
 		}
 	}()
@@ -218,7 +218,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
 	var timer *time.Timer
 	for {
-		ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.cfg.InstanceID, e.cfg.LeaseTTL)
+		ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("taking read lease: %w", err)
 		}
@@ -260,7 +260,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 			return fmt.Errorf("stopped before page %d: %w", page, err)
 		}
 		if time.Since(lastRenew) > e.cfg.LeaseTTL/3 {
-			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.cfg.InstanceID, e.cfg.LeaseTTL); err != nil || !ok {
+			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL); err != nil || !ok {
 				return fmt.Errorf("read lease lost before page %d (err %v)", page, err)
 			}
 			lastRenew = time.Now()

@@ -57,7 +57,9 @@ type Config struct {
 	// Limits bound record fields. Defaults: see Limits.
 	Limits Limits
 
-	// InstanceID names this engine instance in runs and leases. Default: random.
+	// InstanceID names this engine instance (a host or pod name) in logs;
+	// runs and leases use it plus a random suffix per start (Engine.Owner).
+	// Default: random.
 	InstanceID string
 	// LeaseTTL is the lifetime of the instance and read leases; they are
 	// renewed at a third of it. Default 30s.
@@ -180,6 +182,7 @@ type Request struct {
 // use; create one per process with New and Close it on shutdown.
 type Engine struct {
 	cfg    Config
+	owner  string // InstanceID plus a nonce: this start of the engine
 	tel    *telemetry
 	log    *slog.Logger
 	base   context.Context
@@ -210,20 +213,20 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resync: telemetry: %w", err)
 	}
-	ok, err := cfg.Store.AcquireLease(ctx, InstanceLease(cfg.InstanceID), cfg.InstanceID, cfg.LeaseTTL)
+	// Each start of an engine is its own owner, so that a restarted
+	// instance with the same InstanceID never mistakes the runs of its
+	// crashed predecessor for its own live ones.
+	owner := cfg.InstanceID + "#" + randomHex(4)
+	ok, err := cfg.Store.AcquireLease(ctx, InstanceLease(owner), owner, cfg.LeaseTTL)
 	if err != nil {
 		return nil, fmt.Errorf("resync: taking instance lease: %w", err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: instance ID %q is in use by a live engine", ErrInvalidRequest, cfg.InstanceID)
-	}
-	recovered, err := cfg.Store.RecoverRuns(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("resync: recovering interrupted runs: %w", err)
+		return nil, fmt.Errorf("resync: instance lease %q is held by another owner", InstanceLease(owner))
 	}
 	base, cancel := context.WithCancel(context.Background())
 	e := &Engine{
-		cfg: cfg, tel: tel, log: cfg.Logger.With("instance", cfg.InstanceID),
+		cfg: cfg, tel: tel, log: cfg.Logger.With("instance", owner), owner: owner,
 		base: base, cancel: cancel,
 		sem:    newPrioSem(cfg.Concurrency),
 		runs:   map[string]*Run{},
@@ -231,31 +234,57 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		queues: map[string]*connQueue{},
 		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
 	}
-	for _, r := range recovered {
-		e.log.Warn("run interrupted by the end of its engine instance", "tenant", r.Tenant, "run", r.ID, "owner", r.Owner)
+	if err := e.recoverRuns(ctx); err != nil {
+		cancel()
+		return nil, err
 	}
 	go e.heartbeat()
 	return e, nil
 }
 
+// recoverRuns marks the runs of dead instances interrupted (DESIGN rule 8).
+func (e *Engine) recoverRuns(ctx context.Context) error {
+	recovered, err := e.cfg.Store.RecoverRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("resync: recovering interrupted runs: %w", err)
+	}
+	for _, r := range recovered {
+		e.log.Warn("run interrupted by the end of its engine instance", "tenant", r.Tenant, "run", r.ID, "owner", r.Owner)
+	}
+	return nil
+}
+
 // InstanceID returns the engine's instance ID.
 func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
+
+// Owner returns the owner name of this start of the engine: the InstanceID
+// plus a random suffix. Runs record it, and leases are taken in its name.
+func (e *Engine) Owner() string { return e.owner }
 
 func (e *Engine) heartbeat() {
 	defer close(e.hbDone)
 	t := time.NewTicker(e.cfg.LeaseTTL / 3)
 	defer t.Stop()
+	beats := 0
 	for {
 		select {
 		case <-e.hbStop:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
-			ok, err := e.cfg.Store.AcquireLease(ctx, InstanceLease(e.cfg.InstanceID), e.cfg.InstanceID, e.cfg.LeaseTTL)
-			cancel()
+			ok, err := e.cfg.Store.AcquireLease(ctx, InstanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
 			if err != nil || !ok {
 				e.log.Error("renewing instance lease failed", "err", err, "held", ok)
 			}
+			// Runs of instances that died since are interrupted once
+			// their lease has expired: another replica's crash is noticed
+			// here without a restart.
+			if beats++; beats%3 == 0 {
+				if err := e.recoverRuns(ctx); err != nil {
+					e.log.Error("recovering runs", "err", err)
+				}
+			}
+			cancel()
 		}
 	}
 }
@@ -545,7 +574,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	<-e.hbDone
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if rerr := e.cfg.Store.ReleaseLease(rctx, InstanceLease(e.cfg.InstanceID), e.cfg.InstanceID); rerr != nil {
+	if rerr := e.cfg.Store.ReleaseLease(rctx, InstanceLease(e.owner), e.owner); rerr != nil {
 		e.log.Warn("releasing instance lease", "err", rerr)
 	}
 	e.cancel()
