@@ -89,17 +89,17 @@ const (
 
 // Identity is a person as a system of record (IdP, HRIS) knows them.
 type Identity struct {
-	Key         string
-	Email       string `json:",omitempty"`
-	Name        string `json:",omitempty"`
-	Status      Status
-	Manager     string    `json:",omitempty"` // the manager's identity key or email
-	Department  string    `json:",omitempty"`
-	Title       string    `json:",omitempty"`
-	StartDate   time.Time `json:",omitzero"`
-	EndDate     time.Time `json:",omitzero"`
-	Groups      []string  `json:",omitempty"` // group keys; order carries no meaning
-	Attributes  map[string]string `json:",omitempty"`
+	Key        string
+	Email      string `json:",omitempty"`
+	Name       string `json:",omitempty"`
+	Status     Status
+	Manager    string            `json:",omitempty"` // the manager's identity key or email
+	Department string            `json:",omitempty"`
+	Title      string            `json:",omitempty"`
+	StartDate  time.Time         `json:",omitzero"`
+	EndDate    time.Time         `json:",omitzero"`
+	Groups     []string          `json:",omitempty"` // group keys; order carries no meaning
+	Attributes map[string]string `json:",omitempty"`
 }
 
 // Account is a login in a system (a cloud IAM user, a GitHub member, a UAR entry).
