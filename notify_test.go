@@ -1,0 +1,180 @@
+package resync_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+)
+
+type sent struct {
+	kind    resync.NotificationKind
+	channel resync.Channel
+	to      []string
+}
+
+func summarize(ns []resync.Notification) []sent {
+	var out []sent
+	for _, n := range ns {
+		s := sent{kind: n.Kind, channel: n.Channel}
+		for _, p := range n.Recipients {
+			s.to = append(s.to, p.ID)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// The product's rules: in-product started and completed to the initiator;
+// on completion an email to every admin (personnel) or to the initiator
+// only (accounts).
+func TestNotifications_PersonnelAndAccounts(t *testing.T) {
+	h := newHarness(t, nil)
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+	h.conn("t1", "aws1", resync.Infrastructure, "aws", resynctest.Identities("a", 5), 0)
+
+	info := h.personnel(bob)
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	assert.Equal(t, []sent{
+		{resync.NotifyRunStarted, resync.ChannelInApp, []string{"bob"}},
+		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"bob"}},
+		{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}},
+	}, summarize(h.notifier.Notifications()))
+	last := h.notifier.Notifications()[2]
+	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
+	assert.Contains(t, last.Subject(), "Personnel resync succeeded")
+	assert.Contains(t, last.Text(), "okta okta1: succeeded, read 5, added 5")
+
+	h.notifier.Reset()
+	r, err := h.engine.ResyncAccounts(context.Background(), "t1", alice, resync.Infrastructure)
+	require.NoError(t, err)
+	info, err = r.Wait(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	assert.Equal(t, []sent{
+		{resync.NotifyRunStarted, resync.ChannelInApp, []string{"alice"}},
+		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"alice"}},
+		{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice"}},
+	}, summarize(h.notifier.Notifications()))
+	assert.Contains(t, h.notifier.Notifications()[2].Subject(), "Accounts resync (infrastructure) succeeded")
+}
+
+// Scheduled runs notify nobody by default; with ScheduledNotifyFailures a
+// failed one emails the admins.
+func TestNotifications_Scheduled(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy resync.ScheduledNotify
+		fail   bool
+		want   []sent
+	}{
+		{"default success", resync.ScheduledNotifyNone, false, nil},
+		{"default failure", resync.ScheduledNotifyNone, true, nil},
+		{"failures policy, success", resync.ScheduledNotifyFailures, false, nil},
+		{"failures policy, failure", resync.ScheduledNotifyFailures, true,
+			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
+		{"all policy, success", resync.ScheduledNotifyAll, false,
+			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, func(c *resync.Config) { c.ScheduledNotify = tc.policy })
+			c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+			if tc.fail {
+				c.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("revoked"))})
+			}
+			r, err := h.engine.Start(context.Background(), resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal,
+				Scope: resync.AllScope(), Trigger: resync.TriggerScheduled})
+			require.NoError(t, err)
+			_, err = r.Wait(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, summarize(h.notifier.Notifications()))
+		})
+	}
+}
+
+// A notifier error is retried, recorded on the run when it persists, and
+// never fails the run.
+func TestNotifications_FailuresNeverFailTheRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+		h.notifier.FailNext(2, nil) // the started notification fails twice, then goes through
+		info := h.personnel(alice)
+		assert.Equal(t, resync.RunSucceeded, info.Status)
+		assert.Empty(t, info.NotifyErrors)
+		assert.Len(t, h.notifier.Notifications(), 3)
+
+		h.notifier.Reset()
+		h.notifier.FailNext(1000, errors.New("smtp: 451 try later"))
+		info = h.personnel(alice)
+		assert.Equal(t, resync.RunSucceeded, info.Status)
+		require.Len(t, info.NotifyErrors, 3, "started, completed in-app, completed email")
+		assert.Contains(t, info.NotifyErrors[2], "451 try later")
+		stored, err := h.store.GetRun(context.Background(), "t1", info.ID)
+		require.NoError(t, err)
+		assert.Equal(t, info.NotifyErrors, stored.NotifyErrors)
+	})
+}
+
+// A panicking notifier is contained like a failing one.
+func TestNotifications_PanickingNotifier(t *testing.T) {
+	h := newHarness(t, func(c *resync.Config) {
+		c.Notifier = resync.NotifierFunc(func(context.Context, resync.Notification) error { panic("template bug") })
+	})
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+	info := h.personnel(alice)
+	assert.Equal(t, resync.RunSucceeded, info.Status)
+	require.NotEmpty(t, info.NotifyErrors)
+	assert.Contains(t, info.NotifyErrors[0], "template bug")
+}
+
+func TestPlan(t *testing.T) {
+	h := newHarness(t, nil)
+	h.conn("t1", "okta1", resync.IdP, "okta", nil, 0)
+	h.conn("t1", "gh1", resync.VersionControl, "github", nil, 0)
+	h.conn("t1", "aws-prod", resync.Infrastructure, "aws", nil, 0)
+	h.conn("t1", "aws-dev", resync.Infrastructure, "aws", nil, 0)
+	h.conn("t1", "dd1", resync.Observability, "datadog", nil, 0)
+	h.conn("t1", "mdm1", resync.MDM, "kandji", nil, 0)
+	h.src.Add(resync.Connection{ID: "off", Tenant: "t1", Type: resync.IdP, Provider: "okta", Disabled: true},
+		resync.Connection{ID: "gcp1", Tenant: "t1", Type: resync.Infrastructure, Provider: "gcp"})
+	ctx := context.Background()
+
+	p, err := h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.PersonnelScope()})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"okta okta1", "github gh1", "aws aws-prod", "aws aws-dev"}, p.Names())
+	reasons := map[string]string{}
+	for _, s := range p.Skip {
+		reasons[s.Connection.ID] = s.Reason
+	}
+	assert.Equal(t, map[string]string{
+		"dd1":  "type observability is not in the personnel scope",
+		"mdm1": "type mdm is not in the personnel scope",
+		"off":  "connection is disabled",
+		"gcp1": `no connector registered for provider "gcp"`,
+	}, reasons)
+
+	p, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.PersonnelScope(resync.AllConnectionTypes()...)})
+	require.NoError(t, err)
+	assert.Len(t, p.Sync, 6, "the classic preset covers every type")
+
+	p, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
+		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"aws-dev"}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"aws aws-dev"}, p.Names())
+
+	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
+		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"dd1"}}})
+	require.ErrorIs(t, err, resync.ErrUnknownConnection)
+	assert.Contains(t, err.Error(), "observability")
+
+	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: carol, Scope: resync.PersonnelScope()})
+	require.ErrorIs(t, err, resync.ErrForbidden)
+	assert.Empty(t, h.runs("t1"), "planning started a run")
+}
