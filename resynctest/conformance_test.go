@@ -1,0 +1,355 @@
+package resynctest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/memstore"
+)
+
+// These tests check the checks: each must pass on a correct store and fail,
+// naming the rule, on a store that breaks it.
+
+func storeCheckByName(t *testing.T, name string) storeCheck {
+	t.Helper()
+	i := slices.IndexFunc(storeChecks, func(c storeCheck) bool { return c.name == name })
+	require.GreaterOrEqual(t, i, 0, "no check %q", name)
+	return storeChecks[i]
+}
+
+func TestStoreChecksPassOnMemstore(t *testing.T) {
+	names := map[string]bool{}
+	for _, c := range storeChecks {
+		require.False(t, names[c.name], "check %q listed twice", c.name)
+		names[c.name] = true
+		t.Run(c.name, func(t *testing.T) {
+			assert.NoError(t, runStoreCheck(t.Context(), memstore.New(), c.fn))
+		})
+	}
+}
+
+func version(ctx context.Context, s resync.Store, tenant, conn string) int64 {
+	v, _ := s.Snapshot(ctx, tenant, conn, func(resync.SnapshotEntry) error { return nil })
+	return v
+}
+
+// nonIdempotent re-applies a change set ID it has seen, at the current version.
+type nonIdempotent struct {
+	*memstore.Store
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (s *nonIdempotent) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if cs == nil {
+		return s.Store.Apply(ctx, cs)
+	}
+	s.mu.Lock()
+	k := cs.Tenant + "\x00" + cs.ConnectionID + "\x00" + cs.ID
+	n := s.seen[k]
+	s.seen[k]++
+	s.mu.Unlock()
+	if n > 0 {
+		cp := *cs
+		cp.ID = fmt.Sprintf("%s#%d", cs.ID, n)
+		cp.BaseVersion = version(ctx, s.Store, cs.Tenant, cs.ConnectionID)
+		cs = &cp
+	}
+	return s.Store.Apply(ctx, cs)
+}
+
+// ignoresBase applies every change set at the current version.
+type ignoresBase struct{ *memstore.Store }
+
+func (s ignoresBase) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if cs != nil && cs.Tenant != "" {
+		cp := *cs
+		cp.BaseVersion = version(ctx, s.Store, cs.Tenant, cs.ConnectionID)
+		cs = &cp
+	}
+	return s.Store.Apply(ctx, cs)
+}
+
+// leakyRecords answers Records for a connection ID from every tenant.
+type leakyRecords struct {
+	*memstore.Store
+	mu      sync.Mutex
+	tenants []string
+}
+
+func (s *leakyRecords) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if cs != nil {
+		s.mu.Lock()
+		if !slices.Contains(s.tenants, cs.Tenant) {
+			s.tenants = append(s.tenants, cs.Tenant)
+		}
+		s.mu.Unlock()
+	}
+	return s.Store.Apply(ctx, cs)
+}
+
+func (s *leakyRecords) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
+	s.mu.Lock()
+	tenants := slices.Clone(s.tenants)
+	s.mu.Unlock()
+	var out []resync.StoredRecord
+	for _, t := range tenants {
+		q.Tenant = t
+		recs, err := s.Store.Records(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// recoverAll interrupts every live run, live owner or not.
+type recoverAll struct {
+	*memstore.Store
+	mu   sync.Mutex
+	runs []resync.RunInfo
+}
+
+func (s *recoverAll) CreateRun(ctx context.Context, r resync.RunInfo) error {
+	s.mu.Lock()
+	s.runs = append(s.runs, r)
+	s.mu.Unlock()
+	return s.Store.CreateRun(ctx, r)
+}
+
+func (s *recoverAll) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
+	out, err := s.Store.RecoverRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	runs := slices.Clone(s.runs)
+	s.mu.Unlock()
+	for _, r := range runs {
+		cur, err := s.GetRun(ctx, r.Tenant, r.ID)
+		if err != nil || cur.Status.Final() {
+			continue
+		}
+		cur.Status, cur.FinishedAt = resync.RunInterrupted, time.Now()
+		for i := range cur.Connections {
+			if c := &cur.Connections[i]; !slices.Contains([]resync.ConnectionStatus{resync.ConnSucceeded, resync.ConnFailed}, c.Status) {
+				c.Status, c.Error = resync.ConnFailed, "interrupted"
+			}
+		}
+		if err := s.UpdateRun(ctx, cur); err != nil {
+			return nil, err
+		}
+		out = append(out, cur)
+	}
+	return out, nil
+}
+
+// liveTombstones lists tombstones in Snapshot.
+type liveTombstones struct{ *memstore.Store }
+
+func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
+	if err != nil {
+		return v, err
+	}
+	recs, _ := s.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: conn, IncludeRemoved: true})
+	for _, r := range recs {
+		if r.Removed() {
+			if err := fn(resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return v, nil
+}
+
+// hidesTombstones never returns tombstones, as if they were deleted.
+type hidesTombstones struct{ *memstore.Store }
+
+func (s hidesTombstones) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
+	q.IncludeRemoved = false
+	return s.Store.Records(ctx, q)
+}
+
+// greedyLease grants every lease to everyone.
+type greedyLease struct{ *memstore.Store }
+
+func (greedyLease) AcquireLease(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
+
+// oldestFirst lists runs in the wrong order.
+type oldestFirst struct{ *memstore.Store }
+
+func (s oldestFirst) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
+	runs, err := s.Store.ListRuns(ctx, q)
+	slices.Reverse(runs)
+	return runs, err
+}
+
+// noDefaultLimit treats Limit 0 as unbounded.
+type noDefaultLimit struct{ *memstore.Store }
+
+func (s noDefaultLimit) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
+	if q.Limit == 0 {
+		q.Limit = 1 << 30
+	}
+	return s.Store.ListRuns(ctx, q)
+}
+
+// keepsHeld restores a connection's held change set after an apply.
+type keepsHeld struct{ *memstore.Store }
+
+func (s keepsHeld) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if cs == nil {
+		return s.Store.Apply(ctx, cs)
+	}
+	var keep []*resync.ChangeSet
+	list, _ := s.HeldChangeSets(ctx, cs.Tenant)
+	for _, h := range list {
+		if h.ConnectionID == cs.ConnectionID {
+			if got, err := s.GetHeld(ctx, h.Tenant, h.ID); err == nil {
+				keep = append(keep, got)
+			}
+		}
+	}
+	if err := s.Store.Apply(ctx, cs); err != nil {
+		return err
+	}
+	for _, h := range keep {
+		_ = s.Hold(ctx, h)
+	}
+	return nil
+}
+
+// dedupes drops repeated kind+key changes instead of refusing the change set.
+type dedupes struct{ *memstore.Store }
+
+func (s dedupes) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if cs != nil {
+		cp := *cs
+		cp.Changes = nil
+		seen := map[string]bool{}
+		for _, c := range cs.Changes {
+			k := c.Kind.String() + "/" + c.Key
+			if !seen[k] {
+				seen[k] = true
+				cp.Changes = append(cp.Changes, c)
+			}
+		}
+		cs = &cp
+	}
+	return s.Store.Apply(ctx, cs)
+}
+
+// ignoresAfterSeq does not page the change log.
+type ignoresAfterSeq struct{ *memstore.Store }
+
+func (s ignoresAfterSeq) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
+	q.AfterSeq = 0
+	return s.Store.Changes(ctx, q)
+}
+
+// partialApply applies the first change of a conflicting change set anyway.
+type partialApply struct{ *memstore.Store }
+
+func (s partialApply) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	err := s.Store.Apply(ctx, cs)
+	if err != nil && cs != nil && len(cs.Changes) > 1 {
+		cp := *cs
+		cp.ID += "-partial"
+		cp.Changes = cs.Changes[:1]
+		cp.BaseVersion = version(ctx, s.Store, cs.Tenant, cs.ConnectionID)
+		_ = s.Store.Apply(ctx, &cp)
+	}
+	return err
+}
+
+// unsortedRecords returns records in key order, whatever their kind.
+type unsortedRecords struct{ *memstore.Store }
+
+func (s unsortedRecords) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
+	recs, err := s.Store.Records(ctx, q)
+	slices.SortStableFunc(recs, func(a, b resync.StoredRecord) int {
+		switch {
+		case a.Key < b.Key:
+			return -1
+		case a.Key > b.Key:
+			return 1
+		}
+		return 0
+	})
+	return recs, err
+}
+
+// heldLosesOrder returns held changes in reverse order.
+type heldLosesOrder struct{ *memstore.Store }
+
+func (s heldLosesOrder) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error) {
+	cs, err := s.Store.GetHeld(ctx, tenant, id)
+	if cs != nil {
+		slices.Reverse(cs.Changes)
+	}
+	return cs, err
+}
+
+func TestStoreChecksCatchBrokenStores(t *testing.T) {
+	cases := []struct {
+		name  string
+		store func() resync.Store
+		check string
+		rule  string // the start of the failure
+	}{
+		{"Apply not idempotent", func() resync.Store { return &nonIdempotent{Store: memstore.New(), seen: map[string]int{}} },
+			"ApplyIdempotent", `Store.Apply contract (store.go; DESIGN.md rule 3: idempotent per change-set ID): re-applying change set "cs1" changed`},
+		{"Apply ignoring BaseVersion", func() resync.Store { return ignoresBase{memstore.New()} },
+			"ApplyBaseVersionConflict", "Store.Apply contract (store.go): Apply at base version 0 of a connection at version 1 returned <nil>, want an error wrapping ErrConflict"},
+		{"Apply ignoring BaseVersion, concurrently", func() resync.Store { return ignoresBase{memstore.New()} },
+			"ApplyConcurrentSameBase", "Store contract: safe for concurrent use (store.go): two change sets"},
+		{"Records leaking another tenant", func() resync.Store { return &leakyRecords{Store: memstore.New()} },
+			"TenantIsolation", "Store contract: tenant isolation (store.go): Records of tenant"},
+		{"RecoverRuns interrupting live owners", func() resync.Store { return &recoverAll{Store: memstore.New()} },
+			"RecoverRuns", "Store.RecoverRuns contract (store.go; DESIGN.md rule 8): RecoverRuns marked [dead-pending dead-running live-pending live-running"},
+		{"Snapshot listing tombstones", func() resync.Store { return liveTombstones{memstore.New()} },
+			"SnapshotLiveEntries", "Store.Snapshot contract (store.go): Snapshot entries are"},
+		{"tombstones deleted", func() resync.Store { return hidesTombstones{memstore.New()} },
+			"ApplyTombstoneAndRevive", "Store.Apply contract (store.go; DESIGN.md rule 3: tombstones, never hard deletes): a removed record is gone"},
+		{"lease granted to everyone", func() resync.Store { return greedyLease{memstore.New()} },
+			"Lease", `Store.AcquireLease contract (store.go): AcquireLease(`},
+		{"lease granted to everyone, concurrently", func() resync.Store { return greedyLease{memstore.New()} },
+			"LeaseConcurrentAcquire", "Store contract: safe for concurrent use (store.go): 10 of 10 owners"},
+		{"runs oldest first", func() resync.Store { return oldestFirst{memstore.New()} },
+			"ListRuns", "Store.ListRuns contract (store.go): ListRuns("},
+		{"no default run limit", func() resync.Store { return noDefaultLimit{memstore.New()} },
+			"ListRunsDefaultLimit", "RunQuery.Limit: 0 means 100 (store.go): ListRuns with Limit 0 over 105 runs returned 105"},
+		{"Apply keeping the held change set", func() resync.Store { return keepsHeld{memstore.New()} },
+			"ApplyDiscardsHeld", `Store.Apply contract (store.go): after an apply to connection "c1" its held change set "held-1" is still there`},
+		{"Apply dropping duplicate keys", func() resync.Store { return dedupes{memstore.New()} },
+			"ApplyMalformed", "Store.Apply contract (ValidateChangeSet in store.go; DESIGN.md rule 6: malformed input stores nothing): Apply of a change set with the same kind and key twice returned <nil>"},
+		{"Changes ignoring AfterSeq", func() resync.Store { return ignoresAfterSeq{memstore.New()} },
+			"Changes", "Store.Changes contract (store.go; DESIGN.md rule 3: change log): Changes("},
+		{"partial apply on conflict", func() resync.Store { return partialApply{memstore.New()} },
+			"ApplyBaseVersionConflict", "Store.Apply contract (store.go; DESIGN.md rule 3: atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
+		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
+			"RecordsOrderAndFilters", "Store.Records contract (store.go): Records(Kind 0, IncludeRemoved false) returned"},
+		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
+			"HoldRoundTrip", "Store.GetHeld contract (store.go): the held change set does not round-trip: change 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := runStoreCheck(t.Context(), c.store(), storeCheckByName(t, c.check).fn)
+			require.Error(t, err, "check %s passed a broken store", c.check)
+			assert.Contains(t, err.Error(), c.rule)
+			t.Log(err)
+		})
+	}
+}
