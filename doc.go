@@ -1,0 +1,100 @@
+// Package resync keeps a compliance platform's picture of people and
+// accounts true to the systems they live in: identity providers, HRIS,
+// cloud infrastructure, version control, MDM, security training,
+// observability, access reviews and the rest.
+//
+// The host platform creates one Engine per process. Admins trigger ad-hoc
+// resyncs (Engine.ResyncPersonnel, Engine.ResyncAccounts) when they have
+// just onboarded or offboarded someone; a Scheduler runs the daily syncs.
+// Each run fans out over the tenant's connections, reads every connection
+// through its Connector a page at a time, compares the read with the stored
+// snapshot and applies the difference atomically, with a change log for
+// audit.
+//
+// # Vocabulary
+//
+//   - Tenant: one customer workspace of the host. Every call names one;
+//     nothing crosses tenants.
+//   - ConnectionType: the category of a connected system (IdP, HRIS, ...;
+//     thirteen in all). Provider: the product behind it ("okta", "aws").
+//   - Connection: one configured instance of a provider for a tenant.
+//   - Connector: the code that reads a connection's current state.
+//   - Record: what a connector yields: *Identity, *Account or *Group, each
+//     with a provider-stable key.
+//   - Snapshot: the stored current state of a connection, with a
+//     fingerprint per record. ChangeSet: the diff between a snapshot and a
+//     fresh read.
+//   - Run: one resync request being carried out. Scope: what it covers.
+//
+// # Embedding
+//
+// The host supplies a Store (memstore for tests; stores/sqlite and
+// stores/postgres are durable), a ConnectionSource (its own table of
+// connections), connector factories by provider (connectors/...), an
+// Authorizer (only admins may resync), and optionally a Directory (who the
+// admins are, for emails) and a Notifier (notify/...):
+//
+//	engine, err := resync.New(ctx, resync.Config{
+//		Store:       store,
+//		Connections: hostConnections,
+//		Connectors:  map[string]resync.ConnectorFactory{"okta": okta.Factory},
+//		Authorizer:  hostAuth,
+//		Directory:   hostAuth,
+//		Notifier:    notifier,
+//	})
+//	...
+//	run, err := engine.ResyncPersonnel(ctx, tenantID, admin) // returns at once
+//	info, err := run.Wait(ctx)                             // or poll run.Info() for progress
+//
+// Engine.Plan answers "what would this resync touch?" for a confirmation
+// screen without starting anything.
+//
+// # Guarantees
+//
+// The engine's rules, each one tested:
+//
+//  1. Isolation: one connection's failure, timeout or panic never fails or
+//     cancels the others; the run ends succeeded, partial, failed or
+//     canceled with a result per connection.
+//  2. Retries at page granularity: a transient failure on page 37 retries
+//     page 37 with exponential backoff and jitter; permanent errors are not
+//     retried; a provider's Retry-After is honoured. Connectors classify
+//     errors (Permanent, RetryAfter, ClassifyHTTP); the engine retries.
+//  3. Nothing lost: a read that did not finish applies nothing. Apply is
+//     atomic per connection and idempotent; removal is a tombstone; every
+//     change is in the change log, written in the same transaction.
+//  4. Delete guard: a read that would remove too much (DeleteGuard) is
+//     held until an admin approves (Engine.Approve) or rejects it.
+//  5. Dedup: one read in flight and one pending per connection; a request
+//     arriving during a read gets exactly one follow-up read; identical
+//     concurrent requests share one run.
+//  6. Bad input gets a clear error: invalid records are rejected and
+//     counted; requests naming an unknown tenant, provider or connection
+//     fail before anything starts.
+//  7. Cancellation and shutdown: Run.Cancel and Engine.Close stop reads
+//     between pages and apply nothing partial; no goroutine outlives Close.
+//  8. Crash safety: runs left running by a dead process are marked
+//     interrupted; the next run repairs the state.
+//
+// # Notifications
+//
+// Following the product's rules: an in-product notification to the
+// requester when a run starts and when it completes; on completion an email
+// to every admin of the tenant (personnel resync) or to the requester
+// (accounts resync); held change sets alert the admins. Scheduled runs
+// notify nobody unless Config.ScheduledNotify says otherwise. A failing
+// Notifier is retried and recorded on the run, never failing it.
+//
+// # Telemetry
+//
+// With Config.TracerProvider and Config.MeterProvider set, the engine
+// emits a span per run and per connection read (retries as events) and the
+// metrics resync.run.duration, resync.records.read, resync.records.changed,
+// resync.errors and resync.runs.inflight. Without them it uses
+// OpenTelemetry's noop providers. Logs go to Config.Logger (log/slog).
+//
+// # Writing connectors
+//
+// A Connector has one method, ReadPage(ctx, cursor). See the Connector
+// contract, resynctest.TestConnector, and CONNECTORS.md in the repository.
+package resync
