@@ -1,0 +1,169 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/openresync/resync"
+)
+
+// heldChange is the JSON form of a resync.Change in a held change set.
+type heldChange struct {
+	Op              resync.ChangeOp
+	Kind            resync.RecordKind
+	Key             string
+	Record          json.RawMessage `json:",omitempty"`
+	Fingerprint     uint64          `json:",omitempty"`
+	PrevFingerprint uint64          `json:",omitempty"`
+}
+
+func encodeChanges(cs []resync.Change) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	buf.WriteByte('[')
+	for i, c := range cs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		hc := heldChange{Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint}
+		if c.Record != nil {
+			b, err := resync.MarshalRecord(c.Record)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: encoding %s %q: %w", c.Kind, c.Key, err)
+			}
+			hc.Record = b
+		}
+		if err := enc.Encode(hc); err != nil {
+			return nil, fmt.Errorf("sqlite: encoding %s %q: %w", c.Kind, c.Key, err)
+		}
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
+func decodeChanges(b []byte) ([]resync.Change, error) {
+	var hcs []heldChange
+	if err := json.Unmarshal(b, &hcs); err != nil {
+		return nil, fmt.Errorf("sqlite: decoding held changes: %w", err)
+	}
+	out := make([]resync.Change, len(hcs))
+	for i, hc := range hcs {
+		c := resync.Change{Op: hc.Op, Kind: hc.Kind, Key: hc.Key, Fingerprint: hc.Fingerprint, PrevFingerprint: hc.PrevFingerprint}
+		if len(hc.Record) > 0 {
+			r, err := resync.UnmarshalRecord(hc.Kind, hc.Record)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: decoding held %s %q: %w", hc.Kind, hc.Key, err)
+			}
+			c.Record = r
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// Hold implements resync.HoldStore. The new held change set replaces the
+// connection's earlier one (and any held set of the tenant with the same ID).
+func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
+	if err := resync.ValidateChangeSet(cs); err != nil {
+		return err
+	}
+	changes, err := encodeChanges(cs.Changes)
+	if err != nil {
+		return err
+	}
+	sum := cs.Summary()
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		// REPLACE removes the rows conflicting on either unique key: the
+		// connection's earlier held set and a set of the same ID.
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO held_change_sets
+			(tenant, id, connection_id, run_id, base_version, added, updated, removed, reason, created_at, changes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			cs.Tenant, cs.ID, cs.ConnectionID, cs.RunID, cs.BaseVersion, sum.Added, sum.Updated, sum.Removed,
+			cs.HoldReason, nanos(cs.CreatedAt), changes); err != nil {
+			return fmt.Errorf("sqlite: holding change set %q: %w", cs.ID, err)
+		}
+		return nil
+	})
+}
+
+const heldColumns = `id, tenant, connection_id, run_id, base_version, added, updated, removed, reason, created_at`
+
+func scanHeld(sc interface{ Scan(...any) error }, extra ...any) (resync.HeldSummary, error) {
+	var h resync.HeldSummary
+	var created sql.NullInt64
+	dest := append([]any{&h.ID, &h.Tenant, &h.ConnectionID, &h.RunID, &h.BaseVersion,
+		&h.Added, &h.Updated, &h.Removed, &h.Reason, &created}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return h, err
+	}
+	h.CreatedAt = fromNanos(created)
+	return h, nil
+}
+
+// HeldChangeSets implements resync.HoldStore; oldest first.
+func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.HeldSummary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+heldColumns+` FROM held_change_sets
+		WHERE tenant = ? ORDER BY created_at, id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing held change sets: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.HeldSummary
+	for rows.Next() {
+		h, err := scanHeld(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: listing held change sets: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: listing held change sets: %w", err)
+	}
+	return out, nil
+}
+
+// GetHeld implements resync.HoldStore.
+func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var changes []byte
+	row := s.r.QueryRowContext(ctx, `SELECT `+heldColumns+`, changes FROM held_change_sets
+		WHERE tenant = ? AND id = ?`, tenant, id)
+	h, err := scanHeld(row, &changes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading held change set %q: %w", id, err)
+	}
+	cs := &resync.ChangeSet{ID: h.ID, Tenant: h.Tenant, ConnectionID: h.ConnectionID, RunID: h.RunID,
+		BaseVersion: h.BaseVersion, CreatedAt: h.CreatedAt, HoldReason: h.Reason}
+	if cs.Changes, err = decodeChanges(changes); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// DiscardHeld implements resync.HoldStore.
+func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND id = ?`, tenant, id)
+		if err != nil {
+			return fmt.Errorf("sqlite: discarding held change set %q: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: discarding held change set %q: %w", id, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		}
+		return nil
+	})
+}

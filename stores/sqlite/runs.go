@@ -1,0 +1,262 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/openresync/resync"
+)
+
+// storedRun is the JSON form of a RunInfo in the runs table. Its Scope
+// field shadows RunInfo.Scope so that a zero scope kind round-trips.
+type storedRun struct {
+	resync.RunInfo
+	Scope       storedScope
+	Connections []storedConn
+}
+
+// storedConn shadows ConnectionResult.Type so that a zero type round-trips.
+type storedConn struct {
+	resync.ConnectionResult
+	Type string `json:",omitempty"`
+}
+
+type storedScope struct {
+	Kind          string                  `json:",omitempty"`
+	Types         []resync.ConnectionType `json:",omitempty"`
+	Providers     []string                `json:",omitempty"`
+	ConnectionIDs []string                `json:",omitempty"`
+}
+
+func encodeRun(r resync.RunInfo) ([]byte, error) {
+	sr := storedRun{RunInfo: r, Scope: storedScope{
+		Types: r.Scope.Types, Providers: r.Scope.Providers, ConnectionIDs: r.Scope.ConnectionIDs,
+	}}
+	if r.Scope.Kind != 0 {
+		sr.Scope.Kind = r.Scope.Kind.String()
+	}
+	if r.Connections != nil {
+		sr.Connections = make([]storedConn, len(r.Connections))
+	}
+	for i, c := range r.Connections {
+		sr.Connections[i].ConnectionResult = c
+		if c.Type != 0 {
+			sr.Connections[i].Type = c.Type.String()
+		}
+	}
+	b, err := json.Marshal(sr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sqlite: encoding run %q: %w", resync.ErrInvalidRequest, r.ID, err)
+	}
+	return b, nil
+}
+
+func decodeRun(b []byte) (resync.RunInfo, error) {
+	var sr storedRun
+	if err := json.Unmarshal(b, &sr); err != nil {
+		return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
+	}
+	r := sr.RunInfo
+	r.Scope = resync.Scope{Types: sr.Scope.Types, Providers: sr.Scope.Providers, ConnectionIDs: sr.Scope.ConnectionIDs}
+	r.Connections = nil
+	if sr.Connections != nil {
+		r.Connections = make([]resync.ConnectionResult, len(sr.Connections))
+	}
+	for i, sc := range sr.Connections {
+		c := sc.ConnectionResult
+		if sc.Type != "" {
+			t, err := resync.ParseConnectionType(sc.Type)
+			if err != nil {
+				return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run %q: %w", r.ID, err)
+			}
+			c.Type = t
+		}
+		r.Connections[i] = c
+	}
+	if sr.Scope.Kind != "" {
+		if err := r.Scope.Kind.UnmarshalText([]byte(sr.Scope.Kind)); err != nil {
+			return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run %q: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+func checkRun(r resync.RunInfo) error {
+	if r.Tenant == "" || r.ID == "" {
+		return fmt.Errorf("%w: run needs a tenant and an ID (got %q, %q)", resync.ErrInvalidRequest, r.Tenant, r.ID)
+	}
+	return nil
+}
+
+// CreateRun implements resync.RunStore.
+func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
+	if err := checkRun(r); err != nil {
+		return err
+	}
+	b, err := encodeRun(r)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO runs (tenant, id, trigger, status, owner, created_at, info)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING`,
+			r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, r.CreatedAt.UnixNano(), b)
+		if err != nil {
+			return fmt.Errorf("sqlite: creating run %q: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: creating run %q: %w", r.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: run %q of tenant %q exists", resync.ErrConflict, r.ID, r.Tenant)
+		}
+		return nil
+	})
+}
+
+// UpdateRun implements resync.RunStore.
+func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
+	if err := checkRun(r); err != nil {
+		return err
+	}
+	b, err := encodeRun(r)
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET trigger = ?, status = ?, owner = ?, created_at = ?, info = ?
+			WHERE tenant = ? AND id = ?`,
+			string(r.Trigger), string(r.Status), r.Owner, r.CreatedAt.UnixNano(), b, r.Tenant, r.ID)
+		if err != nil {
+			return fmt.Errorf("sqlite: updating run %q: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("sqlite: updating run %q: %w", r.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, r.ID, r.Tenant)
+		}
+		return nil
+	})
+}
+
+// GetRun implements resync.RunStore.
+func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return resync.RunInfo{}, err
+	}
+	var b []byte
+	err := s.r.QueryRowContext(ctx, `SELECT info FROM runs WHERE tenant = ? AND id = ?`, tenant, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return resync.RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, id, tenant)
+	}
+	if err != nil {
+		return resync.RunInfo{}, fmt.Errorf("sqlite: reading run %q: %w", id, err)
+	}
+	return decodeRun(b)
+}
+
+// ListRuns implements resync.RunStore.
+func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Tenant == "" {
+		return nil, fmt.Errorf("%w: ListRuns needs a tenant", resync.ErrInvalidRequest)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT info FROM runs
+		WHERE tenant = ?1 AND (?2 = '' OR trigger = ?2) AND (?3 = '' OR status = ?3)
+		ORDER BY created_at DESC, id DESC LIMIT ?4`,
+		q.Tenant, string(q.Trigger), string(q.Status), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.RunInfo
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("sqlite: listing runs: %w", err)
+		}
+		r, err := decodeRun(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: listing runs: %w", err)
+	}
+	return out, nil
+}
+
+// interruptedError is the error given to unfinished connections of an
+// interrupted run.
+const interruptedError = "interrupted: the engine instance carrying out the run stopped"
+
+// RecoverRuns implements resync.RunStore. It reads the clock once and marks,
+// in one transaction, every live run whose owner's instance lease has
+// expired or is missing.
+func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
+	var out []resync.RunInfo
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		now := s.now()
+		rows, err := tx.QueryContext(ctx, `SELECT info FROM runs r
+			WHERE r.status IN ('pending', 'running') AND NOT EXISTS (
+				SELECT 1 FROM leases l
+				WHERE l.name = 'instance/' || r.owner AND l.owner = r.owner AND l.expires_at > ?)`,
+			now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("sqlite: recovering runs: %w", err)
+		}
+		var found []resync.RunInfo
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: recovering runs: %w", err)
+			}
+			r, err := decodeRun(b)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			found = append(found, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: recovering runs: %w", err)
+		}
+		for _, r := range found {
+			r.Status = resync.RunInterrupted
+			r.FinishedAt = now
+			for i := range r.Connections {
+				c := &r.Connections[i]
+				if c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
+					c.Status = resync.ConnFailed
+					c.Error = interruptedError
+				}
+			}
+			b, err := encodeRun(r)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, info = ? WHERE tenant = ? AND id = ?`,
+				string(r.Status), b, r.Tenant, r.ID); err != nil {
+				return fmt.Errorf("sqlite: recovering run %q: %w", r.ID, err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,330 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/openresync/resync"
+)
+
+// batch is the number of rows one multi-row statement of Apply writes.
+// SQLite binds at most 32766 parameters; 4 or 5 per row plus 5 shared.
+const batch = 256
+
+// Multi-row statements of Apply. Parameters ?1..?5 are shared by every row
+// (tenant, connection, time, run, change set); each row has its own after.
+const (
+	upsertHead = `INSERT INTO records (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by) VALUES `
+	upsertTail = ` ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
+		fingerprint = excluded.fingerprint, data = excluded.data,
+		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
+		removed_at = NULL, removed_by = NULL`
+	removeHead = `UPDATE records SET removed_at = ?3, removed_by = ?4
+		WHERE tenant = ?1 AND connection_id = ?2 AND removed_at IS NULL AND (kind, key) IN (VALUES `
+	logHead = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
+)
+
+const sharedParams = 5
+
+var stmtCache sync.Map // string (kind/n) -> string (SQL)
+
+// multiRow returns the statement of kind "upsert", "remove" or "log" for n rows.
+func multiRow(kind string, n int) string {
+	ck := kind + "/" + strconv.Itoa(n)
+	if q, ok := stmtCache.Load(ck); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	p := sharedParams + 1
+	param := func() string { s := "?" + strconv.Itoa(p); p++; return s }
+	switch kind {
+	case "upsert":
+		b.WriteString(upsertHead)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "(?1,?2,%s,%s,%s,%s,?3,?4,NULL,NULL)", param(), param(), param(), param())
+		}
+		b.WriteString(upsertTail)
+	case "remove":
+		b.WriteString(removeHead)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "(%s,%s)", param(), param())
+		}
+		b.WriteByte(')')
+	case "log":
+		b.WriteString(logHead)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "(?1,?2,?3,?4,?5,%s,%s,%s,%s,%s)", param(), param(), param(), param(), param())
+		}
+	default:
+		panic("sqlite: unknown statement " + kind)
+	}
+	q := b.String()
+	stmtCache.Store(ck, q)
+	return q
+}
+
+// batcher executes a multi-row statement batch rows at a time, with a
+// statement prepared once for full batches.
+type batcher struct {
+	ctx    context.Context
+	tx     *sql.Tx
+	kind   string
+	full   *sql.Stmt
+	args   []any
+	rows   int
+	perRow int
+}
+
+func newBatcher(ctx context.Context, tx *sql.Tx, kind string, perRow int, shared []any) *batcher {
+	args := make([]any, 0, sharedParams+perRow*batch)
+	args = append(args, shared...)
+	return &batcher{ctx: ctx, tx: tx, kind: kind, args: args, perRow: perRow}
+}
+
+func (b *batcher) add(vals ...any) error {
+	b.args = append(b.args, vals...)
+	b.rows++
+	if b.rows == batch {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batcher) flush() error {
+	if b.rows == 0 {
+		return nil
+	}
+	var err error
+	if b.rows == batch {
+		if b.full == nil {
+			if b.full, err = b.tx.PrepareContext(b.ctx, multiRow(b.kind, batch)); err != nil {
+				return err
+			}
+		}
+		_, err = b.full.ExecContext(b.ctx, b.args...)
+	} else {
+		_, err = b.tx.ExecContext(b.ctx, multiRow(b.kind, b.rows), b.args...)
+	}
+	clear(b.args[sharedParams:])
+	b.args = b.args[:sharedParams]
+	b.rows = 0
+	return err
+}
+
+func (b *batcher) close() {
+	if b.full != nil {
+		_ = b.full.Close()
+	}
+}
+
+// Apply implements resync.SnapshotStore: one immediate transaction checks
+// the change set ID and the version, writes the records (multi-row upserts
+// and tombstone updates) and the change log, bumps the version and drops
+// the connection's held change set.
+func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if err := resync.ValidateChangeSet(cs); err != nil {
+		return err
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		fail := func(err error) error {
+			return fmt.Errorf("sqlite: applying change set %q to connection %q of tenant %q: %w", cs.ID, cs.ConnectionID, cs.Tenant, err)
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM applied_change_sets WHERE tenant = ? AND connection_id = ? AND id = ?`,
+			cs.Tenant, cs.ConnectionID, cs.ID).Scan(&one)
+		if err == nil {
+			return nil // already applied
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fail(err)
+		}
+		var version int64
+		err = tx.QueryRowContext(ctx, `SELECT version FROM connections WHERE tenant = ? AND connection_id = ?`,
+			cs.Tenant, cs.ConnectionID).Scan(&version)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fail(err)
+		}
+		if version != cs.BaseVersion {
+			return fmt.Errorf("%w: connection %q of tenant %q is at version %d, change set %q was computed at %d",
+				resync.ErrConflict, cs.ConnectionID, cs.Tenant, version, cs.ID, cs.BaseVersion)
+		}
+		now := s.now().UnixNano()
+		shared := []any{cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID}
+		up := newBatcher(ctx, tx, "upsert", 4, shared)
+		defer up.close()
+		rm := newBatcher(ctx, tx, "remove", 2, shared)
+		defer rm.close()
+		lg := newBatcher(ctx, tx, "log", 5, shared)
+		defer lg.close()
+		for _, c := range cs.Changes {
+			switch c.Op {
+			case resync.OpAdd, resync.OpUpdate:
+				data, err := resync.MarshalRecord(c.Record)
+				if err != nil {
+					return fmt.Errorf("%w: sqlite: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, c.Key, err)
+				}
+				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), data); err != nil {
+					return fail(err)
+				}
+			case resync.OpRemove:
+				if err := rm.add(int64(c.Kind), c.Key); err != nil {
+					return fail(err)
+				}
+			}
+			if err := lg.add(int64(c.Op), int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
+				return fail(err)
+			}
+		}
+		for _, b := range []*batcher{up, rm, lg} {
+			if err := b.flush(); err != nil {
+				return fail(err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO connections (tenant, connection_id, version) VALUES (?, ?, ?)
+			ON CONFLICT (tenant, connection_id) DO UPDATE SET version = excluded.version`,
+			cs.Tenant, cs.ConnectionID, cs.BaseVersion+1); err != nil {
+			return fail(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO applied_change_sets (tenant, connection_id, id, applied_at) VALUES (?, ?, ?, ?)`,
+			cs.Tenant, cs.ConnectionID, cs.ID, now); err != nil {
+			return fail(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND connection_id = ?`,
+			cs.Tenant, cs.ConnectionID); err != nil {
+			return fail(err)
+		}
+		return nil
+	})
+}
+
+// Snapshot implements resync.SnapshotStore. It streams the live records
+// from one read transaction: memory use does not grow with the snapshot.
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+	var version int64
+	err := s.readTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT version FROM connections WHERE tenant = ? AND connection_id = ?`,
+			tenant, connectionID).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) {
+			version = 0
+		} else if err != nil {
+			return fmt.Errorf("sqlite: reading snapshot version: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT kind, key, fingerprint FROM records
+			WHERE tenant = ? AND connection_id = ? AND removed_at IS NULL`, tenant, connectionID)
+		if err != nil {
+			return fmt.Errorf("sqlite: reading snapshot: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kind, fp int64
+			var e resync.SnapshotEntry
+			if err := rows.Scan(&kind, &e.Key, &fp); err != nil {
+				return fmt.Errorf("sqlite: reading snapshot: %w", err)
+			}
+			e.Kind, e.Fingerprint = resync.RecordKind(kind), uint64(fp)
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: reading snapshot: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return version, nil
+}
+
+// Records implements resync.SnapshotStore.
+func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Tenant == "" || q.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: Records needs a tenant and a connection", resync.ErrInvalidRequest)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by
+		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
+		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(q.Kind), q.IncludeRemoved)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading records: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.StoredRecord
+	for rows.Next() {
+		var (
+			r                resync.StoredRecord
+			kind, fp         int64
+			data             []byte
+			updated, removed sql.NullInt64
+			removedBy        sql.NullString
+		)
+		if err := rows.Scan(&kind, &r.Key, &fp, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
+			return nil, fmt.Errorf("sqlite: reading records: %w", err)
+		}
+		r.Kind, r.Fingerprint = resync.RecordKind(kind), uint64(fp)
+		r.UpdatedAt, r.RemovedAt, r.RemovedBy = fromNanos(updated), fromNanos(removed), removedBy.String
+		if r.Record, err = resync.UnmarshalRecord(r.Kind, data); err != nil {
+			return nil, fmt.Errorf("sqlite: reading record %q: %w", r.Key, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: reading records: %w", err)
+	}
+	return out, nil
+}
+
+// Changes implements resync.SnapshotStore.
+func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Tenant == "" {
+		return nil, fmt.Errorf("%w: Changes needs a tenant", resync.ErrInvalidRequest)
+	}
+	limit := int64(q.Limit)
+	if limit <= 0 {
+		limit = -1 // no bound
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
+		FROM change_log WHERE tenant = ?1 AND seq > ?2 AND (?3 = '' OR connection_id = ?3) AND (?4 = '' OR run_id = ?4)
+		ORDER BY seq LIMIT ?5`, q.Tenant, q.AfterSeq, q.ConnectionID, q.RunID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.ChangeLogEntry
+	for rows.Next() {
+		var (
+			e                 resync.ChangeLogEntry
+			op, kind, fp, pfp int64
+			at                sql.NullInt64
+		)
+		if err := rows.Scan(&e.Seq, &e.Tenant, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &pfp, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+		}
+		e.Op, e.Kind, e.Fingerprint, e.PrevFingerprint, e.At = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(pfp), fromNanos(at)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/openresync/resync"
+)
+
+// ErrSchemaTooNew is returned by Open when the database was migrated by a
+// newer release of this package than the running one: its schema version is
+// above the highest this code knows. Nothing is changed in the file.
+var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this code")
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is a resync.Store kept in one SQLite file. It is safe for concurrent
+// use by several goroutines and by several processes opening the same file.
+// Create it with Open and release it with Close.
+type Store struct {
+	path string
+	now  func() time.Time
+	// w is the write pool: one connection, transactions BEGIN IMMEDIATE.
+	w *sql.DB
+	// r is the read pool: deferred (read) transactions.
+	r *sql.DB
+}
+
+var _ resync.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	now         func() time.Time
+	busyTimeout time.Duration
+	readConns   int
+}
+
+// WithClock sets the clock used for timestamps and for lease expiry
+// (default time.Now). Every process sharing a file should use the same
+// notion of time.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithBusyTimeout sets how long a statement waits for a lock held by
+// another connection or process before failing (default 10s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.busyTimeout = d
+		}
+	}
+}
+
+// WithReadConns bounds the connections used for reads (default: the number
+// of CPUs, at least 4).
+func WithReadConns(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.readConns = n
+		}
+	}
+}
+
+// Open opens (creating it if needed) the SQLite database at path, applies
+// the migrations it lacks and returns the Store. path is a file system path;
+// the directory must exist. ":memory:" is refused: two pools share the file,
+// so it must be a real one (use memstore for an in-memory Store).
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now, busyTimeout: 10 * time.Second, readConns: max(4, runtime.NumCPU())}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("%w: sqlite: path %q must name a file and must not contain '?'", resync.ErrInvalidRequest, path)
+	}
+	name := path
+	if strings.HasPrefix(name, "file:") {
+		name = "./" + name // a plain path, not a URI
+	}
+	base := name + "?_busy_timeout=" + strconv.FormatInt(o.busyTimeout.Milliseconds(), 10) +
+		"&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", base)
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	r.SetMaxOpenConns(o.readConns)
+	r.SetMaxIdleConns(o.readConns)
+	s := &Store{path: path, now: o.now, w: w, r: r}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database. Calls in flight may fail; the file stays
+// consistent whatever they were doing.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Path returns the file the Store was opened on.
+func (s *Store) Path() string { return s.path }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order. File names start
+// with their version number: 0001_init.sql.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("sqlite: migration file %q has no version prefix", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("sqlite: migration %q out of sequence", m.name)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this code migrates databases to.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate brings the schema up to date in one immediate transaction, so
+// that processes opening the file at once take turns and the later ones
+// find nothing left to do.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %q: %w", s.path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: open %q: %w", s.path, err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		return fmt.Errorf("sqlite: open %q: reading the schema version: %w", s.path, err)
+	}
+	if current > len(ms) {
+		return fmt.Errorf("%w: %q is at version %d, this code knows up to %d", ErrSchemaTooNew, s.path, current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, s.now().UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: open %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// nanos converts a time to Unix nanoseconds; the zero time is NULL.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// fromNanos converts a nullable Unix-nanosecond column back to a time (UTC).
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// writeTx runs fn in an immediate transaction on the write connection and
+// commits it if fn returns nil.
+func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// readTx runs fn in a read transaction: every statement of fn sees the
+// same state of the database.
+func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
