@@ -1,0 +1,26 @@
+# Targets named in the README. All of them work from a clean clone with Go 1.25+.
+PKGS := github.com/openresync/resync/...
+
+.PHONY: quickstart test test-integration lint bench fuzz concurrency
+
+quickstart: ## run the quickstart example (no servers, no credentials)
+	go run ./examples/quickstart
+
+test: ## all modules, race detector on (PostgreSQL tests skip without RESYNC_POSTGRES_URL)
+	go test -race -count=1 $(PKGS)
+
+test-integration: ## as CI does: start PostgreSQL on loopback, require integration tests
+	bash .ci/run
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet $(PKGS)
+
+bench: ## engine, diff and scheduler benchmarks of the root package
+	go test -run '^$$' -bench . -benchtime 3x -count 3 .
+
+fuzz: ## the diff/apply round-trip fuzzer, one minute
+	go test -run '^$$' -fuzz FuzzDiffApply -fuzztime 60s .
+
+concurrency: ## the engine's rule tests, many times under the race detector
+	go test -race -count=50 -run 'Rule' .
