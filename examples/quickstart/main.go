@@ -1,0 +1,413 @@
+// Command quickstart shows resync end to end with no servers and no
+// credentials: a sample organisation's HRIS, IdP and AWS exports (embedded
+// files, read by connectors/file) are resynced into an in-memory store;
+// then the exports change (an offboarding, a new hire, a group move, an
+// AWS account removed) and the change log shows exactly what changed;
+// finally an empty IdP export trips the delete guard, and the held change
+// set is rejected.
+//
+//	go run ./examples/quickstart [-dir DIR]
+//
+// With -dir the sample exports are written to DIR (and left there);
+// otherwise to a temporary directory, removed at exit.
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/connectors/file"
+	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/resynctest"
+)
+
+//go:embed sample
+var sample embed.FS
+
+const tenant = "acme"
+
+// admin is the tenant's administrator who asks for the resyncs.
+var admin = resync.Principal{ID: "u-ada", Email: "ada.lovelace@acme.example", Name: "Ada Lovelace"}
+
+// Tuning that makes progress visible while keeping the whole program well
+// under a few seconds.
+const (
+	pageSize  = "3"                   // records per page
+	pageDelay = 25 * time.Millisecond // artificial latency of each page read
+	pollEvery = 50 * time.Millisecond // progress refresh
+)
+
+func main() {
+	dir := flag.String("dir", "", "write the sample exports to `DIR` and keep them (default: a temporary directory)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// newStore returns the Store the engine keeps its state in. memstore keeps
+// it in memory; a durable store (SQLite, Postgres) plugs in here.
+func newStore() resync.Store { return memstore.New() }
+
+// demo carries the state shared by the steps.
+type demo struct {
+	w      io.Writer
+	dir    string
+	engine *resync.Engine
+	store  resync.Store
+	conns  []resync.Connection
+}
+
+// run is the whole program: it writes its report to w and returns the
+// first error.
+func run(ctx context.Context, w io.Writer, dir string) (err error) {
+	w = &syncWriter{w: w}
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "resync-quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	if err := copySamples(dir); err != nil {
+		return err
+	}
+
+	d := &demo{w: w, dir: dir, store: newStore()}
+	settings := func(name, format string) map[string]string {
+		return map[string]string{"path": filepath.Join(dir, name), "format": format, "page_size": pageSize}
+	}
+	d.conns = []resync.Connection{
+		{ID: "hris", Tenant: tenant, Type: resync.HRIS, Provider: "bamboohr", Name: "BambooHR", Settings: settings("hris.csv", file.FormatHRISCSV)},
+		{ID: "idp", Tenant: tenant, Type: resync.IdP, Provider: "okta", Name: "Okta", Settings: settings("idp.json", file.FormatIdPJSON)},
+		{ID: "aws-prod", Tenant: tenant, Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod", Settings: settings("aws.json", file.FormatAccountsJSON)},
+	}
+	source := resynctest.NewSource()
+	source.Add(d.conns...)
+	admins := resynctest.Admins{tenant: {admin}}
+	slowFiles := withLatency(file.Factory, pageDelay)
+
+	d.engine, err = resync.New(ctx, resync.Config{
+		Store:       d.store,
+		Connections: source,
+		Connectors:  map[string]resync.ConnectorFactory{"bamboohr": slowFiles, "okta": slowFiles, "aws": slowFiles},
+		Authorizer:  admins,
+		Directory:   admins,
+		Notifier:    printNotifier(w),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, d.engine.Close(cctx))
+	}()
+
+	fmt.Fprintf(w, "resync quickstart: tenant %q, admin %s, exports in %s\n", tenant, admin.Email, dir)
+	for _, step := range []func(context.Context) error{d.check, d.firstSync, d.changes, d.deleteGuard} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nDone.")
+	return nil
+}
+
+// check tests each connection and shows what a personnel resync would touch.
+func (d *demo) check(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n== Checking connections")
+	for _, c := range d.conns {
+		if err := d.engine.CheckConnection(ctx, tenant, c.ID, admin); err != nil {
+			return err
+		}
+		fmt.Fprintf(d.w, "  ok  %-9s %-15s %s\n", c.Name, c.Type, filepath.Base(c.Settings["path"]))
+	}
+	plan, err := d.engine.Plan(ctx, resync.Request{Tenant: tenant, Initiator: admin, Scope: resync.PersonnelScope()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.w, "  A personnel resync will read %s.\n", strings.Join(plan.Names(), ", "))
+	return nil
+}
+
+// firstSync loads the sample organisation.
+func (d *demo) firstSync(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n== 1. First personnel resync")
+	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	if err != nil {
+		return err
+	}
+	info, err := d.watch(ctx, run)
+	if err != nil {
+		return err
+	}
+	d.summary(info)
+	if info.Status != resync.RunSucceeded {
+		return fmt.Errorf("first resync ended %s: %w", info.Status, info.Err())
+	}
+	return nil
+}
+
+// changes edits the exports and shows what the resyncs found.
+func (d *demo) changes(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n== 2. The exports change")
+	fmt.Fprintln(d.w, "  offboarding: Jane Doe is terminated in hris.csv and deprovisioned in idp.json")
+	fmt.Fprintln(d.w, "  new hire:    Sam Rivera joins Engineering (hris.csv, idp.json)")
+	fmt.Fprintln(d.w, "  group move:  Barbara Liskov moves from Engineering to Sales (idp.json)")
+	if err := d.editHRIS(); err != nil {
+		return err
+	}
+	if err := d.editIdP(func(x *idpExport) {
+		x.user("00u3").Status = "DEPROVISIONED"
+		x.Users = append(x.Users, idpUser{ID: "00u13", Status: "ACTIVE", Profile: map[string]string{
+			"login": "sam.rivera@acme.example", "email": "sam.rivera@acme.example", "firstName": "Sam", "lastName": "Rivera",
+			"department": "Engineering", "title": "Engineer", "managerId": "00u2",
+		}})
+		eng, sales := x.group("00g1"), x.group("00g2")
+		eng.Members = append(without(eng.Members, "00u6"), "00u13")
+		sales.Members = append(sales.Members, "00u6")
+	}); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(d.w, "\n  Personnel resync:")
+	before, err := d.records(ctx)
+	if err != nil {
+		return err
+	}
+	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	if err != nil {
+		return err
+	}
+	info, err := d.watch(ctx, run)
+	if err != nil {
+		return err
+	}
+	d.summary(info)
+	if err := d.printChanges(ctx, info, before); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(d.w, "\n  Jane Doe's AWS user is deleted (aws.json); accounts resync of Infrastructure:")
+	if err := d.editAccounts(func(accts []map[string]any) []map[string]any {
+		out := accts[:0]
+		for _, a := range accts {
+			if a["username"] != "jane.doe" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}); err != nil {
+		return err
+	}
+	if before, err = d.records(ctx); err != nil {
+		return err
+	}
+	run, err = d.engine.ResyncAccounts(ctx, tenant, admin, resync.Infrastructure)
+	if err != nil {
+		return err
+	}
+	if info, err = d.watch(ctx, run); err != nil {
+		return err
+	}
+	d.summary(info)
+	return d.printChanges(ctx, info, before)
+}
+
+// deleteGuard empties the IdP export: the resync holds the change set
+// instead of removing everyone, and the admin rejects it.
+func (d *demo) deleteGuard(ctx context.Context) error {
+	fmt.Fprintln(d.w, "\n== 3. Delete guard: the IdP export comes back empty")
+	if err := d.editIdP(func(x *idpExport) { x.Users, x.Groups = []idpUser{}, []idpGroup{} }); err != nil {
+		return err
+	}
+	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	if err != nil {
+		return err
+	}
+	info, err := d.watch(ctx, run)
+	if err != nil {
+		return err
+	}
+	d.summary(info)
+	res, _ := info.Connection("idp")
+	if res.Status != resync.ConnHeld {
+		return fmt.Errorf("expected the Okta change set to be held, it is %s", res.Status)
+	}
+	held, err := d.engine.HeldChangeSets(ctx, tenant, admin)
+	if err != nil {
+		return err
+	}
+	for _, h := range held {
+		name := h.ConnectionID
+		if r, ok := info.Connection(h.ConnectionID); ok {
+			name = r.Name
+		}
+		fmt.Fprintf(d.w, "  %s change set held (%s): %d to add, %d to update, %d to remove\n    reason: %s\n",
+			name, h.ID, h.Added, h.Updated, h.Removed, h.Reason)
+	}
+	fmt.Fprintf(d.w, "  %s rejects held change set %s\n", admin.Name, res.HeldID)
+	if err := d.engine.Reject(ctx, tenant, res.HeldID, admin); err != nil {
+		return err
+	}
+	held, err = d.engine.HeldChangeSets(ctx, tenant, admin)
+	if err != nil {
+		return err
+	}
+	recs, err := d.store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: "idp"})
+	if err != nil {
+		return err
+	}
+	n := map[resync.RecordKind]int{}
+	for _, r := range recs {
+		n[r.Kind]++
+	}
+	fmt.Fprintf(d.w, "  Okta snapshot intact: %d identities, %d groups; %d held change sets left\n",
+		n[resync.KindIdentity], n[resync.KindGroup], len(held))
+	return nil
+}
+
+// watch prints each connection's progress as it changes until the run ends.
+func (d *demo) watch(ctx context.Context, run *resync.Run) (resync.RunInfo, error) {
+	last := map[string]string{}
+	show := func(info resync.RunInfo) {
+		for _, c := range info.Connections {
+			if c.Status == resync.ConnPending {
+				continue // waiting for its turn
+			}
+			total := "?" // not known yet
+			if c.Total > 0 || c.Status != resync.ConnRunning {
+				total = fmt.Sprint(max(c.Total, c.Read))
+			}
+			line := fmt.Sprintf("%-10s %3d/%s", c.Status, c.Read, total)
+			if last[c.ConnectionID] != line {
+				last[c.ConnectionID] = line
+				fmt.Fprintf(d.w, "    %-9s %s\n", c.Name, line)
+			}
+		}
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		show(run.Info())
+		select {
+		case <-run.Done():
+			info := run.Info()
+			show(info)
+			return info, nil
+		case <-ctx.Done():
+			run.Cancel()
+			return run.Info(), ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// summary prints a run's per-connection results as a table.
+func (d *demo) summary(info resync.RunInfo) {
+	fmt.Fprintf(d.w, "  run %s: %s\n", info.ID, info.Status)
+	tw := tabwriter.NewWriter(d.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "    connection\tstatus\tread\tadded\tupdated\tremoved\trejected\ttime")
+	for _, c := range info.Connections {
+		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Status, c.Read, c.Added, c.Updated, c.Removed,
+			c.Rejected, c.Duration().Round(time.Millisecond))
+	}
+	_ = tw.Flush()
+}
+
+// printNotifier is the Notifier: one short line per notification.
+func printNotifier(w io.Writer) resync.Notifier {
+	return resync.NotifierFunc(func(_ context.Context, n resync.Notification) error {
+		to := make([]string, len(n.Recipients))
+		for i, p := range n.Recipients {
+			to[i] = p.String()
+		}
+		_, err := fmt.Fprintf(w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), n.Subject())
+		return err
+	})
+}
+
+// syncWriter serializes writes: the notifier runs on the engine's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// withLatency wraps a factory so that every page read takes at least d:
+// the sample files are read so fast that there would be no progress to show.
+func withLatency(f resync.ConnectorFactory, d time.Duration) resync.ConnectorFactory {
+	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
+		c, err := f(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		return &slowConnector{Connector: c, delay: d}, nil
+	}
+}
+
+type slowConnector struct {
+	resync.Connector
+	delay time.Duration
+}
+
+func (s *slowConnector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return resync.Page{}, ctx.Err()
+	case <-t.C:
+	}
+	return s.Connector.ReadPage(ctx, cursor)
+}
+
+// CheckHealth passes the check on to the wrapped connector.
+func (s *slowConnector) CheckHealth(ctx context.Context) error {
+	if hc, ok := s.Connector.(resync.HealthChecker); ok {
+		return hc.CheckHealth(ctx)
+	}
+	_, err := s.Connector.ReadPage(ctx, "")
+	return err
+}
+
+// copySamples writes the embedded sample exports to dir.
+func copySamples(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return fs.WalkDir(sample, "sample", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := sample.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+	})
+}
