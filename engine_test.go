@@ -640,3 +640,31 @@ func TestNewValidatesConfig(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+func TestCancelByID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, nil)
+		c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 50), 10)
+		c.SetLatency(time.Second)
+		r, err := h.engine.ResyncPersonnel(context.Background(), "t1", alice)
+		require.NoError(t, err)
+		ctx := context.Background()
+		require.ErrorIs(t, h.engine.Cancel(ctx, "t1", r.ID(), carol), resync.ErrForbidden)
+		require.ErrorIs(t, h.engine.Cancel(ctx, "t2", r.ID(), dave), resync.ErrNotFound, "a run is canceled through its own tenant only")
+		require.NoError(t, h.engine.Cancel(ctx, "t1", r.ID(), bob))
+		info, err := r.Wait(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, resync.RunCanceled, info.Status)
+		require.ErrorIs(t, h.engine.Cancel(ctx, "t1", r.ID(), bob), resync.ErrNotFound)
+
+		got, err := h.engine.GetRun(ctx, "t1", r.ID(), alice)
+		require.NoError(t, err)
+		assert.Equal(t, resync.RunCanceled, got.Status)
+		_, err = h.engine.GetRun(ctx, "t2", r.ID(), dave)
+		require.ErrorIs(t, err, resync.ErrNotFound)
+		list, err := h.engine.Runs(ctx, "t1", alice, resync.RunQuery{})
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, r.ID(), list[0].ID)
+	})
+}

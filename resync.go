@@ -353,13 +353,7 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (string, *Plan, erro
 		return "", nil, err
 	}
 	req.Scope = scope
-	action := ActionResyncAll
-	switch scope.Kind {
-	case ScopePersonnel:
-		action = ActionResyncPersonnel
-	case ScopeAccounts:
-		action = ActionResyncAccounts
-	}
+	action := scopeAction(scope.Kind)
 	trustedSystem := req.Initiator.System && req.Trigger == TriggerScheduled
 	if !trustedSystem {
 		if req.Initiator.System {
@@ -444,20 +438,34 @@ func (e *Engine) Runs(ctx context.Context, tenant string, by Principal, q RunQue
 	return list, nil
 }
 
-// Cancel cancels a run this engine is carrying out. ErrNotFound if it is
+// Cancel cancels a run this engine is carrying out; the principal needs
+// the right to start a run of the same scope. ErrNotFound if the run is
 // not live here.
 func (e *Engine) Cancel(ctx context.Context, tenant, id string, by Principal) error {
-	if err := e.authorize(ctx, tenant, by, ActionResyncAll); err != nil {
-		return err
-	}
 	e.mu.Lock()
 	r := e.runs[id]
 	e.mu.Unlock()
 	if r == nil || r.tenant != tenant {
+		if err := e.authorize(ctx, tenant, by, ActionViewRuns); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: no run %q in progress for tenant %q", ErrNotFound, id, tenant)
+	}
+	if err := e.authorize(ctx, tenant, by, scopeAction(r.info.Scope.Kind)); err != nil {
+		return err
 	}
 	r.Cancel()
 	return nil
+}
+
+func scopeAction(k ScopeKind) Action {
+	switch k {
+	case ScopePersonnel:
+		return ActionResyncPersonnel
+	case ScopeAccounts:
+		return ActionResyncAccounts
+	}
+	return ActionResyncAll
 }
 
 // HeldChangeSets lists the tenant's change sets held by the delete guard.
