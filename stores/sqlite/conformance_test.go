@@ -1,0 +1,16 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+)
+
+// TestConformance runs the Store conformance suite on a new file per check.
+func TestConformance(t *testing.T) {
+	resynctest.TestStore(t, func(t *testing.T) resync.Store {
+		s, _ := open(t)
+		return s
+	})
+}
