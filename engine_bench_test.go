@@ -80,6 +80,13 @@ func BenchmarkFanout(b *testing.B) {
 					iters++
 				}
 				b.ReportMetric(float64(total)/float64(iters)/float64(idealFanout(n, latency)), "x-ideal")
+				if faults == 0 { // page requests per page of data: retries and re-reads would show here
+					reqs := 0
+					for i := range n {
+						reqs += h.fakes.Get(fmt.Sprintf("c%03d", i)).TotalPageReads()
+					}
+					b.ReportMetric(float64(reqs)/float64(iters*n*fanoutPages), "page-amplification")
+				}
 			})
 		}
 	}
