@@ -1,0 +1,93 @@
+// Package postgres is a resync.Store on PostgreSQL (12 or newer) through
+// pgx: the durable store for hosts that run many engine replicas against
+// one database. It passes resynctest.TestStore.
+//
+// # Configuration
+//
+// Open takes a connection string (postgres://user@host:port/db?sslmode=...,
+// or any form pgxpool.ParseConfig accepts, including pool_max_conns) and
+// owns the pool it creates; New takes a *pgxpool.Pool the host already has
+// and leaves it open on Close. Options:
+//
+//   - WithSchema("name"): the PostgreSQL schema of the tables (default
+//     "resync", created if missing), so the store never mixes with the
+//     host's tables and several stores can share a database.
+//   - WithLogger(l): logs applied migrations.
+//
+// Both Open and New migrate the schema before returning. Migrations are
+// embedded SQL files applied in one transaction that holds a transaction
+// advisory lock keyed by the schema name: replicas starting together
+// migrate once, the others wait and find nothing to do. The applied
+// versions are kept in schema_version; a database migrated by a newer
+// release fails with ErrSchemaTooNew rather than being used by older code.
+// SchemaVersion tells the version this release migrates to.
+//
+// # Schema
+//
+// All text columns use the "C" collation, so keys sort bytewise as in Go.
+//
+//   - runs (tenant, id, trigger, status, owner, created_at, created_ns,
+//     finished_at, info jsonb): one row per run. info is the whole RunInfo
+//     as JSON; the other columns are copies for filtering, ordering
+//     (ListRuns: newest first) and recovery. created_ns keeps the
+//     nanoseconds PostgreSQL timestamps lack, so ordering and round trips
+//     are exact.
+//   - connections (tenant, connection_id, version): each connection's
+//     snapshot version; the row Apply locks.
+//   - records (tenant, connection_id, kind, key, fingerprint, data jsonb,
+//     updated_at, updated_by, removed_at, removed_by): the current
+//     snapshot. Removed records stay as tombstones (removed_at and
+//     removed_by, the run that saw them gone) and are revived by a later
+//     add. fingerprint is the uint64 fingerprint's bit pattern in a bigint,
+//     so values above 2^63 are negative in SQL and exact in Go. data is the
+//     record as resync.MarshalRecord encodes it.
+//   - applied_change_sets (tenant, connection_id, change_set_id, run_id,
+//     version, applied_at): the IDs that make Apply idempotent.
+//   - changes (seq bigserial, tenant, connection_id, run_id,
+//     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at): the
+//     change log, indexed by tenant, by connection and by run. op and kind
+//     are the numeric resync.ChangeOp and resync.RecordKind values.
+//   - held_change_sets (one per connection at most, with the change counts)
+//     and held_changes (its changes in order, deleted with it).
+//   - leases (name, owner, expires_at): expiry by the database clock.
+//   - schema_version (version, name, applied_at).
+//
+// # Concurrency
+//
+// Every method is one transaction (or one statement) and is safe from any
+// number of goroutines and processes.
+//
+// Apply locks the connection's row (SELECT ... FOR UPDATE, creating it at
+// version 0 first), then, holding the lock, checks the change-set ID and
+// the version: an ID already applied returns nil, another version returns
+// an error wrapping resync.ErrConflict, with nothing written either way.
+// It then writes the changes: for a connection never applied it COPYs the
+// records and the change log straight into their tables; otherwise large
+// change sets are COPYed into a temporary table dropped at commit (small
+// ones are sent as arrays) and one statement upserts the adds and
+// updates, tombstones the removes and appends the change log in change
+// order. The version bump, the applied ID and the deletion of a held
+// change set commit with them. Record JSON is encoded as rows stream to
+// the server, so a large change set is never encoded whole in memory.
+//
+// Snapshot and GetHeld read in one REPEATABLE READ, read-only transaction
+// and stream rows; a concurrent Apply is seen entirely or not at all.
+//
+// AcquireLease is one INSERT ... ON CONFLICT DO UPDATE ... WHERE the
+// holder is the same owner or the lease has expired (by now() of the
+// database). RecoverRuns selects, in one transaction and FOR UPDATE, the
+// pending and running runs whose owner holds no live instance lease, and
+// marks them interrupted; concurrent callers mark each run once.
+//
+// # Errors
+//
+// Malformed input wraps resync.ErrInvalidRequest and writes nothing: a
+// change set failing resync.ValidateChangeSet, and any string PostgreSQL
+// cannot store exactly, namely a NUL byte (text and jsonb refuse it) or
+// invalid UTF-8, in IDs, keys or record fields. Missing runs and held
+// change sets wrap resync.ErrNotFound; CreateRun of an existing run and
+// Apply at a stale version wrap resync.ErrConflict. Database failures
+// (connection lost, server restarted) are returned wrapped with the
+// operation; the transaction is rolled back, so nothing partial is kept,
+// and the pool reconnects on the next call.
+package postgres

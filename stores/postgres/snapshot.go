@@ -1,0 +1,440 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openresync/resync"
+)
+
+// Snapshot implements resync.SnapshotStore. The version and the entries
+// are read in one REPEATABLE READ, read-only transaction and streamed to fn
+// as the rows arrive.
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+	if err := checkTexts("tenant", tenant, "connection ID", connectionID); err != nil {
+		return 0, err
+	}
+	var version int64
+	var fnErr error
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, s.sql(`SELECT version FROM {schema}.connections WHERE tenant = $1 AND connection_id = $2`),
+			tenant, connectionID).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			version = 0
+			return nil // never applied: no records either
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, s.sql(`SELECT kind, key, fingerprint FROM {schema}.records
+			WHERE tenant = $1 AND connection_id = $2 AND removed_at IS NULL`), tenant, connectionID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var kind int16
+		var key string
+		var fp int64
+		for rows.Next() {
+			if err := rows.Scan(&kind, &key, &fp); err != nil {
+				return err
+			}
+			if err := fn(resync.SnapshotEntry{Kind: resync.RecordKind(kind), Key: key, Fingerprint: uint64(fp)}); err != nil {
+				fnErr = err
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if fnErr != nil {
+		return 0, fnErr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: reading snapshot of connection %q: %w", connectionID, err)
+	}
+	return version, nil
+}
+
+// op codes in the database are resync.ChangeOp values: 1 add, 2 update, 3 remove.
+
+// Apply implements resync.SnapshotStore; see the package documentation
+// (# Concurrency) for how it runs.
+func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if err := resync.ValidateChangeSet(cs); err != nil {
+		return err
+	}
+	if err := checkTexts("tenant", cs.Tenant, "connection ID", cs.ConnectionID, "change set ID", cs.ID, "run ID", cs.RunID); err != nil {
+		return err
+	}
+	for i := range cs.Changes {
+		if err := checkText("key", cs.Changes[i].Key); err != nil {
+			return err
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.apply(ctx, tx, cs) })
+	if err != nil {
+		if errors.Is(err, resync.ErrConflict) || errors.Is(err, resync.ErrInvalidRequest) || errors.Is(err, errAlreadyApplied) {
+			if errors.Is(err, errAlreadyApplied) {
+				return nil
+			}
+			return err
+		}
+		return fmt.Errorf("postgres: applying change set %q to connection %q: %w", cs.ID, cs.ConnectionID, err)
+	}
+	return nil
+}
+
+var errAlreadyApplied = errors.New("already applied")
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) error {
+	// Lock the connection's row (creating it at version 0 if new); then,
+	// holding the lock, look for the change set ID and read the version.
+	// READ COMMITTED gives each statement a fresh view, so what a
+	// concurrent Apply committed before we got the lock is seen here.
+	var b pgx.Batch
+	b.Queue(s.sql(`INSERT INTO {schema}.connections (tenant, connection_id) VALUES ($1, $2)
+		ON CONFLICT (tenant, connection_id) DO NOTHING`), cs.Tenant, cs.ConnectionID)
+	var version int64
+	var applied bool
+	var now time.Time
+	b.Queue(s.sql(`SELECT version, now() FROM {schema}.connections WHERE tenant = $1 AND connection_id = $2 FOR UPDATE`),
+		cs.Tenant, cs.ConnectionID).QueryRow(func(row pgx.Row) error { return row.Scan(&version, &now) })
+	b.Queue(s.sql(`SELECT EXISTS (SELECT 1 FROM {schema}.applied_change_sets
+		WHERE tenant = $1 AND connection_id = $2 AND change_set_id = $3)`),
+		cs.Tenant, cs.ConnectionID, cs.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&applied) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	if applied {
+		return errAlreadyApplied
+	}
+	if version != cs.BaseVersion {
+		return fmt.Errorf("%w: connection %q of tenant %q is at version %d, change set %q was computed at %d",
+			resync.ErrConflict, cs.ConnectionID, cs.Tenant, version, cs.ID, cs.BaseVersion)
+	}
+
+	if len(cs.Changes) > 0 {
+		var err error
+		switch {
+		case version == 0:
+			// Never applied: the connection has no records, so every
+			// change is an insert and nothing can conflict. Copy straight
+			// into the tables.
+			err = s.copyFresh(ctx, tx, cs, now)
+		case len(cs.Changes) >= s.copyMin:
+			err = s.applyStaged(ctx, tx, cs, now)
+		default:
+			err = s.applyArrays(ctx, tx, cs, now)
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	b = pgx.Batch{}
+	b.Queue(s.sql(`UPDATE {schema}.connections SET version = version + 1 WHERE tenant = $1 AND connection_id = $2`),
+		cs.Tenant, cs.ConnectionID)
+	b.Queue(s.sql(`INSERT INTO {schema}.applied_change_sets (tenant, connection_id, change_set_id, run_id, version, applied_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`), cs.Tenant, cs.ConnectionID, cs.ID, cs.RunID, version+1, now)
+	b.Queue(s.sql(`DELETE FROM {schema}.held_change_sets WHERE tenant = $1 AND connection_id = $2`),
+		cs.Tenant, cs.ConnectionID)
+	return tx.SendBatch(ctx, &b).Close()
+}
+
+// changeRows streams a change set's changes to COPY, encoding each
+// record's JSON as its row is sent, so that a large change set is never
+// encoded whole in memory.
+type changeRows struct {
+	cs     *resync.ChangeSet
+	i      int
+	layout int
+	now    time.Time
+	vals   []any
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	err    error
+	held   bool // stage layout with the held_changes key columns first
+}
+
+const (
+	layoutStage   = iota // ord, op, kind, key, fingerprint, prev_fingerprint, data
+	layoutRecords        // tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by (adds and updates only)
+	layoutChanges        // tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
+)
+
+var (
+	heldColumns    = []string{"tenant", "held_id", "ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "data"}
+	stageColumns   = []string{"ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "data"}
+	recordsColumns = []string{"tenant", "connection_id", "kind", "key", "fingerprint", "data", "updated_at", "updated_by"}
+	changesColumns = []string{"tenant", "connection_id", "run_id", "change_set_id", "op", "kind", "key", "fingerprint", "prev_fingerprint", "at"}
+)
+
+func newChangeRows(cs *resync.ChangeSet, layout int, now time.Time) *changeRows {
+	r := &changeRows{cs: cs, i: -1, layout: layout, now: now}
+	r.enc = json.NewEncoder(&r.buf)
+	return r
+}
+
+func (r *changeRows) Next() bool {
+	for {
+		r.i++
+		if r.i >= len(r.cs.Changes) {
+			return false
+		}
+		if r.layout == layoutRecords && r.cs.Changes[r.i].Op == resync.OpRemove {
+			continue
+		}
+		return true
+	}
+}
+
+// encode returns the change's record as JSON (nil for a remove), checked
+// for what PostgreSQL cannot store. The bytes are valid until the next call.
+func (r *changeRows) encode(c *resync.Change) ([]byte, error) {
+	if c.Op == resync.OpRemove {
+		return nil, nil
+	}
+	r.buf.Reset()
+	if err := r.enc.Encode(c.Record); err != nil {
+		return nil, fmt.Errorf("%w: postgres: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, trunc(c.Key), err)
+	}
+	b := bytes.TrimSuffix(r.buf.Bytes(), []byte{'\n'})
+	if err := checkRecordJSON(c.Kind, c.Key, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (r *changeRows) Values() ([]any, error) {
+	c := &r.cs.Changes[r.i]
+	switch r.layout {
+	case layoutStage:
+		data, err := r.encode(c)
+		if err != nil {
+			r.err = err
+			return nil, err
+		}
+		var d any
+		if data != nil {
+			d = data
+		}
+		r.vals = r.vals[:0]
+		if r.held {
+			r.vals = append(r.vals, r.cs.Tenant, r.cs.ID)
+		}
+		r.vals = append(r.vals, int32(r.i), int16(c.Op), int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint), d)
+	case layoutRecords:
+		data, err := r.encode(c)
+		if err != nil {
+			r.err = err
+			return nil, err
+		}
+		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(c.Kind), c.Key, int64(c.Fingerprint), data, r.now, r.cs.RunID)
+	case layoutChanges:
+		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, r.cs.RunID, r.cs.ID, int16(c.Op), int16(c.Kind), c.Key,
+			int64(c.Fingerprint), int64(c.PrevFingerprint), r.now)
+	}
+	return r.vals, nil
+}
+
+func (r *changeRows) Err() error { return r.err }
+
+// copyRows runs a COPY and prefers the source's own error (a record that
+// cannot be stored) to the protocol error it caused.
+func copyRows(ctx context.Context, tx pgx.Tx, table pgx.Identifier, cols []string, src *changeRows) error {
+	_, err := tx.CopyFrom(ctx, table, cols, src)
+	if src.err != nil {
+		return src.err
+	}
+	return err
+}
+
+func (s *Store) table(name string) pgx.Identifier {
+	return pgx.Identifier{s.rawName, name}
+}
+
+func (s *Store) copyFresh(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time) error {
+	if err := copyRows(ctx, tx, s.table("records"), recordsColumns, newChangeRows(cs, layoutRecords, now)); err != nil {
+		return err
+	}
+	return copyRows(ctx, tx, s.table("changes"), changesColumns, newChangeRows(cs, layoutChanges, now))
+}
+
+// applySQL applies the changes of {src} (rows of the stage layout) to the
+// records, and logs them in change order. $1 tenant, $2 connection, $3
+// the transaction time, $4 run ID, $5 change set ID.
+const applySQL = `WITH up AS (
+	INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
+	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.data, $3, $4 FROM {src} s WHERE s.op <> 3
+	ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
+		fingerprint = excluded.fingerprint, data = excluded.data,
+		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
+		removed_at = NULL, removed_by = NULL
+), tomb AS (
+	UPDATE {schema}.records r SET removed_at = $3, removed_by = $4
+	FROM {src} s
+	WHERE s.op = 3 AND r.tenant = $1 AND r.connection_id = $2 AND r.kind = s.kind AND r.key = s.key AND r.removed_at IS NULL
+)
+INSERT INTO {schema}.changes (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
+SELECT $1, $2, $4, $5, s.op, s.kind, s.key, s.fingerprint, s.prev_fingerprint, $3 FROM {src} s ORDER BY s.ord`
+
+// applyStaged copies the changes into a temporary table dropped at commit,
+// then applies them with one statement.
+func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE resync_stage (
+		ord integer NOT NULL, op smallint NOT NULL, kind smallint NOT NULL, key text COLLATE "C" NOT NULL,
+		fingerprint bigint NOT NULL, prev_fingerprint bigint NOT NULL, data jsonb) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if err := copyRows(ctx, tx, pgx.Identifier{"resync_stage"}, stageColumns, newChangeRows(cs, layoutStage, now)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "ANALYZE resync_stage"); err != nil {
+		return err
+	}
+	q := strings.ReplaceAll(s.sql(applySQL), "{src}", "pg_temp.resync_stage")
+	_, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID)
+	return err
+}
+
+// applyArrays sends a small change set as arrays in one statement.
+func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time) error {
+	n := len(cs.Changes)
+	ord := make([]int32, n)
+	ops := make([]int16, n)
+	kinds := make([]int16, n)
+	keys := make([]string, n)
+	fps := make([]int64, n)
+	prevs := make([]int64, n)
+	data := make([]*string, n)
+	rows := newChangeRows(cs, layoutStage, now)
+	for i := range cs.Changes {
+		c := &cs.Changes[i]
+		b, err := rows.encode(c)
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			d := string(b)
+			data[i] = &d
+		}
+		ord[i], ops[i], kinds[i], keys[i] = int32(i), int16(c.Op), int16(c.Kind), c.Key
+		fps[i], prevs[i] = int64(c.Fingerprint), int64(c.PrevFingerprint)
+	}
+	src := `(SELECT * FROM unnest($6::integer[], $7::smallint[], $8::smallint[], $9::text[], $10::bigint[], $11::bigint[], $12::jsonb[])
+		AS u(ord, op, kind, key, fingerprint, prev_fingerprint, data))`
+	q := strings.ReplaceAll(s.sql(applySQL), "{src}", src)
+	_, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, data)
+	return err
+}
+
+// Records implements resync.SnapshotStore.
+func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
+	if q.Tenant == "" || q.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: postgres: Records needs a tenant and a connection", resync.ErrInvalidRequest)
+	}
+	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID); err != nil {
+		return nil, err
+	}
+	query := `SELECT kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by
+		FROM {schema}.records WHERE tenant = $1 AND connection_id = $2`
+	args := []any{q.Tenant, q.ConnectionID}
+	if q.Kind != 0 {
+		args = append(args, int16(q.Kind))
+		query += " AND kind = $3"
+	}
+	if !q.IncludeRemoved {
+		query += " AND removed_at IS NULL"
+	}
+	query += " ORDER BY kind, key"
+	rows, err := s.pool.Query(ctx, s.sql(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading records: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.StoredRecord
+	for rows.Next() {
+		var (
+			kind      int16
+			fp        int64
+			data      []byte
+			updatedAt time.Time
+			removedAt *time.Time
+			removedBy *string
+			r         resync.StoredRecord
+		)
+		if err := rows.Scan(&kind, &r.Key, &fp, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
+			return nil, fmt.Errorf("postgres: reading records: %w", err)
+		}
+		r.Kind, r.Fingerprint, r.UpdatedAt, r.RemovedAt = resync.RecordKind(kind), uint64(fp), updatedAt.UTC(), utc(removedAt)
+		if removedBy != nil {
+			r.RemovedBy = *removedBy
+		}
+		if r.Record, err = resync.UnmarshalRecord(r.Kind, data); err != nil {
+			return nil, fmt.Errorf("postgres: record %s %q: %w", r.Kind, r.Key, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: reading records: %w", err)
+	}
+	return out, nil
+}
+
+// Changes implements resync.SnapshotStore.
+func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
+	if q.Tenant == "" {
+		return nil, fmt.Errorf("%w: postgres: Changes needs a tenant", resync.ErrInvalidRequest)
+	}
+	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT seq, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
+		FROM {schema}.changes WHERE tenant = $1 AND seq > $2`)
+	args := []any{q.Tenant, q.AfterSeq}
+	if q.ConnectionID != "" {
+		args = append(args, q.ConnectionID)
+		fmt.Fprintf(&b, " AND connection_id = $%d", len(args))
+	}
+	if q.RunID != "" {
+		args = append(args, q.RunID)
+		fmt.Fprintf(&b, " AND run_id = $%d", len(args))
+	}
+	b.WriteString(" ORDER BY seq")
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		fmt.Fprintf(&b, " LIMIT $%d", len(args))
+	}
+	rows, err := s.pool.Query(ctx, s.sql(b.String()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reading change log: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.ChangeLogEntry
+	for rows.Next() {
+		var (
+			e        resync.ChangeLogEntry
+			op, kind int16
+			fp, prev int64
+			at       time.Time
+		)
+		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &prev, &at); err != nil {
+			return nil, fmt.Errorf("postgres: reading change log: %w", err)
+		}
+		e.Tenant, e.Op, e.Kind = q.Tenant, resync.ChangeOp(op), resync.RecordKind(kind)
+		e.Fingerprint, e.PrevFingerprint, e.At = uint64(fp), uint64(prev), at.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: reading change log: %w", err)
+	}
+	return out, nil
+}

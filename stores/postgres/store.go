@@ -1,0 +1,223 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/openresync/resync"
+)
+
+// ErrSchemaTooNew is returned by Open and New when the database schema was
+// migrated by a newer release of this package than the running one: the
+// code must be upgraded (it never downgrades a schema).
+var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this code")
+
+// DefaultSchema is the PostgreSQL schema the store's tables live in unless
+// WithSchema names another.
+const DefaultSchema = "resync"
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is a resync.Store on PostgreSQL, safe for concurrent use by many
+// goroutines and many processes sharing one database. Create it with Open
+// or New.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	schema   string // quoted identifier
+	rawName  string // schema name as given
+	log      *slog.Logger
+	copyMin  int
+}
+
+var _ resync.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	schema  string
+	log     *slog.Logger
+	copyMin int
+}
+
+// WithSchema sets the PostgreSQL schema that holds the store's tables
+// (default DefaultSchema). It is created if missing. Several stores can
+// share a database in separate schemas.
+func WithSchema(name string) Option { return func(o *options) { o.schema = name } }
+
+// WithLogger sets the logger for migrations and other rare events
+// (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// Open connects to the database at url (a PostgreSQL URL or key=value
+// connection string, as pgxpool.ParseConfig accepts), migrates the schema
+// and returns a Store that owns its connection pool: Close closes it.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: postgres: parsing connection string: %w", resync.ErrInvalidRequest, err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connecting: %w", err)
+	}
+	s, err := New(ctx, pool, opts...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	return s, nil
+}
+
+// New returns a Store using pool, after migrating the schema. The caller
+// keeps ownership of pool: Close does not close it.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("%w: postgres: nil pool", resync.ErrInvalidRequest)
+	}
+	o := options{schema: DefaultSchema, copyMin: 64}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.schema == "" {
+		return nil, fmt.Errorf("%w: postgres: empty schema name", resync.ErrInvalidRequest)
+	}
+	if err := checkText("schema name", o.schema); err != nil {
+		return nil, err
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, schema: pgx.Identifier{o.schema}.Sanitize(), rawName: o.schema, log: o.log, copyMin: o.copyMin}
+	if err := s.migrate(ctx, o.schema); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the connection pool if Open created it; a pool handed to
+// New stays open.
+func (s *Store) Close() {
+	if s.ownsPool {
+		s.pool.Close()
+	}
+}
+
+// Pool returns the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// sql replaces {schema} in q with the store's quoted schema name.
+func (s *Store) sql(q string) string { return strings.ReplaceAll(q, "{schema}", s.schema) }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("postgres: migration file %q does not start with a version number", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("postgres: migrations are not numbered 1..n: %q is number %d", m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this release of the package
+// migrates databases to.
+func SchemaVersion() int {
+	m, err := loadMigrations()
+	if err != nil {
+		return 0
+	}
+	return len(m)
+}
+
+// lockKey is the advisory lock key that serializes migrations of one schema.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("resync/stores/postgres migrate\x00" + schema))
+	return int64(h.Sum64())
+}
+
+// migrate brings the schema to the newest version in one transaction that
+// holds an advisory lock, so that processes starting together migrate once
+// and the others wait for it and find nothing to do.
+func (s *Store) migrate(ctx context.Context, schemaName string) error {
+	migs, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey(schemaName)); err != nil {
+			return fmt.Errorf("taking the migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, s.sql(`CREATE SCHEMA IF NOT EXISTS {schema}`)); err != nil {
+			return fmt.Errorf("creating schema: %w", err)
+		}
+		if _, err := tx.Exec(ctx, s.sql(`CREATE TABLE IF NOT EXISTS {schema}.schema_version (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now())`)); err != nil {
+			return fmt.Errorf("creating schema_version: %w", err)
+		}
+		var cur int
+		if err := tx.QueryRow(ctx, s.sql(`SELECT coalesce(max(version), 0) FROM {schema}.schema_version`)).Scan(&cur); err != nil {
+			return fmt.Errorf("reading schema version: %w", err)
+		}
+		if cur > len(migs) {
+			return fmt.Errorf("%w: schema %s is at version %d, this code knows versions up to %d; upgrade the code",
+				ErrSchemaTooNew, s.schema, cur, len(migs))
+		}
+		for _, m := range migs[cur:] {
+			if _, err := tx.Exec(ctx, s.sql(m.sql)); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.schema_version (version, name) VALUES ($1, $2)`), m.version, m.name); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			}
+			s.log.Info("postgres: applied migration", "schema", schemaName, "version", m.version, "name", m.name)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrSchemaTooNew) {
+			return err
+		}
+		return fmt.Errorf("postgres: migrating schema %s: %w", s.schema, err)
+	}
+	return nil
+}
