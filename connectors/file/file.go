@@ -139,6 +139,7 @@ func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 	if cursor == "" || !c.loaded {
 		recs, _, err := c.load(ctx)
 		if err != nil {
+			c.records, c.loaded = nil, false // never serve a former read's pages
 			return resync.Page{}, err
 		}
 		c.records, c.loaded = recs, true

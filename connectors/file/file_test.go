@@ -204,6 +204,14 @@ func TestPaging(t *testing.T) {
 		assert.True(t, resync.IsPermanent(err), cur)
 	}
 
+	// A failed read of the file is not followed by pages of an earlier read.
+	require.NoError(t, os.Remove(path))
+	_, err = c.ReadPage(ctx, "")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	_, err = c.ReadPage(ctx, "1")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.NoError(t, os.WriteFile(path, []byte("employee_id\nz\n"), 0o600))
+
 	// A fresh connector given a cursor reads the file first.
 	fresh := newConn(t, path, "hris-csv")
 	p, err := fresh.ReadPage(ctx, "1")
