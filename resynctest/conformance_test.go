@@ -2,9 +2,12 @@ package resynctest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -348,6 +351,192 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			err := runStoreCheck(t.Context(), c.store(), storeCheckByName(t, c.check).fn)
 			require.Error(t, err, "check %s passed a broken store", c.check)
+			assert.Contains(t, err.Error(), c.rule)
+			t.Log(err)
+		})
+	}
+}
+
+// connFunc adapts a function to resync.Connector.
+type connFunc func(ctx context.Context, cursor string) (resync.Page, error)
+
+func (f connFunc) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
+	return f(ctx, cursor)
+}
+
+func connectorCheckByName(t *testing.T, name string) connectorCheck {
+	t.Helper()
+	i := slices.IndexFunc(connectorChecks, func(c connectorCheck) bool { return c.name == name })
+	require.GreaterOrEqual(t, i, 0, "no check %q", name)
+	return connectorChecks[i]
+}
+
+// pagedConnector serves pages built by page(i) for cursors "0", "1", ...
+// ("" is page 0), with n pages.
+func pagedConnector(n int, page func(i int) []resync.Record) connFunc {
+	return func(ctx context.Context, cursor string) (resync.Page, error) {
+		if err := ctx.Err(); err != nil {
+			return resync.Page{}, err
+		}
+		i := 0
+		if cursor != "" {
+			i, _ = strconv.Atoi(cursor)
+		}
+		p := resync.Page{Records: page(i)}
+		if i < n-1 {
+			p.Next = strconv.Itoa(i + 1)
+		}
+		return p, nil
+	}
+}
+
+func ids(prefix string, n int) []resync.Record { return Identities(prefix, n) }
+
+func TestConnectorChecksCatchBrokenConnectors(t *testing.T) {
+	good := func() resync.Connector { return NewConnector(Identities("u", 30), 7) }
+	for _, c := range connectorChecks {
+		require.NoError(t, c.fn(t.Context(), good(), ConnectorOptions{WantRecords: 30}.withDefaults()), c.name)
+	}
+	var reads atomic.Int64
+	cases := []struct {
+		name  string
+		conn  func() resync.Connector
+		opts  ConnectorOptions
+		check string
+		rule  string
+	}{
+		{"cursor loop", func() resync.Connector {
+			return connFunc(func(context.Context, string) (resync.Page, error) {
+				return resync.Page{Next: "again"}, nil
+			})
+		}, ConnectorOptions{}, "FullRead", `Connector contract: a full read ends (connector.go (ConnectorOptions.MaxPages)): page 1 returned Next "again"`},
+		{"endless paging", func() resync.Connector { return pagedConnector(1<<30, func(int) []resync.Record { return nil }) },
+			ConnectorOptions{MaxPages: 50}, "FullRead", "Connector contract: a full read ends (connector.go (ConnectorOptions.MaxPages)): a read from cursor \"\" still had a Next cursor (\"50\") after 50 pages"},
+		{"duplicate keys across pages", func() resync.Connector {
+			return pagedConnector(3, func(i int) []resync.Record { return ids("u", 2+i) })
+		}, ConnectorOptions{}, "FullRead", `Connector contract: keys unique per kind within one full read (connector.go): identity "u0" appears twice`},
+		{"invalid record", func() resync.Connector {
+			return pagedConnector(2, func(i int) []resync.Record {
+				return []resync.Record{&resync.Identity{Key: "k" + strconv.Itoa(i), Status: "gone"}}
+			})
+		}, ConnectorOptions{}, "FullRead", "Connector contract: records pass ValidateRecord (connector.go, record.go; DESIGN.md rule 6): page 0"},
+		{"invalid UTF-8 key", func() resync.Connector {
+			return pagedConnector(1, func(int) []resync.Record {
+				return []resync.Record{&resync.Account{Key: "\xff", Status: resync.StatusActive}}
+			})
+		}, ConnectorOptions{}, "FullRead", "records pass ValidateRecord"},
+		{"oversized field under custom limits", func() resync.Connector { return NewConnector(Identities("u", 3), 0) },
+			ConnectorOptions{Limits: resync.Limits{MaxFieldBytes: 4}}, "FullRead", "records pass ValidateRecord"},
+		{"wrong count", func() resync.Connector { return NewConnector(Identities("u", 3), 2) },
+			ConnectorOptions{WantRecords: 4}, "FullRead", "ConnectorOptions.WantRecords (connectortest.go): a full read returned 3 records, want 4"},
+		{"pages change when read again", func() resync.Connector {
+			return pagedConnector(3, func(i int) []resync.Record {
+				return ids("u"+strconv.Itoa(i)+"-"+strconv.FormatInt(reads.Add(1), 10)+"-", 2)
+			})
+		}, ConnectorOptions{}, "RepeatCursor", "Connector contract: ReadPage with the same cursor is safe to repeat (connector.go): reading page 2 (cursor \"2\") again returned 2 records (want 2): 2 missing"},
+		{"data changes between reads", func() resync.Connector {
+			fake := NewConnector(Identities("u", 4), 2)
+			fake.OnRead(func(page int) {
+				if page == 1 {
+					fake.SetRecords(Identities("v", 4), 2)
+				}
+			})
+			return fake
+		}, ConnectorOptions{}, "SecondRead", "Connector contract: records of the connection's current state (connector.go (the data must not change during the suite)): a second full read returned 4 records (want 4): 4 missing [\"identity/u0\""},
+		{"ignores its context", func() resync.Connector {
+			return connFunc(func(context.Context, string) (resync.Page, error) { return resync.Page{}, nil })
+		}, ConnectorOptions{}, "CanceledContext", "Connector contract: honour ctx (connector.go): ReadPage with a canceled context returned a page and no error"},
+		{"canceled but not ctx.Err", func() resync.Connector {
+			return connFunc(func(ctx context.Context, _ string) (resync.Page, error) {
+				if ctx.Err() != nil {
+					return resync.Page{}, errors.New("request aborted")
+				}
+				return resync.Page{}, nil
+			})
+		}, ConnectorOptions{}, "CanceledContext", "want an error wrapping context.Canceled"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := connectorCheckByName(t, c.check).fn(t.Context(), c.conn(), c.opts.withDefaults())
+			require.Error(t, err, "check %s passed a broken connector", c.check)
+			assert.Contains(t, err.Error(), c.rule)
+			t.Log(err)
+		})
+	}
+}
+
+// countingNotifier counts deliveries; its faults are scripted by fields.
+type countingNotifier struct {
+	mu          sync.Mutex
+	delivered   int
+	ignoreCtx   bool // delivers even with a canceled context
+	lateCtx     bool // delivers, then reports the canceled context
+	dropEvery   int  // returns nil without delivering every n-th call
+	failChannel resync.Channel
+	calls       int
+}
+
+func (n *countingNotifier) Notify(ctx context.Context, msg resync.Notification) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.calls++
+	if msg.Channel == n.failChannel {
+		return errors.New("channel not configured")
+	}
+	if ctx.Err() != nil && !n.ignoreCtx && !n.lateCtx {
+		return ctx.Err()
+	}
+	if n.dropEvery > 0 && n.calls%n.dropEvery == 0 {
+		return nil
+	}
+	n.delivered++
+	if n.lateCtx {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (n *countingNotifier) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.delivered
+}
+
+func TestNotifierChecksCatchBrokenNotifiers(t *testing.T) {
+	run := func(name string, n *countingNotifier, channels []resync.Channel) error {
+		i := slices.IndexFunc(notifierChecks, func(c notifierCheck) bool { return c.name == name })
+		require.GreaterOrEqual(t, i, 0, name)
+		return notifierChecks[i].fn(t.Context(), &notifierEnv{n: n, channels: channels, delivered: n.count})
+	}
+	for _, c := range notifierChecks {
+		require.NoError(t, run(c.name, &countingNotifier{}, nil), c.name)
+	}
+	// A notifier serving only in-app notifications may accept emails and drop them.
+	inApp := []resync.Channel{resync.ChannelInApp}
+	require.NoError(t, run("EveryKindAndChannel", &countingNotifier{dropEvery: 2}, inApp))
+
+	cases := []struct {
+		name     string
+		n        *countingNotifier
+		channels []resync.Channel
+		check    string
+		rule     string
+	}{
+		{"fails a channel", &countingNotifier{failChannel: resync.ChannelEmail}, nil, "EveryKindAndChannel",
+			"Notifier contract: Notify delivers n on n.Channel or returns an error (notify.go): Notify of a run_started notification on channel email returned channel not configured, want nil"},
+		{"loses deliveries", &countingNotifier{dropEvery: 3}, nil, "EveryKindAndChannel",
+			"Notifier contract: Notify delivers n, or returns an error (notify.go (NotifierOptions.Delivered)): after one notification of every kind on every channel, Delivered reports 6 deliveries, want 8"},
+		{"loses deliveries under load", &countingNotifier{dropEvery: 7}, nil, "Concurrent",
+			"after 80 concurrent Notify calls, Delivered reports 69 deliveries, want 80"},
+		{"ignores its context", &countingNotifier{ignoreCtx: true}, nil, "CanceledContext",
+			"Notifier contract: it must honour ctx (notify.go): Notify of a run_started notification on channel in_app with a canceled context returned nil"},
+		{"delivers then reports the canceled context", &countingNotifier{lateCtx: true}, nil, "CanceledContext",
+			"Delivered reports 8 deliveries, want 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := run(c.check, c.n, c.channels)
+			require.Error(t, err, "check %s passed a broken notifier", c.check)
 			assert.Contains(t, err.Error(), c.rule)
 			t.Log(err)
 		})
