@@ -253,17 +253,14 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 	if res.Status != resync.ConnHeld {
 		return fmt.Errorf("expected the Okta change set to be held, it is %s", res.Status)
 	}
+	fmt.Fprintf(d.w, "  %s was not applied: %s\n  held change set: %s\n", res.Name, res.Error, res.HeldID)
 	held, err := d.engine.HeldChangeSets(ctx, tenant, admin)
 	if err != nil {
 		return err
 	}
 	for _, h := range held {
-		name := h.ConnectionID
-		if r, ok := info.Connection(h.ConnectionID); ok {
-			name = r.Name
-		}
-		fmt.Fprintf(d.w, "  %s change set held (%s): %d to add, %d to update, %d to remove\n    reason: %s\n",
-			name, h.ID, h.Added, h.Updated, h.Removed, h.Reason)
+		fmt.Fprintf(d.w, "  awaiting review: %s of connection %s, %d to add, %d to update, %d to remove\n",
+			h.ID, h.ConnectionID, h.Added, h.Updated, h.Removed)
 	}
 	fmt.Fprintf(d.w, "  %s rejects held change set %s\n", admin.Name, res.HeldID)
 	if err := d.engine.Reject(ctx, tenant, res.HeldID, admin); err != nil {

@@ -21,7 +21,11 @@ func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), &out, dir))
 	got := out.String()
-	t.Log(got)
+	defer func() {
+		if t.Failed() {
+			t.Log(got)
+		}
+	}()
 
 	for _, want := range []string{
 		"ok  BambooHR", "ok  Okta", "ok  AWS prod",
@@ -38,7 +42,8 @@ func TestRun(t *testing.T) {
 		// The delete guard.
 		"[notify in_app → ada.lovelace@acme.example] Removal of 16 records from connection idp held for review",
 		"[notify email → ada.lovelace@acme.example] Removal of 16 records from connection idp held for review",
-		"0 to add, 0 to update, 16 to remove\n    reason: the read returned no records, the snapshot has 16\n",
+		"the read returned no records, the snapshot has 16\n",
+		"0 to add, 0 to update, 16 to remove\n",
 		"Okta snapshot intact: 13 identities, 3 groups; 0 held change sets left",
 		"[notify email → ada.lovelace@acme.example] Accounts resync (infrastructure) succeeded",
 		"\nDone.\n",
@@ -66,6 +71,7 @@ func TestRun(t *testing.T) {
 		"BambooHR succeeded 13 0 0 0 0", "Okta held 0 0 0 16 0", "AWS prod succeeded 5 0 0 0 0",
 	}, table)
 	assert.Regexp(t, `run \S+: partial\n`, got)
+	assert.Regexp(t, `Okta was not applied: .*held.*\n  held change set: \S+/idp/1\n`, got)
 
 	// Progress lines end at each connection's total.
 	assert.Contains(t, got, "BambooHR  succeeded   12/12")
