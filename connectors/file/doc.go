@@ -62,14 +62,17 @@
 // with an empty key, which the engine rejects and counts in the run's
 // result (Rejected, RejectedSamples) and never stores. Because the record
 // is not read, a stored record of the same key is removed by that read, as
-// the delete guard permits. CheckHealth names each such row or element.
+// the delete guard permits. CheckHealth names the first few such rows or
+// elements, by line or array index and field.
 //
 // # Capabilities
 //
 // Paging: cursors are record offsets. The empty cursor reads and parses the
 // whole file; the following pages are served from what it read, so a read
 // sees one version of the file even if it is rewritten meanwhile, and
-// re-reading a cursor returns the same page. Every page carries Total.
+// re-reading a cursor returns the same page. Every page carries Total. The
+// parsed records of the file stay in memory until the connector is
+// dropped, which the engine does after each read.
 //
 // resync.HealthChecker: CheckHealth reads and parses the file and fails if
 // it cannot, or if any row or element is malformed (naming the first three,

@@ -86,7 +86,6 @@ func parseHRIS(path string, data []byte) ([]resync.Record, []string, error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
-	r.ReuseRecord = false
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
