@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -541,4 +542,29 @@ func TestNotifierChecksCatchBrokenNotifiers(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+// staleVersion reads the snapshot's entries and its version apart: it
+// returns the first version that differs from the entries' one.
+type staleVersion struct{ *memstore.Store }
+
+func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
+	if err != nil {
+		return v, err
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if v2 := version(ctx, s.Store, tenant, conn); v2 != v {
+			return v2, nil
+		}
+		runtime.Gosched()
+	}
+	return v, nil
+}
+
+func TestSnapshotConsistencyCheck(t *testing.T) {
+	err := runStoreCheck(t.Context(), staleVersion{memstore.New()}, storeCheckByName(t, "SnapshotConsistentWithVersion").fn)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Store.Snapshot contract (store.go): Snapshot during applies returned version")
 }

@@ -84,6 +84,7 @@ var storeChecks = []storeCheck{
 	{"SnapshotNewConnection", checkSnapshotNew},
 	{"SnapshotLiveEntries", checkSnapshotLive},
 	{"SnapshotStopsOnError", checkSnapshotStops},
+	{"SnapshotConsistentWithVersion", checkSnapshotConsistent},
 	{"ApplyAddUpdateRemove", checkApplyOps},
 	{"ApplyTombstoneAndRevive", checkApplyTombstone},
 	{"ApplyBaseVersionConflict", checkApplyConflict},
@@ -894,6 +895,51 @@ func checkSnapshotStops(e *storeEnv) error {
 		return ruleSnapshot.errorf("Snapshot called fn %d times after it returned an error, want it to stop at once", calls)
 	}
 	return nil
+}
+
+// checkSnapshotConsistent snapshots a connection while change sets are
+// applied to it: version v must come with exactly the entries of the first
+// v change sets (change set k adds key "k<k>").
+func checkSnapshotConsistent(e *storeEnv) error {
+	a := e.tenant("a")
+	const applies = 40
+	done := make(chan error, 1)
+	go func() {
+		for k := 1; k <= applies; k++ {
+			cs := newChangeSet(a, "c1", "cs"+strconv.Itoa(k), "run", int64(k-1), opAdd(testGroup("k"+strconv.Itoa(k), k)))
+			if err := e.apply(cs); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var applyErr error
+	for finished := false; !finished; {
+		select {
+		case applyErr = <-done:
+			finished = true // one last snapshot below
+		default:
+		}
+		m, v, err := e.snapshot(a, "c1")
+		if err != nil {
+			if !finished {
+				applyErr = <-done
+			}
+			return errors.Join(err, applyErr)
+		}
+		ok := int64(len(m)) == v
+		for k := 1; ok && k <= int(v); k++ {
+			_, ok = m[entryKey{resync.KindGroup, "k" + strconv.Itoa(k)}]
+		}
+		if !ok {
+			if !finished {
+				<-done
+			}
+			return ruleSnapshot.errorf("Snapshot during applies returned version %d with %d entries, want the %d entries of that version: entries and version must be read in one transaction", v, len(m), v)
+		}
+	}
+	return applyErr
 }
 
 func checkApplyOps(e *storeEnv) error {
