@@ -568,3 +568,29 @@ func TestSnapshotConsistencyCheck(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Store.Snapshot contract (store.go): Snapshot during applies returned version")
 }
+
+// renewKeepsTTL renews a lease without extending it.
+type renewKeepsTTL struct {
+	*memstore.Store
+	mu   sync.Mutex
+	held map[string]string
+}
+
+func (s *renewKeepsTTL) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held[name] == owner {
+		return true, nil
+	}
+	ok, err := s.Store.AcquireLease(ctx, name, owner, ttl)
+	if ok {
+		s.held[name] = owner
+	}
+	return ok, err
+}
+
+func TestLeaseRenewCheck(t *testing.T) {
+	err := runStoreCheck(t.Context(), &renewKeepsTTL{Store: memstore.New(), held: map[string]string{}}, storeCheckByName(t, "LeaseRenewExtends").fn)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Store.AcquireLease contract (store.go): another owner took a lease 200ms after it was renewed")
+}

@@ -48,8 +48,8 @@ import (
 //	}
 //
 // The suite takes well under five seconds on an in-memory store apart from
-// two lease-expiry checks, which wait (for real, bounded to a few seconds)
-// for a 100 ms lease to expire by the store's own clock. A store whose clock
+// three lease checks, which wait (for real, bounded to a few seconds) for a
+// 100 ms lease to expire by the store's own clock. A store whose clock
 // is injected should use the real clock here.
 func TestStore(t *testing.T, newStore func(t *testing.T) resync.Store) {
 	t.Helper()
@@ -100,6 +100,7 @@ var storeChecks = []storeCheck{
 	{"DiscardHeld", checkDiscardHeld},
 	{"Lease", checkLease},
 	{"LeaseExpiry", checkLeaseExpiry},
+	{"LeaseRenewExtends", checkLeaseRenew},
 	{"LeaseConcurrentAcquire", checkLeaseConcurrent},
 	{"TenantIsolation", checkTenantIsolation},
 	{"OddData", checkOddData},
@@ -844,6 +845,20 @@ func checkSnapshotNew(e *storeEnv) error {
 	}
 	if v != 0 || len(m) != 0 {
 		return ruleSnapshot.errorf("a connection never applied has version %d and %d entries, want 0 and none", v, len(m))
+	}
+	recs, err := e.records(e.tenant("a"), "never-applied", 0, true)
+	if err != nil {
+		return err
+	}
+	if len(recs) != 0 {
+		return ruleRecords.errorf("a connection never applied has %d records, want none", len(recs))
+	}
+	log, err := e.changes(resync.ChangeQuery{Tenant: e.tenant("a")})
+	if err != nil {
+		return err
+	}
+	if len(log) != 0 {
+		return ruleChanges.errorf("a tenant never applied has %d change-log entries, want none", len(log))
 	}
 	return nil
 }
@@ -1683,6 +1698,30 @@ func checkLeaseExpiry(e *storeEnv) error {
 	}
 	if ok, err := s.AcquireLease(ctx, name, "A", time.Hour); err != nil || ok {
 		return ruleAcquire.errorf("the former owner re-acquired a lease taken over by another owner (%v, %v)", ok, err)
+	}
+	return nil
+}
+
+func checkLeaseRenew(e *storeEnv) error {
+	ctx, s := e.ctx, e.s
+	name := e.prefix + "lease"
+	ok, err := s.AcquireLease(ctx, name, "A", expiryTTL)
+	if err != nil || !ok {
+		return ruleAcquire.errorf("AcquireLease of a free lease returned %v, %v", ok, err)
+	}
+	if ok, err := s.AcquireLease(ctx, name, "A", time.Hour); err != nil || !ok {
+		return ruleAcquire.errorf("the owner renewing its lease got %v, %v; want true, nil", ok, err)
+	}
+	// Wait past the first TTL (for real: the store keeps its own clock).
+	timer := time.NewTimer(2 * expiryTTL)
+	select {
+	case <-ctx.Done():
+		timer.Stop()
+		return ctx.Err()
+	case <-timer.C:
+	}
+	if ok, err := s.AcquireLease(ctx, name, "B", time.Hour); err != nil || ok {
+		return ruleAcquire.errorf("another owner took a lease %s after it was renewed for an hour (%v, %v): a renewal must extend the lease", 2*expiryTTL, ok, err)
 	}
 	return nil
 }
