@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // recKey identifies a record within a connection.
@@ -29,11 +30,12 @@ type differ struct {
 	dups    map[recKey]struct{}
 	changes []Change
 
-	read      int // records observed, rejected included
-	rejected  int
-	samples   []string
-	seen      int // snapshot records seen in the read (duplicates once)
-	dupInSnap int
+	read       int // records observed, rejected included
+	rejected   int
+	samples    []string
+	seen       int // snapshot records seen in the read (poisoned ones included)
+	dupInSnap  int // poisoned keys of the snapshot
+	dupInAdded int // poisoned keys first read as valid additions
 }
 
 const maxRejectedSamples = 5
@@ -67,13 +69,23 @@ func (d *differ) observe(r Record) {
 	d.read++
 	if err := ValidateRecord(r, d.limits); err != nil {
 		d.reject(err.Error())
+		if k, ok := d.usableKey(r); ok {
+			// The record is bad but says which record it is: keep the
+			// stored version rather than remove it for bad input.
+			d.poison(k)
+		}
 		return
 	}
 	k := recKey{r.RecordKind(), r.RecordKey()}
+	if _, bad := d.dups[k]; bad {
+		d.reject(dupReason(k))
+		return
+	}
 	fp := Fingerprint(r)
 	if s, ok := d.snap[k]; ok {
 		if s.seen {
-			d.duplicate(k, true)
+			d.reject(dupReason(k))
+			d.poison(k)
 			return
 		}
 		s.seen = true
@@ -85,28 +97,57 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	if _, ok := d.added[k]; ok {
-		d.duplicate(k, false)
+		d.reject(dupReason(k))
+		d.poison(k)
 		return
 	}
 	d.added[k] = struct{}{}
 	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp})
 }
 
-// duplicate rejects every occurrence of a key read twice: neither copy can
-// be trusted, so the stored version (if any) stays as it is.
-func (d *differ) duplicate(k recKey, inSnap bool) {
+// usableKey returns the kind and key of a rejected record when they are
+// themselves valid, so the record can still be told apart.
+func (d *differ) usableKey(r Record) (recKey, bool) {
+	if r == nil || isNilRecord(r) {
+		return recKey{}, false
+	}
+	k := recKey{r.RecordKind(), r.RecordKey()}
+	if k.kind < KindIdentity || k.kind > KindGroup || k.key == "" || len(k.key) > d.limits.MaxKeyBytes || !utf8.ValidString(k.key) {
+		return recKey{}, false
+	}
+	return k, true
+}
+
+func dupReason(k recKey) string {
+	return fmt.Sprintf("resync: %s key %q read more than once", k.kind, truncate(k.key, 64))
+}
+
+// poison marks a key whose content this read cannot be trusted for (read
+// twice, or read once invalid): no change is made to it, the stored version
+// (if any) stays, and a valid copy accepted earlier is rejected too.
+func (d *differ) poison(k recKey) {
 	if d.dups == nil {
 		d.dups = make(map[recKey]struct{})
 	}
-	reason := fmt.Sprintf("resync: %s key %q read more than once", k.kind, truncate(k.key, 64))
-	if _, already := d.dups[k]; !already {
-		d.dups[k] = struct{}{}
-		d.reject(reason) // the first occurrence, accepted until now
-		if inSnap {
-			d.dupInSnap++
-		}
+	if _, already := d.dups[k]; already {
+		return
 	}
-	d.reject(reason)
+	d.dups[k] = struct{}{}
+	if s, ok := d.snap[k]; ok {
+		if s.seen {
+			d.reject(dupReason(k)) // the valid copy accepted until now
+		} else {
+			s.seen = true
+			d.snap[k] = s
+			d.seen++
+		}
+		d.dupInSnap++
+		return
+	}
+	if _, ok := d.added[k]; ok {
+		d.reject(dupReason(k)) // the valid copy accepted until now
+		d.dupInAdded++
+	}
 }
 
 // diffResult is the outcome of a read's diff.
@@ -151,7 +192,7 @@ func (d *differ) finish() diffResult {
 	})
 	res.removed = len(removes)
 	res.unchanged = d.seen - res.updated - d.dupInSnap
-	res.validRead = d.seen + len(d.added) - len(d.dups)
+	res.validRead = d.seen - d.dupInSnap + len(d.added) - d.dupInAdded
 	res.changes = changes
 	return res
 }

@@ -170,7 +170,7 @@ func TestDifferRejected(t *testing.T) {
 	assert.Equal(t, 9, d.read, "rejected records count as read")
 	assert.Len(t, res.samples, maxRejectedSamples, "samples are bounded")
 	assert.Zero(t, res.added, "the invalid new account is not added")
-	assert.Equal(t, []string{"remove identity b", "remove identity c"}, opsOf(res.changes))
+	assert.Empty(t, opsOf(res.changes), "b and c were read, if invalid: their stored versions stay")
 	assert.Equal(t, 1, res.unchanged)
 	assert.Equal(t, 1, res.validRead)
 	for _, c := range res.changes {

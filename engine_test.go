@@ -468,7 +468,9 @@ func TestRule6_BadRecordsRejected(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
 	h.personnel(alice)
-	recs := append(resynctest.Identities("u", 5),
+	recs := resynctest.Identities("u", 5)
+	recs[4] = &resync.Identity{Key: "u4", Name: "Changed", Status: "bogus"} // known key, invalid: stored version stays
+	recs = append(recs,
 		&resync.Identity{Key: "", Status: resync.StatusActive},
 		&resync.Identity{Key: "bad-utf8", Name: "\xff\xfe", Status: resync.StatusActive},
 		&resync.Identity{Key: "huge", Title: strings.Repeat("x", 9000), Status: resync.StatusActive},
@@ -480,13 +482,15 @@ func TestRule6_BadRecordsRejected(t *testing.T) {
 	info := h.personnel(alice)
 	r := result(t, info, "okta1")
 	require.Equal(t, resync.ConnSucceeded, r.Status, r.Error)
-	assert.Equal(t, 6, r.Rejected, "empty key, bad UTF-8, oversized, status, and both copies of u1")
+	assert.Equal(t, 7, r.Rejected, "empty key, bad UTF-8, oversized, two bad statuses, and both copies of u1")
 	assert.Equal(t, 11, r.Read)
 	assert.Equal(t, 1, r.Added)
 	assert.NotEmpty(t, r.RejectedSamples)
 	live := h.live("t1", "okta1")
 	assert.Len(t, live, 6)
 	assert.Equal(t, "Person u1", live["u1"].Record.(*resync.Identity).Name, "duplicate key overwrote the stored record")
+	assert.Equal(t, "Person u4", live["u4"].Record.(*resync.Identity).Name, "an invalid copy of u4 removed or changed it")
+	assert.Zero(t, r.Removed)
 	for _, k := range []string{"", "bad-utf8", "huge", "acct"} {
 		assert.NotContains(t, live, k)
 	}

@@ -61,7 +61,11 @@ func (n Notification) Subject() string {
 		return fmt.Sprintf("%s %s", what, n.Run.Status)
 	case NotifyChangesHeld:
 		if n.Held != nil {
-			return fmt.Sprintf("Removal of %d records from connection %s held for review", n.Held.Removed, n.Held.ConnectionID)
+			label := n.Held.ConnectionID
+			if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
+				label = c.Name
+			}
+			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
 		}
 		return "Changes held for review"
 	}

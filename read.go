@@ -42,6 +42,7 @@ type read struct {
 	// set before done is closed
 	result ConnectionResult
 	err    error
+	held   *HeldSummary // set when the delete guard held the change set
 }
 
 func queueKey(c Connection) string { return c.Tenant + "\x00" + c.ID }
@@ -134,7 +135,9 @@ func (e *Engine) execute(t *read) {
 		err = e.readAndApply(t, &res)
 	}()
 	if err != nil {
-		res.Error = err.Error()
+		if res.Error == "" {
+			res.Error = err.Error()
+		}
 		if res.Status == "" || res.Status == ConnRunning || res.Status == ConnPending {
 			res.Status = ConnFailed
 		}
@@ -144,6 +147,11 @@ func (e *Engine) execute(t *read) {
 	}
 	if res.FinishedAt.IsZero() {
 		res.FinishedAt = e.cfg.Now()
+	}
+	if t.held != nil {
+		// Sent after the concurrency slot and the read lease are released:
+		// a slow notifier must not hold up other reads.
+		e.notify(t.owner, NotifyChangesHeld, t.held)
 	}
 	e.tel.readEnded(t.ctx, t.conn, res)
 	e.mu.Lock()
@@ -315,7 +323,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		res.Status, res.HeldID = ConnHeld, cs.ID
 		res.Error = "held for review: " + reason
 		sum := cs.Summary()
-		e.notify(t.owner, NotifyChangesHeld, &sum)
+		t.held = &sum
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}
 	if len(cs.Changes) > 0 {
