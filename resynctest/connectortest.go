@@ -20,7 +20,7 @@ type ConnectorOptions struct {
 	// 0 means 10000.
 	MaxPages int
 	// WantRecords, if greater than 0, is the number of records a full read
-	// must return (rejected ones included).
+	// must return.
 	WantRecords int
 	// Limits are the record limits every record must pass (the zero value
 	// means resync's defaults, as the engine uses unless configured).
