@@ -48,6 +48,13 @@ type Page struct {
 	// Total optionally estimates the number of records of the whole read,
 	// for progress reporting; 0 means unknown.
 	Total int
+	// Rejected reports input of this page the connector could not turn
+	// into records (a malformed row), each with its reason ("hris.csv
+	// line 7: bad start_date"). Each counts as a read and rejected record
+	// in the run result, with the reason among its samples. If the error
+	// is (or wraps) a *RecordError naming the record's kind and key, the
+	// stored version of that record is kept, as for an invalid record.
+	Rejected []error
 }
 
 // ConnectorFactory builds the Connector for a connection. The engine calls

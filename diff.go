@@ -2,6 +2,7 @@ package resync
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"unicode/utf8"
@@ -103,6 +104,20 @@ func (d *differ) observe(r Record) {
 	}
 	d.added[k] = struct{}{}
 	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp})
+}
+
+// rejectInput counts input a connector could not turn into a record.
+func (d *differ) rejectInput(err error) {
+	d.read++
+	if err == nil {
+		err = errors.New("resync: connector rejected a record without saying why")
+	}
+	d.reject(err.Error())
+	var re *RecordError
+	if errors.As(err, &re) && re.Key != "" && re.Kind >= KindIdentity && re.Kind <= KindGroup &&
+		len(re.Key) <= d.limits.MaxKeyBytes && utf8.ValidString(re.Key) {
+		d.poison(recKey{re.Kind, re.Key})
+	}
 }
 
 // usableKey returns the kind and key of a rejected record when they are

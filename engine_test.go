@@ -672,3 +672,40 @@ func TestCancelByID(t *testing.T) {
 		assert.Equal(t, r.ID(), list[0].ID)
 	})
 }
+
+// Rule 6: input a connector could not parse is counted with its reason;
+// naming the record keeps its stored version.
+func TestRule6_ConnectorRejectedInput(t *testing.T) {
+	h := newHarness(t, func(c *resync.Config) {
+		c.Connectors["custom"] = func(context.Context, resync.Connection) (resync.Connector, error) {
+			return connectorFunc(func(ctx context.Context, cursor string) (resync.Page, error) {
+				return resync.Page{
+					Records: []resync.Record{&resync.Identity{Key: "e1", Status: resync.StatusActive}},
+					Rejected: []error{
+						errors.New("hris.csv line 3: 5 columns, want 9"),
+						&resync.RecordError{Kind: resync.KindIdentity, Key: "e2", Reason: "hris.csv line 4: bad start_date \"31/02\""},
+					},
+				}, nil
+			}), nil
+		}
+	})
+	h.src.Add(resync.Connection{ID: "hr1", Tenant: "t1", Type: resync.HRIS, Provider: "custom"})
+	require.NoError(t, h.store.Apply(context.Background(), &resync.ChangeSet{ID: "seed", Tenant: "t1", ConnectionID: "hr1", RunID: "seed",
+		Changes: []resync.Change{
+			{Op: resync.OpAdd, Kind: resync.KindIdentity, Key: "e2", Record: &resync.Identity{Key: "e2", Status: resync.StatusActive}},
+			{Op: resync.OpAdd, Kind: resync.KindIdentity, Key: "e3", Record: &resync.Identity{Key: "e3", Status: resync.StatusActive}},
+		}}))
+	r := result(t, h.personnel(alice), "hr1")
+	require.Equal(t, resync.ConnSucceeded, r.Status, r.Error)
+	assert.Equal(t, 3, r.Read)
+	assert.Equal(t, 2, r.Rejected)
+	assert.Equal(t, []int{1, 0, 1}, []int{r.Added, r.Updated, r.Removed}, "e1 added, e3 removed, e2 kept")
+	assert.Contains(t, r.RejectedSamples, "hris.csv line 3: 5 columns, want 9")
+	live := h.live("t1", "hr1")
+	assert.Contains(t, live, "e2")
+	assert.NotContains(t, live, "e3")
+}
+
+type connectorFunc func(ctx context.Context, cursor string) (resync.Page, error)
+
+func (f connectorFunc) ReadPage(ctx context.Context, cursor string) (resync.Page, error) { return f(ctx, cursor) }

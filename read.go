@@ -291,6 +291,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		for _, rec := range pg.Records {
 			d.observe(rec)
 		}
+		for _, rerr := range pg.Rejected {
+			d.rejectInput(rerr)
+		}
 		t.nread.Store(int64(d.read))
 		t.pages.Add(1)
 		if pg.Total > 0 {
