@@ -58,12 +58,12 @@
 //
 // A malformed row or element (an unknown status, a date that does not
 // parse, a field of the wrong JSON type, more CSV fields than header
-// columns, a missing ID) does not stop the read: it is yielded as a record
-// with an empty key, which the engine rejects and counts in the run's
-// result (Rejected, RejectedSamples) and never stores. Because the record
-// is not read, a stored record of the same key is removed by that read, as
-// the delete guard permits. CheckHealth names the first few such rows or
-// elements, by line or array index and field.
+// columns, a missing ID) does not stop the read: it is reported in
+// Page.Rejected with the file, the line or array index, the field and, when
+// the row has an ID, the record's key. The engine counts it in the run's
+// result (Rejected, RejectedSamples) and stores nothing from it; a stored
+// record with the same key keeps its stored version instead of being
+// removed. CheckHealth names the first few such rows or elements.
 //
 // # Capabilities
 //

@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,8 +13,8 @@ import (
 )
 
 // A connector over an HRIS CSV export, read a page at a time as the engine
-// does. The row with an unknown status comes back with an empty key: the
-// engine rejects and counts it.
+// does. The row with an unknown status comes back in Page.Rejected with
+// its line and key: the engine counts it and keeps E4's stored version.
 func Example() {
 	dir, err := os.MkdirTemp("", "resync-file-example")
 	if err != nil {
@@ -46,6 +47,12 @@ func Example() {
 			id := r.(*resync.Identity)
 			fmt.Printf("page %d: %q %s %s %v\n", page, id.Key, id.Name, id.Status, id.Attributes)
 		}
+		for _, bad := range p.Rejected {
+			var re *resync.RecordError
+			if errors.As(bad, &re) {
+				fmt.Printf("page %d: rejected %q: %s\n", page, re.Key, strings.ReplaceAll(re.Reason, dir, "DIR"))
+			}
+		}
 		if p.Next == "" {
 			break
 		}
@@ -57,6 +64,6 @@ func Example() {
 	// page 1: "E1" Ada Lovelace active map[office:London]
 	// page 1: "E2" Grace Hopper suspended map[]
 	// page 2: "E3" Jane Doe deprovisioned map[]
-	// page 2: "" John Smith  map[]
+	// page 2: rejected "E4": DIR/hris.csv line 5: employment_status "retired" is not active, terminated or leave
 	// file: malformed export: DIR/hris.csv: 1 of 4 records are malformed and would be rejected: DIR/hris.csv line 5: employment_status "retired" is not active, terminated or leave
 }

@@ -80,10 +80,18 @@ func New(conn resync.Connection) (resync.Connector, error) {
 	return &connector{path: path, format: format, parse: parse, pageSize: pageSize}, nil
 }
 
-// parser turns a file's content into records. Malformed records come back
-// with an empty key, and their problem in problems; a file that cannot be
-// parsed at all is an error (wrapping ErrMalformed).
-type parser func(path string, data []byte) (records []resync.Record, problems []string, err error)
+// parser turns a file's content into records. A malformed row or element
+// comes back as a record with an empty key, at its place in the file, and
+// its problem (with the record's kind and key, where known) in problems, in
+// the same order; a file that cannot be parsed at all is an error (wrapping
+// ErrMalformed).
+type parser func(path string, data []byte) (records []resync.Record, problems []*resync.RecordError, err error)
+
+// item is one record of the file, or the problem of a malformed one.
+type item struct {
+	rec resync.Record
+	bad *resync.RecordError
+}
 
 // connector serves one export file. It is used by one goroutine at a time
 // (the resync.Connector contract).
@@ -93,8 +101,8 @@ type connector struct {
 	parse    parser
 	pageSize int
 
-	loaded  bool
-	records []resync.Record
+	loaded bool
+	items  []item
 }
 
 var (
@@ -102,28 +110,40 @@ var (
 	_ resync.HealthChecker = (*connector)(nil)
 )
 
-// load reads and parses the file.
-func (c *connector) load(ctx context.Context) ([]resync.Record, []string, error) {
+// load reads and parses the file into items, in file order.
+func (c *connector) load(ctx context.Context) ([]item, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	data, err := os.ReadFile(c.path)
 	if err != nil {
 		err = fmt.Errorf("file: reading %s export %s: %w", c.format, c.path, err)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) {
-			return nil, nil, resync.Permanent(err)
+			return nil, resync.Permanent(err)
 		}
-		return nil, nil, err // perhaps transient (I/O error): the engine retries
+		return nil, err // perhaps transient (I/O error): the engine retries
 	}
 	recs, problems, err := c.parse(c.path, data)
 	if err != nil {
-		return nil, nil, resync.Permanent(err)
+		return nil, resync.Permanent(err)
 	}
-	return recs, problems, nil
+	items := make([]item, len(recs))
+	j := 0
+	for i, r := range recs {
+		if r.RecordKey() == "" && j < len(problems) {
+			items[i].bad = problems[j]
+			j++
+			continue
+		}
+		items[i].rec = r
+	}
+	return items, nil
 }
 
 // ReadPage implements resync.Connector. The empty cursor (re)reads the file;
-// other cursors are record offsets into the records read then.
+// other cursors are offsets into the records read then. Malformed rows are
+// reported in Page.Rejected, naming the file, the line or element, and the
+// record's key when it has one (so its stored version is kept).
 func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return resync.Page{}, err
@@ -137,23 +157,28 @@ func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 		off = n
 	}
 	if cursor == "" || !c.loaded {
-		recs, _, err := c.load(ctx)
+		items, err := c.load(ctx)
 		if err != nil {
-			c.records, c.loaded = nil, false // never serve a former read's pages
+			c.items, c.loaded = nil, false // never serve a former read's pages
 			return resync.Page{}, err
 		}
-		c.records, c.loaded = recs, true
+		c.items, c.loaded = items, true
 	}
-	if off > len(c.records) {
+	if off > len(c.items) {
 		return resync.Page{}, resync.Permanent(fmt.Errorf("%w: file: cursor %d is beyond the %d records of %s",
-			resync.ErrInvalidRequest, off, len(c.records), c.path))
+			resync.ErrInvalidRequest, off, len(c.items), c.path))
 	}
-	end := min(off+c.pageSize, len(c.records))
-	p := resync.Page{Records: make([]resync.Record, end-off), Total: len(c.records)}
-	for i, r := range c.records[off:end] {
-		p.Records[i] = cloneRecord(r)
+	end := min(off+c.pageSize, len(c.items))
+	p := resync.Page{Total: len(c.items)}
+	for _, it := range c.items[off:end] {
+		if it.bad != nil {
+			bad := *it.bad
+			p.Rejected = append(p.Rejected, &bad)
+			continue
+		}
+		p.Records = append(p.Records, cloneRecord(it.rec))
 	}
-	if end < len(c.records) {
+	if end < len(c.items) {
 		p.Next = strconv.Itoa(end)
 	}
 	return p, nil
@@ -163,9 +188,15 @@ func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 // parses as its format, every record included. The error names the file
 // and the first problems (line or element, field).
 func (c *connector) CheckHealth(ctx context.Context) error {
-	recs, problems, err := c.load(ctx)
+	items, err := c.load(ctx)
 	if err != nil {
 		return err
+	}
+	var problems []string
+	for _, it := range items {
+		if it.bad != nil {
+			problems = append(problems, it.bad.Reason)
+		}
 	}
 	if len(problems) == 0 {
 		return nil
@@ -176,7 +207,7 @@ func (c *connector) CheckHealth(ctx context.Context) error {
 		msg += fmt.Sprintf("; and %d more", len(problems)-show)
 	}
 	return fmt.Errorf("%w: %s: %d of %d records are malformed and would be rejected: %s",
-		ErrMalformed, c.path, len(problems), len(recs), msg)
+		ErrMalformed, c.path, len(problems), len(items), msg)
 }
 
 // cloneRecord copies a record so that a page handed to the engine never

@@ -2,9 +2,11 @@ package file_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,19 +44,29 @@ func newConn(t *testing.T, path, format string, extra ...string) resync.Connecto
 // readAll follows the cursors to the end and returns every record.
 func readAll(t *testing.T, c resync.Connector) []resync.Record {
 	t.Helper()
+	recs, _ := readAllRejected(t, c)
+	return recs
+}
+
+// readAllRejected reads every page, returning the records and the
+// Page.Rejected errors.
+func readAllRejected(t *testing.T, c resync.Connector) ([]resync.Record, []error) {
+	t.Helper()
 	var out []resync.Record
+	var rejected []error
 	cursor := ""
 	for range 10000 {
 		p, err := c.ReadPage(t.Context(), cursor)
 		require.NoError(t, err)
 		out = append(out, p.Records...)
+		rejected = append(rejected, p.Rejected...)
 		if p.Next == "" {
-			return out
+			return out, rejected
 		}
 		cursor = p.Next
 	}
 	t.Fatal("read did not end")
-	return nil
+	return nil, nil
 }
 
 func date(s string) time.Time {
@@ -244,12 +256,13 @@ func TestDefaultPageSizeAndEmptyExports(t *testing.T) {
 	}
 }
 
-func TestMalformedRecordsAreYieldedWithEmptyKeys(t *testing.T) {
+func TestMalformedRecordsAreRejectedWithTheirPlace(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		format, content string
-		wantKeys        []string // "" where a malformed record is expected
-		wantProblems    []string // substrings of CheckHealth's error
+		wantKeys        []string // valid records, in file order
+		wantRejected    []string // keys of the rejected ones ("" where the row has none), in file order
+		wantReasons     []string // substrings of the rejection reasons and of CheckHealth's error
 	}{
 		{
 			format: "hris-csv",
@@ -260,47 +273,58 @@ func TestMalformedRecordsAreYieldedWithEmptyKeys(t *testing.T) {
 				",d@x,,\n" +
 				"E5,e, x,2020-01-01,active\n" +
 				"E6,f@x\n",
-			wantKeys:     []string{"E1", "", "", "", "", "E6"},
-			wantProblems: []string{"line 3: start_date \"01/02/2020\" is not a date", "line 4: status \"retired\"", "line 5: empty employee ID", "and 1 more"},
+			wantKeys:     []string{"E1", "E6"},
+			wantRejected: []string{"E2", "E3", "", "E5"},
+			wantReasons:  []string{"line 3: start_date \"01/02/2020\" is not a date", "line 4: status \"retired\"", "line 5: empty employee ID"},
 		},
 		{
 			format: "idp-json",
 			content: `{"users": [{"id": "u1"}, {"id": "u2", "status": "GONE"}, {"status": "ACTIVE"}, "u4", {"id": "u5", "groups": 7}],
 			  "groups": [{"id": "g1", "members": {"a": 1}}, {"id": "g2", "profile": {"name": "G2"}}]}`,
-			wantKeys:     []string{"u1", "", "", "", "", "", "g2"},
-			wantProblems: []string{`users[1] (id "u2"): status "GONE"`, "users[2]: empty id", "users[3]: is a string, want an object", "and 2 more"},
+			wantKeys:     []string{"u1", "g2"},
+			wantRejected: []string{"u2", "", "", "u5", "g1"},
+			wantReasons:  []string{`users[1] (id "u2"): status "GONE"`, "users[2]: empty id", "users[3]: is a string, want an object"},
 		},
 		{
 			format: "accounts-json",
 			content: `{"accounts": [{"id": "a1", "mfa": "maybe"}, {"id": "a2", "last_login": "yesterday"}, {"id": "a3", "status": "on"},
 			  {"id": "a4", "roles": [1]}, {"id": "a5"}]}`,
-			wantKeys:     []string{"", "", "", "", "a5"},
-			wantProblems: []string{`accounts[0] (id "a1"): mfa is "maybe"`, `last_login "yesterday"`, `status "on"`, "and 1 more"},
+			wantKeys:     []string{"a5"},
+			wantRejected: []string{"a1", "a2", "a3", "a4"},
+			wantReasons:  []string{`accounts[0] (id "a1"): mfa is "maybe"`, `last_login "yesterday"`, `status "on"`},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.format, func(t *testing.T) {
 			t.Parallel()
 			c := newConn(t, writeFile(t, "export", tc.content), tc.format)
-			recs := readAll(t, c)
+			recs, rejected := readAllRejected(t, c)
 			keys := make([]string, len(recs))
 			for i, r := range recs {
 				keys[i] = r.RecordKey()
-				err := resync.ValidateRecord(r, resync.Limits{})
-				if keys[i] == "" {
-					assert.ErrorIs(t, err, resync.ErrInvalidRecord, "record %d", i)
-				} else {
-					assert.NoError(t, err, "record %d", i)
-				}
+				assert.NoError(t, resync.ValidateRecord(r, resync.Limits{}), "record %d", i)
 			}
 			assert.Equal(t, tc.wantKeys, keys)
+			var rejectedKeys, reasons []string
+			for _, err := range rejected {
+				var re *resync.RecordError
+				require.ErrorAs(t, err, &re)
+				rejectedKeys = append(rejectedKeys, re.Key)
+				reasons = append(reasons, re.Reason)
+			}
+			assert.Equal(t, tc.wantRejected, rejectedKeys)
+			all := strings.Join(reasons, "\n")
+			for _, p := range tc.wantReasons {
+				assert.Contains(t, all, p)
+			}
 
 			err := c.(resync.HealthChecker).CheckHealth(t.Context())
 			require.ErrorIs(t, err, file.ErrMalformed)
 			assert.Contains(t, err.Error(), "export")
-			for _, p := range tc.wantProblems {
+			for _, p := range tc.wantReasons {
 				assert.Contains(t, err.Error(), p)
 			}
+			assert.Contains(t, err.Error(), fmt.Sprintf("and %d more", len(tc.wantRejected)-3))
 		})
 	}
 }

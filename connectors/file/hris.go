@@ -81,7 +81,7 @@ func parseDate(s string) (time.Time, bool) {
 
 // parseHRIS reads an HRIS employee CSV export: a header row, then one
 // employee per row.
-func parseHRIS(path string, data []byte) ([]resync.Record, []string, error) {
+func parseHRIS(path string, data []byte) ([]resync.Record, []*resync.RecordError, error) {
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
@@ -117,7 +117,7 @@ func parseHRIS(path string, data []byte) ([]resync.Record, []string, error) {
 	}
 
 	var recs []resync.Record
-	var problems []string
+	var problems []*resync.RecordError
 	for {
 		row, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -129,8 +129,9 @@ func parseHRIS(path string, data []byte) ([]resync.Record, []string, error) {
 		line, _ := r.FieldPos(0)
 		id, problem := hrisRow(row, fields, names)
 		if problem != "" {
-			problems = append(problems, fmt.Sprintf("%s line %d: %s", path, line, problem))
-			id.Key = "" // the engine rejects and counts it
+			problems = append(problems, &resync.RecordError{Kind: resync.KindIdentity, Key: id.Key,
+				Reason: fmt.Sprintf("%s line %d: %s", path, line, problem)})
+			id.Key = "" // served as Page.Rejected: see connector.load
 		}
 		recs = append(recs, id)
 	}

@@ -266,26 +266,28 @@ func (p problemList) String() string { return strings.Join(p, ", ") }
 // parseIdP reads an IdP export: {"users":[...], "groups":[...]}. Group
 // membership is the union of each user's "groups" and each group's
 // "members", so an export may give either or both.
-func parseIdP(path string, data []byte) ([]resync.Record, []string, error) {
+func parseIdP(path string, data []byte) ([]resync.Record, []*resync.RecordError, error) {
 	top, err := parseTop(path, FormatIdPJSON, data, map[string]bool{"users": true, "groups": false})
 	if err != nil {
 		return nil, nil, err
 	}
-	var problems []string
+	var problems []*resync.RecordError
 	users := make([]*resync.Identity, 0, len(top["users"]))
 	groups := make([]*resync.Group, 0, len(top["groups"]))
 	for i, raw := range top["users"] {
 		u, p := idpUser(raw)
 		if len(p) > 0 {
-			problems = append(problems, fmt.Sprintf("%s users[%d]%s: %s", path, i, keyNote(u.Key), p))
-			u.Key = "" // the engine rejects and counts it
+			problems = append(problems, &resync.RecordError{Kind: resync.KindIdentity, Key: u.Key,
+				Reason: fmt.Sprintf("%s users[%d]%s: %s", path, i, keyNote(u.Key), p)})
+			u.Key = "" // served as Page.Rejected: see connector.load
 		}
 		users = append(users, u)
 	}
 	for i, raw := range top["groups"] {
 		g, p := idpGroup(raw)
 		if len(p) > 0 {
-			problems = append(problems, fmt.Sprintf("%s groups[%d]%s: %s", path, i, keyNote(g.Key), p))
+			problems = append(problems, &resync.RecordError{Kind: resync.KindGroup, Key: g.Key,
+				Reason: fmt.Sprintf("%s groups[%d]%s: %s", path, i, keyNote(g.Key), p)})
 			g.Key = ""
 		}
 		groups = append(groups, g)
@@ -434,18 +436,19 @@ func idpGroup(raw json.RawMessage) (*resync.Group, problemList) {
 }
 
 // parseAccounts reads an accounts export: {"accounts":[...]}.
-func parseAccounts(path string, data []byte) ([]resync.Record, []string, error) {
+func parseAccounts(path string, data []byte) ([]resync.Record, []*resync.RecordError, error) {
 	top, err := parseTop(path, FormatAccountsJSON, data, map[string]bool{"accounts": true})
 	if err != nil {
 		return nil, nil, err
 	}
-	var problems []string
+	var problems []*resync.RecordError
 	recs := make([]resync.Record, 0, len(top["accounts"]))
 	for i, raw := range top["accounts"] {
 		a, p := account(raw)
 		if len(p) > 0 {
-			problems = append(problems, fmt.Sprintf("%s accounts[%d]%s: %s", path, i, keyNote(a.Key), p))
-			a.Key = "" // the engine rejects and counts it
+			problems = append(problems, &resync.RecordError{Kind: resync.KindAccount, Key: a.Key,
+				Reason: fmt.Sprintf("%s accounts[%d]%s: %s", path, i, keyNote(a.Key), p)})
+			a.Key = "" // served as Page.Rejected: see connector.load
 		}
 		recs = append(recs, a)
 	}

@@ -40,8 +40,8 @@ func TestRun(t *testing.T) {
 		"~ group 00g2 Sales: members +barbara.liskov@acme.example\n",
 		"- account AIDA0000000000000004 jane.doe\n",
 		// The delete guard.
-		"[notify in_app → ada.lovelace@acme.example] Removal of 16 records from connection idp held for review",
-		"[notify email → ada.lovelace@acme.example] Removal of 16 records from connection idp held for review",
+		"[notify in_app → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",
+		"[notify email → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",
 		"the read returned no records, the snapshot has 16\n",
 		"0 to add, 0 to update, 16 to remove\n",
 		"Okta snapshot intact: 13 identities, 3 groups; 0 held change sets left",
