@@ -43,7 +43,7 @@ type Connector struct {
 	pages   [][]resync.Record
 	latency time.Duration
 	faults  []Fault
-	hits    map[int]int // fault page -> failures served
+	hits    map[int]int // fault index -> failures served
 	reads   map[int]int // page -> successful and failed reads
 	started int
 	block   chan struct{}
@@ -184,23 +184,21 @@ func (c *Connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 		c.started++
 	}
 	latency, block, hook := c.latency, c.block, c.onRead
-	var fault *Fault
-	for k := range c.faults {
-		f := &c.faults[k]
-		if f.Page == i {
-			if c.hits == nil {
-				c.hits = map[int]int{}
-			}
-			if c.hits[k] < f.Times {
-				c.hits[k]++
-				fault = f
-			}
-			break
-		}
-	}
 	if i >= len(c.pages) {
 		c.mu.Unlock()
 		return resync.Page{}, resync.Permanent(fmt.Errorf("resynctest: cursor %d beyond %d pages", i, len(c.pages)))
+	}
+	// Faults of a page fire in the order they were added, each Times times.
+	var fault *Fault
+	for k := range c.faults {
+		if f := &c.faults[k]; f.Page == i && c.hits[k] < f.Times {
+			if c.hits == nil {
+				c.hits = map[int]int{}
+			}
+			c.hits[k]++
+			fault = f
+			break
+		}
 	}
 	recs := c.pages[i]
 	last := i == len(c.pages)-1
