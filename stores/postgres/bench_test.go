@@ -1,0 +1,160 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+)
+
+// BenchmarkApply measures Apply of large change sets (adds into a new
+// connection: the first sync; updates of every record of a connection)
+// and, in the same run and database, a bare COPY of the same record rows
+// into a plain table without keys or indexes: the ideal the ratio is
+// measured against. It reports changed records/s, the ratio to the bare
+// COPY, and the peak live heap during the apply beyond the change set.
+func BenchmarkApply(b *testing.B) {
+	for _, bc := range []struct {
+		op string
+		n  int
+	}{
+		{"add", 100_000}, {"update", 100_000}, {"add", 1_000_000}, {"update", 1_000_000},
+	} {
+		b.Run(fmt.Sprintf("%s/%dk", bc.op, bc.n/1000), func(b *testing.B) { benchApply(b, bc.op, bc.n) })
+	}
+}
+
+func benchApply(b *testing.B, op string, n int) {
+	s, dbURL := openStore(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(b, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE TABLE bare (tenant text, connection_id text, kind smallint, key text,
+		fingerprint bigint, data jsonb, updated_at timestamptz, updated_by text)`)
+	require.NoError(b, err)
+
+	recs := resynctest.Identities("user-", n)
+	adds := make([]resync.Change, n)
+	updates := make([]resync.Change, n)
+	for i, r := range recs {
+		fp := resync.Fingerprint(r)
+		adds[i] = resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: fp}
+		u := *r.(*resync.Identity)
+		u.Title = "Engineer"
+		updates[i] = resync.Change{Op: resync.OpUpdate, Kind: u.RecordKind(), Key: u.Key, Record: &u,
+			Fingerprint: resync.Fingerprint(&u), PrevFingerprint: fp}
+	}
+	changes := adds
+	if op == "update" {
+		changes = updates
+	}
+
+	var applyTime, bareTime time.Duration
+	var peak uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		connID := fmt.Sprintf("conn-%d", i)
+		base := int64(0)
+		if op == "update" {
+			require.NoError(b, s.Apply(ctx, &resync.ChangeSet{ID: connID + "/load", Tenant: "t", ConnectionID: connID, RunID: "load", Changes: adds}))
+			base = 1
+		}
+		cs := &resync.ChangeSet{ID: connID + "/bench", Tenant: "t", ConnectionID: connID, RunID: "bench", BaseVersion: base, Changes: changes}
+		runtime.GC()
+		stop := sampleHeap()
+		b.StartTimer()
+		start := time.Now()
+		require.NoError(b, s.Apply(ctx, cs))
+		applyTime += time.Since(start)
+		b.StopTimer()
+		peak = max(peak, stop())
+
+		_, err := conn.Exec(ctx, "TRUNCATE bare")
+		require.NoError(b, err)
+		start = time.Now()
+		copied, err := conn.CopyFrom(ctx, pgx.Identifier{"bare"},
+			[]string{"tenant", "connection_id", "kind", "key", "fingerprint", "data", "updated_at", "updated_by"},
+			&bareRows{changes: changes, now: time.Now()})
+		bareTime += time.Since(start)
+		require.NoError(b, err)
+		require.EqualValues(b, n, copied)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	rate := float64(n*b.N) / applyTime.Seconds()
+	bareRate := float64(n*b.N) / bareTime.Seconds()
+	b.ReportMetric(rate, "records/s")
+	b.ReportMetric(bareRate, "bare-copy-records/s")
+	b.ReportMetric(rate/bareRate, "ratio-to-bare-copy")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(peak)/float64(n), "peak-heap-B/record")
+}
+
+// bareRows is the COPY source of the baseline: the same record rows Apply
+// writes, JSON encoded as they are sent.
+type bareRows struct {
+	changes []resync.Change
+	i       int
+	now     time.Time
+	vals    []any
+}
+
+func (r *bareRows) Next() bool { r.i++; return r.i <= len(r.changes) }
+
+func (r *bareRows) Values() ([]any, error) {
+	c := &r.changes[r.i-1]
+	data, err := json.Marshal(c.Record)
+	if err != nil {
+		return nil, err
+	}
+	r.vals = append(r.vals[:0], "t", "bare", int16(c.Kind), c.Key, int64(c.Fingerprint), data, r.now, "bench")
+	return r.vals, nil
+}
+
+func (r *bareRows) Err() error { return nil }
+
+// sampleHeap samples the live heap every few milliseconds until the
+// returned function is called, which returns the peak above the heap at
+// the start.
+func sampleHeap() func() uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
+	base := read()
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := read(); v > base && v-base > peak.Load() {
+				peak.Store(v - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
+	}
+}
