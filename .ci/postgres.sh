@@ -8,6 +8,9 @@
 # stdout carries only `export NAME=value` lines; progress goes to stderr.
 # Running it again while the server is up prints the same exports at once.
 # RESYNC_PG_PORT picks the port (default: the first free one from 15432).
+# The server log is server.log beside RESYNC_PGDATA; tests that restart the
+# server run `runuser -u postgres -- $RESYNC_PG_CTL -D $RESYNC_PGDATA -l
+# <that log> -w start`: every setting is in the data directory's config.
 set -euo pipefail
 
 STATE="${RESYNC_PG_STATE:-/tmp/resync-postgres.env}"
@@ -74,10 +77,20 @@ start() {
 	log "initdb in $dir/data ($bin)"
 	runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust \
 		--encoding=UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+	# Settings go to the config file rather than -o, so that a plain
+	# `pg_ctl -D DATA -l LOG start` (tests restarting the server) keeps them.
+	cat >>"$dir/data/postgresql.conf" <<CONF_EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir/data'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+CONF_EOF
 	log "starting on 127.0.0.1:$port"
-	runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir/data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-		start >&2 || { cat "$dir/server.log" >&2; exit 1; }
+	runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >&2 ||
+		{ cat "$dir/server.log" >&2; exit 1; }
 	local i
 	for i in $(seq 1 100); do
 		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then break; fi
