@@ -1,6 +1,7 @@
 package resync
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -144,14 +145,14 @@ func TestDifferOnlyDuplicatesIsHeld(t *testing.T) {
 
 // TestDifferRejected covers records that fail validation. A rejected record
 // is never stored. A record whose key is unusable (empty, too long, not
-// UTF-8) cannot name a stored record. A record with a valid key but a bad
-// field currently counts as absent from the read: the stored version of that
-// key is removed, like any record the provider no longer returns.
+// UTF-8) cannot name a stored record and changes nothing else; a record with
+// a usable key but a bad field keeps the stored version of that key: it is
+// neither updated nor removed.
 func TestDifferRejected(t *testing.T) {
 	t.Parallel()
 	lim := Limits{MaxKeyBytes: 4, MaxFieldBytes: 8}
 	d := newDiffer(lim)
-	snapOf(t, d, ident("a", "A"), ident("b", "B"), ident("c", "C"))
+	snapOf(t, d, ident("a", "A"), ident("b", "B"), ident("c", "C"), ident("gone", "G"))
 	for _, r := range []Record{
 		ident("a", "A"),
 		nil,
@@ -159,8 +160,8 @@ func TestDifferRejected(t *testing.T) {
 		ident("", "empty"),
 		ident("toolong", "x"),
 		ident("\xff", "x"),
-		&Identity{Key: "b", Status: "gone"}, // valid key, bad status
-		ident("c", strings.Repeat("x", 9)),  // valid key, oversized field
+		&Identity{Key: "b", Status: "gone"}, // usable key, bad status
+		ident("c", strings.Repeat("x", 9)),  // usable key, oversized field
 		&Account{Key: "n", Status: StatusActive, MFA: "?"}, // new key, bad MFA
 	} {
 		d.observe(r)
@@ -169,13 +170,61 @@ func TestDifferRejected(t *testing.T) {
 	assert.Equal(t, 8, res.rejected)
 	assert.Equal(t, 9, d.read, "rejected records count as read")
 	assert.Len(t, res.samples, maxRejectedSamples, "samples are bounded")
-	assert.Zero(t, res.added, "the invalid new account is not added")
-	assert.Empty(t, opsOf(res.changes), "b and c were read, if invalid: their stored versions stay")
-	assert.Equal(t, 1, res.unchanged)
-	assert.Equal(t, 1, res.validRead)
-	for _, c := range res.changes {
-		assert.Nil(t, c.Record, "nothing of a rejected record is stored")
+	assert.Equal(t, []string{"remove identity gone"}, opsOf(res.changes),
+		"b and c keep their stored version; the invalid new account is not added")
+	assert.Zero(t, res.added)
+	assert.Zero(t, res.updated)
+	assert.Equal(t, 1, res.unchanged, "a")
+	assert.Equal(t, 1, res.validRead, "a")
+}
+
+// TestDifferInvalidPoisonsValidCopy: a key read once valid and once invalid,
+// in either order, is rejected as a whole: its stored version stays and a
+// new key is not added.
+func TestDifferInvalidPoisonsValidCopy(t *testing.T) {
+	t.Parallel()
+	bad := func(key string) Record { return &Identity{Key: key, Status: "bogus"} }
+	cases := []struct {
+		name string
+		read []Record
+	}{
+		{"valid then invalid", []Record{ident("s", "S2"), bad("s"), ident("n", "N"), bad("n")}},
+		{"invalid then valid", []Record{bad("s"), ident("s", "S2"), bad("n"), ident("n", "N")}},
+		{"invalid, valid, valid", []Record{bad("s"), ident("s", "S2"), ident("s", "S3"), bad("n"), ident("n", "N"), ident("n", "N")}},
 	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDiffer(Limits{})
+			snapOf(t, d, ident("s", "S"), ident("keep", "K"))
+			d.observe(ident("keep", "K"))
+			for _, r := range c.read {
+				d.observe(r)
+			}
+			res := d.finish()
+			assert.Empty(t, res.changes, "no update of s, no add of n, no remove")
+			assert.Equal(t, len(c.read), res.rejected, "every occurrence of a poisoned key is rejected")
+			assert.Equal(t, 1, res.unchanged)
+			assert.Equal(t, 1, res.validRead)
+		})
+	}
+}
+
+func TestDifferRejectInput(t *testing.T) {
+	t.Parallel()
+	d := newDiffer(Limits{})
+	snapOf(t, d, ident("a", "A"), ident("b", "B"), &Group{Key: "a"})
+	d.observe(ident("b", "B"))
+	d.rejectInput(&RecordError{Kind: KindIdentity, Key: "a", Reason: "unparseable"}) // names a stored record
+	d.rejectInput(errors.New("line 7: bad JSON"))                                    // names nothing
+	d.rejectInput(nil)
+	res := d.finish()
+	assert.Equal(t, 3, res.rejected)
+	assert.Equal(t, 4, d.read)
+	assert.Equal(t, []string{"remove group a"}, opsOf(res.changes), "identity a keeps its stored version")
+	require.Len(t, res.samples, 3)
+	assert.Contains(t, res.samples[0], "unparseable")
+	assert.Contains(t, res.samples[1], "bad JSON")
+	assert.NotEmpty(t, res.samples[2])
 }
 
 func TestDifferRespectsLimits(t *testing.T) {

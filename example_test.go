@@ -1,0 +1,115 @@
+package resync_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/resynctest"
+)
+
+func ExampleParseConnectionType() {
+	for _, s := range []string{"idp", "Version Control", "access-review", "crm"} {
+		t, err := resync.ParseConnectionType(s)
+		if err != nil {
+			fmt.Println("error:", s)
+			continue
+		}
+		fmt.Println(t)
+	}
+	// Output:
+	// idp
+	// version_control
+	// access_review
+	// error: crm
+}
+
+func ExampleFingerprint() {
+	a := &resync.Identity{
+		Key: "00u1", Email: "ada@example.com", Status: resync.StatusActive,
+		Groups:     []string{"admins", "engineering"},
+		Attributes: map[string]string{"location": "London", "costCenter": "42"},
+	}
+	b := &resync.Identity{
+		Key: "00u1", Email: "ada@example.com", Status: resync.StatusActive,
+		Groups:     []string{"engineering", "admins"}, // order carries no meaning
+		Attributes: map[string]string{"costCenter": "42", "location": "London"},
+	}
+	fmt.Println("same content:", resync.Fingerprint(a) == resync.Fingerprint(b))
+	b.Status = resync.StatusSuspended
+	fmt.Println("after suspension:", resync.Fingerprint(a) == resync.Fingerprint(b))
+	// Output:
+	// same content: true
+	// after suspension: false
+}
+
+func ExampleClassifyHTTP() {
+	u, _ := url.Parse("https://api.example.com/users?after=abc")
+	req := &http.Request{Method: http.MethodGet, URL: u}
+
+	throttled := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"30"}}, Request: req}
+	err := resync.ClassifyHTTP(throttled, nil, nil)
+	d, ok := resync.RetryDelay(err)
+	fmt.Println(err != nil, resync.IsPermanent(err), d, ok)
+
+	denied := &http.Response{StatusCode: 401, Header: http.Header{}, Request: req}
+	err = resync.ClassifyHTTP(denied, []byte(`{"error":"invalid_token"}`), nil)
+	fmt.Println(resync.IsPermanent(err), err)
+	// Output:
+	// true false 30s true
+	// true GET https://api.example.com/users: 401 Unauthorized: {"error":"invalid_token"}
+}
+
+func ExampleEngine_ResyncPersonnel() {
+	ctx := context.Background()
+	src := resynctest.NewSource()
+	src.Add(
+		resync.Connection{ID: "okta", Tenant: "acme", Type: resync.IdP, Provider: "okta", Name: "Okta"},
+		resync.Connection{ID: "gh", Tenant: "acme", Type: resync.VersionControl, Provider: "github", Name: "GitHub"},
+		resync.Connection{ID: "kandji", Tenant: "acme", Type: resync.MDM, Provider: "kandji", Name: "Kandji"}, // not personnel
+	)
+	fakes := resynctest.NewFakes()
+	fakes.Set("okta", resynctest.NewConnector([]resync.Record{
+		&resync.Identity{Key: "00u1", Email: "ada@acme.example", Status: resync.StatusActive},
+		&resync.Identity{Key: "00u2", Email: "alan@acme.example", Status: resync.StatusActive},
+		&resync.Group{Key: "00g1", Name: "Engineering", Members: []string{"00u1", "00u2"}},
+	}, 2))
+	fakes.Set("gh", resynctest.NewConnector([]resync.Record{
+		&resync.Account{Key: "101", Username: "ada", Status: resync.StatusActive},
+		&resync.Account{Key: "", Username: "ghost", Status: resync.StatusActive}, // rejected: no key
+	}, 0))
+
+	engine, err := resync.New(ctx, resync.Config{
+		Store:       memstore.New(),
+		Connections: src,
+		Connectors:  fakes.Factories("okta", "github", "kandji"),
+		Authorizer:  resynctest.AllowAll,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer engine.Close(ctx)
+
+	run, err := engine.ResyncPersonnel(ctx, "acme", resync.Principal{ID: "u1", Email: "admin@acme.example"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	info, err := run.Wait(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("run:", info.Status)
+	for _, c := range info.Connections {
+		fmt.Printf("%s: %s read=%d added=%d rejected=%d\n", c.Name, c.Status, c.Read, c.Added, c.Rejected)
+	}
+	// Output:
+	// run: succeeded
+	// Okta: succeeded read=3 added=3 rejected=0
+	// GitHub: succeeded read=2 added=1 rejected=1
+}
