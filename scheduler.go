@@ -227,7 +227,9 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	tenants map[string]*schedTenant
+	ord     uint32
 	h       tenantHeap
+	stale   int // heap entries of tenants since rescheduled or removed
 	running int // attempts in progress
 	state   int // schedIdle, schedRunning, schedStopped
 	wake    chan struct{}
@@ -250,8 +252,10 @@ type schedTenant struct {
 	sched Schedule
 	scope Scope
 
-	due   time.Time // heap key
-	index int       // position in the heap, -1 when not in it
+	due    time.Time // next event, valid while queued
+	queued bool      // the heap holds a live entry for the tenant
+	seq    uint32    // bumped on every push: older heap entries are stale
+	ord    uint32    // tie-break among tenants due at the same instant
 
 	loaded    bool      // history read from the Store
 	firstSlot time.Time // the slot due when the tenant became known, if it has no history
@@ -325,7 +329,7 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 	for _, f := range opts {
 		f(&o)
 	}
-	t := &schedTenant{id: tenant, index: -1}
+	t := &schedTenant{id: tenant}
 	if err := s.configure(t, o); err != nil {
 		return err
 	}
@@ -337,6 +341,8 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 	if _, ok := s.tenants[tenant]; ok {
 		return fmt.Errorf("%w: tenant %q is already scheduled", ErrConflict, tenant)
 	}
+	s.ord++
+	t.ord = s.ord
 	s.tenants[tenant] = t
 	if s.state == schedRunning {
 		s.initLocked(t, time.Now())
@@ -453,7 +459,7 @@ func (t *schedTenant) status() TenantStatus {
 		Last: t.last, LastSuccess: t.lastSuccess,
 		ConsecutiveFailures: t.failures, FailedSlots: t.failedSlots, Quarantined: t.quarantined,
 	}
-	if t.index >= 0 {
+	if t.queued {
 		st.Next = t.due
 	}
 	return st
@@ -545,28 +551,69 @@ func (s *Scheduler) initLocked(t *schedTenant, now time.Time) {
 	s.pushLocked(t, due)
 }
 
+// pushLocked (re)schedules t at due: O(log n). An earlier entry of t in
+// the heap becomes stale; it is dropped when it comes to the top.
 func (s *Scheduler) pushLocked(t *schedTenant, due time.Time) {
-	t.due = due
-	if t.index >= 0 {
-		heap.Fix(&s.h, t.index)
-		return
-	}
-	heap.Push(&s.h, t)
+	s.removeLocked(t)
+	t.seq++
+	t.due, t.queued = due, true
+	s.h = append(s.h, heapEntry{due: due.UnixNano(), ord: t.ord, seq: t.seq, t: t})
+	heap.Fix(&s.h, len(s.h)-1)
 }
 
+// removeLocked takes t out of the schedule. Its heap entry goes stale;
+// when stale entries outnumber live ones the heap is rebuilt, so
+// Update and Remove cost O(log n) amortized.
 func (s *Scheduler) removeLocked(t *schedTenant) {
-	if t.index >= 0 {
-		heap.Remove(&s.h, t.index)
+	if !t.queued {
+		return
+	}
+	t.queued = false
+	s.stale++
+	if s.stale > 64 && s.stale > len(s.h)/2 {
+		live := s.h[:0]
+		for _, e := range s.h {
+			if e.live() {
+				live = append(live, e)
+			}
+		}
+		clear(s.h[len(live):])
+		s.h = live
+		s.stale = 0
+		heap.Init(&s.h)
 	}
 }
 
 // popDueLocked removes and returns the earliest tenant if it is due at
-// now, else nil.
+// now, else nil. Stale entries on the way are dropped.
 func (s *Scheduler) popDueLocked(now time.Time) *schedTenant {
-	if len(s.h) == 0 || s.h[0].due.After(now) {
-		return nil
+	limit := now.UnixNano()
+	for len(s.h) > 0 && s.h[0].due <= limit {
+		e := s.h[0]
+		n := len(s.h) - 1
+		s.h[0] = s.h[n]
+		s.h[n] = heapEntry{}
+		s.h = s.h[:n]
+		if n > 0 {
+			heap.Fix(&s.h, 0)
+		}
+		if !e.live() {
+			s.stale--
+			continue
+		}
+		e.t.queued = false
+		return e.t
 	}
-	return heap.Pop(&s.h).(*schedTenant)
+	return nil
+}
+
+// nextDueLocked returns the earliest due time in the heap, or false.
+// It may be a stale entry's: the loop then wakes up early and drops it.
+func (s *Scheduler) nextDueLocked() (time.Time, bool) {
+	if len(s.h) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.h[0].due), true
 }
 
 // loop is the scheduler's one goroutine: it starts due attempts while
@@ -590,8 +637,8 @@ func (s *Scheduler) loop(ctx context.Context) {
 			go s.attempt(ctx, t, j)
 		}
 		wait := time.Duration(-1)
-		if s.running < s.cfg.MaxConcurrent && len(s.h) > 0 {
-			wait = s.h[0].due.Sub(now)
+		if due, ok := s.nextDueLocked(); ok && s.running < s.cfg.MaxConcurrent {
+			wait = max(due.Sub(now), 0)
 		}
 		s.mu.Unlock()
 		if wait >= 0 {
@@ -644,10 +691,11 @@ const (
 
 var outcomeNames = [...]string{"not_due", "succeeded", "failed", "permanent_failure", "no_connections", "skipped", "busy", "store_error", "canceled"}
 
-// outcomeAttrs holds the metric option of each outcome, built once.
-var outcomeAttrs = func() (out [len(outcomeNames)]metric.AddOption) {
+// outcomeAttrs holds the metric options of each outcome, built once so
+// that counting an event allocates nothing.
+var outcomeAttrs = func() (out [len(outcomeNames)][]metric.AddOption) {
 	for i, n := range outcomeNames {
-		out[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", n)))
+		out[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", n)))}
 	}
 	return out
 }()
@@ -799,14 +847,13 @@ func allPermanent(err error) bool {
 // next event.
 func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now time.Time) {
 	ctx := context.Background()
-	s.events.Add(ctx, 1, outcomeAttrs[ar.out])
+	s.events.Add(ctx, 1, outcomeAttrs[ar.out]...)
 	if !ar.lastSuccess.IsZero() && ar.lastSuccess.After(t.lastSuccess) {
 		t.lastSuccess = ar.lastSuccess
 	}
 	if !j.loaded && ar.out != outStoreError {
 		t.loaded, t.slot, t.checkFrom = true, ar.slot, ar.checkFrom
 	}
-	retryAt := func() time.Time { return now.Add(jitter(s.cfg.Retry.InitialInterval, s.cfg.Retry.RandomizationFactor)) }
 	switch ar.out {
 	case outNotDue:
 		t.attempt, t.retry = 0, false
@@ -822,7 +869,7 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	case outStoreError:
 		t.last = ar.result
 		s.log.Warn("scheduled attempt could not read the store", "tenant", t.id, "err", ar.result.Err)
-		s.pushLocked(t, retryAt())
+		s.pushLocked(t, now.Add(jitter(s.cfg.Retry.InitialInterval, s.cfg.Retry.RandomizationFactor)))
 		return
 	}
 	t.last = ar.result
@@ -931,31 +978,38 @@ func jitter(d time.Duration, f float64) time.Duration {
 	return time.Duration(float64(d) * (1 - f + 2*f*rand.Float64()))
 }
 
-// tenantHeap is a min-heap of tenants by due time (container/heap).
-type tenantHeap []*schedTenant
+// heapEntry is one scheduled event. The key is stored inline, so that
+// heap operations read only the entries' contiguous array and never the
+// tenants' state (which would cost a cache miss per level at 100k tenants).
+type heapEntry struct {
+	due int64 // UnixNano
+	ord uint32
+	seq uint32
+	t   *schedTenant
+}
+
+// live reports whether the entry is the tenant's current one.
+func (e heapEntry) live() bool { return e.t.queued && e.t.seq == e.seq }
+
+// tenantHeap is a min-heap of events by due time, for container/heap.
+// Push and Pop are there for the interface; the scheduler appends and
+// removes entries itself and calls heap.Fix, which does not box them.
+type tenantHeap []heapEntry
 
 func (h tenantHeap) Len() int { return len(h) }
 func (h tenantHeap) Less(i, j int) bool {
-	if c := h[i].due.Compare(h[j].due); c != 0 {
-		return c < 0
+	if h[i].due != h[j].due {
+		return h[i].due < h[j].due
 	}
-	return h[i].id < h[j].id
+	return h[i].ord < h[j].ord
 }
-func (h tenantHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *tenantHeap) Push(x any) {
-	t := x.(*schedTenant)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
+func (h tenantHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *tenantHeap) Push(x any)   { *h = append(*h, x.(heapEntry)) }
 func (h *tenantHeap) Pop() any {
 	old := *h
 	n := len(old)
-	t := old[n-1]
-	old[n-1] = nil
-	t.index = -1
+	e := old[n-1]
+	old[n-1] = heapEntry{}
 	*h = old[:n-1]
-	return t
+	return e
 }
