@@ -13,65 +13,59 @@ import (
 )
 
 // batch is the number of rows one multi-row statement of Apply writes.
-// SQLite binds at most 32766 parameters; 4 or 5 per row plus 5 shared.
-const batch = 256
+// The driver looks each parameter up among the arguments, which costs the
+// square of their number: batches stay small enough for that to be noise.
+var batch = 32
 
-// Multi-row statements of Apply. Parameters ?1..?5 are shared by every row
-// (tenant, connection, time, run, change set); each row has its own after.
+// Multi-row statements of Apply. The shared parameters ?1..?N (tenant,
+// connection, time, run, change set) come first in the text, so the
+// anonymous per-row parameters after them are numbered N+1 onwards.
 const (
-	upsertHead = `INSERT INTO records (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by) VALUES `
+	upsertHead = `INSERT INTO records (tenant, connection_id, updated_at, updated_by, kind, key, fingerprint, data, removed_at, removed_by) VALUES `
+	upsertRow  = `(?1,?2,?3,?4,?,?,?,?,NULL,NULL)`
 	upsertTail = ` ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
 		fingerprint = excluded.fingerprint, data = excluded.data,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
 		removed_at = NULL, removed_by = NULL`
 	removeHead = `UPDATE records SET removed_at = ?3, removed_by = ?4
 		WHERE tenant = ?1 AND connection_id = ?2 AND removed_at IS NULL AND (kind, key) IN (VALUES `
-	logHead = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
+	removeRow  = `(?,?)`
+	removeTail = `)`
+	logHead    = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
+	logRow     = `(?1,?2,?3,?4,?5,?,?,?,?,?)`
 )
 
-const sharedParams = 5
+// stmtKind is one multi-row statement of Apply.
+type stmtKind struct {
+	name            string
+	head, row, tail string
+	shared, perRow  int
+}
 
-var stmtCache sync.Map // string (kind/n) -> string (SQL)
+var (
+	upsertStmt = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 4}
+	removeStmt = &stmtKind{"remove", removeHead, removeRow, removeTail, 4, 2}
+	logStmt    = &stmtKind{"log", logHead, logRow, "", 5, 5}
+)
 
-// multiRow returns the statement of kind "upsert", "remove" or "log" for n rows.
-func multiRow(kind string, n int) string {
-	ck := kind + "/" + strconv.Itoa(n)
+var stmtCache sync.Map // string (name/n) -> string (SQL)
+
+// sql returns the statement for n rows.
+func (k *stmtKind) sql(n int) string {
+	ck := k.name + "/" + strconv.Itoa(n)
 	if q, ok := stmtCache.Load(ck); ok {
 		return q.(string)
 	}
 	var b strings.Builder
-	p := sharedParams + 1
-	param := func() string { s := "?" + strconv.Itoa(p); p++; return s }
-	switch kind {
-	case "upsert":
-		b.WriteString(upsertHead)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "(?1,?2,%s,%s,%s,%s,?3,?4,NULL,NULL)", param(), param(), param(), param())
+	b.Grow(len(k.head) + n*(len(k.row)+1) + len(k.tail))
+	b.WriteString(k.head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
 		}
-		b.WriteString(upsertTail)
-	case "remove":
-		b.WriteString(removeHead)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "(%s,%s)", param(), param())
-		}
-		b.WriteByte(')')
-	case "log":
-		b.WriteString(logHead)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "(?1,?2,?3,?4,?5,%s,%s,%s,%s,%s)", param(), param(), param(), param(), param())
-		}
-	default:
-		panic("sqlite: unknown statement " + kind)
+		b.WriteString(k.row)
 	}
+	b.WriteString(k.tail)
 	q := b.String()
 	stmtCache.Store(ck, q)
 	return q
@@ -80,19 +74,18 @@ func multiRow(kind string, n int) string {
 // batcher executes a multi-row statement batch rows at a time, with a
 // statement prepared once for full batches.
 type batcher struct {
-	ctx    context.Context
-	tx     *sql.Tx
-	kind   string
-	full   *sql.Stmt
-	args   []any
-	rows   int
-	perRow int
+	ctx  context.Context
+	tx   *sql.Tx
+	kind *stmtKind
+	full *sql.Stmt
+	args []any
+	rows int
 }
 
-func newBatcher(ctx context.Context, tx *sql.Tx, kind string, perRow int, shared []any) *batcher {
-	args := make([]any, 0, sharedParams+perRow*batch)
-	args = append(args, shared...)
-	return &batcher{ctx: ctx, tx: tx, kind: kind, args: args, perRow: perRow}
+func newBatcher(ctx context.Context, tx *sql.Tx, kind *stmtKind, shared []any) *batcher {
+	args := make([]any, 0, kind.shared+kind.perRow*batch)
+	args = append(args, shared[:kind.shared]...)
+	return &batcher{ctx: ctx, tx: tx, kind: kind, args: args}
 }
 
 func (b *batcher) add(vals ...any) error {
@@ -111,16 +104,16 @@ func (b *batcher) flush() error {
 	var err error
 	if b.rows == batch {
 		if b.full == nil {
-			if b.full, err = b.tx.PrepareContext(b.ctx, multiRow(b.kind, batch)); err != nil {
+			if b.full, err = b.tx.PrepareContext(b.ctx, b.kind.sql(batch)); err != nil {
 				return err
 			}
 		}
 		_, err = b.full.ExecContext(b.ctx, b.args...)
 	} else {
-		_, err = b.tx.ExecContext(b.ctx, multiRow(b.kind, b.rows), b.args...)
+		_, err = b.tx.ExecContext(b.ctx, b.kind.sql(b.rows), b.args...)
 	}
-	clear(b.args[sharedParams:])
-	b.args = b.args[:sharedParams]
+	clear(b.args[b.kind.shared:])
+	b.args = b.args[:b.kind.shared]
 	b.rows = 0
 	return err
 }
@@ -164,11 +157,11 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		}
 		now := s.now().UnixNano()
 		shared := []any{cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID}
-		up := newBatcher(ctx, tx, "upsert", 4, shared)
+		up := newBatcher(ctx, tx, upsertStmt, shared)
 		defer up.close()
-		rm := newBatcher(ctx, tx, "remove", 2, shared)
+		rm := newBatcher(ctx, tx, removeStmt, shared)
 		defer rm.close()
-		lg := newBatcher(ctx, tx, "log", 5, shared)
+		lg := newBatcher(ctx, tx, logStmt, shared)
 		defer lg.close()
 		for _, c := range cs.Changes {
 			switch c.Op {

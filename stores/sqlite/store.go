@@ -24,6 +24,10 @@ import (
 // above the highest this code knows. Nothing is changed in the file.
 var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this code")
 
+// writeCacheKiB is the page cache of the write connection (SQLite
+// allocates it as pages are used).
+const writeCacheKiB = 64 << 10
+
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
@@ -99,7 +103,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	base := name + "?_busy_timeout=" + strconv.FormatInt(o.busyTimeout.Milliseconds(), 10) +
 		"&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	// The write connection gets a large page cache: an apply of a million
+	// records then stays in memory until it commits instead of spilling
+	// pages to the WAL and reading them back.
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}

@@ -33,7 +33,7 @@ CREATE TABLE records (
     removed_at    INTEGER,          -- Unix nanoseconds; NULL while live
     removed_by    TEXT,
     PRIMARY KEY (tenant, connection_id, kind, key)
-);
+) WITHOUT ROWID;
 
 -- Applied change sets, for idempotence.
 CREATE TABLE applied_change_sets (

@@ -1,0 +1,137 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/stores/sqlite"
+)
+
+const (
+	engTenant = "acme"
+	engConn   = "okta-1"
+)
+
+// engineSetup returns a source with one IdP connection and fakes serving
+// records from it.
+func engineSetup(records []resync.Record) (*resynctest.Source, *resynctest.Fakes) {
+	src := resynctest.NewSource()
+	src.Add(resync.Connection{ID: engConn, Tenant: engTenant, Type: resync.IdP, Provider: "okta", Name: "Okta"})
+	fakes := resynctest.NewFakes()
+	fakes.Set(engConn, resynctest.NewConnector(records, 500))
+	return src, fakes
+}
+
+func newEngine(t testing.TB, store resync.Store, src *resynctest.Source, fakes *resynctest.Fakes) *resync.Engine {
+	t.Helper()
+	e, err := resync.New(context.Background(), resync.Config{
+		Store: store, Connections: src, Connectors: fakes.Factories("okta"), Authorizer: resynctest.AllowAll,
+	})
+	require.NoError(t, err)
+	return e
+}
+
+func closeEngine(t testing.TB, e *resync.Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Close(ctx))
+}
+
+func TestEnginePersonnelResyncSurvivesReopen(t *testing.T) {
+	ctx := context.Background()
+	s, path := open(t)
+	records := resynctest.Identities("u", 1500)
+	src, fakes := engineSetup(records)
+	e := newEngine(t, s, src, fakes)
+	run, err := e.ResyncPersonnel(ctx, engTenant, resync.Principal{ID: "admin"})
+	require.NoError(t, err)
+	info, err := run.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, resync.RunSucceeded, info.Status, "run error: %v", info.Err())
+	closeEngine(t, e)
+	require.NoError(t, s.Close())
+
+	s2 := reopen(t, path)
+	snap, version := snapshot(t, s2, engTenant, engConn)
+	assert.Equal(t, int64(1), version)
+	require.Len(t, snap, len(records))
+	for _, r := range records {
+		assert.True(t, snap[entry{resync.KindIdentity, r.RecordKey(), resync.Fingerprint(r)}], "record %s", r.RecordKey())
+	}
+	got, err := s2.GetRun(ctx, engTenant, run.ID())
+	require.NoError(t, err)
+	assert.Equal(t, resync.RunSucceeded, got.Status)
+	c, ok := got.Connection(engConn)
+	require.True(t, ok)
+	assert.Equal(t, len(records), c.Added)
+	runs, err := s2.ListRuns(ctx, resync.RunQuery{Tenant: engTenant})
+	require.NoError(t, err)
+	assert.Len(t, runs, 1)
+	log, err := s2.Changes(ctx, resync.ChangeQuery{Tenant: engTenant, RunID: run.ID(), Limit: 10})
+	require.NoError(t, err)
+	assert.Len(t, log, 10)
+
+	// A second engine on the reopened file sees nothing to change.
+	e2 := newEngine(t, s2, src, fakes)
+	defer closeEngine(t, e2)
+	run2, err := e2.ResyncPersonnel(ctx, engTenant, resync.Principal{ID: "admin"})
+	require.NoError(t, err)
+	info2, err := run2.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, resync.RunSucceeded, info2.Status)
+	assert.Equal(t, len(records), info2.Totals().Unchanged)
+	assert.Zero(t, info2.Totals().Changed())
+}
+
+func TestWithClockDrivesLeases(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := open(t, sqlite.WithClock(func() time.Time { return now }))
+	ok, err := s.AcquireLease(ctx, "l", "a", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	now = now.Add(59 * time.Second)
+	ok, err = s.AcquireLease(ctx, "l", "b", time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "live one second before expiry")
+	now = now.Add(time.Second)
+	ok, err = s.AcquireLease(ctx, "l", "b", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok, "free at the expiry instant")
+
+	require.NoError(t, s.CreateRun(ctx, resync.RunInfo{ID: "r", Tenant: "t", Status: resync.RunRunning, Owner: "b", CreatedAt: now}))
+	ok, err = s.AcquireLease(ctx, resync.InstanceLease("b"), "b", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	rec, err := s.RecoverRuns(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, rec, "the owner's instance lease is live")
+	now = now.Add(time.Minute)
+	rec, err = s.RecoverRuns(ctx)
+	require.NoError(t, err)
+	require.Len(t, rec, 1)
+	assert.Equal(t, resync.RunInterrupted, rec[0].Status)
+	assert.True(t, now.Equal(rec[0].FinishedAt))
+}
+
+// Two Stores on one file behave like two processes: the second apply on
+// the same base version conflicts, whichever Store it goes through.
+func TestTwoStoresOneFile(t *testing.T) {
+	ctx := context.Background()
+	a, path := open(t)
+	b := reopen(t, path)
+	require.NoError(t, a.Apply(ctx, addSet("1", "t", "c", 0, identity("x", "X"))))
+	err := b.Apply(ctx, addSet("2", "t", "c", 0, identity("y", "Y")))
+	require.ErrorIs(t, err, resync.ErrConflict)
+	require.NoError(t, b.Apply(ctx, addSet("1", "t", "c", 0, identity("x", "X"))), "re-applying through another Store is a no-op")
+	snap, v := snapshot(t, b, "t", "c")
+	assert.Equal(t, int64(1), v)
+	assert.Len(t, snap, 1)
+}
