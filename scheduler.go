@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,9 +250,9 @@ const (
 // schedTenant is one tenant's scheduling state, guarded by Scheduler.mu.
 type schedTenant struct {
 	id    string
-	opts  tenantOptions
+	opts  *tenantOptions // nil without overrides
 	sched Schedule
-	scope Scope
+	scope *Scope // nil: SchedulerConfig.Scope
 
 	due    time.Time // next event, valid while queued
 	queued bool      // the heap holds a live entry for the tenant
@@ -272,6 +274,7 @@ type schedTenant struct {
 	lastSuccess time.Time
 	failures    int
 	failedSlots int
+	storeErrs   int // store errors in a row
 	quarantined bool
 }
 
@@ -363,7 +366,10 @@ func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
 	if t == nil {
 		return fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
 	}
-	o := t.opts
+	var o tenantOptions
+	if t.opts != nil {
+		o = *t.opts
+	}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -396,9 +402,9 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 	if sched == nil {
 		sched = s.cfg.Schedule.For(t.id)
 	}
-	scope := s.cfg.Scope
+	var scope *Scope
 	if o.scopeSet {
-		scope = o.scope
+		scope = &o.scope
 		var personnel []ConnectionType
 		if s.e != nil {
 			personnel = s.e.cfg.PersonnelTypes
@@ -407,7 +413,10 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 			return fmt.Errorf("%w: tenant %q scope: %w", ErrInvalidRequest, t.id, err)
 		}
 	}
-	t.opts, t.sched, t.scope = o, sched, scope
+	t.opts, t.sched, t.scope = nil, sched, scope
+	if o.schedSet || o.scopeSet {
+		t.opts = &o
+	}
 	return nil
 }
 
@@ -439,23 +448,31 @@ func (s *Scheduler) Status(tenant string) (TenantStatus, error) {
 	if t == nil {
 		return TenantStatus{}, fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
 	}
-	return t.status(), nil
+	return s.statusLocked(t), nil
 }
 
-// Statuses returns every scheduled tenant's state, in no particular order.
+// Statuses returns every scheduled tenant's state, sorted by tenant.
 func (s *Scheduler) Statuses() []TenantStatus {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	out := make([]TenantStatus, 0, len(s.tenants))
 	for _, t := range s.tenants {
-		out = append(out, t.status())
+		out = append(out, s.statusLocked(t))
 	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b TenantStatus) int { return strings.Compare(a.Tenant, b.Tenant) })
 	return out
 }
 
-func (t *schedTenant) status() TenantStatus {
+func (s *Scheduler) scopeOf(t *schedTenant) Scope {
+	if t.scope != nil {
+		return *t.scope
+	}
+	return s.cfg.Scope
+}
+
+func (s *Scheduler) statusLocked(t *schedTenant) TenantStatus {
 	st := TenantStatus{
-		Tenant: t.id, Running: t.inflight, Retry: t.retry && !t.inflight, Scope: t.scope,
+		Tenant: t.id, Running: t.inflight, Retry: t.retry && !t.inflight, Scope: s.scopeOf(t),
 		Last: t.last, LastSuccess: t.lastSuccess,
 		ConsecutiveFailures: t.failures, FailedSlots: t.failedSlots, Quarantined: t.quarantined,
 	}
@@ -670,7 +687,7 @@ type job struct {
 
 func (s *Scheduler) jobLocked(t *schedTenant, now time.Time) job {
 	t.inflight = true
-	return job{gen: t.gen, due: t.due, sched: t.sched, scope: t.scope, loaded: t.loaded, firstSlot: t.firstSlot,
+	return job{gen: t.gen, due: t.due, sched: t.sched, scope: s.scopeOf(t), loaded: t.loaded, firstSlot: t.firstSlot,
 		slot: t.slot, checkFrom: t.checkFrom, attempt: t.attempt + 1}
 }
 
@@ -856,7 +873,7 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	}
 	switch ar.out {
 	case outNotDue:
-		t.attempt, t.retry = 0, false
+		t.attempt, t.retry, t.storeErrs = 0, false, 0
 		if !t.slot.IsZero() {
 			s.pushLocked(t, t.slot)
 		}
@@ -868,10 +885,12 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 		return
 	case outStoreError:
 		t.last = ar.result
-		s.log.Warn("scheduled attempt could not read the store", "tenant", t.id, "err", ar.result.Err)
-		s.pushLocked(t, now.Add(jitter(s.cfg.Retry.InitialInterval, s.cfg.Retry.RandomizationFactor)))
+		t.storeErrs++
+		s.log.Warn("scheduled attempt could not use the store", "tenant", t.id, "errors_in_a_row", t.storeErrs, "err", ar.result.Err)
+		s.pushLocked(t, now.Add(s.backoff(min(t.storeErrs, 32))))
 		return
 	}
+	t.storeErrs = 0
 	t.last = ar.result
 	t.attempt = j.attempt
 	switch ar.out {

@@ -661,6 +661,58 @@ func TestSchedulerReplicasRunEachSlotOnce(t *testing.T) {
 	})
 }
 
+// flakyStore fails ListRuns while fails is positive.
+type flakyStore struct {
+	*memstore.Store
+	mu    sync.Mutex
+	fails int
+	calls []time.Time
+}
+
+func (s *flakyStore) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
+	s.mu.Lock()
+	s.calls = append(s.calls, time.Now())
+	fail := s.fails > 0
+	s.fails--
+	s.mu.Unlock()
+	if fail {
+		return nil, errors.New("store down")
+	}
+	return s.Store.ListRuns(ctx, q)
+}
+
+func TestSchedulerStoreErrorsBackOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &flakyStore{Store: memstore.New(), fails: 4}
+		env := newSchedEnv(t, store, false)
+		env.tenant("acme")
+		sched := resync.Daily(6, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
+		require.NoError(t, s.Start(context.Background()))
+		time.Sleep(2 * time.Minute)
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		require.ErrorContains(t, st.Last.Err, "store down", "the store error is in the status")
+
+		time.Sleep(time.Until(sched.For("acme").Next(time.Now()).Add(time.Minute)))
+		synctest.Wait()
+		store.mu.Lock()
+		calls := slices.Clone(store.calls)
+		store.mu.Unlock()
+		require.GreaterOrEqual(t, len(calls), 5)
+		for i := 2; i < 4; i++ {
+			assert.Greater(t, calls[i].Sub(calls[i-1]), calls[i-1].Sub(calls[i-2]), "growing delays between store attempts")
+		}
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 1, "ran at its slot once the store answered")
+		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
+		st, err = s.Status("acme")
+		require.NoError(t, err)
+		assert.NoError(t, st.Last.Err)
+		env.close(s)
+	})
+}
+
 func TestNewSchedulerValidates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newSchedEnv(t, nil, false)
