@@ -247,16 +247,28 @@ func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return withCtxErr(ctx, fmt.Errorf("sqlite: begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return withCtxErr(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return withCtxErr(ctx, fmt.Errorf("sqlite: commit: %w", err))
 	}
 	return nil
+}
+
+// withCtxErr makes err wrap the context's error when the context ended:
+// database/sql then reports a closed statement or transaction instead.
+func withCtxErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", err, cerr)
+	}
+	return err
 }
 
 // readTx runs fn in a read transaction: every statement of fn sees the
@@ -267,8 +279,8 @@ func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return withCtxErr(ctx, fmt.Errorf("sqlite: begin: %w", err))
 	}
 	defer func() { _ = tx.Rollback() }()
-	return fn(tx)
+	return withCtxErr(ctx, fn(tx))
 }

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,4 +279,42 @@ func TestFingerprintsRoundTripExactly(t *testing.T) {
 		assert.Equal(t, fps[i], e.Fingerprint)
 		assert.Equal(t, ^fps[i], e.PrevFingerprint)
 	}
+}
+
+// A canceled apply stores nothing, whenever the cancellation lands.
+func TestApplyCanceledIsAllOrNothing(t *testing.T) {
+	s, _ := open(t)
+	bg := context.Background()
+	require.NoError(t, s.Apply(bg, addSet("seed", "t", "c", 0, identity("a", "A"))))
+
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	err := s.Apply(ctx, addSet("never", "t", "c", 1, identity("b", "B")))
+	require.ErrorIs(t, err, context.Canceled)
+
+	var recs []resync.Record
+	for i := range 20000 {
+		recs = append(recs, identity(fmt.Sprintf("k%05d", i), "K"))
+	}
+	big := addSet("big", "t", "c", 1, recs...)
+	ctx, cancel = context.WithCancel(bg)
+	defer cancel()
+	stop := time.AfterFunc(time.Duration(rand.IntN(50))*time.Millisecond, cancel)
+	defer stop.Stop()
+	err = s.Apply(ctx, big)
+	snap, v := snapshot(t, s, "t", "c")
+	log, lerr := s.Changes(bg, resync.ChangeQuery{Tenant: "t"})
+	require.NoError(t, lerr)
+	if err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, int64(1), v)
+		assert.Len(t, snap, 1)
+		assert.Len(t, log, 1)
+	} else {
+		assert.Equal(t, int64(2), v)
+		assert.Len(t, snap, 1+len(recs))
+		assert.Len(t, log, 1+len(recs))
+	}
+	// The store is usable afterwards.
+	require.NoError(t, s.Apply(bg, addSet("after", "t", "c", v, identity("z", "Z"))))
 }
