@@ -196,21 +196,25 @@ func (s dailyAt) on(y int, m time.Month, day int) time.Time {
 	c := time.Date(y, m, day, 0, 0, 0, int(s.tod), s.loc)
 	// A wall time in a DST gap comes back earlier on the clock than asked
 	// for: move it forward by the size of the gap (02:30 -> 03:30 EDT).
-	want := time.Date(y, m, day, 0, 0, 0, int(s.tod), time.UTC)
-	lc := c.In(s.loc)
-	got := time.Date(lc.Year(), lc.Month(), lc.Day(), lc.Hour(), lc.Minute(), lc.Second(), lc.Nanosecond(), time.UTC)
-	if got.Before(want) {
-		c = c.Add(want.Sub(got))
+	h, mi, sec := c.Clock()
+	got := time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute + time.Duration(sec)*time.Second + time.Duration(c.Nanosecond())
+	if d := (s.tod%day24 - got + day24) % day24; d > 0 && d < day24/2 {
+		c = c.Add(d)
 	}
 	return c
 }
 
+const day24 = 24 * time.Hour
+
 func (s dailyAt) Next(t time.Time) time.Time {
-	lt := t.In(s.loc)
-	y, m, d := lt.Date()
+	y, m, d := t.In(s.loc).Date()
 	// A time of day past midnight (window crossing it) belongs to the
 	// previous local date, hence starting a day early.
-	for i := -1; i <= 2; i++ {
+	first := 0
+	if s.tod >= day24 {
+		first = -1
+	}
+	for i := first; i <= 2; i++ {
 		if c := s.on(y, m, d+i); c.After(t) {
 			return c
 		}
