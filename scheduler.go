@@ -33,10 +33,16 @@ type SchedulerConfig struct {
 	// order as runs end. Default max(1, engine Concurrency/2), which leaves
 	// room for ad-hoc runs.
 	MaxConcurrent int
-	// Retry is the policy for a scheduled run that failed: MaxAttempts
-	// counts attempts per slot, the first included. A retry is only made if
-	// it is due before the tenant's next slot. Defaults: 4 attempts, 5
-	// minutes doubling to at most 1 hour, 20% jitter.
+	// Retry is the policy for a scheduled run that failed (status failed,
+	// partial or interrupted, or a start error other than those below):
+	// MaxAttempts counts attempts per slot, the first included, and a
+	// retry is only made if it is due before the tenant's next slot. A run
+	// whose failures are all permanent (IsPermanent on Run.Err: bad
+	// credentials, ...) or held change sets (ErrHeld: an admin must
+	// decide) is not retried; nor is a start that failed with
+	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot)
+	// or ErrNoConnections (not a failure). Defaults: 4 attempts, 5 minutes
+	// doubling to at most 1 hour, 20% jitter.
 	Retry RetryPolicy
 	// QuarantineAfter is the number of slots in a row whose runs failed
 	// (retries included) after which a tenant is quarantined: no retries,
@@ -218,7 +224,8 @@ type TenantStatus struct {
 // "schedule/<tenant>" and skips the slot if a scheduled run of the tenant
 // was created at or after the slot's due time (another replica ran it).
 //
-// Its methods are safe for concurrent use.
+// Stop the Scheduler before closing its Engine. Its methods are safe for
+// concurrent use.
 type Scheduler struct {
 	e   *Engine
 	cfg SchedulerConfig

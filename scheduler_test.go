@@ -498,6 +498,31 @@ func TestSchedulerPermanentErrorIsNotRetried(t *testing.T) {
 	})
 }
 
+func TestSchedulerHeldChangeSetIsNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, nil, false)
+		c := env.tenant("acme")
+		c.SetRecords(resynctest.Identities("u", 200), 50)
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched}, "acme")
+		require.NoError(t, s.Start(context.Background()))
+		slot := sched.For("acme").Next(time.Now())
+		time.Sleep(time.Until(slot.Add(time.Hour)))
+		c.SetRecords(nil, 0) // an empty read of a non-empty snapshot is held
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 2, "the held run is not retried")
+		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
+		assert.Equal(t, resync.RunPartial, runs[1].Status)
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		assert.ErrorIs(t, st.Last.Err, resync.ErrHeld)
+		assert.WithinDuration(t, slot.Add(48*time.Hour), st.Next, 0)
+		env.close(s)
+	})
+}
+
 func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newSchedEnv(t, nil, false)
