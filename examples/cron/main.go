@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"time"
@@ -44,16 +45,18 @@ func main() {
 	window := flag.Duration("window", 2*time.Hour, "spread tenants over this window after each cron time")
 	runFor := flag.Duration("for", 0, "run the scheduler on fakes for this long (0: only print the plan)")
 	flag.Parse()
-	if err := run(*spec, *window, *runFor); err != nil {
+	if _, err := run(os.Stdout, *spec, *window, *runFor); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run(spec string, window, runFor time.Duration) error {
+// run prints the plan to w and, if runFor > 0, runs the scheduler that
+// long and returns the tenants' statuses.
+func run(w io.Writer, spec string, window, runFor time.Duration) ([]resync.TenantStatus, error) {
 	parsed, err := cron.ParseStandard(spec)
 	if err != nil {
-		return fmt.Errorf("parsing %q: %w", spec, err)
+		return nil, fmt.Errorf("parsing %q: %w", spec, err)
 	}
 	var sched resync.TenantSchedule = resync.AllTenants(parsed)
 	if window > 0 {
@@ -64,10 +67,10 @@ func run(spec string, window, runFor time.Duration) error {
 	for _, tenant := range tenants {
 		s := sched.For(tenant)
 		first := s.Next(now)
-		fmt.Printf("%-8s next syncs: %s, %s\n", tenant, first.Format(time.DateTime+" MST"), s.Next(first).Format(time.DateTime+" MST"))
+		fmt.Fprintf(w, "%-8s next syncs: %s, %s\n", tenant, first.Format(time.DateTime+" MST"), s.Next(first).Format(time.DateTime+" MST"))
 	}
 	if runFor <= 0 {
-		return nil
+		return nil, nil
 	}
 
 	ctx := context.Background()
@@ -81,38 +84,35 @@ func run(spec string, window, runFor time.Duration) error {
 		Store: memstore.New(), Connections: src, Connectors: fakes.Factories("okta"), Authorizer: resynctest.AllowAll,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer engine.Close(ctx)
 	scheduler, err := resync.NewScheduler(engine, resync.SchedulerConfig{Schedule: sched})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, tenant := range tenants {
 		if err := scheduler.Add(tenant); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := scheduler.Start(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("scheduler running for %v\n", runFor)
+	fmt.Fprintf(w, "scheduler running for %v\n", runFor)
 	time.Sleep(runFor)
 	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := scheduler.Stop(stopCtx); err != nil {
-		return err
+		return nil, err
 	}
-	for _, tenant := range tenants {
-		st, err := scheduler.Status(tenant)
-		if err != nil {
-			return err
-		}
+	statuses := scheduler.Statuses()
+	for _, st := range statuses {
 		last := "none yet"
 		if st.Last.RunID != "" {
 			last = fmt.Sprintf("run %s %s at %s", st.Last.RunID, st.Last.Status, st.Last.At.Format(time.TimeOnly))
 		}
-		fmt.Printf("%-8s last: %s; next: %s\n", tenant, last, st.Next.Format(time.DateTime+" MST"))
+		fmt.Fprintf(w, "%-8s last: %s; next: %s\n", st.Tenant, last, st.Next.Format(time.DateTime+" MST"))
 	}
-	return nil
+	return statuses, nil
 }
