@@ -406,6 +406,11 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 		o.scope, o.scopeSet = Scope{}, false
 	}
 	sched := o.sched
+	if v, ok := sched.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("%w: tenant %q schedule: %w", ErrInvalidRequest, t.id, err)
+		}
+	}
 	if sched == nil {
 		sched = s.cfg.Schedule.For(t.id)
 	}

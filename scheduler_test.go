@@ -570,6 +570,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		require.ErrorIs(t, s.Update("a", resync.WithScope(resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}})), resync.ErrInvalidRequest)
 
+		require.ErrorIs(t, s.Add("c", resync.WithSchedule(resync.Every(-time.Hour))), resync.ErrInvalidRequest)
 		require.NoError(t, s.Add("c"))
 		require.NoError(t, s.Add("d", resync.WithSchedule(resync.Every(2*time.Hour)), resync.WithScope(resync.PersonnelScope(resync.IdP))))
 		require.NoError(t, s.Remove("b"))
