@@ -124,6 +124,81 @@ func (b *batcher) close() {
 	}
 }
 
+// encChunk is the encoded records of consecutive changes (nil for removes).
+type encChunk struct {
+	data [][]byte
+	err  error
+}
+
+// encChunkSize is the number of changes per encChunk.
+const encChunkSize = 256
+
+// encoder marshals the records of a change set on a goroutine of its own,
+// a few chunks ahead of the statements that store them: JSON encoding
+// takes a fifth of an apply and runs beside SQLite on another core.
+type encoder struct {
+	ch   chan encChunk
+	stop chan struct{}
+	wg   sync.WaitGroup
+	cur  encChunk
+	pos  int
+}
+
+func startEncoder(changes []resync.Change) *encoder {
+	e := &encoder{ch: make(chan encChunk, 8), stop: make(chan struct{})}
+	e.wg.Go(func() {
+		defer close(e.ch)
+		for start := 0; start < len(changes); start += encChunkSize {
+			part := changes[start:min(start+encChunkSize, len(changes))]
+			ck := encChunk{data: make([][]byte, len(part))}
+			for i, c := range part {
+				if c.Op == resync.OpRemove {
+					continue
+				}
+				b, err := resync.MarshalRecord(c.Record)
+				if err != nil {
+					ck.err = fmt.Errorf("%w: sqlite: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, c.Key, err)
+					break
+				}
+				ck.data[i] = b
+			}
+			select {
+			case e.ch <- ck:
+			case <-e.stop:
+				return
+			}
+			if ck.err != nil {
+				return
+			}
+		}
+	})
+	return e
+}
+
+// next returns the encoded record of the next change, nil for a remove.
+func (e *encoder) next() ([]byte, error) {
+	if e.pos == len(e.cur.data) {
+		ck, ok := <-e.ch
+		if !ok {
+			return nil, errors.New("sqlite: record encoder ended early")
+		}
+		if ck.err != nil {
+			return nil, ck.err
+		}
+		e.cur, e.pos = ck, 0
+	}
+	b := e.cur.data[e.pos]
+	e.cur.data[e.pos] = nil
+	e.pos++
+	return b, nil
+}
+
+// close stops the goroutine and waits for it.
+func (e *encoder) close() {
+	close(e.stop)
+	e.wg.Wait()
+}
+
 // Apply implements resync.SnapshotStore: one immediate transaction checks
 // the change set ID and the version, writes the records (multi-row upserts
 // and tombstone updates) and the change log, bumps the version and drops
@@ -132,6 +207,9 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	if err := resync.ValidateChangeSet(cs); err != nil {
 		return err
 	}
+	// Records are encoded on another goroutine, ahead of the statements.
+	enc := startEncoder(cs.Changes)
+	defer enc.close()
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		fail := func(err error) error {
 			return fmt.Errorf("sqlite: applying change set %q to connection %q of tenant %q: %w", cs.ID, cs.ConnectionID, cs.Tenant, err)
@@ -164,12 +242,12 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		lg := newBatcher(ctx, tx, logStmt, shared)
 		defer lg.close()
 		for _, c := range cs.Changes {
+			data, err := enc.next()
+			if err != nil {
+				return err
+			}
 			switch c.Op {
 			case resync.OpAdd, resync.OpUpdate:
-				data, err := resync.MarshalRecord(c.Record)
-				if err != nil {
-					return fmt.Errorf("%w: sqlite: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, c.Key, err)
-				}
 				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), data); err != nil {
 					return fail(err)
 				}
