@@ -23,7 +23,8 @@ import (
 type Store struct {
 	mu      sync.Mutex
 	now     func() time.Time
-	runs    map[tenantID]resync.RunInfo
+	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
+	live    map[tenantID]struct{}                // pending and running runs
 	conns   map[tenantID]*connection
 	changes []resync.ChangeLogEntry
 	seq     int64
@@ -62,7 +63,8 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 func New(opts ...Option) *Store {
 	s := &Store{
 		now:    time.Now,
-		runs:   map[tenantID]resync.RunInfo{},
+		runs:   map[string]map[string]resync.RunInfo{},
+		live:   map[tenantID]struct{}{},
 		conns:  map[tenantID]*connection{},
 		held:   map[tenantID]*resync.ChangeSet{},
 		leases: map[string]lease{},
@@ -93,6 +95,22 @@ func checkRun(r resync.RunInfo) error {
 	return nil
 }
 
+// putRun stores r and keeps the index of live runs; s.mu is held.
+func (s *Store) putRun(r resync.RunInfo) {
+	byID := s.runs[r.Tenant]
+	if byID == nil {
+		byID = map[string]resync.RunInfo{}
+		s.runs[r.Tenant] = byID
+	}
+	byID[r.ID] = cloneRun(r)
+	k := tenantID{r.Tenant, r.ID}
+	if r.Status == resync.RunPending || r.Status == resync.RunRunning {
+		s.live[k] = struct{}{}
+	} else {
+		delete(s.live, k)
+	}
+}
+
 // CreateRun implements resync.RunStore.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 	if err := ctx.Err(); err != nil {
@@ -103,11 +121,10 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := tenantID{r.Tenant, r.ID}
-	if _, ok := s.runs[k]; ok {
+	if _, ok := s.runs[r.Tenant][r.ID]; ok {
 		return fmt.Errorf("%w: run %q of tenant %q exists", resync.ErrConflict, r.ID, r.Tenant)
 	}
-	s.runs[k] = cloneRun(r)
+	s.putRun(r)
 	return nil
 }
 
@@ -121,11 +138,10 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := tenantID{r.Tenant, r.ID}
-	if _, ok := s.runs[k]; !ok {
+	if _, ok := s.runs[r.Tenant][r.ID]; !ok {
 		return fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, r.ID, r.Tenant)
 	}
-	s.runs[k] = cloneRun(r)
+	s.putRun(r)
 	return nil
 }
 
@@ -136,14 +152,14 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.runs[tenantID{tenant, id}]
+	r, ok := s.runs[tenant][id]
 	if !ok {
 		return resync.RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, id, tenant)
 	}
 	return cloneRun(r), nil
 }
 
-// ListRuns implements resync.RunStore.
+// ListRuns implements resync.RunStore. It costs O(runs of the tenant).
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -157,11 +173,11 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	}
 	s.mu.Lock()
 	var out []resync.RunInfo
-	for k, r := range s.runs {
-		if k.tenant != q.Tenant || (q.Trigger != "" && r.Trigger != q.Trigger) || (q.Status != "" && r.Status != q.Status) {
+	for _, r := range s.runs[q.Tenant] {
+		if (q.Trigger != "" && r.Trigger != q.Trigger) || (q.Status != "" && r.Status != q.Status) {
 			continue
 		}
-		out = append(out, cloneRun(r))
+		out = append(out, r)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b resync.RunInfo) int {
@@ -173,10 +189,13 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	if len(out) > limit {
 		out = out[:limit]
 	}
+	for i := range out {
+		out[i] = cloneRun(out[i])
+	}
 	return out, nil
 }
 
-// RecoverRuns implements resync.RunStore.
+// RecoverRuns implements resync.RunStore. It costs O(live runs).
 func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -185,10 +204,8 @@ func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
 	defer s.mu.Unlock()
 	now := s.now()
 	var out []resync.RunInfo
-	for k, r := range s.runs {
-		if r.Status != resync.RunPending && r.Status != resync.RunRunning {
-			continue
-		}
+	for k := range s.live {
+		r := s.runs[k.tenant][k.id]
 		if l, ok := s.leases[resync.InstanceLease(r.Owner)]; ok && l.owner == r.Owner && now.Before(l.expires) {
 			continue
 		}
@@ -202,7 +219,7 @@ func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
 				c.Error = "interrupted: the engine instance carrying out the run stopped"
 			}
 		}
-		s.runs[k] = r
+		s.putRun(r)
 		out = append(out, cloneRun(r))
 	}
 	return out, nil
