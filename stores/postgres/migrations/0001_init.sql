@@ -47,7 +47,9 @@ CREATE TABLE {schema}.applied_change_sets (
 );
 
 CREATE TABLE {schema}.changes (
-	seq              bigserial PRIMARY KEY,
+	-- From a sequence, so unique; no index of its own, as every query
+	-- names the tenant.
+	seq              bigserial,
 	tenant           text COLLATE "C" NOT NULL,
 	connection_id    text COLLATE "C" NOT NULL,
 	run_id           text COLLATE "C" NOT NULL,
