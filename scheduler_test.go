@@ -1,12 +1,10 @@
 package resync_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -33,63 +31,10 @@ type schedEnv struct {
 	reads map[string][]time.Time // tenant -> start of each full read
 }
 
-// tenantIndexedStore is memstore with an index of run IDs by tenant in
-// front of ListRuns. memstore.ListRuns scans the runs of every tenant, so
-// the scheduler's one or two ListRuns per slot make a 10k-tenant, 3-day
-// test quadratic (87% of its CPU time); the index keeps it linear. Every
-// run is still stored in, and read back from, memstore.
-type tenantIndexedStore struct {
-	*memstore.Store
-	mu   sync.Mutex
-	runs map[string][]string // tenant -> run IDs
-}
-
-func (s *tenantIndexedStore) CreateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := s.Store.CreateRun(ctx, r); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.runs[r.Tenant] = append(s.runs[r.Tenant], r.ID)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *tenantIndexedStore) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	if q.Tenant == "" {
-		return s.Store.ListRuns(ctx, q)
-	}
-	s.mu.Lock()
-	ids := slices.Clone(s.runs[q.Tenant])
-	s.mu.Unlock()
-	var out []resync.RunInfo
-	for _, id := range ids {
-		r, err := s.Store.GetRun(ctx, q.Tenant, id)
-		if err != nil {
-			return nil, err
-		}
-		if (q.Trigger == "" || r.Trigger == q.Trigger) && (q.Status == "" || r.Status == q.Status) {
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(a, b resync.RunInfo) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.ID, a.ID)
-	})
-	if limit := cmp.Or(q.Limit, 100); len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func newSchedEnv(t *testing.T, store resync.Store, indexed bool) *schedEnv {
+func newSchedEnv(t *testing.T, store resync.Store) *schedEnv {
 	t.Helper()
 	if store == nil {
 		store = memstore.New()
-	}
-	if ms, ok := store.(*memstore.Store); ok && indexed {
-		store = &tenantIndexedStore{Store: ms, runs: map[string][]string{}}
 	}
 	env := &schedEnv{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes(), store: store, reads: map[string][]time.Time{}}
 	env.startEngine()
@@ -104,10 +49,6 @@ func (env *schedEnv) startEngine() *resync.Engine {
 		Connectors:  env.fakes.Factories("okta"),
 		Authorizer:  resynctest.AllowAll,
 		Retry:       resync.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, MaxInterval: time.Second},
-		// Long instance leases: the heartbeat (and the run recovery it
-		// does) scans every run in memstore, and days of virtual time
-		// would make it the bulk of the test's CPU time.
-		LeaseTTL: time.Hour,
 	})
 	require.NoError(env.t, err)
 	env.t.Cleanup(func() { _ = e.Close(context.Background()) }) // after a failed assertion
@@ -180,7 +121,7 @@ func TestSchedulerTenThousandTenantsThreeDays(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		const n, days = 10000, 3
-		env := newSchedEnv(t, nil, true)
+		env := newSchedEnv(t, nil)
 		ids := tenantIDs(n)
 		for _, id := range ids {
 			env.tenant(id)
@@ -227,7 +168,7 @@ func TestSchedulerTenThousandTenantsThreeDays(t *testing.T) {
 func TestSchedulerRestartMidDay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 2000
-		env := newSchedEnv(t, nil, true)
+		env := newSchedEnv(t, nil)
 		ids := tenantIDs(n)
 		for _, id := range ids {
 			env.tenant(id)
@@ -273,7 +214,7 @@ func TestSchedulerRestartMidDay(t *testing.T) {
 func TestSchedulerCatchUpIsSpread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 1000
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		ids := tenantIDs(n)
 		now := time.Now()
 		sched := resync.Daily(1, 0, time.UTC, 2*time.Hour) // today's slots are ahead
@@ -327,7 +268,7 @@ func TestSchedulerDST(t *testing.T) {
 		// The bubble's clock starts on 2000-01-01 UTC; in 2000 New York
 		// sprang forward on April 2 and fell back on October 29.
 		time.Sleep(time.Until(time.Date(2000, 3, 29, 0, 0, 0, 0, ny)))
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		sched := resync.Daily(1, 30, ny, 2*time.Hour)
 		var ids []string
 		var gap, repeat bool
@@ -375,7 +316,7 @@ func TestSchedulerDST(t *testing.T) {
 
 func TestSchedulerJoinsAdhocReadInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		sched := resync.Daily(3, 0, time.UTC, time.Hour)
 		s := env.scheduler(resync.SchedulerConfig{Schedule: sched}, "acme")
@@ -413,7 +354,7 @@ func TestSchedulerJoinsAdhocReadInFlight(t *testing.T) {
 
 func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.AddFault(resynctest.Fault{Page: 0, Times: 1 << 20}) // transient, forever
 		sched := resync.Daily(2, 0, time.UTC, time.Hour)
@@ -477,7 +418,7 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 
 func TestSchedulerPermanentErrorIsNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.AddFault(resynctest.Fault{Page: 0, Times: 1 << 20, Err: resync.Permanent(errors.New("401: bad credentials"))})
 		sched := resync.Daily(2, 0, time.UTC, time.Hour)
@@ -500,7 +441,7 @@ func TestSchedulerPermanentErrorIsNotRetried(t *testing.T) {
 
 func TestSchedulerHeldChangeSetIsNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.SetRecords(resynctest.Identities("u", 200), 50)
 		sched := resync.Daily(2, 0, time.UTC, time.Hour)
@@ -525,7 +466,7 @@ func TestSchedulerHeldChangeSetIsNotRetried(t *testing.T) {
 
 func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		env.src.AddTenant("empty")
 		sched := resync.Daily(2, 0, time.UTC, time.Hour)
 		s := env.scheduler(resync.SchedulerConfig{Schedule: sched}, "empty", "ghost")
@@ -553,7 +494,7 @@ func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 
 func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		for _, id := range []string{"a", "b", "c", "d"} {
 			env.tenant(id)
 		}
@@ -596,7 +537,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 
 func TestSchedulerStopWaitsForRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.SetLatency(10 * time.Minute)
 		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.AllTenants(resync.Every(time.Hour))}, "acme")
@@ -616,7 +557,7 @@ func TestSchedulerStopWaitsForRuns(t *testing.T) {
 
 func TestSchedulerStopCancelsRunsAtDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.Block()
 		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.AllTenants(resync.Every(time.Hour))}, "acme")
@@ -639,7 +580,7 @@ func TestSchedulerReplicasRunEachSlotOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, replicas = 300, 3
 		store := memstore.New()
-		env := newSchedEnv(t, store, false)
+		env := newSchedEnv(t, store)
 		ids := tenantIDs(n)
 		for _, id := range ids {
 			env.tenant(id)
@@ -710,7 +651,7 @@ func (s *flakyStore) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.
 func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &flakyStore{Store: memstore.New(), fails: 4}
-		env := newSchedEnv(t, store, false)
+		env := newSchedEnv(t, store)
 		env.tenant("acme")
 		sched := resync.Daily(6, 0, time.UTC, time.Hour)
 		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
@@ -741,7 +682,7 @@ func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 
 func TestNewSchedulerValidates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		env := newSchedEnv(t, nil, false)
+		env := newSchedEnv(t, nil)
 		defer env.close()
 		_, err := resync.NewScheduler(nil, resync.SchedulerConfig{})
 		require.ErrorIs(t, err, resync.ErrInvalidRequest)
