@@ -36,6 +36,7 @@ func BenchmarkApply(b *testing.B) {
 }
 
 func benchApply(b *testing.B, op string, n int) {
+	b.ReportAllocs()
 	s, dbURL := openStore(b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)

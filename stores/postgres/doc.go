@@ -45,8 +45,10 @@
 //     version, applied_at): the IDs that make Apply idempotent.
 //   - changes (seq bigserial, tenant, connection_id, run_id,
 //     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at): the
-//     change log, indexed by tenant, by connection and by run. op and kind
-//     are the numeric resync.ChangeOp and resync.RecordKind values.
+//     change log, indexed by (tenant, seq), (tenant, connection_id, seq)
+//     and (tenant, run_id, seq); seq comes from a sequence and has no index
+//     of its own, as every query names the tenant. op and kind are the
+//     numeric resync.ChangeOp and resync.RecordKind values.
 //   - held_change_sets (one per connection at most, with the change counts)
 //     and held_changes (its changes in order, deleted with it).
 //   - leases (name, owner, expires_at): expiry by the database clock.
@@ -64,9 +66,10 @@
 // It then writes the changes: for a connection never applied it COPYs the
 // records and the change log straight into their tables; otherwise large
 // change sets are COPYed into a temporary table dropped at commit (small
-// ones are sent as arrays) and one statement upserts the adds and
-// updates, tombstones the removes and appends the change log in change
-// order. The version bump, the applied ID and the deletion of a held
+// ones are sent as arrays), one statement upserts the adds and updates in
+// key order and appends the change log in change order, and the removed
+// keys are tombstoned by primary-key probes (the keys sent as an array, so
+// the plan never depends on how stale the table's statistics are). The version bump, the applied ID and the deletion of a held
 // change set commit with them. Record JSON is encoded as rows stream to
 // the server, so a large change set is never encoded whole in memory.
 //

@@ -345,3 +345,79 @@ func TestApplyConcurrentDistinctIDs(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+// TestLargeMixedApply drives the staged path with a large change set of
+// adds, updates, removes and revivals on a connection that already has
+// many records, then checks every record's state and the log's order.
+func TestLargeMixedApply(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	const n = 20_000
+	var load []resync.Change
+	for i := range n {
+		load = append(load, addChange(identity(fmt.Sprint("k", i), nil)))
+	}
+	require.NoError(t, s.Apply(ctx, &resync.ChangeSet{ID: "load", Tenant: "t", ConnectionID: "c", RunID: "r0", Changes: load}))
+	// Remove the first quarter.
+	var rm []resync.Change
+	for i := range n / 4 {
+		c := load[i]
+		rm = append(rm, resync.Change{Op: resync.OpRemove, Kind: c.Kind, Key: c.Key, PrevFingerprint: c.Fingerprint})
+	}
+	require.NoError(t, s.Apply(ctx, &resync.ChangeSet{ID: "rm", Tenant: "t", ConnectionID: "c", RunID: "r1", BaseVersion: 1, Changes: rm}))
+	// Revive the first eighth, update the second half, remove the last
+	// quarter, add new keys.
+	var mixed []resync.Change
+	for i := range n / 8 {
+		mixed = append(mixed, load[i])
+	}
+	for i := n / 4; i < n/2; i++ {
+		r := identity(fmt.Sprint("k", i), map[string]string{"v": "2"})
+		mixed = append(mixed, resync.Change{Op: resync.OpUpdate, Kind: r.RecordKind(), Key: r.Key, Record: r,
+			Fingerprint: resync.Fingerprint(r), PrevFingerprint: load[i].Fingerprint})
+	}
+	for i := 3 * n / 4; i < n; i++ {
+		mixed = append(mixed, resync.Change{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: load[i].Key, PrevFingerprint: load[i].Fingerprint})
+	}
+	for i := range n / 4 {
+		mixed = append(mixed, addChange(identity(fmt.Sprint("new", i), nil)))
+	}
+	require.NoError(t, s.Apply(ctx, &resync.ChangeSet{ID: "mixed", Tenant: "t", ConnectionID: "c", RunID: "r2", BaseVersion: 2, Changes: mixed}))
+
+	recs, err := s.Records(ctx, resync.RecordQuery{Tenant: "t", ConnectionID: "c", IncludeRemoved: true})
+	require.NoError(t, err)
+	require.Len(t, recs, n+n/4)
+	byKey := map[string]resync.StoredRecord{}
+	for _, r := range recs {
+		byKey[r.Key] = r
+	}
+	for i := range n {
+		r := byKey[fmt.Sprint("k", i)]
+		switch {
+		case i < n/8:
+			assert.False(t, r.Removed(), "k%d revived", i)
+			assert.Equal(t, "r2", r.UpdatedBy)
+		case i < n/4:
+			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.Equal(t, "r1", r.RemovedBy)
+		case i < n/2:
+			assert.Equal(t, "2", r.Record.(*resync.Identity).Attributes["v"], "k%d updated", i)
+		case i < 3*n/4:
+			assert.Equal(t, "r0", r.UpdatedBy, "k%d untouched", i)
+		default:
+			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.Equal(t, "r2", r.RemovedBy)
+		}
+	}
+	live, version := liveCount(t, s, "t", "c")
+	assert.Equal(t, int64(3), version)
+	assert.Equal(t, n/8+n/4+n/4+n/4, live)
+	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "t", RunID: "r2"})
+	require.NoError(t, err)
+	require.Len(t, log, len(mixed))
+	for i, e := range log {
+		require.Equal(t, mixed[i].Key, e.Key, "the log keeps the change order")
+		require.Equal(t, mixed[i].Op, e.Op)
+	}
+	assertCleanLog(t, s, "t")
+}
