@@ -103,10 +103,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	base := name + "?_busy_timeout=" + strconv.FormatInt(o.busyTimeout.Milliseconds(), 10) +
 		"&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
-	// The write connection gets a large page cache: an apply of a million
-	// records then stays in memory until it commits instead of spilling
-	// pages to the WAL and reading them back.
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
+	// The write connection gets a large page cache, so that an apply
+	// spills fewer pages to the WAL before it commits, and keeps its
+	// statement journals (multi-row statements need them) in memory.
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
