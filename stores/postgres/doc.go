@@ -42,13 +42,17 @@
 //     so values above 2^63 are negative in SQL and exact in Go. data is the
 //     record as resync.MarshalRecord encodes it.
 //   - applied_change_sets (tenant, connection_id, change_set_id, run_id,
-//     version, applied_at): the IDs that make Apply idempotent.
+//     version, applied_at, first_seq, last_seq): the IDs that make Apply
+//     idempotent, and the seq range of each change set's log entries.
 //   - changes (seq bigserial, tenant, connection_id, run_id,
 //     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at): the
-//     change log, indexed by (tenant, seq), (tenant, connection_id, seq)
-//     and (tenant, run_id, seq); seq comes from a sequence and has no index
-//     of its own, as every query names the tenant. op and kind are the
-//     numeric resync.ChangeOp and resync.RecordKind values.
+//     change log. op and kind are the numeric resync.ChangeOp and
+//     resync.RecordKind values. It has one index, (tenant, connection_id,
+//     seq), as every index costs the bulk apply: a query by connection
+//     uses it directly, a query by run reads the seq ranges of the run's
+//     change sets (a connection's entries within a range are that change
+//     set's, as Apply holds the connection's lock), and a query by tenant
+//     merges the first entries of each of the tenant's connections.
 //   - held_change_sets (one per connection at most, with the change counts)
 //     and held_changes (its changes in order, deleted with it).
 //   - leases (name, owner, expires_at): expiry by the database clock.

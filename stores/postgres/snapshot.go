@@ -109,6 +109,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) erro
 	b.Queue(s.sql(`SELECT EXISTS (SELECT 1 FROM {schema}.applied_change_sets
 		WHERE tenant = $1 AND connection_id = $2 AND change_set_id = $3)`),
 		cs.Tenant, cs.ConnectionID, cs.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&applied) })
+	var lastSeq int64
+	b.Queue(s.sql(`SELECT coalesce(max(seq), 0) FROM {schema}.changes WHERE tenant = $1 AND connection_id = $2`),
+		cs.Tenant, cs.ConnectionID).QueryRow(func(row pgx.Row) error { return row.Scan(&lastSeq) })
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return err
 	}
@@ -141,8 +144,13 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) erro
 	b = pgx.Batch{}
 	b.Queue(s.sql(`UPDATE {schema}.connections SET version = version + 1 WHERE tenant = $1 AND connection_id = $2`),
 		cs.Tenant, cs.ConnectionID)
-	b.Queue(s.sql(`INSERT INTO {schema}.applied_change_sets (tenant, connection_id, change_set_id, run_id, version, applied_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`), cs.Tenant, cs.ConnectionID, cs.ID, cs.RunID, version+1, now)
+	// The connection is locked, so its entries after lastSeq are this
+	// change set's: record their range for queries by run.
+	b.Queue(s.sql(`INSERT INTO {schema}.applied_change_sets
+		(tenant, connection_id, change_set_id, run_id, version, applied_at, first_seq, last_seq)
+		SELECT $1, $2, $3, $4, $5, $6, min(seq), max(seq) FROM {schema}.changes
+		WHERE tenant = $1 AND connection_id = $2 AND seq > $7`),
+		cs.Tenant, cs.ConnectionID, cs.ID, cs.RunID, version+1, now, lastSeq)
 	b.Queue(s.sql(`DELETE FROM {schema}.held_change_sets WHERE tenant = $1 AND connection_id = $2`),
 		cs.Tenant, cs.ConnectionID)
 	return tx.SendBatch(ctx, &b).Close()
@@ -420,23 +428,39 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID); err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT seq, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
-		FROM {schema}.changes WHERE tenant = $1 AND seq > $2`)
+	// The change log has one index, (tenant, connection_id, seq). A query
+	// by connection uses it directly; a query by run reads each of the
+	// run's change sets' seq ranges; a query by tenant merges the first
+	// entries of each of the tenant's connections.
+	const cols = `c.seq, c.connection_id, c.run_id, c.change_set_id, c.op, c.kind, c.key, c.fingerprint, c.prev_fingerprint, c.at`
 	args := []any{q.Tenant, q.AfterSeq}
-	if q.ConnectionID != "" {
-		args = append(args, q.ConnectionID)
-		fmt.Fprintf(&b, " AND connection_id = $%d", len(args))
-	}
-	if q.RunID != "" {
-		args = append(args, q.RunID)
-		fmt.Fprintf(&b, " AND run_id = $%d", len(args))
-	}
-	b.WriteString(" ORDER BY seq")
+	limit := ""
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
-		fmt.Fprintf(&b, " LIMIT $%d", len(args))
+		limit = fmt.Sprintf(" LIMIT $%d", len(args))
 	}
+	var b strings.Builder
+	switch {
+	case q.RunID != "":
+		args = append(args, q.RunID)
+		run := len(args)
+		fmt.Fprintf(&b, `SELECT %s FROM {schema}.applied_change_sets a CROSS JOIN LATERAL (
+			SELECT * FROM {schema}.changes c WHERE c.tenant = a.tenant AND c.connection_id = a.connection_id
+			AND c.seq >= a.first_seq AND c.seq <= a.last_seq AND c.seq > $2 AND c.run_id = $%d ORDER BY c.seq%s) c
+			WHERE a.tenant = $1 AND a.run_id = $%d AND a.first_seq IS NOT NULL`, cols, run, limit, run)
+		if q.ConnectionID != "" {
+			args = append(args, q.ConnectionID)
+			fmt.Fprintf(&b, " AND a.connection_id = $%d", len(args))
+		}
+	case q.ConnectionID != "":
+		args = append(args, q.ConnectionID)
+		fmt.Fprintf(&b, `SELECT %s FROM {schema}.changes c WHERE c.tenant = $1 AND c.connection_id = $%d AND c.seq > $2`, cols, len(args))
+	default:
+		fmt.Fprintf(&b, `SELECT %s FROM {schema}.connections k CROSS JOIN LATERAL (
+			SELECT * FROM {schema}.changes c WHERE c.tenant = k.tenant AND c.connection_id = k.connection_id
+			AND c.seq > $2 ORDER BY c.seq%s) c WHERE k.tenant = $1`, cols, limit)
+	}
+	b.WriteString(" ORDER BY c.seq" + limit)
 	rows, err := s.pool.Query(ctx, s.sql(b.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reading change log: %w", err)

@@ -43,12 +43,18 @@ CREATE TABLE {schema}.applied_change_sets (
 	run_id        text COLLATE "C" NOT NULL,
 	version       bigint NOT NULL,
 	applied_at    timestamptz NOT NULL,
+	-- The change set's change-log entries are the connection's entries
+	-- with seq in [first_seq, last_seq] (NULL when it had no changes).
+	first_seq     bigint,
+	last_seq      bigint,
 	PRIMARY KEY (tenant, connection_id, change_set_id)
 );
+CREATE INDEX applied_change_sets_by_run ON {schema}.applied_change_sets (tenant, run_id);
 
 CREATE TABLE {schema}.changes (
-	-- From a sequence, so unique; no index of its own, as every query
-	-- names the tenant.
+	-- From a sequence, so unique. The one index serves every query: by
+	-- connection directly, by run through applied_change_sets' seq ranges,
+	-- by tenant through a merge over the tenant's connections.
 	seq              bigserial,
 	tenant           text COLLATE "C" NOT NULL,
 	connection_id    text COLLATE "C" NOT NULL,
@@ -61,9 +67,7 @@ CREATE TABLE {schema}.changes (
 	prev_fingerprint bigint NOT NULL,
 	at               timestamptz NOT NULL
 );
-CREATE INDEX changes_by_tenant ON {schema}.changes (tenant, seq);
 CREATE INDEX changes_by_connection ON {schema}.changes (tenant, connection_id, seq);
-CREATE INDEX changes_by_run ON {schema}.changes (tenant, run_id, seq);
 
 CREATE TABLE {schema}.held_change_sets (
 	tenant        text COLLATE "C" NOT NULL,
