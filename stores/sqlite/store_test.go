@@ -318,3 +318,71 @@ func TestApplyCanceledIsAllOrNothing(t *testing.T) {
 	// The store is usable afterwards.
 	require.NoError(t, s.Apply(bg, addSet("after", "t", "c", v, identity("z", "Z"))))
 }
+
+// Full and partial batches of every multi-row statement: adds, updates,
+// removes and revivals in one change set.
+func TestApplyMixedBatches(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t)
+	const n = 1000
+	var recs []resync.Record
+	for i := range n {
+		recs = append(recs, identity(fmt.Sprintf("k%04d", i), "v1"))
+	}
+	require.NoError(t, s.Apply(ctx, addSet("1", "t", "c", 0, recs...)))
+	rm := &resync.ChangeSet{ID: "2", Tenant: "t", ConnectionID: "c", RunID: "r2", BaseVersion: 1}
+	for i := range 300 {
+		rm.Changes = append(rm.Changes, resync.Change{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: fmt.Sprintf("k%04d", i)})
+	}
+	require.NoError(t, s.Apply(ctx, rm))
+
+	cs := &resync.ChangeSet{ID: "3", Tenant: "t", ConnectionID: "c", RunID: "r3", BaseVersion: 2}
+	want := map[entry]bool{}
+	for i := range n + 77 {
+		k := fmt.Sprintf("k%04d", i)
+		switch {
+		case i < 100: // revive a tombstone
+			r := identity(k, "revived")
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: resync.KindIdentity, Key: k, Record: r, Fingerprint: resync.Fingerprint(r)})
+			want[entry{resync.KindIdentity, k, resync.Fingerprint(r)}] = true
+		case i < 300: // stays removed
+		case i < 500: // remove
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: k, PrevFingerprint: resync.Fingerprint(recs[i])})
+		case i < 700: // update
+			r := identity(k, "v2")
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpUpdate, Kind: resync.KindIdentity, Key: k, Record: r,
+				Fingerprint: resync.Fingerprint(r), PrevFingerprint: resync.Fingerprint(recs[i])})
+			want[entry{resync.KindIdentity, k, resync.Fingerprint(r)}] = true
+		case i < n: // unchanged
+			want[entry{resync.KindIdentity, k, resync.Fingerprint(recs[i])}] = true
+		default: // add
+			r := identity(k, "new")
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: resync.KindIdentity, Key: k, Record: r, Fingerprint: resync.Fingerprint(r)})
+			want[entry{resync.KindIdentity, k, resync.Fingerprint(r)}] = true
+		}
+	}
+	require.NoError(t, s.Apply(ctx, cs))
+	snap, v := snapshot(t, s, "t", "c")
+	assert.Equal(t, int64(3), v)
+	assert.Equal(t, want, snap)
+
+	all, err := s.Records(ctx, resync.RecordQuery{Tenant: "t", ConnectionID: "c", IncludeRemoved: true})
+	require.NoError(t, err)
+	assert.Len(t, all, n+77)
+	for _, r := range all {
+		if r.Key < "k0100" {
+			assert.False(t, r.Removed(), "revived %s", r.Key)
+			assert.Equal(t, "r3", r.UpdatedBy)
+		}
+		if r.Key >= "k0300" && r.Key < "k0500" {
+			assert.Equal(t, "r3", r.RemovedBy, "removed %s", r.Key)
+		}
+	}
+	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "t", RunID: "r3"})
+	require.NoError(t, err)
+	require.Len(t, log, len(cs.Changes))
+	for i, e := range log {
+		assert.Equal(t, cs.Changes[i].Key, e.Key, "change-log order")
+		assert.Equal(t, cs.Changes[i].Op, e.Op)
+	}
+}
