@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Connector reads the current state of one connection, a page at a time.
@@ -160,7 +162,11 @@ func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error 
 	}
 	b := strings.TrimSpace(string(body))
 	if len(b) > 1024 {
-		b = b[:1024]
+		cut := 1024
+		for cut > 0 && !utf8.RuneStart(b[cut]) {
+			cut-- // do not split a character
+		}
+		b = b[:cut]
 	}
 	he := &HTTPError{StatusCode: resp.StatusCode, Body: b}
 	if resp.Request != nil {
@@ -188,10 +194,10 @@ func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error 
 func headerDelay(h http.Header, now time.Time) (time.Duration, bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second)), true
+			return clampDelay(secs), true
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0), true
+			return min(max(t.Sub(now), 0), maxAdvertisedDelay), true
 		}
 	}
 	for _, name := range []string{"X-RateLimit-Reset", "RateLimit-Reset", "X-Rate-Limit-Reset"} {
@@ -206,9 +212,20 @@ func headerDelay(h http.Header, now time.Time) (time.Duration, bool) {
 		// Small values are deltas (IETF RateLimit fields); large ones are
 		// Unix times (GitHub, Okta).
 		if n < 1_000_000_000 {
-			return time.Duration(n) * time.Second, true
+			return clampDelay(float64(n)), true
 		}
-		return max(time.Unix(n, 0).Sub(now), 0), true
+		return min(max(time.Unix(n, 0).Sub(now), 0), maxAdvertisedDelay), true
 	}
 	return 0, false
+}
+
+// maxAdvertisedDelay bounds a provider's advertised wait: an absurd value
+// (Retry-After: 1e300) waits a day, not forever, nor (by overflow) not at all.
+const maxAdvertisedDelay = 24 * time.Hour
+
+func clampDelay(secs float64) time.Duration {
+	if math.IsNaN(secs) || secs >= maxAdvertisedDelay.Seconds() {
+		return maxAdvertisedDelay
+	}
+	return time.Duration(secs * float64(time.Second))
 }

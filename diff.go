@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"slices"
 	"unicode/utf8"
 )
@@ -14,19 +16,78 @@ type recKey struct {
 	key  string
 }
 
-// snapState is what the diff keeps per snapshot record: its fingerprint and
-// whether the fresh read has seen it.
-type snapState struct {
+// snapIndex holds a snapshot's kinds, keys and fingerprints, and whether
+// the fresh read has seen each, in pointer-free memory: a hash table of
+// 64-bit key hashes into a slice of entries whose keys live in one byte
+// arena. A million-record snapshot costs about 60 bytes per record plus its
+// keys, and nothing for the garbage collector to scan.
+type snapIndex struct {
+	seed    maphash.Seed
+	heads   map[uint64]int32 // hash of kind and key -> first entry with that hash
+	entries []snapEntry
+	arena   []byte
+}
+
+type snapEntry struct {
 	fp   uint64
+	off  uint64 // key bytes: arena[off : off+klen]
+	klen uint32
+	next int32 // next entry with the same hash, or -1
+	kind RecordKind
 	seen bool
 }
+
+func newSnapIndex() *snapIndex {
+	return &snapIndex{seed: maphash.MakeSeed(), heads: map[uint64]int32{}}
+}
+
+func (x *snapIndex) hash(kind RecordKind, key string) uint64 {
+	return maphash.String(x.seed, key) ^ uint64(kind)*0x9e3779b97f4a7c15
+}
+
+// find returns the index of the entry for kind and key, or -1.
+func (x *snapIndex) find(kind RecordKind, key string) int32 {
+	i, ok := x.heads[x.hash(kind, key)]
+	if !ok {
+		return -1
+	}
+	for ; i >= 0; i = x.entries[i].next {
+		e := &x.entries[i]
+		if e.kind == kind && int(e.klen) == len(key) && string(x.arena[e.off:e.off+uint64(e.klen)]) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// add inserts an entry, or returns false if kind and key are there already.
+func (x *snapIndex) add(kind RecordKind, key string, fp uint64) bool {
+	h := x.hash(kind, key)
+	next, ok := x.heads[h]
+	if !ok {
+		next = -1
+	}
+	for i := next; i >= 0; i = x.entries[i].next {
+		if e := &x.entries[i]; e.kind == kind && x.key(e) == key {
+			return false
+		}
+	}
+	x.heads[h] = int32(len(x.entries))
+	x.entries = append(x.entries, snapEntry{fp: fp, off: uint64(len(x.arena)), klen: uint32(len(key)), next: next, kind: kind})
+	x.arena = append(x.arena, key...)
+	return true
+}
+
+func (x *snapIndex) key(e *snapEntry) string { return string(x.arena[e.off : e.off+uint64(e.klen)]) }
+
+func (x *snapIndex) len() int { return len(x.entries) }
 
 // differ computes a change set while pages stream in: it keeps the
 // snapshot's fingerprints and only the changed records of the read, so a
 // large connection with few changes needs little memory.
 type differ struct {
 	limits  Limits
-	snap    map[recKey]snapState
+	snap    *snapIndex
 	added   map[recKey]struct{}
 	dups    map[recKey]struct{}
 	changes []Change
@@ -44,17 +105,18 @@ const maxRejectedSamples = 5
 func newDiffer(l Limits) *differ {
 	return &differ{
 		limits: l.withDefaults(),
-		snap:   make(map[recKey]snapState),
+		snap:   newSnapIndex(),
 		added:  make(map[recKey]struct{}),
 	}
 }
 
 func (d *differ) addSnapshot(e SnapshotEntry) error {
-	k := recKey{e.Kind, e.Key}
-	if _, dup := d.snap[k]; dup {
+	if len(e.Key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
+		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(e.Key))
+	}
+	if !d.snap.add(e.Kind, e.Key, e.Fingerprint) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
 	}
-	d.snap[k] = snapState{fp: e.Fingerprint}
 	return nil
 }
 
@@ -83,14 +145,14 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	fp := Fingerprint(r)
-	if s, ok := d.snap[k]; ok {
+	if i := d.snap.find(k.kind, k.key); i >= 0 {
+		s := &d.snap.entries[i]
 		if s.seen {
 			d.reject(dupReason(k))
 			d.poison(k)
 			return
 		}
 		s.seen = true
-		d.snap[k] = s
 		d.seen++
 		if s.fp != fp {
 			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp})
@@ -134,7 +196,7 @@ func (d *differ) usableKey(r Record) (recKey, bool) {
 }
 
 func dupReason(k recKey) string {
-	return fmt.Sprintf("resync: %s key %q read more than once", k.kind, truncate(k.key, 64))
+	return fmt.Sprintf("resync: %s key %q read more than once (or also read invalid): the stored version is kept", k.kind, truncate(k.key, 64))
 }
 
 // poison marks a key whose content this read cannot be trusted for (read
@@ -148,12 +210,11 @@ func (d *differ) poison(k recKey) {
 		return
 	}
 	d.dups[k] = struct{}{}
-	if s, ok := d.snap[k]; ok {
-		if s.seen {
+	if i := d.snap.find(k.kind, k.key); i >= 0 {
+		if s := &d.snap.entries[i]; s.seen {
 			d.reject(dupReason(k)) // the valid copy accepted until now
 		} else {
 			s.seen = true
-			d.snap[k] = s
 			d.seen++
 		}
 		d.dupInSnap++
@@ -184,7 +245,7 @@ func (d *differ) finish() diffResult {
 			return dup
 		})
 	}
-	res := diffResult{rejected: d.rejected, snapSize: len(d.snap), samples: d.samples}
+	res := diffResult{rejected: d.rejected, snapSize: d.snap.len(), samples: d.samples}
 	for _, c := range changes {
 		if c.Op == OpAdd {
 			res.added++
@@ -193,9 +254,9 @@ func (d *differ) finish() diffResult {
 		}
 	}
 	start := len(changes)
-	for k, s := range d.snap {
-		if !s.seen {
-			changes = append(changes, Change{Op: OpRemove, Kind: k.kind, Key: k.key, PrevFingerprint: s.fp})
+	for i := range d.snap.entries {
+		if s := &d.snap.entries[i]; !s.seen {
+			changes = append(changes, Change{Op: OpRemove, Kind: s.kind, Key: d.snap.key(s), PrevFingerprint: s.fp})
 		}
 	}
 	removes := changes[start:]

@@ -40,8 +40,13 @@ func ParseRecordKind(s string) (RecordKind, error) {
 	return 0, fmt.Errorf("resync: unknown record kind %q", s)
 }
 
-// MarshalText implements encoding.TextMarshaler.
-func (k RecordKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+// MarshalText implements encoding.TextMarshaler; an invalid kind is an error.
+func (k RecordKind) MarshalText() ([]byte, error) {
+	if k < KindIdentity || k > KindGroup {
+		return nil, fmt.Errorf("resync: invalid record kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (k *RecordKind) UnmarshalText(b []byte) error {
@@ -59,7 +64,7 @@ type Record interface {
 	// RecordKey returns the provider-stable key.
 	RecordKey() string
 
-	fingerprint(h *hasher)
+	fingerprint(h hasher) hasher
 	validate(l Limits) string
 }
 
@@ -206,12 +211,21 @@ func isNilRecord(r Record) bool {
 	return false
 }
 
-func checkString(l Limits, field, s string) string {
+// stringProblem says what is wrong with s, or "". It never allocates for a
+// valid string: labels are built only for problems.
+func stringProblem(l Limits, s string) string {
 	if len(s) > l.MaxFieldBytes {
-		return fmt.Sprintf("%s is %d bytes, limit %d", field, len(s), l.MaxFieldBytes)
+		return fmt.Sprintf("is %d bytes, limit %d", len(s), l.MaxFieldBytes)
 	}
 	if !utf8.ValidString(s) {
-		return field + " is not valid UTF-8"
+		return "is not valid UTF-8"
+	}
+	return ""
+}
+
+func checkString(l Limits, field, s string) string {
+	if p := stringProblem(l, s); p != "" {
+		return field + " " + p
 	}
 	return ""
 }
@@ -221,8 +235,8 @@ func checkList(l Limits, field string, ss []string) string {
 		return fmt.Sprintf("%s has %d entries, limit %d", field, len(ss), l.MaxListLen)
 	}
 	for _, s := range ss {
-		if r := checkString(l, field+" entry", s); r != "" {
-			return r
+		if p := stringProblem(l, s); p != "" {
+			return field + " entry " + p
 		}
 	}
 	return ""
@@ -233,11 +247,11 @@ func checkAttrs(l Limits, m map[string]string) string {
 		return fmt.Sprintf("Attributes has %d entries, limit %d", len(m), l.MaxListLen)
 	}
 	for k, v := range m {
-		if r := checkString(l, "attribute name", k); r != "" {
-			return r
+		if p := stringProblem(l, k); p != "" {
+			return "attribute name " + p
 		}
-		if r := checkString(l, fmt.Sprintf("attribute %q", truncate(k, 40)), v); r != "" {
-			return r
+		if p := stringProblem(l, v); p != "" {
+			return fmt.Sprintf("attribute %q %s", truncate(k, 40), p)
 		}
 	}
 	return ""
@@ -309,11 +323,13 @@ func Fingerprint(r Record) uint64 {
 	h := newHasher()
 	h.u64(uint64(r.RecordKind()))
 	h.str(r.RecordKey())
-	r.fingerprint(&h)
+	// By value through the interface: a pointer would escape and cost an
+	// allocation per record.
+	h = r.fingerprint(h)
 	return h.sum()
 }
 
-func (r *Identity) fingerprint(h *hasher) {
+func (r *Identity) fingerprint(h hasher) hasher {
 	h.str(r.Email)
 	h.str(r.Name)
 	h.str(string(r.Status))
@@ -324,9 +340,10 @@ func (r *Identity) fingerprint(h *hasher) {
 	h.time(r.EndDate)
 	h.set(r.Groups)
 	h.attrs(r.Attributes)
+	return h
 }
 
-func (r *Account) fingerprint(h *hasher) {
+func (r *Account) fingerprint(h hasher) hasher {
 	h.str(r.Username)
 	h.str(r.OwnerEmail)
 	h.str(r.DisplayName)
@@ -335,45 +352,37 @@ func (r *Account) fingerprint(h *hasher) {
 	h.str(string(r.MFA))
 	h.time(r.LastLogin)
 	h.attrs(r.Attributes)
+	return h
 }
 
-func (r *Group) fingerprint(h *hasher) {
+func (r *Group) fingerprint(h hasher) hasher {
 	h.str(r.Name)
 	h.set(r.Members)
+	return h
 }
 
-// hasher is FNV-1a (64 bit) with length-prefixed fields, plus an
-// order-independent combination for sets and maps. It never allocates.
+// hasher digests fields eight bytes at a time (multiply and xor-shift per
+// 64-bit word, little-endian, so the result is the same on every platform),
+// with length-prefixed strings, plus an order-independent combination for
+// sets and maps. It never allocates. The digest is part of the stored
+// format: changing it makes every stored fingerprint differ once.
 type hasher struct{ h uint64 }
 
 const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
+	hashSeed  = 14695981039346656037
+	hashPrime = 0x9e3779b97f4a7c15
 )
 
-func newHasher() hasher { return hasher{h: fnvOffset} }
+func newHasher() hasher { return hasher{h: hashSeed} }
 
-func (h *hasher) sum() uint64 { return h.h }
+func (h *hasher) sum() uint64 { return mix(h.h) }
 
-func (h *hasher) u64(v uint64) {
-	x := h.h
-	for i := 0; i < 8; i++ {
-		x ^= v & 0xff
-		x *= fnvPrime
-		v >>= 8
-	}
-	h.h = x
+func step(x, v uint64) uint64 {
+	x = (x ^ v) * hashPrime
+	return x ^ x>>29
 }
 
-func (h *hasher) str(s string) {
-	h.u64(uint64(len(s)))
-	x := h.h
-	for i := 0; i < len(s); i++ {
-		x ^= uint64(s[i])
-		x *= fnvPrime
-	}
-	h.h = x
-}
+func (h *hasher) u64(v uint64) { h.h = step(h.h, v) }
 
 func (h *hasher) time(t time.Time) {
 	if t.IsZero() {
@@ -383,6 +392,24 @@ func (h *hasher) time(t time.Time) {
 	h.u64(1)
 	h.u64(uint64(t.Unix()))
 	h.u64(uint64(t.Nanosecond()))
+}
+
+func (h *hasher) str(s string) {
+	x := step(h.h, uint64(len(s)))
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		v := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		x = step(x, v)
+	}
+	if i < len(s) {
+		var v uint64
+		for j := 0; i+j < len(s); j++ {
+			v |= uint64(s[i+j]) << (8 * j)
+		}
+		x = step(x, v)
+	}
+	h.h = x
 }
 
 // mix is the splitmix64 finalizer: it spreads element hashes before they are
@@ -399,13 +426,13 @@ func mix(x uint64) uint64 {
 func strHash(s string) uint64 {
 	e := newHasher()
 	e.str(s)
-	return e.h
+	return e.sum()
 }
 
 func (h *hasher) set(ss []string) {
 	var acc uint64
 	for _, s := range ss {
-		acc += mix(strHash(s))
+		acc += strHash(s)
 	}
 	h.u64(uint64(len(ss)))
 	h.u64(acc)
@@ -417,7 +444,7 @@ func (h *hasher) attrs(m map[string]string) {
 		e := newHasher()
 		e.str(k)
 		e.str(v)
-		acc += mix(e.h)
+		acc += e.sum()
 	}
 	h.u64(uint64(len(m)))
 	h.u64(acc)

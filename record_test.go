@@ -284,9 +284,9 @@ func TestFingerprintTimesAsInstants(t *testing.T) {
 // stored fingerprints.
 func TestFingerprintGolden(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, uint64(0xf78ff03931e3a2e0), resync.Fingerprint(fullIdentity()), "identity")
-	assert.Equal(t, uint64(0x7f39d0414058c095), resync.Fingerprint(fullAccount()), "account")
-	assert.Equal(t, uint64(0xa2549c6c787d1cfc), resync.Fingerprint(fullGroup()), "group")
+	assert.Equal(t, uint64(0x0fd367117c9ed3c4), resync.Fingerprint(fullIdentity()), "identity")
+	assert.Equal(t, uint64(0xc4201f5e709fd2d2), resync.Fingerprint(fullAccount()), "account")
+	assert.Equal(t, uint64(0x8dd91e026789e31b), resync.Fingerprint(fullGroup()), "group")
 }
 
 func TestValidateRecord(t *testing.T) {

@@ -159,8 +159,13 @@ func ParseChangeOp(s string) (ChangeOp, error) {
 	return 0, fmt.Errorf("resync: unknown change op %q", s)
 }
 
-// MarshalText implements encoding.TextMarshaler.
-func (o ChangeOp) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+// MarshalText implements encoding.TextMarshaler; an invalid op is an error.
+func (o ChangeOp) MarshalText() ([]byte, error) {
+	if o < OpAdd || o > OpRemove {
+		return nil, fmt.Errorf("resync: invalid change op %d", uint8(o))
+	}
+	return []byte(o.String()), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (o *ChangeOp) UnmarshalText(b []byte) error {
