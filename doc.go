@@ -49,6 +49,25 @@
 // Engine.Plan answers "what would this resync touch?" for a confirmation
 // screen without starting anything.
 //
+// # Scheduled syncs
+//
+// A Scheduler runs each tenant's full sync daily (or on any Schedule, such
+// as a cron expression), as SystemPrincipal, through the same engine path as
+// ad-hoc runs. Daily spreads tenants over a window with a stable offset
+// derived from the tenant ID; one heap and one timer serve any number of
+// tenants; failed syncs are retried with backoff and tenants that keep
+// failing are slowed down; a lease in the Store lets several replicas share
+// the work without doubling it:
+//
+//	s, err := resync.NewScheduler(engine, resync.SchedulerConfig{
+//		Schedule: resync.Daily(2, 0, nyc, 4*time.Hour), // 02:00–06:00 New York time
+//	})
+//	for _, t := range tenants {
+//		s.Add(t)
+//	}
+//	s.Start(ctx)
+//	defer s.Stop(ctx)
+//
 // # Guarantees
 //
 // The engine's rules, each one tested:
