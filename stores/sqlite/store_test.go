@@ -21,8 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashEnv) != "" {
-		// The crash child runs only TestCrashHelper and is killed: no leak check.
+	if os.Getenv(crashEnv) != "" || os.Getenv(openEnv) != "" {
+		// Child processes of the multi-process tests (the crash child is
+		// killed): no leak check.
 		os.Exit(m.Run())
 	}
 	goleak.VerifyTestMain(m)
