@@ -34,7 +34,7 @@ CREATE TABLE {schema}.records (
 	removed_at    timestamptz,
 	removed_by    text COLLATE "C",
 	PRIMARY KEY (tenant, connection_id, kind, key)
-);
+) WITH (fillfactor = 80); -- room for HOT updates: an update then adds no index entry
 
 CREATE TABLE {schema}.applied_change_sets (
 	tenant        text COLLATE "C" NOT NULL,
