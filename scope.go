@@ -169,8 +169,13 @@ func (k ScopeKind) String() string {
 	return fmt.Sprintf("ScopeKind(%d)", uint8(k))
 }
 
-// MarshalText implements encoding.TextMarshaler.
-func (k ScopeKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+// MarshalText implements encoding.TextMarshaler; an invalid kind is an error.
+func (k ScopeKind) MarshalText() ([]byte, error) {
+	if k < ScopePersonnel || k > ScopeAll {
+		return nil, fmt.Errorf("resync: invalid scope kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (k *ScopeKind) UnmarshalText(b []byte) error {
@@ -365,6 +370,8 @@ func planScope(tenant string, s Scope, conns []Connection, hasConnector func(pro
 		}
 		reason := ""
 		switch {
+		case !c.Type.Valid():
+			reason = fmt.Sprintf("invalid connection type %d", uint8(c.Type))
 		case s.Kind == ScopePersonnel && !slices.Contains(s.Types, c.Type):
 			reason = fmt.Sprintf("type %s is not in the personnel scope", c.Type)
 		case s.Kind == ScopeAccounts && c.Type != s.Types[0]:

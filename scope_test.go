@@ -262,3 +262,14 @@ func TestScopeString(t *testing.T) {
 	assert.Equal(t, ScopePersonnel, k)
 	assert.Error(t, k.UnmarshalText([]byte("everything")))
 }
+
+func TestPlanSkipsInvalidConnectionType(t *testing.T) {
+	t.Parallel()
+	conns := []Connection{{ID: "ok", Tenant: "t", Type: IdP, Provider: "p"}, {ID: "bad", Tenant: "t", Type: 0, Provider: "p"}}
+	p, err := planScope("t", AllScope(), conns, func(string) bool { return true })
+	require.NoError(t, err)
+	require.Len(t, p.Sync, 1)
+	require.Len(t, p.Skip, 1)
+	assert.Equal(t, "bad", p.Skip[0].Connection.ID)
+	assert.Contains(t, p.Skip[0].Reason, "invalid connection type")
+}
