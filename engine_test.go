@@ -708,4 +708,6 @@ func TestRule6_ConnectorRejectedInput(t *testing.T) {
 
 type connectorFunc func(ctx context.Context, cursor string) (resync.Page, error)
 
-func (f connectorFunc) ReadPage(ctx context.Context, cursor string) (resync.Page, error) { return f(ctx, cursor) }
+func (f connectorFunc) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
+	return f(ctx, cursor)
+}
