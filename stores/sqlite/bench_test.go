@@ -39,7 +39,7 @@ func bareInsert(b *testing.B, path string, cs *resync.ChangeSet) (time.Duration,
 		data[i], err = resync.MarshalRecord(c.Record)
 		require.NoError(b, err)
 	}
-	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)")
+	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)")
 	require.NoError(b, err)
 	defer db.Close()
 	db.SetMaxOpenConns(1)

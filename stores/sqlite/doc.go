@@ -22,7 +22,7 @@
 // survives the crash of the process; a power loss may lose the last
 // transactions but never corrupts the file), foreign_keys=ON and a busy
 // timeout. The write connection has a 64 MiB page cache, allocated as it
-// fills, and keeps temporary files (statement journals) in memory.
+// fills.
 //
 // # Schema
 //
