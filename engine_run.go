@@ -24,9 +24,10 @@ type Run struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	persistMu sync.Mutex // serializes Store.UpdateRun for this run
-	traceCtx  context.Context
-	span      trace.Span
+	persistMu   sync.Mutex // serializes Store.UpdateRun for this run
+	persistedAt time.Time  // guarded by persistMu
+	traceCtx    context.Context
+	span        trace.Span
 
 	// guarded by e.mu
 	info      RunInfo
@@ -313,8 +314,24 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 		}
 		s.running = false
 		e.mu.Unlock()
-		e.persist(r)
+		e.persistProgress(r)
 		return
+	}
+}
+
+// progressInterval bounds how often a run's progress is written while it
+// runs: each write stores every connection's result, so writing on every
+// connection's completion would cost O(connections²) per run.
+const progressInterval = time.Second
+
+// persistProgress writes the run's state unless it was written less than
+// progressInterval ago; the final state is always written by persist.
+func (e *Engine) persistProgress(r *Run) {
+	r.persistMu.Lock()
+	recent := !r.persistedAt.IsZero() && time.Since(r.persistedAt) < progressInterval
+	r.persistMu.Unlock()
+	if !recent {
+		e.persist(r)
 	}
 }
 
@@ -323,6 +340,7 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 func (e *Engine) persist(r *Run) {
 	r.persistMu.Lock()
 	defer r.persistMu.Unlock()
+	r.persistedAt = time.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 	defer cancel()
 	if err := e.cfg.Store.UpdateRun(ctx, r.Info()); err != nil {
