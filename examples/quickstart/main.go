@@ -1,15 +1,18 @@
 // Command quickstart shows resync end to end with no servers and no
 // credentials: a sample organisation's HRIS, IdP and AWS exports (embedded
-// files, read by connectors/file) are resynced into an in-memory store;
-// then the exports change (an offboarding, a new hire, a group move, an
-// AWS account removed) and the change log shows exactly what changed;
-// finally an empty IdP export trips the delete guard, and the held change
-// set is rejected.
+// files, read by connectors/file) are resynced into a SQLite store; then
+// the exports change (an offboarding, a new hire, a group move, an AWS
+// account removed) and the change log shows exactly what changed; finally
+// an empty IdP export trips the delete guard, and the held change set is
+// rejected.
 //
-//	go run ./examples/quickstart [-dir DIR]
+//	go run ./examples/quickstart [-dir DIR] [-db FILE]
 //
 // With -dir the sample exports are written to DIR (and left there);
-// otherwise to a temporary directory, removed at exit.
+// otherwise to a temporary directory, removed at exit. The store is the
+// SQLite file -db (default resync-quickstart/resync.db in the system's
+// temporary directory), kept between runs: a second run starts from the
+// first run's snapshot and its first resync reports only what differs.
 package main
 
 import (
@@ -30,8 +33,8 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
-	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/stores/sqlite"
 )
 
 //go:embed sample
@@ -52,24 +55,34 @@ const (
 
 func main() {
 	dir := flag.String("dir", "", "write the sample exports to `DIR` and keep them (default: a temporary directory)")
+	db := flag.String("db", defaultDB(), "the SQLite `FILE` the engine keeps its state in, kept between runs")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Stdout, *dir); err != nil {
+	if err := run(ctx, os.Stdout, *dir, *db); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-// newStore returns the Store the engine keeps its state in. memstore keeps
-// it in memory; a durable store (SQLite, Postgres) plugs in here.
-func newStore() resync.Store { return memstore.New() }
+func defaultDB() string { return filepath.Join(os.TempDir(), "resync-quickstart", "resync.db") }
+
+// newStore opens the Store the engine keeps its state in: a SQLite file,
+// created (with its directory) on first use. stores/postgres plugs in here
+// the same way.
+func newStore(ctx context.Context, path string) (*sqlite.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, path)
+}
 
 // demo carries the state shared by the steps.
 type demo struct {
 	w      io.Writer
 	dir    string
+	db     string
 	engine *resync.Engine
 	store  resync.Store
 	conns  []resync.Connection
@@ -77,7 +90,7 @@ type demo struct {
 
 // run is the whole program: it writes its report to w and returns the
 // first error.
-func run(ctx context.Context, w io.Writer, dir string) (err error) {
+func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 	w = &syncWriter{w: w}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "resync-quickstart-")
@@ -91,7 +104,12 @@ func run(ctx context.Context, w io.Writer, dir string) (err error) {
 		return err
 	}
 
-	d := &demo{w: w, dir: dir, store: newStore()}
+	store, err := newStore(ctx, dbPath)
+	if err != nil {
+		return fmt.Errorf("opening the store %s: %w", dbPath, err)
+	}
+	defer func() { err = errors.Join(err, store.Close()) }()
+	d := &demo{w: w, dir: dir, store: store, db: dbPath}
 	settings := func(name, format string) map[string]string {
 		return map[string]string{"path": filepath.Join(dir, name), "format": format, "page_size": pageSize}
 	}
@@ -122,7 +140,7 @@ func run(ctx context.Context, w io.Writer, dir string) (err error) {
 		err = errors.Join(err, d.engine.Close(cctx))
 	}()
 
-	fmt.Fprintf(w, "resync quickstart: tenant %q, admin %s, exports in %s\n", tenant, admin.Email, dir)
+	fmt.Fprintf(w, "resync quickstart: tenant %q, admin %s, exports in %s, store %s\n", tenant, admin.Email, dir, dbPath)
 	for _, step := range []func(context.Context) error{d.check, d.firstSync, d.changes, d.deleteGuard} {
 		if err := step(ctx); err != nil {
 			return err
@@ -149,9 +167,21 @@ func (d *demo) check(ctx context.Context) error {
 	return nil
 }
 
-// firstSync loads the sample organisation.
+// firstSync loads the sample organisation. On a store kept from an
+// earlier run it reports only what differs from that run's snapshot.
 func (d *demo) firstSync(ctx context.Context) error {
 	fmt.Fprintln(d.w, "\n== 1. First personnel resync")
+	before, err := d.records(ctx)
+	if err != nil {
+		return err
+	}
+	stored := 0
+	for _, recs := range before {
+		stored += len(recs)
+	}
+	if stored > 0 {
+		fmt.Fprintf(d.w, "  %s holds an earlier run's snapshot (%d records): this resync applies only what differs\n", d.db, stored)
+	}
 	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
 	if err != nil {
 		return err
@@ -161,6 +191,11 @@ func (d *demo) firstSync(ctx context.Context) error {
 		return err
 	}
 	d.summary(info)
+	if stored > 0 {
+		if err := d.printChanges(ctx, info, before); err != nil {
+			return err
+		}
+	}
 	if info.Status != resync.RunSucceeded {
 		return fmt.Errorf("first resync ended %s: %w", info.Status, info.Err())
 	}

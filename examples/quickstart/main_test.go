@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	require.NoError(t, run(t.Context(), &out, dir))
+	require.NoError(t, run(t.Context(), &out, dir, filepath.Join(t.TempDir(), "resync.db")))
 	got := out.String()
 	defer func() {
 		if t.Failed() {
@@ -88,7 +88,7 @@ func TestRunErrors(t *testing.T) {
 		f := filepath.Join(t.TempDir(), "f")
 		require.NoError(t, os.WriteFile(f, nil, 0o600))
 		var out bytes.Buffer
-		err := run(t.Context(), &out, f)
+		err := run(t.Context(), &out, f, filepath.Join(t.TempDir(), "resync.db"))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), f)
 	})
@@ -96,7 +96,37 @@ func TestRunErrors(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		var out bytes.Buffer
-		err := run(ctx, &out, t.TempDir())
+		err := run(ctx, &out, t.TempDir(), filepath.Join(t.TempDir(), "resync.db"))
 		assert.ErrorIs(t, err, context.Canceled)
 	})
+}
+
+// A second run on the same store starts from the first run's snapshot: its
+// first resync applies only what differs (the first run's edits, undone by
+// the fresh sample exports).
+func TestSecondRunSeesTheFirstRunsSnapshot(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "resync.db")
+	var first, second bytes.Buffer
+	require.NoError(t, run(t.Context(), &first, t.TempDir(), db))
+	require.NoError(t, run(t.Context(), &second, t.TempDir(), db))
+	got := second.String()
+	defer func() {
+		if t.Failed() {
+			t.Log(got)
+		}
+	}()
+	assert.NotContains(t, first.String(), "earlier run's snapshot")
+	assert.Contains(t, got, "holds an earlier run's snapshot")
+	for _, want := range []string{
+		"~ identity E003 jane.doe@acme.example: status deprovisioned → active, end_date 2026-11-30 → (none)\n",
+		"- identity 00u13 sam.rivera@acme.example\n",
+		"~ identity 00u6 barbara.liskov@acme.example: groups -Sales +Engineering\n",
+		"+ account AIDA0000000000000004 jane.doe",
+	} {
+		assert.Contains(t, got, want)
+	}
+	counts := regexp.MustCompile(`change log of run \S+: (\d+) changes?`).FindAllStringSubmatch(got, -1)
+	require.Len(t, counts, 3)
+	assert.Equal(t, []string{"8", "7", "1"}, []string{counts[0][1], counts[1][1], counts[2][1]})
+	assert.Contains(t, got, "\nDone.\n")
 }
