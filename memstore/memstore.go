@@ -253,6 +253,17 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	return version, nil
 }
 
+// connection returns a connection's state, creating it empty; s.mu is held.
+func (s *Store) connection(tenant, id string) *connection {
+	k := tenantID{tenant, id}
+	c := s.conns[k]
+	if c == nil {
+		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
+		s.conns[k] = c
+	}
+	return c
+}
+
 // Apply implements resync.SnapshotStore.
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	if err := ctx.Err(); err != nil {
@@ -263,12 +274,7 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := tenantID{cs.Tenant, cs.ConnectionID}
-	c := s.conns[k]
-	if c == nil {
-		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
-		s.conns[k] = c
-	}
+	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if _, done := c.applied[cs.ID]; done {
 		return nil
 	}
@@ -367,12 +373,7 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := tenantID{cs.Tenant, cs.ConnectionID}
-	c := s.conns[k]
-	if c == nil {
-		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
-		s.conns[k] = c
-	}
+	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if c.heldID != "" {
 		delete(s.held, tenantID{cs.Tenant, c.heldID})
 	}
