@@ -133,6 +133,7 @@ type HTTPError struct {
 	Body string
 }
 
+// Error returns the method, URL, status and the start of the body.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Body != "" {

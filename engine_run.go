@@ -251,12 +251,11 @@ func (e *Engine) runLoop(r *Run) {
 	e.mu.Lock()
 	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
 	r.info.FinishedAt = e.cfg.Now()
-	info := r.infoLocked()
 	e.mu.Unlock()
 	e.persist(r)
 	e.notify(r, NotifyRunCompleted, nil)
 	e.persist(r) // with any notification errors
-	info = r.Info()
+	info := r.Info()
 	e.tel.runEnded(ctx, info, time.Since(start))
 	e.tel.inflight.Add(context.WithoutCancel(ctx), -1)
 	span.SetAttributes(attribute.String("resync.status", string(info.Status)))

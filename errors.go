@@ -70,6 +70,7 @@ type ConnectionError struct {
 	Err          error
 }
 
+// Error names the tenant, connection and provider, then the cause.
 func (e *ConnectionError) Error() string {
 	return fmt.Sprintf("resync: tenant %q connection %q (%s): %v", e.Tenant, e.ConnectionID, e.Provider, e.Err)
 }
@@ -84,6 +85,7 @@ type RecordError struct {
 	Reason string
 }
 
+// Error names the record kind and key, then the reason.
 func (e *RecordError) Error() string {
 	if e.Key == "" {
 		return fmt.Sprintf("resync: invalid %s record: %s", e.Kind, e.Reason)
@@ -101,6 +103,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error returns the panic value.
 func (e *PanicError) Error() string { return fmt.Sprintf("resync: panic: %v", e.Value) }
 
 func truncate(s string, n int) string {

@@ -96,31 +96,31 @@ func (p RetryPolicy) internal() retry.Policy { return retry.Policy(p) }
 func (c Config) withDefaults() (Config, error) {
 	var errs []error
 	if c.Store == nil {
-		errs = append(errs, errors.New("Store is required"))
+		errs = append(errs, errors.New("field Store is required"))
 	}
 	if c.Connections == nil {
-		errs = append(errs, errors.New("Connections is required"))
+		errs = append(errs, errors.New("field Connections is required"))
 	}
 	if len(c.Connectors) == 0 {
-		errs = append(errs, errors.New("Connectors needs at least one provider"))
+		errs = append(errs, errors.New("field Connectors needs at least one provider"))
 	}
 	for p, f := range c.Connectors {
 		if p == "" || f == nil {
-			errs = append(errs, fmt.Errorf("Connectors[%q] is empty", p))
+			errs = append(errs, fmt.Errorf("field Connectors[%q] is empty", p))
 		}
 	}
 	if c.Authorizer == nil {
-		errs = append(errs, errors.New("Authorizer is required (resynctest.AllowAll for tests)"))
+		errs = append(errs, errors.New("field Authorizer is required (resynctest.AllowAll for tests)"))
 	}
 	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 {
-		errs = append(errs, errors.New("Concurrency, ConnectionTimeout, LeaseTTL and LeasePoll must not be negative"))
+		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL and LeasePoll must not be negative"))
 	}
 	if c.DeleteGuard.MaxFraction > 1 {
-		errs = append(errs, fmt.Errorf("DeleteGuard.MaxFraction %v is above 1", c.DeleteGuard.MaxFraction))
+		errs = append(errs, fmt.Errorf("field DeleteGuard.MaxFraction %v is above 1", c.DeleteGuard.MaxFraction))
 	}
 	for _, t := range c.PersonnelTypes {
 		if !t.Valid() {
-			errs = append(errs, fmt.Errorf("PersonnelTypes has invalid type %d", uint8(t)))
+			errs = append(errs, fmt.Errorf("field PersonnelTypes has invalid type %d", uint8(t)))
 		}
 	}
 	if len(errs) > 0 {

@@ -137,7 +137,7 @@ func (ri RunInfo) Err() error {
 		if c.Status == ConnSucceeded || c.Status == ConnPending || c.Status == ConnRunning {
 			continue
 		}
-		var cause error = errors.New(c.Error)
+		cause := errors.New(c.Error)
 		if c.Status == ConnHeld {
 			cause = fmt.Errorf("%w: %s", ErrHeld, c.Error)
 		}

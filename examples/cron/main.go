@@ -58,7 +58,7 @@ func run(w io.Writer, spec string, window, runFor time.Duration) ([]resync.Tenan
 	if err != nil {
 		return nil, fmt.Errorf("parsing %q: %w", spec, err)
 	}
-	var sched resync.TenantSchedule = resync.AllTenants(parsed)
+	sched := resync.AllTenants(parsed)
 	if window > 0 {
 		sched = spread{sched: parsed, window: window}
 	}
