@@ -281,7 +281,7 @@ func (s *Store) copyFresh(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, 
 // ID.
 const applySQL = `WITH up AS (
 	INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
-	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.data, $3, $4 FROM {src} s WHERE s.op <> 3
+	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.data, $3, $4 FROM {src} s WHERE {upsert}
 	ORDER BY s.kind, s.key -- in index order: cheaper index insertion
 	ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
 		fingerprint = excluded.fingerprint, data = excluded.data,
@@ -327,11 +327,54 @@ func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	if _, err := tx.Exec(ctx, "ANALYZE resync_stage"); err != nil {
 		return err
 	}
-	q := strings.ReplaceAll(s.sql(applySQL), "{src}", "pg_temp.resync_stage")
+	updates := 0
+	for i := range cs.Changes {
+		if cs.Changes[i].Op == resync.OpUpdate {
+			updates++
+		}
+	}
+	upsert := "s.op <> 3"
+	if updates > 0 {
+		if err := s.updateStaged(ctx, tx, cs, now, updates); err != nil {
+			return err
+		}
+		upsert = "s.op = 1" // adds (and revivals of tombstones) only
+	}
+	q := strings.NewReplacer("{src}", "pg_temp.resync_stage", "{upsert}", upsert).Replace(s.sql(applySQL))
 	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID); err != nil {
 		return err
 	}
 	return s.tombstone(ctx, tx, cs, now)
+}
+
+// updateSQL rewrites the staged updates in place: cheaper than an
+// INSERT … ON CONFLICT, which tries an insert first for every row.
+const updateSQL = `UPDATE {schema}.records r SET
+	fingerprint = s.fingerprint, data = s.data, updated_at = $3, updated_by = $4, removed_at = NULL, removed_by = NULL
+FROM pg_temp.resync_stage s
+WHERE s.op = 2 AND r.tenant = $1 AND r.connection_id = $2 AND r.kind = s.kind AND r.key = s.key`
+
+// updateStaged applies the staged updates with one UPDATE. The join is
+// pinned to a hash join over the connection's records read through the
+// primary key, so that stale statistics (right after a large first sync)
+// can never choose a nested loop over a sequential scan. Every update must
+// hit a stored record: the version check makes it so, and a miss aborts
+// the transaction rather than lose the change.
+func (s *Store) updateStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time, updates int) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_nestloop = off; SET LOCAL enable_seqscan = off"); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, s.sql(updateSQL), cs.Tenant, cs.ConnectionID, now, cs.RunID)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "RESET enable_nestloop; RESET enable_seqscan"); err != nil {
+		return err
+	}
+	if n := tag.RowsAffected(); n != int64(updates) {
+		return fmt.Errorf("postgres: change set %q updates %d records of connection %q, %d are stored", cs.ID, updates, cs.ConnectionID, n)
+	}
+	return nil
 }
 
 // applyArrays sends a small change set as arrays in one statement.
@@ -360,7 +403,7 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	}
 	src := `(SELECT * FROM unnest($6::integer[], $7::smallint[], $8::smallint[], $9::text[], $10::bigint[], $11::bigint[], $12::jsonb[])
 		AS u(ord, op, kind, key, fingerprint, prev_fingerprint, data))`
-	q := strings.ReplaceAll(s.sql(applySQL), "{src}", src)
+	q := strings.NewReplacer("{src}", src, "{upsert}", "s.op <> 3").Replace(s.sql(applySQL))
 	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, data); err != nil {
 		return err
 	}
