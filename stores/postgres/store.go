@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/migrate"
 )
 
 // ErrSchemaTooNew is returned by Open and New when the database schema was
@@ -123,37 +121,12 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // sql replaces {schema} in q with the store's quoted schema name.
 func (s *Store) sql(q string) string { return strings.ReplaceAll(q, "{schema}", s.schema) }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func loadMigrations() ([]migrate.Migration, error) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("postgres: migration file %q does not start with a version number", e.Name())
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migrations are not numbered 1..n: %q is number %d", m.name, i+1)
-		}
-	}
-	return out, nil
+	return ms, nil
 }
 
 // SchemaVersion is the schema version this release of the package
@@ -203,13 +176,13 @@ func (s *Store) migrate(ctx context.Context, schemaName string) error {
 				ErrSchemaTooNew, s.schema, cur, len(migs))
 		}
 		for _, m := range migs[cur:] {
-			if _, err := tx.Exec(ctx, s.sql(m.sql)); err != nil {
-				return fmt.Errorf("applying migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, s.sql(m.SQL)); err != nil {
+				return fmt.Errorf("applying migration %s: %w", m.Name, err)
 			}
-			if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.schema_version (version, name) VALUES ($1, $2)`), m.version, m.name); err != nil {
-				return fmt.Errorf("recording migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.schema_version (version, name) VALUES ($1, $2)`), m.Version, m.Name); err != nil {
+				return fmt.Errorf("recording migration %s: %w", m.Name, err)
 			}
-			s.log.Info("postgres: applied migration", "schema", schemaName, "version", m.version, "name", m.name)
+			s.log.Info("postgres: applied migration", "schema", schemaName, "version", m.Version, "name", m.Name)
 		}
 		return nil
 	})

@@ -6,10 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
+	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/migrate"
 )
 
 // ErrSchemaTooNew is returned by Open when the database was migrated by a
@@ -123,11 +122,35 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	r.SetMaxOpenConns(o.readConns)
 	r.SetMaxIdleConns(o.readConns)
 	s := &Store{path: path, now: o.now, w: w, r: r}
-	if err := s.migrate(ctx); err != nil {
-		_ = s.Close()
-		return nil, err
+	// Processes opening a new file at once can meet SQLITE_BUSY without
+	// the busy handler being consulted: switching the file to WAL, or a
+	// lock upgrade SQLite refuses to wait for, fails at once. Such an open
+	// is tried again, with a little jitter, for up to the busy timeout.
+	deadline := time.Now().Add(o.busyTimeout)
+	for {
+		err := s.migrate(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			_ = s.Close()
+			return nil, err
+		}
+		t := time.NewTimer(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open %q: %w", path, ctx.Err())
+		case <-t.C:
+		}
 	}
-	return s, nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var coder interface{ Code() int }
+	return errors.As(err, &coder) && coder.Code()&0xff == 5
 }
 
 // Close closes the database. Calls in flight may fail; the file stays
@@ -139,39 +162,12 @@ func (s *Store) Close() error {
 // Path returns the file the Store was opened on.
 func (s *Store) Path() string { return s.path }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. File names start
-// with their version number: 0001_init.sql.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func migrations() ([]migrate.Migration, error) {
+	ms, err := migrate.Load(migrationFiles, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("sqlite: migration file %q has no version prefix", e.Name())
-		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration %q out of sequence", m.name)
-		}
-	}
-	return out, nil
+	return ms, nil
 }
 
 // SchemaVersion is the schema version this code migrates databases to.
@@ -210,12 +206,12 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%w: %q is at version %d, this code knows up to %d", ErrSchemaTooNew, s.path, current, len(ms))
 	}
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, s.now().UnixNano()); err != nil {
-			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.name, err)
+			m.Version, m.Name, s.now().UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.Name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
