@@ -182,15 +182,10 @@ func (d *demo) firstSync(ctx context.Context) error {
 	if stored > 0 {
 		fmt.Fprintf(d.w, "  %s holds an earlier run's snapshot (%d records): this resync applies only what differs\n", d.db, stored)
 	}
-	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	info, err := d.resync(ctx, d.personnel)
 	if err != nil {
 		return err
 	}
-	info, err := d.watch(ctx, run)
-	if err != nil {
-		return err
-	}
-	d.summary(info)
 	if stored > 0 {
 		if err := d.printChanges(ctx, info, before); err != nil {
 			return err
@@ -229,15 +224,10 @@ func (d *demo) changes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	info, err := d.resync(ctx, d.personnel)
 	if err != nil {
 		return err
 	}
-	info, err := d.watch(ctx, run)
-	if err != nil {
-		return err
-	}
-	d.summary(info)
 	if err := d.printChanges(ctx, info, before); err != nil {
 		return err
 	}
@@ -257,14 +247,9 @@ func (d *demo) changes(ctx context.Context) error {
 	if before, err = d.records(ctx); err != nil {
 		return err
 	}
-	run, err = d.engine.ResyncAccounts(ctx, tenant, admin, resync.Infrastructure)
-	if err != nil {
+	if info, err = d.resync(ctx, d.accounts); err != nil {
 		return err
 	}
-	if info, err = d.watch(ctx, run); err != nil {
-		return err
-	}
-	d.summary(info)
 	return d.printChanges(ctx, info, before)
 }
 
@@ -275,15 +260,10 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 	if err := d.editIdP(func(x *idpExport) { x.Users, x.Groups = []idpUser{}, []idpGroup{} }); err != nil {
 		return err
 	}
-	run, err := d.engine.ResyncPersonnel(ctx, tenant, admin)
+	info, err := d.resync(ctx, d.personnel)
 	if err != nil {
 		return err
 	}
-	info, err := d.watch(ctx, run)
-	if err != nil {
-		return err
-	}
-	d.summary(info)
 	res, _ := info.Connection("idp")
 	if res.Status != resync.ConnHeld {
 		return fmt.Errorf("expected the Okta change set to be held, it is %s", res.Status)
@@ -316,6 +296,31 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 	fmt.Fprintf(d.w, "  Okta snapshot intact: %d identities, %d groups; %d held change sets left\n",
 		n[resync.KindIdentity], n[resync.KindGroup], len(held))
 	return nil
+}
+
+// personnel starts a personnel resync as the admin.
+func (d *demo) personnel(ctx context.Context) (*resync.Run, error) {
+	return d.engine.ResyncPersonnel(ctx, tenant, admin)
+}
+
+// accounts starts an accounts resync of Infrastructure as the admin.
+func (d *demo) accounts(ctx context.Context) (*resync.Run, error) {
+	return d.engine.ResyncAccounts(ctx, tenant, admin, resync.Infrastructure)
+}
+
+// resync starts a run, shows its progress until it ends, prints its
+// summary and returns its final state.
+func (d *demo) resync(ctx context.Context, start func(context.Context) (*resync.Run, error)) (resync.RunInfo, error) {
+	run, err := start(ctx)
+	if err != nil {
+		return resync.RunInfo{}, err
+	}
+	info, err := d.watch(ctx, run)
+	if err != nil {
+		return info, err
+	}
+	d.summary(info)
+	return info, nil
 }
 
 // watch prints each connection's progress as it changes until the run ends.
