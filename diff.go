@@ -102,10 +102,19 @@ type differ struct {
 
 const maxRejectedSamples = 5
 
-func newDiffer(l Limits) *differ {
+// newDiffer returns a differ; sizeHint, if positive, is the expected
+// snapshot size (the previous read's), so the index is built without
+// growing.
+func newDiffer(l Limits, sizeHint int) *differ {
+	snap := newSnapIndex()
+	if sizeHint > 0 {
+		snap.heads = make(map[uint64]int32, sizeHint)
+		snap.entries = make([]snapEntry, 0, sizeHint)
+		snap.arena = make([]byte, 0, 16*sizeHint)
+	}
 	return &differ{
 		limits: l.withDefaults(),
-		snap:   newSnapIndex(),
+		snap:   snap,
 		added:  make(map[recKey]struct{}),
 	}
 }

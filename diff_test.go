@@ -14,7 +14,7 @@ import (
 // it against a real Store. snapshot is called like SnapshotStore.Snapshot.
 // It returns the changes, the snapshot version and the rejected count.
 func DiffForTest(l Limits, snapshot func(fn func(SnapshotEntry) error) (int64, error), recs []Record) (changes []Change, version int64, rejected int, err error) {
-	d := newDiffer(l)
+	d := newDiffer(l, 0)
 	version, err = snapshot(d.addSnapshot)
 	if err != nil {
 		return nil, 0, 0, err
@@ -47,7 +47,7 @@ func opsOf(changes []Change) []string {
 
 func TestDifferCounts(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{})
+	d := newDiffer(Limits{}, 0)
 	snapOf(t, d, ident("a", "A"), ident("b", "B"), ident("d", "D"), ident("c", "C"), &Group{Key: "a"}, &Group{Key: "g", Name: "G"})
 	read := []Record{ident("f", "F"), ident("a", "A"), ident("b", "B2"), ident("e", "E"), &Group{Key: "g", Name: "G"}, &Identity{Key: "", Status: StatusActive}}
 	for _, r := range read {
@@ -88,7 +88,7 @@ func TestDifferCounts(t *testing.T) {
 
 func TestDifferEmptySnapshotAndRead(t *testing.T) {
 	t.Parallel()
-	res := newDiffer(Limits{}).finish()
+	res := newDiffer(Limits{}, 0).finish()
 	assert.Empty(t, res.changes)
 	assert.Zero(t, res.validRead+res.snapSize+res.added+res.removed+res.unchanged)
 	assert.Empty(t, DeleteGuard{}.withDefaults().check(res), "nothing to remove, nothing to hold")
@@ -96,7 +96,7 @@ func TestDifferEmptySnapshotAndRead(t *testing.T) {
 
 func TestDifferSnapshotDuplicate(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{})
+	d := newDiffer(Limits{}, 0)
 	require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: KindGroup, Key: "g", Fingerprint: 1}))
 	require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: KindIdentity, Key: "g", Fingerprint: 1}), "same key, other kind")
 	err := d.addSnapshot(SnapshotEntry{Kind: KindGroup, Key: "g", Fingerprint: 2})
@@ -106,7 +106,7 @@ func TestDifferSnapshotDuplicate(t *testing.T) {
 
 func TestDifferDuplicates(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{})
+	d := newDiffer(Limits{}, 0)
 	snapOf(t, d, ident("a", "A"), ident("b", "B"), ident("keep", "K"))
 	for _, r := range []Record{
 		ident("a", "A"), ident("a", "A-changed"), // stored key read twice, first copy unchanged
@@ -133,7 +133,7 @@ func TestDifferDuplicates(t *testing.T) {
 
 func TestDifferOnlyDuplicatesIsHeld(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{})
+	d := newDiffer(Limits{}, 0)
 	snapOf(t, d, ident("a", "A"))
 	d.observe(ident("a", "A"))
 	d.observe(ident("a", "A"))
@@ -151,7 +151,7 @@ func TestDifferOnlyDuplicatesIsHeld(t *testing.T) {
 func TestDifferRejected(t *testing.T) {
 	t.Parallel()
 	lim := Limits{MaxKeyBytes: 4, MaxFieldBytes: 8}
-	d := newDiffer(lim)
+	d := newDiffer(lim, 0)
 	snapOf(t, d, ident("a", "A"), ident("b", "B"), ident("c", "C"), ident("gone", "G"))
 	for _, r := range []Record{
 		ident("a", "A"),
@@ -194,7 +194,7 @@ func TestDifferInvalidPoisonsValidCopy(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := newDiffer(Limits{})
+			d := newDiffer(Limits{}, 0)
 			snapOf(t, d, ident("s", "S"), ident("keep", "K"))
 			d.observe(ident("keep", "K"))
 			for _, r := range c.read {
@@ -211,7 +211,7 @@ func TestDifferInvalidPoisonsValidCopy(t *testing.T) {
 
 func TestDifferRejectInput(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{})
+	d := newDiffer(Limits{}, 0)
 	snapOf(t, d, ident("a", "A"), ident("b", "B"), &Group{Key: "a"})
 	d.observe(ident("b", "B"))
 	d.rejectInput(&RecordError{Kind: KindIdentity, Key: "a", Reason: "unparseable"}) // names a stored record
@@ -229,7 +229,7 @@ func TestDifferRejectInput(t *testing.T) {
 
 func TestDifferRespectsLimits(t *testing.T) {
 	t.Parallel()
-	d := newDiffer(Limits{MaxListLen: 2})
+	d := newDiffer(Limits{MaxListLen: 2}, 0)
 	d.observe(&Group{Key: "g", Members: []string{"a", "b", "c"}})
 	d.observe(&Group{Key: "h", Members: []string{"a", "b"}})
 	res := d.finish()
@@ -287,7 +287,7 @@ func TestDeleteGuardThroughDiffer(t *testing.T) {
 		snap[i] = ident(string(rune('A'+i%26))+strings.Repeat("x", i/26), "n")
 	}
 	run := func(read []Record) diffResult {
-		d := newDiffer(Limits{})
+		d := newDiffer(Limits{}, 0)
 		snapOf(t, d, snap...)
 		for _, r := range read {
 			d.observe(r)

@@ -256,7 +256,10 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	}
 	defer closeConnector(conn)
 
-	d := newDiffer(e.cfg.Limits)
+	e.mu.Lock()
+	hint := e.sizeHints[queueKey(t.conn)]
+	e.mu.Unlock()
+	d := newDiffer(e.cfg.Limits, hint)
 	version, err := e.cfg.Store.Snapshot(ctx, t.conn.Tenant, t.conn.ID, d.addSnapshot)
 	if err != nil {
 		return fmt.Errorf("loading snapshot: %w", err)
@@ -309,6 +312,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	}
 
 	dr := d.finish()
+	e.mu.Lock()
+	e.sizeHints[queueKey(t.conn)] = dr.snapSize + dr.added - dr.removed
+	e.mu.Unlock()
 	res.Added, res.Updated, res.Removed = dr.added, dr.updated, dr.removed
 	res.Unchanged, res.Rejected, res.RejectedSamples = dr.unchanged, dr.rejected, dr.samples
 	cs := &ChangeSet{

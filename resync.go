@@ -194,6 +194,9 @@ type Engine struct {
 	runs   map[string]*Run       // live runs by ID
 	byKey  map[string]*Run       // live, joinable runs by request key
 	queues map[string]*connQueue // per connection work queue
+	// sizeHints remembers each connection's snapshot size after its last
+	// read, so the next diff builds its index without growing it.
+	sizeHints map[string]int
 
 	runWG   sync.WaitGroup // run goroutines
 	readWG  sync.WaitGroup // read goroutines and other helpers
@@ -228,11 +231,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, tel: tel, log: cfg.Logger.With("instance", owner), owner: owner,
 		base: base, cancel: cancel,
-		sem:    newPrioSem(cfg.Concurrency),
-		runs:   map[string]*Run{},
-		byKey:  map[string]*Run{},
-		queues: map[string]*connQueue{},
-		hbStop: make(chan struct{}), hbDone: make(chan struct{}),
+		sem:       newPrioSem(cfg.Concurrency),
+		runs:      map[string]*Run{},
+		byKey:     map[string]*Run{},
+		queues:    map[string]*connQueue{},
+		sizeHints: map[string]int{},
+		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 	}
 	if err := e.recoverRuns(ctx); err != nil {
 		cancel()
