@@ -49,6 +49,33 @@ type RunQuery struct {
 	Limit int
 }
 
+// DefaultRunLimit is the number of runs ListRuns returns when
+// RunQuery.Limit is zero.
+const DefaultRunLimit = 100
+
+// Normalize checks what every RunStore requires of a query (a tenant) and
+// fills the default Limit. Stores call it first; its error wraps
+// ErrInvalidRequest.
+func (q RunQuery) Normalize() (RunQuery, error) {
+	if q.Tenant == "" {
+		return q, fmt.Errorf("%w: ListRuns needs a tenant", ErrInvalidRequest)
+	}
+	if q.Limit <= 0 {
+		q.Limit = DefaultRunLimit
+	}
+	return q, nil
+}
+
+// ValidateRun checks what every RunStore requires of a run before storing
+// it: a tenant and an ID. Stores call it first; its error wraps
+// ErrInvalidRequest.
+func ValidateRun(r RunInfo) error {
+	if r.Tenant == "" || r.ID == "" {
+		return fmt.Errorf("%w: run needs a tenant and an ID (got %q, %q)", ErrInvalidRequest, r.Tenant, r.ID)
+	}
+	return nil
+}
+
 // SnapshotStore keeps each connection's snapshot (current records, with
 // tombstones for removed ones) and the change log, and applies change sets.
 type SnapshotStore interface {

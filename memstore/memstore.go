@@ -88,13 +88,6 @@ func cloneRun(r resync.RunInfo) resync.RunInfo {
 	return r
 }
 
-func checkRun(r resync.RunInfo) error {
-	if r.Tenant == "" || r.ID == "" {
-		return fmt.Errorf("%w: run needs a tenant and an ID (got %q, %q)", resync.ErrInvalidRequest, r.Tenant, r.ID)
-	}
-	return nil
-}
-
 // putRun stores r and keeps the index of live runs; s.mu is held.
 func (s *Store) putRun(r resync.RunInfo) {
 	byID := s.runs[r.Tenant]
@@ -116,7 +109,7 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkRun(r); err != nil {
+	if err := resync.ValidateRun(r); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -133,7 +126,7 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkRun(r); err != nil {
+	if err := resync.ValidateRun(r); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -164,13 +157,11 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: ListRuns needs a tenant", resync.ErrInvalidRequest)
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
 	}
 	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
 	s.mu.Lock()
 	var out []resync.RunInfo
 	for _, r := range s.runs[q.Tenant] {

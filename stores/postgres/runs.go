@@ -76,8 +76,8 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 }
 
 func checkRun(r resync.RunInfo) error {
-	if r.Tenant == "" || r.ID == "" {
-		return fmt.Errorf("%w: postgres: run needs a tenant and an ID (got %q, %q)", resync.ErrInvalidRequest, r.Tenant, r.ID)
+	if err := resync.ValidateRun(r); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return checkTexts("tenant", r.Tenant, "run ID", r.ID, "trigger", string(r.Trigger), "status", string(r.Status), "owner", r.Owner)
 }
@@ -153,16 +153,14 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 
 // ListRuns implements resync.RunStore.
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: postgres: ListRuns needs a tenant", resync.ErrInvalidRequest)
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	if err := checkTexts("tenant", q.Tenant, "trigger", string(q.Trigger), "status", string(q.Status)); err != nil {
 		return nil, err
 	}
 	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
 	var b strings.Builder
 	b.WriteString(`SELECT info FROM {schema}.runs WHERE tenant = $1`)
 	args := []any{q.Tenant}

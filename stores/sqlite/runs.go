@@ -84,16 +84,9 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 	return r, nil
 }
 
-func checkRun(r resync.RunInfo) error {
-	if r.Tenant == "" || r.ID == "" {
-		return fmt.Errorf("%w: run needs a tenant and an ID (got %q, %q)", resync.ErrInvalidRequest, r.Tenant, r.ID)
-	}
-	return nil
-}
-
 // CreateRun implements resync.RunStore.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := checkRun(r); err != nil {
+	if err := resync.ValidateRun(r); err != nil {
 		return err
 	}
 	b, err := encodeRun(r)
@@ -118,7 +111,7 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 
 // UpdateRun implements resync.RunStore.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := checkRun(r); err != nil {
+	if err := resync.ValidateRun(r); err != nil {
 		return err
 	}
 	b, err := encodeRun(r)
@@ -162,13 +155,11 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: ListRuns needs a tenant", resync.ErrInvalidRequest)
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, err
 	}
 	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
 	rows, err := s.r.QueryContext(ctx, `SELECT info FROM runs
 		WHERE tenant = ?1 AND (?2 = '' OR trigger = ?2) AND (?3 = '' OR status = ?3)
 		ORDER BY created_at DESC, id DESC LIMIT ?4`,
