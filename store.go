@@ -297,6 +297,15 @@ type RecordQuery struct {
 	IncludeRemoved bool
 }
 
+// Validate checks what every SnapshotStore requires of a records query: a
+// tenant and a connection. Its error wraps ErrInvalidRequest.
+func (q RecordQuery) Validate() error {
+	if q.Tenant == "" || q.ConnectionID == "" {
+		return fmt.Errorf("%w: Records needs a tenant and a connection", ErrInvalidRequest)
+	}
+	return nil
+}
+
 // ChangeQuery selects change-log entries. Tenant is required; zero fields
 // do not filter.
 type ChangeQuery struct {
@@ -307,6 +316,15 @@ type ChangeQuery struct {
 	AfterSeq int64
 	// Limit bounds the result; 0 means no bound.
 	Limit int
+}
+
+// Validate checks what every SnapshotStore requires of a change-log query:
+// a tenant. Its error wraps ErrInvalidRequest.
+func (q ChangeQuery) Validate() error {
+	if q.Tenant == "" {
+		return fmt.Errorf("%w: Changes needs a tenant", ErrInvalidRequest)
+	}
+	return nil
 }
 
 // ChangeLogEntry is one applied change, written in the same transaction as

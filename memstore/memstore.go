@@ -307,8 +307,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" || q.ConnectionID == "" {
-		return nil, fmt.Errorf("%w: Records needs a tenant and a connection", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	var out []resync.StoredRecord
@@ -335,8 +335,8 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: Changes needs a tenant", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

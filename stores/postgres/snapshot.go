@@ -412,8 +412,8 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 
 // Records implements resync.SnapshotStore.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	if q.Tenant == "" || q.ConnectionID == "" {
-		return nil, fmt.Errorf("%w: postgres: Records needs a tenant and a connection", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID); err != nil {
 		return nil, err
@@ -465,8 +465,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 
 // Changes implements resync.SnapshotStore.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: postgres: Changes needs a tenant", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID); err != nil {
 		return nil, err

@@ -327,8 +327,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" || q.ConnectionID == "" {
-		return nil, fmt.Errorf("%w: Records needs a tenant and a connection", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
@@ -367,8 +367,8 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if q.Tenant == "" {
-		return nil, fmt.Errorf("%w: Changes needs a tenant", resync.ErrInvalidRequest)
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	limit := int64(q.Limit)
 	if limit <= 0 {
