@@ -141,10 +141,10 @@ func (d *differ) observe(r Record) {
 	d.read++
 	if err := ValidateRecord(r, d.limits); err != nil {
 		d.reject(err.Error())
-		if k, ok := d.usableKey(r); ok {
-			// The record is bad but says which record it is: keep the
+		if r != nil && !isNilRecord(r) {
+			// The record is bad but may say which record it is: keep the
 			// stored version rather than remove it for bad input.
-			d.poison(k)
+			d.poisonIfUsable(r.RecordKind(), r.RecordKey())
 		}
 		return
 	}
@@ -185,23 +185,17 @@ func (d *differ) rejectInput(err error) {
 	}
 	d.reject(err.Error())
 	var re *RecordError
-	if errors.As(err, &re) && re.Key != "" && re.Kind >= KindIdentity && re.Kind <= KindGroup &&
-		len(re.Key) <= d.limits.MaxKeyBytes && utf8.ValidString(re.Key) {
-		d.poison(recKey{re.Kind, re.Key})
+	if errors.As(err, &re) {
+		d.poisonIfUsable(re.Kind, re.Key)
 	}
 }
 
-// usableKey returns the kind and key of a rejected record when they are
-// themselves valid, so the record can still be told apart.
-func (d *differ) usableKey(r Record) (recKey, bool) {
-	if r == nil || isNilRecord(r) {
-		return recKey{}, false
+// poisonIfUsable poisons the key of a rejected record when the kind and
+// key are themselves valid, so the record can still be told apart.
+func (d *differ) poisonIfUsable(kind RecordKind, key string) {
+	if kind >= KindIdentity && kind <= KindGroup && key != "" && len(key) <= d.limits.MaxKeyBytes && utf8.ValidString(key) {
+		d.poison(recKey{kind, key})
 	}
-	k := recKey{r.RecordKind(), r.RecordKey()}
-	if k.kind < KindIdentity || k.kind > KindGroup || k.key == "" || len(k.key) > d.limits.MaxKeyBytes || !utf8.ValidString(k.key) {
-		return recKey{}, false
-	}
-	return k, true
 }
 
 func dupReason(k recKey) string {

@@ -305,7 +305,6 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 			reads := res.Reads
 			*res = t.result
 			res.Reads = reads + 1
-			res.Name = s.conn.Name
 			s.err = t.err
 			if t.owner != r && t.result.Status == ConnHeld {
 				res.Error = fmt.Sprintf("%s (held by run %s)", res.Error, t.owner.id)
