@@ -364,9 +364,9 @@ func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
 			e.recordNotifyError(r, fmt.Errorf("listing admins of tenant %q: %w", r.tenant, err))
 		}
 	}
+	policy := e.cfg.Retry
+	policy.MaxAttempts = 3
 	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
-		policy := e.cfg.Retry
-		policy.MaxAttempts = 3
 		_, err := retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))
