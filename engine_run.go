@@ -139,7 +139,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.String())
 		return r, nil
 	}
-	now := e.cfg.Now()
+	now := e.cfg.Clock.Now()
 	id := e.cfg.NewID()
 	rctx, cancel := context.WithCancel(e.base)
 	r := &Run{e: e, id: id, tenant: req.Tenant, key: key, ctx: rctx, cancel: cancel, done: make(chan struct{})}
@@ -216,7 +216,7 @@ func (e *Engine) joinLocked(r *Run, p Principal) {
 func (e *Engine) runLoop(r *Run) {
 	defer e.runWG.Done()
 	ctx, span := r.traceCtx, r.span
-	start := time.Now()
+	start := e.cfg.Clock.Now()
 	e.notify(r, NotifyRunStarted, nil)
 
 	var g errgroup.Group // zero Group: one slot's failure never cancels the others
@@ -250,13 +250,13 @@ func (e *Engine) runLoop(r *Run) {
 
 	e.mu.Lock()
 	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
-	r.info.FinishedAt = e.cfg.Now()
+	r.info.FinishedAt = e.cfg.Clock.Now()
 	e.mu.Unlock()
 	e.persist(r)
 	e.notify(r, NotifyRunCompleted, nil)
 	e.persist(r) // with any notification errors
 	info := r.Info()
-	e.tel.runEnded(ctx, info, time.Since(start))
+	e.tel.runEnded(ctx, info, e.cfg.Clock.Now().Sub(start))
 	e.tel.inflight.Add(context.WithoutCancel(ctx), -1)
 	span.SetAttributes(attribute.String("resync.status", string(info.Status)))
 	span.End()
@@ -299,7 +299,7 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 		if canceled {
 			res.Status = ConnCanceled
 			res.Error = "canceled"
-			res.FinishedAt = e.cfg.Now()
+			res.FinishedAt = e.cfg.Clock.Now()
 			s.err = context.Canceled
 		} else {
 			reads := res.Reads
@@ -326,7 +326,7 @@ const progressInterval = time.Second
 // progressInterval ago; the final state is always written by persist.
 func (e *Engine) persistProgress(r *Run) {
 	r.persistMu.Lock()
-	recent := !r.persistedAt.IsZero() && time.Since(r.persistedAt) < progressInterval
+	recent := !r.persistedAt.IsZero() && e.cfg.Clock.Now().Sub(r.persistedAt) < progressInterval
 	r.persistMu.Unlock()
 	if !recent {
 		e.persist(r)
@@ -338,7 +338,7 @@ func (e *Engine) persistProgress(r *Run) {
 func (e *Engine) persist(r *Run) {
 	r.persistMu.Lock()
 	defer r.persistMu.Unlock()
-	r.persistedAt = time.Now()
+	r.persistedAt = e.cfg.Clock.Now()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
 	defer cancel()
 	if err := e.cfg.Store.UpdateRun(ctx, r.Info()); err != nil {
@@ -367,7 +367,7 @@ func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
 	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
-		_, err := retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
+		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))
 		}

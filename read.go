@@ -146,7 +146,7 @@ func (e *Engine) execute(t *read) {
 		}
 	}
 	if res.FinishedAt.IsZero() {
-		res.FinishedAt = e.cfg.Now()
+		res.FinishedAt = e.cfg.Clock.Now()
 	}
 	if t.held != nil {
 		// Sent after the concurrency slot and the read lease are released:
@@ -190,7 +190,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 		}
 	}()
 
-	now := e.cfg.Now()
+	now := e.cfg.Clock.Now()
 	e.mu.Lock()
 	t.started, t.startedAt = true, now
 	e.mu.Unlock()
@@ -209,7 +209,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	res.Pages = int(t.pages.Load())
 	res.Attempts = int(t.attempts.Load())
 	res.Total = int(t.total.Load())
-	res.FinishedAt = e.cfg.Now()
+	res.FinishedAt = e.cfg.Clock.Now()
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -224,7 +224,6 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 }
 
 func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
-	var timer *time.Timer
 	for {
 		ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL)
 		if err != nil {
@@ -234,16 +233,8 @@ func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
 			return nil
 		}
 		// Another instance is reading the connection: our read follows it.
-		if timer == nil {
-			timer = time.NewTimer(e.cfg.LeasePoll)
-			defer timer.Stop()
-		} else {
-			timer.Reset(e.cfg.LeasePoll)
-		}
-		select {
-		case <-ctx.Done():
+		if !sleep(e.cfg.Clock, e.cfg.LeasePoll, ctx.Done()) {
 			return fmt.Errorf("waiting for another instance's read: %w", ctx.Err())
-		case <-timer.C:
 		}
 	}
 }
@@ -264,20 +255,20 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err != nil {
 		return fmt.Errorf("loading snapshot: %w", err)
 	}
-	lastRenew := time.Now()
+	lastRenew := e.cfg.Clock.Now()
 	cursor := ""
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped before page %d: %w", page, err)
 		}
-		if time.Since(lastRenew) > e.cfg.LeaseTTL/3 {
+		if e.cfg.Clock.Now().Sub(lastRenew) > e.cfg.LeaseTTL/3 {
 			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL); err != nil || !ok {
 				return fmt.Errorf("read lease lost before page %d (err %v)", page, err)
 			}
-			lastRenew = time.Now()
+			lastRenew = e.cfg.Clock.Now()
 		}
 		var pg Page
-		_, err := retryDo(ctx, e.cfg.Retry, func(attempt int) error {
+		_, err := e.retryDo(ctx, e.cfg.Retry, func(attempt int) error {
 			t.attempts.Add(1)
 			var rerr error
 			pg, rerr = safeReadPage(ctx, conn, cursor)
@@ -319,7 +310,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	res.Unchanged, res.Rejected, res.RejectedSamples = dr.unchanged, dr.rejected, dr.samples
 	cs := &ChangeSet{
 		ID: t.id, Tenant: t.conn.Tenant, ConnectionID: t.conn.ID, RunID: t.owner.id,
-		BaseVersion: version, Changes: dr.changes, CreatedAt: e.cfg.Now(),
+		BaseVersion: version, Changes: dr.changes, CreatedAt: e.cfg.Clock.Now(),
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stopped before applying: %w", err)
@@ -383,6 +374,6 @@ func classify(err error) retry.Classification {
 	return retry.Classification{MinDelay: d}
 }
 
-func retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
-	return retry.Do(ctx, p.internal(), classify, op, onRetry)
+func (e *Engine) retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
+	return retry.Do(ctx, e.cfg.Clock, p.internal(), classify, op, onRetry)
 }

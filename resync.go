@@ -74,8 +74,10 @@ type Config struct {
 	MeterProvider  metric.MeterProvider
 	// Logger receives the engine's logs. Default: discarded.
 	Logger *slog.Logger
-	// Now returns the time for timestamps. Default time.Now.
-	Now func() time.Time
+	// Clock is the time source of the engine: timestamps, retry backoff,
+	// lease renewal and polling. A Scheduler on the engine uses it too.
+	// Default: the system clock.
+	Clock Clock
 	// NewID returns run IDs, unique across instances. Default: time-ordered
 	// random hex.
 	NewID func() string
@@ -146,11 +148,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = systemClock{}
 	}
 	if c.NewID == nil {
-		c.NewID = func() string { return newID(c.Now()) }
+		clk := c.Clock
+		c.NewID = func() string { return newID(clk.Now()) }
 	}
 	if c.InstanceID == "" {
 		c.InstanceID = "engine-" + randomHex(6)
@@ -267,29 +270,25 @@ func (e *Engine) Owner() string { return e.owner }
 
 func (e *Engine) heartbeat() {
 	defer close(e.hbDone)
-	t := time.NewTicker(e.cfg.LeaseTTL / 3)
-	defer t.Stop()
 	beats := 0
 	for {
-		select {
-		case <-e.hbStop:
+		if !sleep(e.cfg.Clock, e.cfg.LeaseTTL/3, e.hbStop) {
 			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
-			ok, err := e.cfg.Store.AcquireLease(ctx, InstanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
-			if err != nil || !ok {
-				e.log.Error("renewing instance lease failed", "err", err, "held", ok)
-			}
-			// Runs of instances that died since are interrupted once
-			// their lease has expired: another replica's crash is noticed
-			// here without a restart.
-			if beats++; beats%3 == 0 {
-				if err := e.recoverRuns(ctx); err != nil {
-					e.log.Error("recovering runs", "err", err)
-				}
-			}
-			cancel()
 		}
+		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
+		ok, err := e.cfg.Store.AcquireLease(ctx, InstanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
+		if err != nil || !ok {
+			e.log.Error("renewing instance lease failed", "err", err, "held", ok)
+		}
+		// Runs of instances that died since are interrupted once their
+		// lease has expired: another replica's crash is noticed here
+		// without a restart.
+		if beats++; beats%3 == 0 {
+			if err := e.recoverRuns(ctx); err != nil {
+				e.log.Error("recovering runs", "err", err)
+			}
+		}
+		cancel()
 	}
 }
 

@@ -42,6 +42,25 @@ func (p Policy) WithDefaults() Policy {
 	return p
 }
 
+// Clock is the time source Do waits on: resync.Clock, declared again here
+// (with the same method set) so that this package does not import the root.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// System is the system clock.
+var System Clock = systemClock{}
+
 // Classification tells Do what to do with an error.
 type Classification struct {
 	Permanent bool          // do not retry
@@ -49,10 +68,11 @@ type Classification struct {
 }
 
 // Do calls op until it succeeds, returns a permanent error, the attempts
-// run out or ctx is done. op receives the attempt number (1-based).
+// run out or ctx is done, waiting between attempts on clk (System if nil).
+// op receives the attempt number (1-based).
 // onRetry, if not nil, is called before each wait. Do returns the last
 // error of op (or ctx's error if ctx ended a wait) and the attempts made.
-func Do(ctx context.Context, p Policy, classify func(error) Classification,
+func Do(ctx context.Context, clk Clock, p Policy, classify func(error) Classification,
 	op func(attempt int) error, onRetry func(attempt int, delay time.Duration, err error)) (int, error) {
 	p = p.WithDefaults()
 	b := backoff.NewExponentialBackOff()
@@ -62,12 +82,9 @@ func Do(ctx context.Context, p Policy, classify func(error) Classification,
 	b.RandomizationFactor = p.RandomizationFactor
 	b.MaxElapsedTime = 0 // bounded by attempts instead
 	b.Reset()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	if clk == nil {
+		clk = System
+	}
 	for attempt := 1; ; attempt++ {
 		err := op(attempt)
 		if err == nil {
@@ -90,15 +107,12 @@ func Do(ctx context.Context, p Policy, classify func(error) Classification,
 		if onRetry != nil {
 			onRetry(attempt, d, err)
 		}
-		if timer == nil {
-			timer = time.NewTimer(d)
-		} else {
-			timer.Reset(d)
-		}
+		ch, stop := clk.NewTimer(d)
 		select {
 		case <-ctx.Done():
+			stop()
 			return attempt, ctx.Err()
-		case <-timer.C:
+		case <-ch:
 		}
 	}
 }

@@ -33,7 +33,7 @@ func TestSucceedsFirstTime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		n, err := Do(t.Context(), noJitter, transient, func(int) error { return nil }, func(int, time.Duration, error) { t.Error("no retry expected") })
+		n, err := Do(t.Context(), nil, noJitter, transient, func(int) error { return nil }, func(int, time.Duration, error) { t.Error("no retry expected") })
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
 		assert.Equal(t, time.Duration(0), time.Since(start))
@@ -47,7 +47,7 @@ func TestAttemptsBounded(t *testing.T) {
 		var retries []int
 		var delays []time.Duration
 		start := time.Now()
-		n, err := Do(t.Context(), noJitter, transient, func(attempt int) error {
+		n, err := Do(t.Context(), nil, noJitter, transient, func(attempt int) error {
 			calls++
 			assert.Equal(t, calls, attempt, "attempt numbers count from 1")
 			return errFlaky
@@ -68,7 +68,7 @@ func TestAttemptsBounded(t *testing.T) {
 func TestSucceedsAfterRetries(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		n, err := Do(t.Context(), noJitter, transient, func(attempt int) error {
+		n, err := Do(t.Context(), nil, noJitter, transient, func(attempt int) error {
 			if attempt < 3 {
 				return errFlaky
 			}
@@ -84,7 +84,7 @@ func TestBackoffCappedAndJittered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := Policy{MaxAttempts: 8, InitialInterval: time.Second, MaxInterval: 5 * time.Second, Multiplier: 2, RandomizationFactor: -1}
 		var delays []time.Duration
-		_, err := Do(t.Context(), p, transient, func(int) error { return errFlaky },
+		_, err := Do(t.Context(), nil, p, transient, func(int) error { return errFlaky },
 			func(_ int, d time.Duration, _ error) { delays = append(delays, d) })
 		require.Error(t, err)
 		require.Len(t, delays, 7)
@@ -94,7 +94,7 @@ func TestBackoffCappedAndJittered(t *testing.T) {
 
 		p = Policy{MaxAttempts: 6, InitialInterval: time.Second, MaxInterval: time.Minute, Multiplier: 2, RandomizationFactor: 0.5}
 		delays = nil
-		_, err = Do(t.Context(), p, transient, func(int) error { return errFlaky },
+		_, err = Do(t.Context(), nil, p, transient, func(int) error { return errFlaky },
 			func(_ int, d time.Duration, _ error) { delays = append(delays, d) })
 		require.Error(t, err)
 		want := time.Second
@@ -113,7 +113,7 @@ func TestPermanentStopsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
 		calls := 0
-		n, err := Do(t.Context(), noJitter, func(error) Classification { return Classification{Permanent: true} },
+		n, err := Do(t.Context(), nil, noJitter, func(error) Classification { return Classification{Permanent: true} },
 			func(int) error { calls++; return errFlaky }, func(int, time.Duration, error) { t.Error("no retry for permanent errors") })
 		require.ErrorIs(t, err, errFlaky)
 		assert.Equal(t, 1, n)
@@ -126,7 +126,7 @@ func TestMinDelayHonoured(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var times []time.Time
-		_, err := Do(t.Context(), noJitter, func(error) Classification { return Classification{MinDelay: 30 * time.Second} },
+		_, err := Do(t.Context(), nil, noJitter, func(error) Classification { return Classification{MinDelay: 30 * time.Second} },
 			func(int) error { times = append(times, time.Now()); return errFlaky }, nil)
 		require.Error(t, err)
 		require.Len(t, times, 5)
@@ -136,7 +136,7 @@ func TestMinDelayHonoured(t *testing.T) {
 
 		// A MinDelay below the backoff does not shorten it.
 		var delays []time.Duration
-		_, err = Do(t.Context(), Policy{MaxAttempts: 3, InitialInterval: 10 * time.Second, RandomizationFactor: -1},
+		_, err = Do(t.Context(), nil, Policy{MaxAttempts: 3, InitialInterval: 10 * time.Second, RandomizationFactor: -1},
 			func(error) Classification { return Classification{MinDelay: time.Second} },
 			func(int) error { return errFlaky }, func(_ int, d time.Duration, _ error) { delays = append(delays, d) })
 		require.Error(t, err)
@@ -153,7 +153,7 @@ func TestCancelDuringWait(t *testing.T) {
 			time.Sleep(2 * time.Second)
 			cancel()
 		}()
-		n, err := Do(ctx, Policy{MaxAttempts: 10, InitialInterval: time.Hour, RandomizationFactor: -1}, transient,
+		n, err := Do(ctx, nil, Policy{MaxAttempts: 10, InitialInterval: time.Hour, RandomizationFactor: -1}, transient,
 			func(int) error { return errFlaky }, nil)
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Equal(t, 1, n)
@@ -165,7 +165,7 @@ func TestCanceledDuringOp(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		n, err := Do(ctx, noJitter, transient, func(int) error { cancel(); return errFlaky }, nil)
+		n, err := Do(ctx, nil, noJitter, transient, func(int) error { cancel(); return errFlaky }, nil)
 		// The op's own error is returned, and no retry follows.
 		require.ErrorIs(t, err, errFlaky)
 		assert.Equal(t, 1, n)

@@ -149,7 +149,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	src, fakes := engineSetup(crashData())
 	e, err := resync.New(ctx, resync.Config{Store: s2, Connections: src, Connectors: fakes.Factories("okta"),
-		Authorizer: resynctest.AllowAll, Now: later})
+		Authorizer: resynctest.AllowAll, Clock: resynctest.NewClock(later())})
 	require.NoError(t, err)
 	defer closeEngine(t, e)
 	run, err = s2.GetRun(ctx, engTenant, runID)
