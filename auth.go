@@ -40,6 +40,7 @@ const (
 	ActionResyncAll       Action = "resync_all"       // start a full sync (scheduled)
 	ActionReviewHeld      Action = "review_held"      // approve or reject a held change set
 	ActionViewRuns        Action = "view_runs"        // read runs and held change sets
+	ActionCheckConnection Action = "check_connection" // test a connection's credentials (reads the provider)
 )
 
 // Authorizer decides whether a principal may perform an action on a tenant.

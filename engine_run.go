@@ -34,17 +34,28 @@ type Run struct {
 	slots     []*slot
 	finishing bool
 	canceled  bool
+
+	// Acknowledgements: requesters [0, acked) have had their "started"
+	// notice; acks counts the deliveries under way, which the completion
+	// notice waits for.
+	// ackTurn (a one-slot channel, not a mutex: a goroutine waiting for
+	// its turn while a slow Notifier delivers is blocked in a way
+	// testing/synctest can see) serializes the deliveries.
+	ackTurn chan struct{}
+	acked   int // guarded by e.mu
+	acks    sync.WaitGroup
 }
 
 // slot is one connection of a run.
 type slot struct {
-	idx     int
-	conn    Connection
-	ticket  *read // the read whose result the slot waits for
-	running bool  // a goroutine is serving the slot
-	needs   bool  // the slot must be (re)served
-	reads   int   // reads requested for this slot
-	err     error // live error of the last result
+	idx      int
+	conn     Connection
+	ticket   *read // the read whose result the slot waits for
+	recorded *read // the read whose result the slot holds
+	running  bool  // a goroutine is serving the slot
+	needs    bool  // the slot must be (re)served
+	reads    int   // reads requested for this slot
+	err      error // live error of the last result
 }
 
 func (r *Run) spanContext() trace.SpanContext { return trace.SpanContextFromContext(r.traceCtx) }
@@ -142,7 +153,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	now := e.cfg.Clock.Now()
 	id := e.cfg.NewID()
 	rctx, cancel := context.WithCancel(e.base)
-	r := &Run{e: e, id: id, tenant: req.Tenant, key: key, ctx: rctx, cancel: cancel, done: make(chan struct{})}
+	r := &Run{e: e, id: id, tenant: req.Tenant, key: key, ctx: rctx, cancel: cancel, done: make(chan struct{}), ackTurn: make(chan struct{}, 1)}
 	r.info = RunInfo{
 		ID: id, Tenant: req.Tenant, Scope: req.Scope, Trigger: req.Trigger,
 		Initiator: req.Initiator, Requesters: []Principal{req.Initiator},
@@ -186,9 +197,17 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 // has already begun are read once more after it (their read may predate
 // the change the requester just made); the others are not read yet, so the
 // coming read serves the new requester too.
+//
+// The requester gets its own in-product acknowledgement, sent before the
+// run's completion notice.
 func (e *Engine) joinLocked(r *Run, p Principal) {
 	if !slices.ContainsFunc(r.info.Requesters, func(q Principal) bool { return q.ID == p.ID && q.Email == p.Email }) {
 		r.info.Requesters = append(r.info.Requesters, p)
+		r.acks.Add(1)
+		go func() {
+			defer r.acks.Done()
+			e.acknowledge(r)
+		}()
 	}
 	if r.info.Trigger == TriggerScheduled {
 		return // reads in flight are fresh enough for a scheduled sync
@@ -201,7 +220,13 @@ func (e *Engine) joinLocked(r *Run, p Principal) {
 		if t == s.ticket {
 			continue
 		}
+		// The replaced read goes on to the end and is applied: it is a
+		// read of the connection made for this run, and counts (unless
+		// its result was recorded already, which counted it).
 		s.ticket.waiters-- // the run now waits for the newer read only
+		if s.ticket != s.recorded {
+			r.info.Connections[s.idx].Reads++
+		}
 		s.ticket = t
 		if !s.running {
 			s.needs = true
@@ -210,17 +235,42 @@ func (e *Engine) joinLocked(r *Run, p Principal) {
 	}
 }
 
-// runLoop serves the run's slots with an errgroup fan-out until none needs
-// serving, then finishes the run. Reads run in their own goroutines (see
-// read.go); a slot goroutine waits for its read and records the result.
+// acknowledge sends the in-product "started" notice to the requesters not
+// yet acknowledged. Acknowledgements of one run are sent one at a time, in
+// the order the requests were accepted.
+func (e *Engine) acknowledge(r *Run) {
+	r.ackTurn <- struct{}{}
+	defer func() { <-r.ackTurn }()
+	e.mu.Lock()
+	pending := r.info.Requesters[r.acked:]
+	r.acked = len(r.info.Requesters)
+	info := r.infoLocked()
+	e.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	info.Requesters = pending
+	e.deliver(r, NotifyRunStarted, info, nil)
+}
+
+// runLoop serves the run's slots until none needs serving, then finishes
+// the run.
+//
+// The fan-out is an errgroup.Group with one goroutine per connection of the
+// run, each serving its slot until no request is left for it (serveSlot).
+// The zero Group is used on purpose: it cancels nothing when one slot ends
+// badly, since one connection's failure must never stop the others, and it
+// sets no limit, since slot goroutines only wait: reads, which do the work,
+// are bounded across all runs of the engine by its semaphore
+// (Config.Concurrency). No slot goroutine returns an error: each
+// connection's outcome, failure included, is recorded in its own result.
 func (e *Engine) runLoop(r *Run) {
 	defer e.runWG.Done()
 	ctx, span := r.traceCtx, r.span
 	start := e.cfg.Clock.Now()
-	e.notify(r, NotifyRunStarted, nil)
+	e.acknowledge(r)
 
-	var g errgroup.Group // zero Group: one slot's failure never cancels the others
-	g.SetLimit(e.cfg.Concurrency)
+	var g errgroup.Group
 	for {
 		e.mu.Lock()
 		var todo []*slot
@@ -253,6 +303,7 @@ func (e *Engine) runLoop(r *Run) {
 	r.info.FinishedAt = e.cfg.Clock.Now()
 	e.mu.Unlock()
 	e.persist(r)
+	r.acks.Wait() // every requester is acknowledged before it hears of the end
 	e.notify(r, NotifyRunCompleted, nil)
 	e.persist(r) // with any notification errors
 	info := r.Info()
@@ -270,7 +321,8 @@ func (e *Engine) runLoop(r *Run) {
 }
 
 // serveSlot waits for the slot's read (following it when a newer read
-// replaces it) and records the result.
+// replaces it) and records the result, and does so again while requests
+// that joined the run ask for a further read of the connection.
 func (e *Engine) serveSlot(r *Run, s *slot) {
 	for {
 		e.mu.Lock()
@@ -284,7 +336,6 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 		}
 		e.mu.Lock()
 		if !canceled && s.ticket != t {
-			r.info.Connections[s.idx].Reads++
 			e.mu.Unlock()
 			continue // a request joined: wait for the follow-up read
 		}
@@ -305,15 +356,22 @@ func (e *Engine) serveSlot(r *Run, s *slot) {
 			reads := res.Reads
 			*res = t.result
 			res.Reads = reads + 1
+			s.recorded = t
 			s.err = t.err
 			if t.owner != r && t.result.Status == ConnHeld {
 				res.Error = fmt.Sprintf("%s (held by run %s)", res.Error, t.owner.id)
 			}
 		}
-		s.running = false
+		again := s.needs && !canceled
+		s.needs = false
+		if !again {
+			s.running = false
+		}
 		e.mu.Unlock()
 		e.persistProgress(r)
-		return
+		if !again {
+			return
+		}
 	}
 }
 
@@ -352,12 +410,19 @@ func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
 	if e.cfg.Notifier == nil {
 		return
 	}
-	info := r.Info()
+	e.deliver(r, kind, r.Info(), held)
+}
+
+// deliver routes and delivers the notifications of kind about info.
+func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *HeldSummary) {
+	if e.cfg.Notifier == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
 	defer cancel()
 	var admins []Principal
 	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
-	if needAdmins && e.cfg.Directory != nil {
+	if needAdmins {
 		var err error
 		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)
 		if err != nil {

@@ -45,15 +45,13 @@ type read struct {
 	held   *HeldSummary // set when the delete guard held the change set
 }
 
-func queueKey(c Connection) string { return c.Tenant + "\x00" + c.ID }
-
 // requestReadLocked returns the read that will serve a request for s.conn
 // made now: the pending read if there is one, the current read if it has
 // not begun reading (or, for a scheduled run, even if it has: a read in
 // flight is fresh enough for a daily sync), else a new read queued behind
 // the current one.
 func (e *Engine) requestReadLocked(s *slot, r *Run) *read {
-	key := queueKey(s.conn)
+	key := keyOf(s.conn)
 	q := e.queues[key]
 	if q == nil {
 		q = &connQueue{}
@@ -94,14 +92,14 @@ func (e *Engine) releaseWaiter(t *read) {
 		return
 	}
 	t.stop()
-	if q := e.queues[queueKey(t.conn)]; q != nil && q.next == t {
+	if q := e.queues[keyOf(t.conn)]; q != nil && q.next == t {
 		q.next = nil // nobody may join a canceled pending read
 	}
 }
 
 // finishLocked removes t from its queue, promoting the pending read.
 func (e *Engine) finishLocked(t *read) {
-	key := queueKey(t.conn)
+	key := keyOf(t.conn)
 	q := e.queues[key]
 	if q == nil {
 		return
@@ -241,14 +239,23 @@ func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
 
 func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResult, span trace.Span, lease string) error {
 	factory := e.cfg.Connectors[t.conn.Provider]
-	conn, err := callFactory(ctx, factory, t.conn)
+	// A factory error is classified and retried like a page's: a secret
+	// store that is briefly down must not fail the connection.
+	var conn Connector
+	_, err := e.retryDo(ctx, e.cfg.Retry, func(int) error {
+		var ferr error
+		conn, ferr = callFactory(ctx, factory, t.conn)
+		return ferr
+	}, func(attempt int, delay time.Duration, ferr error) {
+		e.log.Debug("opening connector failed, retrying", "connection", t.conn.ID, "attempt", attempt, "delay", delay, "err", ferr)
+	})
 	if err != nil {
 		return fmt.Errorf("opening connector: %w", err)
 	}
 	defer closeConnector(conn)
 
 	e.mu.Lock()
-	hint := e.sizeHints[queueKey(t.conn)]
+	hint := e.sizeHints[keyOf(t.conn)]
 	e.mu.Unlock()
 	d := newDiffer(e.cfg.Limits, hint)
 	version, err := e.cfg.Store.Snapshot(ctx, t.conn.Tenant, t.conn.ID, d.addSnapshot)
@@ -304,7 +311,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 
 	dr := d.finish()
 	e.mu.Lock()
-	e.sizeHints[queueKey(t.conn)] = dr.snapSize + dr.added - dr.removed
+	e.sizeHints[keyOf(t.conn)] = dr.snapSize + dr.added - dr.removed
 	e.mu.Unlock()
 	res.Added, res.Updated, res.Removed = dr.added, dr.updated, dr.removed
 	res.Unchanged, res.Rejected, res.RejectedSamples = dr.unchanged, dr.rejected, dr.samples

@@ -32,10 +32,12 @@ type Config struct {
 	// Authorizer decides who may resync. Required. Scheduled runs of
 	// SystemPrincipal (Request.Trigger == TriggerScheduled) do not consult it.
 	Authorizer Authorizer
-	// Directory lists a tenant's admins for emails. Default: none, so
-	// admin emails are not sent (and a warning is logged once per run).
+	// Directory lists a tenant's admins: the recipients of a personnel
+	// resync's completion email and of delete-guard alerts. Required when
+	// Notifier is set, so that those emails are never dropped silently; a
+	// host that wants none passes a Directory that lists no one.
 	Directory Directory
-	// Notifier delivers notifications. Default: none.
+	// Notifier delivers notifications. Default: none (nothing is sent).
 	Notifier Notifier
 	// ScheduledNotify says whom scheduled runs notify. Default ScheduledNotifyNone.
 	ScheduledNotify ScheduledNotify
@@ -113,6 +115,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Authorizer == nil {
 		errs = append(errs, errors.New("field Authorizer is required (resynctest.AllowAll for tests)"))
+	}
+	if c.Notifier != nil && c.Directory == nil {
+		errs = append(errs, errors.New("field Directory is required with a Notifier: personnel completion emails and held-change alerts go to the tenant's admins (a Directory that lists no one sends none)"))
 	}
 	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 {
 		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL and LeasePoll must not be negative"))
@@ -194,12 +199,12 @@ type Engine struct {
 
 	mu     sync.Mutex
 	closed bool
-	runs   map[string]*Run       // live runs by ID
-	byKey  map[string]*Run       // live, joinable runs by request key
-	queues map[string]*connQueue // per connection work queue
+	runs   map[string]*Run        // live runs by ID
+	byKey  map[string]*Run        // live, joinable runs by request key
+	queues map[connKey]*connQueue // per connection work queue
 	// sizeHints remembers each connection's snapshot size after its last
 	// read, so the next diff builds its index without growing it.
-	sizeHints map[string]int
+	sizeHints map[connKey]int
 
 	runWG   sync.WaitGroup // run goroutines
 	readWG  sync.WaitGroup // read goroutines and other helpers
@@ -237,8 +242,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		sem:       newPrioSem(cfg.Concurrency),
 		runs:      map[string]*Run{},
 		byKey:     map[string]*Run{},
-		queues:    map[string]*connQueue{},
-		sizeHints: map[string]int{},
+		queues:    map[connKey]*connQueue{},
+		sizeHints: map[connKey]int{},
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 	}
 	if err := e.recoverRuns(ctx); err != nil {
@@ -374,7 +379,7 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (string, *Plan, erro
 	if err != nil {
 		return "", nil, err
 	}
-	key := req.Tenant + "\x00" + string(req.Trigger) + "\x00" + scope.key()
+	key := joinKey("request", req.Tenant, string(req.Trigger), scope.key())
 	return key, plan, nil
 }
 
@@ -408,6 +413,9 @@ func (e *Engine) GetRun(ctx context.Context, tenant, id string, by Principal) (R
 		return r.Info(), nil
 	}
 	ri, err := e.cfg.Store.GetRun(ctx, tenant, id)
+	if errors.Is(err, ErrNotFound) {
+		return RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", ErrNotFound, id, tenant)
+	}
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("resync: run %q of tenant %q: %w", id, tenant, err)
 	}
@@ -487,6 +495,9 @@ func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principa
 		return HeldSummary{}, err
 	}
 	cs, err := e.cfg.Store.GetHeld(ctx, tenant, heldID)
+	if errors.Is(err, ErrNotFound) {
+		return HeldSummary{}, fmt.Errorf("%w: held change set %q of tenant %q", ErrNotFound, heldID, tenant)
+	}
 	if err != nil {
 		return HeldSummary{}, fmt.Errorf("resync: held change set %q of tenant %q: %w", heldID, tenant, err)
 	}
@@ -511,6 +522,9 @@ func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal
 		return err
 	}
 	if err := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("%w: held change set %q of tenant %q", ErrNotFound, heldID, tenant)
+		}
 		return fmt.Errorf("resync: rejecting held change set %q of tenant %q: %w", heldID, tenant, err)
 	}
 	e.log.Info("held change set rejected", "tenant", tenant, "held", heldID, "by", by.String())
@@ -518,9 +532,10 @@ func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal
 }
 
 // CheckConnection tests one connection: its connector's CheckHealth if it
-// has the HealthChecker capability, else a read of the first page.
+// has the HealthChecker capability, else a read of the first page. It
+// reaches the provider, so it needs ActionCheckConnection.
 func (e *Engine) CheckConnection(ctx context.Context, tenant, connectionID string, by Principal) error {
-	if err := e.authorize(ctx, tenant, by, ActionViewRuns); err != nil {
+	if err := e.authorize(ctx, tenant, by, ActionCheckConnection); err != nil {
 		return err
 	}
 	conns, err := e.cfg.Connections.Connections(ctx, tenant)

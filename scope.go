@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -291,7 +292,16 @@ func (s Scope) normalize(personnelDefault []ConnectionType) (Scope, error) {
 }
 
 // key returns a string equal for equal normalized scopes.
-func (s Scope) key() string { return s.String() }
+func (s Scope) key() string {
+	parts := []string{s.Kind.String(), strconv.Itoa(len(s.Types))}
+	for _, t := range s.Types {
+		parts = append(parts, t.String())
+	}
+	parts = append(parts, strconv.Itoa(len(s.Providers)))
+	parts = append(parts, s.Providers...)
+	parts = append(parts, s.ConnectionIDs...)
+	return joinKey("scope", parts...)
+}
 
 func sortedUnique(ts []ConnectionType) []ConnectionType {
 	out := slices.Clone(ts)

@@ -139,11 +139,11 @@ type LeaseStore interface {
 
 // InstanceLease is the name of the lease an engine instance holds while it
 // lives; RecoverRuns treats runs of instances without it as interrupted.
-func InstanceLease(owner string) string { return "instance/" + owner }
+func InstanceLease(owner string) string { return joinKey("instance", owner) }
 
 // ReadLease is the name of the lease held while a connection is read.
 func ReadLease(tenant, connectionID string) string {
-	return "read/" + tenant + "/" + connectionID
+	return joinKey("read", tenant, connectionID)
 }
 
 // SnapshotEntry is one live record of a snapshot, as the diff needs it.

@@ -377,6 +377,22 @@ func (a Admins) Admins(_ context.Context, tenant string) ([]resync.Principal, er
 	return slices.Clone(a[tenant]), nil
 }
 
+// Grants is an Authorizer that allows a principal (matched by ID) exactly
+// the actions granted to it on a tenant:
+//
+//	resynctest.Grants{"t1": {"alice": {resync.ActionResyncPersonnel, resync.ActionViewRuns}}}
+//
+// Unlike Admins, it tells actions apart, so a test can prove that each
+// operation asks for the action it should.
+type Grants map[string]map[string][]resync.Action
+
+var _ resync.Authorizer = Grants(nil)
+
+// Authorize implements resync.Authorizer.
+func (g Grants) Authorize(_ context.Context, tenant string, p resync.Principal, a resync.Action) (bool, error) {
+	return slices.Contains(g[tenant][p.ID], a), nil
+}
+
 // Notifier records notifications. It can be scripted to fail. Safe for
 // concurrent use.
 type Notifier struct {
