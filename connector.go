@@ -25,6 +25,10 @@ import (
 //     Cursors are opaque to the engine; they may be URLs, tokens or offsets.
 //   - Return records of the connection's current state; keys must be stable
 //     and unique per kind within one full read.
+//   - Report input that cannot be turned into a record (a malformed row) in
+//     Page.Rejected rather than dropping it or returning a half-filled
+//     record; name its kind and key with a *RecordError when it has them,
+//     so that its stored version is kept (see Page.Rejected).
 //   - Classify errors: wrap errors that retrying cannot fix (bad
 //     credentials, 401/403, not found, a malformed configuration) with
 //     Permanent; wrap throttling with RetryAfter when the provider says how
@@ -53,9 +57,12 @@ type Page struct {
 	// Rejected reports input of this page the connector could not turn
 	// into records (a malformed row), each with its reason ("hris.csv
 	// line 7: bad start_date"). Each counts as a read and rejected record
-	// in the run result, with the reason among its samples. If the error
-	// is (or wraps) a *RecordError naming the record's kind and key, the
-	// stored version of that record is kept, as for an invalid record.
+	// in the run result, with the reason among its samples, and nothing
+	// is stored from it. If the error is (or wraps) a *RecordError naming
+	// the record's kind and key, the stored version of that record is
+	// kept, as for an invalid record. Without a usable kind and key the
+	// input cannot be matched to a stored record, and a stored record the
+	// read does not otherwise return is removed as gone.
 	Rejected []error
 }
 

@@ -3,8 +3,15 @@ package resync_test
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -258,4 +265,115 @@ func TestPermanentAndRetryAfter(t *testing.T) {
 	// In a joined error as well.
 	j := errors.Join(errors.New("other"), p)
 	assert.True(t, resync.IsPermanent(j))
+}
+
+// TestConnectorsGuideMatchesCode keeps CONNECTORS.md, the guide connector
+// authors read first, telling the same story as the code: the Connector and
+// Page it shows have the real methods and fields, and every package and
+// name it refers to exists.
+func TestConnectorsGuideMatchesCode(t *testing.T) {
+	t.Parallel()
+	guide, err := os.ReadFile("CONNECTORS.md")
+	require.NoError(t, err)
+
+	// The contract block shows Connector and Page as they are.
+	var contract string
+	for _, block := range regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(guide), -1) {
+		if strings.Contains(block[1], "type Page struct") {
+			contract = block[1]
+		}
+	}
+	require.NotEmpty(t, contract, "CONNECTORS.md shows no Page struct")
+	shown, err := parser.ParseFile(token.NewFileSet(), "CONNECTORS.md", "package guide\n"+contract, 0)
+	require.NoError(t, err, "the contract block of CONNECTORS.md does not parse")
+	real, err := parser.ParseFile(token.NewFileSet(), "connector.go", nil, 0)
+	require.NoError(t, err)
+	for _, typ := range []string{"Connector", "Page"} {
+		assert.Equal(t, memberNames(t, real, typ), memberNames(t, shown, typ),
+			"CONNECTORS.md shows %s with other members than connector.go", typ)
+	}
+
+	// Every qualified name of a package of this repository exists.
+	dirs := map[string]string{"resync": ".", "resynctest": "resynctest", "memstore": "memstore", "file": "connectors/file"}
+	exported := map[string][]string{}
+	for _, m := range regexp.MustCompile(`\b(resync|resynctest|memstore|file)\.([A-Z]\w*)`).FindAllStringSubmatch(string(guide), -1) {
+		pkg, name := m[1], m[2]
+		if exported[pkg] == nil {
+			exported[pkg] = topLevelNames(t, dirs[pkg])
+		}
+		assert.Contains(t, exported[pkg], name, "CONNECTORS.md names %s.%s, which %s does not declare", pkg, name, dirs[pkg])
+	}
+
+	// Every package path it names is a directory of the repository.
+	for _, m := range regexp.MustCompile("`([a-z]+(?:/[a-z0-9.]+)+)`").FindAllStringSubmatch(string(guide), -1) {
+		dir := strings.TrimSuffix(m[1], "/...")
+		fi, err := os.Stat(dir)
+		assert.True(t, err == nil && fi.IsDir(), "CONNECTORS.md names %s, which is not a package of this repository", m[1])
+	}
+}
+
+// memberNames returns the method names of interface typ, or the field
+// names of struct typ, as declared in f.
+func memberNames(t *testing.T, f *ast.File, typ string) []string {
+	t.Helper()
+	var names []string
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok || ts.Name.Name != typ {
+			return true
+		}
+		found = true
+		var fields *ast.FieldList
+		switch x := ts.Type.(type) {
+		case *ast.StructType:
+			fields = x.Fields
+		case *ast.InterfaceType:
+			fields = x.Methods
+		}
+		for _, fld := range fields.List {
+			for _, n := range fld.Names {
+				names = append(names, n.Name)
+			}
+		}
+		return false
+	})
+	require.True(t, found, "type %s not declared", typ)
+	return names
+}
+
+// topLevelNames returns the exported package-level names declared in the
+// non-test Go files of dir.
+func topLevelNames(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	require.NoError(t, err)
+	var names []string
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			switch d := d.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					names = append(names, d.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						names = append(names, s.Name.Name)
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							names = append(names, n.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return !ast.IsExported(n) })
 }
