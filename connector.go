@@ -25,6 +25,10 @@ import (
 //     Cursors are opaque to the engine; they may be URLs, tokens or offsets.
 //   - Return records of the connection's current state; keys must be stable
 //     and unique per kind within one full read.
+//   - Report input that cannot be turned into a record (a malformed row) in
+//     Page.Rejected rather than dropping it or returning a half-filled
+//     record; name its kind and key with a *RecordError when it has them,
+//     so that its stored version is kept (see Page.Rejected).
 //   - Classify errors: wrap errors that retrying cannot fix (bad
 //     credentials, 401/403, not found, a malformed configuration) with
 //     Permanent; wrap throttling with RetryAfter when the provider says how
@@ -53,9 +57,12 @@ type Page struct {
 	// Rejected reports input of this page the connector could not turn
 	// into records (a malformed row), each with its reason ("hris.csv
 	// line 7: bad start_date"). Each counts as a read and rejected record
-	// in the run result, with the reason among its samples. If the error
-	// is (or wraps) a *RecordError naming the record's kind and key, the
-	// stored version of that record is kept, as for an invalid record.
+	// in the run result, with the reason among its samples, and nothing
+	// is stored from it. If the error is (or wraps) a *RecordError naming
+	// the record's kind and key, the stored version of that record is
+	// kept, as for an invalid record. Without a usable kind and key the
+	// input cannot be matched to a stored record, and a stored record the
+	// read does not otherwise return is removed as gone.
 	Rejected []error
 }
 
@@ -146,20 +153,26 @@ func (e *HTTPError) Error() string {
 // how to treat; it returns nil for 2xx. body is the (start of the) response
 // body, for the message.
 //
-//   - 429, and 403 with X-RateLimit-Remaining: 0 (GitHub's secondary form),
-//     are throttling: RetryAfter with the delay from Retry-After (seconds or
-//     an HTTP date), else X-RateLimit-Reset / RateLimit-Reset (Unix seconds,
-//     or seconds from now if small), else a transient error.
-//   - 408 and 5xx are transient (with Retry-After honoured when present).
+//   - 429 is throttling, and so is 403 with the quota spent
+//     (X-RateLimit-Remaining: 0 as GitHub sends it, X-Rate-Limit-Remaining: 0
+//     as Okta does, or RateLimit-Remaining: 0): RetryAfter with the delay
+//     from Retry-After (seconds or an HTTP date), else X-RateLimit-Reset,
+//     X-Rate-Limit-Reset or RateLimit-Reset (Unix seconds, or seconds from
+//     now if small), else a transient error.
+//   - 408 and 5xx are transient, with Retry-After honoured when present.
+//     Reset headers do not delay them: providers such as Okta send those on
+//     every response, and a reset time is not a promise that a failing
+//     server will have recovered by then.
 //   - Any other 4xx (401 and 403 included) is Permanent.
 //
-// now is used to turn absolute reset times into delays (time.Now if nil).
+// Absolute times (an HTTP date, a Unix reset time) are measured against the
+// response's Date header, the server's own clock, so a skewed local clock
+// neither skips nor stretches the wait. now stands in for the server's
+// clock when Date is absent or unparseable (time.Now if nil). Advertised
+// waits are capped at a day.
 func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
-	}
-	if now == nil {
-		now = time.Now
 	}
 	b := strings.TrimSpace(string(body))
 	if len(b) > 1024 {
@@ -179,10 +192,18 @@ func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error 
 		}
 	}
 	h := resp.Header
-	throttled := resp.StatusCode == http.StatusTooManyRequests ||
-		(resp.StatusCode == http.StatusForbidden && h.Get("X-RateLimit-Remaining") == "0")
-	if throttled || resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500 {
-		if d, ok := headerDelay(h, now()); ok {
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests ||
+		(resp.StatusCode == http.StatusForbidden && quotaSpent(h)):
+		if d, ok := retryAfterDelay(h, now); ok {
+			return RetryAfter(he, d)
+		}
+		if d, ok := resetDelay(h, now); ok {
+			return RetryAfter(he, d)
+		}
+		return he
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode >= 500:
+		if d, ok := retryAfterDelay(h, now); ok {
 			return RetryAfter(he, d)
 		}
 		return he
@@ -190,23 +211,57 @@ func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error 
 	return Permanent(he)
 }
 
-// headerDelay reads a provider's advertised wait from Retry-After, then
-// X-RateLimit-Reset / RateLimit-Reset.
-func headerDelay(h http.Header, now time.Time) (time.Duration, bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return clampDelay(secs), true
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return min(max(t.Sub(now), 0), maxAdvertisedDelay), true
+// quotaSpent reports whether a remaining-quota header says 0, in any of
+// the spellings providers use.
+func quotaSpent(h http.Header) bool {
+	for _, name := range []string{"X-RateLimit-Remaining", "X-Rate-Limit-Remaining", "RateLimit-Remaining"} {
+		if strings.TrimSpace(h.Get(name)) == "0" {
+			return true
 		}
 	}
-	for _, name := range []string{"X-RateLimit-Reset", "RateLimit-Reset", "X-Rate-Limit-Reset"} {
+	return false
+}
+
+// serverNow is the server's clock at the time of the response: its Date
+// header, else now(), else time.Now.
+func serverNow(h http.Header, now func() time.Time) time.Time {
+	if t, err := http.ParseTime(strings.TrimSpace(h.Get("Date"))); err == nil {
+		return t
+	}
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}
+
+// retryAfterDelay reads Retry-After: delay-seconds, or an HTTP date
+// measured against the server's clock.
+func retryAfterDelay(h http.Header, now func() time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
+		return clampDelay(secs), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return untilClamped(t, serverNow(h, now)), true
+	}
+	return 0, false
+}
+
+// resetDelay reads X-RateLimit-Reset (GitHub), X-Rate-Limit-Reset (Okta)
+// or RateLimit-Reset (IETF draft).
+func resetDelay(h http.Header, now func() time.Time) (time.Duration, bool) {
+	for _, name := range []string{"X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset"} {
 		v := strings.TrimSpace(h.Get(name))
 		if v == "" {
 			continue
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
+		if errors.Is(err, strconv.ErrRange) && n > 0 {
+			return maxAdvertisedDelay, true // digits past int64: absurd, not absent
+		}
 		if err != nil || n < 0 {
 			continue
 		}
@@ -215,9 +270,14 @@ func headerDelay(h http.Header, now time.Time) (time.Duration, bool) {
 		if n < 1_000_000_000 {
 			return clampDelay(float64(n)), true
 		}
-		return min(max(time.Unix(n, 0).Sub(now), 0), maxAdvertisedDelay), true
+		return untilClamped(time.Unix(n, 0), serverNow(h, now)), true
 	}
 	return 0, false
+}
+
+// untilClamped is the wait from now until t, within [0, maxAdvertisedDelay].
+func untilClamped(t, now time.Time) time.Duration {
+	return min(max(t.Sub(now), 0), maxAdvertisedDelay)
 }
 
 // maxAdvertisedDelay bounds a provider's advertised wait: an absurd value
