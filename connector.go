@@ -155,7 +155,8 @@ func (e *HTTPError) Error() string {
 //
 //   - 429 is throttling, and so is 403 with the quota spent
 //     (X-RateLimit-Remaining: 0 as GitHub sends it, X-Rate-Limit-Remaining: 0
-//     as Okta does, or RateLimit-Remaining: 0): RetryAfter with the delay
+//     as Okta does, or RateLimit-Remaining: 0) or with a Retry-After (GitHub's
+//     secondary limits): RetryAfter with the delay
 //     from Retry-After (seconds or an HTTP date), else X-RateLimit-Reset,
 //     X-Rate-Limit-Reset or RateLimit-Reset (Unix seconds, or seconds from
 //     now if small), else a transient error.
@@ -194,7 +195,7 @@ func ClassifyHTTP(resp *http.Response, body []byte, now func() time.Time) error 
 	h := resp.Header
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests ||
-		(resp.StatusCode == http.StatusForbidden && quotaSpent(h)):
+		(resp.StatusCode == http.StatusForbidden && (quotaSpent(h) || h.Get("Retry-After") != "")):
 		if d, ok := retryAfterDelay(h, now); ok {
 			return RetryAfter(he, d)
 		}

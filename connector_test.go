@@ -143,7 +143,8 @@ func TestClassifyHTTPRateLimitHeaders(t *testing.T) {
 		{name: "403 with quota left (GitHub)", resp: httpResp(403, "X-RateLimit-Remaining", "10", "X-RateLimit-Reset", unix(server.Add(time.Hour))), permanent: true},
 		{name: "403 with quota left (Okta)", resp: httpResp(403, "X-Rate-Limit-Remaining", "599", "X-Rate-Limit-Reset", unix(server.Add(time.Minute))), permanent: true},
 		{name: "403 without rate-limit headers", resp: httpResp(403), permanent: true},
-		{name: "403 Retry-After without remaining 0", resp: httpResp(403, "Retry-After", "5"), permanent: true},
+		// GitHub's secondary limits may answer 403 with only retry-after.
+		{name: "403 Retry-After without remaining 0 (GitHub secondary)", resp: httpResp(403, "Retry-After", "5"), delay: 5 * time.Second, hasDelay: true},
 
 		// 5xx and 408 honour Retry-After only: Okta sends its reset on
 		// every response, and a failure is not a throttle.
