@@ -277,7 +277,7 @@ func (d *differ) finish() diffResult {
 }
 
 // DeleteGuard holds change sets that would remove too much of a
-// connection's snapshot (DESIGN rule 4). Zero fields take the defaults.
+// connection's snapshot (see Guarantees: delete guard, in the package doc). Zero fields take the defaults.
 type DeleteGuard struct {
 	// MaxFraction: hold when more than this fraction of a snapshot of at
 	// least MinRecords records would be removed. Default 0.2 (Okta's import

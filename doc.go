@@ -30,14 +30,15 @@
 //
 // The host supplies a Store (memstore for tests; stores/sqlite and
 // stores/postgres are durable), a ConnectionSource (its own table of
-// connections), connector factories by provider (connectors/...), an
-// Authorizer (only admins may resync), and optionally a Directory (who the
-// admins are, for emails) and a Notifier (notify/...):
+// connections), connector factories by provider (connectors/file reads
+// HRIS, IdP and cloud exports), an Authorizer (only admins may resync),
+// and optionally a Notifier with a Directory (who the admins are, for
+// emails):
 //
 //	engine, err := resync.New(ctx, resync.Config{
 //		Store:       store,
 //		Connections: hostConnections,
-//		Connectors:  map[string]resync.ConnectorFactory{"okta": okta.Factory},
+//		Connectors:  map[string]resync.ConnectorFactory{"hris-export": file.Factory},
 //		Authorizer:  hostAuth,
 //		Directory:   hostAuth,
 //		Notifier:    notifier,

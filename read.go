@@ -16,7 +16,7 @@ import (
 	"github.com/openresync/resync/internal/retry"
 )
 
-// connQueue is a connection's work queue (DESIGN rule 5): at most one read
+// connQueue is a connection's work queue (see Guarantees: dedup, in the package doc): at most one read
 // in flight (cur) and one pending behind it (next).
 type connQueue struct {
 	cur, next *read

@@ -152,7 +152,7 @@ var (
 )
 
 // Limits bound what a record may contain; records beyond them are rejected
-// (DESIGN rule 6). The zero value of a field means its default.
+// (see Guarantees: bad input, in the package doc). The zero value of a field means its default.
 type Limits struct {
 	// MaxKeyBytes bounds a record key. Default 1024.
 	MaxKeyBytes int

@@ -214,7 +214,7 @@ type Engine struct {
 }
 
 // New validates cfg, fills its defaults, takes the instance lease and marks
-// runs left running by dead instances as interrupted (DESIGN rule 8).
+// runs left running by dead instances as interrupted (see Guarantees: crash safety, in the package doc).
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -254,7 +254,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// recoverRuns marks the runs of dead instances interrupted (DESIGN rule 8).
+// recoverRuns marks the runs of dead instances interrupted (see Guarantees: crash safety, in the package doc).
 func (e *Engine) recoverRuns(ctx context.Context) error {
 	recovered, err := e.cfg.Store.RecoverRuns(ctx)
 	if err != nil {
@@ -323,7 +323,7 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 // Start validates and authorizes req, plans it and starts the run,
 // returning its handle at once. If an identical request (same tenant, scope
 // and trigger) is in progress, the caller joins it and gets that run back;
-// connections it had already begun reading are read once more (DESIGN rule 5).
+// connections it had already begun reading are read once more (see Guarantees: dedup, in the package doc).
 //
 // Errors, all before anything is started or recorded: ErrInvalidRequest,
 // ErrForbidden, ErrUnknownTenant, ErrUnknownProvider, ErrUnknownConnection,

@@ -27,7 +27,7 @@ const (
 	RunPartial     RunStatus = "partial"     // some connections failed or were held
 	RunFailed      RunStatus = "failed"      // no connection succeeded
 	RunCanceled    RunStatus = "canceled"    // canceled by the caller or by Close
-	RunInterrupted RunStatus = "interrupted" // its process died; see DESIGN rule 8
+	RunInterrupted RunStatus = "interrupted" // its process died; see Guarantees: crash safety, in the package doc
 )
 
 // Final reports whether s is a final status.
@@ -64,7 +64,7 @@ type ConnectionResult struct {
 	Updated   int
 	Removed   int
 	Unchanged int
-	// Rejected counts records that failed validation (DESIGN rule 6);
+	// Rejected counts records that failed validation (see Guarantees: bad input, in the package doc);
 	// RejectedSamples holds the first few reasons.
 	Rejected        int
 	RejectedSamples []string `json:",omitempty"`
@@ -105,10 +105,13 @@ type RunInfo struct {
 	Trigger   Trigger
 	Initiator Principal
 	// Requesters are everyone whose request this run serves: the initiator
-	// first, then those whose identical requests joined it (DESIGN rule 5).
+	// first, then those whose identical requests joined it (see Guarantees: dedup, in the package doc).
 	Requesters []Principal `json:",omitempty"`
 	Status     RunStatus
-	// Owner is the engine instance carrying the run out (Config.InstanceID).
+	// Owner is the start of the engine carrying the run out: its
+	// Config.InstanceID plus a random suffix per start (Engine.Owner), so
+	// that a restarted instance never takes its crashed predecessor's runs
+	// for its own.
 	Owner       string
 	Connections []ConnectionResult
 	// NotifyErrors lists notifications that could not be delivered; they

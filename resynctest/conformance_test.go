@@ -314,7 +314,7 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		rule  string // the start of the failure
 	}{
 		{"Apply not idempotent", func() resync.Store { return &nonIdempotent{Store: memstore.New(), seen: map[string]int{}} },
-			"ApplyIdempotent", `Store.Apply contract (store.go; DESIGN.md rule 3: idempotent per change-set ID): re-applying change set "cs1" changed`},
+			"ApplyIdempotent", `Store.Apply contract (store.go; package resync, Guarantees: nothing lost, idempotent per change-set ID): re-applying change set "cs1" changed`},
 		{"Apply ignoring BaseVersion", func() resync.Store { return ignoresBase{memstore.New()} },
 			"ApplyBaseVersionConflict", "Store.Apply contract (store.go): Apply at base version 0 of a connection at version 1 returned <nil>, want an error wrapping ErrConflict"},
 		{"Apply ignoring BaseVersion, concurrently", func() resync.Store { return ignoresBase{memstore.New()} },
@@ -322,11 +322,11 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		{"Records leaking another tenant", func() resync.Store { return &leakyRecords{Store: memstore.New()} },
 			"TenantIsolation", "Store contract: tenant isolation (store.go): Records of tenant"},
 		{"RecoverRuns interrupting live owners", func() resync.Store { return &recoverAll{Store: memstore.New()} },
-			"RecoverRuns", "Store.RecoverRuns contract (store.go; DESIGN.md rule 8): RecoverRuns marked [dead-pending dead-running live-pending live-running"},
+			"RecoverRuns", "Store.RecoverRuns contract (store.go; package resync, Guarantees: crash safety): RecoverRuns marked [dead-pending dead-running live-pending live-running"},
 		{"Snapshot listing tombstones", func() resync.Store { return liveTombstones{memstore.New()} },
 			"SnapshotLiveEntries", "Store.Snapshot contract (store.go): Snapshot entries are"},
 		{"tombstones deleted", func() resync.Store { return hidesTombstones{memstore.New()} },
-			"ApplyTombstoneAndRevive", "Store.Apply contract (store.go; DESIGN.md rule 3: tombstones, never hard deletes): a removed record is gone"},
+			"ApplyTombstoneAndRevive", "Store.Apply contract (store.go; package resync, Guarantees: nothing lost, tombstones, never hard deletes): a removed record is gone"},
 		{"lease granted to everyone", func() resync.Store { return greedyLease{memstore.New()} },
 			"Lease", `Store.AcquireLease contract (store.go): AcquireLease(`},
 		{"lease granted to everyone, concurrently", func() resync.Store { return greedyLease{memstore.New()} },
@@ -338,11 +338,11 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		{"Apply keeping the held change set", func() resync.Store { return keepsHeld{memstore.New()} },
 			"ApplyDiscardsHeld", `Store.Apply contract (store.go): after an apply to connection "c1" its held change set "held-1" is still there`},
 		{"Apply dropping duplicate keys", func() resync.Store { return dedupes{memstore.New()} },
-			"ApplyMalformed", "Store.Apply contract (ValidateChangeSet in store.go; DESIGN.md rule 6: malformed input stores nothing): Apply of a change set with the same kind and key twice returned <nil>"},
+			"ApplyMalformed", "Store.Apply contract (ValidateChangeSet in store.go; package resync, Guarantees: bad input, malformed input stores nothing): Apply of a change set with the same kind and key twice returned <nil>"},
 		{"Changes ignoring AfterSeq", func() resync.Store { return ignoresAfterSeq{memstore.New()} },
-			"Changes", "Store.Changes contract (store.go; DESIGN.md rule 3: change log): Changes("},
+			"Changes", "Store.Changes contract (store.go; package resync, Guarantees: nothing lost, change log): Changes("},
 		{"partial apply on conflict", func() resync.Store { return partialApply{memstore.New()} },
-			"ApplyBaseVersionConflict", "Store.Apply contract (store.go; DESIGN.md rule 3: atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
+			"ApplyBaseVersionConflict", "Store.Apply contract (store.go; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
 		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
 			"RecordsOrderAndFilters", "Store.Records contract (store.go): Records(Kind 0, IncludeRemoved false) returned"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
@@ -420,7 +420,7 @@ func TestConnectorChecksCatchBrokenConnectors(t *testing.T) {
 			return pagedConnector(2, func(i int) []resync.Record {
 				return []resync.Record{&resync.Identity{Key: "k" + strconv.Itoa(i), Status: "gone"}}
 			})
-		}, ConnectorOptions{}, "FullRead", "Connector contract: records pass ValidateRecord (connector.go, record.go; DESIGN.md rule 6): page 0"},
+		}, ConnectorOptions{}, "FullRead", "Connector contract: records pass ValidateRecord (connector.go, record.go; package resync, Guarantees: bad input): page 0"},
 		{"invalid UTF-8 key", func() resync.Connector {
 			return pagedConnector(1, func(int) []resync.Record {
 				return []resync.Record{&resync.Account{Key: "\xff", Status: resync.StatusActive}}

@@ -95,7 +95,7 @@ var connectorChecks = []connectorCheck{
 var (
 	ruleConnRead    = rule{"Connector contract: a read pages from cursor \"\" until Next is empty", "connector.go"}
 	ruleConnEnds    = rule{"Connector contract: a full read ends", "connector.go (ConnectorOptions.MaxPages)"}
-	ruleConnValid   = rule{"Connector contract: records pass ValidateRecord", "connector.go, record.go; DESIGN.md rule 6"}
+	ruleConnValid   = rule{"Connector contract: records pass ValidateRecord", "connector.go, record.go; package resync, Guarantees: bad input"}
 	ruleConnUnique  = rule{"Connector contract: keys unique per kind within one full read", "connector.go"}
 	ruleConnRepeat  = rule{"Connector contract: ReadPage with the same cursor is safe to repeat", "connector.go"}
 	ruleConnStable  = rule{"Connector contract: records of the connection's current state", "connector.go (the data must not change during the suite)"}

@@ -19,10 +19,10 @@ import (
 
 // TestStore checks a resync.Store implementation against every rule of the
 // Store contract (store.go: RunStore, SnapshotStore, HoldStore, LeaseStore,
-// ValidateChangeSet) and the engine rules a store carries out (DESIGN.md
-// rule 3: atomic, idempotent apply, tombstones, change log; rule 6:
-// malformed change sets store nothing; rule 8: RecoverRuns and instance
-// leases). Each check runs as a subtest; a failure names the rule broken
+// ValidateChangeSet) and the engine rules a store carries out (the
+// package doc's Guarantees: nothing lost — atomic, idempotent apply,
+// tombstones, change log; bad input — malformed change sets store nothing;
+// crash safety — RecoverRuns and instance leases). Each check runs as a subtest; a failure names the rule broken
 // and where it is written, for example:
 //
 //	Store.Apply contract (store.go): re-applying change set "cs1" changed the change log
@@ -119,15 +119,15 @@ var (
 	ruleGetRun      = rule{"Store.GetRun contract", "store.go"}
 	ruleListRuns    = rule{"Store.ListRuns contract", "store.go"}
 	ruleRunLimit    = rule{"RunQuery.Limit: 0 means 100", "store.go"}
-	ruleRecover     = rule{"Store.RecoverRuns contract", "store.go; DESIGN.md rule 8"}
+	ruleRecover     = rule{"Store.RecoverRuns contract", "store.go; package resync, Guarantees: crash safety"}
 	ruleSnapshot    = rule{"Store.Snapshot contract", "store.go"}
 	ruleApply       = rule{"Store.Apply contract", "store.go"}
-	ruleIdempotent  = rule{"Store.Apply contract", "store.go; DESIGN.md rule 3: idempotent per change-set ID"}
-	ruleAtomic      = rule{"Store.Apply contract", "store.go; DESIGN.md rule 3: atomic apply"}
-	ruleTombstone   = rule{"Store.Apply contract", "store.go; DESIGN.md rule 3: tombstones, never hard deletes"}
-	ruleMalformed   = rule{"Store.Apply contract", "ValidateChangeSet in store.go; DESIGN.md rule 6: malformed input stores nothing"}
+	ruleIdempotent  = rule{"Store.Apply contract", "store.go; package resync, Guarantees: nothing lost, idempotent per change-set ID"}
+	ruleAtomic      = rule{"Store.Apply contract", "store.go; package resync, Guarantees: nothing lost, atomic apply"}
+	ruleTombstone   = rule{"Store.Apply contract", "store.go; package resync, Guarantees: nothing lost, tombstones, never hard deletes"}
+	ruleMalformed   = rule{"Store.Apply contract", "ValidateChangeSet in store.go; package resync, Guarantees: bad input, malformed input stores nothing"}
 	ruleRecords     = rule{"Store.Records contract", "store.go"}
-	ruleChanges     = rule{"Store.Changes contract", "store.go; DESIGN.md rule 3: change log"}
+	ruleChanges     = rule{"Store.Changes contract", "store.go; package resync, Guarantees: nothing lost, change log"}
 	ruleHold        = rule{"Store.Hold contract", "store.go"}
 	ruleHeldList    = rule{"Store.HeldChangeSets contract", "store.go"}
 	ruleGetHeld     = rule{"Store.GetHeld contract", "store.go"}
