@@ -68,17 +68,19 @@ type Record interface {
 	validate(l Limits) string
 }
 
-// Status is the lifecycle state of an identity or account.
-type Status string
+// LifecycleStatus is where a person or an account stands in its
+// lifecycle at the system that reports it: not a run's or a sync's status
+// (see RunStatus and ConnectionStatus for those).
+type LifecycleStatus string
 
-// Statuses.
+// Lifecycle statuses.
 const (
-	StatusActive        Status = "active"
-	StatusSuspended     Status = "suspended"
-	StatusDeprovisioned Status = "deprovisioned"
+	StatusActive        LifecycleStatus = "active"
+	StatusSuspended     LifecycleStatus = "suspended"
+	StatusDeprovisioned LifecycleStatus = "deprovisioned"
 )
 
-func (s Status) valid() bool {
+func (s LifecycleStatus) valid() bool {
 	return s == StatusActive || s == StatusSuspended || s == StatusDeprovisioned
 }
 
@@ -97,7 +99,7 @@ type Identity struct {
 	Key        string
 	Email      string `json:",omitempty"`
 	Name       string `json:",omitempty"`
-	Status     Status
+	Status     LifecycleStatus
 	Manager    string            `json:",omitempty"` // the manager's identity key or email
 	Department string            `json:",omitempty"`
 	Title      string            `json:",omitempty"`
@@ -113,7 +115,7 @@ type Account struct {
 	Username    string `json:",omitempty"`
 	OwnerEmail  string `json:",omitempty"` // email of the person who holds it, when known
 	DisplayName string `json:",omitempty"`
-	Status      Status
+	Status      LifecycleStatus
 	Roles       []string          `json:",omitempty"` // order carries no meaning
 	MFA         MFAState          `json:",omitempty"`
 	LastLogin   time.Time         `json:",omitzero"`

@@ -46,8 +46,8 @@ var hrisColumns = map[string]int{
 	"employmentstatus": colStatus, "status": colStatus, "employeestatus": colStatus,
 }
 
-// hrisStatus maps an HRIS employment status to a resync.Status.
-func hrisStatus(s string) (resync.Status, bool) {
+// hrisStatus maps an HRIS employment status to a resync.LifecycleStatus.
+func hrisStatus(s string) (resync.LifecycleStatus, bool) {
 	n := normName(s)
 	if n == "" && strings.TrimSpace(s) != "" {
 		return "", false
