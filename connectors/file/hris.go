@@ -59,6 +59,8 @@ func hrisStatus(s string) (resync.LifecycleStatus, bool) {
 		return resync.StatusDeprovisioned, true
 	case "leave", "onleave", "leaveofabsence", "suspended":
 		return resync.StatusSuspended, true
+	case "prehire", "pending", "notstarted", "hired", "offeraccepted":
+		return resync.StatusNotStarted, true
 	}
 	return "", false
 }
@@ -181,7 +183,7 @@ func hrisRow(row []string, fields []int, names []string) (*resync.Identity, stri
 		case colStatus:
 			st, ok := hrisStatus(v)
 			if !ok {
-				problems = append(problems, fmt.Sprintf("%s %q is not active, terminated or leave", names[i], v))
+				problems = append(problems, fmt.Sprintf("%s %q is not active, terminated, leave or pre-hire", names[i], v))
 			}
 			id.Status = st
 		default:

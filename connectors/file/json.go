@@ -227,7 +227,9 @@ func idpStatus(s string) (resync.LifecycleStatus, bool) {
 	switch n {
 	case "", "active", "provisioned", "recovery", "passwordexpired", "lockedout":
 		return resync.StatusActive, true
-	case "suspended", "staged":
+	case "staged":
+		return resync.StatusNotStarted, true
+	case "suspended":
 		return resync.StatusSuspended, true
 	case "deprovisioned", "deactivated":
 		return resync.StatusDeprovisioned, true
