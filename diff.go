@@ -16,11 +16,12 @@ type recKey struct {
 	key  string
 }
 
-// snapIndex holds a snapshot's kinds, keys and fingerprints, and whether
-// the fresh read has seen each, in pointer-free memory: a hash table of
-// 64-bit key hashes into a slice of entries whose keys live in one byte
-// arena. A million-record snapshot costs about 60 bytes per record plus its
-// keys, and nothing for the garbage collector to scan.
+// snapIndex holds a snapshot's kinds, keys, fingerprints and volatile
+// digests, and whether the fresh read has seen each, in pointer-free
+// memory: a hash table of 64-bit key hashes into a slice of entries whose
+// keys live in one byte arena. A million-record snapshot costs about 70
+// bytes per record plus its keys, and nothing for the garbage collector to
+// scan.
 type snapIndex struct {
 	seed    maphash.Seed
 	heads   map[uint64]int32 // hash of kind and key -> first entry with that hash
@@ -30,6 +31,7 @@ type snapIndex struct {
 
 type snapEntry struct {
 	fp   uint64
+	vol  uint64 // volatile digest
 	off  uint64 // key bytes: arena[off : off+klen]
 	klen uint32
 	next int32 // next entry with the same hash, or -1
@@ -61,7 +63,7 @@ func (x *snapIndex) find(kind RecordKind, key string) int32 {
 }
 
 // add inserts an entry, or returns false if kind and key are there already.
-func (x *snapIndex) add(kind RecordKind, key string, fp uint64) bool {
+func (x *snapIndex) add(kind RecordKind, key string, fp, vol uint64) bool {
 	h := x.hash(kind, key)
 	next, ok := x.heads[h]
 	if !ok {
@@ -73,7 +75,7 @@ func (x *snapIndex) add(kind RecordKind, key string, fp uint64) bool {
 		}
 	}
 	x.heads[h] = int32(len(x.entries))
-	x.entries = append(x.entries, snapEntry{fp: fp, off: uint64(len(x.arena)), klen: uint32(len(key)), next: next, kind: kind})
+	x.entries = append(x.entries, snapEntry{fp: fp, vol: vol, off: uint64(len(x.arena)), klen: uint32(len(key)), next: next, kind: kind})
 	x.arena = append(x.arena, key...)
 	return true
 }
@@ -123,7 +125,7 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	if len(e.Key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
 		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(e.Key))
 	}
-	if !d.snap.add(e.Kind, e.Key, e.Fingerprint) {
+	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
 	}
 	return nil
@@ -153,7 +155,7 @@ func (d *differ) observe(r Record) {
 		d.reject(dupReason(k))
 		return
 	}
-	fp := Fingerprint(r)
+	fp, vol := fingerprints(r)
 	if i := d.snap.find(k.kind, k.key); i >= 0 {
 		s := &d.snap.entries[i]
 		if s.seen {
@@ -163,8 +165,12 @@ func (d *differ) observe(r Record) {
 		}
 		s.seen = true
 		d.seen++
-		if s.fp != fp {
-			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp})
+		switch {
+		case s.fp != fp:
+			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+		case s.vol != vol:
+			// Only volatile fields moved: store them, report nothing.
+			d.changes = append(d.changes, Change{Op: OpRefresh, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
 		}
 		return
 	}
@@ -174,7 +180,7 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	d.added[k] = struct{}{}
-	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp})
+	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, Volatile: vol})
 }
 
 // rejectInput counts input a connector could not turn into a record.
@@ -233,13 +239,14 @@ func (d *differ) poison(k recKey) {
 type diffResult struct {
 	changes                       []Change
 	added, updated, removed       int
+	refreshed                     int // not counted as changes: unchanged includes them
 	unchanged, rejected, snapSize int
 	validRead                     int // distinct valid records read
 	samples                       []string
 }
 
-// finish returns the change set's changes: adds and updates in read order,
-// then removes sorted by kind and key.
+// finish returns the change set's changes: adds, updates and refreshes in
+// read order, then removes sorted by kind and key.
 func (d *differ) finish() diffResult {
 	changes := d.changes
 	if len(d.dups) > 0 {
@@ -250,10 +257,13 @@ func (d *differ) finish() diffResult {
 	}
 	res := diffResult{rejected: d.rejected, snapSize: d.snap.len(), samples: d.samples}
 	for _, c := range changes {
-		if c.Op == OpAdd {
+		switch c.Op {
+		case OpAdd:
 			res.added++
-		} else {
+		case OpUpdate:
 			res.updated++
+		case OpRefresh:
+			res.refreshed++
 		}
 	}
 	start := len(changes)
@@ -277,7 +287,8 @@ func (d *differ) finish() diffResult {
 }
 
 // DeleteGuard holds change sets that would remove too much of a
-// connection's snapshot (DESIGN rule 4). Zero fields take the defaults.
+// connection's snapshot: nothing is applied until an admin approves or
+// rejects the held change set. Zero fields take the defaults.
 type DeleteGuard struct {
 	// MaxFraction: hold when more than this fraction of a snapshot of at
 	// least MinRecords records would be removed. Default 0.2 (Okta's import

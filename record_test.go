@@ -92,7 +92,7 @@ func TestRecordKindRoundTrip(t *testing.T) {
 
 func TestChangeOpRoundTrip(t *testing.T) {
 	t.Parallel()
-	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove"}
+	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove", resync.OpRefresh: "refresh"}
 	for o, s := range want {
 		assert.Equal(t, s, o.String())
 		got, err := resync.ParseChangeOp(s)
