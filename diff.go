@@ -2,6 +2,7 @@ package resync
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -37,6 +38,10 @@ type snapEntry struct {
 	next int32 // next entry with the same hash, or -1
 	kind RecordKind
 	seen bool
+	// stale: stored with another FingerprintVersion. Once fp and vol are
+	// recomputed from the stored record, the record is rewritten (a
+	// refresh) even if the read matches it.
+	stale bool
 }
 
 func newSnapIndex() *snapIndex {
@@ -94,7 +99,9 @@ type differ struct {
 	dups    map[recKey]struct{}
 	changes []Change
 
-	read       int // records observed, rejected included
+	stale      int   // snapshot entries of another FingerprintVersion
+	staleKinds uint8 // bit k set: an entry of RecordKind k is stale
+	read       int   // records observed, rejected included
 	rejected   int
 	samples    []string
 	seen       int // snapshot records seen in the read (poisoned ones included)
@@ -127,6 +134,48 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	}
 	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
+	}
+	if FingerprintVersionOf(e.Fingerprint) != FingerprintVersion {
+		d.snap.entries[len(d.snap.entries)-1].stale = true
+		d.stale++
+		d.staleKinds |= 1 << (e.Kind & 7)
+	}
+	return nil
+}
+
+// refingerprint recomputes the fingerprints of snapshot entries stored
+// with another FingerprintVersion from the stored records, so that a
+// release that changes the fingerprint's definition reports only records
+// whose content changed. It reads the records of each kind that has stale
+// entries once; a stale entry it cannot recompute (its record changed
+// since the snapshot was read) keeps its stored fingerprint, and Apply's
+// version check refuses the change set if the snapshot moved meanwhile.
+func (d *differ) refingerprint(ctx context.Context, s SnapshotStore, tenant, connectionID string) error {
+	if d.stale == 0 {
+		return nil
+	}
+	for kind := KindIdentity; kind <= KindGroup; kind++ {
+		if d.staleKinds&(1<<kind) == 0 {
+			continue
+		}
+		recs, err := s.Records(ctx, RecordQuery{Tenant: tenant, ConnectionID: connectionID, Kind: kind})
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.Record == nil || isNilRecord(r.Record) || r.Record.RecordKind() != r.Kind || r.Record.RecordKey() != r.Key {
+				continue
+			}
+			j := d.snap.find(r.Kind, r.Key)
+			if j < 0 {
+				continue
+			}
+			if e := &d.snap.entries[j]; e.stale && e.fp == r.Fingerprint {
+				e.fp, e.vol = fingerprints(r.Record)
+			}
+			recs[i] = StoredRecord{} // let the decoded record go
+		}
 	}
 	return nil
 }
@@ -168,8 +217,9 @@ func (d *differ) observe(r Record) {
 		switch {
 		case s.fp != fp:
 			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
-		case s.vol != vol:
-			// Only volatile fields moved: store them, report nothing.
+		case s.vol != vol || s.stale:
+			// Only volatile fields moved, or the stored fingerprint is of
+			// another version: store the new data, report nothing.
 			d.changes = append(d.changes, Change{Op: OpRefresh, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
 		}
 		return
