@@ -2,6 +2,7 @@ package resync
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -16,11 +17,12 @@ type recKey struct {
 	key  string
 }
 
-// snapIndex holds a snapshot's kinds, keys and fingerprints, and whether
-// the fresh read has seen each, in pointer-free memory: a hash table of
-// 64-bit key hashes into a slice of entries whose keys live in one byte
-// arena. A million-record snapshot costs about 60 bytes per record plus its
-// keys, and nothing for the garbage collector to scan.
+// snapIndex holds a snapshot's kinds, keys, fingerprints and volatile
+// digests, and whether the fresh read has seen each, in pointer-free
+// memory: a hash table of 64-bit key hashes into a slice of entries whose
+// keys live in one byte arena. A million-record snapshot costs about 70
+// bytes per record plus its keys, and nothing for the garbage collector to
+// scan.
 type snapIndex struct {
 	seed    maphash.Seed
 	heads   map[uint64]int32 // hash of kind and key -> first entry with that hash
@@ -30,11 +32,16 @@ type snapIndex struct {
 
 type snapEntry struct {
 	fp   uint64
+	vol  uint64 // volatile digest
 	off  uint64 // key bytes: arena[off : off+klen]
 	klen uint32
 	next int32 // next entry with the same hash, or -1
 	kind RecordKind
 	seen bool
+	// stale: stored with another FingerprintVersion. Once fp and vol are
+	// recomputed from the stored record, the record is rewritten (a
+	// refresh) even if the read matches it.
+	stale bool
 }
 
 func newSnapIndex() *snapIndex {
@@ -61,7 +68,7 @@ func (x *snapIndex) find(kind RecordKind, key string) int32 {
 }
 
 // add inserts an entry, or returns false if kind and key are there already.
-func (x *snapIndex) add(kind RecordKind, key string, fp uint64) bool {
+func (x *snapIndex) add(kind RecordKind, key string, fp, vol uint64) bool {
 	h := x.hash(kind, key)
 	next, ok := x.heads[h]
 	if !ok {
@@ -73,7 +80,7 @@ func (x *snapIndex) add(kind RecordKind, key string, fp uint64) bool {
 		}
 	}
 	x.heads[h] = int32(len(x.entries))
-	x.entries = append(x.entries, snapEntry{fp: fp, off: uint64(len(x.arena)), klen: uint32(len(key)), next: next, kind: kind})
+	x.entries = append(x.entries, snapEntry{fp: fp, vol: vol, off: uint64(len(x.arena)), klen: uint32(len(key)), next: next, kind: kind})
 	x.arena = append(x.arena, key...)
 	return true
 }
@@ -92,7 +99,9 @@ type differ struct {
 	dups    map[recKey]struct{}
 	changes []Change
 
-	read       int // records observed, rejected included
+	stale      int   // snapshot entries of another FingerprintVersion
+	staleKinds uint8 // bit k set: an entry of RecordKind k is stale
+	read       int   // records observed, rejected included
 	rejected   int
 	samples    []string
 	seen       int // snapshot records seen in the read (poisoned ones included)
@@ -123,8 +132,50 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	if len(e.Key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
 		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(e.Key))
 	}
-	if !d.snap.add(e.Kind, e.Key, e.Fingerprint) {
+	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
+	}
+	if FingerprintVersionOf(e.Fingerprint) != FingerprintVersion {
+		d.snap.entries[len(d.snap.entries)-1].stale = true
+		d.stale++
+		d.staleKinds |= 1 << (e.Kind & 7)
+	}
+	return nil
+}
+
+// refingerprint recomputes the fingerprints of snapshot entries stored
+// with another FingerprintVersion from the stored records, so that a
+// release that changes the fingerprint's definition reports only records
+// whose content changed. It reads the records of each kind that has stale
+// entries once; a stale entry it cannot recompute (its record changed
+// since the snapshot was read) keeps its stored fingerprint, and Apply's
+// version check refuses the change set if the snapshot moved meanwhile.
+func (d *differ) refingerprint(ctx context.Context, s SnapshotStore, tenant, connectionID string) error {
+	if d.stale == 0 {
+		return nil
+	}
+	for kind := KindIdentity; kind <= KindGroup; kind++ {
+		if d.staleKinds&(1<<kind) == 0 {
+			continue
+		}
+		recs, err := s.Records(ctx, RecordQuery{Tenant: tenant, ConnectionID: connectionID, Kind: kind})
+		if err != nil {
+			return err
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.Record == nil || isNilRecord(r.Record) || r.Record.RecordKind() != r.Kind || r.Record.RecordKey() != r.Key {
+				continue
+			}
+			j := d.snap.find(r.Kind, r.Key)
+			if j < 0 {
+				continue
+			}
+			if e := &d.snap.entries[j]; e.stale && e.fp == r.Fingerprint {
+				e.fp, e.vol = fingerprints(r.Record)
+			}
+			recs[i] = StoredRecord{} // let the decoded record go
+		}
 	}
 	return nil
 }
@@ -153,7 +204,7 @@ func (d *differ) observe(r Record) {
 		d.reject(dupReason(k))
 		return
 	}
-	fp := Fingerprint(r)
+	fp, vol := fingerprints(r)
 	if i := d.snap.find(k.kind, k.key); i >= 0 {
 		s := &d.snap.entries[i]
 		if s.seen {
@@ -163,8 +214,13 @@ func (d *differ) observe(r Record) {
 		}
 		s.seen = true
 		d.seen++
-		if s.fp != fp {
-			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp})
+		switch {
+		case s.fp != fp:
+			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+		case s.vol != vol || s.stale:
+			// Only volatile fields moved, or the stored fingerprint is of
+			// another version: store the new data, report nothing.
+			d.changes = append(d.changes, Change{Op: OpRefresh, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
 		}
 		return
 	}
@@ -174,7 +230,7 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	d.added[k] = struct{}{}
-	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp})
+	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, Volatile: vol})
 }
 
 // rejectInput counts input a connector could not turn into a record.
@@ -233,13 +289,14 @@ func (d *differ) poison(k recKey) {
 type diffResult struct {
 	changes                       []Change
 	added, updated, removed       int
+	refreshed                     int // not counted as changes: unchanged includes them
 	unchanged, rejected, snapSize int
 	validRead                     int // distinct valid records read
 	samples                       []string
 }
 
-// finish returns the change set's changes: adds and updates in read order,
-// then removes sorted by kind and key.
+// finish returns the change set's changes: adds, updates and refreshes in
+// read order, then removes sorted by kind and key.
 func (d *differ) finish() diffResult {
 	changes := d.changes
 	if len(d.dups) > 0 {
@@ -250,10 +307,13 @@ func (d *differ) finish() diffResult {
 	}
 	res := diffResult{rejected: d.rejected, snapSize: d.snap.len(), samples: d.samples}
 	for _, c := range changes {
-		if c.Op == OpAdd {
+		switch c.Op {
+		case OpAdd:
 			res.added++
-		} else {
+		case OpUpdate:
 			res.updated++
+		case OpRefresh:
+			res.refreshed++
 		}
 	}
 	start := len(changes)
@@ -277,7 +337,8 @@ func (d *differ) finish() diffResult {
 }
 
 // DeleteGuard holds change sets that would remove too much of a
-// connection's snapshot (see Guarantees: delete guard, in the package doc). Zero fields take the defaults.
+// connection's snapshot: nothing is applied until an admin approves or
+// rejects the held change set. Zero fields take the defaults.
 type DeleteGuard struct {
 	// MaxFraction: hold when more than this fraction of a snapshot of at
 	// least MinRecords records would be removed. Default 0.2 (Okta's import

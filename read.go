@@ -262,6 +262,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err != nil {
 		return fmt.Errorf("loading snapshot: %w", err)
 	}
+	if err := d.refingerprint(ctx, e.cfg.Store, t.conn.Tenant, t.conn.ID); err != nil {
+		return fmt.Errorf("recomputing fingerprints stored by an older release: %w", err)
+	}
 	lastRenew := e.cfg.Clock.Now()
 	cursor := ""
 	for page := 1; ; page++ {

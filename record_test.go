@@ -92,7 +92,7 @@ func TestRecordKindRoundTrip(t *testing.T) {
 
 func TestChangeOpRoundTrip(t *testing.T) {
 	t.Parallel()
-	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove"}
+	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove", resync.OpRefresh: "refresh"}
 	for o, s := range want {
 		assert.Equal(t, s, o.String())
 		got, err := resync.ParseChangeOp(s)
@@ -121,9 +121,10 @@ var (
 
 func fullIdentity() *resync.Identity {
 	return &resync.Identity{
-		Key: "00u1", Email: "ada@example.com", Name: "Ada Lovelace", Status: resync.StatusActive,
+		Key: "00u1", EmployeeID: "E1001", ExternalID: "ada@idp.example.com",
+		Email: "ada@example.com", Name: "Ada Lovelace", Status: resync.StatusActive,
 		Manager: "00u0", Department: "Engineering", Title: "Engineer",
-		StartDate: fpT1, EndDate: fpT2,
+		StartDate: fpT1, EndDate: fpT2, MFA: resync.MFAEnabled, LastLogin: fpT2,
 		Groups:     []string{"g1", "g2", "g3"},
 		Attributes: map[string]string{"costCenter": "42", "location": "London", "level": "L5"},
 	}
@@ -132,8 +133,10 @@ func fullIdentity() *resync.Identity {
 func fullAccount() *resync.Account {
 	return &resync.Account{
 		Key: "AIDA1", Username: "ada", OwnerEmail: "ada@example.com", DisplayName: "Ada",
-		Status: resync.StatusActive, Roles: []string{"admin", "billing", "dev"}, MFA: resync.MFAEnabled,
-		LastLogin: fpT2, Attributes: map[string]string{"arn": "arn:aws:iam::1:user/ada", "path": "/"},
+		Status: resync.StatusActive, Type: resync.AccountTypeHuman, EmployeeID: "E1001", ExternalID: "00u1",
+		Roles: []string{"admin", "billing", "dev"}, MFA: resync.MFAEnabled,
+		LastLogin: fpT2, LastUsed: map[string]time.Time{"AKIA1": fpT1, "AKIA2": fpT2},
+		Attributes: map[string]string{"arn": "arn:aws:iam::1:user/ada", "path": "/"},
 	}
 }
 
@@ -168,6 +171,10 @@ func TestFingerprintEveryFieldCounts(t *testing.T) {
 	}
 	cases := []mut{
 		{"Identity.Key", id(func(r *resync.Identity) { r.Key = "00u9" })},
+		{"Identity.EmployeeID", id(func(r *resync.Identity) { r.EmployeeID = "E1002" })},
+		{"Identity.ExternalID", id(func(r *resync.Identity) { r.ExternalID = "" })},
+		{"Identity.Status not started", id(func(r *resync.Identity) { r.Status = resync.StatusNotStarted })},
+		{"Identity.MFA", id(func(r *resync.Identity) { r.MFA = resync.MFADisabled })},
 		{"Identity.Email", id(func(r *resync.Identity) { r.Email = "ada@example.org" })},
 		{"Identity.Name", id(func(r *resync.Identity) { r.Name = "Ada King" })},
 		{"Identity.Status", id(func(r *resync.Identity) { r.Status = resync.StatusSuspended })},
@@ -191,7 +198,10 @@ func TestFingerprintEveryFieldCounts(t *testing.T) {
 		{"Account.Roles", ac(func(r *resync.Account) { r.Roles = r.Roles[:2] })},
 		{"Account.MFA", ac(func(r *resync.Account) { r.MFA = resync.MFADisabled })},
 		{"Account.MFA unknown", ac(func(r *resync.Account) { r.MFA = resync.MFAUnknown })},
-		{"Account.LastLogin", ac(func(r *resync.Account) { r.LastLogin = r.LastLogin.Add(time.Hour) })},
+		{"Account.Type", ac(func(r *resync.Account) { r.Type = resync.AccountTypeService })},
+		{"Account.Type unknown", ac(func(r *resync.Account) { r.Type = resync.AccountTypeUnknown })},
+		{"Account.EmployeeID", ac(func(r *resync.Account) { r.EmployeeID = "E1002" })},
+		{"Account.ExternalID", ac(func(r *resync.Account) { r.ExternalID = "00u2" })},
 		{"Account.Attributes", ac(func(r *resync.Account) { r.Attributes["path"] = "/ops/" })},
 		{"Group.Key", gr(func(r *resync.Group) { r.Key = "g2" })},
 		{"Group.Name", gr(func(r *resync.Group) { r.Name = "Eng" })},
@@ -272,21 +282,91 @@ func TestFingerprintTimesAsInstants(t *testing.T) {
 	// A monotonic clock reading does not count either.
 	now := time.Now()
 	c := &resync.Account{Key: "k", Status: resync.StatusActive, LastLogin: now}
-	d := &resync.Account{Key: "k", Status: resync.StatusActive, LastLogin: now.Round(0)}
-	assert.Equal(t, resync.Fingerprint(c), resync.Fingerprint(d))
+	d := &resync.Account{Key: "k", Status: resync.StatusActive, LastLogin: now.Round(0).In(ny)}
+	assert.Equal(t, resync.VolatileDigest(c), resync.VolatileDigest(d))
+}
+
+// TestFingerprintVolatileFields: last-login and last-use times move every
+// day without anything changing about access. They are left out of the
+// fingerprint, so a change in them alone is not an update, and digested
+// apart, so that the store can still be kept current.
+func TestFingerprintVolatileFields(t *testing.T) {
+	t.Parallel()
+	type mut struct {
+		name string
+		rec  func() resync.Record
+	}
+	cases := []mut{
+		{"Identity.LastLogin", func() resync.Record { r := fullIdentity(); r.LastLogin = r.LastLogin.Add(time.Hour); return r }},
+		{"Identity.LastLogin zero", func() resync.Record { r := fullIdentity(); r.LastLogin = time.Time{}; return r }},
+		{"Account.LastLogin", func() resync.Record { r := fullAccount(); r.LastLogin = r.LastLogin.Add(time.Nanosecond); return r }},
+		{"Account.LastUsed time", func() resync.Record { r := fullAccount(); r.LastUsed["AKIA1"] = fpT2; return r }},
+		{"Account.LastUsed key", func() resync.Record {
+			r := fullAccount()
+			r.LastUsed = map[string]time.Time{"AKIA1": fpT1, "AKIA3": fpT2}
+			return r
+		}},
+		{"Account.LastUsed extra", func() resync.Record { r := fullAccount(); r.LastUsed["AKIA3"] = time.Time{}; return r }},
+	}
+	base := map[resync.RecordKind]resync.Record{resync.KindIdentity: fullIdentity(), resync.KindAccount: fullAccount()}
+	seen := map[uint64]string{}
+	for _, c := range cases {
+		r := c.rec()
+		b := base[r.RecordKind()]
+		assert.Equal(t, resync.Fingerprint(b), resync.Fingerprint(r), "%s must not change the fingerprint", c.name)
+		assert.NotEqual(t, resync.VolatileDigest(b), resync.VolatileDigest(r), "%s must change the volatile digest", c.name)
+		if other, dup := seen[resync.VolatileDigest(r)]; dup {
+			t.Errorf("%s and %s give the same volatile digest", c.name, other)
+		}
+		seen[resync.VolatileDigest(r)] = c.name
+	}
+	// Content changes leave the volatile digest alone.
+	a := fullAccount()
+	a.Roles = nil
+	assert.Equal(t, resync.VolatileDigest(fullAccount()), resync.VolatileDigest(a))
+	// Nothing volatile set: 0, whatever the kind.
+	assert.Zero(t, resync.VolatileDigest(fullGroup()))
+	assert.Zero(t, resync.VolatileDigest(&resync.Identity{Key: "k", Status: resync.StatusActive}))
+	assert.Zero(t, resync.VolatileDigest(&resync.Account{Key: "k", Status: resync.StatusActive, LastUsed: map[string]time.Time{}}))
+	assert.NotZero(t, resync.VolatileDigest(&resync.Account{Key: "k", Status: resync.StatusActive, LastUsed: map[string]time.Time{"k": {}}}))
+	// LastUsed is a map: its order does not count.
+	u := fullAccount()
+	u.LastUsed = map[string]time.Time{"AKIA2": fpT2, "AKIA1": fpT1}
+	for range 10 {
+		assert.Equal(t, resync.VolatileDigest(fullAccount()), resync.VolatileDigest(u))
+	}
+}
+
+func TestFingerprintVersion(t *testing.T) {
+	t.Parallel()
+	for _, r := range []resync.Record{fullIdentity(), fullAccount(), fullGroup(), &resync.Group{Key: "k"}} {
+		assert.Equal(t, resync.FingerprintVersion, resync.FingerprintVersionOf(resync.Fingerprint(r)), "%s", r.RecordKind())
+	}
+	assert.Equal(t, 0, resync.FingerprintVersionOf(0x00ff_ffff_ffff_ffff))
+	assert.Equal(t, 255, resync.FingerprintVersionOf(0xff00_0000_0000_0000))
 }
 
 // TestFingerprintGolden pins fingerprints computed once. Stores keep
-// fingerprints across releases and the diff compares them with fresh ones:
-// a change to these values means every stored fingerprint no longer matches
-// its record, so the next resync of every connection would report every
-// record as updated. Change them only with a migration that recomputes the
-// stored fingerprints.
+// fingerprints across releases and the diff compares them with fresh ones.
+// A change to these values is a change of the fingerprint's definition: it
+// must come with a new FingerprintVersion (whose top byte these values
+// carry), so that the engine recomputes stored fingerprints of the older
+// version from the stored records instead of reporting every record of
+// every connection as updated on the next read.
+//
+// Version 1 (this one) added EmployeeID, ExternalID and MFA to identities
+// and Type, EmployeeID and ExternalID to accounts, and moved the volatile
+// fields (LastLogin, LastUsed) out of the fingerprint into VolatileDigest.
+// Fingerprints before it had no version (stores migrate them to version 0).
 func TestFingerprintGolden(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, uint64(0x0fd367117c9ed3c4), resync.Fingerprint(fullIdentity()), "identity")
-	assert.Equal(t, uint64(0xc4201f5e709fd2d2), resync.Fingerprint(fullAccount()), "account")
-	assert.Equal(t, uint64(0x8dd91e026789e31b), resync.Fingerprint(fullGroup()), "group")
+	assert.Equal(t, uint64(0x01a48c8beac862e7), resync.Fingerprint(fullIdentity()), "identity")
+	assert.Equal(t, uint64(0x011ac68e6787db5a), resync.Fingerprint(fullAccount()), "account")
+	// A group's content is digested as before: only the top byte changed
+	// (0x8dd91e026789e31b without a version).
+	assert.Equal(t, uint64(0x01d91e026789e31b), resync.Fingerprint(fullGroup()), "group")
+	assert.Equal(t, uint64(0x5415001f24e4c2eb), resync.VolatileDigest(fullIdentity()), "identity volatile")
+	assert.Equal(t, uint64(0x223ced692e03685d), resync.VolatileDigest(fullAccount()), "account volatile")
 }
 
 func TestValidateRecord(t *testing.T) {
@@ -329,6 +409,17 @@ func TestValidateRecord(t *testing.T) {
 		{"empty status", &resync.Identity{Key: "k"}, `status ""`},
 		{"bad status", &resync.Account{Key: "k", Status: "Active"}, `status "Active"`},
 		{"bad MFA", &resync.Account{Key: "k", Status: resync.StatusActive, MFA: "yes"}, `MFA state "yes"`},
+		{"not started", &resync.Identity{Key: "k", Status: resync.StatusNotStarted, StartDate: fpT2}, ""},
+		{"identity bad MFA", &resync.Identity{Key: "k", Status: resync.StatusActive, MFA: "on"}, `MFA state "on"`},
+		{"identity employee ID not UTF-8", &resync.Identity{Key: "k", Status: resync.StatusActive, EmployeeID: bad}, "EmployeeID is not valid UTF-8"},
+		{"identity external ID oversized", &resync.Identity{Key: "k", Status: resync.StatusActive, ExternalID: strings.Repeat("x", 17)}, "ExternalID is 17 bytes"},
+		{"account employee ID oversized", &resync.Account{Key: "k", Status: resync.StatusActive, EmployeeID: strings.Repeat("x", 17)}, "EmployeeID is 17 bytes"},
+		{"account external ID not UTF-8", &resync.Account{Key: "k", Status: resync.StatusActive, ExternalID: bad}, "ExternalID is not valid UTF-8"},
+		{"account type", &resync.Account{Key: "k", Status: resync.StatusActive, Type: resync.AccountTypeService}, ""},
+		{"bad account type", &resync.Account{Key: "k", Status: resync.StatusActive, Type: "robot"}, `account type "robot"`},
+		{"too many last used", &resync.Account{Key: "k", Status: resync.StatusActive, LastUsed: map[string]time.Time{"a": {}, "b": {}, "c": {}, "d": {}}}, "LastUsed has 4 entries"},
+		{"last used ID not UTF-8", &resync.Account{Key: "k", Status: resync.StatusActive, LastUsed: map[string]time.Time{bad: {}}}, "LastUsed credential ID is not valid UTF-8"},
+		{"last used ID oversized", &resync.Account{Key: "k", Status: resync.StatusActive, LastUsed: map[string]time.Time{strings.Repeat("x", 17): {}}}, "LastUsed credential ID is 17 bytes"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -348,6 +439,8 @@ func TestValidateRecord(t *testing.T) {
 
 func TestValidateRecordDefaults(t *testing.T) {
 	t.Parallel()
+	assert.NoError(t, resync.ValidateRecord(fullIdentity(), resync.Limits{}))
+	assert.NoError(t, resync.ValidateRecord(fullAccount(), resync.Limits{}))
 	assert.NoError(t, resync.ValidateRecord(&resync.Group{Key: strings.Repeat("k", 1024)}, resync.Limits{}))
 	assert.Error(t, resync.ValidateRecord(&resync.Group{Key: strings.Repeat("k", 1025)}, resync.Limits{}))
 	assert.NoError(t, resync.ValidateRecord(&resync.Group{Key: "k", Name: strings.Repeat("n", 8192)}, resync.Limits{}))
@@ -374,6 +467,7 @@ func TestMarshalRecordRoundTrip(t *testing.T) {
 		assert.Equal(t, r.RecordKind(), back.RecordKind())
 		assert.Equal(t, r.RecordKey(), back.RecordKey())
 		assert.Equal(t, resync.Fingerprint(r), resync.Fingerprint(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
+		assert.Equal(t, resync.VolatileDigest(r), resync.VolatileDigest(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
 	}
 	_, err := resync.UnmarshalRecord(0, []byte(`{}`))
 	assert.Error(t, err)
@@ -381,4 +475,33 @@ func TestMarshalRecordRoundTrip(t *testing.T) {
 	assert.Error(t, err)
 	_, err = resync.UnmarshalRecord(resync.KindGroup, []byte(`{"Key":1}`))
 	assert.Error(t, err)
+}
+
+// TestMarshalRecordJSONNames pins the JSON form stores keep records in:
+// renaming a field would make every stored record decode without it.
+func TestMarshalRecordJSONNames(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		rec  resync.Record
+		want string
+	}{
+		{fullIdentity(), `{"Key":"00u1","EmployeeID":"E1001","ExternalID":"ada@idp.example.com","Email":"ada@example.com",
+			"Name":"Ada Lovelace","Status":"active","Manager":"00u0","Department":"Engineering","Title":"Engineer",
+			"StartDate":"2024-03-01T09:00:00Z","EndDate":"2025-06-30T17:30:00.0000005Z","MFA":"enabled",
+			"LastLogin":"2025-06-30T17:30:00.0000005Z","Groups":["g1","g2","g3"],
+			"Attributes":{"costCenter":"42","level":"L5","location":"London"}}`},
+		{fullAccount(), `{"Key":"AIDA1","Username":"ada","OwnerEmail":"ada@example.com","DisplayName":"Ada",
+			"Status":"active","Type":"human","EmployeeID":"E1001","ExternalID":"00u1","Roles":["admin","billing","dev"],
+			"MFA":"enabled","LastLogin":"2025-06-30T17:30:00.0000005Z",
+			"LastUsed":{"AKIA1":"2024-03-01T09:00:00Z","AKIA2":"2025-06-30T17:30:00.0000005Z"},
+			"Attributes":{"arn":"arn:aws:iam::1:user/ada","path":"/"}}`},
+		{fullGroup(), `{"Key":"g1","Name":"Engineers","Members":["00u1","00u2","00u3"]}`},
+		{&resync.Identity{Key: "k", Status: resync.StatusNotStarted}, `{"Key":"k","Status":"not_started"}`},
+		{&resync.Account{Key: "k", Status: resync.StatusActive}, `{"Key":"k","Status":"active"}`},
+	}
+	for _, c := range cases {
+		b, err := resync.MarshalRecord(c.rec)
+		require.NoError(t, err)
+		assert.JSONEq(t, c.want, string(b))
+	}
 }

@@ -79,24 +79,28 @@ func ValidateRun(r RunInfo) error {
 // SnapshotStore keeps each connection's snapshot (current records, with
 // tombstones for removed ones) and the change log, and applies change sets.
 type SnapshotStore interface {
-	// Snapshot calls fn with every live (not removed) record's kind, key and
-	// fingerprint for the connection, in any order, and returns the
+	// Snapshot calls fn with every live (not removed) record's kind, key,
+	// fingerprint and volatile digest for the connection, in any order, and returns the
 	// snapshot's version (0 for a connection never applied). If fn returns
 	// an error, Snapshot stops and returns it. The entries and the version
 	// must be read consistently (one transaction).
 	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
 
 	// Apply applies a change set atomically: all of its changes and one
-	// change-log entry per change, in one transaction, or nothing.
+	// change-log entry per change other than a refresh, in one
+	// transaction, or nothing.
 	//   - If a change set with the same ID was already applied to this
 	//     connection, Apply does nothing and returns nil (idempotence).
 	//   - Else if the snapshot's version is not cs.BaseVersion, Apply does
 	//     nothing and returns an error wrapping ErrConflict.
 	//   - Else: OpAdd and OpUpdate store the record (an add of a tombstoned
 	//     key revives it), OpRemove tombstones it (RemovedAt and RemovedBy
-	//     set; records are never deleted), the version becomes
-	//     BaseVersion+1, and any held change set of the connection is
-	//     discarded.
+	//     set; records are never deleted), OpRefresh stores the new record,
+	//     fingerprint and volatile digest of a live record without a
+	//     change-log entry and leaves UpdatedAt and UpdatedBy as they were
+	//     (a refresh of a key without a live record changes nothing), the
+	//     version becomes BaseVersion+1, and any held change set of the
+	//     connection is discarded.
 	// A malformed change set (empty IDs, a nil record on add/update, a
 	// duplicate kind+key) is an error wrapping ErrInvalidRequest; nothing
 	// is applied.
@@ -148,9 +152,13 @@ func ReadLease(tenant, connectionID string) string {
 
 // SnapshotEntry is one live record of a snapshot, as the diff needs it.
 type SnapshotEntry struct {
-	Kind        RecordKind
-	Key         string
+	// Kind and Key identify the record.
+	Kind RecordKind
+	Key  string
+	// Fingerprint is the stored Fingerprint.
 	Fingerprint uint64
+	// Volatile is the stored VolatileDigest.
+	Volatile uint64
 }
 
 // ChangeOp is the kind of change to a record.
@@ -158,12 +166,20 @@ type ChangeOp uint8
 
 // Change operations.
 const (
+	// OpAdd stores a record new to the snapshot (or revives a tombstone).
 	OpAdd ChangeOp = iota + 1
+	// OpUpdate stores a record whose content (its Fingerprint) changed.
 	OpUpdate
+	// OpRemove tombstones a record the read no longer returned.
 	OpRemove
+	// OpRefresh stores the new data of a record whose content did not
+	// change: only its volatile fields (last login, last use) moved, or its
+	// fingerprint is rewritten in the current FingerprintVersion. It
+	// writes no change-log entry and is not counted as an update.
+	OpRefresh
 )
 
-// String returns "add", "update" or "remove".
+// String returns "add", "update", "remove" or "refresh".
 func (o ChangeOp) String() string {
 	switch o {
 	case OpAdd:
@@ -172,13 +188,15 @@ func (o ChangeOp) String() string {
 		return "update"
 	case OpRemove:
 		return "remove"
+	case OpRefresh:
+		return "refresh"
 	}
 	return fmt.Sprintf("ChangeOp(%d)", uint8(o))
 }
 
 // ParseChangeOp parses the String form.
 func ParseChangeOp(s string) (ChangeOp, error) {
-	for _, o := range []ChangeOp{OpAdd, OpUpdate, OpRemove} {
+	for _, o := range []ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh} {
 		if o.String() == s {
 			return o, nil
 		}
@@ -188,7 +206,7 @@ func ParseChangeOp(s string) (ChangeOp, error) {
 
 // MarshalText implements encoding.TextMarshaler; an invalid op is an error.
 func (o ChangeOp) MarshalText() ([]byte, error) {
-	if o < OpAdd || o > OpRemove {
+	if o < OpAdd || o > OpRefresh {
 		return nil, fmt.Errorf("resync: invalid change op %d", uint8(o))
 	}
 	return []byte(o.String()), nil
@@ -203,15 +221,20 @@ func (o *ChangeOp) UnmarshalText(b []byte) error {
 
 // Change is one record's change.
 type Change struct {
-	Op   ChangeOp
+	// Op is what the change does.
+	Op ChangeOp
+	// Kind and Key identify the record.
 	Kind RecordKind
 	Key  string
-	// Record is the new content for OpAdd and OpUpdate, nil for OpRemove.
+	// Record is the new content for OpAdd, OpUpdate and OpRefresh, nil for
+	// OpRemove.
 	Record Record
 	// Fingerprint is the new content's fingerprint (0 for OpRemove).
 	Fingerprint uint64
 	// PrevFingerprint is the stored fingerprint before (0 for OpAdd).
 	PrevFingerprint uint64
+	// Volatile is the new record's VolatileDigest (0 for OpRemove).
+	Volatile uint64
 }
 
 // ChangeSet is the diff between a connection's snapshot and a fresh read,
@@ -231,7 +254,8 @@ type ChangeSet struct {
 	HoldReason string
 }
 
-// Counts returns the number of adds, updates and removes.
+// Counts returns the number of adds, updates and removes. Refreshes are
+// not counted: they change no content.
 func (cs *ChangeSet) Counts() (added, updated, removed int) {
 	for _, c := range cs.Changes {
 		switch c.Op {
@@ -275,8 +299,12 @@ type StoredRecord struct {
 	Kind        RecordKind
 	Key         string
 	Fingerprint uint64
-	Record      Record
-	// UpdatedAt and UpdatedBy (a run ID) tell the last add or update.
+	// Volatile is the VolatileDigest of Record.
+	Volatile uint64
+	// Record holds the latest values read, volatile fields included.
+	Record Record
+	// UpdatedAt and UpdatedBy (a run ID) tell the last add or update (a
+	// refresh does not change them).
 	UpdatedAt time.Time
 	UpdatedBy string
 	// RemovedAt and RemovedBy are set on tombstones.
@@ -328,7 +356,7 @@ func (q ChangeQuery) Validate() error {
 }
 
 // ChangeLogEntry is one applied change, written in the same transaction as
-// the change itself.
+// the change itself. Refreshes have none.
 type ChangeLogEntry struct {
 	// Seq increases with every entry of the store.
 	Seq             int64
@@ -345,8 +373,8 @@ type ChangeLogEntry struct {
 }
 
 // ValidateChangeSet checks the shape a Store requires of a change set
-// before it applies anything: IDs set, known ops and kinds, a valid record
-// with matching kind and key on every add and update, no kind+key twice.
+// before it applies anything: IDs set, known ops and kinds, a record with
+// matching kind and key on every add, update and refresh, no kind+key twice.
 // Stores call it first; it returns an error wrapping ErrInvalidRequest.
 func ValidateChangeSet(cs *ChangeSet) error {
 	bad := func(format string, args ...any) error {
@@ -375,7 +403,7 @@ func ValidateChangeSet(cs *ChangeSet) error {
 		}
 		seen[k] = struct{}{}
 		switch c.Op {
-		case OpAdd, OpUpdate:
+		case OpAdd, OpUpdate, OpRefresh:
 			if c.Record == nil || isNilRecord(c.Record) {
 				return bad("change %d: %s of %s %q has no record", i, c.Op, c.Kind, c.Key)
 			}

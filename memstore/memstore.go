@@ -231,7 +231,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	entries := make([]resync.SnapshotEntry, 0, len(c.records))
 	for _, r := range c.records {
 		if r.RemovedAt.IsZero() {
-			entries = append(entries, resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint})
+			entries = append(entries, resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint, Volatile: r.Volatile})
 		}
 	}
 	version := c.version
@@ -279,7 +279,14 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
 			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
-				Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
+				Volatile: ch.Volatile, Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
+		case resync.OpRefresh:
+			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
+				cur := *old
+				cur.Record, cur.Fingerprint, cur.Volatile = ch.Record, ch.Fingerprint, ch.Volatile
+				c.records[rk] = &cur
+			}
+			continue // no change-log entry
 		case resync.OpRemove:
 			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
 				tomb := *old

@@ -92,6 +92,7 @@ var storeChecks = []storeCheck{
 	{"ApplyDiscardsHeld", checkApplyDiscardsHeld},
 	{"ApplyMalformed", checkApplyMalformed},
 	{"ApplyConcurrentSameBase", checkApplyConcurrent},
+	{"ApplyRefresh", checkApplyRefresh},
 	{"RecordsOrderAndFilters", checkRecordsOrder},
 	{"RecordsRoundTrip", checkRecordsRoundTrip},
 	{"Changes", checkChanges},
@@ -186,7 +187,14 @@ func testGroup(key string, v int) *resync.Group {
 }
 
 func opAdd(r resync.Record) resync.Change {
-	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: resync.Fingerprint(r)}
+	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r,
+		Fingerprint: resync.Fingerprint(r), Volatile: resync.VolatileDigest(r)}
+}
+
+func opRefresh(r resync.Record, prev uint64) resync.Change {
+	c := opAdd(r)
+	c.Op, c.PrevFingerprint = resync.OpRefresh, prev
+	return c
 }
 
 func opUpdate(r resync.Record, prev uint64) resync.Change {
@@ -271,13 +279,22 @@ func normRecord(r resync.Record) any {
 	switch v := r.(type) {
 	case *resync.Identity:
 		c := *v
-		c.StartDate, c.EndDate = normTime(c.StartDate), normTime(c.EndDate)
+		c.StartDate, c.EndDate, c.LastLogin = normTime(c.StartDate), normTime(c.EndDate), normTime(c.LastLogin)
 		c.Groups, c.Attributes = nilIfEmpty(c.Groups), nilMapIfEmpty(c.Attributes)
 		return c
 	case *resync.Account:
 		c := *v
 		c.LastLogin = normTime(c.LastLogin)
 		c.Roles, c.Attributes = nilIfEmpty(c.Roles), nilMapIfEmpty(c.Attributes)
+		if len(c.LastUsed) == 0 {
+			c.LastUsed = nil
+		} else {
+			m := make(map[string]time.Time, len(c.LastUsed))
+			for k, t := range c.LastUsed {
+				m[k] = normTime(t)
+			}
+			c.LastUsed = m
+		}
 		return c
 	case *resync.Group:
 		c := *v
@@ -295,7 +312,7 @@ func nilMapIfEmpty(m map[string]string) map[string]string {
 }
 
 // recordDiff returns "" if got has the content of want: same kind, key,
-// fingerprint and fields.
+// fingerprint, volatile digest and fields.
 func recordDiff(got, want resync.Record) string {
 	if got == nil || reflect.ValueOf(got).IsNil() {
 		return fmt.Sprintf("got no record, want %s %q", want.RecordKind(), want.RecordKey())
@@ -306,6 +323,9 @@ func recordDiff(got, want resync.Record) string {
 	if gf, wf := resync.Fingerprint(got), resync.Fingerprint(want); gf != wf {
 		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gf, wf, normRecord(got), normRecord(want))
 	}
+	if gv, wv := resync.VolatileDigest(got), resync.VolatileDigest(want); gv != wv {
+		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gv, wv, normRecord(got), normRecord(want))
+	}
 	if g, w := normRecord(got), normRecord(want); !reflect.DeepEqual(g, w) {
 		return fmt.Sprintf("%s %q: content %+v, want %+v", want.RecordKind(), want.RecordKey(), g, w)
 	}
@@ -314,10 +334,10 @@ func recordDiff(got, want resync.Record) string {
 
 func changeDiff(got, want resync.Change) string {
 	if got.Op != want.Op || got.Kind != want.Kind || got.Key != want.Key ||
-		got.Fingerprint != want.Fingerprint || got.PrevFingerprint != want.PrevFingerprint {
-		return fmt.Sprintf("got %s %s %q fp %x prev %x, want %s %s %q fp %x prev %x",
-			got.Op, got.Kind, got.Key, got.Fingerprint, got.PrevFingerprint,
-			want.Op, want.Kind, want.Key, want.Fingerprint, want.PrevFingerprint)
+		got.Fingerprint != want.Fingerprint || got.PrevFingerprint != want.PrevFingerprint || got.Volatile != want.Volatile {
+		return fmt.Sprintf("got %s %s %q fp %x prev %x volatile %x, want %s %s %q fp %x prev %x volatile %x",
+			got.Op, got.Kind, got.Key, got.Fingerprint, got.PrevFingerprint, got.Volatile,
+			want.Op, want.Kind, want.Key, want.Fingerprint, want.PrevFingerprint, want.Volatile)
 	}
 	if want.Record == nil {
 		if got.Record != nil && !reflect.ValueOf(got.Record).IsNil() {
@@ -458,7 +478,7 @@ func stateDiff(before, after connState) string {
 	}
 	for i := range before.records {
 		b, a := before.records[i], after.records[i]
-		if b.Kind != a.Kind || b.Key != a.Key || b.Fingerprint != a.Fingerprint || b.UpdatedBy != a.UpdatedBy ||
+		if b.Kind != a.Kind || b.Key != a.Key || b.Fingerprint != a.Fingerprint || b.Volatile != a.Volatile || b.UpdatedBy != a.UpdatedBy ||
 			!b.UpdatedAt.Equal(a.UpdatedAt) || !b.RemovedAt.Equal(a.RemovedAt) || b.RemovedBy != a.RemovedBy {
 			return fmt.Sprintf("the records (%s %q)", b.Kind, b.Key)
 		}
@@ -1359,16 +1379,22 @@ func checkRecordsOrder(e *storeEnv) error {
 
 func checkRecordsRoundTrip(e *storeEnv) error {
 	a := e.tenant("a")
-	full := &resync.Identity{Key: "00u1abcd", Email: "ada@example.com", Name: "Ada Lovelace", Status: resync.StatusSuspended,
+	full := &resync.Identity{Key: "00u1abcd", EmployeeID: "E-0042", ExternalID: "ada@idp.example.com",
+		Email: "ada@example.com", Name: "Ada Lovelace", Status: resync.StatusSuspended,
 		Manager: "00u0boss", Department: "R&D", Title: "Analyst", StartDate: baseTime.AddDate(-3, 0, 0), EndDate: baseTime.AddDate(0, 1, 0),
+		MFA: resync.MFAEnabled, LastLogin: baseTime.Add(-2 * time.Hour),
 		Groups: []string{"g2", "g1", "g3"}, Attributes: map[string]string{"costCenter": "42", "empty": ""}}
+	hire := &resync.Identity{Key: "00u9", Status: resync.StatusNotStarted, StartDate: baseTime.AddDate(0, 0, 14)}
 	acct := &resync.Account{Key: "arn:aws:iam::123:user/ada", Username: "ada", OwnerEmail: "ada@example.com", DisplayName: "Ada",
-		Status: resync.StatusDeprovisioned, Roles: []string{"ReadOnly", "Admin"}, MFA: resync.MFADisabled,
-		LastLogin: baseTime.Add(-36 * time.Hour), Attributes: map[string]string{"path": "/"}}
+		Status: resync.StatusDeprovisioned, Type: resync.AccountTypeHuman, EmployeeID: "E-0042", ExternalID: "00u1abcd",
+		Roles: []string{"ReadOnly", "Admin"}, MFA: resync.MFADisabled,
+		LastLogin: baseTime.Add(-36 * time.Hour), LastUsed: map[string]time.Time{"AKIAEXAMPLE1": baseTime.Add(-time.Minute), "AKIAEXAMPLE2": {}},
+		Attributes: map[string]string{"path": "/"}}
+	bot := &resync.Account{Key: "ci-bot", Status: resync.StatusActive, Type: resync.AccountTypeService}
 	minimal := &resync.Account{Key: "min", Status: resync.StatusActive}
 	grp := &resync.Group{Key: "grp-1", Name: "Everyone", Members: []string{"00u1abcd", "00u2"}}
 	empty := &resync.Group{Key: "grp-empty"}
-	recs := []resync.Record{full, acct, minimal, grp, empty}
+	recs := []resync.Record{full, hire, acct, bot, minimal, grp, empty}
 	var changes []resync.Change
 	for _, r := range recs {
 		changes = append(changes, opAdd(r))
@@ -1515,6 +1541,7 @@ func heldSet(tenant, conn, id string, created time.Time) *resync.ChangeSet {
 		opRemove(resync.KindIdentity, "gone-1", 0x1234),
 		opRemove(resync.KindIdentity, "gone-2", 0x5678),
 		opRemove(resync.KindGroup, "gone-3", 0x9abc),
+		opRefresh(testAccount("seen-1", 1), resync.Fingerprint(testAccount("seen-1", 1))),
 	)
 	cs.CreatedAt, cs.HoldReason = created, "would remove 3 of 4 records (75%)"
 	return cs
@@ -1958,4 +1985,133 @@ func checkOddData(e *storeEnv) error {
 		}
 	}
 	return nil
+}
+
+// checkApplyRefresh: a refresh stores a live record's new data (volatile
+// fields such as last-login times, a rewritten fingerprint) in the same
+// transaction as the rest of the change set, writes no change-log entry,
+// leaves UpdatedAt and UpdatedBy alone, and changes nothing for a key
+// without a live record.
+func checkApplyRefresh(e *storeEnv) error {
+	a := e.tenant("a")
+	acc, id, gone := testAccount("alice-aws", 1), testIdentity("alice", 1), testIdentity("bob", 1)
+	grp := testGroup("eng", 1)
+	// The group is stored with a fingerprint of another version: a refresh
+	// rewrites it.
+	oldGroup := opAdd(grp)
+	oldGroup.Fingerprint &^= 0xff << 56
+	if err := e.apply(newChangeSet(a, "c1", "cs1", "run1", 0, opAdd(acc), opAdd(id), opAdd(gone), oldGroup)); err != nil {
+		return err
+	}
+	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(gone)))); err != nil {
+		return err
+	}
+	before, err := e.records(a, "c1", 0, true)
+	if err != nil {
+		return err
+	}
+	vols, err := e.volatiles(a, "c1")
+	if err != nil {
+		return err
+	}
+	if v := vols[entryKey{resync.KindAccount, "alice-aws"}]; v != resync.VolatileDigest(acc) {
+		return ruleSnapshot.errorf("snapshot entry of account %q has volatile digest %x, want the one stored by its add (%x)", acc.Key, v, resync.VolatileDigest(acc))
+	}
+
+	acc2 := testAccount("alice-aws", 1)
+	acc2.LastLogin = baseTime.Add(time.Minute)
+	acc2.LastUsed = map[string]time.Time{"AKIA1": baseTime}
+	id2 := testIdentity("alice", 1)
+	id2.LastLogin = baseTime
+	ghost := testAccount("ghost", 1)
+	revenant := testIdentity("bob", 1)
+	revenant.LastLogin = baseTime
+	cs := newChangeSet(a, "c1", "cs3", "run3", 2,
+		opRefresh(acc2, resync.Fingerprint(acc)),
+		opUpdate(testIdentity("alice", 2), resync.Fingerprint(id)),
+		opRefresh(grp, oldGroup.Fingerprint),
+		opRefresh(ghost, 0),                               // never stored: nothing happens
+		opRefresh(revenant, resync.Fingerprint(revenant)), // tombstoned: stays so
+	)
+	cs.Changes[1].Record.(*resync.Identity).LastLogin = id2.LastLogin
+	cs.Changes[1].Volatile = resync.VolatileDigest(cs.Changes[1].Record)
+	if err := e.apply(cs); err != nil {
+		return err
+	}
+	if err := e.apply(cs); err != nil { // idempotent
+		return err
+	}
+	m, v, err := e.snapshot(a, "c1")
+	if err != nil {
+		return err
+	}
+	if v != 3 {
+		return ruleApply.errorf("version after a change set with refreshes is %d, want BaseVersion+1 = 3", v)
+	}
+	recs, err := e.records(a, "c1", 0, true)
+	if err != nil {
+		return err
+	}
+	if len(recs) != len(before) {
+		return ruleApply.errorf("a refresh of a key without a stored record created one: %d records, want %d", len(recs), len(before))
+	}
+	r, _ := findRecord(recs, resync.KindAccount, "alice-aws")
+	if d := recordDiff(r.Record, acc2); d != "" {
+		return ruleApply.errorf("a refresh must store the record's new data (Records returns current values): %s", d)
+	}
+	if r.Fingerprint != resync.Fingerprint(acc2) || r.Volatile != resync.VolatileDigest(acc2) {
+		return ruleApply.errorf("refreshed account: fingerprint %x volatile %x, want %x and %x", r.Fingerprint, r.Volatile, resync.Fingerprint(acc2), resync.VolatileDigest(acc2))
+	}
+	if r.UpdatedBy != "run1" {
+		return ruleApply.errorf("a refresh changed UpdatedBy to %q; it must keep the run of the last add or update (%q)", r.UpdatedBy, "run1")
+	}
+	if b, _ := findRecord(before, resync.KindAccount, "alice-aws"); !r.UpdatedAt.Equal(b.UpdatedAt) {
+		return ruleApply.errorf("a refresh changed UpdatedAt from %v to %v", b.UpdatedAt, r.UpdatedAt)
+	}
+	g, _ := findRecord(recs, resync.KindGroup, "eng")
+	if g.Fingerprint != resync.Fingerprint(grp) || m[entryKey{resync.KindGroup, "eng"}] != resync.Fingerprint(grp) {
+		return ruleApply.errorf("a refresh must store its fingerprint: group has %x (snapshot %x), want %x", g.Fingerprint, m[entryKey{resync.KindGroup, "eng"}], resync.Fingerprint(grp))
+	}
+	u, _ := findRecord(recs, resync.KindIdentity, "alice")
+	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
+		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
+	}
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
+	}
+	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
+		return ruleApply.errorf("a refresh of a key never stored put it in the snapshot")
+	}
+	vols, err = e.volatiles(a, "c1")
+	if err != nil {
+		return err
+	}
+	if v := vols[entryKey{resync.KindAccount, "alice-aws"}]; v != resync.VolatileDigest(acc2) {
+		return ruleSnapshot.errorf("after a refresh the snapshot gives volatile digest %x for %q, want the refreshed one %x", v, acc2.Key, resync.VolatileDigest(acc2))
+	}
+	log, err := e.changes(resync.ChangeQuery{Tenant: a, ConnectionID: "c1", RunID: "run3"})
+	if err != nil {
+		return err
+	}
+	if len(log) != 1 || log[0].Op != resync.OpUpdate || log[0].Key != "alice" {
+		ops := make([]string, len(log))
+		for i, l := range log {
+			ops[i] = l.Op.String() + " " + l.Key
+		}
+		return ruleChanges.errorf("change log of a change set with one update and four refreshes: %v, want just the update (refreshes have no entry)", ops)
+	}
+	return nil
+}
+
+// volatiles returns the volatile digests of a connection's snapshot.
+func (e *storeEnv) volatiles(tenant, conn string) (map[entryKey]uint64, error) {
+	m := map[entryKey]uint64{}
+	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
+		m[entryKey{se.Kind, se.Key}] = se.Volatile
+		return nil
+	})
+	if err != nil {
+		return nil, ruleSnapshot.errorf("Snapshot(%q, %q): %v", tenant, conn, err)
+	}
+	return m, nil
 }

@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 		want            int
 	}{
 		{file.FormatHRISCSV, hris, 5},
-		{file.FormatIdPJSON, idpJSON, 6},
+		{file.FormatIdPJSON, idpJSON, 7},
 		{file.FormatAccountsJSON, accounts, 3},
 	}
 	for _, tc := range tests {

@@ -30,7 +30,8 @@
 // (manager, manager_id, supervisor) becomes Manager; start_date (hire_date)
 // and end_date (termination_date) as YYYY-MM-DD or RFC 3339;
 // employment_status (status): active → active, terminated or inactive →
-// deprovisioned, leave (on leave) → suspended, empty → active. Other
+// deprovisioned, leave (on leave) → suspended, pre-hire (pending) →
+// not_started, empty → active. Other
 // columns go to Attributes under their header name (empty values are left
 // out). Rows shorter than the header read as empty trailing fields.
 //
@@ -38,7 +39,7 @@
 // user {"id","status","profile":{"login","email","firstName","lastName",
 // "department","title","managerId"},"groups":[...]} is an Identity keyed by
 // id: status ACTIVE (and PROVISIONED, RECOVERY, PASSWORD_EXPIRED,
-// LOCKED_OUT) → active, SUSPENDED or STAGED → suspended, DEPROVISIONED →
+// LOCKED_OUT) → active, SUSPENDED → suspended, STAGED → not_started, DEPROVISIONED →
 // deprovisioned; Email is profile.email (else a login that is an email);
 // other profile fields go to Attributes. Each group {"id","profile":
 // {"name"},"members":[...]} is a Group keyed by id. Membership is the union

@@ -64,6 +64,6 @@ func Example() {
 	// page 1: "E1" Ada Lovelace active map[office:London]
 	// page 1: "E2" Grace Hopper suspended map[]
 	// page 2: "E3" Jane Doe deprovisioned map[]
-	// page 2: rejected "E4": DIR/hris.csv line 5: employment_status "retired" is not active, terminated or leave
-	// file: malformed export: DIR/hris.csv: 1 of 4 records are malformed and would be rejected: DIR/hris.csv line 5: employment_status "retired" is not active, terminated or leave
+	// page 2: rejected "E4": DIR/hris.csv line 5: employment_status "retired" is not active, terminated, leave or pre-hire
+	// file: malformed export: DIR/hris.csv: 1 of 4 records are malformed and would be rejected: DIR/hris.csv line 5: employment_status "retired" is not active, terminated, leave or pre-hire
 }

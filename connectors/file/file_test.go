@@ -106,11 +106,12 @@ func TestHRISCSV(t *testing.T) {
 
 func TestHRISCSVNameColumn(t *testing.T) {
 	t.Parallel()
-	csv := "id,full_name,status\nE1,Ada Lovelace,\nE2,Grace Hopper,inactive\n"
+	csv := "id,full_name,status\nE1,Ada Lovelace,\nE2,Grace Hopper,inactive\nE3,Katherine Johnson,Pre-hire\n"
 	got := readAll(t, newConn(t, writeFile(t, "hris.csv", csv), "hris-csv"))
 	require.Equal(t, []resync.Record{
 		&resync.Identity{Key: "E1", Name: "Ada Lovelace", Status: resync.StatusActive},
 		&resync.Identity{Key: "E2", Name: "Grace Hopper", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "E3", Name: "Katherine Johnson", Status: resync.StatusNotStarted},
 	}, got)
 }
 
@@ -122,7 +123,8 @@ const idpJSON = `{
     {"id": "00u2", "status": "SUSPENDED", "profile": {"login": "grace@acme.example", "firstName": "Grace", "lastName": "Hopper",
       "managerId": "00u1"}},
     {"id": "00u3", "status": "DEPROVISIONED", "profile": {"login": "jdoe", "email": "jane@acme.example", "firstName": "Jane", "lastName": "Doe"}},
-    {"id": "00u4", "status": "LOCKED_OUT", "profile": {"displayName": "John Smith"}, "groups": "00g2"}
+    {"id": "00u4", "status": "LOCKED_OUT", "profile": {"displayName": "John Smith"}, "groups": "00g2"},
+    {"id": "00u5", "status": "STAGED", "profile": {"displayName": "Katherine Johnson"}}
   ],
   "groups": [
     {"id": "00g1", "profile": {"name": "Engineering", "description": "builders"}, "members": ["00u2"]},
@@ -141,6 +143,7 @@ func TestIdPJSON(t *testing.T) {
 		&resync.Identity{Key: "00u3", Email: "jane@acme.example", Name: "Jane Doe", Status: resync.StatusDeprovisioned,
 			Attributes: map[string]string{"login": "jdoe"}},
 		&resync.Identity{Key: "00u4", Name: "John Smith", Status: resync.StatusActive, Groups: []string{"00g2"}},
+		&resync.Identity{Key: "00u5", Name: "Katherine Johnson", Status: resync.StatusNotStarted},
 		&resync.Group{Key: "00g1", Name: "Engineering", Members: []string{"00u2", "00u1"}},
 		&resync.Group{Key: "00g2", Name: "Sales", Members: []string{"00u4"}},
 	}

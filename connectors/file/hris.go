@@ -46,8 +46,8 @@ var hrisColumns = map[string]int{
 	"employmentstatus": colStatus, "status": colStatus, "employeestatus": colStatus,
 }
 
-// hrisStatus maps an HRIS employment status to a resync.Status.
-func hrisStatus(s string) (resync.Status, bool) {
+// hrisStatus maps an HRIS employment status to a resync.LifecycleStatus.
+func hrisStatus(s string) (resync.LifecycleStatus, bool) {
 	n := normName(s)
 	if n == "" && strings.TrimSpace(s) != "" {
 		return "", false
@@ -59,6 +59,8 @@ func hrisStatus(s string) (resync.Status, bool) {
 		return resync.StatusDeprovisioned, true
 	case "leave", "onleave", "leaveofabsence", "suspended":
 		return resync.StatusSuspended, true
+	case "prehire", "pending", "notstarted", "hired", "offeraccepted":
+		return resync.StatusNotStarted, true
 	}
 	return "", false
 }
@@ -181,7 +183,7 @@ func hrisRow(row []string, fields []int, names []string) (*resync.Identity, stri
 		case colStatus:
 			st, ok := hrisStatus(v)
 			if !ok {
-				problems = append(problems, fmt.Sprintf("%s %q is not active, terminated or leave", names[i], v))
+				problems = append(problems, fmt.Sprintf("%s %q is not active, terminated, leave or pre-hire", names[i], v))
 			}
 			id.Status = st
 		default:

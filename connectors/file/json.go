@@ -218,8 +218,8 @@ func jsonErr(data []byte, err error) string {
 	return fmt.Sprintf("line %d column %d: %v", line, col, err)
 }
 
-// idpStatus maps an IdP (Okta-like) user status to a resync.Status.
-func idpStatus(s string) (resync.Status, bool) {
+// idpStatus maps an IdP (Okta-like) user status to a resync.LifecycleStatus.
+func idpStatus(s string) (resync.LifecycleStatus, bool) {
 	n := normName(s)
 	if n == "" && strings.TrimSpace(s) != "" {
 		return "", false
@@ -227,7 +227,9 @@ func idpStatus(s string) (resync.Status, bool) {
 	switch n {
 	case "", "active", "provisioned", "recovery", "passwordexpired", "lockedout":
 		return resync.StatusActive, true
-	case "suspended", "staged":
+	case "staged":
+		return resync.StatusNotStarted, true
+	case "suspended":
 		return resync.StatusSuspended, true
 	case "deprovisioned", "deactivated":
 		return resync.StatusDeprovisioned, true
@@ -235,8 +237,8 @@ func idpStatus(s string) (resync.Status, bool) {
 	return "", false
 }
 
-// accountStatus maps an account status to a resync.Status.
-func accountStatus(s string) (resync.Status, bool) {
+// accountStatus maps an account status to a resync.LifecycleStatus.
+func accountStatus(s string) (resync.LifecycleStatus, bool) {
 	n := normName(s)
 	if n == "" && strings.TrimSpace(s) != "" {
 		return "", false

@@ -31,7 +31,7 @@ func BenchmarkApply(b *testing.B) {
 		op string
 		n  int
 	}{
-		{"add", 100_000}, {"update", 100_000}, {"add", 1_000_000}, {"update", 1_000_000},
+		{"add", 100_000}, {"update", 100_000}, {"refresh", 100_000}, {"add", 1_000_000}, {"update", 1_000_000},
 	} {
 		b.Run(fmt.Sprintf("%s/%dk", bc.op, bc.n/1000), func(b *testing.B) { benchApply(b, bc.op, bc.n) })
 	}
@@ -55,7 +55,12 @@ func benchApply(b *testing.B, op string, n int) {
 	recs := resynctest.Identities("user-", n)
 	adds := make([]resync.Change, n)
 	updates := make([]resync.Change, n)
+	refreshes := make([]resync.Change, n) // only the last login moved
 	for i, r := range recs {
+		l := *r.(*resync.Identity)
+		l.LastLogin = time.Date(2026, 1, 2, 8, 0, i%60, 0, time.UTC)
+		refreshes[i] = resync.Change{Op: resync.OpRefresh, Kind: l.RecordKind(), Key: l.Key, Record: &l,
+			Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: resync.VolatileDigest(&l)}
 		fp := resync.Fingerprint(r)
 		adds[i] = resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: fp}
 		u := *r.(*resync.Identity)
@@ -64,8 +69,11 @@ func benchApply(b *testing.B, op string, n int) {
 			Fingerprint: resync.Fingerprint(&u), PrevFingerprint: fp}
 	}
 	changes := adds
-	if op == "update" {
+	switch op {
+	case "update":
 		changes = updates
+	case "refresh":
+		changes = refreshes
 	}
 
 	var applyTime, bareTime, keyedTime time.Duration
@@ -75,7 +83,7 @@ func benchApply(b *testing.B, op string, n int) {
 		b.StopTimer()
 		connID := fmt.Sprintf("conn-%d", i)
 		base := int64(0)
-		if op == "update" {
+		if op != "add" {
 			require.NoError(b, s.Apply(ctx, &resync.ChangeSet{ID: connID + "/load", Tenant: "t", ConnectionID: connID, RunID: "load", Changes: adds}))
 			base = 1
 		}

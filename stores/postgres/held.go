@@ -99,7 +99,7 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 			return err
 		}
 		cs.CreatedAt = joinTime(created, ns)
-		rows, err := tx.Query(ctx, s.sql(`SELECT op, kind, key, fingerprint, prev_fingerprint, data
+		rows, err := tx.Query(ctx, s.sql(`SELECT op, kind, key, fingerprint, prev_fingerprint, volatile, data
 			FROM {schema}.held_changes WHERE tenant = $1 AND held_id = $2 ORDER BY ord`), tenant, id)
 		if err != nil {
 			return err
@@ -110,12 +110,14 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 				c        resync.Change
 				op, kind int16
 				fp, prev int64
+				vol      int64
 				data     []byte
 			)
-			if err := rows.Scan(&op, &kind, &c.Key, &fp, &prev, &data); err != nil {
+			if err := rows.Scan(&op, &kind, &c.Key, &fp, &prev, &vol, &data); err != nil {
 				return err
 			}
 			c.Op, c.Kind, c.Fingerprint, c.PrevFingerprint = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(prev)
+			c.Volatile = uint64(vol)
 			if data != nil {
 				if c.Record, err = resync.UnmarshalRecord(c.Kind, data); err != nil {
 					return err

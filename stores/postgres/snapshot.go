@@ -33,7 +33,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, s.sql(`SELECT kind, key, fingerprint FROM {schema}.records
+		rows, err := tx.Query(ctx, s.sql(`SELECT kind, key, fingerprint, volatile FROM {schema}.records
 			WHERE tenant = $1 AND connection_id = $2 AND removed_at IS NULL`), tenant, connectionID)
 		if err != nil {
 			return err
@@ -41,12 +41,12 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		defer rows.Close()
 		var kind int16
 		var key string
-		var fp int64
+		var fp, vol int64
 		for rows.Next() {
-			if err := rows.Scan(&kind, &key, &fp); err != nil {
+			if err := rows.Scan(&kind, &key, &fp, &vol); err != nil {
 				return err
 			}
-			if err := fn(resync.SnapshotEntry{Kind: resync.RecordKind(kind), Key: key, Fingerprint: uint64(fp)}); err != nil {
+			if err := fn(resync.SnapshotEntry{Kind: resync.RecordKind(kind), Key: key, Fingerprint: uint64(fp), Volatile: uint64(vol)}); err != nil {
 				fnErr = err
 				return err
 			}
@@ -62,7 +62,8 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	return version, nil
 }
 
-// op codes in the database are resync.ChangeOp values: 1 add, 2 update, 3 remove.
+// op codes in the database are resync.ChangeOp values: 1 add, 2 update, 3
+// remove, 4 refresh.
 
 // Apply implements resync.SnapshotStore; see the package documentation
 // (# Concurrency) for how it runs.
@@ -172,15 +173,15 @@ type changeRows struct {
 }
 
 const (
-	layoutStage   = iota // ord, op, kind, key, fingerprint, prev_fingerprint, data
-	layoutRecords        // tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by (adds and updates only)
-	layoutChanges        // tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
+	layoutStage   = iota // ord, op, kind, key, fingerprint, prev_fingerprint, volatile, data
+	layoutRecords        // tenant, connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by (adds and updates only)
+	layoutChanges        // tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at (no refreshes)
 )
 
 var (
-	heldColumns    = []string{"tenant", "held_id", "ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "data"}
-	stageColumns   = []string{"ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "data"}
-	recordsColumns = []string{"tenant", "connection_id", "kind", "key", "fingerprint", "data", "updated_at", "updated_by"}
+	heldColumns    = []string{"tenant", "held_id", "ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "volatile", "data"}
+	stageColumns   = []string{"ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "volatile", "data"}
+	recordsColumns = []string{"tenant", "connection_id", "kind", "key", "fingerprint", "volatile", "data", "updated_at", "updated_by"}
 	changesColumns = []string{"tenant", "connection_id", "run_id", "change_set_id", "op", "kind", "key", "fingerprint", "prev_fingerprint", "at"}
 )
 
@@ -196,8 +197,11 @@ func (r *changeRows) Next() bool {
 		if r.i >= len(r.cs.Changes) {
 			return false
 		}
-		if r.layout == layoutRecords && r.cs.Changes[r.i].Op == resync.OpRemove {
-			continue
+		switch op := r.cs.Changes[r.i].Op; {
+		case r.layout == layoutRecords && (op == resync.OpRemove || op == resync.OpRefresh):
+			continue // copyFresh: no records yet, so nothing to remove or refresh
+		case r.layout == layoutChanges && op == resync.OpRefresh:
+			continue // no change-log entry
 		}
 		return true
 	}
@@ -237,14 +241,14 @@ func (r *changeRows) Values() ([]any, error) {
 		if r.held {
 			r.vals = append(r.vals, r.cs.Tenant, r.cs.ID)
 		}
-		r.vals = append(r.vals, int32(r.i), int16(c.Op), int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint), d)
+		r.vals = append(r.vals, int32(r.i), int16(c.Op), int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint), int64(c.Volatile), d)
 	case layoutRecords:
 		data, err := r.encode(c)
 		if err != nil {
 			r.err = err
 			return nil, err
 		}
-		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(c.Kind), c.Key, int64(c.Fingerprint), data, r.now, r.cs.RunID)
+		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data, r.now, r.cs.RunID)
 	case layoutChanges:
 		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, r.cs.RunID, r.cs.ID, int16(c.Op), int16(c.Kind), c.Key,
 			int64(c.Fingerprint), int64(c.PrevFingerprint), r.now)
@@ -276,20 +280,29 @@ func (s *Store) copyFresh(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, 
 }
 
 // applySQL applies the adds and updates of {src} (rows of the stage
-// layout) to the records, and logs every change in change order. $1
+// layout) to the records, and logs every change but refreshes in change
+// order. {refresh} is a CTE that applies the refreshes, or nothing. $1
 // tenant, $2 connection, $3 the transaction time, $4 run ID, $5 change set
 // ID.
 const applySQL = `WITH up AS (
-	INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
-	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.data, $3, $4 FROM {src} s WHERE {upsert}
+	INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by)
+	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.volatile, s.data, $3, $4 FROM {src} s WHERE {upsert}
 	ORDER BY s.kind, s.key -- in index order: cheaper index insertion
 	ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
-		fingerprint = excluded.fingerprint, data = excluded.data,
+		fingerprint = excluded.fingerprint, volatile = excluded.volatile, data = excluded.data,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
 		removed_at = NULL, removed_by = NULL
-)
+){refresh}
 INSERT INTO {schema}.changes (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
-SELECT $1, $2, $4, $5, s.op, s.kind, s.key, s.fingerprint, s.prev_fingerprint, $3 FROM {src} s ORDER BY s.ord`
+SELECT $1, $2, $4, $5, s.op, s.kind, s.key, s.fingerprint, s.prev_fingerprint, $3 FROM {src} s WHERE s.op <> 4 ORDER BY s.ord`
+
+// refreshCTE applies the refreshes of {src} in applySQL: live records
+// only, updated_at and updated_by left alone, no change-log entry.
+const refreshCTE = `, rf AS (
+	UPDATE {schema}.records r SET fingerprint = s.fingerprint, volatile = s.volatile, data = s.data
+	FROM {src} s
+	WHERE s.op = 4 AND r.tenant = $1 AND r.connection_id = $2 AND r.kind = s.kind AND r.key = s.key AND r.removed_at IS NULL
+)`
 
 // tombSQL tombstones the removed keys of one kind. The keys go as an
 // array so that the plan is always a primary-key probe per key, whatever
@@ -318,7 +331,7 @@ func (s *Store) tombstone(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, 
 func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time) error {
 	if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE resync_stage (
 		ord integer NOT NULL, op smallint NOT NULL, kind smallint NOT NULL, key text COLLATE "C" NOT NULL,
-		fingerprint bigint NOT NULL, prev_fingerprint bigint NOT NULL, data jsonb) ON COMMIT DROP`); err != nil {
+		fingerprint bigint NOT NULL, prev_fingerprint bigint NOT NULL, volatile bigint NOT NULL, data jsonb) ON COMMIT DROP`); err != nil {
 		return err
 	}
 	if err := copyRows(ctx, tx, pgx.Identifier{"resync_stage"}, stageColumns, newChangeRows(cs, layoutStage, now)); err != nil {
@@ -327,20 +340,23 @@ func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	if _, err := tx.Exec(ctx, "ANALYZE resync_stage"); err != nil {
 		return err
 	}
-	updates := 0
+	updates, refreshes := 0, 0
 	for i := range cs.Changes {
-		if cs.Changes[i].Op == resync.OpUpdate {
+		switch cs.Changes[i].Op {
+		case resync.OpUpdate:
 			updates++
+		case resync.OpRefresh:
+			refreshes++
 		}
 	}
-	upsert := "s.op <> 3"
-	if updates > 0 {
-		if err := s.updateStaged(ctx, tx, cs, now, updates); err != nil {
+	upsert := "s.op IN (1, 2)"
+	if updates > 0 || refreshes > 0 {
+		if err := s.updateStaged(ctx, tx, cs, now, updates, refreshes); err != nil {
 			return err
 		}
 		upsert = "s.op = 1" // adds (and revivals of tombstones) only
 	}
-	q := strings.NewReplacer("{src}", "pg_temp.resync_stage", "{upsert}", upsert).Replace(s.sql(applySQL))
+	q := strings.NewReplacer("{refresh}", "", "{src}", "pg_temp.resync_stage", "{upsert}", upsert).Replace(s.sql(applySQL))
 	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID); err != nil {
 		return err
 	}
@@ -350,31 +366,42 @@ func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 // updateSQL rewrites the staged updates in place: cheaper than an
 // INSERT … ON CONFLICT, which tries an insert first for every row.
 const updateSQL = `UPDATE {schema}.records r SET
-	fingerprint = s.fingerprint, data = s.data, updated_at = $3, updated_by = $4, removed_at = NULL, removed_by = NULL
+	fingerprint = s.fingerprint, volatile = s.volatile, data = s.data, updated_at = $3, updated_by = $4, removed_at = NULL, removed_by = NULL
 FROM pg_temp.resync_stage s
 WHERE s.op = 2 AND r.tenant = $1 AND r.connection_id = $2 AND r.kind = s.kind AND r.key = s.key`
 
-// updateStaged applies the staged updates with one UPDATE. The join is
-// pinned to a hash join over the connection's records read through the
-// primary key, so that stale statistics (right after a large first sync)
-// can never choose a nested loop over a sequential scan. Every update must
-// hit a stored record: the version check makes it so, and a miss aborts
-// the transaction rather than lose the change.
-func (s *Store) updateStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time, updates int) error {
+// refreshStagedSQL applies the staged refreshes: live records only,
+// updated_at and updated_by left alone.
+const refreshStagedSQL = `UPDATE {schema}.records r SET fingerprint = s.fingerprint, volatile = s.volatile, data = s.data
+FROM pg_temp.resync_stage s
+WHERE s.op = 4 AND r.tenant = $1 AND r.connection_id = $2 AND r.kind = s.kind AND r.key = s.key AND r.removed_at IS NULL`
+
+// updateStaged applies the staged updates and refreshes with one UPDATE
+// each. The joins are pinned to hash joins over the connection's records
+// read through the primary key, so that stale statistics (right after a
+// large first sync) can never choose a nested loop over a sequential scan.
+// Every update must hit a stored record: the version check makes it so,
+// and a miss aborts the transaction rather than lose the change.
+func (s *Store) updateStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time, updates, refreshes int) error {
 	if _, err := tx.Exec(ctx, "SET LOCAL enable_nestloop = off; SET LOCAL enable_seqscan = off"); err != nil {
 		return err
 	}
-	tag, err := tx.Exec(ctx, s.sql(updateSQL), cs.Tenant, cs.ConnectionID, now, cs.RunID)
-	if err != nil {
-		return err
+	if updates > 0 {
+		tag, err := tx.Exec(ctx, s.sql(updateSQL), cs.Tenant, cs.ConnectionID, now, cs.RunID)
+		if err != nil {
+			return err
+		}
+		if n := tag.RowsAffected(); n != int64(updates) {
+			return fmt.Errorf("postgres: change set %q updates %d records of connection %q, %d are stored", cs.ID, updates, cs.ConnectionID, n)
+		}
 	}
-	if _, err := tx.Exec(ctx, "RESET enable_nestloop; RESET enable_seqscan"); err != nil {
-		return err
+	if refreshes > 0 {
+		if _, err := tx.Exec(ctx, s.sql(refreshStagedSQL), cs.Tenant, cs.ConnectionID); err != nil {
+			return err
+		}
 	}
-	if n := tag.RowsAffected(); n != int64(updates) {
-		return fmt.Errorf("postgres: change set %q updates %d records of connection %q, %d are stored", cs.ID, updates, cs.ConnectionID, n)
-	}
-	return nil
+	_, err := tx.Exec(ctx, "RESET enable_nestloop; RESET enable_seqscan")
+	return err
 }
 
 // applyArrays sends a small change set as arrays in one statement.
@@ -386,6 +413,7 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	keys := make([]string, n)
 	fps := make([]int64, n)
 	prevs := make([]int64, n)
+	vols := make([]int64, n)
 	data := make([]*string, n)
 	rows := newChangeRows(cs, layoutStage, now)
 	for i := range cs.Changes {
@@ -399,12 +427,13 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 			data[i] = &d
 		}
 		ord[i], ops[i], kinds[i], keys[i] = int32(i), int16(c.Op), int16(c.Kind), c.Key
-		fps[i], prevs[i] = int64(c.Fingerprint), int64(c.PrevFingerprint)
+		fps[i], prevs[i], vols[i] = int64(c.Fingerprint), int64(c.PrevFingerprint), int64(c.Volatile)
 	}
-	src := `(SELECT * FROM unnest($6::integer[], $7::smallint[], $8::smallint[], $9::text[], $10::bigint[], $11::bigint[], $12::jsonb[])
-		AS u(ord, op, kind, key, fingerprint, prev_fingerprint, data))`
-	q := strings.NewReplacer("{src}", src, "{upsert}", "s.op <> 3").Replace(s.sql(applySQL))
-	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, data); err != nil {
+	src := `(SELECT * FROM unnest($6::integer[], $7::smallint[], $8::smallint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::jsonb[])
+		AS u(ord, op, kind, key, fingerprint, prev_fingerprint, volatile, data))`
+	q := s.sql(strings.Replace(applySQL, "{refresh}", refreshCTE, 1))
+	q = strings.NewReplacer("{src}", src, "{upsert}", "s.op IN (1, 2)").Replace(q)
+	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, vols, data); err != nil {
 		return err
 	}
 	return s.tombstone(ctx, tx, cs, now)
@@ -418,7 +447,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID); err != nil {
 		return nil, err
 	}
-	query := `SELECT kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by
+	query := `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM {schema}.records WHERE tenant = $1 AND connection_id = $2`
 	args := []any{q.Tenant, q.ConnectionID}
 	if q.Kind != 0 {
@@ -438,17 +467,17 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	for rows.Next() {
 		var (
 			kind      int16
-			fp        int64
+			fp, vol   int64
 			data      []byte
 			updatedAt time.Time
 			removedAt *time.Time
 			removedBy *string
 			r         resync.StoredRecord
 		)
-		if err := rows.Scan(&kind, &r.Key, &fp, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
+		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
 			return nil, fmt.Errorf("postgres: reading records: %w", err)
 		}
-		r.Kind, r.Fingerprint, r.UpdatedAt, r.RemovedAt = resync.RecordKind(kind), uint64(fp), updatedAt.UTC(), utc(removedAt)
+		r.Kind, r.Fingerprint, r.Volatile, r.UpdatedAt, r.RemovedAt = resync.RecordKind(kind), uint64(fp), uint64(vol), updatedAt.UTC(), utc(removedAt)
 		if removedBy != nil {
 			r.RemovedBy = *removedBy
 		}

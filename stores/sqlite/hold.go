@@ -19,6 +19,7 @@ type heldChange struct {
 	Record          json.RawMessage `json:",omitempty"`
 	Fingerprint     uint64          `json:",omitempty"`
 	PrevFingerprint uint64          `json:",omitempty"`
+	Volatile        uint64          `json:",omitempty"`
 }
 
 func encodeChanges(cs []resync.Change) ([]byte, error) {
@@ -29,7 +30,7 @@ func encodeChanges(cs []resync.Change) ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		hc := heldChange{Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint}
+		hc := heldChange{Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint, Volatile: c.Volatile}
 		if c.Record != nil {
 			b, err := resync.MarshalRecord(c.Record)
 			if err != nil {
@@ -52,7 +53,7 @@ func decodeChanges(b []byte) ([]resync.Change, error) {
 	}
 	out := make([]resync.Change, len(hcs))
 	for i, hc := range hcs {
-		c := resync.Change{Op: hc.Op, Kind: hc.Kind, Key: hc.Key, Fingerprint: hc.Fingerprint, PrevFingerprint: hc.PrevFingerprint}
+		c := resync.Change{Op: hc.Op, Kind: hc.Kind, Key: hc.Key, Fingerprint: hc.Fingerprint, PrevFingerprint: hc.PrevFingerprint, Volatile: hc.Volatile}
 		if len(hc.Record) > 0 {
 			r, err := resync.UnmarshalRecord(hc.Kind, hc.Record)
 			if err != nil {

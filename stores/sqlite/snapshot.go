@@ -21,18 +21,26 @@ var batch = 32
 // connection, time, run, change set) come first in the text, so the
 // anonymous per-row parameters after them are numbered N+1 onwards.
 const (
-	upsertHead = `INSERT INTO records (tenant, connection_id, updated_at, updated_by, kind, key, fingerprint, data, removed_at, removed_by) VALUES `
-	upsertRow  = `(?1,?2,?3,?4,?,?,?,?,NULL,NULL)`
+	upsertHead = `INSERT INTO records (tenant, connection_id, updated_at, updated_by, kind, key, fingerprint, volatile, data, removed_at, removed_by) VALUES `
+	upsertRow  = `(?1,?2,?3,?4,?,?,?,?,?,NULL,NULL)`
 	upsertTail = ` ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
-		fingerprint = excluded.fingerprint, data = excluded.data,
+		fingerprint = excluded.fingerprint, volatile = excluded.volatile, data = excluded.data,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
 		removed_at = NULL, removed_by = NULL`
 	removeHead = `UPDATE records SET removed_at = ?3, removed_by = ?4
 		WHERE tenant = ?1 AND connection_id = ?2 AND removed_at IS NULL AND (kind, key) IN (VALUES `
 	removeRow  = `(?,?)`
 	removeTail = `)`
-	logHead    = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
-	logRow     = `(?1,?2,?3,?4,?5,?,?,?,?,?)`
+	// A refresh updates live records only and leaves updated_at and
+	// updated_by. Its rows carry tenant and connection themselves: the
+	// VALUES list comes first in the text, so shared ?1 and ?2 cannot.
+	refreshHead = `UPDATE records SET fingerprint = v.column5, volatile = v.column6, data = v.column7
+		FROM (VALUES `
+	refreshRow  = `(?,?,?,?,?,?,?)`
+	refreshTail = `) AS v WHERE records.tenant = v.column1 AND records.connection_id = v.column2
+		AND records.kind = v.column3 AND records.key = v.column4 AND records.removed_at IS NULL`
+	logHead = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
+	logRow  = `(?1,?2,?3,?4,?5,?,?,?,?,?)`
 )
 
 // stmtKind is one multi-row statement of Apply.
@@ -43,9 +51,10 @@ type stmtKind struct {
 }
 
 var (
-	upsertStmt = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 4}
-	removeStmt = &stmtKind{"remove", removeHead, removeRow, removeTail, 4, 2}
-	logStmt    = &stmtKind{"log", logHead, logRow, "", 5, 5}
+	upsertStmt  = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 5}
+	refreshStmt = &stmtKind{"refresh", refreshHead, refreshRow, refreshTail, 0, 7}
+	removeStmt  = &stmtKind{"remove", removeHead, removeRow, removeTail, 4, 2}
+	logStmt     = &stmtKind{"log", logHead, logRow, "", 5, 5}
 )
 
 var stmtCache sync.Map // string (name/n) -> string (SQL)
@@ -200,9 +209,9 @@ func (e *encoder) close() {
 }
 
 // Apply implements resync.SnapshotStore: one immediate transaction checks
-// the change set ID and the version, writes the records (multi-row upserts
-// and tombstone updates) and the change log, bumps the version and drops
-// the connection's held change set.
+// the change set ID and the version, writes the records (multi-row upserts,
+// refresh and tombstone updates) and the change log (nothing for
+// refreshes), bumps the version and drops the connection's held change set.
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	if err := resync.ValidateChangeSet(cs); err != nil {
 		return err
@@ -241,6 +250,8 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		defer rm.close()
 		lg := newBatcher(ctx, tx, logStmt, shared)
 		defer lg.close()
+		rf := newBatcher(ctx, tx, refreshStmt, shared)
+		defer rf.close()
 		for _, c := range cs.Changes {
 			data, err := enc.next()
 			if err != nil {
@@ -248,9 +259,14 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 			}
 			switch c.Op {
 			case resync.OpAdd, resync.OpUpdate:
-				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), data); err != nil {
+				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
 					return fail(err)
 				}
+			case resync.OpRefresh:
+				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+					return fail(err)
+				}
+				continue // no change-log entry
 			case resync.OpRemove:
 				if err := rm.add(int64(c.Kind), c.Key); err != nil {
 					return fail(err)
@@ -260,7 +276,7 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 				return fail(err)
 			}
 		}
-		for _, b := range []*batcher{up, rm, lg} {
+		for _, b := range []*batcher{up, rm, rf, lg} {
 			if err := b.flush(); err != nil {
 				return fail(err)
 			}
@@ -294,19 +310,19 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		} else if err != nil {
 			return fmt.Errorf("sqlite: reading snapshot version: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT kind, key, fingerprint FROM records
+		rows, err := tx.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile FROM records
 			WHERE tenant = ? AND connection_id = ? AND removed_at IS NULL`, tenant, connectionID)
 		if err != nil {
 			return fmt.Errorf("sqlite: reading snapshot: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var kind, fp int64
+			var kind, fp, vol int64
 			var e resync.SnapshotEntry
-			if err := rows.Scan(&kind, &e.Key, &fp); err != nil {
+			if err := rows.Scan(&kind, &e.Key, &fp, &vol); err != nil {
 				return fmt.Errorf("sqlite: reading snapshot: %w", err)
 			}
-			e.Kind, e.Fingerprint = resync.RecordKind(kind), uint64(fp)
+			e.Kind, e.Fingerprint, e.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -330,7 +346,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
 		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(q.Kind), q.IncludeRemoved)
 	if err != nil {
@@ -341,15 +357,15 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	for rows.Next() {
 		var (
 			r                resync.StoredRecord
-			kind, fp         int64
+			kind, fp, vol    int64
 			data             []byte
 			updated, removed sql.NullInt64
 			removedBy        sql.NullString
 		)
-		if err := rows.Scan(&kind, &r.Key, &fp, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
+		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: reading records: %w", err)
 		}
-		r.Kind, r.Fingerprint = resync.RecordKind(kind), uint64(fp)
+		r.Kind, r.Fingerprint, r.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
 		r.UpdatedAt, r.RemovedAt, r.RemovedBy = fromNanos(updated), fromNanos(removed), removedBy.String
 		if r.Record, err = resync.UnmarshalRecord(r.Kind, data); err != nil {
 			return nil, fmt.Errorf("sqlite: reading record %q: %w", r.Key, err)

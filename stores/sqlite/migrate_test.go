@@ -1,0 +1,98 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/stores/sqlite"
+)
+
+// TestMigrateFromVersion1 builds a database with the first schema, as the
+// previous release left it (fingerprints without a version, no volatile
+// digests), opens it with this release and checks that every record is
+// kept and that the next read reports no change: the fingerprints of the
+// old definition are recomputed, not taken for updates.
+func TestMigrateFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	require.NoError(t, err)
+	_, err = db.Exec(string(v1))
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE schema_version (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+		INSERT INTO schema_version VALUES (1, '0001_init.sql', 0);
+		INSERT INTO connections VALUES ('acme', 'okta-1', 1)`)
+	require.NoError(t, err)
+
+	records := resynctest.Identities("u", 300)
+	for i, r := range records {
+		id := r.(*resync.Identity)
+		id.LastLogin = time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC) // was part of the fingerprint then
+		data, err := resync.MarshalRecord(r)
+		require.NoError(t, err)
+		// A fingerprint of the old definition: any 64-bit value, top byte included.
+		oldFP := int64(uint64(i+1)*0x9e3779b97f4a7c15 | 1<<56)
+		_, err = db.Exec(`INSERT INTO records (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
+			VALUES ('acme', 'okta-1', ?, ?, ?, ?, 1, 'old-run')`, int64(r.RecordKind()), r.RecordKey(), oldFP, data)
+		require.NoError(t, err)
+	}
+	tomb, _ := resync.MarshalRecord(&resync.Identity{Key: "gone", Status: resync.StatusActive})
+	_, err = db.Exec(`INSERT INTO records VALUES ('acme', 'okta-1', 1, 'gone', 42, ?, 1, 'old-run', 2, 'old-run')`, tomb)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO change_log (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
+		VALUES ('acme', 'okta-1', 'old-run', 'cs', 1, 1, 'u0', 7, 0, 1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s := reopen(t, path)
+	require.Equal(t, 2, schemaRows(t, path))
+	all, err := s.Records(ctx, resync.RecordQuery{Tenant: "acme", ConnectionID: "okta-1", IncludeRemoved: true})
+	require.NoError(t, err)
+	require.Len(t, all, len(records)+1, "every record, tombstones included, survives the migration")
+	for _, r := range all {
+		if !r.Removed() {
+			assert.Equal(t, 0, resync.FingerprintVersionOf(r.Fingerprint), "%s: marked as of the unversioned definition", r.Key)
+			assert.Zero(t, r.Volatile)
+		}
+	}
+
+	// The next read of the same people, one of whom logged in again.
+	next := resynctest.Identities("u", 300)
+	for i, r := range next {
+		r.(*resync.Identity).LastLogin = time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)
+	}
+	next[5].(*resync.Identity).LastLogin = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	src, fakes := engineSetup(next)
+	e := newEngine(t, s, src, fakes)
+	defer closeEngine(t, e)
+	run, err := e.ResyncPersonnel(ctx, engTenant, resync.Principal{ID: "admin"})
+	require.NoError(t, err)
+	info, err := run.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, resync.RunSucceeded, info.Status, "%v", info.Err())
+	res, _ := info.Connection(engConn)
+	assert.Equal(t, []int{0, 0, 0, 300}, []int{res.Added, res.Updated, res.Removed, res.Unchanged}, "added, updated, removed, unchanged")
+	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "acme"})
+	require.NoError(t, err)
+	assert.Len(t, log, 1, "the upgrade writes no change-log entry")
+
+	live, err := s.Records(ctx, resync.RecordQuery{Tenant: "acme", ConnectionID: "okta-1"})
+	require.NoError(t, err)
+	require.Len(t, live, 300)
+	for _, r := range live {
+		assert.Equal(t, resync.Fingerprint(r.Record), r.Fingerprint, r.Key)
+		assert.Equal(t, resync.VolatileDigest(r.Record), r.Volatile, r.Key)
+	}
+	assert.Equal(t, 2, sqlite.SchemaVersion())
+}
