@@ -329,8 +329,9 @@ func newScheduler(cfg SchedulerConfig) *Scheduler {
 
 // Add schedules a tenant, with optional overrides of its schedule and
 // scope. While the scheduler runs, the tenant's history is looked up within
-// CatchUpWindow, as at Start. Adding a tenant twice is an error wrapping
-// ErrConflict; an empty tenant or a bad scope, ErrInvalidRequest.
+// CatchUpWindow, as at Start. An empty tenant, a bad scope or a tenant
+// already scheduled (change it with Update) is an error wrapping
+// ErrInvalidRequest.
 func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 	if tenant == "" {
 		return fmt.Errorf("%w: empty tenant", ErrInvalidRequest)
@@ -349,7 +350,7 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 		return ErrClosed
 	}
 	if _, ok := s.tenants[tenant]; ok {
-		return fmt.Errorf("%w: tenant %q is already scheduled", ErrConflict, tenant)
+		return fmt.Errorf("%w: tenant %q is already scheduled; use Update", ErrInvalidRequest, tenant)
 	}
 	s.ord++
 	t.ord = s.ord

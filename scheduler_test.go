@@ -503,7 +503,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour)
 
-		require.ErrorIs(t, s.Add("a"), resync.ErrConflict)
+		require.ErrorIs(t, s.Add("a"), resync.ErrInvalidRequest)
 		require.ErrorIs(t, s.Add(""), resync.ErrInvalidRequest)
 		require.ErrorIs(t, s.Remove("zzz"), resync.ErrNotFound)
 		require.ErrorIs(t, s.Update("zzz"), resync.ErrNotFound)
@@ -533,6 +533,19 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.ErrorIs(t, s.Add("e"), resync.ErrClosed)
 		require.ErrorIs(t, s.Start(context.Background()), resync.ErrClosed)
 	})
+}
+
+// Adding a tenant twice is the caller's mistake, not a concurrent change of
+// a snapshot: the error says so and what to call instead.
+func TestSchedulerAddTwiceSaysUseUpdate(t *testing.T) {
+	t.Parallel()
+	env := newSchedEnv(t, nil)
+	s := env.scheduler(resync.SchedulerConfig{}, "acme")
+	err := s.Add("acme")
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+	assert.NotErrorIs(t, err, resync.ErrConflict)
+	assert.EqualError(t, err, `resync: invalid request: tenant "acme" is already scheduled; use Update`)
+	env.close(s)
 }
 
 func TestSchedulerStopWaitsForRuns(t *testing.T) {
