@@ -40,9 +40,10 @@ type SchedulerConfig struct {
 	// whose failures are all permanent (IsPermanent on Run.Err: bad
 	// credentials, ...) or held change sets (ErrHeld: an admin must
 	// decide) is not retried; nor is a start that failed with
-	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot)
-	// or ErrNoConnections (not a failure). Defaults: 4 attempts, 5 minutes
-	// doubling to at most 1 hour, 20% jitter.
+	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot),
+	// ErrNoConnections (not a failure) or ErrClosed (the engine is closed:
+	// the end of scheduling, see Scheduler). Defaults: 4 attempts, 5
+	// minutes doubling to at most 1 hour, 20% jitter.
 	Retry RetryPolicy
 	// QuarantineAfter is the number of slots in a row whose runs failed
 	// (retries included) after which a tenant is quarantined: no retries,
@@ -187,7 +188,8 @@ type ScheduledResult struct {
 type TenantStatus struct {
 	Tenant string
 	// Next is when the tenant is next due (a slot, a retry or the catch-up
-	// check). Zero while a run is in progress, or if its schedule ends.
+	// check). Zero while a run is in progress, if its schedule ends, or
+	// once the engine was found closed.
 	Next time.Time
 	// Running is true while an attempt is in progress.
 	Running bool
@@ -224,8 +226,12 @@ type TenantStatus struct {
 // "schedule/<tenant>" and skips the slot if a scheduled run of the tenant
 // was created at or after the slot's due time (another replica ran it).
 //
-// Stop the Scheduler before closing its Engine. Its methods are safe for
-// concurrent use.
+// Stop the Scheduler before closing its Engine. If the engine is closed
+// first, the first attempt to find it closed (Engine.Start fails with
+// ErrClosed) ends the scheduling: it is recorded in that tenant's status
+// (Last.Err wraps ErrClosed), neither as a failure nor as a sync, and no
+// tenant is due after it (TenantStatus.Next is zero); Stop is still needed
+// to release the scheduler. Its methods are safe for concurrent use.
 type Scheduler struct {
 	e   *Engine
 	cfg SchedulerConfig
@@ -238,9 +244,10 @@ type Scheduler struct {
 	tenants map[string]*schedTenant
 	ord     uint32
 	h       tenantHeap
-	stale   int // heap entries of tenants since rescheduled or removed
-	running int // attempts in progress
-	state   int // schedIdle, schedRunning, schedStopped
+	stale   int  // heap entries of tenants since rescheduled or removed
+	running int  // attempts in progress
+	state   int  // schedIdle, schedRunning, schedStopped
+	ended   bool // the engine was found closed: nothing is scheduled any more
 	wake    chan struct{}
 	stop    chan struct{}
 	loopEnd chan struct{}
@@ -304,7 +311,7 @@ func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	m := mp.Meter(instrumentationName)
 	if s.events, err = m.Int64Counter("resync.scheduler.events",
-		metric.WithDescription("Scheduled attempts by outcome: succeeded, failed, retry, skipped (run elsewhere), no_connections, busy, canceled.")); err != nil {
+		metric.WithDescription("Scheduled attempts by outcome: not_due, succeeded, failed, permanent_failure, no_connections, skipped (run elsewhere), busy, store_error, canceled, engine_closed.")); err != nil {
 		return nil, fmt.Errorf("resync: scheduler telemetry: %w", err)
 	}
 	if s.quarantined, err = m.Int64UpDownCounter("resync.scheduler.quarantined",
@@ -585,6 +592,9 @@ func (s *Scheduler) initLocked(t *schedTenant, now time.Time) {
 // the heap becomes stale; it is dropped when it comes to the top.
 func (s *Scheduler) pushLocked(t *schedTenant, due time.Time) {
 	s.removeLocked(t)
+	if s.ended {
+		return
+	}
 	t.seq++
 	t.due, t.queued = due, true
 	s.h = append(s.h, heapEntry{due: due.UnixNano(), ord: t.ord, seq: t.seq, t: t})
@@ -656,7 +666,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		now := time.Now()
-		for s.running < s.cfg.MaxConcurrent {
+		for !s.ended && s.running < s.cfg.MaxConcurrent {
 			t := s.popDueLocked(now)
 			if t == nil {
 				break
@@ -667,7 +677,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 			go s.attempt(ctx, t, j)
 		}
 		wait := time.Duration(-1)
-		if due, ok := s.nextDueLocked(); ok && s.running < s.cfg.MaxConcurrent {
+		if due, ok := s.nextDueLocked(); ok && !s.ended && s.running < s.cfg.MaxConcurrent {
 			wait = max(due.Sub(now), 0)
 		}
 		s.mu.Unlock()
@@ -717,9 +727,10 @@ const (
 	outBusy                         // another instance holds the lease: look again soon
 	outStoreError                   // reading history failed: look again soon
 	outCanceled                     // the run was canceled (Stop, or an admin)
+	outClosed                       // the engine is closed: the end of scheduling
 )
 
-var outcomeNames = [...]string{"not_due", "succeeded", "failed", "permanent_failure", "no_connections", "skipped", "busy", "store_error", "canceled"}
+var outcomeNames = [...]string{"not_due", "succeeded", "failed", "permanent_failure", "no_connections", "skipped", "busy", "store_error", "canceled", "engine_closed"}
 
 // outcomeAttrs holds the metric options of each outcome, built once so
 // that counting an event allocates nothing.
@@ -835,7 +846,9 @@ func (s *Scheduler) startLeased(ctx context.Context, tenant string, j job, ar *a
 	if err != nil {
 		ar.result.Err = err
 		switch {
-		case errors.Is(err, ErrNoConnections), errors.Is(err, ErrClosed):
+		case errors.Is(err, ErrClosed):
+			ar.out = outClosed
+		case errors.Is(err, ErrNoConnections):
 			ar.out = outNoConnections
 		case errors.Is(err, ErrUnknownTenant), errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrForbidden),
 			errors.Is(err, ErrUnknownProvider), errors.Is(err, ErrUnknownConnection), errors.Is(err, ErrAccountsTypeNotAllowed):
@@ -922,6 +935,9 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	case outElsewhere, outNoConnections, outCanceled:
 		s.nextSlotLocked(t, now, time.Time{})
 		return
+	case outClosed:
+		s.endLocked()
+		return
 	}
 	// Failed.
 	t.failures++
@@ -983,6 +999,22 @@ func (s *Scheduler) nextSlotLocked(t *schedTenant, now, ranAt time.Time) {
 		next = t.sched.Next(next)
 	}
 	s.advanceLocked(t, next)
+}
+
+// endLocked stops all scheduling for good: the engine is closed, so no
+// run can start again. Every tenant leaves the heap; attempts in progress
+// end as they will, and Stop is still needed.
+func (s *Scheduler) endLocked() {
+	if s.ended {
+		return
+	}
+	s.ended = true
+	for _, e := range s.h {
+		e.t.queued = false
+	}
+	clear(s.h)
+	s.h, s.stale = s.h[:0], 0
+	s.log.Warn("the engine is closed: the scheduler starts no more runs")
 }
 
 func (s *Scheduler) advanceLocked(t *schedTenant, slot time.Time) {

@@ -548,6 +548,53 @@ func TestSchedulerAddTwiceSaysUseUpdate(t *testing.T) {
 	env.close(s)
 }
 
+// An engine closed under a running scheduler is the end of scheduling:
+// the attempt that finds it closed is neither a failed slot nor a sync, and
+// nothing is attempted again.
+func TestSchedulerEndsWhenEngineCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, nil)
+		ids := []string{"a", "b", "c"}
+		for _, id := range ids {
+			env.tenant(id)
+		}
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, ids...)
+		require.NoError(t, s.Start(context.Background()))
+		time.Sleep(24 * time.Hour) // day 0's syncs are done
+		synctest.Wait()
+		synced := map[string]time.Time{}
+		for _, id := range ids {
+			st, err := s.Status(id)
+			require.NoError(t, err)
+			require.Equal(t, resync.RunSucceeded, st.Last.Status, id)
+			synced[id] = st.LastSuccess
+		}
+		require.NoError(t, env.engine.Close(context.Background()))
+		time.Sleep(72 * time.Hour)
+		synctest.Wait()
+
+		closed := 0
+		for _, id := range ids {
+			st, err := s.Status(id)
+			require.NoError(t, err)
+			assert.Zero(t, st.Next, "%s: nothing is due once the engine is closed", id)
+			assert.Zero(t, st.ConsecutiveFailures, "%s: not a failure", id)
+			assert.Zero(t, st.FailedSlots, id)
+			assert.False(t, st.Quarantined, id)
+			assert.Equal(t, synced[id], st.LastSuccess, "%s: not a sync", id)
+			if errors.Is(st.Last.Err, resync.ErrClosed) {
+				closed++
+				assert.Equal(t, 1, st.Last.Attempt, id)
+				assert.Empty(t, st.Last.RunID, id)
+				assert.True(t, sched.For(id).Next(synced[id]).Equal(st.Last.At), "%s: tried once, at its day-1 slot (%v)", id, st.Last.At)
+			}
+		}
+		assert.Equal(t, 1, closed, "the first tenant to find the engine closed ends scheduling for all")
+		require.NoError(t, s.Stop(context.Background()))
+	})
+}
+
 func TestSchedulerStopWaitsForRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newSchedEnv(t, nil)
