@@ -95,7 +95,7 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 		errs = append(errs, errors.New("MaxConcurrent, CatchUpWindow, LeaseTTL, QuarantineBackoff, QuarantineMaxBackoff and Retry fields must not be negative"))
 	}
 	if len(errs) > 0 {
-		return c, fmt.Errorf("%w: scheduler config: %w", ErrInvalidRequest, errors.Join(errs...))
+		return c, invalid("scheduler config", errs...)
 	}
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = max(1, e.cfg.Concurrency/2)
@@ -416,7 +416,7 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 	sched := o.sched
 	if v, ok := sched.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
-			return fmt.Errorf("%w: tenant %q schedule: %w", ErrInvalidRequest, t.id, err)
+			return invalid(fmt.Sprintf("tenant %q schedule", t.id), err)
 		}
 	}
 	if sched == nil {
@@ -430,7 +430,7 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 			personnel = s.e.cfg.PersonnelTypes
 		}
 		if _, err := scope.normalize(personnel); err != nil {
-			return fmt.Errorf("%w: tenant %q scope: %w", ErrInvalidRequest, t.id, err)
+			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}
 	}
 	t.opts, t.sched, t.scope = nil, sched, scope
@@ -788,9 +788,14 @@ func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResu
 			return ar
 		}
 	}
-	ok, err := store.AcquireLease(ctx, "schedule/"+tenant, s.cfg.Owner, s.cfg.LeaseTTL)
+	lease := "schedule/" + tenant
+	ok, err := store.AcquireLease(ctx, lease, s.cfg.Owner, s.cfg.LeaseTTL)
 	if err != nil {
-		ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: taking the schedule lease of tenant %q: %w", tenant, err)
+		// Durable stores name the lease, and so the tenant, in their errors.
+		if !strings.Contains(err.Error(), lease) {
+			err = fmt.Errorf("lease %q: %w", lease, err)
+		}
+		ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: taking the schedule lease: %w", err)
 		return ar
 	}
 	if !ok {
@@ -798,7 +803,7 @@ func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResu
 		return ar
 	}
 	run := s.startLeased(ctx, tenant, j, &ar)
-	if rerr := store.ReleaseLease(context.WithoutCancel(ctx), "schedule/"+tenant, s.cfg.Owner); rerr != nil {
+	if rerr := store.ReleaseLease(context.WithoutCancel(ctx), lease, s.cfg.Owner); rerr != nil {
 		s.log.Warn("releasing schedule lease", "tenant", tenant, "err", rerr)
 	}
 	if run == nil {
@@ -1076,4 +1081,29 @@ func (h *tenantHeap) Pop() any {
 	old[n-1] = heapEntry{}
 	*h = old[:n-1]
 	return e
+}
+
+// invalidError is a validation error of the scheduler's configuration.
+// Its message gives ErrInvalidRequest once, then the context, then the
+// causes' reasons without their own "resync: invalid request: " prefix
+// (a bad Scope already wraps ErrInvalidRequest); it unwraps to
+// ErrInvalidRequest and to every cause.
+type invalidError struct {
+	msg  string
+	errs []error
+}
+
+func (e *invalidError) Error() string   { return e.msg }
+func (e *invalidError) Unwrap() []error { return e.errs }
+
+func invalid(context string, causes ...error) error {
+	reasons := make([]string, len(causes))
+	for i, c := range causes {
+		r := strings.ReplaceAll(c.Error(), ErrInvalidRequest.Error()+": ", "")
+		reasons[i] = strings.ReplaceAll(r, "resync: ", "")
+	}
+	return &invalidError{
+		msg:  ErrInvalidRequest.Error() + ": " + context + ": " + strings.Join(reasons, "; "),
+		errs: append([]error{ErrInvalidRequest}, causes...),
+	}
 }

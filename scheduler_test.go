@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -736,6 +737,52 @@ func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 		st, err = s.Status("acme")
 		require.NoError(t, err)
 		assert.NoError(t, st.Last.Err)
+		env.close(s)
+	})
+}
+
+// scheduleLeaseDown fails the scheduler's leases as a durable store
+// fails, naming the lease (and so the tenant) in its error.
+type scheduleLeaseDown struct{ *memstore.Store }
+
+func (s scheduleLeaseDown) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if strings.HasPrefix(name, "schedule/") {
+		return false, fmt.Errorf("sqlite: acquiring lease %q: database is locked", name)
+	}
+	return s.Store.AcquireLease(ctx, name, owner, ttl)
+}
+
+// The scheduler's errors add what the error does not already say: the
+// sentinel, the tenant and the "resync:" prefix appear once.
+func TestSchedulerErrorsSayEachThingOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, scheduleLeaseDown{memstore.New()})
+		env.tenant("acme")
+		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.Daily(2, 0, time.UTC, time.Hour), CatchUpWindow: time.Minute}, "acme")
+		bad := resync.Scope{Kind: resync.ScopeAccounts}
+		_, configErr := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: bad})
+		for name, err := range map[string]error{
+			"Update, bad scope":       s.Update("acme", resync.WithScope(bad)),
+			"Add, bad scope":          s.Add("globex", resync.WithScope(bad)),
+			"Add, type not allowed":   s.Add("globex", resync.WithScope(resync.AccountsScope(resync.IdP))),
+			"Add, bad schedule":       s.Add("globex", resync.WithSchedule(resync.Every(-time.Hour))),
+			"NewScheduler, bad scope": configErr,
+		} {
+			require.ErrorIs(t, err, resync.ErrInvalidRequest, name)
+			msg := err.Error()
+			assert.Equal(t, 1, strings.Count(msg, "invalid request"), "%s: %s", name, msg)
+			assert.Equal(t, 1, strings.Count(msg, "resync:"), "%s: %s", name, msg)
+			assert.LessOrEqual(t, strings.Count(msg, "globex"), 1, "%s: %s", name, msg)
+		}
+		_, err := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: resync.AccountsScope(resync.IdP)})
+		assert.ErrorIs(t, err, resync.ErrAccountsTypeNotAllowed, "the cause stays in the chain")
+
+		require.NoError(t, s.Start(context.Background()))
+		time.Sleep(26 * time.Hour)
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		require.ErrorContains(t, st.Last.Err, "database is locked")
+		assert.Equal(t, 1, strings.Count(st.Last.Err.Error(), "acme"), "%s", st.Last.Err)
 		env.close(s)
 	})
 }
