@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/openresync/resync/internal/retry"
 )
 
 // job is what an attempt needs, copied from the tenant under s.mu.
@@ -230,13 +230,13 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	case outBusy:
 		// Another instance is starting this slot: look again soon, and
 		// then (most likely) find its run.
-		s.pushLocked(t, now.Add(jitter(s.cfg.LeaseTTL/2, 0.2)))
+		s.pushLocked(t, now.Add(retry.Jitter(s.cfg.LeaseTTL/2, 0.2)))
 		return
 	case outStoreError:
 		t.last = ar.result
 		t.storeErrs++
 		s.log.Warn("scheduled attempt could not use the store", "tenant", t.id, "errors_in_a_row", t.storeErrs, "err", ar.result.Err)
-		s.pushLocked(t, now.Add(s.backoff(min(t.storeErrs, 32))))
+		s.pushLocked(t, now.Add(s.cfg.Retry.internal().Delay(min(t.storeErrs, 32))))
 		return
 	}
 	t.storeErrs = 0
@@ -266,7 +266,7 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	t.failures++
 	next := t.sched.Next(t.slot)
 	if ar.out == outFailed && !t.quarantined && j.attempt < s.cfg.Retry.MaxAttempts {
-		at := now.Add(s.backoff(j.attempt))
+		at := now.Add(s.cfg.Retry.internal().Delay(j.attempt))
 		if next.IsZero() || at.Before(next) {
 			t.retry, t.checkFrom = true, at
 			s.log.Warn("scheduled run failed; retrying", "tenant", t.id, "run", ar.result.RunID, "attempt", j.attempt, "retry_at", at, "err", ar.result.Err)
@@ -346,21 +346,4 @@ func (s *Scheduler) advanceLocked(t *schedTenant, slot time.Time) {
 		return // the schedule has ended
 	}
 	s.pushLocked(t, slot)
-}
-
-// backoff returns the delay before retry number n (from 1).
-func (s *Scheduler) backoff(n int) time.Duration {
-	p := s.cfg.Retry
-	d := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1))
-	d = min(d, float64(p.MaxInterval))
-	return jitter(time.Duration(d), p.RandomizationFactor)
-}
-
-// jitter spreads d uniformly over d±f·d (no jitter for f <= 0).
-func jitter(d time.Duration, f float64) time.Duration {
-	if f <= 0 || d <= 0 {
-		return d
-	}
-	f = min(f, 1)
-	return time.Duration(float64(d) * (1 - f + 2*f*rand.Float64()))
 }
