@@ -16,6 +16,14 @@ import (
 
 // SchedulerConfig configures a Scheduler. Every field is optional; the
 // default is documented on it.
+//
+// The scheduler takes all its time (due times, its timer, retry delays,
+// statuses) from its engine's Clock (Config.Clock). To test schedules in
+// virtual time, run the test in a testing/synctest bubble with the default
+// clock: a time.Sleep of three days in the bubble serves three days of
+// slots at once. A test whose code waits on a real socket (an HTTP
+// fixture server, PostgreSQL), which synctest cannot see, gives the
+// engine a resynctest.Clock instead and moves it by hand (Set, Advance).
 type SchedulerConfig struct {
 	// Schedule gives each tenant its schedule. Default
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its
@@ -26,8 +34,9 @@ type SchedulerConfig struct {
 	Scope Scope
 	// MaxConcurrent bounds the scheduled runs in progress at once, across
 	// all tenants. Tenants due while the limit is reached start in due
-	// order as runs end. Default max(1, engine Concurrency/2), which leaves
-	// room for ad-hoc runs.
+	// order as runs end. Default 4: half the engine's default Concurrency,
+	// which leaves room for ad-hoc runs (with another Concurrency, set
+	// about half of it).
 	MaxConcurrent int
 	// Retry is the policy for a scheduled run that failed (status failed,
 	// partial or interrupted, or a start error other than those below):
@@ -60,17 +69,21 @@ type SchedulerConfig struct {
 	// a scheduled run is started; a replica that finds it taken tries
 	// again after LeaseTTL/2. Default 1 minute.
 	LeaseTTL time.Duration
-	// Owner names this scheduler in leases. Default: the engine's InstanceID.
+	// Owner names this scheduler in the leases it takes; each replica's
+	// must differ. Default: "scheduler-" and random hex, new at every
+	// NewScheduler.
 	Owner string
-	// Logger receives the scheduler's logs. Default: the engine's logger.
+	// Logger receives the scheduler's logs (retries, quarantine, the end
+	// of scheduling). Default: discarded; pass the engine's Config.Logger
+	// to keep them.
 	Logger *slog.Logger
 	// MeterProvider receives the scheduler's metrics
 	// (resync.scheduler.events, resync.scheduler.quarantined). Default:
-	// the engine's.
+	// OpenTelemetry's noop provider; pass the engine's Config.MeterProvider.
 	MeterProvider metric.MeterProvider
 }
 
-func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
+func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 	var errs []error
 	if c.Schedule == nil {
 		c.Schedule = Daily(0, 0, time.UTC, 24*time.Hour)
@@ -83,7 +96,7 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 	if c.Scope.Kind == 0 {
 		c.Scope = AllScope()
 	}
-	if _, err := c.Scope.normalize(e.cfg.PersonnelTypes); err != nil {
+	if _, err := c.Scope.normalize(nil); err != nil {
 		errs = append(errs, fmt.Errorf("Scope: %w", err))
 	}
 	if c.MaxConcurrent < 0 || c.CatchUpWindow < 0 || c.LeaseTTL < 0 || c.QuarantineBackoff < 0 || c.QuarantineMaxBackoff < 0 ||
@@ -94,7 +107,7 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 		return c, invalid("scheduler config", errs...)
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = max(1, e.cfg.Concurrency/2)
+		c.MaxConcurrent = 4
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry.MaxAttempts = 4
@@ -127,13 +140,13 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 		c.LeaseTTL = time.Minute
 	}
 	if c.Owner == "" {
-		c.Owner = e.cfg.InstanceID
+		c.Owner = "scheduler-" + randomHex(6)
 	}
 	if c.Logger == nil {
-		c.Logger = e.log
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.MeterProvider == nil {
-		c.MeterProvider = e.cfg.MeterProvider
+		c.MeterProvider = metricnoop.NewMeterProvider()
 	}
 	return c, nil
 }
@@ -208,6 +221,25 @@ type TenantStatus struct {
 	Quarantined bool
 }
 
+// SchedulerEngine is what a Scheduler needs from the engine it runs on.
+// *Engine implements it; a host may pass its own type wrapping an *Engine
+// (to trace or count scheduled runs, say).
+type SchedulerEngine interface {
+	// Start starts a run, as Engine.Start does. The scheduler asks for
+	// scheduled runs (SystemPrincipal, TriggerScheduled) and waits for them.
+	Start(ctx context.Context, req Request) (*Run, error)
+	// Store returns the Store the engine records its runs in. The
+	// scheduler reads each tenant's scheduled runs there (to catch up a
+	// missed slot, or skip one another replica ran) and takes its
+	// "schedule/<tenant>" leases there.
+	Store() Store
+	// Clock returns the engine's time source (nil: the system clock).
+	// The scheduler takes all its time from it.
+	Clock() Clock
+}
+
+var _ SchedulerEngine = (*Engine)(nil)
+
 // Scheduler starts each tenant's scheduled runs on the Engine, at the
 // times of the tenant's Schedule: as SystemPrincipal, with
 // TriggerScheduled, through Engine.Start like any ad-hoc run (so dedup,
@@ -229,9 +261,11 @@ type TenantStatus struct {
 // tenant is due after it (TenantStatus.Next is zero); Stop is still needed
 // to release the scheduler. Its methods are safe for concurrent use.
 type Scheduler struct {
-	e   *Engine
-	cfg SchedulerConfig
-	log *slog.Logger
+	eng   SchedulerEngine
+	store Store
+	clock Clock
+	cfg   SchedulerConfig
+	log   *slog.Logger
 
 	events      metric.Int64Counter
 	quarantined metric.Int64UpDownCounter
@@ -288,24 +322,23 @@ type schedTenant struct {
 	quarantined bool
 }
 
-// NewScheduler returns a Scheduler for e. It does nothing until Start; add
-// tenants before or after.
-func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
-	if e == nil {
-		return nil, fmt.Errorf("%w: NewScheduler needs an engine", ErrInvalidRequest)
+// NewScheduler returns a Scheduler starting runs on e (an *Engine). It
+// does nothing until Start; add tenants before or after.
+func NewScheduler(e SchedulerEngine, cfg SchedulerConfig) (*Scheduler, error) {
+	if e == nil || e.Store() == nil {
+		return nil, fmt.Errorf("%w: NewScheduler needs an engine with a Store", ErrInvalidRequest)
 	}
-	cfg, err := cfg.withDefaults(e)
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	s := newScheduler(cfg)
-	s.e = e
-	s.log = cfg.Logger.With("component", "scheduler", "owner", cfg.Owner)
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = metricnoop.NewMeterProvider()
+	s.eng, s.store = e, e.Store()
+	if c := e.Clock(); c != nil {
+		s.clock = c
 	}
-	m := mp.Meter(instrumentationName)
+	s.log = cfg.Logger.With("component", "scheduler", "owner", cfg.Owner)
+	m := cfg.MeterProvider.Meter(instrumentationName)
 	if s.events, err = m.Int64Counter("resync.scheduler.events",
 		metric.WithDescription("Scheduled attempts by outcome: not_due, succeeded, failed, permanent_failure, no_connections, skipped (run elsewhere), busy, store_error, canceled, engine_closed.")); err != nil {
 		return nil, fmt.Errorf("resync: scheduler telemetry: %w", err)
@@ -320,6 +353,7 @@ func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
 func newScheduler(cfg SchedulerConfig) *Scheduler {
 	m := metricnoop.NewMeterProvider().Meter(instrumentationName)
 	s := &Scheduler{
+		clock:   systemClock{},
 		cfg:     cfg,
 		log:     slog.New(slog.DiscardHandler),
 		tenants: map[string]*schedTenant{},
@@ -359,7 +393,7 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 	t.ord = s.ord
 	s.tenants[tenant] = t
 	if s.state == schedRunning {
-		s.initLocked(t, time.Now())
+		s.initLocked(t, s.clock.Now())
 		s.signal()
 	}
 	return nil
@@ -395,7 +429,7 @@ func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
 	t.inflight = false
 	if s.state == schedRunning {
 		s.removeLocked(t)
-		s.initLocked(t, time.Now())
+		s.initLocked(t, s.clock.Now())
 		s.signal()
 	}
 	return nil
@@ -421,11 +455,7 @@ func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
 	var scope *Scope
 	if o.scopeSet {
 		scope = &o.scope
-		var personnel []ConnectionType
-		if s.e != nil {
-			personnel = s.e.cfg.PersonnelTypes
-		}
-		if _, err := scope.normalize(personnel); err != nil {
+		if _, err := scope.normalize(nil); err != nil {
 			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}
 	}
@@ -518,7 +548,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: scheduler already started", ErrInvalidRequest)
 	}
 	s.state = schedRunning
-	now := time.Now()
+	now := s.clock.Now()
 	for _, t := range s.tenants {
 		s.initLocked(t, now)
 	}
@@ -576,11 +606,9 @@ func (s *Scheduler) signal() {
 // the earliest due time, a wake-up (Add, Update, an attempt's end) or Stop.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.loopEnd)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		now := time.Now()
+		now := s.clock.Now()
 		for !s.ended && s.running < s.cfg.MaxConcurrent {
 			t := s.popDueLocked(now)
 			if t == nil {
@@ -596,16 +624,18 @@ func (s *Scheduler) loop(ctx context.Context) {
 			wait = max(due.Sub(now), 0)
 		}
 		s.mu.Unlock()
+		var fired <-chan time.Time // nil: nothing to wait for but a wake-up
+		stopTimer := func() bool { return false }
 		if wait >= 0 {
-			timer.Reset(wait)
-		} else {
-			timer.Stop()
+			fired, stopTimer = s.clock.NewTimer(wait)
 		}
 		select {
 		case <-s.stop:
+			stopTimer()
 			return
 		case <-s.wake:
-		case <-timer.C:
+			stopTimer()
+		case <-fired:
 		}
 	}
 }

@@ -76,7 +76,7 @@ func (s *Scheduler) attempt(ctx context.Context, t *schedTenant, j job) {
 	s.running--
 	if t.gen == j.gen && !t.removed {
 		t.inflight = false
-		s.completeLocked(t, j, res, time.Now())
+		s.completeLocked(t, j, res, s.clock.Now())
 	}
 	s.mu.Unlock()
 	s.signal()
@@ -86,9 +86,9 @@ func (s *Scheduler) attempt(ctx context.Context, t *schedTenant, j job) {
 // take the lease, skip the slot if another instance ran it, start the run
 // and wait for it.
 func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResult {
-	now := time.Now()
+	now := s.clock.Now()
 	ar := attemptResult{slot: j.slot, checkFrom: j.checkFrom, result: ScheduledResult{At: now, Attempt: j.attempt}}
-	store := s.e.cfg.Store
+	store := s.store
 	if !j.loaded {
 		runs, err := store.ListRuns(ctx, RunQuery{Tenant: tenant, Trigger: TriggerScheduled, Status: RunSucceeded, Limit: 1})
 		if err != nil {
@@ -153,7 +153,7 @@ func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResu
 // the run, holding the lease. It returns nil and sets ar when no run was
 // started.
 func (s *Scheduler) startLeased(ctx context.Context, tenant string, j job, ar *attemptResult) *Run {
-	runs, err := s.e.cfg.Store.ListRuns(ctx, RunQuery{Tenant: tenant, Trigger: TriggerScheduled, Limit: 1})
+	runs, err := s.store.ListRuns(ctx, RunQuery{Tenant: tenant, Trigger: TriggerScheduled, Limit: 1})
 	if err != nil {
 		ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: reading scheduled runs of tenant %q: %w", tenant, err)
 		return nil
@@ -165,7 +165,7 @@ func (s *Scheduler) startLeased(ctx context.Context, tenant string, j job, ar *a
 		}
 		return nil
 	}
-	run, err := s.e.Start(ctx, Request{Tenant: tenant, Initiator: SystemPrincipal, Scope: j.scope, Trigger: TriggerScheduled})
+	run, err := s.eng.Start(ctx, Request{Tenant: tenant, Initiator: SystemPrincipal, Scope: j.scope, Trigger: TriggerScheduled})
 	if err != nil {
 		ar.result.Err = err
 		switch {

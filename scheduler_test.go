@@ -26,6 +26,7 @@ type schedEnv struct {
 	src    *resynctest.Source
 	fakes  *resynctest.Fakes
 	store  resync.Store
+	clock  resync.Clock // nil: the system clock
 	engine *resync.Engine
 
 	mu    sync.Mutex
@@ -34,10 +35,16 @@ type schedEnv struct {
 
 func newSchedEnv(t *testing.T, store resync.Store) *schedEnv {
 	t.Helper()
+	return newSchedEnvClock(t, store, nil)
+}
+
+// newSchedEnvClock is newSchedEnv with an engine on clock.
+func newSchedEnvClock(t *testing.T, store resync.Store, clock resync.Clock) *schedEnv {
+	t.Helper()
 	if store == nil {
 		store = memstore.New()
 	}
-	env := &schedEnv{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes(), store: store, reads: map[string][]time.Time{}}
+	env := &schedEnv{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes(), store: store, clock: clock, reads: map[string][]time.Time{}}
 	env.startEngine()
 	return env
 }
@@ -50,6 +57,7 @@ func (env *schedEnv) startEngine() *resync.Engine {
 		Connectors:  env.fakes.Factories("okta"),
 		Authorizer:  resynctest.AllowAll,
 		Retry:       resync.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, MaxInterval: time.Second},
+		Clock:       env.clock,
 	})
 	require.NoError(env.t, err)
 	env.t.Cleanup(func() { _ = e.Close(context.Background()) }) // after a failed assertion
@@ -593,6 +601,50 @@ func TestSchedulerEndsWhenEngineCloses(t *testing.T) {
 		}
 		assert.Equal(t, 1, closed, "the first tenant to find the engine closed ends scheduling for all")
 		require.NoError(t, s.Stop(context.Background()))
+	})
+}
+
+// The scheduler takes all its time from the engine's Clock: on a
+// resynctest.Clock nothing comes due while only the system clock moves,
+// a tenant's slot comes when the test moves the clock to it, and its run
+// is stamped with the clock's time.
+func TestSchedulerFollowsEngineClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		clk := resynctest.NewClock(time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC))
+		env := newSchedEnvClock(t, nil, clk)
+		env.tenant("acme")
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
+		require.NoError(t, s.Start(ctx))
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		assert.Equal(t, clk.Now().Add(resync.TenantOffset("acme", time.Minute)), st.Next, "the catch-up check, on the engine's clock")
+		slot := sched.For("acme").Next(clk.Now())
+
+		time.Sleep(72 * time.Hour) // the system clock moves, the engine's does not
+		synctest.Wait()
+		assert.Empty(t, env.scheduledRuns("acme"))
+		assert.Empty(t, env.readTimes("acme"))
+
+		clk.Set(slot.Add(-time.Second))
+		synctest.Wait()
+		assert.Empty(t, env.scheduledRuns("acme"), "not before the slot")
+		st, err = s.Status("acme")
+		require.NoError(t, err)
+		assert.Equal(t, slot, st.Next)
+
+		clk.Set(slot)
+		synctest.Wait()
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 1)
+		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
+		assert.True(t, slot.Equal(runs[0].CreatedAt), "created at %v", runs[0].CreatedAt)
+		st, err = s.Status("acme")
+		require.NoError(t, err)
+		assert.True(t, slot.Equal(st.Last.At))
+		assert.Equal(t, slot.Add(24*time.Hour), st.Next)
+		env.close(s)
 	})
 }
 
