@@ -27,10 +27,10 @@ import (
 type SchedulerConfig struct {
 	// Schedule gives each tenant its schedule. Default
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its
-	// own stable time of the UTC day. Per-tenant overrides: WithSchedule.
+	// own stable time of the UTC day. Per tenant: TenantConfig.Schedule.
 	Schedule TenantSchedule
 	// Scope is what a scheduled run covers. Default AllScope().
-	// Per-tenant overrides: WithScope.
+	// Per tenant: TenantConfig.Scope.
 	Scope Scope
 	// MaxConcurrent bounds the scheduled runs in progress at once, across
 	// all tenants. Tenants due while the limit is reached start in due
@@ -151,27 +151,18 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 	return c, nil
 }
 
-// TenantOption sets a per-tenant override for Scheduler.Add and Update.
-type TenantOption func(*tenantOptions)
-
-type tenantOptions struct {
-	sched    Schedule
-	schedSet bool
-	scope    Scope
-	scopeSet bool
-}
-
-// WithSchedule gives the tenant s instead of SchedulerConfig.Schedule.For(tenant).
-// A DailySchedule's per-tenant schedule is Daily(...).For(tenant). Nil
-// restores the default.
-func WithSchedule(s Schedule) TenantOption {
-	return func(o *tenantOptions) { o.sched, o.schedSet = s, true }
-}
-
-// WithScope makes the tenant's scheduled runs cover scope instead of
-// SchedulerConfig.Scope. A zero Scope restores the default.
-func WithScope(scope Scope) TenantOption {
-	return func(o *tenantOptions) { o.scope, o.scopeSet = scope, true }
+// TenantConfig is one tenant's scheduling, for Scheduler.Add and Update.
+// The zero value takes the scheduler's defaults: Add(tenant,
+// TenantConfig{}) is the common case.
+type TenantConfig struct {
+	// Schedule gives the tenant its schedule: Schedule.For(tenant), so
+	// Daily and Every spread tenants as they do in SchedulerConfig; use
+	// AllTenants(s) for a Schedule s as it is (a cron expression). Default
+	// (nil): SchedulerConfig.Schedule.
+	Schedule TenantSchedule
+	// Scope is what the tenant's scheduled runs cover. Default (the zero
+	// Scope): SchedulerConfig.Scope.
+	Scope Scope
 }
 
 // ScheduledResult is the outcome of a tenant's last scheduled attempt.
@@ -294,7 +285,6 @@ const (
 // schedTenant is one tenant's scheduling state, guarded by Scheduler.mu.
 type schedTenant struct {
 	id    string
-	opts  *tenantOptions // nil without overrides
 	sched Schedule
 	scope *Scope // nil: SchedulerConfig.Scope
 
@@ -364,21 +354,17 @@ func newScheduler(cfg SchedulerConfig) *Scheduler {
 	return s
 }
 
-// Add schedules a tenant, with optional overrides of its schedule and
-// scope. While the scheduler runs, the tenant's history is looked up within
-// CatchUpWindow, as at Start. An empty tenant, a bad scope or a tenant
-// already scheduled (change it with Update) is an error wrapping
-// ErrInvalidRequest.
-func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
+// Add schedules a tenant as tc says (TenantConfig{} for the scheduler's
+// defaults). While the scheduler runs, the tenant's history is looked up
+// within CatchUpWindow, as at Start. An empty tenant, a bad schedule or
+// scope, or a tenant already scheduled (change it with Update) is an error
+// wrapping ErrInvalidRequest; ErrClosed after Stop.
+func (s *Scheduler) Add(tenant string, tc TenantConfig) error {
 	if tenant == "" {
 		return fmt.Errorf("%w: empty tenant", ErrInvalidRequest)
 	}
-	var o tenantOptions
-	for _, f := range opts {
-		f(&o)
-	}
 	t := &schedTenant{id: tenant}
-	if err := s.configure(t, o); err != nil {
+	if err := s.configure(t, tc); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -399,26 +385,21 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 	return nil
 }
 
-// Update changes a scheduled tenant's overrides: options given replace the
-// earlier ones, others stay. It resets the tenant's failure counts and
-// quarantine, and recomputes its next slot from its history (an attempt in
-// progress goes on, but its outcome no longer schedules anything).
-// ErrNotFound if the tenant is not scheduled.
-func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
+// Update replaces a scheduled tenant's TenantConfig with tc (zero fields
+// take the scheduler's defaults, as in Add). It resets the tenant's failure
+// counts and quarantine, so an operator resets a failing tenant by passing
+// its config unchanged, and recomputes its next slot from its history (an
+// attempt in progress goes on, but its outcome no longer schedules
+// anything). ErrNotFound if the tenant is not scheduled; a bad schedule or
+// scope wraps ErrInvalidRequest and changes nothing.
+func (s *Scheduler) Update(tenant string, tc TenantConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenants[tenant]
 	if t == nil {
 		return fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
 	}
-	var o tenantOptions
-	if t.opts != nil {
-		o = *t.opts
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	if err := s.configure(t, o); err != nil {
+	if err := s.configure(t, tc); err != nil {
 		return err
 	}
 	t.gen++
@@ -435,34 +416,26 @@ func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
 	return nil
 }
 
-// configure applies options to t (under s.mu or before t is shared).
-func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
-	if !o.schedSet || o.sched == nil {
-		o.sched, o.schedSet = nil, false
-	}
-	if !o.scopeSet || o.scope.Kind == 0 {
-		o.scope, o.scopeSet = Scope{}, false
-	}
-	sched := o.sched
-	if v, ok := sched.(interface{ validate() error }); ok {
+// configure validates tc and applies it to t (under s.mu, or before t is
+// shared); on error t is unchanged.
+func (s *Scheduler) configure(t *schedTenant, tc TenantConfig) error {
+	ts := tc.Schedule
+	if v, ok := ts.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
 			return invalid(fmt.Sprintf("tenant %q schedule", t.id), err)
 		}
 	}
-	if sched == nil {
-		sched = s.cfg.Schedule.For(t.id)
+	if ts == nil {
+		ts = s.cfg.Schedule
 	}
 	var scope *Scope
-	if o.scopeSet {
-		scope = &o.scope
-		if _, err := scope.normalize(nil); err != nil {
+	if tc.Scope.Kind != 0 {
+		if _, err := tc.Scope.normalize(nil); err != nil {
 			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}
+		scope = &tc.Scope
 	}
-	t.opts, t.sched, t.scope = nil, sched, scope
-	if o.schedSet || o.scopeSet {
-		t.opts = &o
-	}
+	t.sched, t.scope = ts.For(t.id), scope
 	return nil
 }
 

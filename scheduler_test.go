@@ -100,7 +100,7 @@ func (env *schedEnv) scheduler(cfg resync.SchedulerConfig, tenants ...string) *r
 	require.NoError(env.t, err)
 	env.t.Cleanup(func() { _ = s.Stop(context.Background()) }) // after a failed assertion
 	for _, id := range tenants {
-		require.NoError(env.t, s.Add(id))
+		require.NoError(env.t, s.Add(id, resync.TenantConfig{}))
 	}
 	return s
 }
@@ -410,7 +410,7 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 		synctest.Wait()
 		assert.Len(t, env.scheduledRuns("acme"), 9)
 		c.ClearFaults()
-		require.NoError(t, s.Update("acme")) // an operator's reset
+		require.NoError(t, s.Update("acme", resync.TenantConfig{})) // an operator's reset: the same config
 		st, err = s.Status("acme")
 		require.NoError(t, err)
 		assert.False(t, st.Quarantined)
@@ -512,19 +512,19 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour)
 
-		require.ErrorIs(t, s.Add("a"), resync.ErrInvalidRequest)
-		require.ErrorIs(t, s.Add(""), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Add("a", resync.TenantConfig{}), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Add("", resync.TenantConfig{}), resync.ErrInvalidRequest)
 		require.ErrorIs(t, s.Remove("zzz"), resync.ErrNotFound)
-		require.ErrorIs(t, s.Update("zzz"), resync.ErrNotFound)
+		require.ErrorIs(t, s.Update("zzz", resync.TenantConfig{}), resync.ErrNotFound)
 		_, err := s.Status("zzz")
 		require.ErrorIs(t, err, resync.ErrNotFound)
-		require.ErrorIs(t, s.Update("a", resync.WithScope(resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}})), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Update("a", resync.TenantConfig{Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}}}), resync.ErrInvalidRequest)
 
-		require.ErrorIs(t, s.Add("c", resync.WithSchedule(resync.Every(-time.Hour))), resync.ErrInvalidRequest)
-		require.NoError(t, s.Add("c"))
-		require.NoError(t, s.Add("d", resync.WithSchedule(resync.Every(2*time.Hour)), resync.WithScope(resync.PersonnelScope(resync.IdP))))
+		require.ErrorIs(t, s.Add("c", resync.TenantConfig{Schedule: resync.Every(-time.Hour)}), resync.ErrInvalidRequest)
+		require.NoError(t, s.Add("c", resync.TenantConfig{}))
+		require.NoError(t, s.Add("d", resync.TenantConfig{Schedule: resync.Every(2 * time.Hour), Scope: resync.PersonnelScope(resync.IdP)}))
 		require.NoError(t, s.Remove("b"))
-		require.NoError(t, s.Update("a", resync.WithSchedule(resync.Every(time.Hour).For("a"))))
+		require.NoError(t, s.Update("a", resync.TenantConfig{Schedule: resync.Every(time.Hour)}))
 		_, err = s.Status("b")
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		assert.Len(t, s.Statuses(), 3)
@@ -539,7 +539,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NotEmpty(t, runs)
 		assert.Equal(t, resync.ScopePersonnel, runs[0].Scope.Kind, "the tenant's scope override")
 		env.close(s)
-		require.ErrorIs(t, s.Add("e"), resync.ErrClosed)
+		require.ErrorIs(t, s.Add("e", resync.TenantConfig{}), resync.ErrClosed)
 		require.ErrorIs(t, s.Start(context.Background()), resync.ErrClosed)
 	})
 }
@@ -550,7 +550,7 @@ func TestSchedulerAddTwiceSaysUseUpdate(t *testing.T) {
 	t.Parallel()
 	env := newSchedEnv(t, nil)
 	s := env.scheduler(resync.SchedulerConfig{}, "acme")
-	err := s.Add("acme")
+	err := s.Add("acme", resync.TenantConfig{})
 	require.ErrorIs(t, err, resync.ErrInvalidRequest)
 	assert.NotErrorIs(t, err, resync.ErrConflict)
 	assert.EqualError(t, err, `resync: invalid request: tenant "acme" is already scheduled; use Update`)
@@ -708,7 +708,7 @@ func TestSchedulerReplicasRunEachSlotOnce(t *testing.T) {
 			s, err := resync.NewScheduler(e, resync.SchedulerConfig{Schedule: sched, MaxConcurrent: 2})
 			require.NoError(t, err)
 			for _, id := range ids {
-				require.NoError(t, s.Add(id))
+				require.NoError(t, s.Add(id, resync.TenantConfig{}))
 			}
 			require.NoError(t, s.Start(context.Background()))
 			ss = append(ss, s)
@@ -814,10 +814,10 @@ func TestSchedulerErrorsSayEachThingOnce(t *testing.T) {
 		bad := resync.Scope{Kind: resync.ScopeAccounts}
 		_, configErr := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: bad})
 		for name, err := range map[string]error{
-			"Update, bad scope":       s.Update("acme", resync.WithScope(bad)),
-			"Add, bad scope":          s.Add("globex", resync.WithScope(bad)),
-			"Add, type not allowed":   s.Add("globex", resync.WithScope(resync.AccountsScope(resync.IdP))),
-			"Add, bad schedule":       s.Add("globex", resync.WithSchedule(resync.Every(-time.Hour))),
+			"Update, bad scope":       s.Update("acme", resync.TenantConfig{Scope: bad}),
+			"Add, bad scope":          s.Add("globex", resync.TenantConfig{Scope: bad}),
+			"Add, type not allowed":   s.Add("globex", resync.TenantConfig{Scope: resync.AccountsScope(resync.IdP)}),
+			"Add, bad schedule":       s.Add("globex", resync.TenantConfig{Schedule: resync.Every(-time.Hour)}),
 			"NewScheduler, bad scope": configErr,
 		} {
 			require.ErrorIs(t, err, resync.ErrInvalidRequest, name)
