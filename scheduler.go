@@ -180,7 +180,8 @@ type ScheduledResult struct {
 	// scheduled run of the tenant for this slot, so this one did nothing.
 	Elsewhere bool
 	// Err is why the attempt failed: the run's Err, or the error that kept
-	// it from starting (ErrNoConnections, ErrUnknownTenant, a store error).
+	// it from starting (ErrNoConnections, ErrUnknownTenant, ErrClosed, a
+	// store error).
 	Err error
 }
 
