@@ -58,16 +58,24 @@
 // derived from the tenant ID; one heap and one timer serve any number of
 // tenants; failed syncs are retried with backoff and tenants that keep
 // failing are slowed down; a lease in the Store lets several replicas share
-// the work without doubling it:
+// the work without doubling it. SchedulerConfig sets the defaults of every
+// tenant, TenantConfig a tenant's own schedule or scope (its zero value
+// takes the defaults):
 //
 //	s, err := resync.NewScheduler(engine, resync.SchedulerConfig{
 //		Schedule: resync.Daily(2, 0, nyc, 4*time.Hour), // 02:00–06:00 New York time
+//		Logger:   logger,
 //	})
 //	for _, t := range tenants {
-//		s.Add(t)
+//		s.Add(t, resync.TenantConfig{})
 //	}
+//	s.Add("globex", resync.TenantConfig{Schedule: resync.Every(6 * time.Hour)})
 //	s.Start(ctx)
 //	defer s.Stop(ctx)
+//
+// The scheduler takes its time from the engine's Config.Clock, so a test
+// runs days of schedules in virtual time: in a testing/synctest bubble, or
+// with a resynctest.Clock moved by hand (see SchedulerConfig).
 //
 // # Guarantees
 //

@@ -61,9 +61,9 @@ func ExampleNewScheduler() {
 	if err != nil {
 		panic(err)
 	}
-	_ = sched.Add("acme")
+	_ = sched.Add("acme", resync.TenantConfig{}) // the defaults above
 	// globex: every six hours, personnel connections only.
-	_ = sched.Add("globex", resync.WithSchedule(resync.Every(6*time.Hour).For("globex")), resync.WithScope(resync.PersonnelScope()))
+	_ = sched.Add("globex", resync.TenantConfig{Schedule: resync.Every(6 * time.Hour), Scope: resync.PersonnelScope()})
 	if err := sched.Start(ctx); err != nil {
 		panic(err)
 	}

@@ -273,6 +273,13 @@ func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
 // plus a random suffix. Runs record it, and leases are taken in its name.
 func (e *Engine) Owner() string { return e.owner }
 
+// Store returns the engine's Store (Config.Store).
+func (e *Engine) Store() Store { return e.cfg.Store }
+
+// Clock returns the engine's time source: Config.Clock, or the system
+// clock.
+func (e *Engine) Clock() Clock { return e.cfg.Clock }
+
 func (e *Engine) heartbeat() {
 	defer close(e.hbDone)
 	beats := 0

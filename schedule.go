@@ -18,12 +18,6 @@ type Schedule interface {
 	Next(t time.Time) time.Time
 }
 
-// ScheduleFunc adapts a function to Schedule.
-type ScheduleFunc func(t time.Time) time.Time
-
-// Next calls f.
-func (f ScheduleFunc) Next(t time.Time) time.Time { return f(t) }
-
 // TenantSchedule gives each tenant its own Schedule, so that tenants sharing
 // a policy ("daily at 02:00 New York time, spread over four hours") do not
 // all start at the same instant. Daily and Every implement it with a stable
@@ -85,7 +79,8 @@ type Interval struct {
 }
 
 // Every returns an Interval of d. It is a Schedule and a TenantSchedule.
-// d must be positive (NewScheduler rejects an Interval that is not; Next
+// d must be positive (NewScheduler, Add and Update reject an Interval that
+// is not; Next
 // of a non-positive Interval returns the zero time: never).
 func Every(d time.Duration) Interval { return Interval{Period: d} }
 
@@ -145,8 +140,8 @@ type DailySchedule struct {
 
 // Daily returns a daily schedule starting at hour:minute local time in loc
 // (nil: UTC), spreading tenants over window. Call For with a tenant ID to
-// get that tenant's Schedule. NewScheduler rejects out-of-range values;
-// For clamps them.
+// get that tenant's Schedule. NewScheduler, Add and Update reject
+// out-of-range values; For clamps them.
 func Daily(hour, minute int, loc *time.Location, window time.Duration) DailySchedule {
 	return DailySchedule{At: time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute, Location: loc, Window: window}
 }
@@ -176,12 +171,6 @@ func (d DailySchedule) For(tenant string) Schedule {
 	}
 	at := min(max(d.At, 0), 24*time.Hour-time.Second)
 	return dailyAt{loc: loc, tod: at + d.Offset(tenant)}
-}
-
-// Next returns the window's start (At) on the first local day it is after t;
-// it is the schedule of a tenant whose offset is 0.
-func (d DailySchedule) Next(t time.Time) time.Time {
-	return DailySchedule{At: d.At, Location: d.Location}.For("").Next(t)
 }
 
 // dailyAt fires at local midnight + tod (wall clock) on every local day.

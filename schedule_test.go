@@ -156,11 +156,10 @@ func TestDailyDST(t *testing.T) {
 	assert.Positive(t, inRepeat, "some tenants fall in the repeated hour")
 }
 
-func TestAllTenantsAndScheduleFunc(t *testing.T) {
+func TestAllTenants(t *testing.T) {
 	t.Parallel()
-	s := resync.ScheduleFunc(func(t time.Time) time.Time { return t.Add(time.Minute) })
-	ts := resync.AllTenants(s)
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	assert.Equal(t, at.Add(time.Minute), ts.For("a").Next(at))
-	assert.Equal(t, ts.For("a").Next(at), ts.For("b").Next(at))
+	ts := resync.AllTenants(resync.Every(time.Minute))
+	at := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	assert.Equal(t, at.Add(30*time.Second), ts.For("a").Next(at))
+	assert.Equal(t, ts.For("a").Next(at), ts.For("b").Next(at), "not spread")
 }

@@ -1,37 +1,42 @@
 package resync
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 )
 
 // SchedulerConfig configures a Scheduler. Every field is optional; the
 // default is documented on it.
+//
+// The scheduler takes all its time (due times, its timer, retry delays,
+// statuses) from its engine's Clock (Config.Clock). To test schedules in
+// virtual time, run the test in a testing/synctest bubble with the default
+// clock: a time.Sleep of three days in the bubble serves three days of
+// slots at once. A test whose code waits on a real socket (an HTTP
+// fixture server, PostgreSQL), which synctest cannot see, gives the
+// engine a resynctest.Clock instead and moves it by hand (Set, Advance).
 type SchedulerConfig struct {
 	// Schedule gives each tenant its schedule. Default
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its
-	// own stable time of the UTC day. Per-tenant overrides: WithSchedule.
+	// own stable time of the UTC day. Per tenant: TenantConfig.Schedule.
 	Schedule TenantSchedule
 	// Scope is what a scheduled run covers. Default AllScope().
-	// Per-tenant overrides: WithScope.
+	// Per tenant: TenantConfig.Scope.
 	Scope Scope
 	// MaxConcurrent bounds the scheduled runs in progress at once, across
 	// all tenants. Tenants due while the limit is reached start in due
-	// order as runs end. Default max(1, engine Concurrency/2), which leaves
-	// room for ad-hoc runs.
+	// order as runs end. Default 4: half the engine's default Concurrency,
+	// which leaves room for ad-hoc runs (with another Concurrency, set
+	// about half of it).
 	MaxConcurrent int
 	// Retry is the policy for a scheduled run that failed (status failed,
 	// partial or interrupted, or a start error other than those below):
@@ -40,9 +45,10 @@ type SchedulerConfig struct {
 	// whose failures are all permanent (IsPermanent on Run.Err: bad
 	// credentials, ...) or held change sets (ErrHeld: an admin must
 	// decide) is not retried; nor is a start that failed with
-	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot)
-	// or ErrNoConnections (not a failure). Defaults: 4 attempts, 5 minutes
-	// doubling to at most 1 hour, 20% jitter.
+	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot),
+	// ErrNoConnections (not a failure) or ErrClosed (the engine is closed:
+	// the end of scheduling, see Scheduler). Defaults: 4 attempts, 5
+	// minutes doubling to at most 1 hour, 20% jitter.
 	Retry RetryPolicy
 	// QuarantineAfter is the number of slots in a row whose runs failed
 	// (retries included) after which a tenant is quarantined: no retries,
@@ -63,17 +69,21 @@ type SchedulerConfig struct {
 	// a scheduled run is started; a replica that finds it taken tries
 	// again after LeaseTTL/2. Default 1 minute.
 	LeaseTTL time.Duration
-	// Owner names this scheduler in leases. Default: the engine's InstanceID.
+	// Owner names this scheduler in the leases it takes; each replica's
+	// must differ. Default: "scheduler-" and random hex, new at every
+	// NewScheduler.
 	Owner string
-	// Logger receives the scheduler's logs. Default: the engine's logger.
+	// Logger receives the scheduler's logs (retries, quarantine, the end
+	// of scheduling). Default: discarded; pass the engine's Config.Logger
+	// to keep them.
 	Logger *slog.Logger
 	// MeterProvider receives the scheduler's metrics
 	// (resync.scheduler.events, resync.scheduler.quarantined). Default:
-	// the engine's.
+	// OpenTelemetry's noop provider; pass the engine's Config.MeterProvider.
 	MeterProvider metric.MeterProvider
 }
 
-func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
+func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 	var errs []error
 	if c.Schedule == nil {
 		c.Schedule = Daily(0, 0, time.UTC, 24*time.Hour)
@@ -86,7 +96,7 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 	if c.Scope.Kind == 0 {
 		c.Scope = AllScope()
 	}
-	if _, err := c.Scope.normalize(e.cfg.PersonnelTypes); err != nil {
+	if _, err := c.Scope.normalize(nil); err != nil {
 		errs = append(errs, fmt.Errorf("Scope: %w", err))
 	}
 	if c.MaxConcurrent < 0 || c.CatchUpWindow < 0 || c.LeaseTTL < 0 || c.QuarantineBackoff < 0 || c.QuarantineMaxBackoff < 0 ||
@@ -94,10 +104,10 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 		errs = append(errs, errors.New("MaxConcurrent, CatchUpWindow, LeaseTTL, QuarantineBackoff, QuarantineMaxBackoff and Retry fields must not be negative"))
 	}
 	if len(errs) > 0 {
-		return c, fmt.Errorf("%w: scheduler config: %w", ErrInvalidRequest, errors.Join(errs...))
+		return c, invalid("scheduler config", errs...)
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = max(1, e.cfg.Concurrency/2)
+		c.MaxConcurrent = 4
 	}
 	if c.Retry.MaxAttempts == 0 {
 		c.Retry.MaxAttempts = 4
@@ -130,38 +140,29 @@ func (c SchedulerConfig) withDefaults(e *Engine) (SchedulerConfig, error) {
 		c.LeaseTTL = time.Minute
 	}
 	if c.Owner == "" {
-		c.Owner = e.cfg.InstanceID
+		c.Owner = "scheduler-" + randomHex(6)
 	}
 	if c.Logger == nil {
-		c.Logger = e.log
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.MeterProvider == nil {
-		c.MeterProvider = e.cfg.MeterProvider
+		c.MeterProvider = metricnoop.NewMeterProvider()
 	}
 	return c, nil
 }
 
-// TenantOption sets a per-tenant override for Scheduler.Add and Update.
-type TenantOption func(*tenantOptions)
-
-type tenantOptions struct {
-	sched    Schedule
-	schedSet bool
-	scope    Scope
-	scopeSet bool
-}
-
-// WithSchedule gives the tenant s instead of SchedulerConfig.Schedule.For(tenant).
-// A DailySchedule's per-tenant schedule is Daily(...).For(tenant). Nil
-// restores the default.
-func WithSchedule(s Schedule) TenantOption {
-	return func(o *tenantOptions) { o.sched, o.schedSet = s, true }
-}
-
-// WithScope makes the tenant's scheduled runs cover scope instead of
-// SchedulerConfig.Scope. A zero Scope restores the default.
-func WithScope(scope Scope) TenantOption {
-	return func(o *tenantOptions) { o.scope, o.scopeSet = scope, true }
+// TenantConfig is one tenant's scheduling, for Scheduler.Add and Update.
+// The zero value takes the scheduler's defaults: Add(tenant,
+// TenantConfig{}) is the common case.
+type TenantConfig struct {
+	// Schedule gives the tenant its schedule: Schedule.For(tenant), so
+	// Daily and Every spread tenants as they do in SchedulerConfig; use
+	// AllTenants(s) for a Schedule s as it is (a cron expression). Default
+	// (nil): SchedulerConfig.Schedule.
+	Schedule TenantSchedule
+	// Scope is what the tenant's scheduled runs cover. Default (the zero
+	// Scope): SchedulerConfig.Scope.
+	Scope Scope
 }
 
 // ScheduledResult is the outcome of a tenant's last scheduled attempt.
@@ -179,7 +180,8 @@ type ScheduledResult struct {
 	// scheduled run of the tenant for this slot, so this one did nothing.
 	Elsewhere bool
 	// Err is why the attempt failed: the run's Err, or the error that kept
-	// it from starting (ErrNoConnections, ErrUnknownTenant, a store error).
+	// it from starting (ErrNoConnections, ErrUnknownTenant, ErrClosed, a
+	// store error).
 	Err error
 }
 
@@ -187,7 +189,8 @@ type ScheduledResult struct {
 type TenantStatus struct {
 	Tenant string
 	// Next is when the tenant is next due (a slot, a retry or the catch-up
-	// check). Zero while a run is in progress, or if its schedule ends.
+	// check). Zero while a run is in progress, if its schedule ends, or
+	// once the engine was found closed.
 	Next time.Time
 	// Running is true while an attempt is in progress.
 	Running bool
@@ -210,6 +213,25 @@ type TenantStatus struct {
 	Quarantined bool
 }
 
+// SchedulerEngine is what a Scheduler needs from the engine it runs on.
+// *Engine implements it; a host may pass its own type wrapping an *Engine
+// (to trace or count scheduled runs, say).
+type SchedulerEngine interface {
+	// Start starts a run, as Engine.Start does. The scheduler asks for
+	// scheduled runs (SystemPrincipal, TriggerScheduled) and waits for them.
+	Start(ctx context.Context, req Request) (*Run, error)
+	// Store returns the Store the engine records its runs in. The
+	// scheduler reads each tenant's scheduled runs there (to catch up a
+	// missed slot, or skip one another replica ran) and takes its
+	// "schedule/<tenant>" leases there.
+	Store() Store
+	// Clock returns the engine's time source (nil: the system clock).
+	// The scheduler takes all its time from it.
+	Clock() Clock
+}
+
+var _ SchedulerEngine = (*Engine)(nil)
+
 // Scheduler starts each tenant's scheduled runs on the Engine, at the
 // times of the tenant's Schedule: as SystemPrincipal, with
 // TriggerScheduled, through Engine.Start like any ad-hoc run (so dedup,
@@ -224,12 +246,18 @@ type TenantStatus struct {
 // "schedule/<tenant>" and skips the slot if a scheduled run of the tenant
 // was created at or after the slot's due time (another replica ran it).
 //
-// Stop the Scheduler before closing its Engine. Its methods are safe for
-// concurrent use.
+// Stop the Scheduler before closing its Engine. If the engine is closed
+// first, the first attempt to find it closed (Engine.Start fails with
+// ErrClosed) ends the scheduling: it is recorded in that tenant's status
+// (Last.Err wraps ErrClosed), neither as a failure nor as a sync, and no
+// tenant is due after it (TenantStatus.Next is zero); Stop is still needed
+// to release the scheduler. Its methods are safe for concurrent use.
 type Scheduler struct {
-	e   *Engine
-	cfg SchedulerConfig
-	log *slog.Logger
+	eng   SchedulerEngine
+	store Store
+	clock Clock
+	cfg   SchedulerConfig
+	log   *slog.Logger
 
 	events      metric.Int64Counter
 	quarantined metric.Int64UpDownCounter
@@ -238,9 +266,10 @@ type Scheduler struct {
 	tenants map[string]*schedTenant
 	ord     uint32
 	h       tenantHeap
-	stale   int // heap entries of tenants since rescheduled or removed
-	running int // attempts in progress
-	state   int // schedIdle, schedRunning, schedStopped
+	stale   int  // heap entries of tenants since rescheduled or removed
+	running int  // attempts in progress
+	state   int  // schedIdle, schedRunning, schedStopped
+	ended   bool // the engine was found closed: nothing is scheduled any more
 	wake    chan struct{}
 	stop    chan struct{}
 	loopEnd chan struct{}
@@ -257,7 +286,6 @@ const (
 // schedTenant is one tenant's scheduling state, guarded by Scheduler.mu.
 type schedTenant struct {
 	id    string
-	opts  *tenantOptions // nil without overrides
 	sched Schedule
 	scope *Scope // nil: SchedulerConfig.Scope
 
@@ -285,26 +313,25 @@ type schedTenant struct {
 	quarantined bool
 }
 
-// NewScheduler returns a Scheduler for e. It does nothing until Start; add
-// tenants before or after.
-func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
-	if e == nil {
-		return nil, fmt.Errorf("%w: NewScheduler needs an engine", ErrInvalidRequest)
+// NewScheduler returns a Scheduler starting runs on e (an *Engine). It
+// does nothing until Start; add tenants before or after.
+func NewScheduler(e SchedulerEngine, cfg SchedulerConfig) (*Scheduler, error) {
+	if e == nil || e.Store() == nil {
+		return nil, fmt.Errorf("%w: NewScheduler needs an engine with a Store", ErrInvalidRequest)
 	}
-	cfg, err := cfg.withDefaults(e)
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	s := newScheduler(cfg)
-	s.e = e
-	s.log = cfg.Logger.With("component", "scheduler", "owner", cfg.Owner)
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = metricnoop.NewMeterProvider()
+	s.eng, s.store = e, e.Store()
+	if c := e.Clock(); c != nil {
+		s.clock = c
 	}
-	m := mp.Meter(instrumentationName)
+	s.log = cfg.Logger.With("component", "scheduler", "owner", cfg.Owner)
+	m := cfg.MeterProvider.Meter(instrumentationName)
 	if s.events, err = m.Int64Counter("resync.scheduler.events",
-		metric.WithDescription("Scheduled attempts by outcome: succeeded, failed, retry, skipped (run elsewhere), no_connections, busy, canceled.")); err != nil {
+		metric.WithDescription("Scheduled attempts by outcome: not_due, succeeded, failed, permanent_failure, no_connections, skipped (run elsewhere), busy, store_error, canceled, engine_closed.")); err != nil {
 		return nil, fmt.Errorf("resync: scheduler telemetry: %w", err)
 	}
 	if s.quarantined, err = m.Int64UpDownCounter("resync.scheduler.quarantined",
@@ -317,6 +344,7 @@ func NewScheduler(e *Engine, cfg SchedulerConfig) (*Scheduler, error) {
 func newScheduler(cfg SchedulerConfig) *Scheduler {
 	m := metricnoop.NewMeterProvider().Meter(instrumentationName)
 	s := &Scheduler{
+		clock:   systemClock{},
 		cfg:     cfg,
 		log:     slog.New(slog.DiscardHandler),
 		tenants: map[string]*schedTenant{},
@@ -327,20 +355,17 @@ func newScheduler(cfg SchedulerConfig) *Scheduler {
 	return s
 }
 
-// Add schedules a tenant, with optional overrides of its schedule and
-// scope. While the scheduler runs, the tenant's history is looked up within
-// CatchUpWindow, as at Start. Adding a tenant twice is an error wrapping
-// ErrConflict; an empty tenant or a bad scope, ErrInvalidRequest.
-func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
+// Add schedules a tenant as tc says (TenantConfig{} for the scheduler's
+// defaults). While the scheduler runs, the tenant's history is looked up
+// within CatchUpWindow, as at Start. An empty tenant, a bad schedule or
+// scope, or a tenant already scheduled (change it with Update) is an error
+// wrapping ErrInvalidRequest; ErrClosed after Stop.
+func (s *Scheduler) Add(tenant string, tc TenantConfig) error {
 	if tenant == "" {
 		return fmt.Errorf("%w: empty tenant", ErrInvalidRequest)
 	}
-	var o tenantOptions
-	for _, f := range opts {
-		f(&o)
-	}
 	t := &schedTenant{id: tenant}
-	if err := s.configure(t, o); err != nil {
+	if err := s.configure(t, tc); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -349,38 +374,33 @@ func (s *Scheduler) Add(tenant string, opts ...TenantOption) error {
 		return ErrClosed
 	}
 	if _, ok := s.tenants[tenant]; ok {
-		return fmt.Errorf("%w: tenant %q is already scheduled", ErrConflict, tenant)
+		return fmt.Errorf("%w: tenant %q is already scheduled; use Update", ErrInvalidRequest, tenant)
 	}
 	s.ord++
 	t.ord = s.ord
 	s.tenants[tenant] = t
 	if s.state == schedRunning {
-		s.initLocked(t, time.Now())
+		s.initLocked(t, s.clock.Now())
 		s.signal()
 	}
 	return nil
 }
 
-// Update changes a scheduled tenant's overrides: options given replace the
-// earlier ones, others stay. It resets the tenant's failure counts and
-// quarantine, and recomputes its next slot from its history (an attempt in
-// progress goes on, but its outcome no longer schedules anything).
-// ErrNotFound if the tenant is not scheduled.
-func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
+// Update replaces a scheduled tenant's TenantConfig with tc (zero fields
+// take the scheduler's defaults, as in Add). It resets the tenant's failure
+// counts and quarantine, so an operator resets a failing tenant by passing
+// its config unchanged, and recomputes its next slot from its history (an
+// attempt in progress goes on, but its outcome no longer schedules
+// anything). ErrNotFound if the tenant is not scheduled; a bad schedule or
+// scope wraps ErrInvalidRequest and changes nothing.
+func (s *Scheduler) Update(tenant string, tc TenantConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenants[tenant]
 	if t == nil {
 		return fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
 	}
-	var o tenantOptions
-	if t.opts != nil {
-		o = *t.opts
-	}
-	for _, f := range opts {
-		f(&o)
-	}
-	if err := s.configure(t, o); err != nil {
+	if err := s.configure(t, tc); err != nil {
 		return err
 	}
 	t.gen++
@@ -391,44 +411,32 @@ func (s *Scheduler) Update(tenant string, opts ...TenantOption) error {
 	t.inflight = false
 	if s.state == schedRunning {
 		s.removeLocked(t)
-		s.initLocked(t, time.Now())
+		s.initLocked(t, s.clock.Now())
 		s.signal()
 	}
 	return nil
 }
 
-// configure applies options to t (under s.mu or before t is shared).
-func (s *Scheduler) configure(t *schedTenant, o tenantOptions) error {
-	if !o.schedSet || o.sched == nil {
-		o.sched, o.schedSet = nil, false
-	}
-	if !o.scopeSet || o.scope.Kind == 0 {
-		o.scope, o.scopeSet = Scope{}, false
-	}
-	sched := o.sched
-	if v, ok := sched.(interface{ validate() error }); ok {
+// configure validates tc and applies it to t (under s.mu, or before t is
+// shared); on error t is unchanged.
+func (s *Scheduler) configure(t *schedTenant, tc TenantConfig) error {
+	ts := tc.Schedule
+	if v, ok := ts.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
-			return fmt.Errorf("%w: tenant %q schedule: %w", ErrInvalidRequest, t.id, err)
+			return invalid(fmt.Sprintf("tenant %q schedule", t.id), err)
 		}
 	}
-	if sched == nil {
-		sched = s.cfg.Schedule.For(t.id)
+	if ts == nil {
+		ts = s.cfg.Schedule
 	}
 	var scope *Scope
-	if o.scopeSet {
-		scope = &o.scope
-		var personnel []ConnectionType
-		if s.e != nil {
-			personnel = s.e.cfg.PersonnelTypes
+	if tc.Scope.Kind != 0 {
+		if _, err := tc.Scope.normalize(nil); err != nil {
+			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}
-		if _, err := scope.normalize(personnel); err != nil {
-			return fmt.Errorf("%w: tenant %q scope: %w", ErrInvalidRequest, t.id, err)
-		}
+		scope = &tc.Scope
 	}
-	t.opts, t.sched, t.scope = nil, sched, scope
-	if o.schedSet || o.scopeSet {
-		t.opts = &o
-	}
+	t.sched, t.scope = ts.For(t.id), scope
 	return nil
 }
 
@@ -514,7 +522,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return fmt.Errorf("%w: scheduler already started", ErrInvalidRequest)
 	}
 	s.state = schedRunning
-	now := time.Now()
+	now := s.clock.Now()
 	for _, t := range s.tenants {
 		s.initLocked(t, now)
 	}
@@ -567,95 +575,15 @@ func (s *Scheduler) signal() {
 	}
 }
 
-// initLocked puts a tenant in the heap for its first event: the catch-up
-// check at its offset within CatchUpWindow, or its first slot if earlier.
-func (s *Scheduler) initLocked(t *schedTenant, now time.Time) {
-	t.loaded, t.attempt, t.retry = false, 0, false
-	t.slot, t.checkFrom = time.Time{}, time.Time{}
-	t.firstSlot = t.sched.Next(now)
-	due := now.Add(TenantOffset(t.id, s.cfg.CatchUpWindow))
-	if !t.firstSlot.IsZero() && t.firstSlot.Before(due) {
-		due = t.firstSlot
-	}
-	s.pushLocked(t, due)
-}
-
-// pushLocked (re)schedules t at due: O(log n). An earlier entry of t in
-// the heap becomes stale; it is dropped when it comes to the top.
-func (s *Scheduler) pushLocked(t *schedTenant, due time.Time) {
-	s.removeLocked(t)
-	t.seq++
-	t.due, t.queued = due, true
-	s.h = append(s.h, heapEntry{due: due.UnixNano(), ord: t.ord, seq: t.seq, t: t})
-	heap.Fix(&s.h, len(s.h)-1)
-}
-
-// removeLocked takes t out of the schedule. Its heap entry goes stale;
-// when stale entries outnumber live ones the heap is rebuilt, so
-// Update and Remove cost O(log n) amortized.
-func (s *Scheduler) removeLocked(t *schedTenant) {
-	if !t.queued {
-		return
-	}
-	t.queued = false
-	s.stale++
-	if s.stale > 64 && s.stale > len(s.h)/2 {
-		live := s.h[:0]
-		for _, e := range s.h {
-			if e.live() {
-				live = append(live, e)
-			}
-		}
-		clear(s.h[len(live):])
-		s.h = live
-		s.stale = 0
-		heap.Init(&s.h)
-	}
-}
-
-// popDueLocked removes and returns the earliest tenant if it is due at
-// now, else nil. Stale entries on the way are dropped.
-func (s *Scheduler) popDueLocked(now time.Time) *schedTenant {
-	limit := now.UnixNano()
-	for len(s.h) > 0 && s.h[0].due <= limit {
-		e := s.h[0]
-		n := len(s.h) - 1
-		s.h[0] = s.h[n]
-		s.h[n] = heapEntry{}
-		s.h = s.h[:n]
-		if n > 0 {
-			heap.Fix(&s.h, 0)
-		}
-		if !e.live() {
-			s.stale--
-			continue
-		}
-		e.t.queued = false
-		return e.t
-	}
-	return nil
-}
-
-// nextDueLocked returns the earliest due time in the heap, or false.
-// It may be a stale entry's: the loop then wakes up early and drops it.
-func (s *Scheduler) nextDueLocked() (time.Time, bool) {
-	if len(s.h) == 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(0, s.h[0].due), true
-}
-
 // loop is the scheduler's one goroutine: it starts due attempts while
 // fewer than MaxConcurrent are in progress, then sleeps on one timer until
 // the earliest due time, a wake-up (Add, Update, an attempt's end) or Stop.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.loopEnd)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		now := time.Now()
-		for s.running < s.cfg.MaxConcurrent {
+		now := s.clock.Now()
+		for !s.ended && s.running < s.cfg.MaxConcurrent {
 			t := s.popDueLocked(now)
 			if t == nil {
 				break
@@ -666,381 +594,47 @@ func (s *Scheduler) loop(ctx context.Context) {
 			go s.attempt(ctx, t, j)
 		}
 		wait := time.Duration(-1)
-		if due, ok := s.nextDueLocked(); ok && s.running < s.cfg.MaxConcurrent {
+		if due, ok := s.nextDueLocked(); ok && !s.ended && s.running < s.cfg.MaxConcurrent {
 			wait = max(due.Sub(now), 0)
 		}
 		s.mu.Unlock()
+		var fired <-chan time.Time // nil: nothing to wait for but a wake-up
+		stopTimer := func() bool { return false }
 		if wait >= 0 {
-			timer.Reset(wait)
-		} else {
-			timer.Stop()
+			fired, stopTimer = s.clock.NewTimer(wait)
 		}
 		select {
 		case <-s.stop:
+			stopTimer()
 			return
 		case <-s.wake:
-		case <-timer.C:
+			stopTimer()
+		case <-fired:
 		}
 	}
 }
 
-// job is what an attempt needs, copied from the tenant under s.mu.
-type job struct {
-	gen       uint64
-	due       time.Time
-	sched     Schedule
-	scope     Scope
-	loaded    bool
-	firstSlot time.Time
-	slot      time.Time
-	checkFrom time.Time
-	attempt   int
+// invalidError is a validation error of the scheduler's configuration.
+// Its message gives ErrInvalidRequest once, then the context, then the
+// causes' reasons without their own "resync: invalid request: " prefix
+// (a bad Scope already wraps ErrInvalidRequest); it unwraps to
+// ErrInvalidRequest and to every cause.
+type invalidError struct {
+	msg  string
+	errs []error
 }
 
-func (s *Scheduler) jobLocked(t *schedTenant, now time.Time) job {
-	t.inflight = true
-	return job{gen: t.gen, due: t.due, sched: t.sched, scope: s.scopeOf(t), loaded: t.loaded, firstSlot: t.firstSlot,
-		slot: t.slot, checkFrom: t.checkFrom, attempt: t.attempt + 1}
-}
+func (e *invalidError) Error() string   { return e.msg }
+func (e *invalidError) Unwrap() []error { return e.errs }
 
-// outcome is how an attempt ended.
-type outcome int
-
-const (
-	outNotDue        outcome = iota // history read: the next slot is in the future
-	outSucceeded                    // the run succeeded
-	outFailed                       // the run failed, or it could not start: may retry
-	outPermanent                    // failed with permanent errors only: no retry this slot
-	outNoConnections                // nothing to sync: wait for the next slot
-	outElsewhere                    // another instance ran the slot
-	outBusy                         // another instance holds the lease: look again soon
-	outStoreError                   // reading history failed: look again soon
-	outCanceled                     // the run was canceled (Stop, or an admin)
-)
-
-var outcomeNames = [...]string{"not_due", "succeeded", "failed", "permanent_failure", "no_connections", "skipped", "busy", "store_error", "canceled"}
-
-// outcomeAttrs holds the metric options of each outcome, built once so
-// that counting an event allocates nothing.
-var outcomeAttrs = func() (out [len(outcomeNames)][]metric.AddOption) {
-	for i, n := range outcomeNames {
-		out[i] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", n)))}
+func invalid(context string, causes ...error) error {
+	reasons := make([]string, len(causes))
+	for i, c := range causes {
+		r := strings.ReplaceAll(c.Error(), ErrInvalidRequest.Error()+": ", "")
+		reasons[i] = strings.ReplaceAll(r, "resync: ", "")
 	}
-	return out
-}()
-
-type attemptResult struct {
-	out         outcome
-	result      ScheduledResult
-	lastSuccess time.Time // from the Store, when it was read
-	slot        time.Time // the slot served (set once loaded)
-	checkFrom   time.Time
-}
-
-// attempt serves one due event of a tenant in its own goroutine and
-// reports back under s.mu.
-func (s *Scheduler) attempt(ctx context.Context, t *schedTenant, j job) {
-	defer s.wg.Done()
-	res := s.serve(ctx, t.id, j)
-	s.mu.Lock()
-	s.running--
-	if t.gen == j.gen && !t.removed {
-		t.inflight = false
-		s.completeLocked(t, j, res, time.Now())
+	return &invalidError{
+		msg:  ErrInvalidRequest.Error() + ": " + context + ": " + strings.Join(reasons, "; "),
+		errs: append([]error{ErrInvalidRequest}, causes...),
 	}
-	s.mu.Unlock()
-	s.signal()
-}
-
-// serve carries out one due event: read the history if not yet known,
-// take the lease, skip the slot if another instance ran it, start the run
-// and wait for it.
-func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResult {
-	now := time.Now()
-	ar := attemptResult{slot: j.slot, checkFrom: j.checkFrom, result: ScheduledResult{At: now, Attempt: j.attempt}}
-	store := s.e.cfg.Store
-	if !j.loaded {
-		runs, err := store.ListRuns(ctx, RunQuery{Tenant: tenant, Trigger: TriggerScheduled, Status: RunSucceeded, Limit: 1})
-		if err != nil {
-			ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: reading scheduled runs of tenant %q: %w", tenant, err)
-			return ar
-		}
-		slot := j.firstSlot
-		if len(runs) > 0 {
-			ar.lastSuccess = runs[0].CreatedAt
-			slot = j.sched.Next(ar.lastSuccess)
-		}
-		ar.slot, ar.checkFrom = slot, slot
-		if slot.IsZero() || slot.After(now) {
-			ar.out = outNotDue
-			return ar
-		}
-	}
-	ok, err := store.AcquireLease(ctx, "schedule/"+tenant, s.cfg.Owner, s.cfg.LeaseTTL)
-	if err != nil {
-		ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: taking the schedule lease of tenant %q: %w", tenant, err)
-		return ar
-	}
-	if !ok {
-		ar.out = outBusy
-		return ar
-	}
-	run := s.startLeased(ctx, tenant, j, &ar)
-	if rerr := store.ReleaseLease(context.WithoutCancel(ctx), "schedule/"+tenant, s.cfg.Owner); rerr != nil {
-		s.log.Warn("releasing schedule lease", "tenant", tenant, "err", rerr)
-	}
-	if run == nil {
-		return ar
-	}
-	ar.result.RunID = run.ID()
-	info, werr := run.Wait(ctx)
-	if werr != nil { // Stop gave up waiting
-		run.Cancel()
-		<-run.Done()
-		info = run.Info()
-	}
-	ar.result.Status, ar.result.FinishedAt = info.Status, info.FinishedAt
-	ar.result.Err = run.Err()
-	switch {
-	case info.Status == RunSucceeded:
-		ar.out = outSucceeded
-	case info.Status == RunCanceled:
-		ar.out = outCanceled
-	case allPermanent(ar.result.Err):
-		ar.out = outPermanent
-	default:
-		ar.out = outFailed
-	}
-	return ar
-}
-
-// startLeased checks for a run of the slot by another instance and starts
-// the run, holding the lease. It returns nil and sets ar when no run was
-// started.
-func (s *Scheduler) startLeased(ctx context.Context, tenant string, j job, ar *attemptResult) *Run {
-	runs, err := s.e.cfg.Store.ListRuns(ctx, RunQuery{Tenant: tenant, Trigger: TriggerScheduled, Limit: 1})
-	if err != nil {
-		ar.out, ar.result.Err = outStoreError, fmt.Errorf("resync: reading scheduled runs of tenant %q: %w", tenant, err)
-		return nil
-	}
-	if len(runs) > 0 && !runs[0].CreatedAt.Before(ar.checkFrom) {
-		ar.out, ar.result.Elsewhere, ar.result.RunID, ar.result.Status = outElsewhere, true, runs[0].ID, runs[0].Status
-		if runs[0].Status == RunSucceeded {
-			ar.lastSuccess = runs[0].CreatedAt
-		}
-		return nil
-	}
-	run, err := s.e.Start(ctx, Request{Tenant: tenant, Initiator: SystemPrincipal, Scope: j.scope, Trigger: TriggerScheduled})
-	if err != nil {
-		ar.result.Err = err
-		switch {
-		case errors.Is(err, ErrNoConnections), errors.Is(err, ErrClosed):
-			ar.out = outNoConnections
-		case errors.Is(err, ErrUnknownTenant), errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrForbidden),
-			errors.Is(err, ErrUnknownProvider), errors.Is(err, ErrUnknownConnection), errors.Is(err, ErrAccountsTypeNotAllowed):
-			ar.out = outPermanent
-		default:
-			ar.out = outFailed
-		}
-		return nil
-	}
-	return run
-}
-
-// allPermanent reports whether err is non-nil and every failure joined in
-// it is permanent (marked with Permanent) or a held change set, so that a
-// retry cannot help.
-func allPermanent(err error) bool {
-	if err == nil {
-		return false
-	}
-	if _, ok := err.(*permanentError); ok || err == ErrHeld {
-		return true
-	}
-	switch x := err.(type) {
-	case interface{ Unwrap() []error }:
-		errs := x.Unwrap()
-		for _, e := range errs {
-			if !allPermanent(e) {
-				return false
-			}
-		}
-		return len(errs) > 0
-	case interface{ Unwrap() error }:
-		return allPermanent(x.Unwrap())
-	}
-	return false
-}
-
-// completeLocked records an attempt's outcome and schedules the tenant's
-// next event.
-func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now time.Time) {
-	ctx := context.Background()
-	s.events.Add(ctx, 1, outcomeAttrs[ar.out]...)
-	if !ar.lastSuccess.IsZero() && ar.lastSuccess.After(t.lastSuccess) {
-		t.lastSuccess = ar.lastSuccess
-	}
-	if !j.loaded && ar.out != outStoreError {
-		t.loaded, t.slot, t.checkFrom = true, ar.slot, ar.checkFrom
-	}
-	switch ar.out {
-	case outNotDue:
-		t.attempt, t.retry, t.storeErrs = 0, false, 0
-		if !t.slot.IsZero() {
-			s.pushLocked(t, t.slot)
-		}
-		return
-	case outBusy:
-		// Another instance is starting this slot: look again soon, and
-		// then (most likely) find its run.
-		s.pushLocked(t, now.Add(jitter(s.cfg.LeaseTTL/2, 0.2)))
-		return
-	case outStoreError:
-		t.last = ar.result
-		t.storeErrs++
-		s.log.Warn("scheduled attempt could not use the store", "tenant", t.id, "errors_in_a_row", t.storeErrs, "err", ar.result.Err)
-		s.pushLocked(t, now.Add(s.backoff(min(t.storeErrs, 32))))
-		return
-	}
-	t.storeErrs = 0
-	t.last = ar.result
-	t.attempt = j.attempt
-	switch ar.out {
-	case outSucceeded:
-		run := ar.result.At
-		if run.After(t.lastSuccess) {
-			t.lastSuccess = run
-		}
-		if t.quarantined {
-			s.quarantined.Add(ctx, -1)
-			s.log.Info("tenant leaves quarantine", "tenant", t.id)
-		}
-		t.failures, t.failedSlots, t.quarantined = 0, 0, false
-		s.nextSlotLocked(t, now, run)
-		return
-	case outElsewhere, outNoConnections, outCanceled:
-		s.nextSlotLocked(t, now, time.Time{})
-		return
-	}
-	// Failed.
-	t.failures++
-	next := t.sched.Next(t.slot)
-	if ar.out == outFailed && !t.quarantined && j.attempt < s.cfg.Retry.MaxAttempts {
-		at := now.Add(s.backoff(j.attempt))
-		if next.IsZero() || at.Before(next) {
-			t.retry, t.checkFrom = true, at
-			s.log.Warn("scheduled run failed; retrying", "tenant", t.id, "run", ar.result.RunID, "attempt", j.attempt, "retry_at", at, "err", ar.result.Err)
-			s.pushLocked(t, at)
-			return
-		}
-	}
-	t.failedSlots++
-	s.log.Warn("scheduled run failed; waiting for the next slot", "tenant", t.id, "run", ar.result.RunID, "attempts", j.attempt,
-		"permanent", ar.out == outPermanent, "failed_slots", t.failedSlots, "err", ar.result.Err)
-	if s.cfg.QuarantineAfter > 0 && t.failedSlots >= s.cfg.QuarantineAfter {
-		if !t.quarantined {
-			t.quarantined = true
-			s.quarantined.Add(ctx, 1)
-			s.log.Error("tenant quarantined: its scheduled syncs keep failing", "tenant", t.id, "failed_slots", t.failedSlots, "err", ar.result.Err)
-		}
-		k := t.failedSlots - s.cfg.QuarantineAfter
-		gap := s.cfg.QuarantineMaxBackoff
-		if k < 30 {
-			gap = min(s.cfg.QuarantineBackoff<<k, s.cfg.QuarantineMaxBackoff)
-		}
-		from := t.slot.Add(gap)
-		if from.Before(now) {
-			from = now
-		}
-		s.advanceLocked(t, t.sched.Next(from.Add(-time.Nanosecond)))
-		return
-	}
-	s.nextSlotLocked(t, now, time.Time{})
-}
-
-// nextSlotLocked schedules the slot after the one served. Missed slots
-// are not made up one by one: the next is the first slot after now. A run
-// made late (a catch-up or a retry) that is closer to the next slot than
-// half a period serves that slot too, so a tenant is not synced twice
-// within a few hours.
-func (s *Scheduler) nextSlotLocked(t *schedTenant, now, ranAt time.Time) {
-	next := t.sched.Next(t.slot)
-	if next.IsZero() {
-		s.advanceLocked(t, next)
-		return
-	}
-	period := next.Sub(t.slot)
-	if !next.After(now) {
-		next = t.sched.Next(now)
-		if next.IsZero() {
-			s.advanceLocked(t, next)
-			return
-		}
-		period = t.sched.Next(next).Sub(next)
-	}
-	if !ranAt.IsZero() && next.Sub(ranAt) < period/2 {
-		next = t.sched.Next(next)
-	}
-	s.advanceLocked(t, next)
-}
-
-func (s *Scheduler) advanceLocked(t *schedTenant, slot time.Time) {
-	t.slot, t.checkFrom, t.attempt, t.retry = slot, slot, 0, false
-	if slot.IsZero() {
-		return // the schedule has ended
-	}
-	s.pushLocked(t, slot)
-}
-
-// backoff returns the delay before retry number n (from 1).
-func (s *Scheduler) backoff(n int) time.Duration {
-	p := s.cfg.Retry
-	d := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(n-1))
-	d = min(d, float64(p.MaxInterval))
-	return jitter(time.Duration(d), p.RandomizationFactor)
-}
-
-// jitter spreads d uniformly over d±f·d (no jitter for f <= 0).
-func jitter(d time.Duration, f float64) time.Duration {
-	if f <= 0 || d <= 0 {
-		return d
-	}
-	f = min(f, 1)
-	return time.Duration(float64(d) * (1 - f + 2*f*rand.Float64()))
-}
-
-// heapEntry is one scheduled event. The key is stored inline, so that
-// heap operations read only the entries' contiguous array and never the
-// tenants' state (which would cost a cache miss per level at 100k tenants).
-type heapEntry struct {
-	due int64 // UnixNano
-	ord uint32
-	seq uint32
-	t   *schedTenant
-}
-
-// live reports whether the entry is the tenant's current one.
-func (e heapEntry) live() bool { return e.t.queued && e.t.seq == e.seq }
-
-// tenantHeap is a min-heap of events by due time, for container/heap.
-// Push and Pop are there for the interface; the scheduler appends and
-// removes entries itself and calls heap.Fix, which does not box them.
-type tenantHeap []heapEntry
-
-func (h tenantHeap) Len() int { return len(h) }
-func (h tenantHeap) Less(i, j int) bool {
-	if h[i].due != h[j].due {
-		return h[i].due < h[j].due
-	}
-	return h[i].ord < h[j].ord
-}
-func (h tenantHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *tenantHeap) Push(x any)   { *h = append(*h, x.(heapEntry)) }
-func (h *tenantHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = heapEntry{}
-	*h = old[:n-1]
-	return e
 }

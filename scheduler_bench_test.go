@@ -24,7 +24,7 @@ func benchScheduler(tb testing.TB, n int, now time.Time) (*Scheduler, float64) {
 	runtime.ReadMemStats(&before)
 	s := newScheduler(cfg)
 	for _, id := range ids {
-		if err := s.Add(id); err != nil {
+		if err := s.Add(id, TenantConfig{}); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -25,6 +26,7 @@ type schedEnv struct {
 	src    *resynctest.Source
 	fakes  *resynctest.Fakes
 	store  resync.Store
+	clock  resync.Clock // nil: the system clock
 	engine *resync.Engine
 
 	mu    sync.Mutex
@@ -33,10 +35,16 @@ type schedEnv struct {
 
 func newSchedEnv(t *testing.T, store resync.Store) *schedEnv {
 	t.Helper()
+	return newSchedEnvClock(t, store, nil)
+}
+
+// newSchedEnvClock is newSchedEnv with an engine on clock.
+func newSchedEnvClock(t *testing.T, store resync.Store, clock resync.Clock) *schedEnv {
+	t.Helper()
 	if store == nil {
 		store = memstore.New()
 	}
-	env := &schedEnv{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes(), store: store, reads: map[string][]time.Time{}}
+	env := &schedEnv{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes(), store: store, clock: clock, reads: map[string][]time.Time{}}
 	env.startEngine()
 	return env
 }
@@ -49,6 +57,7 @@ func (env *schedEnv) startEngine() *resync.Engine {
 		Connectors:  env.fakes.Factories("okta"),
 		Authorizer:  resynctest.AllowAll,
 		Retry:       resync.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Second, MaxInterval: time.Second},
+		Clock:       env.clock,
 	})
 	require.NoError(env.t, err)
 	env.t.Cleanup(func() { _ = e.Close(context.Background()) }) // after a failed assertion
@@ -91,7 +100,7 @@ func (env *schedEnv) scheduler(cfg resync.SchedulerConfig, tenants ...string) *r
 	require.NoError(env.t, err)
 	env.t.Cleanup(func() { _ = s.Stop(context.Background()) }) // after a failed assertion
 	for _, id := range tenants {
-		require.NoError(env.t, s.Add(id))
+		require.NoError(env.t, s.Add(id, resync.TenantConfig{}))
 	}
 	return s
 }
@@ -401,7 +410,7 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 		synctest.Wait()
 		assert.Len(t, env.scheduledRuns("acme"), 9)
 		c.ClearFaults()
-		require.NoError(t, s.Update("acme")) // an operator's reset
+		require.NoError(t, s.Update("acme", resync.TenantConfig{})) // an operator's reset: the same config
 		st, err = s.Status("acme")
 		require.NoError(t, err)
 		assert.False(t, st.Quarantined)
@@ -503,19 +512,19 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour)
 
-		require.ErrorIs(t, s.Add("a"), resync.ErrConflict)
-		require.ErrorIs(t, s.Add(""), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Add("a", resync.TenantConfig{}), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Add("", resync.TenantConfig{}), resync.ErrInvalidRequest)
 		require.ErrorIs(t, s.Remove("zzz"), resync.ErrNotFound)
-		require.ErrorIs(t, s.Update("zzz"), resync.ErrNotFound)
+		require.ErrorIs(t, s.Update("zzz", resync.TenantConfig{}), resync.ErrNotFound)
 		_, err := s.Status("zzz")
 		require.ErrorIs(t, err, resync.ErrNotFound)
-		require.ErrorIs(t, s.Update("a", resync.WithScope(resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}})), resync.ErrInvalidRequest)
+		require.ErrorIs(t, s.Update("a", resync.TenantConfig{Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}}}), resync.ErrInvalidRequest)
 
-		require.ErrorIs(t, s.Add("c", resync.WithSchedule(resync.Every(-time.Hour))), resync.ErrInvalidRequest)
-		require.NoError(t, s.Add("c"))
-		require.NoError(t, s.Add("d", resync.WithSchedule(resync.Every(2*time.Hour)), resync.WithScope(resync.PersonnelScope(resync.IdP))))
+		require.ErrorIs(t, s.Add("c", resync.TenantConfig{Schedule: resync.Every(-time.Hour)}), resync.ErrInvalidRequest)
+		require.NoError(t, s.Add("c", resync.TenantConfig{}))
+		require.NoError(t, s.Add("d", resync.TenantConfig{Schedule: resync.Every(2 * time.Hour), Scope: resync.PersonnelScope(resync.IdP)}))
 		require.NoError(t, s.Remove("b"))
-		require.NoError(t, s.Update("a", resync.WithSchedule(resync.Every(time.Hour).For("a"))))
+		require.NoError(t, s.Update("a", resync.TenantConfig{Schedule: resync.Every(time.Hour)}))
 		_, err = s.Status("b")
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		assert.Len(t, s.Statuses(), 3)
@@ -530,8 +539,112 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NotEmpty(t, runs)
 		assert.Equal(t, resync.ScopePersonnel, runs[0].Scope.Kind, "the tenant's scope override")
 		env.close(s)
-		require.ErrorIs(t, s.Add("e"), resync.ErrClosed)
+		require.ErrorIs(t, s.Add("e", resync.TenantConfig{}), resync.ErrClosed)
 		require.ErrorIs(t, s.Start(context.Background()), resync.ErrClosed)
+	})
+}
+
+// Adding a tenant twice is the caller's mistake, not a concurrent change of
+// a snapshot: the error says so and what to call instead.
+func TestSchedulerAddTwiceSaysUseUpdate(t *testing.T) {
+	t.Parallel()
+	env := newSchedEnv(t, nil)
+	s := env.scheduler(resync.SchedulerConfig{}, "acme")
+	err := s.Add("acme", resync.TenantConfig{})
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+	assert.NotErrorIs(t, err, resync.ErrConflict)
+	assert.EqualError(t, err, `resync: invalid request: tenant "acme" is already scheduled; use Update`)
+	env.close(s)
+}
+
+// An engine closed under a running scheduler is the end of scheduling:
+// the attempt that finds it closed is neither a failed slot nor a sync, and
+// nothing is attempted again.
+func TestSchedulerEndsWhenEngineCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, nil)
+		ids := []string{"a", "b", "c"}
+		for _, id := range ids {
+			env.tenant(id)
+		}
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, ids...)
+		require.NoError(t, s.Start(context.Background()))
+		time.Sleep(24 * time.Hour) // day 0's syncs are done
+		synctest.Wait()
+		synced := map[string]time.Time{}
+		for _, id := range ids {
+			st, err := s.Status(id)
+			require.NoError(t, err)
+			require.Equal(t, resync.RunSucceeded, st.Last.Status, id)
+			synced[id] = st.LastSuccess
+		}
+		require.NoError(t, env.engine.Close(context.Background()))
+		time.Sleep(72 * time.Hour)
+		synctest.Wait()
+
+		closed := 0
+		for _, id := range ids {
+			st, err := s.Status(id)
+			require.NoError(t, err)
+			assert.Zero(t, st.Next, "%s: nothing is due once the engine is closed", id)
+			assert.Zero(t, st.ConsecutiveFailures, "%s: not a failure", id)
+			assert.Zero(t, st.FailedSlots, id)
+			assert.False(t, st.Quarantined, id)
+			assert.Equal(t, synced[id], st.LastSuccess, "%s: not a sync", id)
+			if errors.Is(st.Last.Err, resync.ErrClosed) {
+				closed++
+				assert.Equal(t, 1, st.Last.Attempt, id)
+				assert.Empty(t, st.Last.RunID, id)
+				assert.True(t, sched.For(id).Next(synced[id]).Equal(st.Last.At), "%s: tried once, at its day-1 slot (%v)", id, st.Last.At)
+			}
+		}
+		assert.Equal(t, 1, closed, "the first tenant to find the engine closed ends scheduling for all")
+		require.NoError(t, s.Stop(context.Background()))
+	})
+}
+
+// The scheduler takes all its time from the engine's Clock: on a
+// resynctest.Clock nothing comes due while only the system clock moves,
+// a tenant's slot comes when the test moves the clock to it, and its run
+// is stamped with the clock's time.
+func TestSchedulerFollowsEngineClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		clk := resynctest.NewClock(time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC))
+		env := newSchedEnvClock(t, nil, clk)
+		env.tenant("acme")
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
+		require.NoError(t, s.Start(ctx))
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		assert.Equal(t, clk.Now().Add(resync.TenantOffset("acme", time.Minute)), st.Next, "the catch-up check, on the engine's clock")
+		slot := sched.For("acme").Next(clk.Now())
+
+		time.Sleep(72 * time.Hour) // the system clock moves, the engine's does not
+		synctest.Wait()
+		assert.Empty(t, env.scheduledRuns("acme"))
+		assert.Empty(t, env.readTimes("acme"))
+
+		clk.Set(slot.Add(-time.Second))
+		synctest.Wait()
+		assert.Empty(t, env.scheduledRuns("acme"), "not before the slot")
+		st, err = s.Status("acme")
+		require.NoError(t, err)
+		assert.Equal(t, slot, st.Next)
+
+		clk.Set(slot)
+		synctest.Wait()
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 1)
+		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
+		assert.True(t, slot.Equal(runs[0].CreatedAt), "created at %v", runs[0].CreatedAt)
+		st, err = s.Status("acme")
+		require.NoError(t, err)
+		assert.True(t, slot.Equal(st.Last.At))
+		assert.Equal(t, slot.Add(24*time.Hour), st.Next)
+		env.close(s)
 	})
 }
 
@@ -595,7 +708,7 @@ func TestSchedulerReplicasRunEachSlotOnce(t *testing.T) {
 			s, err := resync.NewScheduler(e, resync.SchedulerConfig{Schedule: sched, MaxConcurrent: 2})
 			require.NoError(t, err)
 			for _, id := range ids {
-				require.NoError(t, s.Add(id))
+				require.NoError(t, s.Add(id, resync.TenantConfig{}))
 			}
 			require.NoError(t, s.Start(context.Background()))
 			ss = append(ss, s)
@@ -676,6 +789,52 @@ func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 		st, err = s.Status("acme")
 		require.NoError(t, err)
 		assert.NoError(t, st.Last.Err)
+		env.close(s)
+	})
+}
+
+// scheduleLeaseDown fails the scheduler's leases as a durable store
+// fails, naming the lease (and so the tenant) in its error.
+type scheduleLeaseDown struct{ *memstore.Store }
+
+func (s scheduleLeaseDown) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if strings.HasPrefix(name, "schedule/") {
+		return false, fmt.Errorf("sqlite: acquiring lease %q: database is locked", name)
+	}
+	return s.Store.AcquireLease(ctx, name, owner, ttl)
+}
+
+// The scheduler's errors add what the error does not already say: the
+// sentinel, the tenant and the "resync:" prefix appear once.
+func TestSchedulerErrorsSayEachThingOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, scheduleLeaseDown{memstore.New()})
+		env.tenant("acme")
+		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.Daily(2, 0, time.UTC, time.Hour), CatchUpWindow: time.Minute}, "acme")
+		bad := resync.Scope{Kind: resync.ScopeAccounts}
+		_, configErr := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: bad})
+		for name, err := range map[string]error{
+			"Update, bad scope":       s.Update("acme", resync.TenantConfig{Scope: bad}),
+			"Add, bad scope":          s.Add("globex", resync.TenantConfig{Scope: bad}),
+			"Add, type not allowed":   s.Add("globex", resync.TenantConfig{Scope: resync.AccountsScope(resync.IdP)}),
+			"Add, bad schedule":       s.Add("globex", resync.TenantConfig{Schedule: resync.Every(-time.Hour)}),
+			"NewScheduler, bad scope": configErr,
+		} {
+			require.ErrorIs(t, err, resync.ErrInvalidRequest, name)
+			msg := err.Error()
+			assert.Equal(t, 1, strings.Count(msg, "invalid request"), "%s: %s", name, msg)
+			assert.Equal(t, 1, strings.Count(msg, "resync:"), "%s: %s", name, msg)
+			assert.LessOrEqual(t, strings.Count(msg, "globex"), 1, "%s: %s", name, msg)
+		}
+		_, err := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: resync.AccountsScope(resync.IdP)})
+		assert.ErrorIs(t, err, resync.ErrAccountsTypeNotAllowed, "the cause stays in the chain")
+
+		require.NoError(t, s.Start(context.Background()))
+		time.Sleep(26 * time.Hour)
+		st, err := s.Status("acme")
+		require.NoError(t, err)
+		require.ErrorContains(t, st.Last.Err, "database is locked")
+		assert.Equal(t, 1, strings.Count(st.Last.Err.Error(), "acme"), "%s", st.Last.Err)
 		env.close(s)
 	})
 }

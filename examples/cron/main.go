@@ -34,11 +34,16 @@ type spread struct {
 }
 
 func (s spread) For(tenant string) resync.Schedule {
-	off := resync.TenantOffset(tenant, s.window)
-	return resync.ScheduleFunc(func(t time.Time) time.Time {
-		return s.sched.Next(t.Add(-off)).Add(off)
-	})
+	return shifted{sched: s.sched, off: resync.TenantOffset(tenant, s.window)}
 }
+
+// shifted is a cron schedule moved later by off.
+type shifted struct {
+	sched cron.Schedule
+	off   time.Duration
+}
+
+func (s shifted) Next(t time.Time) time.Time { return s.sched.Next(t.Add(-s.off)).Add(s.off) }
 
 func main() {
 	spec := flag.String("spec", "CRON_TZ=America/New_York 30 2 * * *", "cron expression (5 fields, optional CRON_TZ= prefix)")
@@ -92,7 +97,7 @@ func run(w io.Writer, spec string, window, runFor time.Duration) ([]resync.Tenan
 		return nil, err
 	}
 	for _, tenant := range tenants {
-		if err := scheduler.Add(tenant); err != nil {
+		if err := scheduler.Add(tenant, resync.TenantConfig{}); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,8 @@ package retry
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -40,6 +42,27 @@ func (p Policy) WithDefaults() Policy {
 		p.RandomizationFactor = 0
 	}
 	return p
+}
+
+// Delay returns the delay before retry n (n >= 1; n < 1 counts as 1) of
+// p with zero fields defaulted: InitialInterval·Multiplier^(n-1), at most
+// MaxInterval, spread by Jitter with RandomizationFactor. It is the delay
+// Do waits before attempt n+1, for callers that schedule retries
+// themselves instead of looping in Do.
+func (p Policy) Delay(n int) time.Duration {
+	p = p.WithDefaults()
+	d := float64(p.InitialInterval) * math.Pow(p.Multiplier, float64(max(n, 1)-1))
+	return Jitter(time.Duration(min(d, float64(p.MaxInterval))), p.RandomizationFactor)
+}
+
+// Jitter spreads d uniformly over [d-f·d, d+f·d], as Do spreads its
+// delays; f is capped at 1, and f <= 0 or d <= 0 returns d unchanged.
+func Jitter(d time.Duration, f float64) time.Duration {
+	if f <= 0 || d <= 0 {
+		return d
+	}
+	f = min(f, 1)
+	return time.Duration(float64(d) * (1 - f + 2*f*rand.Float64()))
 }
 
 // Clock is the time source Do waits on: resync.Clock, declared again here

@@ -171,3 +171,45 @@ func TestCanceledDuringOp(t *testing.T) {
 		assert.Equal(t, 1, n)
 	})
 }
+
+func TestDelayIsDosDelay(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := noJitter
+		p.MaxAttempts = 10
+		var delays []time.Duration
+		_, err := Do(t.Context(), nil, p, transient, func(int) error { return errFlaky },
+			func(_ int, d time.Duration, _ error) { delays = append(delays, d) })
+		require.ErrorIs(t, err, errFlaky)
+		require.Len(t, delays, 9)
+		for i, d := range delays {
+			assert.Equal(t, d, p.Delay(i+1), "retry %d", i+1)
+		}
+		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}, delays[:3])
+		assert.Equal(t, time.Minute, p.Delay(1000), "capped, even where Multiplier^n overflows")
+		assert.Equal(t, time.Second, p.Delay(0), "n < 1 counts as 1")
+	})
+}
+
+func TestDelayDefaultsAndJitter(t *testing.T) {
+	t.Parallel()
+	for range 200 {
+		d := Policy{}.Delay(2) // 2s, 50% jitter by default
+		require.GreaterOrEqual(t, d, time.Second)
+		require.LessOrEqual(t, d, 3*time.Second)
+	}
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := Jitter(time.Hour, 0.2)
+		require.GreaterOrEqual(t, d, 48*time.Minute)
+		require.LessOrEqual(t, d, 72*time.Minute)
+		seen[d] = true
+	}
+	assert.Greater(t, len(seen), 100, "spread, not one value")
+	assert.Equal(t, time.Hour, Jitter(time.Hour, 0))
+	assert.Equal(t, time.Hour, Jitter(time.Hour, -1))
+	assert.Equal(t, time.Duration(0), Jitter(0, 0.5))
+	for range 200 {
+		require.GreaterOrEqual(t, Jitter(time.Hour, 5), time.Duration(0), "f is capped at 1")
+	}
+}

@@ -53,7 +53,7 @@ func TestThreeSchedulersOneDatabase(t *testing.T) {
 			sc, err := resync.NewScheduler(e, resync.SchedulerConfig{Schedule: resync.Daily(1, 0, time.UTC, 4*time.Hour), MaxConcurrent: 4})
 			require.NoError(t, err)
 			for _, id := range ids {
-				require.NoError(t, sc.Add(id))
+				require.NoError(t, sc.Add(id, resync.TenantConfig{}))
 			}
 			scheds = append(scheds, sc)
 		}
