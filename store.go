@@ -143,7 +143,9 @@ type LeaseStore interface {
 
 // InstanceLease is the name of the lease an engine instance holds while it
 // lives; RecoverRuns treats runs of instances without it as interrupted.
-func InstanceLease(owner string) string { return joinKey("instance", owner) }
+// It has one part after a fixed prefix, so it is unambiguous as it is, and
+// durable stores match it in SQL.
+func InstanceLease(owner string) string { return "instance/" + owner }
 
 // ReadLease is the name of the lease held while a connection is read.
 func ReadLease(tenant, connectionID string) string {
