@@ -135,7 +135,7 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
 	}
-	if FingerprintVersionOf(e.Fingerprint) != FingerprintVersion {
+	if fingerprintVersionOf(e.Fingerprint) != fingerprintVersion {
 		d.snap.entries[len(d.snap.entries)-1].stale = true
 		d.stale++
 		d.staleKinds |= 1 << (e.Kind & 7)
@@ -150,7 +150,7 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 // entries once; a stale entry it cannot recompute (its record changed
 // since the snapshot was read) keeps its stored fingerprint, and Apply's
 // version check refuses the change set if the snapshot moved meanwhile.
-func (d *differ) refingerprint(ctx context.Context, s SnapshotStore, tenant, connectionID string) error {
+func (d *differ) refingerprint(ctx context.Context, s store, tenant, connectionID string) error {
 	if d.stale == 0 {
 		return nil
 	}
