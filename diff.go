@@ -38,7 +38,7 @@ type snapEntry struct {
 	next int32 // next entry with the same hash, or -1
 	kind RecordKind
 	seen bool
-	// stale: stored with another FingerprintVersion. Once fp and vol are
+	// stale: stored with another fingerprintVersion. Once fp and vol are
 	// recomputed from the stored record, the record is rewritten (a
 	// refresh) even if the read matches it.
 	stale bool
@@ -99,7 +99,7 @@ type differ struct {
 	dups    map[recKey]struct{}
 	changes []Change
 
-	stale      int   // snapshot entries of another FingerprintVersion
+	stale      int   // snapshot entries of another fingerprintVersion
 	staleKinds uint8 // bit k set: an entry of RecordKind k is stale
 	read       int   // records observed, rejected included
 	rejected   int
@@ -144,7 +144,7 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 }
 
 // refingerprint recomputes the fingerprints of snapshot entries stored
-// with another FingerprintVersion from the stored records, so that a
+// with another fingerprintVersion from the stored records, so that a
 // release that changes the fingerprint's definition reports only records
 // whose content changed. It reads the records of each kind that has stale
 // entries once; a stale entry it cannot recompute (its record changed
