@@ -38,7 +38,7 @@ type snapEntry struct {
 	next int32 // next entry with the same hash, or -1
 	kind RecordKind
 	seen bool
-	// stale: stored with another FingerprintVersion. Once fp and vol are
+	// stale: stored with another fingerprintVersion. Once fp and vol are
 	// recomputed from the stored record, the record is rewritten (a
 	// refresh) even if the read matches it.
 	stale bool
@@ -99,7 +99,7 @@ type differ struct {
 	dups    map[recKey]struct{}
 	changes []Change
 
-	stale      int   // snapshot entries of another FingerprintVersion
+	stale      int   // snapshot entries of another fingerprintVersion
 	staleKinds uint8 // bit k set: an entry of RecordKind k is stale
 	read       int   // records observed, rejected included
 	rejected   int
@@ -135,7 +135,7 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
 	}
-	if FingerprintVersionOf(e.Fingerprint) != FingerprintVersion {
+	if fingerprintVersionOf(e.Fingerprint) != fingerprintVersion {
 		d.snap.entries[len(d.snap.entries)-1].stale = true
 		d.stale++
 		d.staleKinds |= 1 << (e.Kind & 7)
@@ -144,13 +144,13 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 }
 
 // refingerprint recomputes the fingerprints of snapshot entries stored
-// with another FingerprintVersion from the stored records, so that a
+// with another fingerprintVersion from the stored records, so that a
 // release that changes the fingerprint's definition reports only records
 // whose content changed. It reads the records of each kind that has stale
 // entries once; a stale entry it cannot recompute (its record changed
 // since the snapshot was read) keeps its stored fingerprint, and Apply's
 // version check refuses the change set if the snapshot moved meanwhile.
-func (d *differ) refingerprint(ctx context.Context, s SnapshotStore, tenant, connectionID string) error {
+func (d *differ) refingerprint(ctx context.Context, s store, tenant, connectionID string) error {
 	if d.stale == 0 {
 		return nil
 	}

@@ -172,7 +172,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	if err := e.cfg.Store.CreateRun(ctx, r.infoLocked()); err != nil {
 		e.mu.Unlock()
 		cancel()
-		return nil, fmt.Errorf("resync: storing new run: %w", err)
+		return nil, err
 	}
 	// The run's span is a child of the caller's span, but the run outlives
 	// the caller's context: only its span context is carried over.

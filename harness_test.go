@@ -119,7 +119,7 @@ func (h *harness) changes(tenant string) []resync.ChangeLogEntry {
 
 func (h *harness) runs(tenant string) []resync.RunInfo {
 	h.t.Helper()
-	runs, err := h.store.ListRuns(context.Background(), resync.RunQuery{Tenant: tenant})
+	runs, err := h.store.ListRuns(context.Background(), resync.RunQuery{Tenant: tenant, Limit: 100})
 	require.NoError(h.t, err)
 	return runs
 }

@@ -176,7 +176,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	}
 	defer e.sem.release()
 
-	lease := ReadLease(t.conn.Tenant, t.conn.ID)
+	lease := readLease(t.conn.Tenant, t.conn.ID)
 	if err := e.acquireReadLease(t.ctx, lease); err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		}
 		res.Status, res.HeldID = ConnHeld, cs.ID
 		res.Error = "held for review: " + reason
-		sum := cs.Summary()
+		sum := summarize(cs)
 		t.held = &sum
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}

@@ -1,7 +1,6 @@
 package resync
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -412,37 +411,14 @@ func (r *Group) validate(l Limits) string {
 	return firstProblem(checkString(l, "Name", r.Name), checkList(l, "Members", r.Members))
 }
 
-// MarshalRecord encodes a record as JSON, for stores. UnmarshalRecord with
-// the record's kind decodes it.
-func MarshalRecord(r Record) ([]byte, error) { return json.Marshal(r) }
-
-// UnmarshalRecord decodes a record of the given kind encoded by MarshalRecord.
-func UnmarshalRecord(kind RecordKind, data []byte) (Record, error) {
-	var r Record
-	switch kind {
-	case KindIdentity:
-		r = new(Identity)
-	case KindAccount:
-		r = new(Account)
-	case KindGroup:
-		r = new(Group)
-	default:
-		return nil, fmt.Errorf("resync: unknown record kind %d", uint8(kind))
-	}
-	if err := json.Unmarshal(data, r); err != nil {
-		return nil, fmt.Errorf("resync: decoding %s record: %w", kind, err)
-	}
-	return r, nil
-}
-
-// FingerprintVersion is the version of the definition of Fingerprint and
-// VolatileDigest: which fields count, and how they are digested. A release
-// that changes the definition increments it.
+// fingerprintVersion is the version of the definition of Fingerprint and
+// of the volatile digest: which fields count, and how they are digested. A
+// release that changes the definition increments it.
 //
 // A fingerprint carries the version it was computed with in its top eight
 // bits; the low 56 bits are the digest:
 //
-//	bits 63..56  version (FingerprintVersionOf)
+//	bits 63..56  version (fingerprintVersionOf)
 //	bits 55..0   digest of the record's kind, key and content
 //
 // When the engine meets stored fingerprints of another version, it
@@ -450,46 +426,44 @@ func UnmarshalRecord(kind RecordKind, data []byte) (Record, error) {
 // fresh read, and stores them again with the current version (without a
 // change-log entry). So a release that changes the definition does not
 // report every record as updated: only records whose content changed are.
-// A Store keeps fingerprints as the opaque 64-bit values it is given.
-// Fingerprints stored before versions existed (by releases without this
-// constant) must be given version 0 by clearing their top eight bits; the
-// stores of this module do so in their schema migrations.
-const FingerprintVersion = 1
+// Package storage tells stores what they must preserve.
+const fingerprintVersion = 1
 
 const (
 	fpVersionShift = 56
 	fpDigestMask   = 1<<fpVersionShift - 1
 )
 
-// FingerprintVersionOf returns the version a fingerprint was computed
-// with: FingerprintVersion for one computed by this release.
-func FingerprintVersionOf(fp uint64) int { return int(fp >> fpVersionShift) }
+// fingerprintVersionOf returns the version a fingerprint was computed
+// with: fingerprintVersion for one computed by this release.
+func fingerprintVersionOf(fp uint64) int { return int(fp >> fpVersionShift) }
 
 // Fingerprint returns a stable 64-bit digest of a record's content: equal
 // content gives an equal fingerprint in every process and in every release
-// of the same FingerprintVersion, whatever the order of attribute maps or
+// with the same definition of the fingerprint, whatever the order of attribute maps or
 // of lists whose order carries no meaning (Groups, Roles, Members). Times
-// are compared as instants. The top eight bits hold FingerprintVersion.
+// are compared as instants. The top eight bits hold the version of the
+// definition, which a release that changes it increments.
 //
 // Volatile fields are left out: Identity.LastLogin, Account.LastLogin and
 // Account.LastUsed change all the time without anything changing about a
 // person's access, so a change in them alone is not an update.
-// VolatileDigest digests them instead, so that a store can be kept current
-// without the change being reported.
+// They are digested apart (Change.Volatile, StoredRecord.Volatile), so that
+// a store can be kept current without the change being reported.
 func Fingerprint(r Record) uint64 {
 	fp, _ := fingerprints(r)
 	return fp
 }
 
-// VolatileDigest returns a digest of a record's volatile fields (those
+// volatileDigest returns a digest of a record's volatile fields (those
 // Fingerprint leaves out), or 0 if it has none set: Group records and
 // records without last-login or last-use times have 0.
-func VolatileDigest(r Record) uint64 {
+func volatileDigest(r Record) uint64 {
 	_, v := fingerprints(r)
 	return v
 }
 
-// fingerprints returns Fingerprint and VolatileDigest in one pass.
+// fingerprints returns Fingerprint and volatileDigest in one pass.
 func fingerprints(r Record) (fp, volatile uint64) {
 	h := newHasher()
 	h.u64(uint64(r.RecordKind()))
@@ -497,7 +471,7 @@ func fingerprints(r Record) (fp, volatile uint64) {
 	// By value through the interface: a pointer would escape and cost an
 	// allocation per record.
 	h, volatile = r.fingerprint(h)
-	return FingerprintVersion<<fpVersionShift | h.sum()&fpDigestMask, volatile
+	return fingerprintVersion<<fpVersionShift | h.sum()&fpDigestMask, volatile
 }
 
 func (r *Identity) fingerprint(h hasher) (hasher, uint64) {
@@ -560,7 +534,7 @@ func nonZero(v uint64) uint64 {
 // 64-bit word, little-endian, so the result is the same on every platform),
 // with length-prefixed strings, plus an order-independent combination for
 // sets and maps. It never allocates. The digest is part of the stored
-// format: changing it needs a new FingerprintVersion.
+// format: changing it needs a new fingerprintVersion.
 type hasher struct{ h uint64 }
 
 const (

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 func TestConnectionTypeRoundTrip(t *testing.T) {
@@ -449,7 +450,7 @@ func TestValidateRecordDefaults(t *testing.T) {
 	assert.Error(t, resync.ValidateRecord(&resync.Group{Key: "k", Members: make([]string, 100001)}, resync.Limits{}))
 }
 
-func TestMarshalRecordRoundTrip(t *testing.T) {
+func TestEncodeRecordRoundTrip(t *testing.T) {
 	t.Parallel()
 	ny := time.FixedZone("EST", -5*3600)
 	id := fullIdentity()
@@ -460,26 +461,26 @@ func TestMarshalRecordRoundTrip(t *testing.T) {
 		&resync.Account{Key: "minimal", Status: resync.StatusSuspended},
 		&resync.Group{Key: "minimal"},
 	} {
-		b, err := resync.MarshalRecord(r)
+		b, err := storage.EncodeRecord(r)
 		require.NoError(t, err)
-		back, err := resync.UnmarshalRecord(r.RecordKind(), b)
+		back, err := storage.DecodeRecord(r.RecordKind(), b)
 		require.NoError(t, err)
 		assert.Equal(t, r.RecordKind(), back.RecordKind())
 		assert.Equal(t, r.RecordKey(), back.RecordKey())
 		assert.Equal(t, resync.Fingerprint(r), resync.Fingerprint(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
 		assert.Equal(t, resync.VolatileDigest(r), resync.VolatileDigest(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
 	}
-	_, err := resync.UnmarshalRecord(0, []byte(`{}`))
+	_, err := storage.DecodeRecord(0, []byte(`{}`))
 	assert.Error(t, err)
-	_, err = resync.UnmarshalRecord(resync.KindGroup, []byte(`{"Key":`))
+	_, err = storage.DecodeRecord(resync.KindGroup, []byte(`{"Key":`))
 	assert.Error(t, err)
-	_, err = resync.UnmarshalRecord(resync.KindGroup, []byte(`{"Key":1}`))
+	_, err = storage.DecodeRecord(resync.KindGroup, []byte(`{"Key":1}`))
 	assert.Error(t, err)
 }
 
-// TestMarshalRecordJSONNames pins the JSON form stores keep records in:
+// TestEncodeRecordJSONNames pins the JSON form stores keep records in:
 // renaming a field would make every stored record decode without it.
-func TestMarshalRecordJSONNames(t *testing.T) {
+func TestEncodeRecordJSONNames(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		rec  resync.Record
@@ -500,7 +501,7 @@ func TestMarshalRecordJSONNames(t *testing.T) {
 		{&resync.Account{Key: "k", Status: resync.StatusActive}, `{"Key":"k","Status":"active"}`},
 	}
 	for _, c := range cases {
-		b, err := resync.MarshalRecord(c.rec)
+		b, err := storage.EncodeRecord(c.rec)
 		require.NoError(t, err)
 		assert.JSONEq(t, c.want, string(b))
 	}

@@ -220,6 +220,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every call of the engine (and of its Scheduler) goes through the gate.
+	cfg.Store = storeGate{cfg.Store}
 	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("resync: telemetry: %w", err)
@@ -228,12 +230,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	// instance with the same InstanceID never mistakes the runs of its
 	// crashed predecessor for its own live ones.
 	owner := cfg.InstanceID + "#" + randomHex(4)
-	ok, err := cfg.Store.AcquireLease(ctx, InstanceLease(owner), owner, cfg.LeaseTTL)
+	ok, err := cfg.Store.AcquireLease(ctx, instanceLease(owner), owner, cfg.LeaseTTL)
 	if err != nil {
-		return nil, fmt.Errorf("resync: taking instance lease: %w", err)
+		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("resync: instance lease %q is held by another owner", InstanceLease(owner))
+		return nil, fmt.Errorf("resync: instance lease %s is held by another owner", instanceLease(owner))
 	}
 	base, cancel := context.WithCancel(context.Background())
 	e := &Engine{
@@ -246,7 +248,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		sizeHints: map[connKey]int{},
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 	}
-	if err := e.recoverRuns(ctx); err != nil {
+	if err := e.recover(ctx); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -254,14 +256,15 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// recoverRuns marks the runs of dead instances interrupted (see Guarantees: crash safety, in the package doc).
-func (e *Engine) recoverRuns(ctx context.Context) error {
-	recovered, err := e.cfg.Store.RecoverRuns(ctx)
-	if err != nil {
-		return fmt.Errorf("resync: recovering interrupted runs: %w", err)
-	}
+// recover marks the runs of dead instances interrupted (see Guarantees:
+// crash safety, in the package doc) and logs them.
+func (e *Engine) recover(ctx context.Context) error {
+	recovered, err := e.recoverRuns(ctx)
 	for _, r := range recovered {
 		e.log.Warn("run interrupted by the end of its engine instance", "tenant", r.Tenant, "run", r.ID, "owner", r.Owner)
+	}
+	if err != nil {
+		return fmt.Errorf("resync: recovering interrupted runs: %w", err)
 	}
 	return nil
 }
@@ -288,7 +291,7 @@ func (e *Engine) heartbeat() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
-		ok, err := e.cfg.Store.AcquireLease(ctx, InstanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
+		ok, err := e.cfg.Store.AcquireLease(ctx, instanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
 		if err != nil || !ok {
 			e.log.Error("renewing instance lease failed", "err", err, "held", ok)
 		}
@@ -296,7 +299,7 @@ func (e *Engine) heartbeat() {
 		// lease has expired: another replica's crash is noticed here
 		// without a restart.
 		if beats++; beats%3 == 0 {
-			if err := e.recoverRuns(ctx); err != nil {
+			if err := e.recover(ctx); err != nil {
 				e.log.Error("recovering runs", "err", err)
 			}
 		}
@@ -419,14 +422,7 @@ func (e *Engine) GetRun(ctx context.Context, tenant, id string, by Principal) (R
 	if r != nil && r.tenant == tenant {
 		return r.Info(), nil
 	}
-	ri, err := e.cfg.Store.GetRun(ctx, tenant, id)
-	if errors.Is(err, ErrNotFound) {
-		return RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", ErrNotFound, id, tenant)
-	}
-	if err != nil {
-		return RunInfo{}, fmt.Errorf("resync: run %q of tenant %q: %w", id, tenant, err)
-	}
-	return ri, nil
+	return e.cfg.Store.GetRun(ctx, tenant, id)
 }
 
 // Runs lists the tenant's runs matching q (q.Tenant is set from tenant),
@@ -438,7 +434,7 @@ func (e *Engine) Runs(ctx context.Context, tenant string, by Principal, q RunQue
 	q.Tenant = tenant
 	list, err := e.cfg.Store.ListRuns(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("resync: listing runs of tenant %q: %w", tenant, err)
+		return nil, err
 	}
 	e.mu.Lock()
 	live := make(map[string]*Run)
@@ -502,21 +498,18 @@ func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principa
 		return HeldSummary{}, err
 	}
 	cs, err := e.cfg.Store.GetHeld(ctx, tenant, heldID)
-	if errors.Is(err, ErrNotFound) {
-		return HeldSummary{}, fmt.Errorf("%w: held change set %q of tenant %q", ErrNotFound, heldID, tenant)
-	}
 	if err != nil {
-		return HeldSummary{}, fmt.Errorf("resync: held change set %q of tenant %q: %w", heldID, tenant, err)
+		return HeldSummary{}, err
 	}
-	sum := cs.Summary()
+	sum := summarize(cs)
 	if err := e.cfg.Store.Apply(ctx, cs); err != nil {
 		if errors.Is(err, ErrConflict) {
 			if derr := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); derr != nil && !errors.Is(derr, ErrNotFound) {
-				return sum, fmt.Errorf("resync: discarding stale held change set %q: %w", heldID, derr)
+				return sum, derr
 			}
 			return sum, fmt.Errorf("%w: connection %q changed after change set %q was held; it was discarded, resync again", ErrStaleHold, cs.ConnectionID, heldID)
 		}
-		return sum, fmt.Errorf("resync: applying held change set %q: %w", heldID, err)
+		return sum, err
 	}
 	e.log.Info("held change set approved", "tenant", tenant, "held", heldID, "connection", cs.ConnectionID, "by", by.String(),
 		"added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
@@ -529,10 +522,7 @@ func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal
 		return err
 	}
 	if err := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("%w: held change set %q of tenant %q", ErrNotFound, heldID, tenant)
-		}
-		return fmt.Errorf("resync: rejecting held change set %q of tenant %q: %w", heldID, tenant, err)
+		return err
 	}
 	e.log.Info("held change set rejected", "tenant", tenant, "held", heldID, "by", by.String())
 	return nil
@@ -607,7 +597,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	<-e.hbDone
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if rerr := e.cfg.Store.ReleaseLease(rctx, InstanceLease(e.owner), e.owner); rerr != nil {
+	if rerr := e.cfg.Store.ReleaseLease(rctx, instanceLease(e.owner), e.owner); rerr != nil {
 		e.log.Warn("releasing instance lease", "err", rerr)
 	}
 	e.cancel()

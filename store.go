@@ -6,149 +6,52 @@ import (
 	"time"
 )
 
-// Store keeps runs, snapshots (with tombstones), the change log, held change
-// sets and leases. The host supplies one; this module ships memstore, and
-// stores/sqlite and stores/postgres are durable ones. resynctest.TestStore
-// checks an implementation against every rule written here.
-//
-// Every method takes the tenant (directly or inside its argument) and must
-// never return or touch another tenant's data. All methods must be safe for
-// concurrent use, from several goroutines and (for durable stores) several
-// processes.
-type Store interface {
-	RunStore
-	SnapshotStore
-	HoldStore
-	LeaseStore
-}
+// Store keeps an Engine's state: runs, snapshots, the change log, change
+// sets held by the delete guard, and leases. memstore.New(), stores/sqlite
+// and stores/postgres provide one; to implement one see package storage,
+// which states the contract; resynctest.TestStore checks it.
+type Store = store
 
-// RunStore keeps RunInfo values.
-type RunStore interface {
-	// CreateRun stores a new run. A run with the same tenant and ID already
-	// stored is an error (wrap ErrConflict).
+// store is the method set of Store; package storage documents each method
+// (storage.Store has the same set). It is unexported so that hosts, who
+// only pass a Store to Config, do not see the plumbing in this package's
+// documentation.
+type store interface {
 	CreateRun(ctx context.Context, run RunInfo) error
-	// UpdateRun replaces a stored run (same tenant and ID); ErrNotFound if absent.
 	UpdateRun(ctx context.Context, run RunInfo) error
-	// GetRun returns a run; ErrNotFound if the tenant has no such run.
 	GetRun(ctx context.Context, tenant, id string) (RunInfo, error)
-	// ListRuns returns the tenant's runs matching q, newest (CreatedAt) first.
 	ListRuns(ctx context.Context, q RunQuery) ([]RunInfo, error)
-	// RecoverRuns marks as RunInterrupted (with FinishedAt set, and every
-	// unfinished connection result ConnFailed with an "interrupted" error)
-	// each pending or running run, of any tenant, whose Owner holds no live
-	// lease named InstanceLease(owner). It returns the runs it marked.
-	RecoverRuns(ctx context.Context) ([]RunInfo, error)
+	LiveRuns(ctx context.Context) ([]RunInfo, error)
+
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
+	Apply(ctx context.Context, cs *ChangeSet) error
+	Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error)
+	Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry, error)
+
+	Hold(ctx context.Context, cs *ChangeSet) error
+	HeldChangeSets(ctx context.Context, tenant string) ([]HeldSummary, error)
+	GetHeld(ctx context.Context, tenant, id string) (*ChangeSet, error)
+	DiscardHeld(ctx context.Context, tenant, id string) error
+
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
 }
 
-// RunQuery selects runs for ListRuns. Zero fields do not filter.
+// RunQuery selects runs for Engine.Runs. Zero fields do not filter.
 type RunQuery struct {
-	Tenant  string // required
+	Tenant  string // required; Engine.Runs sets it
 	Trigger Trigger
 	Status  RunStatus
 	// Limit bounds the result; 0 means 100.
 	Limit int
 }
 
-// DefaultRunLimit is the number of runs ListRuns returns when
-// RunQuery.Limit is zero.
-const DefaultRunLimit = 100
+// instanceLease is the name of the lease an engine instance holds while it
+// lives; recovery treats the runs of owners without it as interrupted.
+func instanceLease(owner string) string { return joinKey("instance", owner) }
 
-// Normalize checks what every RunStore requires of a query (a tenant) and
-// fills the default Limit. Stores call it first; its error wraps
-// ErrInvalidRequest.
-func (q RunQuery) Normalize() (RunQuery, error) {
-	if q.Tenant == "" {
-		return q, fmt.Errorf("%w: ListRuns needs a tenant", ErrInvalidRequest)
-	}
-	if q.Limit <= 0 {
-		q.Limit = DefaultRunLimit
-	}
-	return q, nil
-}
-
-// ValidateRun checks what every RunStore requires of a run before storing
-// it: a tenant and an ID. Stores call it first; its error wraps
-// ErrInvalidRequest.
-func ValidateRun(r RunInfo) error {
-	if r.Tenant == "" || r.ID == "" {
-		return fmt.Errorf("%w: run needs a tenant and an ID (got %q, %q)", ErrInvalidRequest, r.Tenant, r.ID)
-	}
-	return nil
-}
-
-// SnapshotStore keeps each connection's snapshot (current records, with
-// tombstones for removed ones) and the change log, and applies change sets.
-type SnapshotStore interface {
-	// Snapshot calls fn with every live (not removed) record's kind, key,
-	// fingerprint and volatile digest for the connection, in any order, and returns the
-	// snapshot's version (0 for a connection never applied). If fn returns
-	// an error, Snapshot stops and returns it. The entries and the version
-	// must be read consistently (one transaction).
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
-
-	// Apply applies a change set atomically: all of its changes and one
-	// change-log entry per change other than a refresh, in one
-	// transaction, or nothing.
-	//   - If a change set with the same ID was already applied to this
-	//     connection, Apply does nothing and returns nil (idempotence).
-	//   - Else if the snapshot's version is not cs.BaseVersion, Apply does
-	//     nothing and returns an error wrapping ErrConflict.
-	//   - Else: OpAdd and OpUpdate store the record (an add of a tombstoned
-	//     key revives it), OpRemove tombstones it (RemovedAt and RemovedBy
-	//     set; records are never deleted), OpRefresh stores the new record,
-	//     fingerprint and volatile digest of a live record without a
-	//     change-log entry and leaves UpdatedAt and UpdatedBy as they were
-	//     (a refresh of a key without a live record changes nothing), the
-	//     version becomes BaseVersion+1, and any held change set of the
-	//     connection is discarded.
-	// A malformed change set (empty IDs, a nil record on add/update, a
-	// duplicate kind+key) is an error wrapping ErrInvalidRequest; nothing
-	// is applied.
-	Apply(ctx context.Context, cs *ChangeSet) error
-
-	// Records returns the connection's records matching q, ordered by kind
-	// then key.
-	Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error)
-
-	// Changes returns change-log entries matching q, oldest first.
-	Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry, error)
-}
-
-// HoldStore keeps change sets held by the delete guard until an admin
-// approves or rejects them. A connection has at most one held change set.
-type HoldStore interface {
-	// Hold stores cs as the connection's held change set, replacing any
-	// earlier one.
-	Hold(ctx context.Context, cs *ChangeSet) error
-	// HeldChangeSets lists the tenant's held change sets (without their changes).
-	HeldChangeSets(ctx context.Context, tenant string) ([]HeldSummary, error)
-	// GetHeld returns a held change set with its changes; ErrNotFound if absent.
-	GetHeld(ctx context.Context, tenant, id string) (*ChangeSet, error)
-	// DiscardHeld deletes a held change set; ErrNotFound if absent.
-	DiscardHeld(ctx context.Context, tenant, id string) error
-}
-
-// LeaseStore provides named, expiring leases for coordination between
-// engine instances (one read of a connection at a time; one scheduled sync
-// of a tenant per period; liveness of an instance).
-type LeaseStore interface {
-	// AcquireLease takes the lease for owner for ttl, or extends it if owner
-	// already holds it. It returns false (and no error) if another owner
-	// holds an unexpired lease.
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	// ReleaseLease ends owner's lease; releasing a lease one does not hold
-	// is not an error and changes nothing.
-	ReleaseLease(ctx context.Context, name, owner string) error
-}
-
-// InstanceLease is the name of the lease an engine instance holds while it
-// lives; RecoverRuns treats runs of instances without it as interrupted.
-// It has one part after a fixed prefix, so it is unambiguous as it is, and
-// durable stores match it in SQL.
-func InstanceLease(owner string) string { return "instance/" + owner }
-
-// ReadLease is the name of the lease held while a connection is read.
-func ReadLease(tenant, connectionID string) string {
+// readLease is the name of the lease held while a connection is read.
+func readLease(tenant, connectionID string) string {
 	return joinKey("read", tenant, connectionID)
 }
 
@@ -159,7 +62,7 @@ type SnapshotEntry struct {
 	Key  string
 	// Fingerprint is the stored Fingerprint.
 	Fingerprint uint64
-	// Volatile is the stored VolatileDigest.
+	// Volatile is the stored digest of the record's volatile fields.
 	Volatile uint64
 }
 
@@ -176,7 +79,7 @@ const (
 	OpRemove
 	// OpRefresh stores the new data of a record whose content did not
 	// change: only its volatile fields (last login, last use) moved, or its
-	// fingerprint is rewritten in the current FingerprintVersion. It
+	// fingerprint is rewritten in the current version (see Fingerprint). It
 	// writes no change-log entry and is not counted as an update.
 	OpRefresh
 )
@@ -235,12 +138,13 @@ type Change struct {
 	Fingerprint uint64
 	// PrevFingerprint is the stored fingerprint before (0 for OpAdd).
 	PrevFingerprint uint64
-	// Volatile is the new record's VolatileDigest (0 for OpRemove).
+	// Volatile is the digest of the new record's volatile fields (last
+	// login and last use times; 0 for OpRemove and for records without them).
 	Volatile uint64
 }
 
 // ChangeSet is the diff between a connection's snapshot and a fresh read,
-// applied atomically by Store.Apply.
+// applied atomically to the Store.
 type ChangeSet struct {
 	// ID identifies the change set; applying an ID twice is a no-op.
 	ID           string
@@ -256,30 +160,24 @@ type ChangeSet struct {
 	HoldReason string
 }
 
-// Counts returns the number of adds, updates and removes. Refreshes are
-// not counted: they change no content.
-func (cs *ChangeSet) Counts() (added, updated, removed int) {
+// summarize returns the HeldSummary of cs (storage.Summarize does the
+// same for stores).
+func summarize(cs *ChangeSet) HeldSummary {
+	h := HeldSummary{
+		ID: cs.ID, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID,
+		BaseVersion: cs.BaseVersion, Reason: cs.HoldReason, CreatedAt: cs.CreatedAt,
+	}
 	for _, c := range cs.Changes {
 		switch c.Op {
 		case OpAdd:
-			added++
+			h.Added++
 		case OpUpdate:
-			updated++
+			h.Updated++
 		case OpRemove:
-			removed++
+			h.Removed++
 		}
 	}
-	return
-}
-
-// Summary returns the HeldSummary of cs.
-func (cs *ChangeSet) Summary() HeldSummary {
-	a, u, r := cs.Counts()
-	return HeldSummary{
-		ID: cs.ID, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID,
-		BaseVersion: cs.BaseVersion, Added: a, Updated: u, Removed: r,
-		Reason: cs.HoldReason, CreatedAt: cs.CreatedAt,
-	}
+	return h
 }
 
 // HeldSummary describes a held change set without its changes.
@@ -296,12 +194,13 @@ type HeldSummary struct {
 	CreatedAt    time.Time
 }
 
-// StoredRecord is a record as a SnapshotStore keeps it.
+// StoredRecord is a record as the Store keeps it and returns it from
+// Records.
 type StoredRecord struct {
 	Kind        RecordKind
 	Key         string
 	Fingerprint uint64
-	// Volatile is the VolatileDigest of Record.
+	// Volatile is the digest of Record's volatile fields.
 	Volatile uint64
 	// Record holds the latest values read, volatile fields included.
 	Record Record
@@ -327,15 +226,6 @@ type RecordQuery struct {
 	IncludeRemoved bool
 }
 
-// Validate checks what every SnapshotStore requires of a records query: a
-// tenant and a connection. Its error wraps ErrInvalidRequest.
-func (q RecordQuery) Validate() error {
-	if q.Tenant == "" || q.ConnectionID == "" {
-		return fmt.Errorf("%w: Records needs a tenant and a connection", ErrInvalidRequest)
-	}
-	return nil
-}
-
 // ChangeQuery selects change-log entries. Tenant is required; zero fields
 // do not filter.
 type ChangeQuery struct {
@@ -346,15 +236,6 @@ type ChangeQuery struct {
 	AfterSeq int64
 	// Limit bounds the result; 0 means no bound.
 	Limit int
-}
-
-// Validate checks what every SnapshotStore requires of a change-log query:
-// a tenant. Its error wraps ErrInvalidRequest.
-func (q ChangeQuery) Validate() error {
-	if q.Tenant == "" {
-		return fmt.Errorf("%w: Changes needs a tenant", ErrInvalidRequest)
-	}
-	return nil
 }
 
 // ChangeLogEntry is one applied change, written in the same transaction as
@@ -372,50 +253,4 @@ type ChangeLogEntry struct {
 	Fingerprint     uint64
 	PrevFingerprint uint64
 	At              time.Time
-}
-
-// ValidateChangeSet checks the shape a Store requires of a change set
-// before it applies anything: IDs set, known ops and kinds, a record with
-// matching kind and key on every add, update and refresh, no kind+key twice.
-// Stores call it first; it returns an error wrapping ErrInvalidRequest.
-func ValidateChangeSet(cs *ChangeSet) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: change set: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
-	}
-	if cs == nil {
-		return bad("nil")
-	}
-	if cs.ID == "" || cs.Tenant == "" || cs.ConnectionID == "" {
-		return bad("ID, Tenant and ConnectionID are required (got %q, %q, %q)", cs.ID, cs.Tenant, cs.ConnectionID)
-	}
-	if cs.BaseVersion < 0 {
-		return bad("negative base version %d", cs.BaseVersion)
-	}
-	seen := make(map[recKey]struct{}, len(cs.Changes))
-	for i, c := range cs.Changes {
-		if c.Kind < KindIdentity || c.Kind > KindGroup {
-			return bad("change %d: unknown kind %d", i, c.Kind)
-		}
-		if c.Key == "" {
-			return bad("change %d: empty key", i)
-		}
-		k := recKey{c.Kind, c.Key}
-		if _, dup := seen[k]; dup {
-			return bad("change %d: %s %q appears twice", i, c.Kind, c.Key)
-		}
-		seen[k] = struct{}{}
-		switch c.Op {
-		case OpAdd, OpUpdate, OpRefresh:
-			if c.Record == nil || isNilRecord(c.Record) {
-				return bad("change %d: %s of %s %q has no record", i, c.Op, c.Kind, c.Key)
-			}
-			if c.Record.RecordKind() != c.Kind || c.Record.RecordKey() != c.Key {
-				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.RecordKind(), c.Record.RecordKey(), c.Kind, c.Key)
-			}
-		case OpRemove:
-		default:
-			return bad("change %d: unknown op %d", i, c.Op)
-		}
-	}
-	return nil
 }

@@ -1,8 +1,8 @@
 // Package memstore is an in-memory resync.Store: the default for tests,
-// examples and single-process tools. It implements the whole Store
-// contract (it passes resynctest.TestStore) and is safe for concurrent use,
-// but keeps nothing across restarts; use stores/sqlite or stores/postgres
-// for that.
+// examples and single-process tools. It implements the whole contract of
+// package storage (it passes resynctest.TestStore) and is safe for
+// concurrent use, but keeps nothing across restarts; use stores/sqlite or
+// stores/postgres for that.
 //
 // Records are kept as the values connectors returned; callers must not
 // modify a record after handing it over, nor modify records they read back.
@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // Store is the in-memory resync.Store. The zero value is not usable; call New.
 type Store struct {
 	mu      sync.Mutex
-	now     func() time.Time
+	clock   resync.Clock
 	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
 	live    map[tenantID]struct{}                // pending and running runs
 	conns   map[tenantID]*connection
@@ -51,28 +52,43 @@ type connection struct {
 	heldID  string
 }
 
-var _ resync.Store = (*Store)(nil)
+var _ storage.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*Store)
+// Config configures a Store. The zero Config is the default.
+type Config struct {
+	// Clock gives the time of record timestamps, change-log entries and
+	// lease expiry. Default: the system clock. A test that drives the
+	// engine's Config.Clock passes the same one here.
+	Clock resync.Clock
+}
 
-// WithClock sets the clock used for timestamps and lease expiry (default time.Now).
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
-
-// New returns an empty Store.
-func New(opts ...Option) *Store {
+// New returns an empty Store configured by cfg: none, or one Config.
+func New(cfg ...Config) *Store {
+	var c Config
+	if len(cfg) > 0 {
+		c = cfg[len(cfg)-1]
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
 	s := &Store{
-		now:    time.Now,
+		clock:  c.Clock,
 		runs:   map[string]map[string]resync.RunInfo{},
 		live:   map[tenantID]struct{}{},
 		conns:  map[tenantID]*connection{},
 		held:   map[tenantID]*resync.ChangeSet{},
 		leases: map[string]lease{},
 	}
-	for _, o := range opts {
-		o(s)
-	}
 	return s
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func (systemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 func cloneRun(r resync.RunInfo) resync.RunInfo {
@@ -104,63 +120,41 @@ func (s *Store) putRun(r resync.RunInfo) {
 	}
 }
 
-// CreateRun implements resync.RunStore.
+// CreateRun implements storage.Store.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := resync.ValidateRun(r); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.runs[r.Tenant][r.ID]; ok {
-		return fmt.Errorf("%w: run %q of tenant %q exists", resync.ErrConflict, r.ID, r.Tenant)
+		return fmt.Errorf("%w: the run exists", resync.ErrConflict)
 	}
 	s.putRun(r)
 	return nil
 }
 
-// UpdateRun implements resync.RunStore.
+// UpdateRun implements storage.Store.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := resync.ValidateRun(r); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.runs[r.Tenant][r.ID]; !ok {
-		return fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, r.ID, r.Tenant)
+		return resync.ErrNotFound
 	}
 	s.putRun(r)
 	return nil
 }
 
-// GetRun implements resync.RunStore.
+// GetRun implements storage.Store.
 func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return resync.RunInfo{}, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.runs[tenant][id]
 	if !ok {
-		return resync.RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return resync.RunInfo{}, resync.ErrNotFound
 	}
 	return cloneRun(r), nil
 }
 
-// ListRuns implements resync.RunStore. It costs O(runs of the tenant).
+// ListRuns implements storage.Store. It costs O(runs of the tenant).
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	q, err := q.Normalize()
-	if err != nil {
-		return nil, err
-	}
 	limit := q.Limit
 	s.mu.Lock()
 	var out []resync.RunInfo
@@ -186,41 +180,19 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	return out, nil
 }
 
-// RecoverRuns implements resync.RunStore. It costs O(live runs).
-func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// LiveRuns implements storage.Store. It costs O(live runs).
+func (s *Store) LiveRuns(ctx context.Context) ([]resync.RunInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	var out []resync.RunInfo
+	out := make([]resync.RunInfo, 0, len(s.live))
 	for k := range s.live {
-		r := s.runs[k.tenant][k.id]
-		if l, ok := s.leases[resync.InstanceLease(r.Owner)]; ok && l.owner == r.Owner && now.Before(l.expires) {
-			continue
-		}
-		r = cloneRun(r)
-		r.Status = resync.RunInterrupted
-		r.FinishedAt = now
-		for i := range r.Connections {
-			c := &r.Connections[i]
-			if c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-				c.Status = resync.ConnFailed
-				c.Error = "interrupted: the engine instance carrying out the run stopped"
-			}
-		}
-		s.putRun(r)
-		out = append(out, cloneRun(r))
+		out = append(out, cloneRun(s.runs[k.tenant][k.id]))
 	}
 	return out, nil
 }
 
-// Snapshot implements resync.SnapshotStore.
+// Snapshot implements storage.Store.
 func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
 	s.mu.Lock()
 	c := s.conns[tenantID{tenant, connectionID}]
 	if c == nil {
@@ -255,14 +227,8 @@ func (s *Store) connection(tenant, id string) *connection {
 	return c
 }
 
-// Apply implements resync.SnapshotStore.
+// Apply implements storage.Store.
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.connection(cs.Tenant, cs.ConnectionID)
@@ -270,10 +236,9 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		return nil
 	}
 	if c.version != cs.BaseVersion {
-		return fmt.Errorf("%w: connection %q of tenant %q is at version %d, change set %q was computed at %d",
-			resync.ErrConflict, cs.ConnectionID, cs.Tenant, c.version, cs.ID, cs.BaseVersion)
+		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
-	now := s.now()
+	now := s.clock.Now()
 	for _, ch := range cs.Changes {
 		rk := recKey{ch.Kind, ch.Key}
 		switch ch.Op {
@@ -309,14 +274,8 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	return nil
 }
 
-// Records implements resync.SnapshotStore.
+// Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
@@ -337,14 +296,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	return out, nil
 }
 
-// Changes implements resync.SnapshotStore.
+// Changes implements storage.Store.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []resync.ChangeLogEntry
@@ -361,14 +314,8 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	return out, nil
 }
 
-// Hold implements resync.HoldStore.
+// Hold implements storage.Store.
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.connection(cs.Tenant, cs.ConnectionID)
@@ -382,16 +329,13 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	return nil
 }
 
-// HeldChangeSets implements resync.HoldStore.
+// HeldChangeSets implements storage.Store.
 func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.HeldSummary, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	var out []resync.HeldSummary
 	for k, cs := range s.held {
 		if k.tenant == tenant {
-			out = append(out, cs.Summary())
+			out = append(out, storage.Summarize(cs))
 		}
 	}
 	s.mu.Unlock()
@@ -404,33 +348,27 @@ func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.Hel
 	return out, nil
 }
 
-// GetHeld implements resync.HoldStore.
+// GetHeld implements storage.Store.
 func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.held[tenantID{tenant, id}]
 	if cs == nil {
-		return nil, fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return nil, resync.ErrNotFound
 	}
 	cp := *cs
 	cp.Changes = slices.Clone(cs.Changes)
 	return &cp, nil
 }
 
-// DiscardHeld implements resync.HoldStore.
+// DiscardHeld implements storage.Store.
 func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := tenantID{tenant, id}
 	cs := s.held[k]
 	if cs == nil {
-		return fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return resync.ErrNotFound
 	}
 	delete(s.held, k)
 	if c := s.conns[tenantID{tenant, cs.ConnectionID}]; c != nil && c.heldID == id {
@@ -439,17 +377,11 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// AcquireLease implements resync.LeaseStore.
+// AcquireLease implements storage.Store.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	if name == "" || owner == "" || ttl <= 0 {
-		return false, fmt.Errorf("%w: lease needs a name, an owner and a positive TTL", resync.ErrInvalidRequest)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := s.clock.Now()
 	if l, ok := s.leases[name]; ok && l.owner != owner && now.Before(l.expires) {
 		return false, nil
 	}
@@ -457,11 +389,8 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 	return true, nil
 }
 
-// ReleaseLease implements resync.LeaseStore.
+// ReleaseLease implements storage.Store.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if l, ok := s.leases[name]; ok && l.owner == owner {

@@ -116,45 +116,27 @@ func (s *leakyRecords) Records(ctx context.Context, q resync.RecordQuery) ([]res
 	return out, nil
 }
 
-// recoverAll interrupts every live run, live owner or not.
-type recoverAll struct {
+// liveByCreate lists the runs that were live when created, missing the
+// status changes UpdateRun made since.
+type liveByCreate struct {
 	*memstore.Store
 	mu   sync.Mutex
 	runs []resync.RunInfo
 }
 
-func (s *recoverAll) CreateRun(ctx context.Context, r resync.RunInfo) error {
-	s.mu.Lock()
-	s.runs = append(s.runs, r)
-	s.mu.Unlock()
+func (s *liveByCreate) CreateRun(ctx context.Context, r resync.RunInfo) error {
+	if !r.Status.Final() {
+		s.mu.Lock()
+		s.runs = append(s.runs, r)
+		s.mu.Unlock()
+	}
 	return s.Store.CreateRun(ctx, r)
 }
 
-func (s *recoverAll) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
-	out, err := s.Store.RecoverRuns(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (s *liveByCreate) LiveRuns(context.Context) ([]resync.RunInfo, error) {
 	s.mu.Lock()
-	runs := slices.Clone(s.runs)
-	s.mu.Unlock()
-	for _, r := range runs {
-		cur, err := s.GetRun(ctx, r.Tenant, r.ID)
-		if err != nil || cur.Status.Final() {
-			continue
-		}
-		cur.Status, cur.FinishedAt = resync.RunInterrupted, time.Now()
-		for i := range cur.Connections {
-			if c := &cur.Connections[i]; !slices.Contains([]resync.ConnectionStatus{resync.ConnSucceeded, resync.ConnFailed}, c.Status) {
-				c.Status, c.Error = resync.ConnFailed, "interrupted"
-			}
-		}
-		if err := s.UpdateRun(ctx, cur); err != nil {
-			return nil, err
-		}
-		out = append(out, cur)
-	}
-	return out, nil
+	defer s.mu.Unlock()
+	return slices.Clone(s.runs), nil
 }
 
 // liveTombstones lists tombstones in Snapshot.
@@ -200,16 +182,6 @@ func (s oldestFirst) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.
 	return runs, err
 }
 
-// noDefaultLimit treats Limit 0 as unbounded.
-type noDefaultLimit struct{ *memstore.Store }
-
-func (s noDefaultLimit) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	if q.Limit == 0 {
-		q.Limit = 1 << 30
-	}
-	return s.Store.ListRuns(ctx, q)
-}
-
 // keepsHeld restores a connection's held change set after an apply.
 type keepsHeld struct{ *memstore.Store }
 
@@ -233,26 +205,6 @@ func (s keepsHeld) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		_ = s.Hold(ctx, h)
 	}
 	return nil
-}
-
-// dedupes drops repeated kind+key changes instead of refusing the change set.
-type dedupes struct{ *memstore.Store }
-
-func (s dedupes) Apply(ctx context.Context, cs *resync.ChangeSet) error {
-	if cs != nil {
-		cp := *cs
-		cp.Changes = nil
-		seen := map[string]bool{}
-		for _, c := range cs.Changes {
-			k := c.Kind.String() + "/" + c.Key
-			if !seen[k] {
-				seen[k] = true
-				cp.Changes = append(cp.Changes, c)
-			}
-		}
-		cs = &cp
-	}
-	return s.Store.Apply(ctx, cs)
 }
 
 // ignoresAfterSeq does not page the change log.
@@ -314,39 +266,35 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		rule  string // the start of the failure
 	}{
 		{"Apply not idempotent", func() resync.Store { return &nonIdempotent{Store: memstore.New(), seen: map[string]int{}} },
-			"ApplyIdempotent", `Store.Apply contract (store.go; package resync, Guarantees: nothing lost, idempotent per change-set ID): re-applying change set "cs1" changed`},
+			"ApplyIdempotent", `Store.Apply contract (package storage; package resync, Guarantees: nothing lost, idempotent per change-set ID): re-applying change set "cs1" changed`},
 		{"Apply ignoring BaseVersion", func() resync.Store { return ignoresBase{memstore.New()} },
-			"ApplyBaseVersionConflict", "Store.Apply contract (store.go): Apply at base version 0 of a connection at version 1 returned <nil>, want an error wrapping ErrConflict"},
+			"ApplyBaseVersionConflict", "Store.Apply contract (package storage): Apply at base version 0 of a connection at version 1 returned <nil>, want an error wrapping ErrConflict"},
 		{"Apply ignoring BaseVersion, concurrently", func() resync.Store { return ignoresBase{memstore.New()} },
-			"ApplyConcurrentSameBase", "Store contract: safe for concurrent use (store.go): two change sets"},
+			"ApplyConcurrentSameBase", "Store contract: safe for concurrent use (package storage): two change sets"},
 		{"Records leaking another tenant", func() resync.Store { return &leakyRecords{Store: memstore.New()} },
-			"TenantIsolation", "Store contract: tenant isolation (store.go): Records of tenant"},
-		{"RecoverRuns interrupting live owners", func() resync.Store { return &recoverAll{Store: memstore.New()} },
-			"RecoverRuns", "Store.RecoverRuns contract (store.go; package resync, Guarantees: crash safety): RecoverRuns marked [dead-pending dead-running live-pending live-running"},
+			"TenantIsolation", "Store contract: tenant isolation (package storage): Records of tenant"},
+		{"LiveRuns missing status updates", func() resync.Store { return &liveByCreate{Store: memstore.New()} },
+			"LiveRuns", "Store.LiveRuns contract (package storage): LiveRuns returned [ends pending running], want [pending running starts]"},
 		{"Snapshot listing tombstones", func() resync.Store { return liveTombstones{memstore.New()} },
-			"SnapshotLiveEntries", "Store.Snapshot contract (store.go): Snapshot entries are"},
+			"SnapshotLiveEntries", "Store.Snapshot contract (package storage): Snapshot entries are"},
 		{"tombstones deleted", func() resync.Store { return hidesTombstones{memstore.New()} },
-			"ApplyTombstoneAndRevive", "Store.Apply contract (store.go; package resync, Guarantees: nothing lost, tombstones, never hard deletes): a removed record is gone"},
+			"ApplyTombstoneAndRevive", "Store.Apply contract (package storage; package resync, Guarantees: nothing lost, tombstones, never hard deletes): a removed record is gone"},
 		{"lease granted to everyone", func() resync.Store { return greedyLease{memstore.New()} },
-			"Lease", `Store.AcquireLease contract (store.go): AcquireLease(`},
+			"Lease", `Store.AcquireLease contract (package storage): AcquireLease(`},
 		{"lease granted to everyone, concurrently", func() resync.Store { return greedyLease{memstore.New()} },
-			"LeaseConcurrentAcquire", "Store contract: safe for concurrent use (store.go): 10 of 10 owners"},
+			"LeaseConcurrentAcquire", "Store contract: safe for concurrent use (package storage): 10 of 10 owners"},
 		{"runs oldest first", func() resync.Store { return oldestFirst{memstore.New()} },
-			"ListRuns", "Store.ListRuns contract (store.go): ListRuns("},
-		{"no default run limit", func() resync.Store { return noDefaultLimit{memstore.New()} },
-			"ListRunsDefaultLimit", "RunQuery.Limit: 0 means 100 (store.go): ListRuns with Limit 0 over 105 runs returned 105"},
+			"ListRuns", "Store.ListRuns contract (package storage): ListRuns("},
 		{"Apply keeping the held change set", func() resync.Store { return keepsHeld{memstore.New()} },
-			"ApplyDiscardsHeld", `Store.Apply contract (store.go): after an apply to connection "c1" its held change set "held-1" is still there`},
-		{"Apply dropping duplicate keys", func() resync.Store { return dedupes{memstore.New()} },
-			"ApplyMalformed", "Store.Apply contract (ValidateChangeSet in store.go; package resync, Guarantees: bad input, malformed input stores nothing): Apply of a change set with the same kind and key twice returned <nil>"},
+			"ApplyDiscardsHeld", `Store.Apply contract (package storage): after an apply to connection "c1" its held change set "held-1" is still there`},
 		{"Changes ignoring AfterSeq", func() resync.Store { return ignoresAfterSeq{memstore.New()} },
-			"Changes", "Store.Changes contract (store.go; package resync, Guarantees: nothing lost, change log): Changes("},
+			"Changes", "Store.Changes contract (package storage; package resync, Guarantees: nothing lost, change log): Changes("},
 		{"partial apply on conflict", func() resync.Store { return partialApply{memstore.New()} },
-			"ApplyBaseVersionConflict", "Store.Apply contract (store.go; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
+			"ApplyBaseVersionConflict", "Store.Apply contract (package storage; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
 		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
-			"RecordsOrderAndFilters", "Store.Records contract (store.go): Records(Kind 0, IncludeRemoved false) returned"},
+			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind 0, IncludeRemoved false) returned"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
-			"HoldRoundTrip", "Store.GetHeld contract (store.go): the held change set does not round-trip: change 0"},
+			"HoldRoundTrip", "Store.GetHeld contract (package storage): the held change set does not round-trip: change 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -566,7 +514,7 @@ func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func
 func TestSnapshotConsistencyCheck(t *testing.T) {
 	err := runStoreCheck(t.Context(), staleVersion{memstore.New()}, storeCheckByName(t, "SnapshotConsistentWithVersion").fn)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Store.Snapshot contract (store.go): Snapshot during applies returned version")
+	assert.Contains(t, err.Error(), "Store.Snapshot contract (package storage): Snapshot during applies returned version")
 }
 
 // renewKeepsTTL renews a lease without extending it.
@@ -592,5 +540,5 @@ func (s *renewKeepsTTL) AcquireLease(ctx context.Context, name, owner string, tt
 func TestLeaseRenewCheck(t *testing.T) {
 	err := runStoreCheck(t.Context(), &renewKeepsTTL{Store: memstore.New(), held: map[string]string{}}, storeCheckByName(t, "LeaseRenewExtends").fn)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Store.AcquireLease contract (store.go): another owner took a lease 200ms after it was renewed")
+	assert.Contains(t, err.Error(), "Store.AcquireLease contract (package storage): another owner took a lease 200ms after it was renewed")
 }

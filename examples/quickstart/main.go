@@ -75,7 +75,7 @@ func newStore(ctx context.Context, path string) (*sqlite.Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, path)
+	return sqlite.Open(ctx, path, sqlite.Config{})
 }
 
 // demo carries the state shared by the steps.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/stores/postgres"
 )
 
 // BenchmarkApply measures Apply of large change sets (adds into a new
@@ -39,7 +40,7 @@ func BenchmarkApply(b *testing.B) {
 
 func benchApply(b *testing.B, op string, n int) {
 	b.ReportAllocs()
-	s, dbURL := openStore(b)
+	s, dbURL := openStore(b, postgres.Config{})
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(b, err)
@@ -60,7 +61,7 @@ func benchApply(b *testing.B, op string, n int) {
 		l := *r.(*resync.Identity)
 		l.LastLogin = time.Date(2026, 1, 2, 8, 0, i%60, 0, time.UTC)
 		refreshes[i] = resync.Change{Op: resync.OpRefresh, Kind: l.RecordKind(), Key: l.Key, Record: &l,
-			Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: resync.VolatileDigest(&l)}
+			Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: uint64(i + 1)}
 		fp := resync.Fingerprint(r)
 		adds[i] = resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: fp}
 		u := *r.(*resync.Identity)

@@ -7,12 +7,16 @@
 // Open takes a connection string (postgres://user@host:port/db?sslmode=...,
 // or any form pgxpool.ParseConfig accepts, including pool_max_conns) and
 // owns the pool it creates; New takes a *pgxpool.Pool the host already has
-// and leaves it open on Close. Options:
+// and leaves it open on Close. Both take a Config, whose fields are
+// optional:
 //
-//   - WithSchema("name"): the PostgreSQL schema of the tables (default
-//     "resync", created if missing), so the store never mixes with the
-//     host's tables and several stores can share a database.
-//   - WithLogger(l): logs applied migrations.
+//   - Schema: the PostgreSQL schema of the tables (default "resync",
+//     created if missing), so the store never mixes with the host's
+//     tables and several stores can share a database.
+//   - Logger: logs applied migrations.
+//
+// Timestamps and lease expiry come from now() of the database, so the
+// Store has no clock of its own: replicas with skewed clocks agree.
 //
 // Both Open and New migrate the schema before returning. Migrations are
 // embedded SQL files applied in one transaction that holds a transaction
@@ -40,7 +44,7 @@
 //     removed_by, the run that saw them gone) and are revived by a later
 //     add. fingerprint is the uint64 fingerprint's bit pattern in a bigint,
 //     so values above 2^63 are negative in SQL and exact in Go. data is the
-//     record as resync.MarshalRecord encodes it.
+//     record as storage.EncodeRecord encodes it.
 //   - applied_change_sets (tenant, connection_id, change_set_id, run_id,
 //     version, applied_at, first_seq, last_seq): the IDs that make Apply
 //     idempotent, and the seq range of each change set's log entries.
@@ -82,16 +86,17 @@
 //
 // AcquireLease is one INSERT ... ON CONFLICT DO UPDATE ... WHERE the
 // holder is the same owner or the lease has expired (by now() of the
-// database). RecoverRuns selects, in one transaction and FOR UPDATE, the
-// pending and running runs whose owner holds no live instance lease, and
-// marks them interrupted; concurrent callers mark each run once.
+// database). LiveRuns reads the pending and running runs through a
+// partial index; the engine marks the interrupted ones.
 //
 // # Errors
 //
-// Malformed input wraps resync.ErrInvalidRequest and writes nothing: a
-// change set failing resync.ValidateChangeSet, and any string PostgreSQL
-// cannot store exactly, namely a NUL byte (text and jsonb refuse it) or
-// invalid UTF-8, in IDs, keys or record fields. Missing runs and held
+// The engine validates arguments and adds the context (tenant, run,
+// connection) to errors before and after it calls the Store (see package
+// storage). What only PostgreSQL refuses wraps resync.ErrInvalidRequest
+// and writes nothing: any string it cannot store exactly, namely a NUL
+// byte (text and jsonb refuse it) or invalid UTF-8, in IDs, keys or
+// record fields. Missing runs and held
 // change sets wrap resync.ErrNotFound; CreateRun of an existing run and
 // Apply at a stale version wrap resync.ErrConflict. Database failures
 // (connection lost, server restarted) are returned wrapped with the

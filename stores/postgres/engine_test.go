@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +117,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("the child process of TestCrashDuringApply")
 	}
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, os.Getenv(crashURLEnv))
+	s, err := postgres.Open(ctx, os.Getenv(crashURLEnv), postgres.Config{})
 	require.NoError(t, err)
 	fakes := resynctest.NewFakes()
 	fakes.Set("big", resynctest.NewConnector(resynctest.Identities("p", crashRecords), 10_000))
@@ -137,7 +138,7 @@ func TestCrashHelper(t *testing.T) {
 }
 
 func TestCrashDuringApply(t *testing.T) {
-	s, dbURL := openStore(t)
+	s, dbURL := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	// A first, small apply, so the child's apply takes the staged path of a
 	// connection that already has records.
@@ -226,7 +227,7 @@ wait:
 	// Let the child's 2s instance lease lapse by the database clock without
 	// waiting for it: move its expiry into the past.
 	tag, err := s.Pool().Exec(ctx, `UPDATE resync.leases SET expires_at = now() - interval '1 second' WHERE name = $1`,
-		resync.InstanceLease(stored.Owner))
+		"instance/"+strconv.Quote(stored.Owner))
 	require.NoError(t, err)
 	require.EqualValues(t, 1, tag.RowsAffected(), "the child held an instance lease named after its run's owner")
 	fakes := resynctest.NewFakes()
@@ -291,7 +292,7 @@ func staffRecords(n, version int) []resync.Record {
 }
 
 func TestThreeEnginesOneDatabase(t *testing.T) {
-	s0, dbURL := openStore(t)
+	s0, dbURL := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	src := resynctest.NewSource()
 	conns := []string{"okta", "workday", "aws"}
@@ -308,7 +309,7 @@ func TestThreeEnginesOneDatabase(t *testing.T) {
 		s := s0
 		if i > 0 {
 			var err error
-			s, err = postgres.Open(ctx, dbURL) // a separate pool, as another replica has
+			s, err = postgres.Open(ctx, dbURL, postgres.Config{}) // a separate pool, as another replica has
 			require.NoError(t, err)
 			t.Cleanup(s.Close)
 		}
@@ -388,7 +389,7 @@ func TestDatabaseRestartDuringRun(t *testing.T) {
 	if os.Getenv("RESYNC_PG_CTL") == "" || pgdata == "" {
 		t.Skip("RESYNC_PG_CTL and RESYNC_PGDATA are not set (eval \"$(bash .ci/postgres.sh)\" sets them): cannot restart the server")
 	}
-	s, _ := openStore(t)
+	s, _ := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	src := resynctest.NewSource()
 	src.Add(resync.Connection{ID: "okta", Tenant: "acme", Provider: "fake", Type: resync.IdP})

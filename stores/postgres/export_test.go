@@ -1,5 +1,5 @@
 package postgres
 
-// WithCopyMin sets the change count from which Apply stages changes
+// SetCopyMin sets the change count from which Apply stages changes
 // through COPY rather than arrays, so tests can drive both paths.
-func WithCopyMin(n int) Option { return func(o *options) { o.copyMin = n } }
+func (s *Store) SetCopyMin(n int) { s.copyMin = n }

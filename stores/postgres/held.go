@@ -9,15 +9,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
-// Hold implements resync.HoldStore. The changes are copied into
+// Hold implements storage.Store. The changes are copied into
 // held_changes in the same transaction that replaces the connection's
 // earlier held change set.
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	if err := checkTexts("tenant", cs.Tenant, "connection ID", cs.ConnectionID, "change set ID", cs.ID,
 		"run ID", cs.RunID, "hold reason", cs.HoldReason); err != nil {
 		return err
@@ -27,7 +25,7 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 			return err
 		}
 	}
-	a, u, r := cs.Counts()
+	sum := storage.Summarize(cs)
 	created, ns := splitTime(cs.CreatedAt)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, s.sql(`DELETE FROM {schema}.held_change_sets
@@ -37,7 +35,7 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 		if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.held_change_sets
 			(tenant, id, connection_id, run_id, base_version, reason, created_at, created_ns, added, updated, removed)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`),
-			cs.Tenant, cs.ID, cs.ConnectionID, cs.RunID, cs.BaseVersion, cs.HoldReason, created, ns, a, u, r); err != nil {
+			cs.Tenant, cs.ID, cs.ConnectionID, cs.RunID, cs.BaseVersion, cs.HoldReason, created, ns, sum.Added, sum.Updated, sum.Removed); err != nil {
 			return err
 		}
 		src := newChangeRows(cs, layoutStage, time.Time{})
@@ -48,12 +46,12 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 		if errors.Is(err, resync.ErrInvalidRequest) {
 			return err
 		}
-		return fmt.Errorf("postgres: holding change set %q: %w", cs.ID, err)
+		return fmt.Errorf("postgres: holding change set: %w", err)
 	}
 	return nil
 }
 
-// HeldChangeSets implements resync.HoldStore.
+// HeldChangeSets implements storage.Store.
 func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.HeldSummary, error) {
 	if err := checkText("tenant", tenant); err != nil {
 		return nil, err
@@ -82,7 +80,7 @@ func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.Hel
 	return out, nil
 }
 
-// GetHeld implements resync.HoldStore. The header and the changes are read
+// GetHeld implements storage.Store. The header and the changes are read
 // in one REPEATABLE READ transaction.
 func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error) {
 	if err := checkTexts("tenant", tenant, "held change set ID", id); err != nil {
@@ -119,7 +117,7 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 			c.Op, c.Kind, c.Fingerprint, c.PrevFingerprint = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(prev)
 			c.Volatile = uint64(vol)
 			if data != nil {
-				if c.Record, err = resync.UnmarshalRecord(c.Kind, data); err != nil {
+				if c.Record, err = storage.DecodeRecord(c.Kind, data); err != nil {
 					return err
 				}
 			}
@@ -128,25 +126,25 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 		return rows.Err()
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return nil, resync.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: reading held change set %q: %w", id, err)
+		return nil, fmt.Errorf("postgres: reading held change set: %w", err)
 	}
 	return cs, nil
 }
 
-// DiscardHeld implements resync.HoldStore.
+// DiscardHeld implements storage.Store.
 func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 	if err := checkTexts("tenant", tenant, "held change set ID", id); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.sql(`DELETE FROM {schema}.held_change_sets WHERE tenant = $1 AND id = $2`), tenant, id)
 	if err != nil {
-		return fmt.Errorf("postgres: discarding held change set %q: %w", id, err)
+		return fmt.Errorf("postgres: discarding held change set: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return resync.ErrNotFound
 	}
 	return nil
 }

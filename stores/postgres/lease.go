@@ -7,18 +7,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/openresync/resync"
 )
 
-// AcquireLease implements resync.LeaseStore with one atomic upsert: the
+// AcquireLease implements storage.Store with one atomic upsert: the
 // row is written when the lease is free, expired or already owner's, and
 // expiry is judged by the database clock, so replicas with skewed clocks
 // agree.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
-	if name == "" || owner == "" || ttl <= 0 {
-		return false, fmt.Errorf("%w: postgres: lease needs a name, an owner and a positive TTL", resync.ErrInvalidRequest)
-	}
 	if err := checkTexts("lease name", name, "lease owner", owner); err != nil {
 		return false, err
 	}
@@ -33,18 +28,18 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("postgres: acquiring lease %q: %w", name, err)
+		return false, fmt.Errorf("postgres: acquiring lease: %w", err)
 	}
 	return ok, nil
 }
 
-// ReleaseLease implements resync.LeaseStore.
+// ReleaseLease implements storage.Store.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	if err := checkTexts("lease name", name, "lease owner", owner); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, s.sql(`DELETE FROM {schema}.leases WHERE name = $1 AND owner = $2`), name, owner); err != nil {
-		return fmt.Errorf("postgres: releasing lease %q: %w", name, err)
+		return fmt.Errorf("postgres: releasing lease: %w", err)
 	}
 	return nil
 }

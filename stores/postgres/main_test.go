@@ -75,10 +75,10 @@ func freshDB(t testing.TB) string {
 }
 
 // openStore opens a store on a fresh database, closed when the test ends.
-func openStore(t testing.TB, opts ...postgres.Option) (*postgres.Store, string) {
+func openStore(t testing.TB, cfg postgres.Config) (*postgres.Store, string) {
 	t.Helper()
 	dbURL := freshDB(t)
-	s, err := postgres.Open(context.Background(), dbURL, opts...)
+	s, err := postgres.Open(context.Background(), dbURL, cfg)
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s, dbURL
@@ -90,15 +90,17 @@ func TestConformance(t *testing.T) {
 	// for small change sets and a COPY-staged temporary table for large
 	// ones. Run the suite with each of the last two forced.
 	for _, tc := range []struct {
-		name string
-		opts []postgres.Option
+		name    string
+		cfg     postgres.Config
+		copyMin int
 	}{
-		{"arrays", []postgres.Option{postgres.WithCopyMin(1 << 30)}},
-		{"staged", []postgres.Option{postgres.WithCopyMin(1), postgres.WithSchema("resync staged")}},
+		{"arrays", postgres.Config{}, 1 << 30},
+		{"staged", postgres.Config{Schema: "resync staged"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resynctest.TestStore(t, func(t *testing.T) resync.Store {
-				s, _ := openStore(t, tc.opts...)
+				s, _ := openStore(t, tc.cfg)
+				s.SetCopyMin(tc.copyMin)
 				return s
 			})
 		})

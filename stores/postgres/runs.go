@@ -46,7 +46,7 @@ func encodeRun(r resync.RunInfo) ([]byte, error) {
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: encoding run %q: %w", r.ID, err)
+		return nil, fmt.Errorf("postgres: encoding run: %w", err)
 	}
 	if err := checkRecordJSON(0, r.ID, b); err != nil {
 		return nil, fmt.Errorf("%w (in run %q)", err, r.ID)
@@ -76,9 +76,6 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 }
 
 func checkRun(r resync.RunInfo) error {
-	if err := resync.ValidateRun(r); err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
 	return checkTexts("tenant", r.Tenant, "run ID", r.ID, "trigger", string(r.Trigger), "status", string(r.Status), "owner", r.Owner)
 }
 
@@ -89,7 +86,7 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// CreateRun implements resync.RunStore.
+// CreateRun implements storage.Store.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 	if err := checkRun(r); err != nil {
 		return err
@@ -105,14 +102,14 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 		r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, created, ns, nullTime(r.FinishedAt), info)
 	if err != nil {
 		if isUniqueViolation(err) {
-			return fmt.Errorf("%w: run %q of tenant %q exists", resync.ErrConflict, r.ID, r.Tenant)
+			return fmt.Errorf("%w: the run exists", resync.ErrConflict)
 		}
-		return fmt.Errorf("postgres: creating run %q: %w", r.ID, err)
+		return fmt.Errorf("postgres: creating run: %w", err)
 	}
 	return nil
 }
 
-// UpdateRun implements resync.RunStore.
+// UpdateRun implements storage.Store.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 	if err := checkRun(r); err != nil {
 		return err
@@ -127,15 +124,15 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 		WHERE tenant = $1 AND id = $2`),
 		r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, created, ns, nullTime(r.FinishedAt), info)
 	if err != nil {
-		return fmt.Errorf("postgres: updating run %q: %w", r.ID, err)
+		return fmt.Errorf("postgres: updating run: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, r.ID, r.Tenant)
+		return resync.ErrNotFound
 	}
 	return nil
 }
 
-// GetRun implements resync.RunStore.
+// GetRun implements storage.Store.
 func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error) {
 	if err := checkTexts("tenant", tenant, "run ID", id); err != nil {
 		return resync.RunInfo{}, err
@@ -143,20 +140,16 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 	var info []byte
 	err := s.pool.QueryRow(ctx, s.sql(`SELECT info FROM {schema}.runs WHERE tenant = $1 AND id = $2`), tenant, id).Scan(&info)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return resync.RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return resync.RunInfo{}, resync.ErrNotFound
 	}
 	if err != nil {
-		return resync.RunInfo{}, fmt.Errorf("postgres: reading run %q: %w", id, err)
+		return resync.RunInfo{}, fmt.Errorf("postgres: reading run: %w", err)
 	}
 	return decodeRun(info)
 }
 
-// ListRuns implements resync.RunStore.
+// ListRuns implements storage.Store.
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	q, err := q.Normalize()
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
 	if err := checkTexts("tenant", q.Tenant, "trigger", string(q.Trigger), "status", string(q.Status)); err != nil {
 		return nil, err
 	}
@@ -198,69 +191,28 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	return out, nil
 }
 
-// interruptedError is the error set on the unfinished connections of an
-// interrupted run.
-const interruptedError = "interrupted: the engine instance carrying out the run stopped"
-
-// RecoverRuns implements resync.RunStore. In one transaction it locks the
-// pending and running runs whose owner holds no live instance lease (by
-// the database clock), marks them interrupted and returns them. Runs
-// locked by a concurrent RecoverRuns are re-checked after its commit, so
-// each run is marked once.
-func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
-	var out []resync.RunInfo
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		rows, err := tx.Query(ctx, s.sql(`SELECT r.info, now() FROM {schema}.runs r
-			WHERE r.status IN ('pending', 'running')
-			AND NOT EXISTS (SELECT 1 FROM {schema}.leases l
-				WHERE l.name = 'instance/' || r.owner AND l.owner = r.owner AND l.expires_at > now())
-			FOR UPDATE OF r`))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var info []byte
-			var now time.Time
-			if err := rows.Scan(&info, &now); err != nil {
-				rows.Close()
-				return err
-			}
-			r, err := decodeRun(info)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			r.Status = resync.RunInterrupted
-			r.FinishedAt = now.UTC()
-			for i := range r.Connections {
-				c := &r.Connections[i]
-				if c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-					c.Status = resync.ConnFailed
-					c.Error = interruptedError
-				}
-			}
-			out = append(out, r)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		var batch pgx.Batch
-		for _, r := range out {
-			info, err := encodeRun(r)
-			if err != nil {
-				return err
-			}
-			batch.Queue(s.sql(`UPDATE {schema}.runs SET status = $3, finished_at = $4, info = $5
-				WHERE tenant = $1 AND id = $2`), r.Tenant, r.ID, string(r.Status), r.FinishedAt, info)
-		}
-		if batch.Len() == 0 {
-			return nil
-		}
-		return tx.SendBatch(ctx, &batch).Close()
-	})
+// LiveRuns implements storage.Store, through the partial index on live
+// statuses.
+func (s *Store) LiveRuns(ctx context.Context) ([]resync.RunInfo, error) {
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT info FROM {schema}.runs WHERE status IN ('pending', 'running')`))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: recovering runs: %w", err)
+		return nil, fmt.Errorf("postgres: listing live runs: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.RunInfo
+	for rows.Next() {
+		var info []byte
+		if err := rows.Scan(&info); err != nil {
+			return nil, fmt.Errorf("postgres: listing live runs: %w", err)
+		}
+		r, err := decodeRun(info)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: listing live runs: %w", err)
 	}
 	return out, nil
 }

@@ -38,7 +38,7 @@ func TestThreeSchedulersOneDatabase(t *testing.T) {
 		var scheds []*resync.Scheduler
 		var engines []*resync.Engine
 		for i := range replicas {
-			s, err := postgres.Open(ctx, dbURL) // a pool of its own, as a replica has
+			s, err := postgres.Open(ctx, dbURL, postgres.Config{}) // a pool of its own, as a replica has
 			require.NoError(t, err)
 			stores = append(stores, s)
 			e, err := resync.New(ctx, resync.Config{
@@ -71,7 +71,7 @@ func TestThreeSchedulersOneDatabase(t *testing.T) {
 
 		perReplica := map[string]int{}
 		for i, id := range ids {
-			runs, err := stores[0].ListRuns(ctx, resync.RunQuery{Tenant: id, Trigger: resync.TriggerScheduled})
+			runs, err := stores[0].ListRuns(ctx, resync.RunQuery{Tenant: id, Trigger: resync.TriggerScheduled, Limit: 100})
 			require.NoError(t, err)
 			require.Len(t, runs, days, "tenant %s: one scheduled run a day across %d replicas", id, replicas)
 			day := map[string]bool{}

@@ -12,9 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
-// Snapshot implements resync.SnapshotStore. The version and the entries
+// Snapshot implements storage.Store. The version and the entries
 // are read in one REPEATABLE READ, read-only transaction and streamed to fn
 // as the rows arrive.
 func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
@@ -57,7 +58,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		return 0, fnErr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("postgres: reading snapshot of connection %q: %w", connectionID, err)
+		return 0, fmt.Errorf("postgres: reading snapshot of connection: %w", err)
 	}
 	return version, nil
 }
@@ -65,12 +66,9 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 // op codes in the database are resync.ChangeOp values: 1 add, 2 update, 3
 // remove, 4 refresh.
 
-// Apply implements resync.SnapshotStore; see the package documentation
+// Apply implements storage.Store; see the package documentation
 // (# Concurrency) for how it runs.
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	if err := checkTexts("tenant", cs.Tenant, "connection ID", cs.ConnectionID, "change set ID", cs.ID, "run ID", cs.RunID); err != nil {
 		return err
 	}
@@ -87,7 +85,7 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 			}
 			return err
 		}
-		return fmt.Errorf("postgres: applying change set %q to connection %q: %w", cs.ID, cs.ConnectionID, err)
+		return fmt.Errorf("postgres: applying change set: %w", err)
 	}
 	return nil
 }
@@ -120,8 +118,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) erro
 		return errAlreadyApplied
 	}
 	if version != cs.BaseVersion {
-		return fmt.Errorf("%w: connection %q of tenant %q is at version %d, change set %q was computed at %d",
-			resync.ErrConflict, cs.ConnectionID, cs.Tenant, version, cs.ID, cs.BaseVersion)
+		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, version, cs.BaseVersion)
 	}
 
 	if len(cs.Changes) > 0 {
@@ -439,11 +436,8 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	return s.tombstone(ctx, tx, cs, now)
 }
 
-// Records implements resync.SnapshotStore.
+// Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	if err := q.Validate(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID); err != nil {
 		return nil, err
 	}
@@ -481,7 +475,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		if removedBy != nil {
 			r.RemovedBy = *removedBy
 		}
-		if r.Record, err = resync.UnmarshalRecord(r.Kind, data); err != nil {
+		if r.Record, err = storage.DecodeRecord(r.Kind, data); err != nil {
 			return nil, fmt.Errorf("postgres: record %s %q: %w", r.Kind, r.Key, err)
 		}
 		out = append(out, r)
@@ -492,11 +486,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	return out, nil
 }
 
-// Changes implements resync.SnapshotStore.
+// Changes implements storage.Store.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	if err := q.Validate(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID); err != nil {
 		return nil, err
 	}

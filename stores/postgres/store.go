@@ -14,6 +14,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/internal/migrate"
+	"github.com/openresync/resync/storage"
 )
 
 // ErrSchemaTooNew is returned by Open and New when the database schema was
@@ -22,7 +23,7 @@ import (
 var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this code")
 
 // DefaultSchema is the PostgreSQL schema the store's tables live in unless
-// WithSchema names another.
+// Config.Schema names another.
 const DefaultSchema = "resync"
 
 //go:embed migrations/*.sql
@@ -40,39 +41,32 @@ type Store struct {
 	copyMin  int
 }
 
-var _ resync.Store = (*Store)(nil)
+var _ storage.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*options)
-
-type options struct {
-	schema  string
-	log     *slog.Logger
-	copyMin int
+// Config configures a Store. The zero Config is the default.
+type Config struct {
+	// Schema is the PostgreSQL schema that holds the store's tables,
+	// created if missing. Several stores can share a database in separate
+	// schemas. Default DefaultSchema.
+	Schema string
+	// Logger receives migrations and other rare events. Default:
+	// discarded.
+	Logger *slog.Logger
 }
-
-// WithSchema sets the PostgreSQL schema that holds the store's tables
-// (default DefaultSchema). It is created if missing. Several stores can
-// share a database in separate schemas.
-func WithSchema(name string) Option { return func(o *options) { o.schema = name } }
-
-// WithLogger sets the logger for migrations and other rare events
-// (default: discarded).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // Open connects to the database at url (a PostgreSQL URL or key=value
 // connection string, as pgxpool.ParseConfig accepts), migrates the schema
 // and returns a Store that owns its connection pool: Close closes it.
-func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+func Open(ctx context.Context, url string, cfg Config) (*Store, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("%w: postgres: parsing connection string: %w", resync.ErrInvalidRequest, err)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connecting: %w", err)
 	}
-	s, err := New(ctx, pool, opts...)
+	s, err := New(ctx, pool, cfg)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -83,25 +77,21 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 
 // New returns a Store using pool, after migrating the schema. The caller
 // keeps ownership of pool: Close does not close it.
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("%w: postgres: nil pool", resync.ErrInvalidRequest)
 	}
-	o := options{schema: DefaultSchema, copyMin: 64}
-	for _, opt := range opts {
-		opt(&o)
+	if cfg.Schema == "" {
+		cfg.Schema = DefaultSchema
 	}
-	if o.schema == "" {
-		return nil, fmt.Errorf("%w: postgres: empty schema name", resync.ErrInvalidRequest)
-	}
-	if err := checkText("schema name", o.schema); err != nil {
+	if err := checkText("schema name", cfg.Schema); err != nil {
 		return nil, err
 	}
-	if o.log == nil {
-		o.log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{pool: pool, schema: pgx.Identifier{o.schema}.Sanitize(), rawName: o.schema, log: o.log, copyMin: o.copyMin}
-	if err := s.migrate(ctx, o.schema); err != nil {
+	s := &Store{pool: pool, schema: pgx.Identifier{cfg.Schema}.Sanitize(), rawName: cfg.Schema, log: cfg.Logger, copyMin: 64}
+	if err := s.migrate(ctx, cfg.Schema); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -57,7 +57,7 @@ func TestMigrateConcurrentOpens(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			stores[i], errs[i] = postgres.Open(ctx, dbURL, postgres.WithLogger(slog.New(h)))
+			stores[i], errs[i] = postgres.Open(ctx, dbURL, postgres.Config{Logger: slog.New(h)})
 		}()
 	}
 	close(start)
@@ -82,18 +82,18 @@ func TestMigrateConcurrentOpens(t *testing.T) {
 	}
 
 	// Opening again migrates nothing.
-	s, err := postgres.Open(ctx, dbURL, postgres.WithLogger(slog.New(h)))
+	s, err := postgres.Open(ctx, dbURL, postgres.Config{Logger: slog.New(h)})
 	require.NoError(t, err)
 	s.Close()
 	assert.Equal(t, postgres.SchemaVersion(), h.count("postgres: applied migration"))
 }
 
 func TestSchemaTooNew(t *testing.T) {
-	s, dbURL := openStore(t)
+	s, dbURL := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	_, err := s.Pool().Exec(ctx, `INSERT INTO resync.schema_version (version, name) VALUES ($1, 'from the future')`, postgres.SchemaVersion()+1)
 	require.NoError(t, err)
-	_, err = postgres.Open(ctx, dbURL)
+	_, err = postgres.Open(ctx, dbURL, postgres.Config{})
 	require.ErrorIs(t, err, postgres.ErrSchemaTooNew)
 	assert.Contains(t, err.Error(), "upgrade the code")
 }
@@ -104,7 +104,7 @@ func TestNewKeepsCallersPool(t *testing.T) {
 	pool, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
-	s, err := postgres.New(ctx, pool, postgres.WithSchema(`odd "schema"; --`))
+	s, err := postgres.New(ctx, pool, postgres.Config{Schema: `odd "schema"; --`})
 	require.NoError(t, err)
 	ok, err := s.AcquireLease(ctx, "x", "o", 60e9)
 	require.NoError(t, err)
@@ -114,9 +114,9 @@ func TestNewKeepsCallersPool(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM "odd ""schema""; --".leases`).Scan(&n), "the pool stays open after Close")
 	assert.Equal(t, 1, n)
 
-	_, err = postgres.New(ctx, nil)
+	_, err = postgres.New(ctx, nil, postgres.Config{})
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
-	_, err = postgres.Open(ctx, "postgres://[::1")
+	_, err = postgres.Open(ctx, "postgres://[::1", postgres.Config{})
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
 }
 
@@ -141,7 +141,8 @@ func TestOddDataRoundTrips(t *testing.T) {
 	}
 	for _, copyMin := range []int{1, 1 << 30} {
 		t.Run(fmt.Sprintf("copyMin=%d", copyMin), func(t *testing.T) {
-			s, _ := openStore(t, postgres.WithCopyMin(copyMin))
+			s, _ := openStore(t, postgres.Config{})
+			s.SetCopyMin(copyMin)
 			for i, tenant := range odd[:5] {
 				conn := "conn " + odd[(i+1)%len(odd)]
 				var changes []resync.Change
@@ -205,7 +206,7 @@ func TestOddDataRoundTrips(t *testing.T) {
 }
 
 func TestFingerprintBitPattern(t *testing.T) {
-	s, _ := openStore(t)
+	s, _ := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	fps := []uint64{0, 1, 1<<63 - 1, 1 << 63, 1<<64 - 1, 0xdeadbeefcafebabe}
 	var changes []resync.Change
@@ -232,7 +233,8 @@ func TestNULIsRefusedAndStoresNothing(t *testing.T) {
 	ctx := context.Background()
 	for _, copyMin := range []int{1, 1 << 30} {
 		t.Run(fmt.Sprintf("copyMin=%d", copyMin), func(t *testing.T) {
-			s, _ := openStore(t, postgres.WithCopyMin(copyMin))
+			s, _ := openStore(t, postgres.Config{})
+			s.SetCopyMin(copyMin)
 			base := []resync.Change{addChange(identity("a", nil)), addChange(identity("b", nil))}
 			require.NoError(t, s.Apply(ctx, &resync.ChangeSet{ID: "cs0", Tenant: "t", ConnectionID: "c", Changes: base}))
 
@@ -302,12 +304,12 @@ func TestNULIsRefusedAndStoresNothing(t *testing.T) {
 // at one base version across separate pools: exactly one wins, the others
 // get ErrConflict, and the log holds only the winner's changes.
 func TestApplyConcurrentDistinctIDs(t *testing.T) {
-	s, dbURL := openStore(t)
+	s, dbURL := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	const racers = 8
 	stores := []*postgres.Store{s}
 	for range 2 {
-		o, err := postgres.Open(ctx, dbURL)
+		o, err := postgres.Open(ctx, dbURL, postgres.Config{})
 		require.NoError(t, err)
 		defer o.Close()
 		stores = append(stores, o)
@@ -350,7 +352,7 @@ func TestApplyConcurrentDistinctIDs(t *testing.T) {
 // adds, updates, removes and revivals on a connection that already has
 // many records, then checks every record's state and the log's order.
 func TestLargeMixedApply(t *testing.T) {
-	s, _ := openStore(t)
+	s, _ := openStore(t, postgres.Config{})
 	ctx := context.Background()
 	const n = 20_000
 	var load []resync.Change

@@ -48,7 +48,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("runs only as the child of TestCrashRecovery")
 	}
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
 	require.NoError(t, err)
 	src, fakes := engineSetup(crashData())
 	e, err := resync.New(ctx, resync.Config{
@@ -73,7 +73,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("starts a child process applying 100k records")
 	}
 	ctx := context.Background()
-	s, path := open(t)
+	s, path := open(t, sqlite.Config{})
 	seed := resynctest.Identities("u", crashSeed)
 	for _, r := range seed {
 		r.(*resync.Identity).Name = "before"
@@ -121,8 +121,8 @@ func TestCrashRecovery(t *testing.T) {
 	appliedBeforeKill := strings.Contains(rest.String(), "applied <nil>")
 
 	// The child's instance lease (TTL 2s) is expired by this clock.
-	later := func() time.Time { return time.Now().Add(time.Hour) }
-	s2 := reopen(t, path, sqlite.WithClock(later))
+	later := time.Now().Add(time.Hour)
+	s2 := reopen(t, path, sqlite.Config{Clock: resynctest.NewClock(later)})
 	snap, version := snapshot(t, s2, engTenant, engConn)
 	switch version {
 	case 1:
@@ -149,7 +149,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	src, fakes := engineSetup(crashData())
 	e, err := resync.New(ctx, resync.Config{Store: s2, Connections: src, Connectors: fakes.Factories("okta"),
-		Authorizer: resynctest.AllowAll, Clock: resynctest.NewClock(later())})
+		Authorizer: resynctest.AllowAll, Clock: resynctest.NewClock(later)})
 	require.NoError(t, err)
 	defer closeEngine(t, e)
 	run, err = s2.GetRun(ctx, engTenant, runID)

@@ -3,7 +3,7 @@
 // few processes on one machine sharing a file; use stores/postgres when
 // engine instances run on several machines.
 //
-//	store, err := sqlite.Open(ctx, "/var/lib/myapp/resync.db")
+//	store, err := sqlite.Open(ctx, "/var/lib/myapp/resync.db", sqlite.Config{})
 //	if err != nil { ... }
 //	defer store.Close()
 //	engine, err := resync.New(ctx, resync.Config{Store: store, ...})
@@ -12,10 +12,10 @@
 //
 // The file path is all the configuration needed; its directory must exist.
 // Open creates the file if it is missing and applies the embedded
-// migrations the file lacks. Options: WithClock (the clock for timestamps
-// and lease expiry, default time.Now), WithBusyTimeout (how long to wait
-// for another writer, default 10s) and WithReadConns (size of the read
-// pool).
+// migrations the file lacks. Config's fields, all optional: Clock (the
+// clock for timestamps and lease expiry, default the system clock),
+// BusyTimeout (how long to wait for another writer, default 10s) and
+// ReadConns (size of the read pool).
 //
 // Every connection runs with journal_mode=WAL (readers never block the
 // writer nor each other), synchronous=NORMAL (a committed transaction
@@ -34,13 +34,13 @@
 //
 //   - runs (tenant, id, trigger, status, owner, created_at, info): info is
 //     the RunInfo as JSON; the other columns are what ListRuns and
-//     RecoverRuns filter on. Primary key (tenant, id); indexes on (tenant,
+//     LiveRuns filter on. Primary key (tenant, id); indexes on (tenant,
 //     created_at, id) and on live statuses.
 //   - connections (tenant, connection_id, version): each connection's
 //     snapshot version.
 //   - records (tenant, connection_id, kind, key, fingerprint, data,
 //     updated_at, updated_by, removed_at, removed_by): the snapshots. data
-//     is resync.MarshalRecord's JSON; removed_at is NULL on live records
+//     is storage.EncodeRecord's JSON; removed_at is NULL on live records
 //     and set on tombstones, which are never deleted. Primary key (tenant,
 //     connection_id, kind, key), WITHOUT ROWID: the rows live in the key's
 //     b-tree, one write per record instead of two.
@@ -73,15 +73,17 @@
 // per 100k records): other writers of the same process queue for the write
 // connection, those of other processes wait up to the busy timeout.
 //
-// Leases expire by the Store's clock (WithClock): a lease is live while
+// Leases expire by the Store's clock (Config.Clock): a lease is live while
 // now < expires_at. Processes sharing a file must agree on the time.
 //
 // # Errors
 //
-// Errors wrap the root package's sentinels where the Store contract names
-// them: resync.ErrInvalidRequest (a malformed change set, run or lease
-// request, or an unusable path), resync.ErrConflict (Apply on a stale base
-// version; CreateRun of an existing run) and resync.ErrNotFound. Open
+// The engine validates arguments and adds the context (tenant, run,
+// connection) to errors before and after it calls the Store (see package
+// storage). Errors wrap the root package's sentinels where the contract
+// names them: resync.ErrConflict (Apply on a stale base version; CreateRun
+// of an existing run) and resync.ErrNotFound; resync.ErrInvalidRequest
+// for an unusable path or a record that cannot be encoded. Open
 // fails with ErrSchemaTooNew for a file migrated by a newer release, and
 // with a message naming the path when the file cannot be opened or is not
 // a database. SQLite errors (a lock still busy after the timeout, a full

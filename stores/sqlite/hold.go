@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // heldChange is the JSON form of a resync.Change in a held change set.
@@ -32,7 +33,7 @@ func encodeChanges(cs []resync.Change) ([]byte, error) {
 		}
 		hc := heldChange{Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint, Volatile: c.Volatile}
 		if c.Record != nil {
-			b, err := resync.MarshalRecord(c.Record)
+			b, err := storage.EncodeRecord(c.Record)
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: encoding %s %q: %w", c.Kind, c.Key, err)
 			}
@@ -55,7 +56,7 @@ func decodeChanges(b []byte) ([]resync.Change, error) {
 	for i, hc := range hcs {
 		c := resync.Change{Op: hc.Op, Kind: hc.Kind, Key: hc.Key, Fingerprint: hc.Fingerprint, PrevFingerprint: hc.PrevFingerprint, Volatile: hc.Volatile}
 		if len(hc.Record) > 0 {
-			r, err := resync.UnmarshalRecord(hc.Kind, hc.Record)
+			r, err := storage.DecodeRecord(hc.Kind, hc.Record)
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: decoding held %s %q: %w", hc.Kind, hc.Key, err)
 			}
@@ -66,17 +67,14 @@ func decodeChanges(b []byte) ([]resync.Change, error) {
 	return out, nil
 }
 
-// Hold implements resync.HoldStore. The new held change set replaces the
+// Hold implements storage.Store. The new held change set replaces the
 // connection's earlier one (and any held set of the tenant with the same ID).
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	changes, err := encodeChanges(cs.Changes)
 	if err != nil {
 		return err
 	}
-	sum := cs.Summary()
+	sum := storage.Summarize(cs)
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		// REPLACE removes the rows conflicting on either unique key: the
 		// connection's earlier held set and a set of the same ID.
@@ -85,7 +83,7 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			cs.Tenant, cs.ID, cs.ConnectionID, cs.RunID, cs.BaseVersion, sum.Added, sum.Updated, sum.Removed,
 			cs.HoldReason, nanos(cs.CreatedAt), changes); err != nil {
-			return fmt.Errorf("sqlite: holding change set %q: %w", cs.ID, err)
+			return fmt.Errorf("sqlite: holding change set: %w", err)
 		}
 		return nil
 	})
@@ -105,11 +103,8 @@ func scanHeld(sc interface{ Scan(...any) error }, extra ...any) (resync.HeldSumm
 	return h, nil
 }
 
-// HeldChangeSets implements resync.HoldStore; oldest first.
+// HeldChangeSets implements storage.Store; oldest first.
 func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.HeldSummary, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+heldColumns+` FROM held_change_sets
 		WHERE tenant = ? ORDER BY created_at, id`, tenant)
 	if err != nil {
@@ -130,20 +125,17 @@ func (s *Store) HeldChangeSets(ctx context.Context, tenant string) ([]resync.Hel
 	return out, nil
 }
 
-// GetHeld implements resync.HoldStore.
+// GetHeld implements storage.Store.
 func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	var changes []byte
 	row := s.r.QueryRowContext(ctx, `SELECT `+heldColumns+`, changes FROM held_change_sets
 		WHERE tenant = ? AND id = ?`, tenant, id)
 	h, err := scanHeld(row, &changes)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return nil, resync.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: reading held change set %q: %w", id, err)
+		return nil, fmt.Errorf("sqlite: reading held change set: %w", err)
 	}
 	cs := &resync.ChangeSet{ID: h.ID, Tenant: h.Tenant, ConnectionID: h.ConnectionID, RunID: h.RunID,
 		BaseVersion: h.BaseVersion, CreatedAt: h.CreatedAt, HoldReason: h.Reason}
@@ -153,17 +145,17 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 	return cs, nil
 }
 
-// DiscardHeld implements resync.HoldStore.
+// DiscardHeld implements storage.Store.
 func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND id = ?`, tenant, id)
 		if err != nil {
-			return fmt.Errorf("sqlite: discarding held change set %q: %w", id, err)
+			return fmt.Errorf("sqlite: discarding held change set: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlite: discarding held change set %q: %w", id, err)
+			return fmt.Errorf("sqlite: discarding held change set: %w", err)
 		} else if n == 0 {
-			return fmt.Errorf("%w: held change set %q of tenant %q", resync.ErrNotFound, id, tenant)
+			return resync.ErrNotFound
 		}
 		return nil
 	})

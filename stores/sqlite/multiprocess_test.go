@@ -32,7 +32,7 @@ func TestOpenHelper(t *testing.T) {
 		t.Skip("runs only as a child of TestProcessesOpenAtOnce")
 	}
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(ctx, path, sqlite.Config{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close()) }()
 	conn := os.Getenv(openConnEnv)
@@ -72,7 +72,7 @@ func TestProcessesOpenAtOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, leases, "exactly one process holds the shared lease")
 	assert.Equal(t, sqlite.SchemaVersion(), schemaRows(t, path), "migrations applied once")
-	s := reopen(t, path)
+	s := reopen(t, path, sqlite.Config{})
 	for i := range procs {
 		snap, v := snapshot(t, s, "t", fmt.Sprintf("c%d", i))
 		assert.Equal(t, int64(1), v)

@@ -70,7 +70,7 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 		if sc.Type != "" {
 			t, err := resync.ParseConnectionType(sc.Type)
 			if err != nil {
-				return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run %q: %w", r.ID, err)
+				return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
 			}
 			c.Type = t
 		}
@@ -78,17 +78,14 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 	}
 	if sr.Scope.Kind != "" {
 		if err := r.Scope.Kind.UnmarshalText([]byte(sr.Scope.Kind)); err != nil {
-			return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run %q: %w", r.ID, err)
+			return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
 		}
 	}
 	return r, nil
 }
 
-// CreateRun implements resync.RunStore.
+// CreateRun implements storage.Store.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := resync.ValidateRun(r); err != nil {
-		return err
-	}
 	b, err := encodeRun(r)
 	if err != nil {
 		return err
@@ -98,22 +95,19 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING`,
 			r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, r.CreatedAt.UnixNano(), b)
 		if err != nil {
-			return fmt.Errorf("sqlite: creating run %q: %w", r.ID, err)
+			return fmt.Errorf("sqlite: creating run: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlite: creating run %q: %w", r.ID, err)
+			return fmt.Errorf("sqlite: creating run: %w", err)
 		} else if n == 0 {
-			return fmt.Errorf("%w: run %q of tenant %q exists", resync.ErrConflict, r.ID, r.Tenant)
+			return fmt.Errorf("%w: the run exists", resync.ErrConflict)
 		}
 		return nil
 	})
 }
 
-// UpdateRun implements resync.RunStore.
+// UpdateRun implements storage.Store.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
-	if err := resync.ValidateRun(r); err != nil {
-		return err
-	}
 	b, err := encodeRun(r)
 	if err != nil {
 		return err
@@ -123,42 +117,32 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 			WHERE tenant = ? AND id = ?`,
 			string(r.Trigger), string(r.Status), r.Owner, r.CreatedAt.UnixNano(), b, r.Tenant, r.ID)
 		if err != nil {
-			return fmt.Errorf("sqlite: updating run %q: %w", r.ID, err)
+			return fmt.Errorf("sqlite: updating run: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("sqlite: updating run %q: %w", r.ID, err)
+			return fmt.Errorf("sqlite: updating run: %w", err)
 		} else if n == 0 {
-			return fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, r.ID, r.Tenant)
+			return resync.ErrNotFound
 		}
 		return nil
 	})
 }
 
-// GetRun implements resync.RunStore.
+// GetRun implements storage.Store.
 func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return resync.RunInfo{}, err
-	}
 	var b []byte
 	err := s.r.QueryRowContext(ctx, `SELECT info FROM runs WHERE tenant = ? AND id = ?`, tenant, id).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
-		return resync.RunInfo{}, fmt.Errorf("%w: run %q of tenant %q", resync.ErrNotFound, id, tenant)
+		return resync.RunInfo{}, resync.ErrNotFound
 	}
 	if err != nil {
-		return resync.RunInfo{}, fmt.Errorf("sqlite: reading run %q: %w", id, err)
+		return resync.RunInfo{}, fmt.Errorf("sqlite: reading run: %w", err)
 	}
 	return decodeRun(b)
 }
 
-// ListRuns implements resync.RunStore.
+// ListRuns implements storage.Store.
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	q, err := q.Normalize()
-	if err != nil {
-		return nil, err
-	}
 	limit := q.Limit
 	rows, err := s.r.QueryContext(ctx, `SELECT info FROM runs
 		WHERE tenant = ?1 AND (?2 = '' OR trigger = ?2) AND (?3 = '' OR status = ?3)
@@ -186,68 +170,27 @@ func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunIn
 	return out, nil
 }
 
-// interruptedError is the error given to unfinished connections of an
-// interrupted run.
-const interruptedError = "interrupted: the engine instance carrying out the run stopped"
-
-// RecoverRuns implements resync.RunStore. It reads the clock once and marks,
-// in one transaction, every live run whose owner's instance lease has
-// expired or is missing.
-func (s *Store) RecoverRuns(ctx context.Context) ([]resync.RunInfo, error) {
-	var out []resync.RunInfo
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		out = nil
-		now := s.now()
-		rows, err := tx.QueryContext(ctx, `SELECT info FROM runs r
-			WHERE r.status IN ('pending', 'running') AND NOT EXISTS (
-				SELECT 1 FROM leases l
-				WHERE l.name = 'instance/' || r.owner AND l.owner = r.owner AND l.expires_at > ?)`,
-			now.UnixNano())
-		if err != nil {
-			return fmt.Errorf("sqlite: recovering runs: %w", err)
-		}
-		var found []resync.RunInfo
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: recovering runs: %w", err)
-			}
-			r, err := decodeRun(b)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			found = append(found, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: recovering runs: %w", err)
-		}
-		for _, r := range found {
-			r.Status = resync.RunInterrupted
-			r.FinishedAt = now
-			for i := range r.Connections {
-				c := &r.Connections[i]
-				if c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-					c.Status = resync.ConnFailed
-					c.Error = interruptedError
-				}
-			}
-			b, err := encodeRun(r)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, info = ? WHERE tenant = ? AND id = ?`,
-				string(r.Status), b, r.Tenant, r.ID); err != nil {
-				return fmt.Errorf("sqlite: recovering run %q: %w", r.ID, err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
+// LiveRuns implements storage.Store, through the index on live statuses.
+func (s *Store) LiveRuns(ctx context.Context) ([]resync.RunInfo, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT info FROM runs WHERE status IN ('pending', 'running')`)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: listing live runs: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.RunInfo
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("sqlite: listing live runs: %w", err)
+		}
+		r, err := decodeRun(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: listing live runs: %w", err)
 	}
 	return out, nil
 }

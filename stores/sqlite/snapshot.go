@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // batch is the number of rows one multi-row statement of Apply writes.
@@ -164,7 +165,7 @@ func startEncoder(changes []resync.Change) *encoder {
 				if c.Op == resync.OpRemove {
 					continue
 				}
-				b, err := resync.MarshalRecord(c.Record)
+				b, err := storage.EncodeRecord(c.Record)
 				if err != nil {
 					ck.err = fmt.Errorf("%w: sqlite: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, c.Key, err)
 					break
@@ -208,20 +209,17 @@ func (e *encoder) close() {
 	e.wg.Wait()
 }
 
-// Apply implements resync.SnapshotStore: one immediate transaction checks
+// Apply implements storage.Store: one immediate transaction checks
 // the change set ID and the version, writes the records (multi-row upserts,
 // refresh and tombstone updates) and the change log (nothing for
 // refreshes), bumps the version and drops the connection's held change set.
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
-	if err := resync.ValidateChangeSet(cs); err != nil {
-		return err
-	}
 	// Records are encoded on another goroutine, ahead of the statements.
 	enc := startEncoder(cs.Changes)
 	defer enc.close()
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		fail := func(err error) error {
-			return fmt.Errorf("sqlite: applying change set %q to connection %q of tenant %q: %w", cs.ID, cs.ConnectionID, cs.Tenant, err)
+			return fmt.Errorf("sqlite: applying: %w", err)
 		}
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM applied_change_sets WHERE tenant = ? AND connection_id = ? AND id = ?`,
@@ -239,10 +237,9 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 			return fail(err)
 		}
 		if version != cs.BaseVersion {
-			return fmt.Errorf("%w: connection %q of tenant %q is at version %d, change set %q was computed at %d",
-				resync.ErrConflict, cs.ConnectionID, cs.Tenant, version, cs.ID, cs.BaseVersion)
+			return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, version, cs.BaseVersion)
 		}
-		now := s.now().UnixNano()
+		now := s.clock.Now().UnixNano()
 		shared := []any{cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID}
 		up := newBatcher(ctx, tx, upsertStmt, shared)
 		defer up.close()
@@ -298,7 +295,7 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	})
 }
 
-// Snapshot implements resync.SnapshotStore. It streams the live records
+// Snapshot implements storage.Store. It streams the live records
 // from one read transaction: memory use does not grow with the snapshot.
 func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
 	var version int64
@@ -338,14 +335,8 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	return version, nil
 }
 
-// Records implements resync.SnapshotStore.
+// Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
 		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(q.Kind), q.IncludeRemoved)
@@ -367,8 +358,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		}
 		r.Kind, r.Fingerprint, r.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
 		r.UpdatedAt, r.RemovedAt, r.RemovedBy = fromNanos(updated), fromNanos(removed), removedBy.String
-		if r.Record, err = resync.UnmarshalRecord(r.Kind, data); err != nil {
-			return nil, fmt.Errorf("sqlite: reading record %q: %w", r.Key, err)
+		if r.Record, err = storage.DecodeRecord(r.Kind, data); err != nil {
+			return nil, fmt.Errorf("sqlite: reading record: %w", err)
 		}
 		out = append(out, r)
 	}
@@ -378,14 +369,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	return out, nil
 }
 
-// Changes implements resync.SnapshotStore.
+// Changes implements storage.Store.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := q.Validate(); err != nil {
-		return nil, err
-	}
 	limit := int64(q.Limit)
 	if limit <= 0 {
 		limit = -1 // no bound

@@ -16,6 +16,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/internal/migrate"
+	"github.com/openresync/resync/storage"
 )
 
 // ErrSchemaTooNew is returned by Open when the database was migrated by a
@@ -34,64 +35,52 @@ var migrationFiles embed.FS
 // use by several goroutines and by several processes opening the same file.
 // Create it with Open and release it with Close.
 type Store struct {
-	path string
-	now  func() time.Time
+	path  string
+	clock resync.Clock
 	// w is the write pool: one connection, transactions BEGIN IMMEDIATE.
 	w *sql.DB
 	// r is the read pool: deferred (read) transactions.
 	r *sql.DB
 }
 
-var _ resync.Store = (*Store)(nil)
+var _ storage.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*options)
-
-type options struct {
-	now         func() time.Time
-	busyTimeout time.Duration
-	readConns   int
+// Config configures a Store. The zero Config is the default.
+type Config struct {
+	// Clock gives the time of record timestamps, change-log entries and
+	// lease expiry. Default: the system clock. Every process sharing a
+	// file must agree on the time.
+	Clock resync.Clock
+	// BusyTimeout is how long a statement waits for a lock held by
+	// another connection or process before failing. Default 10s.
+	BusyTimeout time.Duration
+	// ReadConns bounds the connections used for reads. Default: the
+	// number of CPUs, at least 4.
+	ReadConns int
 }
 
-// WithClock sets the clock used for timestamps and for lease expiry
-// (default time.Now). Every process sharing a file should use the same
-// notion of time.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) {
-		if now != nil {
-			o.now = now
-		}
-	}
-}
+type systemClock struct{}
 
-// WithBusyTimeout sets how long a statement waits for a lock held by
-// another connection or process before failing (default 10s).
-func WithBusyTimeout(d time.Duration) Option {
-	return func(o *options) {
-		if d > 0 {
-			o.busyTimeout = d
-		}
-	}
-}
+func (systemClock) Now() time.Time { return time.Now() }
 
-// WithReadConns bounds the connections used for reads (default: the number
-// of CPUs, at least 4).
-func WithReadConns(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.readConns = n
-		}
-	}
+func (systemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
 }
 
 // Open opens (creating it if needed) the SQLite database at path, applies
 // the migrations it lacks and returns the Store. path is a file system path;
 // the directory must exist. ":memory:" is refused: two pools share the file,
 // so it must be a real one (use memstore for an in-memory Store).
-func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, busyTimeout: 10 * time.Second, readConns: max(4, runtime.NumCPU())}
-	for _, opt := range opts {
-		opt(&o)
+func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 10 * time.Second
+	}
+	if cfg.ReadConns <= 0 {
+		cfg.ReadConns = max(4, runtime.NumCPU())
 	}
 	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("%w: sqlite: path %q must name a file and must not contain '?'", resync.ErrInvalidRequest, path)
@@ -100,7 +89,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if strings.HasPrefix(name, "file:") {
 		name = "./" + name // a plain path, not a URI
 	}
-	base := name + "?_busy_timeout=" + strconv.FormatInt(o.busyTimeout.Milliseconds(), 10) +
+	base := name + "?_busy_timeout=" + strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10) +
 		"&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
 	// The write connection gets a large page cache, so that an apply
 	// spills fewer pages to the WAL before it commits. (Statement
@@ -119,14 +108,14 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	r.SetMaxOpenConns(o.readConns)
-	r.SetMaxIdleConns(o.readConns)
-	s := &Store{path: path, now: o.now, w: w, r: r}
+	r.SetMaxOpenConns(cfg.ReadConns)
+	r.SetMaxIdleConns(cfg.ReadConns)
+	s := &Store{path: path, clock: cfg.Clock, w: w, r: r}
 	// Processes opening a new file at once can meet SQLITE_BUSY without
 	// the busy handler being consulted: switching the file to WAL, or a
 	// lock upgrade SQLite refuses to wait for, fails at once. Such an open
 	// is tried again, with a little jitter, for up to the busy timeout.
-	deadline := time.Now().Add(o.busyTimeout)
+	deadline := time.Now().Add(cfg.BusyTimeout)
 	for {
 		err := s.migrate(ctx)
 		if err == nil {
@@ -210,7 +199,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, s.now().UnixNano()); err != nil {
+			m.Version, m.Name, s.clock.Now().UnixNano()); err != nil {
 			return fmt.Errorf("sqlite: open %q: migration %s: %w", s.path, m.Name, err)
 		}
 	}
@@ -239,9 +228,6 @@ func fromNanos(n sql.NullInt64) time.Time {
 // writeTx runs fn in an immediate transaction on the write connection and
 // commits it if fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return withCtxErr(ctx, fmt.Errorf("sqlite: begin: %w", err))
@@ -271,9 +257,6 @@ func withCtxErr(ctx context.Context, err error) error {
 // readTx runs fn in a read transaction: every statement of fn sees the
 // same state of the database.
 func (s *Store) readTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return withCtxErr(ctx, fmt.Errorf("sqlite: begin: %w", err))

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
@@ -31,18 +32,18 @@ func TestMain(m *testing.M) {
 
 // open opens a Store on a new file in a temporary directory and closes it
 // at the end of the test.
-func open(t testing.TB, opts ...sqlite.Option) (*sqlite.Store, string) {
+func open(t testing.TB, cfg sqlite.Config) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "resync.db")
-	s, err := sqlite.Open(context.Background(), path, opts...)
+	s, err := sqlite.Open(context.Background(), path, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
 	return s, path
 }
 
-func reopen(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+func reopen(t testing.TB, path string, cfg sqlite.Config) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), path, opts...)
+	s, err := sqlite.Open(context.Background(), path, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
 	return s
@@ -96,13 +97,13 @@ func snapshot(t testing.TB, s resync.Store, tenant, conn string) (map[entry]bool
 }
 
 func TestOpenMigratesOnceAndReopens(t *testing.T) {
-	s, path := open(t)
+	s, path := open(t, sqlite.Config{})
 	require.NoError(t, s.Close())
 	require.Equal(t, sqlite.SchemaVersion(), schemaRows(t, path))
 	require.Positive(t, sqlite.SchemaVersion())
 
 	for range 3 {
-		s2, err := sqlite.Open(context.Background(), path)
+		s2, err := sqlite.Open(context.Background(), path, sqlite.Config{})
 		require.NoError(t, err)
 		require.NoError(t, s2.Close())
 	}
@@ -111,7 +112,7 @@ func TestOpenMigratesOnceAndReopens(t *testing.T) {
 	var mode string
 	require.NoError(t, rawDB(t, path).QueryRow(`PRAGMA journal_mode`).Scan(&mode))
 	assert.Equal(t, "wal", mode)
-	s = reopen(t, path)
+	s = reopen(t, path, sqlite.Config{})
 	assert.Equal(t, path, s.Path())
 }
 
@@ -122,7 +123,7 @@ func TestOpenConcurrently(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			s, err := sqlite.Open(context.Background(), path)
+			s, err := sqlite.Open(context.Background(), path, sqlite.Config{})
 			if err == nil {
 				err = s.Close()
 			}
@@ -141,25 +142,25 @@ func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 
 	for _, p := range []string{"", ":memory:", filepath.Join(dir, "a?b.db")} {
-		_, err := sqlite.Open(ctx, p)
+		_, err := sqlite.Open(ctx, p, sqlite.Config{})
 		require.ErrorIs(t, err, resync.ErrInvalidRequest, "path %q", p)
 	}
 
-	_, err := sqlite.Open(ctx, filepath.Join(dir, "missing", "dir", "x.db"))
+	_, err := sqlite.Open(ctx, filepath.Join(dir, "missing", "dir", "x.db"), sqlite.Config{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing")
 
 	garbage := filepath.Join(dir, "garbage.db")
 	require.NoError(t, os.WriteFile(garbage, []byte(strings.Repeat("not a database at all ", 400)), 0o600))
-	_, err = sqlite.Open(ctx, garbage)
+	_, err = sqlite.Open(ctx, garbage, sqlite.Config{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), garbage)
 
-	s, path := open(t)
+	s, path := open(t, sqlite.Config{})
 	require.NoError(t, s.Close())
 	_, err = rawDB(t, path).Exec(`INSERT INTO schema_version (version, name, applied_at) VALUES (999, '0999_future.sql', 0)`)
 	require.NoError(t, err)
-	_, err = sqlite.Open(ctx, path)
+	_, err = sqlite.Open(ctx, path, sqlite.Config{})
 	require.ErrorIs(t, err, sqlite.ErrSchemaTooNew)
 	assert.Contains(t, err.Error(), "999")
 }
@@ -167,8 +168,8 @@ func TestOpenErrors(t *testing.T) {
 func TestDataSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	s, path := open(t, sqlite.WithClock(clock))
+	clock := resynctest.NewClock(now)
+	s, path := open(t, sqlite.Config{Clock: clock})
 
 	require.NoError(t, s.Apply(ctx, addSet("cs1", "t1", "c1", 0, identity("a", "A"), identity("b", "B"))))
 	rm := &resync.ChangeSet{ID: "cs2", Tenant: "t1", ConnectionID: "c1", RunID: "r2", BaseVersion: 1,
@@ -187,7 +188,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 	require.True(t, ok)
 	require.NoError(t, s.Close())
 
-	s2 := reopen(t, path, sqlite.WithClock(clock))
+	s2 := reopen(t, path, sqlite.Config{Clock: clock})
 	snap, v := snapshot(t, s2, "t1", "c1")
 	assert.Equal(t, int64(2), v)
 	assert.Equal(t, map[entry]bool{{resync.KindIdentity, "a", resync.Fingerprint(identity("a", "A"))}: true}, snap)
@@ -222,7 +223,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 
 func TestOddDataRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	s, path := open(t)
+	s, path := open(t, sqlite.Config{})
 	big := strings.Repeat("é€😀x", 8192/10)
 	odd := []string{`'; DROP TABLE records; --`, `"quoted" 'single' \back\slash`, "unicode 日本語 ñ 😀", "nul\x00byte", "line\nbreak\ttab", big}
 	var recs []resync.Record
@@ -237,7 +238,7 @@ func TestOddDataRoundTrips(t *testing.T) {
 	require.NoError(t, s.CreateRun(ctx, run))
 	require.NoError(t, s.Close())
 
-	s = reopen(t, path)
+	s = reopen(t, path, sqlite.Config{})
 	got, err := s.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: conn})
 	require.NoError(t, err)
 	require.Len(t, got, len(recs))
@@ -260,7 +261,7 @@ func TestOddDataRoundTrips(t *testing.T) {
 
 func TestFingerprintsRoundTripExactly(t *testing.T) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s, _ := open(t, sqlite.Config{})
 	fps := []uint64{0, 1, 1<<63 - 1, 1 << 63, 1<<63 + 1, ^uint64(0), 0xdeadbeefcafebabe}
 	cs := &resync.ChangeSet{ID: "x", Tenant: "t", ConnectionID: "c", RunID: "r"}
 	for i, fp := range fps {
@@ -284,7 +285,7 @@ func TestFingerprintsRoundTripExactly(t *testing.T) {
 
 // A canceled apply stores nothing, whenever the cancellation lands.
 func TestApplyCanceledIsAllOrNothing(t *testing.T) {
-	s, _ := open(t)
+	s, _ := open(t, sqlite.Config{})
 	bg := context.Background()
 	require.NoError(t, s.Apply(bg, addSet("seed", "t", "c", 0, identity("a", "A"))))
 
@@ -324,7 +325,7 @@ func TestApplyCanceledIsAllOrNothing(t *testing.T) {
 // removes and revivals in one change set.
 func TestApplyMixedBatches(t *testing.T) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s, _ := open(t, sqlite.Config{})
 	const n = 1000
 	var recs []resync.Record
 	for i := range n {

@@ -1,0 +1,32 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/openresync/resync"
+)
+
+// EncodeRecord encodes a record as JSON, the form the stores of this
+// module keep records in. DecodeRecord with the record's kind decodes it.
+// Field names are the Go ones; a release adds fields, never renames them.
+func EncodeRecord(r resync.Record) ([]byte, error) { return json.Marshal(r) }
+
+// DecodeRecord decodes a record of the given kind encoded by EncodeRecord.
+func DecodeRecord(kind resync.RecordKind, data []byte) (resync.Record, error) {
+	var r resync.Record
+	switch kind {
+	case resync.KindIdentity:
+		r = new(resync.Identity)
+	case resync.KindAccount:
+		r = new(resync.Account)
+	case resync.KindGroup:
+		r = new(resync.Group)
+	default:
+		return nil, fmt.Errorf("storage: unknown record kind %d", uint8(kind))
+	}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("storage: decoding %s record: %w", kind, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,118 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/openresync/resync"
+)
+
+// Store keeps an Engine's state: runs, snapshots (with tombstones), the
+// change log, change sets held by the delete guard, and leases. The
+// package doc says what the engine guarantees before each call and what a
+// Store must do in general; each method below says what it must do in
+// particular.
+//
+// resync.Store has the same method set: a value of one type is a value of
+// the other.
+type Store interface {
+	// CreateRun stores a new run. A run with the same tenant and ID
+	// already stored is an error wrapping resync.ErrConflict.
+	CreateRun(ctx context.Context, run resync.RunInfo) error
+	// UpdateRun replaces a stored run (same tenant and ID); an error
+	// wrapping resync.ErrNotFound if the tenant has no such run.
+	UpdateRun(ctx context.Context, run resync.RunInfo) error
+	// GetRun returns a run of the tenant; an error wrapping
+	// resync.ErrNotFound if the tenant has no such run.
+	GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error)
+	// ListRuns returns the tenant's runs matching q (a zero Trigger or
+	// Status does not filter), newest (CreatedAt, then ID) first, at most
+	// q.Limit of them. q.Limit is always positive.
+	ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error)
+	// LiveRuns returns every pending or running run, of any tenant, in any
+	// order. The engine calls it when it starts and now and then after,
+	// to mark the runs of dead engine instances interrupted; a store keeps
+	// it cheap with an index on the status.
+	LiveRuns(ctx context.Context) ([]resync.RunInfo, error)
+
+	// Snapshot calls fn with the kind, key, fingerprint and volatile digest
+	// of every live (not removed) record of the connection, in any order,
+	// and returns the snapshot's version (0 for a connection never
+	// applied). If fn returns an error, Snapshot stops and returns it. The
+	// entries and the version must be read consistently (one transaction).
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (version int64, err error)
+	// Apply applies a change set atomically: all of its changes, the new
+	// version and one change-log entry per change other than a refresh,
+	// in one transaction, or nothing.
+	//   - If a change set with the same ID was already applied to this
+	//     connection, Apply does nothing and returns nil (idempotence).
+	//   - Else if the snapshot's version is not cs.BaseVersion, Apply does
+	//     nothing and returns an error wrapping resync.ErrConflict.
+	//   - Else: OpAdd and OpUpdate store the record (an add of a
+	//     tombstoned key revives it), with UpdatedAt (the store's clock)
+	//     and UpdatedBy (cs.RunID); OpRemove tombstones it (RemovedAt and
+	//     RemovedBy set; records are never deleted); OpRefresh stores the
+	//     new record, fingerprint and volatile digest of a live record
+	//     without a change-log entry and leaves UpdatedAt and UpdatedBy as
+	//     they were (a refresh of a key without a live record changes
+	//     nothing); the version becomes BaseVersion+1; and any held change
+	//     set of the connection is discarded.
+	Apply(ctx context.Context, cs *resync.ChangeSet) error
+	// Records returns the connection's records matching q (Kind 0: all
+	// kinds; tombstones only with IncludeRemoved), ordered by kind then
+	// key.
+	Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error)
+	// Changes returns the tenant's change-log entries matching q (a zero
+	// ConnectionID or RunID does not filter; Seq greater than AfterSeq;
+	// at most Limit unless it is 0), oldest (Seq) first. Seq increases
+	// with every entry written to the store.
+	Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error)
+
+	// Hold stores cs, with its changes in their order, as the connection's
+	// held change set, replacing any earlier one: a connection has at most
+	// one.
+	Hold(ctx context.Context, cs *resync.ChangeSet) error
+	// HeldChangeSets lists the tenant's held change sets without their
+	// changes (as Summarize gives them), oldest (CreatedAt, then ID)
+	// first.
+	HeldChangeSets(ctx context.Context, tenant string) ([]resync.HeldSummary, error)
+	// GetHeld returns a held change set of the tenant with its changes;
+	// an error wrapping resync.ErrNotFound if absent.
+	GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeSet, error)
+	// DiscardHeld deletes a held change set of the tenant; an error
+	// wrapping resync.ErrNotFound if absent.
+	DiscardHeld(ctx context.Context, tenant, id string) error
+
+	// AcquireLease takes the named lease for owner for ttl, or extends it
+	// to ttl from now if owner already holds it, and returns true. It
+	// returns false (and no error) if another owner holds an unexpired
+	// lease. Expiry is judged by one clock for every process sharing the
+	// store (the store's or the database's). The engine uses leases for
+	// one read of a connection at a time, one scheduled sync of a tenant
+	// per period, and the liveness of an engine instance.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease ends owner's lease; releasing a lease one does not
+	// hold is not an error and changes nothing.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
+// Summarize returns the HeldSummary of cs: its identity, the reason it
+// was held, and the number of adds, updates and removes (refreshes change
+// no content and are not counted). HeldChangeSets returns these.
+func Summarize(cs *resync.ChangeSet) resync.HeldSummary {
+	s := resync.HeldSummary{
+		ID: cs.ID, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID,
+		BaseVersion: cs.BaseVersion, Reason: cs.HoldReason, CreatedAt: cs.CreatedAt,
+	}
+	for _, c := range cs.Changes {
+		switch c.Op {
+		case resync.OpAdd:
+			s.Added++
+		case resync.OpUpdate:
+			s.Updated++
+		case resync.OpRemove:
+			s.Removed++
+		}
+	}
+	return s
+}
