@@ -271,8 +271,9 @@ func (g storeGate) AcquireLease(ctx context.Context, name, owner string, ttl tim
 	if err := live(ctx, "%s", what); err != nil {
 		return false, err
 	}
-	ok, err := g.s.AcquireLease(ctx, name, owner, ttl)
-	return ok, wrap(err, "%s", what)
+	// The store's error names the lease already, and callers add why they
+	// wanted it: no third mention here.
+	return g.s.AcquireLease(ctx, name, owner, ttl)
 }
 
 func (g storeGate) ReleaseLease(ctx context.Context, name, owner string) error {
