@@ -407,10 +407,9 @@ func (e *Engine) persist(r *Run) {
 // notify routes and delivers a run's notifications, retrying each delivery;
 // failures are recorded on the run and never fail it.
 func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
-	if e.cfg.Notifier == nil {
-		return
+	if e.cfg.Notifier != nil {
+		e.deliver(r, kind, r.Info(), held)
 	}
-	e.deliver(r, kind, r.Info(), held)
 }
 
 // deliver routes and delivers the notifications of kind about info.
