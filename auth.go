@@ -1,6 +1,9 @@
 package resync
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Principal is who asks for a run: an admin of the tenant, or the system
 // itself for scheduled syncs.
@@ -77,4 +80,25 @@ type Directory interface {
 // not exist. Must be safe for concurrent use.
 type ConnectionSource interface {
 	Connections(ctx context.Context, tenant string) ([]Connection, error)
+}
+
+func (e *Engine) authorize(ctx context.Context, tenant string, p Principal, a Action) error {
+	ok, err := e.cfg.Authorizer.Authorize(ctx, tenant, p, a)
+	if err != nil {
+		return fmt.Errorf("resync: authorizing %s for %s on tenant %q: %w", a, p, tenant, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s may not %s on tenant %q", ErrForbidden, p, a, tenant)
+	}
+	return nil
+}
+
+func scopeAction(k ScopeKind) Action {
+	switch k {
+	case ScopePersonnel:
+		return ActionResyncPersonnel
+	case ScopeAccounts:
+		return ActionResyncAccounts
+	}
+	return ActionResyncAll
 }

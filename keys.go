@@ -1,8 +1,12 @@
 package resync
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // connKey identifies a connection across tenants: two tenants may both have
@@ -22,4 +26,14 @@ func joinKey(kind string, parts ...string) string {
 		b.WriteString(strconv.Quote(p))
 	}
 	return b.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newID(now time.Time) string {
+	return fmt.Sprintf("%016x%s", now.UnixNano(), randomHex(4))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // NotificationKind says what a notification is about.
@@ -185,4 +186,54 @@ func withoutSystem(ps []Principal) []Principal {
 		}
 	}
 	return out
+}
+
+// notify routes and delivers a run's notifications, retrying each delivery;
+// failures are recorded on the run and never fail it.
+func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
+	if e.cfg.Notifier != nil {
+		e.deliver(r, kind, r.Info(), held)
+	}
+}
+
+// deliver routes and delivers the notifications of kind about info.
+func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *HeldSummary) {
+	if e.cfg.Notifier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
+	defer cancel()
+	var admins []Principal
+	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
+	if needAdmins {
+		var err error
+		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)
+		if err != nil {
+			e.recordNotifyError(r, fmt.Errorf("listing admins of tenant %q: %w", r.tenant, err))
+		}
+	}
+	policy := e.cfg.Retry
+	policy.MaxAttempts = 3
+	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
+		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
+		if err != nil {
+			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))
+		}
+	}
+}
+
+func (e *Engine) recordNotifyError(r *Run, err error) {
+	e.log.Warn("notification failed", "tenant", r.tenant, "run", r.id, "err", err)
+	e.mu.Lock()
+	r.info.NotifyErrors = append(r.info.NotifyErrors, err.Error())
+	e.mu.Unlock()
+}
+
+func safeNotify(ctx context.Context, n Notifier, msg Notification) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(&PanicError{Value: v})
+		}
+	}()
+	return n.Notify(ctx, msg)
 }

@@ -1,3 +1,7 @@
+// This file is one read of one connection: queueing per connection, the read
+// lease, the connector's pages, the diff against the stored snapshot and the
+// apply (or hold) of the change set.
+
 package resync
 
 import (
@@ -12,8 +16,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/openresync/resync/internal/retry"
 )
 
 // connQueue is a connection's work queue (see Guarantees: dedup, in the package doc): at most one read
@@ -372,18 +374,4 @@ func safeReadPage(ctx context.Context, c Connector, cursor string) (p Page, err 
 		}
 	}()
 	return c.ReadPage(ctx, cursor)
-}
-
-// classify maps connector errors to retry decisions: Permanent stops,
-// RetryAfter sets a minimum delay, context errors stop.
-func classify(err error) retry.Classification {
-	if IsPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return retry.Classification{Permanent: true}
-	}
-	d, _ := RetryDelay(err)
-	return retry.Classification{MinDelay: d}
-}
-
-func (e *Engine) retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
-	return retry.Do(ctx, e.cfg.Clock, p.internal(), classify, op, onRetry)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -91,5 +92,42 @@ func interrupt(r *RunInfo, now time.Time) {
 			c.Status = ConnFailed
 			c.Error = interruptedError
 		}
+	}
+}
+
+// recover marks the runs of dead instances interrupted (see Guarantees:
+// crash safety, in the package doc) and logs them.
+func (e *Engine) recover(ctx context.Context) error {
+	recovered, err := e.recoverRuns(ctx)
+	for _, r := range recovered {
+		e.log.Warn("run interrupted by the end of its engine instance", "tenant", r.Tenant, "run", r.ID, "owner", r.Owner)
+	}
+	if err != nil {
+		return fmt.Errorf("resync: recovering interrupted runs: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) heartbeat() {
+	defer close(e.hbDone)
+	beats := 0
+	for {
+		if !sleep(e.cfg.Clock, e.cfg.LeaseTTL/3, e.hbStop) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
+		ok, err := e.cfg.Store.AcquireLease(ctx, instanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
+		if err != nil || !ok {
+			e.log.Error("renewing instance lease failed", "err", err, "held", ok)
+		}
+		// Runs of instances that died since are interrupted once their
+		// lease has expired: another replica's crash is noticed here
+		// without a restart.
+		if beats++; beats%3 == 0 {
+			if err := e.recover(ctx); err != nil {
+				e.log.Error("recovering runs", "err", err)
+			}
+		}
+		cancel()
 	}
 }

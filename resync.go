@@ -2,179 +2,13 @@ package resync
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
-
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/openresync/resync/internal/retry"
 )
-
-// Config configures an Engine. Store, Connections, Connectors and
-// Authorizer are required; every other field has the default documented on it.
-type Config struct {
-	// Store keeps runs, snapshots, the change log, held change sets and
-	// leases. Required. memstore.New() is the in-memory one.
-	Store Store
-	// Connections tells the engine each tenant's connections. Required.
-	Connections ConnectionSource
-	// Connectors maps a provider name to the factory of its connector.
-	// Required, at least one. Connections of other providers are planned as
-	// skipped.
-	Connectors map[string]ConnectorFactory
-	// Authorizer decides who may resync. Required. Scheduled runs of
-	// SystemPrincipal (Request.Trigger == TriggerScheduled) do not consult it.
-	Authorizer Authorizer
-	// Directory lists a tenant's admins: the recipients of a personnel
-	// resync's completion email and of delete-guard alerts. Required when
-	// Notifier is set, so that those emails are never dropped silently; a
-	// host that wants none passes a Directory that lists no one.
-	Directory Directory
-	// Notifier delivers notifications. Default: none (nothing is sent).
-	Notifier Notifier
-	// ScheduledNotify says whom scheduled runs notify. Default ScheduledNotifyNone.
-	ScheduledNotify ScheduledNotify
-
-	// PersonnelTypes is the default personnel scope. Default
-	// DefaultPersonnelTypes(); AllConnectionTypes() is the classic preset.
-	PersonnelTypes []ConnectionType
-	// Concurrency bounds the connections read at once, across all runs of
-	// the engine. Default 8.
-	Concurrency int
-	// ConnectionTimeout bounds one read of one connection, retries
-	// included. Default 30 minutes.
-	ConnectionTimeout time.Duration
-	// Retry is the per-page retry policy. Defaults: 5 attempts, 1s initial
-	// backoff doubling to at most 1m, 50% jitter.
-	Retry RetryPolicy
-	// DeleteGuard sets when change sets are held. Defaults: see DeleteGuard.
-	DeleteGuard DeleteGuard
-	// Limits bound record fields. Defaults: see Limits.
-	Limits Limits
-
-	// InstanceID names this engine instance (a host or pod name) in logs;
-	// runs and leases use it plus a random suffix per start (Engine.Owner).
-	// Default: random.
-	InstanceID string
-	// LeaseTTL is the lifetime of the instance and read leases; they are
-	// renewed at a third of it. Default 30s.
-	LeaseTTL time.Duration
-	// LeasePoll is how often a read waits for another instance's read lease
-	// on the same connection. Default 1s.
-	LeasePoll time.Duration
-
-	// TracerProvider and MeterProvider receive spans and metrics. Default:
-	// OpenTelemetry's noop providers.
-	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
-	// Logger receives the engine's logs. Default: discarded.
-	Logger *slog.Logger
-	// Clock is the time source of the engine: timestamps, retry backoff,
-	// lease renewal and polling. A Scheduler on the engine uses it too.
-	// Default: the system clock.
-	Clock Clock
-	// NewID returns run IDs, unique across instances. Default: time-ordered
-	// random hex.
-	NewID func() string
-}
-
-// RetryPolicy configures page retries (and notifier retries). Zero fields
-// take the defaults given on Config.Retry.
-type RetryPolicy struct {
-	MaxAttempts         int
-	InitialInterval     time.Duration
-	MaxInterval         time.Duration
-	Multiplier          float64
-	RandomizationFactor float64 // negative: no jitter
-}
-
-func (p RetryPolicy) internal() retry.Policy { return retry.Policy(p) }
-
-func (c Config) withDefaults() (Config, error) {
-	var errs []error
-	if c.Store == nil {
-		errs = append(errs, errors.New("field Store is required"))
-	}
-	if c.Connections == nil {
-		errs = append(errs, errors.New("field Connections is required"))
-	}
-	if len(c.Connectors) == 0 {
-		errs = append(errs, errors.New("field Connectors needs at least one provider"))
-	}
-	for p, f := range c.Connectors {
-		if p == "" || f == nil {
-			errs = append(errs, fmt.Errorf("field Connectors[%q] is empty", p))
-		}
-	}
-	if c.Authorizer == nil {
-		errs = append(errs, errors.New("field Authorizer is required (resynctest.AllowAll for tests)"))
-	}
-	if c.Notifier != nil && c.Directory == nil {
-		errs = append(errs, errors.New("field Directory is required with a Notifier: personnel completion emails and held-change alerts go to the tenant's admins (a Directory that lists no one sends none)"))
-	}
-	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 {
-		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL and LeasePoll must not be negative"))
-	}
-	if c.DeleteGuard.MaxFraction > 1 {
-		errs = append(errs, fmt.Errorf("field DeleteGuard.MaxFraction %v is above 1", c.DeleteGuard.MaxFraction))
-	}
-	for _, t := range c.PersonnelTypes {
-		if !t.Valid() {
-			errs = append(errs, fmt.Errorf("field PersonnelTypes has invalid type %d", uint8(t)))
-		}
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("%w: config: %w", ErrInvalidRequest, errors.Join(errs...))
-	}
-	if len(c.PersonnelTypes) == 0 {
-		c.PersonnelTypes = DefaultPersonnelTypes()
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 8
-	}
-	if c.ConnectionTimeout == 0 {
-		c.ConnectionTimeout = 30 * time.Minute
-	}
-	c.DeleteGuard = c.DeleteGuard.withDefaults()
-	c.Limits = c.Limits.withDefaults()
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = 30 * time.Second
-	}
-	if c.LeasePoll == 0 {
-		c.LeasePoll = time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Clock == nil {
-		c.Clock = systemClock{}
-	}
-	if c.NewID == nil {
-		clk := c.Clock
-		c.NewID = func() string { return newID(clk.Now()) }
-	}
-	if c.InstanceID == "" {
-		c.InstanceID = "engine-" + randomHex(6)
-	}
-	return c, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func newID(now time.Time) string {
-	return fmt.Sprintf("%016x%s", now.UnixNano(), randomHex(4))
-}
 
 // Request asks for a run. ResyncPersonnel and ResyncAccounts build one;
 // Start takes one directly (the scheduler uses Start).
@@ -256,19 +90,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// recover marks the runs of dead instances interrupted (see Guarantees:
-// crash safety, in the package doc) and logs them.
-func (e *Engine) recover(ctx context.Context) error {
-	recovered, err := e.recoverRuns(ctx)
-	for _, r := range recovered {
-		e.log.Warn("run interrupted by the end of its engine instance", "tenant", r.Tenant, "run", r.ID, "owner", r.Owner)
-	}
-	if err != nil {
-		return fmt.Errorf("resync: recovering interrupted runs: %w", err)
-	}
-	return nil
-}
-
 // InstanceID returns the engine's instance ID.
 func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
 
@@ -282,30 +103,6 @@ func (e *Engine) Store() Store { return e.cfg.Store }
 // Clock returns the engine's time source: Config.Clock, or the system
 // clock.
 func (e *Engine) Clock() Clock { return e.cfg.Clock }
-
-func (e *Engine) heartbeat() {
-	defer close(e.hbDone)
-	beats := 0
-	for {
-		if !sleep(e.cfg.Clock, e.cfg.LeaseTTL/3, e.hbStop) {
-			return
-		}
-		ctx, cancel := context.WithTimeout(e.base, e.cfg.LeaseTTL/3)
-		ok, err := e.cfg.Store.AcquireLease(ctx, instanceLease(e.owner), e.owner, e.cfg.LeaseTTL)
-		if err != nil || !ok {
-			e.log.Error("renewing instance lease failed", "err", err, "held", ok)
-		}
-		// Runs of instances that died since are interrupted once their
-		// lease has expired: another replica's crash is noticed here
-		// without a restart.
-		if beats++; beats%3 == 0 {
-			if err := e.recover(ctx); err != nil {
-				e.log.Error("recovering runs", "err", err)
-			}
-		}
-		cancel()
-	}
-}
 
 // ResyncPersonnel starts a personnel resync of the tenant: every connection
 // whose type is in Config.PersonnelTypes. It returns at once with the run
@@ -393,17 +190,6 @@ func (e *Engine) prepare(ctx context.Context, req *Request) (string, *Plan, erro
 	return key, plan, nil
 }
 
-func (e *Engine) authorize(ctx context.Context, tenant string, p Principal, a Action) error {
-	ok, err := e.cfg.Authorizer.Authorize(ctx, tenant, p, a)
-	if err != nil {
-		return fmt.Errorf("resync: authorizing %s for %s on tenant %q: %w", a, p, tenant, err)
-	}
-	if !ok {
-		return fmt.Errorf("%w: %s may not %s on tenant %q", ErrForbidden, p, a, tenant)
-	}
-	return nil
-}
-
 func (e *Engine) isClosed() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -470,16 +256,6 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id string, by Principal) er
 	}
 	r.Cancel()
 	return nil
-}
-
-func scopeAction(k ScopeKind) Action {
-	switch k {
-	case ScopePersonnel:
-		return ActionResyncPersonnel
-	case ScopeAccounts:
-		return ActionResyncAccounts
-	}
-	return ActionResyncAll
 }
 
 // HeldChangeSets lists the tenant's change sets held by the delete guard.

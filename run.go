@@ -1,9 +1,14 @@
 package resync
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Trigger says why a run started.
@@ -187,4 +192,117 @@ func finalStatus(conns []ConnectionResult, canceled bool) RunStatus {
 		return RunFailed
 	}
 	return RunPartial
+}
+
+// Run is the handle of a run in progress (or just finished) in this engine.
+// Its methods are safe for concurrent use.
+type Run struct {
+	e      *Engine
+	id     string
+	tenant string
+	key    string
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	persistMu   sync.Mutex // serializes Store.UpdateRun for this run
+	persistedAt time.Time  // guarded by persistMu
+	traceCtx    context.Context
+	span        trace.Span
+
+	// guarded by e.mu
+	info      RunInfo
+	slots     []*slot
+	finishing bool
+	canceled  bool
+
+	// Acknowledgements: requesters [0, acked) have had their "started"
+	// notice; acks counts the deliveries under way, which the completion
+	// notice waits for.
+	// ackTurn (a one-slot channel, not a mutex: a goroutine waiting for
+	// its turn while a slow Notifier delivers is blocked in a way
+	// testing/synctest can see) serializes the deliveries.
+	ackTurn chan struct{}
+	acked   int // guarded by e.mu
+	acks    sync.WaitGroup
+}
+
+func (r *Run) spanContext() trace.SpanContext { return trace.SpanContextFromContext(r.traceCtx) }
+
+// ID returns the run's ID.
+func (r *Run) ID() string { return r.id }
+
+// Done is closed when the run has reached a final status and been stored.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Wait blocks until the run ends or ctx is done, and returns the run's
+// state. The error is ctx's, if it ended the wait; a run's own failures are
+// in RunInfo (Status, Connections, Err).
+func (r *Run) Wait(ctx context.Context) (RunInfo, error) {
+	select {
+	case <-r.done:
+		return r.Info(), nil
+	case <-ctx.Done():
+		return r.Info(), ctx.Err()
+	}
+}
+
+// Cancel cancels the run: its reads stop between pages and apply nothing;
+// reads shared with other runs go on for them. Cancel returns at once.
+func (r *Run) Cancel() {
+	e := r.e
+	e.mu.Lock()
+	if r.finishing || r.canceled {
+		e.mu.Unlock()
+		return
+	}
+	r.canceled = true
+	for _, s := range r.slots {
+		e.releaseWaiter(s.ticket)
+	}
+	e.mu.Unlock()
+	r.cancel()
+}
+
+// Err joins the run's connection failures as *ConnectionError values that
+// wrap the original errors; nil if none (so far).
+func (r *Run) Err() error {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	var errs []error
+	for _, s := range r.slots {
+		if s.err != nil {
+			errs = append(errs, &ConnectionError{Tenant: r.tenant, ConnectionID: s.conn.ID, Provider: s.conn.Provider, Err: s.err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Info returns the run's current state, with per-connection progress
+// (records read so far) for connections being read.
+func (r *Run) Info() RunInfo {
+	r.e.mu.Lock()
+	defer r.e.mu.Unlock()
+	return r.infoLocked()
+}
+
+func (r *Run) infoLocked() RunInfo {
+	ri := r.info
+	ri.Requesters = slices.Clone(ri.Requesters)
+	ri.NotifyErrors = slices.Clone(ri.NotifyErrors)
+	ri.Connections = slices.Clone(ri.Connections)
+	for i, s := range r.slots {
+		c := &ri.Connections[i]
+		if c.Status == ConnPending || c.Status == ConnRunning {
+			if t := s.ticket; t != nil && t.started {
+				c.Status = ConnRunning
+				c.Read = int(t.nread.Load())
+				c.Pages = int(t.pages.Load())
+				c.Attempts = int(t.attempts.Load())
+				c.Total = int(t.total.Load())
+				c.StartedAt = t.startedAt
+			}
+		}
+	}
+	return ri
 }

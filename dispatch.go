@@ -1,50 +1,19 @@
+// This file takes an accepted request to its reads: a run starts or is
+// joined, each of its connections is served by a slot, and the run's state is
+// persisted as its connections finish. What one read does is in read.go.
+
 package resync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 )
-
-// Run is the handle of a run in progress (or just finished) in this engine.
-// Its methods are safe for concurrent use.
-type Run struct {
-	e      *Engine
-	id     string
-	tenant string
-	key    string
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	persistMu   sync.Mutex // serializes Store.UpdateRun for this run
-	persistedAt time.Time  // guarded by persistMu
-	traceCtx    context.Context
-	span        trace.Span
-
-	// guarded by e.mu
-	info      RunInfo
-	slots     []*slot
-	finishing bool
-	canceled  bool
-
-	// Acknowledgements: requesters [0, acked) have had their "started"
-	// notice; acks counts the deliveries under way, which the completion
-	// notice waits for.
-	// ackTurn (a one-slot channel, not a mutex: a goroutine waiting for
-	// its turn while a slow Notifier delivers is blocked in a way
-	// testing/synctest can see) serializes the deliveries.
-	ackTurn chan struct{}
-	acked   int // guarded by e.mu
-	acks    sync.WaitGroup
-}
 
 // slot is one connection of a run.
 type slot struct {
@@ -56,86 +25,6 @@ type slot struct {
 	needs    bool  // the slot must be (re)served
 	reads    int   // reads requested for this slot
 	err      error // live error of the last result
-}
-
-func (r *Run) spanContext() trace.SpanContext { return trace.SpanContextFromContext(r.traceCtx) }
-
-// ID returns the run's ID.
-func (r *Run) ID() string { return r.id }
-
-// Done is closed when the run has reached a final status and been stored.
-func (r *Run) Done() <-chan struct{} { return r.done }
-
-// Wait blocks until the run ends or ctx is done, and returns the run's
-// state. The error is ctx's, if it ended the wait; a run's own failures are
-// in RunInfo (Status, Connections, Err).
-func (r *Run) Wait(ctx context.Context) (RunInfo, error) {
-	select {
-	case <-r.done:
-		return r.Info(), nil
-	case <-ctx.Done():
-		return r.Info(), ctx.Err()
-	}
-}
-
-// Cancel cancels the run: its reads stop between pages and apply nothing;
-// reads shared with other runs go on for them. Cancel returns at once.
-func (r *Run) Cancel() {
-	e := r.e
-	e.mu.Lock()
-	if r.finishing || r.canceled {
-		e.mu.Unlock()
-		return
-	}
-	r.canceled = true
-	for _, s := range r.slots {
-		e.releaseWaiter(s.ticket)
-	}
-	e.mu.Unlock()
-	r.cancel()
-}
-
-// Err joins the run's connection failures as *ConnectionError values that
-// wrap the original errors; nil if none (so far).
-func (r *Run) Err() error {
-	r.e.mu.Lock()
-	defer r.e.mu.Unlock()
-	var errs []error
-	for _, s := range r.slots {
-		if s.err != nil {
-			errs = append(errs, &ConnectionError{Tenant: r.tenant, ConnectionID: s.conn.ID, Provider: s.conn.Provider, Err: s.err})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// Info returns the run's current state, with per-connection progress
-// (records read so far) for connections being read.
-func (r *Run) Info() RunInfo {
-	r.e.mu.Lock()
-	defer r.e.mu.Unlock()
-	return r.infoLocked()
-}
-
-func (r *Run) infoLocked() RunInfo {
-	ri := r.info
-	ri.Requesters = slices.Clone(ri.Requesters)
-	ri.NotifyErrors = slices.Clone(ri.NotifyErrors)
-	ri.Connections = slices.Clone(ri.Connections)
-	for i, s := range r.slots {
-		c := &ri.Connections[i]
-		if c.Status == ConnPending || c.Status == ConnRunning {
-			if t := s.ticket; t != nil && t.started {
-				c.Status = ConnRunning
-				c.Read = int(t.nread.Load())
-				c.Pages = int(t.pages.Load())
-				c.Attempts = int(t.attempts.Load())
-				c.Total = int(t.total.Load())
-				c.StartedAt = t.startedAt
-			}
-		}
-	}
-	return ri
 }
 
 func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan *Plan) (*Run, error) {
@@ -402,54 +291,4 @@ func (e *Engine) persist(r *Run) {
 	if err := e.cfg.Store.UpdateRun(ctx, r.Info()); err != nil {
 		e.log.Error("storing run state", "tenant", r.tenant, "run", r.id, "err", err)
 	}
-}
-
-// notify routes and delivers a run's notifications, retrying each delivery;
-// failures are recorded on the run and never fail it.
-func (e *Engine) notify(r *Run, kind NotificationKind, held *HeldSummary) {
-	if e.cfg.Notifier != nil {
-		e.deliver(r, kind, r.Info(), held)
-	}
-}
-
-// deliver routes and delivers the notifications of kind about info.
-func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *HeldSummary) {
-	if e.cfg.Notifier == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
-	defer cancel()
-	var admins []Principal
-	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
-	if needAdmins {
-		var err error
-		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)
-		if err != nil {
-			e.recordNotifyError(r, fmt.Errorf("listing admins of tenant %q: %w", r.tenant, err))
-		}
-	}
-	policy := e.cfg.Retry
-	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
-		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
-		if err != nil {
-			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))
-		}
-	}
-}
-
-func (e *Engine) recordNotifyError(r *Run, err error) {
-	e.log.Warn("notification failed", "tenant", r.tenant, "run", r.id, "err", err)
-	e.mu.Lock()
-	r.info.NotifyErrors = append(r.info.NotifyErrors, err.Error())
-	e.mu.Unlock()
-}
-
-func safeNotify(ctx context.Context, n Notifier, msg Notification) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = Permanent(&PanicError{Value: v})
-		}
-	}()
-	return n.Notify(ctx, msg)
 }

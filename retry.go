@@ -1,0 +1,81 @@
+// This file is how a failure is classified and retried: the errors a
+// connector returns to say "do not retry" or "retry after", and the engine's
+// retry loop that honours them.
+
+package resync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openresync/resync/internal/retry"
+)
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (bad credentials, 401/403, not
+// found). The engine fails the connection at once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type retryAfterError struct {
+	err   error
+	delay time.Duration
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.err, e.delay)
+}
+
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks err as throttling: the engine waits at least d before
+// calling ReadPage again with the same cursor. RetryAfter(nil, d) is nil.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	if d < 0 {
+		d = 0
+	}
+	return &retryAfterError{err: err, delay: d}
+}
+
+// RetryDelay returns the delay of a RetryAfter error in err's chain.
+func RetryDelay(err error) (time.Duration, bool) {
+	var r *retryAfterError
+	if errors.As(err, &r) {
+		return r.delay, true
+	}
+	return 0, false
+}
+
+// classify maps connector errors to retry decisions: Permanent stops,
+// RetryAfter sets a minimum delay, context errors stop.
+func classify(err error) retry.Classification {
+	if IsPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return retry.Classification{Permanent: true}
+	}
+	d, _ := RetryDelay(err)
+	return retry.Classification{MinDelay: d}
+}
+
+func (e *Engine) retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
+	return retry.Do(ctx, e.cfg.Clock, p.internal(), classify, op, onRetry)
+}
