@@ -57,14 +57,6 @@ type Authorizer interface {
 	Authorize(ctx context.Context, tenant string, p Principal, a Action) (bool, error)
 }
 
-// AuthorizerFunc adapts a function to Authorizer.
-type AuthorizerFunc func(ctx context.Context, tenant string, p Principal, a Action) (bool, error)
-
-// Authorize calls f.
-func (f AuthorizerFunc) Authorize(ctx context.Context, tenant string, p Principal, a Action) (bool, error) {
-	return f(ctx, tenant, p, a)
-}
-
 // Directory lists a tenant's admins: the recipients of a personnel resync's
 // completion email and of delete-guard alerts. Must be safe for concurrent use.
 type Directory interface {
@@ -76,7 +68,7 @@ type Directory interface {
 //
 // Contract: return every connection of the tenant (disabled ones included,
 // so plans can show them as skipped), each with Tenant set to tenant and a
-// unique ID. Return an error wrapping ErrUnknownTenant for a tenant that does
+// unique ID. Return an error wrapping ErrNotFound for a tenant that does
 // not exist. Must be safe for concurrent use.
 type ConnectionSource interface {
 	Connections(ctx context.Context, tenant string) ([]Connection, error)

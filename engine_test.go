@@ -327,7 +327,7 @@ func TestRule4_StaleHoldRefused(t *testing.T) {
 		Changes: []resync.Change{{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: "u1"}}, HoldReason: "test"}
 	require.NoError(t, h.store.Hold(context.Background(), stale))
 	_, err := h.engine.Approve(context.Background(), "t1", stale.ID, alice)
-	require.ErrorIs(t, err, resync.ErrStaleHold)
+	require.ErrorIs(t, err, resync.ErrConflict)
 	assert.Len(t, h.live("t1", "okta1"), 5)
 	held, _ := h.store.HeldChangeSets(context.Background(), "t1")
 	assert.Empty(t, held, "stale held change set kept")
@@ -514,11 +514,11 @@ func TestRule6_BadRequestsStartNothing(t *testing.T) {
 		{"admin of another tenant", resync.Request{Tenant: "t1", Initiator: dave, Scope: resync.PersonnelScope()}, resync.ErrForbidden, "dave"},
 		{"other tenant's connection", resync.Request{Tenant: "t1", Initiator: alice,
 			Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"aws2"}}},
-			resync.ErrUnknownConnection, `"aws2"`},
+			resync.ErrInvalidRequest, `"aws2"`},
 		{"unknown provider", resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.AccountsScope(resync.Infrastructure, "gcp")},
-			resync.ErrUnknownProvider, `"gcp"`},
+			resync.ErrInvalidRequest, `"gcp"`},
 		{"accounts of HRIS", resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.AccountsScope(resync.HRIS)},
-			resync.ErrAccountsTypeNotAllowed, "hris"},
+			resync.ErrInvalidRequest, "hris"},
 		{"unknown tenant", resync.Request{Tenant: "nope", Initiator: alice, Scope: resync.PersonnelScope()}, resync.ErrForbidden, "nope"},
 		{"no connections in scope", resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.AccountsScope(resync.Observability)},
 			resync.ErrNoConnections, "observability"},
@@ -538,12 +538,12 @@ func TestRule6_BadRequestsStartNothing(t *testing.T) {
 	assert.Equal(t, 0, h.fakes.Get("aws2").Reads())
 }
 
-// Rule 6: a tenant the connection source does not know is ErrUnknownTenant
+// Rule 6: a tenant the connection source does not know is ErrNotFound
 // (for a caller the authorizer lets through).
 func TestRule6_UnknownTenant(t *testing.T) {
 	h := newHarness(t, func(c *resync.Config) { c.Authorizer = resynctest.AllowAll })
 	_, err := h.engine.ResyncPersonnel(context.Background(), "ghost", alice)
-	require.ErrorIs(t, err, resync.ErrUnknownTenant)
+	require.ErrorIs(t, err, resync.ErrNotFound)
 	assert.Contains(t, err.Error(), "ghost")
 }
 

@@ -16,40 +16,27 @@ var (
 	// (none connected, or all of the scope's skipped). Nothing was started.
 	ErrNoConnections = errors.New("resync: no connections to resync")
 
-	// ErrUnknownTenant is returned by a ConnectionSource for a tenant it does
-	// not know; the engine passes it through. Nothing was started.
-	ErrUnknownTenant = errors.New("resync: unknown tenant")
-
-	// ErrUnknownProvider: an accounts selection names a provider the tenant
-	// has no connection of (of the scope's type). Nothing was started.
-	ErrUnknownProvider = errors.New("resync: unknown provider")
-
-	// ErrUnknownConnection: a selection names a connection ID the tenant does
-	// not have, or one of another type. Nothing was started.
-	ErrUnknownConnection = errors.New("resync: unknown connection")
-
-	// ErrAccountsTypeNotAllowed: ResyncAccounts was asked for a type other
-	// than AccessReview, Infrastructure or Observability. Nothing was started.
-	ErrAccountsTypeNotAllowed = errors.New("resync: accounts resync is not available for this connection type")
-
-	// ErrInvalidRequest: a request or configuration is malformed (empty
-	// tenant, bad scope, ...). Nothing was started.
+	// ErrInvalidRequest: a request or configuration is malformed: an empty
+	// tenant, a scope that names a provider or connection the tenant does not
+	// have (or one of another type), an accounts resync of a type other than
+	// AccessReview, Infrastructure or Observability. The message names what
+	// is wrong. Nothing was started.
 	ErrInvalidRequest = errors.New("resync: invalid request")
 
 	// ErrClosed: the engine (or scheduler) has been closed.
 	ErrClosed = errors.New("resync: closed")
 
-	// ErrNotFound: no run, or no held change set, with that ID for that tenant.
+	// ErrNotFound: no tenant (a ConnectionSource returns it, wrapped, for a
+	// tenant it does not know), or no run, held change set or connection with
+	// that ID for that tenant.
 	ErrNotFound = errors.New("resync: not found")
 
-	// ErrConflict is returned by Store.Apply when the connection's snapshot
-	// is no longer at the change set's BaseVersion: another apply came first.
-	// Nothing was applied.
+	// ErrConflict: the state changed under the request. Store.Apply returns
+	// it when the connection's snapshot is no longer at the change set's
+	// BaseVersion (another apply came first); Approve returns it when the
+	// snapshot changed after the set was held (the set is discarded: resync
+	// again). Nothing was applied.
 	ErrConflict = errors.New("resync: snapshot changed concurrently")
-
-	// ErrStaleHold: a held change set can no longer be approved because the
-	// snapshot changed after it was held. It is discarded; resync again.
-	ErrStaleHold = errors.New("resync: held change set is stale")
 
 	// ErrInvalidRecord: a record failed validation (see RecordError).
 	ErrInvalidRecord = errors.New("resync: invalid record")

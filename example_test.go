@@ -11,10 +11,10 @@ import (
 	"github.com/openresync/resync/resynctest"
 )
 
-func ExampleParseConnectionType() {
+func ExampleConnectionType_UnmarshalText() {
 	for _, s := range []string{"idp", "Version Control", "access-review", "crm"} {
-		t, err := resync.ParseConnectionType(s)
-		if err != nil {
+		var t resync.ConnectionType
+		if err := t.UnmarshalText([]byte(s)); err != nil {
 			fmt.Println("error:", s)
 			continue
 		}

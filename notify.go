@@ -112,12 +112,6 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// NotifierFunc adapts a function to Notifier.
-type NotifierFunc func(ctx context.Context, n Notification) error
-
-// Notify calls f.
-func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
-
 // ScheduledNotify says whom scheduled runs notify.
 type ScheduledNotify uint8
 

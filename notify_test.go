@@ -122,10 +122,14 @@ func TestNotifications_FailuresNeverFailTheRun(t *testing.T) {
 	})
 }
 
+type panicky struct{}
+
+func (panicky) Notify(context.Context, resync.Notification) error { panic("template bug") }
+
 // A panicking notifier is contained like a failing one.
 func TestNotifications_PanickingNotifier(t *testing.T) {
 	h := newHarness(t, func(c *resync.Config) {
-		c.Notifier = resync.NotifierFunc(func(context.Context, resync.Notification) error { panic("template bug") })
+		c.Notifier = panicky{}
 	})
 	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
 	info := h.personnel(alice)
@@ -171,7 +175,7 @@ func TestPlan(t *testing.T) {
 
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
 		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"dd1"}}})
-	require.ErrorIs(t, err, resync.ErrUnknownConnection)
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
 	assert.Contains(t, err.Error(), "observability")
 
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: carol, Scope: resync.PersonnelScope()})

@@ -29,8 +29,7 @@ func (k RecordKind) String() string {
 	return fmt.Sprintf("RecordKind(%d)", uint8(k))
 }
 
-// ParseRecordKind parses the String form of a RecordKind.
-func ParseRecordKind(s string) (RecordKind, error) {
+func parseRecordKind(s string) (RecordKind, error) {
 	for _, k := range []RecordKind{KindIdentity, KindAccount, KindGroup} {
 		if k.String() == s {
 			return k, nil
@@ -47,9 +46,10 @@ func (k RecordKind) MarshalText() ([]byte, error) {
 	return []byte(k.String()), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
+// String form.
 func (k *RecordKind) UnmarshalText(b []byte) error {
-	v, err := ParseRecordKind(string(b))
+	v, err := parseRecordKind(string(b))
 	*k = v
 	return err
 }

@@ -14,6 +14,17 @@ import (
 	"github.com/openresync/resync/storage"
 )
 
+// unmarshal parses s with T's UnmarshalText, as a host reading configuration
+// would.
+func unmarshal[T any, P interface {
+	*T
+	UnmarshalText([]byte) error
+}](s string) (T, error) {
+	var v T
+	err := P(&v).UnmarshalText([]byte(s))
+	return v, err
+}
+
 func TestConnectionTypeRoundTrip(t *testing.T) {
 	t.Parallel()
 	all := resync.AllConnectionTypes()
@@ -26,14 +37,14 @@ func TestConnectionTypeRoundTrip(t *testing.T) {
 		assert.False(t, names[s], "name %q used twice", s)
 		names[s] = true
 
-		got, err := resync.ParseConnectionType(s)
+		got, err := unmarshal[resync.ConnectionType](s)
 		require.NoError(t, err)
 		assert.Equal(t, ct, got)
 		// Case and separators are forgiven.
-		got, err = resync.ParseConnectionType(" " + strings.ToUpper(strings.ReplaceAll(s, "_", " ")) + " ")
+		got, err = unmarshal[resync.ConnectionType](" " + strings.ToUpper(strings.ReplaceAll(s, "_", " ")) + " ")
 		require.NoError(t, err, s)
 		assert.Equal(t, ct, got)
-		got, err = resync.ParseConnectionType(strings.ReplaceAll(s, "_", "-"))
+		got, err = unmarshal[resync.ConnectionType](strings.ReplaceAll(s, "_", "-"))
 		require.NoError(t, err, s)
 		assert.Equal(t, ct, got)
 
@@ -51,7 +62,7 @@ func TestConnectionTypeRoundTrip(t *testing.T) {
 func TestConnectionTypeInvalid(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"", "nope", "idp2", "ConnectionType(1)"} {
-		_, err := resync.ParseConnectionType(s)
+		_, err := unmarshal[resync.ConnectionType](s)
 		assert.Error(t, err, "%q", s)
 	}
 	var zero resync.ConnectionType
@@ -72,7 +83,7 @@ func TestRecordKindRoundTrip(t *testing.T) {
 	want := map[resync.RecordKind]string{resync.KindIdentity: "identity", resync.KindAccount: "account", resync.KindGroup: "group"}
 	for k, s := range want {
 		assert.Equal(t, s, k.String())
-		got, err := resync.ParseRecordKind(s)
+		got, err := unmarshal[resync.RecordKind](s)
 		require.NoError(t, err)
 		assert.Equal(t, k, got)
 		b, err := json.Marshal(map[string]resync.RecordKind{"k": k})
@@ -83,7 +94,7 @@ func TestRecordKindRoundTrip(t *testing.T) {
 		assert.Equal(t, k, back["k"])
 	}
 	for _, s := range []string{"", "Identity", "user", "RecordKind(0)"} {
-		_, err := resync.ParseRecordKind(s)
+		_, err := unmarshal[resync.RecordKind](s)
 		assert.Error(t, err, "%q", s)
 	}
 	assert.Equal(t, "RecordKind(0)", resync.RecordKind(0).String())
@@ -96,7 +107,7 @@ func TestChangeOpRoundTrip(t *testing.T) {
 	want := map[resync.ChangeOp]string{resync.OpAdd: "add", resync.OpUpdate: "update", resync.OpRemove: "remove", resync.OpRefresh: "refresh"}
 	for o, s := range want {
 		assert.Equal(t, s, o.String())
-		got, err := resync.ParseChangeOp(s)
+		got, err := unmarshal[resync.ChangeOp](s)
 		require.NoError(t, err)
 		assert.Equal(t, o, got)
 		b, err := json.Marshal([]resync.ChangeOp{o})
@@ -107,7 +118,7 @@ func TestChangeOpRoundTrip(t *testing.T) {
 		assert.Equal(t, []resync.ChangeOp{o}, back)
 	}
 	for _, s := range []string{"", "ADD", "delete"} {
-		_, err := resync.ParseChangeOp(s)
+		_, err := unmarshal[resync.ChangeOp](s)
 		assert.Error(t, err, "%q", s)
 	}
 	assert.Equal(t, "ChangeOp(0)", resync.ChangeOp(0).String())

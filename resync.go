@@ -90,9 +90,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// InstanceID returns the engine's instance ID.
-func (e *Engine) InstanceID() string { return e.cfg.InstanceID }
-
 // Owner returns the owner name of this start of the engine: the InstanceID
 // plus a random suffix. Runs record it, and leases are taken in its name.
 func (e *Engine) Owner() string { return e.owner }
@@ -113,14 +110,14 @@ func (e *Engine) ResyncPersonnel(ctx context.Context, tenant string, by Principa
 
 // ResyncAccounts starts an accounts resync of one connection type
 // (AccessReview, Infrastructure or Observability; others fail with
-// ErrAccountsTypeNotAllowed): all its providers, or only those named. Use
+// ErrInvalidRequest): all its providers, or only those named. Use
 // Start with an AccountsScope to select connection IDs.
 func (e *Engine) ResyncAccounts(ctx context.Context, tenant string, by Principal, t ConnectionType, providers ...string) (*Run, error) {
 	return e.Start(ctx, Request{Tenant: tenant, Initiator: by, Scope: AccountsScope(t, providers...)})
 }
 
 // Plan returns what req would sync and skip, without starting anything. It
-// fails as Start would (ErrForbidden, ErrUnknownProvider, ...), except that
+// fails as Start would (ErrForbidden, ErrInvalidRequest, ...), except that
 // an empty plan is not an error.
 func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 	_, p, err := e.prepare(ctx, &req)
@@ -133,8 +130,7 @@ func (e *Engine) Plan(ctx context.Context, req Request) (*Plan, error) {
 // connections it had already begun reading are read once more (see Guarantees: dedup, in the package doc).
 //
 // Errors, all before anything is started or recorded: ErrInvalidRequest,
-// ErrForbidden, ErrUnknownTenant, ErrUnknownProvider, ErrUnknownConnection,
-// ErrAccountsTypeNotAllowed, ErrNoConnections, ErrClosed.
+// ErrForbidden, ErrNotFound (an unknown tenant), ErrNoConnections, ErrClosed.
 func (e *Engine) Start(ctx context.Context, req Request) (*Run, error) {
 	key, plan, err := e.prepare(ctx, &req)
 	if err != nil {
@@ -267,7 +263,7 @@ func (e *Engine) HeldChangeSets(ctx context.Context, tenant string, by Principal
 }
 
 // Approve applies a held change set. If the connection's snapshot changed
-// since it was held, the set is discarded and ErrStaleHold returned: resync
+// since it was held, the set is discarded and ErrConflict returned: resync
 // again. ErrNotFound if there is no such held set.
 func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principal) (HeldSummary, error) {
 	if err := e.authorize(ctx, tenant, by, ActionReviewHeld); err != nil {
@@ -283,7 +279,7 @@ func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principa
 			if derr := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); derr != nil && !errors.Is(derr, ErrNotFound) {
 				return sum, derr
 			}
-			return sum, fmt.Errorf("%w: connection %q changed after change set %q was held; it was discarded, resync again", ErrStaleHold, cs.ConnectionID, heldID)
+			return sum, fmt.Errorf("%w: connection %q changed after change set %q was held; it was discarded, resync again", ErrConflict, cs.ConnectionID, heldID)
 		}
 		return sum, err
 	}
@@ -317,12 +313,12 @@ func (e *Engine) CheckConnection(ctx context.Context, tenant, connectionID strin
 	}
 	i := slices.IndexFunc(conns, func(c Connection) bool { return c.ID == connectionID && c.Tenant == tenant })
 	if i < 0 {
-		return fmt.Errorf("%w: tenant %q has no connection %q", ErrUnknownConnection, tenant, connectionID)
+		return fmt.Errorf("%w: tenant %q has no connection %q", ErrNotFound, tenant, connectionID)
 	}
 	conn := conns[i]
 	f := e.cfg.Connectors[conn.Provider]
 	if f == nil {
-		return fmt.Errorf("%w: no connector registered for provider %q", ErrUnknownProvider, conn.Provider)
+		return fmt.Errorf("%w: no connector registered for provider %q", ErrInvalidRequest, conn.Provider)
 	}
 	c, err := callFactory(ctx, f, conn)
 	if err != nil {

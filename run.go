@@ -90,18 +90,6 @@ type ConnectionResult struct {
 	FinishedAt time.Time `json:",omitzero"`
 }
 
-// Duration is the time from the start of the connection's (last) read to
-// its end; zero until it ends.
-func (r ConnectionResult) Duration() time.Duration {
-	if r.StartedAt.IsZero() || r.FinishedAt.IsZero() {
-		return 0
-	}
-	return r.FinishedAt.Sub(r.StartedAt)
-}
-
-// Changed returns Added+Updated+Removed.
-func (r ConnectionResult) Changed() int { return r.Added + r.Updated + r.Removed }
-
 // RunInfo describes a run; it is what a Store keeps and what status calls return.
 type RunInfo struct {
 	ID        string

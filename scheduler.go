@@ -45,7 +45,7 @@ type SchedulerConfig struct {
 	// whose failures are all permanent (IsPermanent on Run.Err: bad
 	// credentials, ...) or held change sets (ErrHeld: an admin must
 	// decide) is not retried; nor is a start that failed with
-	// ErrUnknownTenant, ErrForbidden or ErrInvalidRequest (a failed slot),
+	// ErrNotFound (an unknown tenant), ErrForbidden or ErrInvalidRequest (a failed slot),
 	// ErrNoConnections (not a failure) or ErrClosed (the engine is closed:
 	// the end of scheduling, see Scheduler). Defaults: 4 attempts, 5
 	// minutes doubling to at most 1 hour, 20% jitter.
@@ -180,7 +180,7 @@ type ScheduledResult struct {
 	// scheduled run of the tenant for this slot, so this one did nothing.
 	Elsewhere bool
 	// Err is why the attempt failed: the run's Err, or the error that kept
-	// it from starting (ErrNoConnections, ErrUnknownTenant, ErrClosed, a
+	// it from starting (ErrNoConnections, ErrNotFound, ErrClosed, a
 	// store error).
 	Err error
 }

@@ -173,8 +173,7 @@ func (s *Scheduler) startLeased(ctx context.Context, tenant string, j job, ar *a
 			ar.out = outClosed
 		case errors.Is(err, ErrNoConnections):
 			ar.out = outNoConnections
-		case errors.Is(err, ErrUnknownTenant), errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrForbidden),
-			errors.Is(err, ErrUnknownProvider), errors.Is(err, ErrUnknownConnection), errors.Is(err, ErrAccountsTypeNotAllowed):
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrForbidden):
 			ar.out = outPermanent
 		default:
 			ar.out = outFailed

@@ -482,7 +482,7 @@ func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(50 * time.Hour)
 		synctest.Wait()
-		for id, sentinel := range map[string]error{"empty": resync.ErrNoConnections, "ghost": resync.ErrUnknownTenant} {
+		for id, sentinel := range map[string]error{"empty": resync.ErrNoConnections, "ghost": resync.ErrNotFound} {
 			st, err := s.Status(id)
 			require.NoError(t, err)
 			require.ErrorIs(t, st.Last.Err, sentinel, id)
@@ -827,7 +827,7 @@ func TestSchedulerErrorsSayEachThingOnce(t *testing.T) {
 			assert.LessOrEqual(t, strings.Count(msg, "globex"), 1, "%s: %s", name, msg)
 		}
 		_, err := resync.NewScheduler(env.engine, resync.SchedulerConfig{Scope: resync.AccountsScope(resync.IdP)})
-		assert.ErrorIs(t, err, resync.ErrAccountsTypeNotAllowed, "the cause stays in the chain")
+		assert.ErrorIs(t, err, resync.ErrInvalidRequest, "the cause stays in the chain")
 
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(26 * time.Hour)

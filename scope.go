@@ -60,7 +60,7 @@ func AllConnectionTypes() []ConnectionType {
 func (t ConnectionType) Valid() bool { return t >= IdP && t <= AccessReview }
 
 // String returns the type's stable, lower-case name ("idp", "version_control", ...).
-// ParseConnectionType accepts it back.
+// UnmarshalText accepts it back.
 func (t ConnectionType) String() string {
 	if t.Valid() {
 		return connectionTypeNames[t]
@@ -76,9 +76,11 @@ func (t ConnectionType) MarshalText() ([]byte, error) {
 	return []byte(t.String()), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler; see ParseConnectionType.
+// UnmarshalText implements encoding.TextUnmarshaler. It accepts the String
+// form ignoring case, with '-' or ' ' for '_' ("Version Control" parses),
+// so a host can read types from configuration with it.
 func (t *ConnectionType) UnmarshalText(b []byte) error {
-	v, err := ParseConnectionType(string(b))
+	v, err := parseConnectionType(string(b))
 	if err != nil {
 		return err
 	}
@@ -86,9 +88,7 @@ func (t *ConnectionType) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// ParseConnectionType parses a type name as returned by String. It ignores
-// case, and accepts '-' or ' ' for '_' ("Version Control" parses).
-func ParseConnectionType(s string) (ConnectionType, error) {
+func parseConnectionType(s string) (ConnectionType, error) {
 	norm := strings.ToLower(strings.TrimSpace(s))
 	norm = strings.NewReplacer("-", "_", " ", "_").Replace(norm)
 	for t := IdP; t <= AccessReview; t++ {
@@ -266,7 +266,7 @@ func (s Scope) normalize(personnelDefault []ConnectionType) (Scope, error) {
 			return Scope{}, fmt.Errorf("%w: accounts scope has invalid connection type %d", ErrInvalidRequest, uint8(t))
 		}
 		if !slices.Contains(AccountsTypes(), t) {
-			return Scope{}, fmt.Errorf("%w: %s (accounts can be resynced for access_review, infrastructure and observability only)", ErrAccountsTypeNotAllowed, t)
+			return Scope{}, fmt.Errorf("%w: %s (accounts can be resynced for access_review, infrastructure and observability only)", ErrInvalidRequest, t)
 		}
 		out.Types = []ConnectionType{t}
 		out.Providers = sortedUniqueStrings(s.Providers)
@@ -374,7 +374,7 @@ func planScope(tenant string, s Scope, conns []Connection, hasConnector func(pro
 		}
 		if _, ok := wantID[c.ID]; ok {
 			if s.Kind == ScopeAccounts && c.Type != s.Types[0] {
-				return nil, fmt.Errorf("%w: connection %q (%s) is of type %s, not %s", ErrUnknownConnection, c.ID, c.Label(), c.Type, s.Types[0])
+				return nil, fmt.Errorf("%w: connection %q (%s) is of type %s, not %s", ErrInvalidRequest, c.ID, c.Label(), c.Type, s.Types[0])
 			}
 			wantID[c.ID] = true
 		}
@@ -403,12 +403,12 @@ func planScope(tenant string, s Scope, conns []Connection, hasConnector func(pro
 	var unknown []error
 	for _, pr := range s.Providers {
 		if !wantProvider[pr] {
-			unknown = append(unknown, fmt.Errorf("%w: tenant %q has no %s connection of provider %q", ErrUnknownProvider, tenant, s.Types[0], pr))
+			unknown = append(unknown, fmt.Errorf("%w: tenant %q has no %s connection of provider %q", ErrInvalidRequest, tenant, s.Types[0], pr))
 		}
 	}
 	for _, id := range s.ConnectionIDs {
 		if !wantID[id] {
-			unknown = append(unknown, fmt.Errorf("%w: tenant %q has no connection %q", ErrUnknownConnection, tenant, id))
+			unknown = append(unknown, fmt.Errorf("%w: tenant %q has no connection %q", ErrInvalidRequest, tenant, id))
 		}
 	}
 	if len(unknown) > 0 {

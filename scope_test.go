@@ -69,8 +69,8 @@ func TestScopeNormalizeErrors(t *testing.T) {
 		{"accounts no type", Scope{Kind: ScopeAccounts}, ErrInvalidRequest, "exactly one connection type, got 0"},
 		{"accounts two types", Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure, AccessReview}}, ErrInvalidRequest, "got 2"},
 		{"accounts invalid type", AccountsScope(0), ErrInvalidRequest, "invalid connection type 0"},
-		{"accounts of HRIS", AccountsScope(HRIS), ErrAccountsTypeNotAllowed, "hris"},
-		{"accounts of IdP", AccountsScope(IdP, "okta"), ErrAccountsTypeNotAllowed, "idp"},
+		{"accounts of HRIS", AccountsScope(HRIS), ErrInvalidRequest, "hris"},
+		{"accounts of IdP", AccountsScope(IdP, "okta"), ErrInvalidRequest, "idp"},
 		{"accounts empty provider", AccountsScope(Infrastructure, "aws", ""), ErrInvalidRequest, "empty provider"},
 		{"accounts empty connection ID", Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, ConnectionIDs: []string{""}}, ErrInvalidRequest, "empty connection ID"},
 		{"all with types", Scope{Kind: ScopeAll, Types: []ConnectionType{IdP}}, ErrInvalidRequest, "full scope"},
@@ -86,9 +86,9 @@ func TestScopeNormalizeErrors(t *testing.T) {
 			assert.Equal(t, Scope{}, got)
 		})
 	}
-	// The accounts-type error is not an ErrInvalidRequest: callers tell them apart.
+	// The accounts-type error names the types that are allowed.
 	_, err := AccountsScope(MDM).normalize(def)
-	assert.NotErrorIs(t, err, ErrInvalidRequest)
+	assert.ErrorContains(t, err, "access_review, infrastructure and observability only")
 }
 
 func planConns() []Connection {
@@ -190,34 +190,34 @@ func TestPlanScopeErrors(t *testing.T) {
 	t.Parallel()
 	t.Run("unknown provider", func(t *testing.T) {
 		_, err := planScope("t1", mustNormalize(t, AccountsScope(Infrastructure, "aws", "oracle")), planConns(), hasConnector)
-		require.ErrorIs(t, err, ErrUnknownProvider)
+		require.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Contains(t, err.Error(), `"oracle"`)
 		assert.NotContains(t, err.Error(), `"aws"`)
 	})
 	t.Run("provider of another type", func(t *testing.T) {
 		// kandji exists, but only as an MDM connection.
 		_, err := planScope("t1", mustNormalize(t, AccountsScope(Infrastructure, "kandji")), planConns(), hasConnector)
-		require.ErrorIs(t, err, ErrUnknownProvider)
+		require.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Contains(t, err.Error(), `"kandji"`)
 	})
 	t.Run("unknown connection", func(t *testing.T) {
 		s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, ConnectionIDs: []string{"aws-prod", "nope"}}
 		_, err := planScope("t1", mustNormalize(t, s), planConns(), hasConnector)
-		require.ErrorIs(t, err, ErrUnknownConnection)
+		require.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Contains(t, err.Error(), `"nope"`)
 	})
 	t.Run("connection of another type", func(t *testing.T) {
 		s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, ConnectionIDs: []string{"okta1"}}
 		_, err := planScope("t1", mustNormalize(t, s), planConns(), hasConnector)
-		require.ErrorIs(t, err, ErrUnknownConnection)
+		require.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Contains(t, err.Error(), `"okta1"`)
 	})
 	t.Run("two unknowns joined", func(t *testing.T) {
 		s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"oracle"}, ConnectionIDs: []string{"ghost"}}
 		_, err := planScope("t1", mustNormalize(t, s), planConns(), hasConnector)
 		require.Error(t, err)
-		assert.ErrorIs(t, err, ErrUnknownProvider)
-		assert.ErrorIs(t, err, ErrUnknownConnection)
+		assert.ErrorIs(t, err, ErrInvalidRequest)
+		assert.ErrorIs(t, err, ErrInvalidRequest)
 		assert.Contains(t, err.Error(), `"oracle"`)
 		assert.Contains(t, err.Error(), `"ghost"`)
 		var joined interface{ Unwrap() []error }

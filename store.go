@@ -99,8 +99,7 @@ func (o ChangeOp) String() string {
 	return fmt.Sprintf("ChangeOp(%d)", uint8(o))
 }
 
-// ParseChangeOp parses the String form.
-func ParseChangeOp(s string) (ChangeOp, error) {
+func parseChangeOp(s string) (ChangeOp, error) {
 	for _, o := range []ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh} {
 		if o.String() == s {
 			return o, nil
@@ -117,9 +116,10 @@ func (o ChangeOp) MarshalText() ([]byte, error) {
 	return []byte(o.String()), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
+// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
+// String form.
 func (o *ChangeOp) UnmarshalText(b []byte) error {
-	v, err := ParseChangeOp(string(b))
+	v, err := parseChangeOp(string(b))
 	*o = v
 	return err
 }

@@ -342,20 +342,23 @@ func (s *Source) Connections(ctx context.Context, tenant string) ([]resync.Conne
 	defer s.mu.Unlock()
 	conns, ok := s.tenants[tenant]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", resync.ErrUnknownTenant, tenant)
+		return nil, fmt.Errorf("%w: unknown tenant %q", resync.ErrNotFound, tenant)
 	}
 	return slices.Clone(conns), nil
 }
 
 // AllowAll is an Authorizer that allows everything.
-var AllowAll resync.Authorizer = resync.AuthorizerFunc(func(context.Context, string, resync.Principal, resync.Action) (bool, error) {
-	return true, nil
-})
+var AllowAll resync.Authorizer = fixedAuthorizer(true)
 
 // DenyAll is an Authorizer that denies everything.
-var DenyAll resync.Authorizer = resync.AuthorizerFunc(func(context.Context, string, resync.Principal, resync.Action) (bool, error) {
-	return false, nil
-})
+var DenyAll resync.Authorizer = fixedAuthorizer(false)
+
+// fixedAuthorizer gives the same answer to every question.
+type fixedAuthorizer bool
+
+func (f fixedAuthorizer) Authorize(context.Context, string, resync.Principal, resync.Action) (bool, error) {
+	return bool(f), nil
+}
 
 // Admins is an Authorizer and Directory from a fixed list of admins per
 // tenant: it allows exactly those principals (matched by ID) on their

@@ -129,7 +129,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		Connectors:  map[string]resync.ConnectorFactory{"bamboohr": slowFiles, "okta": slowFiles, "aws": slowFiles},
 		Authorizer:  admins,
 		Directory:   admins,
-		Notifier:    printNotifier(w),
+		Notifier:    printNotifier{w},
 	})
 	if err != nil {
 		return err
@@ -366,21 +366,21 @@ func (d *demo) summary(info resync.RunInfo) {
 	fmt.Fprintln(tw, "    connection\tstatus\tread\tadded\tupdated\tremoved\trejected\ttime")
 	for _, c := range info.Connections {
 		fmt.Fprintf(tw, "    %s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", c.Name, c.Status, c.Read, c.Added, c.Updated, c.Removed,
-			c.Rejected, c.Duration().Round(time.Millisecond))
+			c.Rejected, c.FinishedAt.Sub(c.StartedAt).Round(time.Millisecond))
 	}
 	_ = tw.Flush()
 }
 
 // printNotifier is the Notifier: one short line per notification.
-func printNotifier(w io.Writer) resync.Notifier {
-	return resync.NotifierFunc(func(_ context.Context, n resync.Notification) error {
-		to := make([]string, len(n.Recipients))
-		for i, p := range n.Recipients {
-			to[i] = p.String()
-		}
-		_, err := fmt.Fprintf(w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), n.Subject())
-		return err
-	})
+type printNotifier struct{ w io.Writer }
+
+func (p printNotifier) Notify(_ context.Context, n resync.Notification) error {
+	to := make([]string, len(n.Recipients))
+	for i, r := range n.Recipients {
+		to[i] = r.String()
+	}
+	_, err := fmt.Fprintf(p.w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), n.Subject())
+	return err
 }
 
 // syncWriter serializes writes: the notifier runs on the engine's goroutines.

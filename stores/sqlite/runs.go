@@ -68,11 +68,9 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 	for i, sc := range sr.Connections {
 		c := sc.ConnectionResult
 		if sc.Type != "" {
-			t, err := resync.ParseConnectionType(sc.Type)
-			if err != nil {
+			if err := c.Type.UnmarshalText([]byte(sc.Type)); err != nil {
 				return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
 			}
-			c.Type = t
 		}
 		r.Connections[i] = c
 	}
