@@ -66,10 +66,8 @@
 //		Schedule: resync.Daily(2, 0, nyc, 4*time.Hour), // 02:00–06:00 New York time
 //		Logger:   logger,
 //	})
-//	for _, t := range tenants {
-//		s.Add(t, resync.TenantConfig{})
-//	}
-//	s.Add("globex", resync.TenantConfig{Schedule: resync.Every(6 * time.Hour)})
+//	s.Add("acme", resync.TenantConfig{})                                         // the defaults
+//	s.Add("globex", resync.TenantConfig{Schedule: resync.Every(6 * time.Hour)}) // its own schedule
 //	s.Start(ctx)
 //	defer s.Stop(ctx)
 //

@@ -342,7 +342,7 @@ func (s *Source) Connections(ctx context.Context, tenant string) ([]resync.Conne
 	defer s.mu.Unlock()
 	conns, ok := s.tenants[tenant]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown tenant %q", resync.ErrNotFound, tenant)
+		return nil, fmt.Errorf("%w: no such tenant", resync.ErrNotFound)
 	}
 	return slices.Clone(conns), nil
 }
