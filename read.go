@@ -205,6 +205,16 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	defer cancel()
 
 	err := e.readDiffApply(ctx, t, res, span, lease)
+	for err != nil && isRestart(err) && !IsPermanent(err) && res.Restarts < maxRestarts && ctx.Err() == nil {
+		res.Restarts++
+		span.AddEvent("restart", trace.WithAttributes(attribute.Int("resync.restart", res.Restarts), attribute.String("error", err.Error())))
+		e.log.Info("cursor cannot be resumed, reading again from the first page", "connection", t.conn.ID, "restart", res.Restarts, "err", err)
+		t.nread.Store(0)
+		err = e.readDiffApply(ctx, t, res, span, lease)
+	}
+	if err != nil && isRestart(err) && res.Restarts == maxRestarts {
+		err = fmt.Errorf("after %d restarts from the first page: %w", maxRestarts, err)
+	}
 	res.Read = int(t.nread.Load())
 	res.Pages = int(t.pages.Load())
 	res.Attempts = int(t.attempts.Load())

@@ -66,10 +66,40 @@ func RetryDelay(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+type restartError struct{ err error }
+
+func (e *restartError) Error() string { return "cursor cannot be resumed: " + e.err.Error() }
+
+func (e *restartError) Unwrap() error { return e.err }
+
+// maxRestarts bounds how often one read starts over from the first page.
+const maxRestarts = 3
+
+// RestartRead marks err as fatal to the read's cursor, not to the read: a
+// cursor that cannot be repeated (an LDAP paging cookie dies with the
+// connection that issued it; a provider's page token expired) must not be
+// retried. The engine discards the pages read so far, opens a new connector
+// through the factory and reads again from the first page, at most three
+// times per read (ConnectionResult.Restarts counts them); nothing is applied
+// from a read that was started over. After the last restart the connection
+// fails with err, which the scheduler retries like any transient failure.
+// RestartRead(nil) is nil.
+func RestartRead(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &restartError{err: err}
+}
+
+func isRestart(err error) bool {
+	var r *restartError
+	return errors.As(err, &r)
+}
+
 // classify maps connector errors to retry decisions: Permanent stops,
 // RetryAfter sets a minimum delay, context errors stop.
 func classify(err error) retry.Classification {
-	if IsPermanent(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if IsPermanent(err) || isRestart(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return retry.Classification{Permanent: true}
 	}
 	d, _ := RetryDelay(err)

@@ -80,6 +80,9 @@ type ConnectionResult struct {
 	// Reads counts full reads of the connection in this run: 2 when a
 	// request arrived during the first read and it was read again.
 	Reads int
+	// Restarts counts how often a read started over from the first page
+	// because its connector returned a RestartRead error.
+	Restarts int `json:",omitempty"`
 
 	// HeldID names the held change set when Status is ConnHeld.
 	HeldID string `json:",omitempty"`
@@ -155,6 +158,7 @@ func (ri RunInfo) Totals() ConnectionResult {
 		t.Pages += c.Pages
 		t.Attempts += c.Attempts
 		t.Reads += c.Reads
+		t.Restarts += c.Restarts
 	}
 	return t
 }
