@@ -173,9 +173,6 @@ type StoredRecord struct {
 	RemovedBy string    `json:",omitempty"`
 }
 
-// Removed reports whether the record is a tombstone.
-func (r StoredRecord) Removed() bool { return !r.RemovedAt.IsZero() }
-
 // RecordQuery selects records of one connection.
 type RecordQuery struct {
 	Tenant       string

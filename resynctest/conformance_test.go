@@ -149,7 +149,7 @@ func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn fu
 	}
 	recs, _ := s.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: conn, IncludeRemoved: true})
 	for _, r := range recs {
-		if r.Removed() {
+		if !r.RemovedAt.IsZero() {
 			if err := fn(resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint}); err != nil {
 				return 0, err
 			}

@@ -932,7 +932,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !ok {
 		return ruleTombstone.errorf("a removed record is gone from Records with IncludeRemoved: it must stay as a tombstone")
 	}
-	if !tomb.Removed() || tomb.RemovedBy != "run2" {
+	if !!tomb.RemovedAt.IsZero() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
 	live, err := e.records(a, "c1", "", false)
@@ -942,7 +942,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if _, ok := findRecord(live, resync.KindIdentity, "bob"); ok || len(live) != 1 {
 		return ruleRecords.errorf("Records without IncludeRemoved returned %d records including the tombstone of %q", len(live), "bob")
 	}
-	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || alice.Removed() {
+	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || !alice.RemovedAt.IsZero() {
 		return ruleTombstone.errorf("removing %q tombstoned or lost %q", "bob", "alice")
 	}
 	// Revive: an add of a tombstoned key.
@@ -955,8 +955,8 @@ func checkApplyTombstone(e *storeEnv) error {
 		return err
 	}
 	bob, ok := findRecord(all, resync.KindIdentity, "bob")
-	if !ok || bob.Removed() {
-		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, bob.Removed())
+	if !ok || !bob.RemovedAt.IsZero() {
+		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, !bob.RemovedAt.IsZero())
 	}
 	if len(all) != 2 {
 		return ruleApply.errorf("reviving %q left %d records, want 2 (one per kind and key)", "bob", len(all))
@@ -1647,10 +1647,10 @@ func checkTenantIsolation(e *storeEnv) error {
 	if err != nil {
 		return err
 	}
-	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !alice.Removed() {
+	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !!alice.RemovedAt.IsZero() {
 		return ruleApply.errorf("removing %q in tenant %q did not tombstone it", "alice", a)
 	}
-	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); alice.Removed() {
+	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); !alice.RemovedAt.IsZero() {
 		return ruleIsolation.errorf("removing %q in tenant %q tombstoned tenant %q's record of the same key", "alice", a, b)
 	}
 	if _, vb, err := e.snapshot(b, "c1"); err != nil || vb != 1 {
@@ -1896,7 +1896,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
 		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
 	}
-	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !!b.RemovedAt.IsZero() || b.RemovedBy != "run2" {
 		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
 	}
 	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
