@@ -3,7 +3,6 @@ package resync
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -42,62 +41,6 @@ type Notification struct {
 	Run RunInfo
 	// Held is set for NotifyChangesHeld.
 	Held *HeldSummary `json:",omitempty"`
-}
-
-// Subject returns a one-line summary, suitable for an email subject.
-func (n Notification) Subject() string {
-	what := "Personnel resync"
-	switch n.Run.Scope.Kind {
-	case ScopeAccounts:
-		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + string(n.Run.Scope.Types[0]) + ")"
-		}
-	case ScopeAll:
-		what = "Scheduled sync"
-	}
-	switch n.Kind {
-	case NotifyRunStarted:
-		return what + " started"
-	case NotifyRunCompleted:
-		return fmt.Sprintf("%s %s", what, n.Run.Status)
-	case NotifyChangesHeld:
-		if n.Held != nil {
-			label := n.Held.ConnectionID
-			if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
-				label = c.Name
-			}
-			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
-		}
-		return "Changes held for review"
-	}
-	return what
-}
-
-// Text returns a plain-text body listing each connection's outcome.
-func (n Notification) Text() string {
-	var b strings.Builder
-	b.WriteString(n.Subject())
-	b.WriteString("\n\n")
-	if n.Held != nil {
-		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
-			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
-	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator.label())
-	for _, c := range n.Run.Connections {
-		label := c.Name
-		if label == "" {
-			label = c.Provider + "/" + c.ConnectionID
-		}
-		fmt.Fprintf(&b, "- %s: %s", label, c.Status)
-		if c.Status != ConnPending && c.Status != ConnRunning {
-			fmt.Fprintf(&b, ", read %d, added %d, updated %d, removed %d", c.Read, c.Added, c.Updated, c.Removed)
-		}
-		if c.Error != "" {
-			fmt.Fprintf(&b, " (%s)", c.Error)
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
 }
 
 // Notifier delivers notifications: in-product messages and emails.

@@ -29,7 +29,7 @@ type SchedulerConfig struct {
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its
 	// own stable time of the UTC day. Per tenant: TenantConfig.Schedule.
 	Schedule TenantSchedule
-	// Scope is what a scheduled run covers. Default AllScope().
+	// Scope is what a scheduled run covers. Default Scope{Kind: ScopeAll}.
 	// Per tenant: TenantConfig.Scope.
 	Scope Scope
 	// MaxConcurrent bounds the scheduled runs in progress at once, across
@@ -94,7 +94,7 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 		}
 	}
 	if c.Scope.Kind == "" {
-		c.Scope = AllScope()
+		c.Scope = Scope{Kind: ScopeAll}
 	}
 	if _, err := c.Scope.normalize(nil); err != nil {
 		errs = append(errs, fmt.Errorf("Scope: %w", err))

@@ -234,7 +234,7 @@ func TestSchedulerCatchUpIsSpread(t *testing.T) {
 				last = sched.For(id).Next(now).Add(-24 * time.Hour) // synced at yesterday's slot: wait for today's
 			}
 			require.NoError(t, env.store.CreateRun(context.Background(), resync.RunInfo{
-				ID: "old-" + id, Tenant: id, Scope: resync.AllScope(), Trigger: resync.TriggerScheduled,
+				ID: "old-" + id, Tenant: id, Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled,
 				Initiator: resync.SystemPrincipal, Status: resync.RunSucceeded, CreatedAt: last, FinishedAt: last,
 			}))
 		}
@@ -335,7 +335,7 @@ func TestSchedulerJoinsAdhocReadInFlight(t *testing.T) {
 		time.Sleep(time.Until(slot.Add(-time.Minute)))
 		c.Block()
 		admin := resync.Principal{ID: "alice", Email: "alice@acme.example"}
-		adhoc, err := env.engine.Start(context.Background(), resync.Request{Tenant: "acme", Initiator: admin, Scope: resync.AllScope()})
+		adhoc, err := env.engine.Start(context.Background(), resync.Request{Tenant: "acme", Initiator: admin, Scope: resync.Scope{Kind: resync.ScopeAll}})
 		require.NoError(t, err)
 		time.Sleep(2 * time.Minute) // the slot passes while the ad-hoc read is blocked
 		synctest.Wait()
