@@ -65,7 +65,7 @@ type preset struct {
 var presets = map[string]*preset{
 	PresetGeneric: {columns: [numFields][]string{
 		fEmployeeID:     {"employee_id", "id", "employee_number", "employee_no", "emp_id", "worker_id", "person_id"},
-		fEmployeeNumber: nil,
+		fEmployeeNumber: {"employee_number", "employee_no"},
 		fEmail:          {"email", "work_email", "email_address"},
 		fFirstName:      {"first_name", "given_name"},
 		fLastName:       {"last_name", "surname", "family_name"},
@@ -212,10 +212,12 @@ func (m *mapping) resolve(header []string) (*columns, error) {
 			}
 		} else {
 			for _, cand := range m.cands[f] {
-				if found = byNorm[normName(cand)]; len(found) > 0 {
+				found = byNorm[normName(cand)]
+				if _, taken := mapped[firstOr(found)]; len(found) > 0 && !taken {
 					name = cand
-					break
+					break // a column an earlier field took is not a candidate
 				}
+				found = nil
 			}
 		}
 		if len(found) == 0 {
@@ -248,6 +250,13 @@ func (m *mapping) resolve(header []string) (*columns, error) {
 		c.attr[i] = a
 	}
 	return c, nil
+}
+
+func firstOr(s []int) int {
+	if len(s) == 0 {
+		return -1
+	}
+	return s[0]
 }
 
 // normName lowers s and drops everything but letters and digits, so that

@@ -46,9 +46,6 @@ type parser struct {
 	layouts []string
 }
 
-// errWhole marks an export that cannot be read as a whole.
-var errWhole = errors.New("malformed export")
-
 // parse reads an HRIS CSV export: a header row, then one employee per row.
 // A row that cannot be turned into a record is an item with bad set; an
 // export that cannot be read at all (no header, a header that does not fit
@@ -60,14 +57,14 @@ func (p *parser) parse(data []byte) (*parsed, error) {
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: %s: empty, want a CSV header row", errWhole, p.src)
+		return nil, fmt.Errorf("%s: empty, want a CSV header row", p.src)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: header: %w", errWhole, p.src, err)
+		return nil, fmt.Errorf("%s: header: %w", p.src, err)
 	}
 	cols, err := p.m.resolve(header)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s line 1: %w", errWhole, p.src, err)
+		return nil, fmt.Errorf("%s line 1: %w", p.src, err)
 	}
 
 	out := &parsed{}
@@ -84,8 +81,8 @@ func (p *parser) parse(data []byte) (*parsed, error) {
 		if pe != nil && pe.Line > pe.StartLine {
 			// A broken quote in a row that spans lines: those lines may be
 			// rows of their own, and rejecting them as one would lose them.
-			return nil, fmt.Errorf("%w: %s lines %d to %d: %v at line %d, column %d (a quote opened on line %d is closed later or never)",
-				errWhole, p.src, pe.StartLine, pe.Line, pe.Err, pe.Line, pe.Column, pe.StartLine)
+			return nil, fmt.Errorf("%s lines %d to %d: %v at line %d, column %d (a quote opened on line %d is closed later or never)",
+				p.src, pe.StartLine, pe.Line, pe.Err, pe.Line, pe.Column, pe.StartLine)
 		}
 		if pe != nil {
 			// A broken quote within one line: the reader skips the rest of
