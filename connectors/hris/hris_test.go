@@ -264,6 +264,11 @@ func TestDuplicateEmployeeID(t *testing.T) {
 	}
 	assert.Contains(t, bad[0].Reason, `line 2: employee ID "E1" is also on line 4, 6`)
 	assert.Contains(t, bad[2].Reason, "line 6")
+
+	// An ID on many rows (a mis-mapped column) names a few lines, not all.
+	_, bad = readAll(t, conn(t, "employee_id,name\n"+strings.Repeat("Full-Time,x\n", 5000)))
+	require.Len(t, bad, 5000)
+	assert.Contains(t, bad[0].Reason, "also on line 3, 4, 5, 6, 7 and 4994 more")
 }
 
 func TestWholeExportErrors(t *testing.T) {

@@ -237,17 +237,16 @@ func (m *mapping) resolve(header []string) (*columns, error) {
 		mapped[found[0]] = f
 		c.idx[f] = found[0]
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for i, n := range c.names {
 		if _, ok := mapped[i]; ok || n == "" {
 			continue
 		}
-		a := n
-		for k := 2; seen[a]; k++ {
-			a = fmt.Sprintf("%s (%d)", n, k) // a column name repeated: keep both values
+		seen[n]++
+		c.attr[i] = n
+		if k := seen[n]; k > 1 {
+			c.attr[i] = fmt.Sprintf("%s (%d)", n, k) // a column name repeated: keep each value
 		}
-		seen[a] = true
-		c.attr[i] = a
 	}
 	return c, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,6 +60,11 @@ func (p *parser) parse(data []byte) (*parsed, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", p.src, err)
+	}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			return nil, fmt.Errorf("%s line 1: column %d of the header is not UTF-8 (export the file as UTF-8)", p.src, i+1)
+		}
 	}
 	cols, err := p.m.resolve(header)
 	if err != nil {
@@ -269,24 +273,36 @@ func (p *parser) layoutHint() string {
 // naming the other lines: which of them is right cannot be told, and the
 // stored record is kept.
 func (p *parser) dedupe(out *parsed) {
-	lines := map[string][]int{}
+	const show = 5
+	count := map[string]int{}
+	first := map[string][]int{} // the first show+1 lines of each ID
 	for _, it := range out.items {
 		if it.rec != nil {
-			lines[it.rec.Key] = append(lines[it.rec.Key], it.line)
+			k := it.rec.Key
+			count[k]++
+			if len(first[k]) <= show {
+				first[k] = append(first[k], it.line)
+			}
 		}
 	}
 	for i, it := range out.items {
-		if it.rec == nil || len(lines[it.rec.Key]) < 2 {
+		if it.rec == nil || count[it.rec.Key] < 2 {
 			continue
 		}
-		others := slices.DeleteFunc(slices.Clone(lines[it.rec.Key]), func(l int) bool { return l == it.line })
-		s := make([]string, len(others))
-		for j, l := range others {
-			s[j] = fmt.Sprint(l)
+		k := it.rec.Key
+		var s []string
+		for _, l := range first[k] {
+			if l != it.line && len(s) < show {
+				s = append(s, fmt.Sprint(l))
+			}
 		}
-		out.items[i] = item{line: it.line, bad: &resync.RecordError{Kind: resync.KindIdentity, Key: it.rec.Key,
+		also := strings.Join(s, ", ")
+		if more := count[k] - 1 - len(s); more > 0 {
+			also += fmt.Sprintf(" and %d more", more)
+		}
+		out.items[i] = item{line: it.line, bad: &resync.RecordError{Kind: resync.KindIdentity, Key: k,
 			Reason: fmt.Sprintf("%s line %d: employee ID %q is also on line %s; none of its rows is used",
-				p.src, it.line, it.rec.Key, strings.Join(s, ", "))}}
+				p.src, it.line, k, also)}}
 	}
 }
 
