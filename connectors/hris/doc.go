@@ -56,12 +56,13 @@
 //
 // The export is CSV: a header row, then one employee per row, one Identity
 // each. Header names are compared ignoring case, spaces and punctuation
-// ("Hire Date", "hire_date" and "hireDate" are one name). For each field
+// ("Hire Date", "hire_date" and "hireDate" are one name; "#" reads as
+// "number", so "Employee #" is employeeNumber). For each field
 // the first of its preset's names present in the header is its column:
 //
 //	field            generic                 bamboohr                     workday
-//	employee_id      employee_id, id, ...    id                           Employee_ID, Worker_ID
-//	employee_number  employee_number         employeeNumber, Employee #   (the employee ID)
+//	employee_id      employee_id, id, ...    id, else employeeNumber      Employee_ID, Worker_ID
+//	employee_number  employee_number         employeeNumber               (the employee ID)
 //	email            email, work_email       workEmail, bestEmail         Email_-_Primary_Work, Primary_Work_Email, Email
 //	first_name       first_name              firstName, preferredName     First_Name, Legal_First_Name
 //	last_name        last_name, surname      lastName                     Last_Name, Legal_Last_Name
@@ -87,7 +88,8 @@
 // Only the employee ID is required. It is the key (an HRIS never changes
 // it), and Identity.EmployeeID unless an employee number column is mapped
 // (BambooHR's id is the key; its company-assigned employee number, which
-// can change, is EmployeeID). Email is lower-cased. Name is the first and
+// can change, is EmployeeID; a report without the id column, as the web
+// app exports it, is keyed by "Employee #"). Email is lower-cased. Name is the first and
 // last names, else the name column. Unmapped columns, the location and
 // the status column's own value are kept in Attributes under their header
 // names; empty values are left out.

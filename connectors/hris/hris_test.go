@@ -370,3 +370,29 @@ func TestCanceled(t *testing.T) {
 	_, err := conn(t, "employee_id\nE1\n").ReadPage(ctx, "")
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// A BambooHR report exported from the web app labels its columns; the
+// preset reads them (labels from BambooHR's "Field Names" page,
+// https://documentation.bamboohr.com/docs/list-of-field-names). Without
+// the internal id, "Employee #" is the key, and "Reporting to" holds the
+// supervisor's name.
+func TestBambooHRLabels(t *testing.T) {
+	t.Parallel()
+	csv := "Employee #,First Name,Last Name,Work Email,Department,Job Title,Hire Date,Termination Date,Employment Status,Reporting to,Location\n" +
+		"1001,Ada,Lovelace,ada@acme.example,Engineering,CTO,2019-03-01,,Full-Time,,London\n" +
+		"1002,Grace,Hopper,grace@acme.example,Engineering,Engineer,2026-07-01,,Full-Time,\"Lovelace, Ada\",Remote\n" +
+		"1003,Jane,Doe,jane@acme.example,Sales,AE,2020-01-06,2026-05-29,Terminated,Ada Lovelace,\n"
+	ids, bad := readAll(t, conn(t, csv, "preset", "bamboohr"))
+	require.Empty(t, bad)
+	require.Len(t, ids, 3)
+	g := ids["1002"]
+	assert.Equal(t, "1002", g.EmployeeID)
+	assert.Equal(t, "Grace Hopper", g.Name)
+	assert.Equal(t, "Engineering", g.Department)
+	assert.Equal(t, "Engineer", g.Title)
+	assert.Equal(t, "1001", g.Manager)
+	assert.Equal(t, resync.StatusNotStarted, g.Status)
+	assert.Equal(t, map[string]string{"Employment Status": "Full-Time", "location": "Remote"}, g.Attributes)
+	assert.Equal(t, resync.StatusDeprovisioned, ids["1003"].Status)
+	assert.Equal(t, "1001", ids["1003"].Manager)
+}

@@ -94,8 +94,8 @@ var presets = map[string]*preset{
 	// Date", "Reporting to"): those labels are accepted too. BambooHR
 	// writes an unset date as 0000-00-00.
 	PresetBambooHR: {columns: [numFields][]string{
-		fEmployeeID:     {"id", "employee_id"},
-		fEmployeeNumber: {"employeeNumber", "Employee #"},
+		fEmployeeID:     {"id", "employee_id", "employeeNumber"},
+		fEmployeeNumber: {"employeeNumber"},
 		fEmail:          {"workEmail", "bestEmail", "email"},
 		fFirstName:      {"firstName", "preferredName"},
 		fLastName:       {"lastName"},
@@ -259,12 +259,16 @@ func firstOr(s []int) int {
 }
 
 // normName lowers s and drops everything but letters and digits, so that
-// "Employee ID", "employee_id" and "employeeId" compare equal.
+// "Employee ID", "employee_id" and "employeeId" compare equal; "#" reads
+// as "number" ("Employee #" is "employeeNumber").
 func normName(s string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+		switch {
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9'):
 			b.WriteRune(r)
+		case r == '#':
+			b.WriteString("number")
 		}
 	}
 	return b.String()
