@@ -261,16 +261,16 @@ func TestRule4_DeleteGuardEmptyRead(t *testing.T) {
 	assert.Equal(t, r.HeldID, held[0].ID)
 
 	// Only admins may approve.
-	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, carol)
+	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, carol, "")
 	require.ErrorIs(t, err, resync.ErrForbidden)
 
-	sum, err := h.engine.Approve(context.Background(), "t1", r.HeldID, bob)
+	sum, err := h.engine.Approve(context.Background(), "t1", r.HeldID, bob, "HR confirmed the layoffs")
 	require.NoError(t, err)
 	assert.Equal(t, 1000, sum.Removed)
 	assert.Empty(t, h.live("t1", "okta1"))
 	assert.Len(t, h.all("t1", "okta1"), 1000, "approved removal tombstones, never deletes")
-	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, bob)
-	assert.ErrorIs(t, err, resync.ErrNotFound)
+	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, bob, "")
+	assert.ErrorIs(t, err, resync.ErrConflict, "a change set decided already is no longer held")
 
 	// Rebuild, hold again, reject: nothing changes.
 	c.SetRecords(recs, 100)
@@ -278,7 +278,8 @@ func TestRule4_DeleteGuardEmptyRead(t *testing.T) {
 	c.SetRecords(nil, 100)
 	info = h.personnel(alice)
 	heldID := result(t, info, "okta1").HeldID
-	require.NoError(t, h.engine.Reject(context.Background(), "t1", heldID, alice))
+	_, err = h.engine.Reject(context.Background(), "t1", heldID, alice, "")
+	require.NoError(t, err)
 	assert.Len(t, h.live("t1", "okta1"), 1000)
 	held, err = h.engine.HeldChangeSets(context.Background(), "t1", alice)
 	require.NoError(t, err)
@@ -326,7 +327,7 @@ func TestRule4_StaleHoldRefused(t *testing.T) {
 	stale := &resync.ChangeSet{ID: "old/okta1/1", Tenant: "t1", ConnectionID: "okta1", RunID: "old", BaseVersion: 0,
 		Changes: []resync.Change{{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: "u1"}}, HoldReason: "test"}
 	require.NoError(t, h.store.Hold(context.Background(), stale))
-	_, err := h.engine.Approve(context.Background(), "t1", stale.ID, alice)
+	_, err := h.engine.Approve(context.Background(), "t1", stale.ID, alice, "")
 	require.ErrorIs(t, err, resync.ErrConflict)
 	assert.Len(t, h.live("t1", "okta1"), 5)
 	held, _ := h.store.HeldChangeSets(context.Background(), "t1")

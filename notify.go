@@ -21,6 +21,10 @@ const (
 	// NotifyChangesHeld: the delete guard held a change set; an admin must
 	// approve or reject it (in-product and email, to the tenant's admins).
 	NotifyChangesHeld NotificationKind = "changes_held"
+	// NotifyHeldDecided: a held change set was approved or rejected (in-product
+	// and email, to the tenant's admins) or superseded by a later read
+	// (in-product only). Held.Decision says who decided what, when and why.
+	NotifyHeldDecided NotificationKind = "held_decided"
 )
 
 // Channel is how a notification reaches people.
@@ -40,7 +44,7 @@ type Notification struct {
 	Recipients []Principal
 	// Run is the run's state when the notification was made.
 	Run RunInfo
-	// Held is set for NotifyChangesHeld.
+	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
 }
 
@@ -69,6 +73,22 @@ func (n Notification) Subject() string {
 			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
 		}
 		return "Changes held for review"
+	case NotifyHeldDecided:
+		if n.Held == nil {
+			return "Held changes decided"
+		}
+		label := n.Held.ConnectionID
+		if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
+			label = c.Name
+		}
+		d := n.Held.Decision
+		switch d.Kind {
+		case ConnApplied:
+			return fmt.Sprintf("Removal of %d records from %s approved by %s", n.Held.Removed, label, d.By)
+		case ConnRejected:
+			return fmt.Sprintf("Removal of %d records from %s rejected by %s", n.Held.Removed, label, d.By)
+		}
+		return fmt.Sprintf("Held removal of %d records from %s superseded by a later read", n.Held.Removed, label)
 	}
 	return what
 }
@@ -78,7 +98,15 @@ func (n Notification) Text() string {
 	var b strings.Builder
 	b.WriteString(n.Subject())
 	b.WriteString("\n\n")
-	if n.Held != nil {
+	if n.Held != nil && n.Kind == NotifyHeldDecided {
+		d := n.Held.Decision
+		fmt.Fprintf(&b, "Held change set %s (added %d, updated %d, removed %d; held because %s): %s by %s at %s.\n",
+			n.Held.ID, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.Reason, d.Kind, d.By, d.At.UTC().Format(time.RFC3339))
+		if d.Reason != "" {
+			fmt.Fprintf(&b, "Reason: %s\n", d.Reason)
+		}
+		b.WriteString("\n")
+	} else if n.Held != nil {
 		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
 			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
 	}
@@ -130,7 +158,8 @@ const (
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
-// (accounts); held change sets go to the admins on both channels. Scheduled
+// (accounts); held change sets go to the admins on both channels, and so
+// do decisions on them (a supersession in-product only). Scheduled
 // runs follow policy. Empty recipient lists produce no notification.
 func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, policy ScheduledNotify) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
@@ -149,6 +178,11 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 	case NotifyChangesHeld:
 		out = append(out, mk(ChannelInApp, admins)...)
 		out = append(out, mk(ChannelEmail, admins)...)
+	case NotifyHeldDecided:
+		out = append(out, mk(ChannelInApp, admins)...)
+		if held == nil || held.Decision.Kind != ConnSuperseded {
+			out = append(out, mk(ChannelEmail, admins)...)
+		}
 	case NotifyRunStarted:
 		if run.Trigger == TriggerScheduled {
 			return nil
@@ -198,7 +232,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
 	defer cancel()
 	var admins []Principal
-	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
+	needAdmins := kind == NotifyChangesHeld || kind == NotifyHeldDecided || kind == NotifyRunCompleted
 	if needAdmins {
 		var err error
 		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)

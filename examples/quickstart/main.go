@@ -278,7 +278,7 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 			h.ID, h.ConnectionID, h.Added, h.Updated, h.Removed)
 	}
 	fmt.Fprintf(d.w, "  %s rejects held change set %s\n", admin.Name, res.HeldID)
-	if err := d.engine.Reject(ctx, tenant, res.HeldID, admin); err != nil {
+	if _, err := d.engine.Reject(ctx, tenant, res.HeldID, admin, "the directory export was truncated"); err != nil {
 		return err
 	}
 	held, err = d.engine.HeldChangeSets(ctx, tenant, admin)
