@@ -29,7 +29,7 @@ type Store struct {
 	conns   map[tenantID]*connection
 	changes []resync.ChangeLogEntry
 	seq     int64
-	held    map[tenantID]*resync.ChangeSet // by tenant + held ID
+	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
 }
@@ -76,10 +76,10 @@ func New(cfg ...Config) *Store {
 		c.Clock = systemClock{}
 	}
 	s := &Store{
-		clock:  c.Clock,
-		runs:   map[string]map[string]resync.RunInfo{},
-		live:   map[tenantID]struct{}{},
-		conns:  map[tenantID]*connection{},
+		clock:   c.Clock,
+		runs:    map[string]map[string]resync.RunInfo{},
+		live:    map[tenantID]struct{}{},
+		conns:   map[tenantID]*connection{},
 		held:    map[tenantID]*resync.ChangeSet{},
 		decided: map[tenantID]resync.HeldSummary{},
 		leases:  map[string]lease{},
