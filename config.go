@@ -56,7 +56,7 @@ type Config struct {
 	Limits Limits
 
 	// InstanceID names this engine instance (a host or pod name) in logs;
-	// runs and leases use it plus a random suffix per start (Engine.Owner).
+	// runs and leases use it plus a random suffix per start.
 	// Default: random.
 	InstanceID string
 	// LeaseTTL is the lifetime of the instance and read leases; they are

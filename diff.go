@@ -164,7 +164,7 @@ func (d *differ) refingerprint(ctx context.Context, s store, tenant, connectionI
 		}
 		for i := range recs {
 			r := &recs[i]
-			if r.Record == nil || isNilRecord(r.Record) || r.Record.RecordKind() != r.Kind || r.Record.RecordKey() != r.Key {
+			if r.Record == nil || isNilRecord(r.Record) || r.Record.recordKind() != r.Kind || r.Record.recordKey() != r.Key {
 				continue
 			}
 			j := d.snap.find(r.Kind, r.Key)
@@ -195,11 +195,11 @@ func (d *differ) observe(r Record) {
 		if r != nil && !isNilRecord(r) {
 			// The record is bad but may say which record it is: keep the
 			// stored version rather than remove it for bad input.
-			d.poisonIfUsable(r.RecordKind(), r.RecordKey())
+			d.poisonIfUsable(r.recordKind(), r.recordKey())
 		}
 		return
 	}
-	k := recKey{r.RecordKind(), r.RecordKey()}
+	k := recKey{r.recordKind(), r.recordKey()}
 	if _, bad := d.dups[k]; bad {
 		d.reject(dupReason(k))
 		return

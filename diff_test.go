@@ -33,7 +33,7 @@ func ident(key, name string) *Identity {
 func snapOf(t *testing.T, d *differ, recs ...Record) {
 	t.Helper()
 	for _, r := range recs {
-		require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: r.RecordKind(), Key: r.RecordKey(), Fingerprint: Fingerprint(r)}))
+		require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: r.recordKind(), Key: r.recordKey(), Fingerprint: Fingerprint(r)}))
 	}
 }
 

@@ -56,12 +56,12 @@ func (k *RecordKind) UnmarshalText(b []byte) error {
 
 // Record is what a connector yields: *Identity, *Account or *Group. Within
 // one connection a record is identified by its kind and key; the key must be
-// stable at the provider (an immutable user ID, not an email that changes).
+// stable at the provider (an immutable user ID, not an email that changes):
+// the Key field of each type. No other type implements Record; package
+// storage's KindOfRecord and KeyOf give the kind and key of any record.
 type Record interface {
-	// RecordKind returns the record's kind.
-	RecordKind() RecordKind
-	// RecordKey returns the provider-stable key.
-	RecordKey() string
+	recordKind() RecordKind
+	recordKey() string
 
 	fingerprint(h hasher) (content hasher, volatile uint64)
 	validate(l Limits) string
@@ -220,23 +220,17 @@ type Group struct {
 	Members []string `json:",omitempty"`
 }
 
-// RecordKind implements Record.
-func (*Identity) RecordKind() RecordKind { return KindIdentity }
+func (*Identity) recordKind() RecordKind { return KindIdentity }
 
-// RecordKey implements Record.
-func (r *Identity) RecordKey() string { return r.Key }
+func (r *Identity) recordKey() string { return r.Key }
 
-// RecordKind implements Record.
-func (*Account) RecordKind() RecordKind { return KindAccount }
+func (*Account) recordKind() RecordKind { return KindAccount }
 
-// RecordKey implements Record.
-func (r *Account) RecordKey() string { return r.Key }
+func (r *Account) recordKey() string { return r.Key }
 
-// RecordKind implements Record.
-func (*Group) RecordKind() RecordKind { return KindGroup }
+func (*Group) recordKind() RecordKind { return KindGroup }
 
-// RecordKey implements Record.
-func (r *Group) RecordKey() string { return r.Key }
+func (r *Group) recordKey() string { return r.Key }
 
 var (
 	_ Record = (*Identity)(nil)
@@ -280,17 +274,17 @@ func ValidateRecord(r Record, l Limits) error {
 		return &RecordError{Reason: "nil record"}
 	}
 	l = l.withDefaults()
-	key := r.RecordKey()
+	key := r.recordKey()
 	switch {
 	case key == "":
-		return &RecordError{Kind: r.RecordKind(), Reason: "empty key"}
+		return &RecordError{Kind: r.recordKind(), Reason: "empty key"}
 	case len(key) > l.MaxKeyBytes:
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: fmt.Sprintf("key is %d bytes, limit %d", len(key), l.MaxKeyBytes)}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: fmt.Sprintf("key is %d bytes, limit %d", len(key), l.MaxKeyBytes)}
 	case !utf8.ValidString(key):
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: "key is not valid UTF-8"}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: "key is not valid UTF-8"}
 	}
 	if reason := r.validate(l); reason != "" {
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: reason}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: reason}
 	}
 	return nil
 }
@@ -466,8 +460,8 @@ func volatileDigest(r Record) uint64 {
 // fingerprints returns Fingerprint and volatileDigest in one pass.
 func fingerprints(r Record) (fp, volatile uint64) {
 	h := newHasher()
-	h.u64(uint64(r.RecordKind()))
-	h.str(r.RecordKey())
+	h.u64(uint64(r.recordKind()))
+	h.str(r.recordKey())
 	// By value through the interface: a pointer would escape and cost an
 	// allocation per record.
 	h, volatile = r.fingerprint(h)

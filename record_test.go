@@ -229,7 +229,7 @@ func TestFingerprintEveryFieldCounts(t *testing.T) {
 	for _, c := range cases {
 		r := c.rec()
 		fp := resync.Fingerprint(r)
-		assert.NotEqual(t, base[r.RecordKind()], fp, "changing %s must change the fingerprint", c.name)
+		assert.NotEqual(t, base[storage.KindOfRecord(r)], fp, "changing %s must change the fingerprint", c.name)
 		if other, dup := seen[fp]; dup {
 			t.Errorf("%s and %s give the same fingerprint", c.name, other)
 		}
@@ -324,7 +324,7 @@ func TestFingerprintVolatileFields(t *testing.T) {
 	seen := map[uint64]string{}
 	for _, c := range cases {
 		r := c.rec()
-		b := base[r.RecordKind()]
+		b := base[storage.KindOfRecord(r)]
 		assert.Equal(t, resync.Fingerprint(b), resync.Fingerprint(r), "%s must not change the fingerprint", c.name)
 		assert.NotEqual(t, resync.VolatileDigest(b), resync.VolatileDigest(r), "%s must change the volatile digest", c.name)
 		if other, dup := seen[resync.VolatileDigest(r)]; dup {
@@ -352,7 +352,7 @@ func TestFingerprintVolatileFields(t *testing.T) {
 func TestFingerprintVersion(t *testing.T) {
 	t.Parallel()
 	for _, r := range []resync.Record{fullIdentity(), fullAccount(), fullGroup(), &resync.Group{Key: "k"}} {
-		assert.Equal(t, resync.FingerprintVersion, resync.FingerprintVersionOf(resync.Fingerprint(r)), "%s", r.RecordKind())
+		assert.Equal(t, resync.FingerprintVersion, resync.FingerprintVersionOf(resync.Fingerprint(r)), "%s", storage.KindOfRecord(r))
 	}
 	assert.Equal(t, 0, resync.FingerprintVersionOf(0x00ff_ffff_ffff_ffff))
 	assert.Equal(t, 255, resync.FingerprintVersionOf(0xff00_0000_0000_0000))
@@ -474,12 +474,12 @@ func TestEncodeRecordRoundTrip(t *testing.T) {
 	} {
 		b, err := storage.EncodeRecord(r)
 		require.NoError(t, err)
-		back, err := storage.DecodeRecord(r.RecordKind(), b)
+		back, err := storage.DecodeRecord(storage.KindOfRecord(r), b)
 		require.NoError(t, err)
-		assert.Equal(t, r.RecordKind(), back.RecordKind())
-		assert.Equal(t, r.RecordKey(), back.RecordKey())
-		assert.Equal(t, resync.Fingerprint(r), resync.Fingerprint(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
-		assert.Equal(t, resync.VolatileDigest(r), resync.VolatileDigest(back), "%s %s: %s", r.RecordKind(), r.RecordKey(), b)
+		assert.Equal(t, storage.KindOfRecord(r), storage.KindOfRecord(back))
+		assert.Equal(t, storage.KeyOf(r), storage.KeyOf(back))
+		assert.Equal(t, resync.Fingerprint(r), resync.Fingerprint(back), "%s %s: %s", storage.KindOfRecord(r), storage.KeyOf(r), b)
+		assert.Equal(t, resync.VolatileDigest(r), resync.VolatileDigest(back), "%s %s: %s", storage.KindOfRecord(r), storage.KeyOf(r), b)
 	}
 	_, err := storage.DecodeRecord(0, []byte(`{}`))
 	assert.Error(t, err)

@@ -99,8 +99,8 @@ func validateChangeSet(cs *ChangeSet) error {
 			if c.Record == nil || isNilRecord(c.Record) {
 				return bad("change %d: %s of %s %q has no record", i, c.Op, c.Kind, c.Key)
 			}
-			if c.Record.RecordKind() != c.Kind || c.Record.RecordKey() != c.Key {
-				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.RecordKind(), c.Record.RecordKey(), c.Kind, c.Key)
+			if c.Record.recordKind() != c.Kind || c.Record.recordKey() != c.Key {
+				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.recordKind(), c.Record.recordKey(), c.Kind, c.Key)
 			}
 		case OpRemove:
 		default:

@@ -185,7 +185,7 @@ func testGroup(key string, v int) *resync.Group {
 }
 
 func opAdd(r resync.Record) resync.Change {
-	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r,
+	return resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r), Record: r,
 		Fingerprint: resync.Fingerprint(r), Volatile: volatileDigest(r)}
 }
 
@@ -313,19 +313,19 @@ func nilMapIfEmpty(m map[string]string) map[string]string {
 // fingerprint, volatile digest and fields.
 func recordDiff(got, want resync.Record) string {
 	if got == nil || reflect.ValueOf(got).IsNil() {
-		return fmt.Sprintf("got no record, want %s %q", want.RecordKind(), want.RecordKey())
+		return fmt.Sprintf("got no record, want %s %q", storage.KindOfRecord(want), storage.KeyOf(want))
 	}
-	if got.RecordKind() != want.RecordKind() || got.RecordKey() != want.RecordKey() {
-		return fmt.Sprintf("got %s %q, want %s %q", got.RecordKind(), got.RecordKey(), want.RecordKind(), want.RecordKey())
+	if storage.KindOfRecord(got) != storage.KindOfRecord(want) || storage.KeyOf(got) != storage.KeyOf(want) {
+		return fmt.Sprintf("got %s %q, want %s %q", storage.KindOfRecord(got), storage.KeyOf(got), storage.KindOfRecord(want), storage.KeyOf(want))
 	}
 	if gf, wf := resync.Fingerprint(got), resync.Fingerprint(want); gf != wf {
-		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gf, wf, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gf, wf, normRecord(got), normRecord(want))
 	}
 	if gv, wv := volatileDigest(got), volatileDigest(want); gv != wv {
-		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gv, wv, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gv, wv, normRecord(got), normRecord(want))
 	}
 	if g, w := normRecord(got), normRecord(want); !reflect.DeepEqual(g, w) {
-		return fmt.Sprintf("%s %q: content %+v, want %+v", want.RecordKind(), want.RecordKey(), g, w)
+		return fmt.Sprintf("%s %q: content %+v, want %+v", storage.KindOfRecord(want), storage.KeyOf(want), g, w)
 	}
 	return ""
 }
@@ -1230,9 +1230,9 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 		return ruleRecords.errorf("Records returned %d records, want %d", len(got), len(recs))
 	}
 	for _, want := range recs {
-		r, ok := findRecord(got, want.RecordKind(), want.RecordKey())
+		r, ok := findRecord(got, storage.KindOfRecord(want), storage.KeyOf(want))
 		if !ok {
-			return ruleRecords.errorf("%s %q is missing from Records", want.RecordKind(), want.RecordKey())
+			return ruleRecords.errorf("%s %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 		}
 		if d := recordDiff(r.Record, want); d != "" {
 			return ruleRoundTrip.errorf("stored record differs: %s", d)
@@ -1714,9 +1714,9 @@ func checkOddData(e *storeEnv) error {
 			return ruleRoundTrip.errorf("Records of tenant %q connection %q returned %d records, want 2", t, conn, len(recs))
 		}
 		for _, want := range []resync.Record{rec, acct} {
-			r, ok := findRecord(recs, want.RecordKind(), want.RecordKey())
+			r, ok := findRecord(recs, storage.KindOfRecord(want), storage.KeyOf(want))
 			if !ok {
-				return ruleRoundTrip.errorf("%s key %q is missing from Records", want.RecordKind(), want.RecordKey())
+				return ruleRoundTrip.errorf("%s key %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 			}
 			if d := recordDiff(r.Record, want); d != "" {
 				return ruleRoundTrip.errorf("record with odd data (%q) differs: %.300s", odd, d)

@@ -30,3 +30,36 @@ func DecodeRecord(kind resync.RecordKind, data []byte) (resync.Record, error) {
 	}
 	return r, nil
 }
+
+// KindOfRecord returns the kind of r: KindIdentity, KindAccount or
+// KindGroup, or 0 for a nil record.
+func KindOfRecord(r resync.Record) resync.RecordKind {
+	switch r.(type) {
+	case *resync.Identity:
+		return resync.KindIdentity
+	case *resync.Account:
+		return resync.KindAccount
+	case *resync.Group:
+		return resync.KindGroup
+	}
+	return 0
+}
+
+// KeyOf returns the key of r (its Key field), or "" for a nil record.
+func KeyOf(r resync.Record) string {
+	switch r := r.(type) {
+	case *resync.Identity:
+		if r != nil {
+			return r.Key
+		}
+	case *resync.Account:
+		if r != nil {
+			return r.Key
+		}
+	case *resync.Group:
+		if r != nil {
+			return r.Key
+		}
+	}
+	return ""
+}

@@ -193,7 +193,7 @@ func BenchmarkApplyRefresh(b *testing.B) {
 		for j, r := range recs {
 			l := *r.(*resync.Identity)
 			l.LastLogin = time.Date(2026, 1, 2, 8, 0, j%60, 0, time.UTC)
-			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRefresh, Kind: l.RecordKind(), Key: l.Key, Record: &l,
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRefresh, Kind: resync.KindIdentity, Key: l.Key, Record: &l,
 				Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: uint64(j + 1)})
 		}
 		b.StartTimer()
