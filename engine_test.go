@@ -286,8 +286,9 @@ func TestRule4_DeleteGuardEmptyRead(t *testing.T) {
 	assert.Empty(t, held)
 }
 
-// Rule 4: thresholds — more than 20% of at least 100 records, or more than
-// 500 records, is held; less is applied.
+// Rule 4: thresholds — more than 20% of a snapshot and more than 2 records,
+// or more than 500 records, is held; less is applied. Small connections
+// are protected too.
 func TestRule4_DeleteGuardThresholds(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -296,7 +297,10 @@ func TestRule4_DeleteGuardThresholds(t *testing.T) {
 	}{
 		{"10% of 1000 applied", 1000, 900, false},
 		{"25% of 1000 held", 1000, 750, true},
-		{"50% of 50 applied: below MinRecords", 50, 25, false},
+		{"the 50-person HRIS that returns 20: held", 50, 20, true},
+		{"2 of 50 removed: applied", 50, 48, false},
+		{"1 of 3 removed: applied", 3, 2, false},
+		{"10 of 50 removed (20%): applied", 50, 40, false},
 		{"600 of 10000 held: over 500", 10000, 9400, true},
 		{"400 of 10000 applied", 10000, 9600, false},
 	}
