@@ -287,7 +287,8 @@ func checkDecideConcurrent(e *storeEnv) error {
 		if err := e.apply(newChangeSet(a, conn, "seed", "run0", 0, opAdd(testIdentity("x", 1)))); err != nil {
 			return err
 		}
-		cs := newChangeSet(a, conn, "held", "run1", 1, opRemove(resync.KindIdentity, "x", 0), opAdd(testGroup("g", 1)))
+		heldID := fmt.Sprintf("held-%d", round)
+		cs := newChangeSet(a, conn, heldID, "run1", 1, opRemove(resync.KindIdentity, "x", 0), opAdd(testGroup("g", 1)))
 		cs.HoldReason = "test"
 		if err := e.s.Hold(e.ctx, cs); err != nil {
 			return ruleHold.errorf("Hold: %v", err)
@@ -302,7 +303,7 @@ func checkDecideConcurrent(e *storeEnv) error {
 			}
 			wg.Go(func() {
 				<-start
-				_, errs[i] = d.DecideHeld(e.ctx, a, "held", decision(kind, i))
+				_, errs[i] = d.DecideHeld(e.ctx, a, heldID, decision(kind, i))
 			})
 		}
 		close(start)
