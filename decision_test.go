@@ -2,6 +2,7 @@ package resync_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +257,75 @@ func TestDecisionBadInput(t *testing.T) {
 	held, err := h.engine.HeldChangeSets(ctx, "t1", alice)
 	require.NoError(t, err)
 	assert.Len(t, held, 1, "bad input decided nothing")
+}
+
+// withoutDecider hides the store's HeldDecider capability.
+type withoutDecider struct{ resync.Store }
+
+// A store without storage.HeldDecider keeps today's behaviour: Approve
+// applies, Reject discards, and the decision is kept on the run only.
+func TestDecisionsWithoutStoreCapability(t *testing.T) {
+	h := newHarness(t, func(c *resync.Config) { c.Store = withoutDecider{c.Store} })
+	info, _, _ := heldRun(t, h)
+	ctx := context.Background()
+	sum, err := h.engine.Approve(ctx, "t1", result(t, info, "okta1").HeldID, bob, "fine")
+	require.NoError(t, err)
+	assert.Equal(t, resync.ConnApplied, sum.Decision.Kind)
+	assert.Len(t, h.live("t1", "okta1"), 20)
+	got, err := h.engine.GetRun(ctx, "t1", info.ID, alice)
+	require.NoError(t, err)
+	assert.Equal(t, resync.ConnApplied, result(t, got, "okta1").Status)
+	assert.Equal(t, resync.RunSucceeded, got.Status)
+	_, err = h.engine.DecidedChangeSets(ctx, "t1", alice, 0)
+	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
+	_, err = h.engine.Approve(ctx, "t1", result(t, info, "okta1").HeldID, bob, "")
+	assert.ErrorIs(t, err, resync.ErrNotFound, "without the capability a decided set is simply gone")
+}
+
+// heldGate blocks the first held alert until released.
+type heldGate struct {
+	*resynctest.Notifier
+	once     sync.Once
+	reached  chan struct{}
+	released chan struct{}
+}
+
+func (g *heldGate) Notify(ctx context.Context, n resync.Notification) error {
+	if n.Kind == resync.NotifyChangesHeld {
+		g.once.Do(func() {
+			close(g.reached)
+			<-g.released
+		})
+	}
+	return g.Notifier.Notify(ctx, n)
+}
+
+// A decision made while the read that held the set is still alerting the
+// admins (before the run has its result) is not lost: the run records it.
+func TestDecisionBeforeTheRunHasItsResult(t *testing.T) {
+	gate := &heldGate{Notifier: &resynctest.Notifier{}, reached: make(chan struct{}), released: make(chan struct{})}
+	h := newHarness(t, func(c *resync.Config) { c.Notifier = gate })
+	recs := resynctest.Identities("u", 50)
+	c := h.conn("t1", "okta1", resync.IdP, "okta", recs, 0)
+	h.personnel(alice)
+	c.SetRecords(recs[:20], 0)
+	ctx := context.Background()
+	run, err := h.engine.ResyncPersonnel(ctx, "t1", alice)
+	require.NoError(t, err)
+	<-gate.reached
+	held, err := h.engine.HeldChangeSets(ctx, "t1", alice)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	_, err = h.engine.Approve(ctx, "t1", held[0].ID, bob, "expected")
+	require.NoError(t, err)
+	close(gate.released)
+	info, err := run.Wait(ctx)
+	require.NoError(t, err)
+	r := result(t, info, "okta1")
+	assert.Equal(t, resync.ConnApplied, r.Status)
+	assert.Equal(t, bob, r.Decision.By)
+	assert.Equal(t, resync.RunSucceeded, info.Status)
+	stored, err := h.store.GetRun(ctx, "t1", run.ID())
+	require.NoError(t, err)
+	assert.Equal(t, resync.ConnApplied, result(t, stored, "okta1").Status)
 }
