@@ -150,7 +150,7 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 		sum.Decision = d
 	}
 	e.log.Info("held change set decided", "tenant", tenant, "held", heldID, "connection", sum.ConnectionID, "decision", kind,
-		"by", by.String(), "reason", reason, "added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
+		"by", by.label(), "reason", reason, "added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
 	e.settle(ctx, sum)
 	return sum, nil
 }
@@ -224,7 +224,7 @@ func settleResult(c *ConnectionResult, h HeldSummary) bool {
 	case ConnApplied:
 		c.Error = ""
 	case ConnRejected:
-		c.Error = "held change set rejected by " + d.By.String()
+		c.Error = "held change set rejected by " + d.By.label()
 	case ConnSuperseded:
 		c.Error = "held change set superseded"
 	}

@@ -135,7 +135,7 @@ func (e *fuzzEnv) live() map[fuzzKey]uint64 {
 	require.NoError(e.t, err)
 	out := map[fuzzKey]uint64{}
 	for _, r := range recs {
-		require.False(e.t, r.Removed())
+		require.False(e.t, !r.RemovedAt.IsZero())
 		require.Equal(e.t, r.Fingerprint, resync.Fingerprint(r.Record), "stored fingerprint matches the stored record")
 		out[fuzzKey{r.Kind, r.Key}] = r.Fingerprint
 	}

@@ -54,7 +54,7 @@ func (n Notification) Subject() string {
 	switch n.Run.Scope.Kind {
 	case ScopeAccounts:
 		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + n.Run.Scope.Types[0].String() + ")"
+			what = "Accounts resync (" + string(n.Run.Scope.Types[0]) + ")"
 		}
 	case ScopeAll:
 		what = "Scheduled sync"
@@ -67,7 +67,7 @@ func (n Notification) Subject() string {
 	case NotifyChangesHeld:
 		if n.Held != nil {
 			label := n.Held.ConnectionID
-			if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
+			if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
 				label = c.Name
 			}
 			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
@@ -78,15 +78,15 @@ func (n Notification) Subject() string {
 			return "Held changes decided"
 		}
 		label := n.Held.ConnectionID
-		if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
+		if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
 			label = c.Name
 		}
 		d := n.Held.Decision
 		switch d.Kind {
 		case ConnApplied:
-			return fmt.Sprintf("Removal of %d records from %s approved by %s", n.Held.Removed, label, d.By)
+			return fmt.Sprintf("Removal of %d records from %s approved by %s", n.Held.Removed, label, d.By.label())
 		case ConnRejected:
-			return fmt.Sprintf("Removal of %d records from %s rejected by %s", n.Held.Removed, label, d.By)
+			return fmt.Sprintf("Removal of %d records from %s rejected by %s", n.Held.Removed, label, d.By.label())
 		}
 		return fmt.Sprintf("Held removal of %d records from %s superseded by a later read", n.Held.Removed, label)
 	}
@@ -101,7 +101,7 @@ func (n Notification) Text() string {
 	if n.Held != nil && n.Kind == NotifyHeldDecided {
 		d := n.Held.Decision
 		fmt.Fprintf(&b, "Held change set %s (added %d, updated %d, removed %d; held because %s): %s by %s at %s.\n",
-			n.Held.ID, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.Reason, d.Kind, d.By, d.At.UTC().Format(time.RFC3339))
+			n.Held.ID, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.Reason, d.Kind, d.By.label(), d.At.UTC().Format(time.RFC3339))
 		if d.Reason != "" {
 			fmt.Fprintf(&b, "Reason: %s\n", d.Reason)
 		}
@@ -110,7 +110,7 @@ func (n Notification) Text() string {
 		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
 			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
 	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator)
+	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator.label())
 	for _, c := range n.Run.Connections {
 		label := c.Name
 		if label == "" {
@@ -140,28 +140,14 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// ScheduledNotify says whom scheduled runs notify.
-type ScheduledNotify uint8
-
-// Scheduled notification policies.
-const (
-	// ScheduledNotifyNone: scheduled runs notify nobody (held change sets
-	// still alert the admins). The default.
-	ScheduledNotifyNone ScheduledNotify = iota
-	// ScheduledNotifyFailures: a scheduled run that ends failed or partial
-	// emails the tenant's admins.
-	ScheduledNotifyFailures
-	// ScheduledNotifyAll: every scheduled completion emails the admins.
-	ScheduledNotifyAll
-)
-
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
 // (accounts); held change sets go to the admins on both channels, and so
-// do decisions on them (a supersession in-product only). Scheduled
-// runs follow policy. Empty recipient lists produce no notification.
-func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, policy ScheduledNotify) []Notification {
+// do decisions on them (a supersession in-product only). Scheduled runs
+// email the admins on completion only if notifyScheduled says so. Empty
+// recipient lists produce no notification.
+func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, notifyScheduled func(RunInfo) bool) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
 		to = withoutSystem(to)
 		if len(to) == 0 {
@@ -190,8 +176,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		out = append(out, mk(ChannelInApp, requesters)...)
 	case NotifyRunCompleted:
 		if run.Trigger == TriggerScheduled {
-			failed := run.Status != RunSucceeded
-			if policy == ScheduledNotifyAll || (policy == ScheduledNotifyFailures && failed) {
+			if notifyScheduled != nil && notifyScheduled(run) {
 				out = append(out, mk(ChannelEmail, admins)...)
 			}
 			return out
@@ -242,7 +227,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	}
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
+	for _, n := range route(kind, info, admins, held, e.cfg.NotifyScheduled) {
 		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))

@@ -395,7 +395,7 @@ type entryKey struct {
 	key  string
 }
 
-func (k entryKey) String() string { return k.kind.String() + "/" + k.key }
+func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
@@ -452,7 +452,7 @@ func (e *storeEnv) state(tenant, conn string) (connState, error) {
 	if st.live, st.version, err = e.snapshot(tenant, conn); err != nil {
 		return st, err
 	}
-	if st.records, err = e.records(tenant, conn, 0, true); err != nil {
+	if st.records, err = e.records(tenant, conn, "", true); err != nil {
 		return st, err
 	}
 	if st.log, err = e.changes(resync.ChangeQuery{Tenant: tenant, ConnectionID: conn}); err != nil {
@@ -756,7 +756,7 @@ func checkSnapshotNew(e *storeEnv) error {
 	if v != 0 || len(m) != 0 {
 		return ruleSnapshot.errorf("a connection never applied has version %d and %d entries, want 0 and none", v, len(m))
 	}
-	recs, err := e.records(e.tenant("a"), "never-applied", 0, true)
+	recs, err := e.records(e.tenant("a"), "never-applied", "", true)
 	if err != nil {
 		return err
 	}
@@ -898,7 +898,7 @@ func checkApplyOps(e *storeEnv) error {
 		if v != int64(n+1) {
 			return ruleApply.errorf("version after applying %q at base version %d is %d, want BaseVersion+1 = %d", st.cs.ID, st.cs.BaseVersion, v, n+1)
 		}
-		recs, err := e.records(a, "c1", 0, false)
+		recs, err := e.records(a, "c1", "", false)
 		if err != nil {
 			return err
 		}
@@ -934,7 +934,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(i2)))); err != nil {
 		return err
 	}
-	all, err := e.records(a, "c1", 0, true)
+	all, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -942,17 +942,17 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !ok {
 		return ruleTombstone.errorf("a removed record is gone from Records with IncludeRemoved: it must stay as a tombstone")
 	}
-	if !tomb.Removed() || tomb.RemovedBy != "run2" {
+	if !!tomb.RemovedAt.IsZero() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
-	live, err := e.records(a, "c1", 0, false)
+	live, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
 	if _, ok := findRecord(live, resync.KindIdentity, "bob"); ok || len(live) != 1 {
 		return ruleRecords.errorf("Records without IncludeRemoved returned %d records including the tombstone of %q", len(live), "bob")
 	}
-	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || alice.Removed() {
+	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || !alice.RemovedAt.IsZero() {
 		return ruleTombstone.errorf("removing %q tombstoned or lost %q", "bob", "alice")
 	}
 	// Revive: an add of a tombstoned key.
@@ -960,13 +960,13 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs3", "run3", 2, opAdd(i2b))); err != nil {
 		return err
 	}
-	all, err = e.records(a, "c1", 0, true)
+	all, err = e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
 	bob, ok := findRecord(all, resync.KindIdentity, "bob")
-	if !ok || bob.Removed() {
-		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, bob.Removed())
+	if !ok || !bob.RemovedAt.IsZero() {
+		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, !bob.RemovedAt.IsZero())
 	}
 	if len(all) != 2 {
 		return ruleApply.errorf("reviving %q left %d records, want 2 (one per kind and key)", "bob", len(all))
@@ -1180,7 +1180,7 @@ func checkRecordsOrder(e *storeEnv) error {
 	keys := func(rs []resync.StoredRecord) []string {
 		out := make([]string, len(rs))
 		for i, r := range rs {
-			out[i] = r.Kind.String() + "/" + r.Key
+			out[i] = string(r.Kind) + "/" + r.Key
 		}
 		return out
 	}
@@ -1189,8 +1189,8 @@ func checkRecordsOrder(e *storeEnv) error {
 		removed bool
 		want    []string
 	}{
-		{0, false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
-		{0, true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
+		{"", false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
+		{"", true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
 		{resync.KindAccount, false, []string{"account/aaa", "account/bbb", "account/zzz"}},
 		{resync.KindIdentity, true, []string{"identity/amy", "identity/kim", "identity/zoe"}},
 		{resync.KindGroup, false, []string{"group/mmm"}},
@@ -1201,7 +1201,7 @@ func checkRecordsOrder(e *storeEnv) error {
 			return err
 		}
 		if g := keys(got); !slices.Equal(g, c.want) {
-			return ruleRecords.errorf("Records(Kind %d, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
+			return ruleRecords.errorf("Records(Kind %q, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
 		}
 	}
 	return nil
@@ -1232,7 +1232,7 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs1", "run1", 0, changes...)); err != nil {
 		return err
 	}
-	got, err := e.records(a, "c1", 0, false)
+	got, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -1627,7 +1627,7 @@ func checkTenantIsolation(e *storeEnv) error {
 		return ruleHold.errorf("Hold: %v", err)
 	}
 	for _, t := range []string{a, b} {
-		recs, err := e.records(t, "c1", 0, true)
+		recs, err := e.records(t, "c1", "", true)
 		if err != nil {
 			return err
 		}
@@ -1649,18 +1649,18 @@ func checkTenantIsolation(e *storeEnv) error {
 			}
 		}
 	}
-	ra, err := e.records(a, "c1", 0, true)
+	ra, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	rb, err := e.records(b, "c1", 0, true)
+	rb, err := e.records(b, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !alice.Removed() {
+	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !!alice.RemovedAt.IsZero() {
 		return ruleApply.errorf("removing %q in tenant %q did not tombstone it", "alice", a)
 	}
-	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); alice.Removed() {
+	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); !alice.RemovedAt.IsZero() {
 		return ruleIsolation.errorf("removing %q in tenant %q tombstoned tenant %q's record of the same key", "alice", a, b)
 	}
 	if _, vb, err := e.snapshot(b, "c1"); err != nil || vb != 1 {
@@ -1716,7 +1716,7 @@ func checkOddData(e *storeEnv) error {
 		if err := e.apply(cs); err != nil {
 			return err
 		}
-		recs, err := e.records(t, conn, 0, true)
+		recs, err := e.records(t, conn, "", true)
 		if err != nil {
 			return err
 		}
@@ -1806,7 +1806,7 @@ func checkOddData(e *storeEnv) error {
 		if len(runs) != 1 || runs[0].Tenant != t {
 			return ruleIsolation.errorf("ListRuns(%q) returned %d runs, want its own 1 (tenants %q must not match each other)", t, len(runs), similar)
 		}
-		recs, err := e.records(t, "c", 0, true)
+		recs, err := e.records(t, "c", "", true)
 		if err != nil {
 			return err
 		}
@@ -1836,7 +1836,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(gone)))); err != nil {
 		return err
 	}
-	before, err := e.records(a, "c1", 0, true)
+	before, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1878,7 +1878,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if v != 3 {
 		return ruleApply.errorf("version after a change set with refreshes is %d, want BaseVersion+1 = 3", v)
 	}
-	recs, err := e.records(a, "c1", 0, true)
+	recs, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1906,7 +1906,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
 		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
 	}
-	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !!b.RemovedAt.IsZero() || b.RemovedBy != "run2" {
 		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
 	}
 	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
@@ -1926,7 +1926,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if len(log) != 1 || log[0].Op != resync.OpUpdate || log[0].Key != "alice" {
 		ops := make([]string, len(log))
 		for i, l := range log {
-			ops[i] = l.Op.String() + " " + l.Key
+			ops[i] = string(l.Op) + " " + l.Key
 		}
 		return ruleChanges.errorf("change log of a change set with one update and four refreshes: %v, want just the update (refreshes have no entry)", ops)
 	}

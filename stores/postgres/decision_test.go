@@ -46,8 +46,7 @@ func TestTwoEnginesDecideOnce(t *testing.T) {
 		require.Equal(t, resync.RunSucceeded, resyncAndWait(t, engines[round%2], "acme").Status)
 		c.SetRecords(staff[:20], 0)
 		held := resyncAndWait(t, engines[round%2], "acme")
-		res, ok := held.Connection("hris")
-		require.True(t, ok)
+		res := onlyResult(t, held)
 		require.Equal(t, resync.ConnHeld, res.Status, "30 of 50 people removed must be held")
 
 		// Engine i approves when i+round is even, else rejects.
@@ -101,7 +100,7 @@ func TestTwoEnginesDecideOnce(t *testing.T) {
 
 		run, err := engines[1-winner].GetRun(ctx, "acme", held.ID, admin)
 		require.NoError(t, err)
-		r, _ := run.Connection("hris")
+		r := onlyResult(t, run)
 		assert.Equal(t, kind, r.Status, "round %d: the run records the winning decision", round)
 		assert.Equal(t, sums[winner].Decision.By, r.Decision.By)
 		if kind == resync.ConnApplied {
@@ -134,14 +133,14 @@ func TestSupersededAcrossEngines(t *testing.T) {
 	resyncAndWait(t, e0, "acme")
 	c.SetRecords(staff[:20], 0)
 	held := resyncAndWait(t, e0, "acme")
-	res, _ := held.Connection("hris")
+	res := onlyResult(t, held)
 	require.Equal(t, resync.ConnHeld, res.Status)
 	c.SetRecords(staff, 0)
 	require.Equal(t, resync.RunSucceeded, resyncAndWait(t, e1, "acme").Status)
 
 	run, err := e0.GetRun(ctx, "acme", held.ID, admin)
 	require.NoError(t, err)
-	r, _ := run.Connection("hris")
+	r := onlyResult(t, run)
 	assert.Equal(t, resync.ConnSuperseded, r.Status)
 	_, err = e0.Approve(ctx, "acme", res.HeldID, admin, "")
 	require.ErrorIs(t, err, resync.ErrConflict)
@@ -151,4 +150,11 @@ func TestSupersededAcrossEngines(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, decided, 1)
 	assert.Equal(t, resync.ConnSuperseded, decided[0].Decision.Kind)
+}
+
+// onlyResult returns the result of a run of one connection.
+func onlyResult(t *testing.T, info resync.RunInfo) resync.ConnectionResult {
+	t.Helper()
+	require.Len(t, info.Connections, 1)
+	return info.Connections[0]
 }

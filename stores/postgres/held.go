@@ -129,7 +129,13 @@ func (s *Store) heldChanges(ctx context.Context, tx pgx.Tx, tenant, id string) (
 		if err := rows.Scan(&op, &kind, &c.Key, &fp, &prev, &vol, &data); err != nil {
 			return nil, err
 		}
-		c.Op, c.Kind, c.Fingerprint, c.PrevFingerprint = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(prev)
+		if c.Op, err = storage.OpOf(int64(op)); err != nil {
+			return nil, err
+		}
+		if c.Kind, err = storage.KindOf(int64(kind)); err != nil {
+			return nil, err
+		}
+		c.Fingerprint, c.PrevFingerprint = uint64(fp), uint64(prev)
 		c.Volatile = uint64(vol)
 		if data != nil {
 			if c.Record, err = storage.DecodeRecord(c.Kind, data); err != nil {

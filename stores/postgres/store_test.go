@@ -398,17 +398,17 @@ func TestLargeMixedApply(t *testing.T) {
 		r := byKey[fmt.Sprint("k", i)]
 		switch {
 		case i < n/8:
-			assert.False(t, r.Removed(), "k%d revived", i)
+			assert.False(t, !r.RemovedAt.IsZero(), "k%d revived", i)
 			assert.Equal(t, "r2", r.UpdatedBy)
 		case i < n/4:
-			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.True(t, !r.RemovedAt.IsZero(), "k%d removed", i)
 			assert.Equal(t, "r1", r.RemovedBy)
 		case i < n/2:
 			assert.Equal(t, "2", r.Record.(*resync.Identity).Attributes["v"], "k%d updated", i)
 		case i < 3*n/4:
 			assert.Equal(t, "r0", r.UpdatedBy, "k%d untouched", i)
 		default:
-			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.True(t, !r.RemovedAt.IsZero(), "k%d removed", i)
 			assert.Equal(t, "r2", r.RemovedBy)
 		}
 	}
