@@ -178,20 +178,35 @@ func (e *Engine) supersedeStale(ctx context.Context, dec *deciderGate, cs *Chang
 	return fmt.Errorf("%w: connection %q changed after change set %q was held; it was superseded, resync again", ErrConflict, cs.ConnectionID, cs.ID)
 }
 
-// supersedeHeld resolves the held change sets of t's connection other than
-// keep: t read the connection completely, so they no longer say what the
-// provider holds. With a HeldDecider they are recorded as superseded,
-// else discarded. It returns the summaries, with their decisions, for
-// settle once the read is over.
-func (e *Engine) supersedeHeld(ctx context.Context, t *read, keep string) ([]HeldSummary, error) {
+// heldOf lists the held change sets of t's connection. A read lists them
+// when it loads the snapshot: only reads hold change sets, and the read
+// lease keeps other reads of the connection out until this one ends.
+func (e *Engine) heldOf(ctx context.Context, t *read) ([]HeldSummary, error) {
 	list, err := e.cfg.Store.HeldChangeSets(ctx, t.conn.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("listing held change sets: %w", err)
 	}
-	dec := e.decider()
 	var out []HeldSummary
 	for _, h := range list {
-		if h.ConnectionID != t.conn.ID || h.ID == keep {
+		if h.ConnectionID == t.conn.ID {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// supersedeHeld resolves the held change sets prior of t's connection
+// other than keep: t read the connection completely, so they no longer say
+// what the provider holds. With a HeldDecider they are recorded as
+// superseded, else discarded; one decided meanwhile is left alone. It
+// returns the summaries, with their decisions, for settle once the read is
+// over.
+func (e *Engine) supersedeHeld(ctx context.Context, t *read, prior []HeldSummary, keep string) ([]HeldSummary, error) {
+	dec := e.decider()
+	var out []HeldSummary
+	var err error
+	for _, h := range prior {
+		if h.ID == keep {
 			continue
 		}
 		d := Decision{Kind: ConnSuperseded, By: SystemPrincipal, At: e.cfg.Clock.Now(),

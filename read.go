@@ -290,6 +290,10 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err := d.refingerprint(ctx, e.cfg.Store, t.conn.Tenant, t.conn.ID); err != nil {
 		return fmt.Errorf("recomputing fingerprints stored by an older release: %w", err)
 	}
+	prior, err := e.heldOf(ctx, t)
+	if err != nil {
+		return err
+	}
 	lastRenew := e.cfg.Clock.Now()
 	cursor := ""
 	for page := 1; ; page++ {
@@ -352,7 +356,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	}
 	// The read is complete: an earlier held change set of the connection
 	// no longer says what the provider holds, whatever this one does.
-	t.superseded, err = e.supersedeHeld(ctx, t, cs.ID)
+	t.superseded, err = e.supersedeHeld(ctx, t, prior, cs.ID)
 	if err != nil {
 		return err
 	}
