@@ -83,8 +83,10 @@ func TestApproveRecordsTheDecision(t *testing.T) {
 		assert.ElementsMatch(t, []resync.Principal{alice, bob}, n.Recipients)
 		require.NotNil(t, n.Held)
 		assert.Equal(t, sum.Decision, n.Held.Decision)
-		assert.Contains(t, n.Subject(), "approved by bob@t1.example")
-		assert.Contains(t, n.Text(), "HR confirmed the layoffs")
+		assert.Equal(t, 80, n.Held.Removed)
+		assert.Equal(t, "okta1", n.Held.ConnectionID)
+		assert.Equal(t, info.ID, n.Run.ID, "the notification carries the run that held the set")
+		assert.Equal(t, resync.ConnApplied, result(t, n.Run, "okta1").Status, "as the decision left it")
 	}
 
 	// A decision on a set that is no longer held is a conflict, and

@@ -528,7 +528,7 @@ func TestRule6_BadRequestsStartNothing(t *testing.T) {
 		{"no connections in scope", resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.AccountsScope(resync.Observability)},
 			resync.ErrNoConnections, "observability"},
 		{"empty tenant", resync.Request{Initiator: alice, Scope: resync.PersonnelScope()}, resync.ErrInvalidRequest, "tenant"},
-		{"system principal ad hoc", resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal, Scope: resync.AllScope()}, resync.ErrForbidden, "scheduled"},
+		{"system principal ad hoc", resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal, Scope: resync.Scope{Kind: resync.ScopeAll}}, resync.ErrForbidden, "scheduled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package resync
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -46,86 +45,6 @@ type Notification struct {
 	Run RunInfo
 	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
-}
-
-// Subject returns a one-line summary, suitable for an email subject.
-func (n Notification) Subject() string {
-	what := "Personnel resync"
-	switch n.Run.Scope.Kind {
-	case ScopeAccounts:
-		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + string(n.Run.Scope.Types[0]) + ")"
-		}
-	case ScopeAll:
-		what = "Scheduled sync"
-	}
-	switch n.Kind {
-	case NotifyRunStarted:
-		return what + " started"
-	case NotifyRunCompleted:
-		return fmt.Sprintf("%s %s", what, n.Run.Status)
-	case NotifyChangesHeld:
-		if n.Held != nil {
-			label := n.Held.ConnectionID
-			if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
-				label = c.Name
-			}
-			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
-		}
-		return "Changes held for review"
-	case NotifyHeldDecided:
-		if n.Held == nil {
-			return "Held changes decided"
-		}
-		label := n.Held.ConnectionID
-		if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
-			label = c.Name
-		}
-		d := n.Held.Decision
-		switch d.Kind {
-		case ConnApplied:
-			return fmt.Sprintf("Removal of %d records from %s approved by %s", n.Held.Removed, label, d.By.label())
-		case ConnRejected:
-			return fmt.Sprintf("Removal of %d records from %s rejected by %s", n.Held.Removed, label, d.By.label())
-		}
-		return fmt.Sprintf("Held removal of %d records from %s superseded by a later read", n.Held.Removed, label)
-	}
-	return what
-}
-
-// Text returns a plain-text body listing each connection's outcome.
-func (n Notification) Text() string {
-	var b strings.Builder
-	b.WriteString(n.Subject())
-	b.WriteString("\n\n")
-	if n.Held != nil && n.Kind == NotifyHeldDecided {
-		d := n.Held.Decision
-		fmt.Fprintf(&b, "Held change set %s (added %d, updated %d, removed %d; held because %s): %s by %s at %s.\n",
-			n.Held.ID, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.Reason, d.Kind, d.By.label(), d.At.UTC().Format(time.RFC3339))
-		if d.Reason != "" {
-			fmt.Fprintf(&b, "Reason: %s\n", d.Reason)
-		}
-		b.WriteString("\n")
-	} else if n.Held != nil {
-		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
-			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
-	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator.label())
-	for _, c := range n.Run.Connections {
-		label := c.Name
-		if label == "" {
-			label = c.Provider + "/" + c.ConnectionID
-		}
-		fmt.Fprintf(&b, "- %s: %s", label, c.Status)
-		if c.Status != ConnPending && c.Status != ConnRunning {
-			fmt.Fprintf(&b, ", read %d, added %d, updated %d, removed %d", c.Read, c.Added, c.Updated, c.Removed)
-		}
-		if c.Error != "" {
-			fmt.Fprintf(&b, " (%s)", c.Error)
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
 }
 
 // Notifier delivers notifications: in-product messages and emails.

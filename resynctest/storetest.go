@@ -400,12 +400,12 @@ func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
 	var dup error
-	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		k := entryKey{se.Kind, se.Key}
+	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		k := entryKey{kind, key}
 		if _, ok := m[k]; ok && dup == nil {
-			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", se.Kind, se.Key, conn)
+			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", kind, key, conn)
 		}
-		m[k] = se.Fingerprint
+		m[k] = fingerprint
 		return nil
 	})
 	if err != nil {
@@ -809,7 +809,7 @@ func checkSnapshotStops(e *storeEnv) error {
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.SnapshotEntry) error {
+	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.RecordKind, string, uint64, uint64) error {
 		calls++
 		return stop
 	})
@@ -1936,8 +1936,8 @@ func checkApplyRefresh(e *storeEnv) error {
 // volatiles returns the volatile digests of a connection's snapshot.
 func (e *storeEnv) volatiles(tenant, conn string) (map[entryKey]uint64, error) {
 	m := map[entryKey]uint64{}
-	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		m[entryKey{se.Kind, se.Key}] = se.Volatile
+	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		m[entryKey{kind, key}] = volatile
 		return nil
 	})
 	if err != nil {

@@ -89,8 +89,8 @@ type entry struct {
 func snapshot(t testing.TB, s resync.Store, tenant, conn string) (map[entry]bool, int64) {
 	t.Helper()
 	out := map[entry]bool{}
-	v, err := s.Snapshot(context.Background(), tenant, conn, func(e resync.SnapshotEntry) error {
-		out[entry{e.Kind, e.Key, e.Fingerprint}] = true
+	v, err := s.Snapshot(context.Background(), tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		out[entry{kind, key, fingerprint}] = true
 		return nil
 	})
 	require.NoError(t, err)
