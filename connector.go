@@ -2,7 +2,6 @@ package resync
 
 import (
 	"context"
-	"time"
 )
 
 // Connector reads the current state of one connection, a page at a time.
@@ -26,7 +25,7 @@ import (
 //     credentials, 401/403, not found, a malformed configuration) with
 //     Permanent; wrap throttling with RetryAfter when the provider says how
 //     long to wait; anything else is treated as transient and retried with
-//     backoff. ClassifyHTTP does this for HTTP APIs.
+//     backoff. Package connkit does this for HTTP APIs.
 //   - Honour ctx: return promptly with ctx.Err() when it is done.
 //   - A Connector is used by one goroutine at a time; the engine never calls
 //     ReadPage concurrently on one Connector.
@@ -70,7 +69,3 @@ type ConnectorFactory func(ctx context.Context, conn Connection) (Connector, err
 type HealthChecker interface {
 	CheckHealth(ctx context.Context) error
 }
-
-// maxAdvertisedDelay bounds a provider's advertised wait: an absurd value
-// (Retry-After: 1e300) waits a day, not forever, nor (by overflow) not at all.
-const maxAdvertisedDelay = 24 * time.Hour

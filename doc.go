@@ -85,7 +85,7 @@
 //  2. Retries at page granularity: a transient failure on page 37 retries
 //     page 37 with exponential backoff and jitter; permanent errors are not
 //     retried; a provider's Retry-After is honoured. Connectors classify
-//     errors (Permanent, RetryAfter, ClassifyHTTP); the engine retries.
+//     errors (Permanent, RetryAfter; package connkit for HTTP); the engine retries.
 //  3. Nothing lost: a read that did not finish applies nothing. Apply is
 //     atomic per connection and idempotent; removal is a tombstone; every
 //     change is in the change log, written in the same transaction.
