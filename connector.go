@@ -2,6 +2,7 @@ package resync
 
 import (
 	"context"
+	"time"
 )
 
 // Connector reads the current state of one connection, a page at a time.
@@ -56,6 +57,13 @@ type Page struct {
 	// input cannot be matched to a stored record, and a stored record the
 	// read does not otherwise return is removed as gone.
 	Rejected []error
+	// NotBefore, if set, is the earliest time the engine may ask for the
+	// next page: a provider whose quota is spent says so on a successful
+	// response (connkit's Response.NotBefore reads it), and waiting here
+	// costs no retry attempt. If the wait would outlast the read's
+	// ConnectionTimeout, the read ends throttled instead (ErrThrottled):
+	// nothing is applied.
+	NotBefore time.Time
 }
 
 // ConnectorFactory builds the Connector for a connection. The engine calls

@@ -49,6 +49,10 @@ const (
 	ConnFailed    ConnectionStatus = "failed"
 	ConnHeld      ConnectionStatus = "held" // the delete guard held the change set
 	ConnCanceled  ConnectionStatus = "canceled"
+	// ConnThrottled: the provider asked for a wait longer than the read
+	// had left (see ErrThrottled); nothing was applied and RetryAt says
+	// when the provider will answer again.
+	ConnThrottled ConnectionStatus = "throttled"
 )
 
 // ConnectionResult is one connection's slot in a run: progress while it
@@ -86,8 +90,12 @@ type ConnectionResult struct {
 
 	// HeldID names the held change set when Status is ConnHeld.
 	HeldID string `json:",omitempty"`
-	// Error is the failure, when Status is ConnFailed, ConnHeld or ConnCanceled.
+	// Error is the failure, when Status is ConnFailed, ConnHeld,
+	// ConnThrottled or ConnCanceled.
 	Error string `json:",omitempty"`
+	// RetryAt is when a throttled read's provider will answer again, when
+	// Status is ConnThrottled.
+	RetryAt time.Time `json:",omitzero"`
 
 	StartedAt  time.Time `json:",omitzero"`
 	FinishedAt time.Time `json:",omitzero"`
@@ -137,8 +145,11 @@ func (ri RunInfo) Err() error {
 			continue
 		}
 		cause := errors.New(c.Error)
-		if c.Status == ConnHeld {
+		switch c.Status {
+		case ConnHeld:
 			cause = fmt.Errorf("%w: %s", ErrHeld, c.Error)
+		case ConnThrottled:
+			cause = fmt.Errorf("%w: %s", ErrThrottled, c.Error)
 		}
 		errs = append(errs, &ConnectionError{Tenant: ri.Tenant, ConnectionID: c.ConnectionID, Provider: c.Provider, Err: cause})
 	}
@@ -173,7 +184,7 @@ func finalStatus(conns []ConnectionResult, canceled bool) RunStatus {
 		switch c.Status {
 		case ConnSucceeded:
 			ok++
-		case ConnFailed, ConnCanceled:
+		case ConnFailed, ConnCanceled, ConnThrottled:
 			failed++
 		}
 	}

@@ -218,4 +218,3 @@ func TestClassifyHTTPDefaultClock(t *testing.T) {
 	require.True(t, ok)
 	assert.InDelta(t, time.Hour.Seconds(), d.Seconds(), 5)
 }
-
