@@ -147,4 +147,3 @@ func TestRetryAfterBeyondTimeoutIsThrottled(t *testing.T) {
 		assert.Equal(t, 2, c2.reads(2))
 	})
 }
-
