@@ -40,8 +40,10 @@ const maxAdvertisedDelay = 24 * time.Hour
 //     X-Rate-Limit-Reset (UTC epoch seconds), sent on every response
 //     (https://developer.okta.com/docs/reference/rl-best-practices/).
 //
-// A reset value below 10⁹ is taken as seconds from now (the IETF style),
-// a larger one as a Unix time (GitHub, Okta). Waits are capped at a day.
+// A reset value below 10⁸ (three years in seconds) is taken as seconds
+// from now (the IETF style), a larger one as a Unix time (GitHub, Okta);
+// the line is low enough that the virtual clock of testing/synctest, which
+// starts in 2000, gives Unix times above it. Waits are capped at a day.
 type RateLimit struct {
 	// Limit is the quota of the current window; -1 when no field says.
 	Limit int
@@ -150,7 +152,7 @@ func resetValue(v string, server time.Time) (time.Duration, bool) {
 	if err != nil || n < 0 {
 		return 0, false
 	}
-	if n < 1_000_000_000 {
+	if n < 100_000_000 {
 		return clampDelay(float64(n)), true
 	}
 	return untilClamped(time.Unix(n, 0), server), true
