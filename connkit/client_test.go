@@ -38,7 +38,9 @@ func (s *tokens) Token() (connkit.BearerToken, error) {
 // that the kit uses; oauthSource is an oauth2.TokenSource's.
 type oauthToken struct{ AccessToken string }
 
-func (t *oauthToken) SetAuthHeader(r *http.Request) { r.Header.Set("Authorization", "Bearer "+t.AccessToken) }
+func (t *oauthToken) SetAuthHeader(r *http.Request) {
+	r.Header.Set("Authorization", "Bearer "+t.AccessToken)
+}
 
 type oauthSource interface{ Token() (*oauthToken, error) }
 
@@ -48,7 +50,7 @@ func (f oauthFunc) Token() (*oauthToken, error) { return f() }
 
 func TestClientBearer(t *testing.T) {
 	t.Parallel()
-	p := resynctest.NewProvider(t, resynctest.ProviderConfig{Token: "tok-good-1234"}, resynctest.ProviderUsers("u", 3))
+	p := newProvider(t, resynctest.ProviderConfig{Token: "tok-good-1234"}, resynctest.ProviderUsers("u", 3))
 	c := &connkit.Client{BaseURL: p.URL() + "/", Auth: connkit.Bearer("tok-good-1234")}
 	var users []resynctest.ProviderUser
 	resp, err := c.GetJSON(context.Background(), "users", nil, &users)
@@ -71,7 +73,7 @@ func TestClientBearer(t *testing.T) {
 // second 401, or the same token again, is permanent.
 func TestClientOAuth2RefreshOnce(t *testing.T) {
 	t.Parallel()
-	p := resynctest.NewProvider(t, resynctest.ProviderConfig{Token: "fresh-token"}, resynctest.ProviderUsers("u", 3))
+	p := newProvider(t, resynctest.ProviderConfig{Token: "fresh-token"}, resynctest.ProviderUsers("u", 3))
 
 	src := &tokens{list: []string{"expired-token", "fresh-token"}}
 	c := &connkit.Client{BaseURL: p.URL(), Auth: connkit.OAuth2[connkit.BearerToken](src)}
@@ -201,7 +203,7 @@ func TestClientRateLimitOnSuccess(t *testing.T) {
 		t.Run(string(style), func(t *testing.T) {
 			t.Parallel()
 			now := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
-			p := resynctest.NewProvider(t, resynctest.ProviderConfig{RateLimit: style, Quota: 2, Window: time.Minute, Now: func() time.Time { return now }},
+			p := newProvider(t, resynctest.ProviderConfig{RateLimit: style, Quota: 2, Window: time.Minute, Now: func() time.Time { return now }},
 				resynctest.ProviderUsers("u", 10))
 			local := now.Add(-3 * time.Minute) // a local clock 3 minutes slow
 			c := &connkit.Client{BaseURL: p.URL(), Now: func() time.Time { return local }}
@@ -219,4 +221,10 @@ func TestClientRateLimitOnSuccess(t *testing.T) {
 			assert.Equal(t, time.Minute, d)
 		})
 	}
+}
+
+func newProvider(t *testing.T, cfg resynctest.ProviderConfig, users []resynctest.ProviderUser) *resynctest.Provider {
+	p := resynctest.NewProvider(cfg, users)
+	t.Cleanup(p.Close)
+	return p
 }

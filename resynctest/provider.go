@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -92,8 +91,8 @@ type ProviderConfig struct {
 
 // ProviderFault is a scripted failure of requests for one page.
 type ProviderFault struct {
-	// Page is the 1-based page number hit: the page whose first item is
-	// at offset (Page-1)·PageSize.
+	// Page is the 1-based page number hit: the request whose first item
+	// is at offset (Page-1)·size, size being the page size it asked for.
 	Page int
 	// Times is how many requests for that page fail (0 means 1).
 	Times int
@@ -122,15 +121,15 @@ type Provider struct {
 	hits        map[int]int // fault index → failures served
 	byCursor    map[string]int
 	requests    int
+	throttled   int
 	used        int
 	windowStart time.Time
 	onRequest   func(n int, users []ProviderUser) []ProviderUser
 }
 
-// NewProvider starts a Provider serving users; it is closed when the test
-// ends.
-func NewProvider(t testing.TB, cfg ProviderConfig, users []ProviderUser) *Provider {
-	t.Helper()
+// NewProvider starts a Provider serving users. Close it when done
+// (t.Cleanup(p.Close) in a test).
+func NewProvider(cfg ProviderConfig, users []ProviderUser) *Provider {
 	if cfg.Paging == "" {
 		cfg.Paging = PagingLink
 	}
@@ -147,9 +146,49 @@ func NewProvider(t testing.TB, cfg ProviderConfig, users []ProviderUser) *Provid
 		cfg.Now = time.Now
 	}
 	p := &Provider{cfg: cfg, users: sortUsers(slices.Clone(users)), token: cfg.Token, hits: map[int]int{}, byCursor: map[string]int{}}
-	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// Transport is an http.RoundTripper that hands requests to the Provider
+// in process, without the network: use it as the Transport of the
+// connector's http.Client inside testing/synctest, where a wait for a
+// Retry-After or a reset then passes in virtual time (a goroutine blocked
+// on a real connection would keep virtual time from advancing).
+func (p *Provider) Transport() http.RoundTripper { return providerTransport{p} }
+
+type providerTransport struct{ p *Provider }
+
+func (t providerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	r := req.Clone(req.Context())
+	if r.Host == "" {
+		r.Host = req.URL.Host
+	}
+	t.p.serve(rec, r)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// Throttled returns how many requests the Provider refused for the quota
+// (429, or 403 for GitHub), injected faults not included.
+func (p *Provider) Throttled() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.throttled
+}
+
+// Close shuts the Provider's server down, if it was started.
+func (p *Provider) Close() {
+	p.mu.Lock()
+	srv := p.srv
+	p.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
 }
 
 // ProviderUsers returns n active users with IDs prefix0001, prefix0002, ...
@@ -163,7 +202,17 @@ func ProviderUsers(prefix string, n int) []ProviderUser {
 }
 
 // URL is the base URL of the Provider's API; the list is at URL + "/users".
-func (p *Provider) URL() string { return p.srv.URL }
+// The first call starts its server on loopback. A test that reaches the
+// Provider only through Transport needs no server (nor URL): any base URL
+// will do.
+func (p *Provider) URL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srv == nil {
+		p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	}
+	return p.srv.URL
+}
 
 // SetToken changes the bearer token the Provider accepts.
 func (p *Provider) SetToken(token string) {
@@ -233,7 +282,7 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, `{"error":"invalid_token"}`)
 		return
 	}
-	if r.URL.Path != "/users" && r.URL.Path != "/Users" {
+	if !strings.HasSuffix(r.URL.Path, "/users") && !strings.HasSuffix(r.URL.Path, "/Users") {
 		writeError(w, http.StatusNotFound, `{"error":"not found"}`)
 		return
 	}
@@ -247,7 +296,7 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.byCursor[strconv.Itoa(offset)]++
-	page := offset/p.cfg.PageSize + 1
+	page := offset/size + 1
 	for i, f := range p.faults {
 		if f.Page == page && p.hits[i] < max(f.Times, 1) {
 			p.hits[i]++
@@ -272,6 +321,9 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) {
 		if more && len(items) > 0 {
 			next := *r.URL
 			next.Scheme, next.Host = "http", r.Host
+			if r.URL.Scheme != "" { // through Transport
+				next.Scheme = r.URL.Scheme
+			}
 			nq := url.Values{"after": {items[len(items)-1].ID}, "limit": {strconv.Itoa(size)}}
 			next.RawQuery = nq.Encode()
 			w.Header().Add("Link", fmt.Sprintf(`<%s>; rel="self"`, r.URL.String()))
@@ -386,6 +438,7 @@ func (p *Provider) rateLimited(w http.ResponseWriter, now time.Time) bool {
 	if !spent {
 		return false
 	}
+	p.throttled++
 	status := http.StatusTooManyRequests
 	if p.cfg.RateLimit == RateLimitGitHub {
 		status = http.StatusForbidden
