@@ -88,10 +88,22 @@ func TestConnectorsGuideMatchesCode(t *testing.T) {
 			"CONNECTORS.md shows %s with other members than connector.go", typ)
 	}
 
+	// The complete HTTP connector it shows parses, and is short.
+	var minimal string
+	for _, block := range regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(guide), -1) {
+		if strings.HasPrefix(block[1], "package acme") {
+			minimal = block[1]
+		}
+	}
+	require.NotEmpty(t, minimal, "CONNECTORS.md shows no complete connector")
+	_, err = parser.ParseFile(token.NewFileSet(), "acme.go", minimal, parser.AllErrors)
+	require.NoError(t, err, "the complete connector of CONNECTORS.md does not parse")
+	assert.LessOrEqual(t, strings.Count(minimal, "\n"), 60, "the complete connector of CONNECTORS.md grew past 60 lines")
+
 	// Every qualified name of a package of this repository exists.
-	dirs := map[string]string{"resync": ".", "resynctest": "resynctest", "memstore": "memstore", "file": "connectors/file"}
+	dirs := map[string]string{"resync": ".", "resynctest": "resynctest", "memstore": "memstore", "file": "connectors/file", "connkit": "connkit"}
 	exported := map[string][]string{}
-	for _, m := range regexp.MustCompile(`\b(resync|resynctest|memstore|file)\.([A-Z]\w*)`).FindAllStringSubmatch(string(guide), -1) {
+	for _, m := range regexp.MustCompile(`\b(resync|resynctest|memstore|file|connkit)\.([A-Z]\w*)`).FindAllStringSubmatch(string(guide), -1) {
 		pkg, name := m[1], m[2]
 		if exported[pkg] == nil {
 			exported[pkg] = topLevelNames(t, dirs[pkg])

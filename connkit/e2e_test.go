@@ -122,3 +122,13 @@ func TestEndToEndThrottled(t *testing.T) {
 		assert.Zero(t, p.Throttled(), "asked past the advertised limit")
 	})
 }
+
+// The example connector passes the conformance suite against the fake
+// provider.
+func TestAcmeConformance(t *testing.T) {
+	p := resynctest.NewProvider(resynctest.ProviderConfig{Token: "tok-1234", RateLimit: resynctest.RateLimitOkta}, resynctest.ProviderUsers("u", 9))
+	t.Cleanup(p.Close)
+	resynctest.TestConnector(t, func(t *testing.T) resync.Connector {
+		return &acme{client: &connkit.Client{BaseURL: p.URL() + "/", Auth: connkit.Bearer("tok-1234")}}
+	}, resynctest.ConnectorOptions{WantRecords: 9})
+}
