@@ -35,11 +35,18 @@ type Config struct {
 	Directory Directory
 	// Notifier delivers notifications. Default: none (nothing is sent).
 	Notifier Notifier
-	// ScheduledNotify says whom scheduled runs notify. Default ScheduledNotifyNone.
-	ScheduledNotify ScheduledNotify
+	// NotifyScheduled says whether a scheduled run that ended emails the
+	// tenant's admins: it is called with the run's final state. Default
+	// nil: scheduled runs notify nobody (held change sets still alert the
+	// admins). To hear of failures only:
+	//
+	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
+	NotifyScheduled func(RunInfo) bool
 
-	// PersonnelTypes is the default personnel scope. Default
-	// DefaultPersonnelTypes(); AllConnectionTypes() is the classic preset.
+	// PersonnelTypes is the default personnel scope. Default: the types
+	// the product's "Resync Personnel" action covers, IdP, HRIS,
+	// Infrastructure, VersionControl and SecurityTraining;
+	// AllConnectionTypes() is the classic preset.
 	PersonnelTypes []ConnectionType
 	// Concurrency bounds the connections read at once, across all runs of
 	// the engine. Default 8.
@@ -56,7 +63,7 @@ type Config struct {
 	Limits Limits
 
 	// InstanceID names this engine instance (a host or pod name) in logs;
-	// runs and leases use it plus a random suffix per start (Engine.Owner).
+	// runs and leases use it plus a random suffix per start.
 	// Default: random.
 	InstanceID string
 	// LeaseTTL is the lifetime of the instance and read leases; they are
@@ -123,14 +130,14 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	for _, t := range c.PersonnelTypes {
 		if !t.Valid() {
-			errs = append(errs, fmt.Errorf("field PersonnelTypes has invalid type %d", uint8(t)))
+			errs = append(errs, fmt.Errorf("field PersonnelTypes has unknown type %q (want one of %s)", t, typeList()))
 		}
 	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("%w: config: %w", ErrInvalidRequest, errors.Join(errs...))
 	}
 	if len(c.PersonnelTypes) == 0 {
-		c.PersonnelTypes = DefaultPersonnelTypes()
+		c.PersonnelTypes = defaultPersonnelTypes()
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 8

@@ -267,7 +267,7 @@ func BenchmarkDiff(b *testing.B) {
 			hits := 0
 			readPages(func(page []Record) {
 				for _, r := range page {
-					if _, ok := m[r.RecordKey()]; ok {
+					if _, ok := m[r.recordKey()]; ok {
 						hits++
 					}
 				}
@@ -293,7 +293,7 @@ func BenchmarkDiff(b *testing.B) {
 			cpu := measure(b, func() any {
 				d := newDiffer(Limits{}, hint)
 				for i := range benchN {
-					if err := d.addSnapshot(SnapshotEntry{Kind: KindIdentity, Key: benchKey(i), Fingerprint: fps[i]}); err != nil {
+					if err := d.addSnapshot(KindIdentity, benchKey(i), fps[i], 0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/storage"
 )
 
 type fuzzKey struct {
@@ -99,7 +100,7 @@ func fuzzExpect(stored map[fuzzKey]uint64, read []resync.Record) map[fuzzKey]uin
 	poisoned := map[fuzzKey]bool{}
 	fp := map[fuzzKey]uint64{}
 	for _, r := range read {
-		k := fuzzKey{r.RecordKind(), r.RecordKey()}
+		k := fuzzKey{storage.KindOfRecord(r), storage.KeyOf(r)}
 		if resync.ValidateRecord(r, resync.Limits{}) != nil {
 			if k.key != "" && utf8.ValidString(k.key) && len(k.key) <= 1024 {
 				poisoned[k] = true
@@ -134,7 +135,7 @@ func (e *fuzzEnv) live() map[fuzzKey]uint64 {
 	require.NoError(e.t, err)
 	out := map[fuzzKey]uint64{}
 	for _, r := range recs {
-		require.False(e.t, r.Removed())
+		require.False(e.t, !r.RemovedAt.IsZero())
 		require.Equal(e.t, r.Fingerprint, resync.Fingerprint(r.Record), "stored fingerprint matches the stored record")
 		out[fuzzKey{r.Kind, r.Key}] = r.Fingerprint
 	}
@@ -142,7 +143,7 @@ func (e *fuzzEnv) live() map[fuzzKey]uint64 {
 }
 
 func (e *fuzzEnv) version() int64 {
-	v, err := e.store.Snapshot(e.ctx, "t", "c", func(resync.SnapshotEntry) error { return nil })
+	v, err := e.store.Snapshot(e.ctx, "t", "c", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(e.t, err)
 	return v
 }
@@ -156,7 +157,7 @@ func (e *fuzzEnv) logLen() int {
 // diffApply diffs read against the stored snapshot and applies the change
 // set as the engine does (nothing to apply when there are no changes).
 func (e *fuzzEnv) diffApply(id string, read []resync.Record) *resync.ChangeSet {
-	changes, version, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(resync.SnapshotEntry) error) (int64, error) {
+	changes, version, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 		return e.store.Snapshot(e.ctx, "t", "c", fn)
 	}, read)
 	require.NoError(e.t, err)
@@ -205,7 +206,7 @@ func FuzzDiffApply(f *testing.F) {
 		require.Len(t, log, len(csB.Changes))
 
 		// Reading B again is a fixed point: no changes.
-		again, _, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(resync.SnapshotEntry) error) (int64, error) {
+		again, _, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 			return e.store.Snapshot(ctx, "t", "c", fn)
 		}, b)
 		require.NoError(t, err)

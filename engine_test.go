@@ -159,7 +159,7 @@ func TestRule3_NothingLostOnFailedRead(t *testing.T) {
 	assert.Equal(t, before, h.all("t1", "okta1"), "snapshot changed by a failed read")
 	assert.Len(t, h.changes("t1"), changesBefore, "change log written by a failed read")
 	for _, r := range h.all("t1", "okta1") {
-		assert.False(t, r.Removed(), "%s tombstoned by a failed read", r.Key)
+		assert.False(t, !r.RemovedAt.IsZero(), "%s tombstoned by a failed read", r.Key)
 	}
 }
 
@@ -187,7 +187,7 @@ func TestRule3_TombstonesAndChangeLog(t *testing.T) {
 		byKey[s.Key] = s
 	}
 	for _, k := range []string{"u0", "u1"} {
-		assert.True(t, byKey[k].Removed())
+		assert.True(t, !byKey[k].RemovedAt.IsZero())
 		assert.Equal(t, info.ID, byKey[k].RemovedBy)
 	}
 	assert.Equal(t, resync.StatusSuspended, byKey["u2"].Record.(*resync.Identity).Status)
@@ -204,7 +204,7 @@ func TestRule3_TombstonesAndChangeLog(t *testing.T) {
 	c.SetRecords(append(next, recs[0]), 7)
 	info = h.personnel(alice)
 	assert.Equal(t, 1, result(t, info, "okta1").Added)
-	assert.False(t, h.live("t1", "okta1")["u0"].Removed())
+	assert.True(t, h.live("t1", "okta1")["u0"].RemovedAt.IsZero())
 	assert.Len(t, h.all("t1", "okta1"), 21)
 }
 
@@ -524,7 +524,7 @@ func TestRule6_BadRequestsStartNothing(t *testing.T) {
 		{"no connections in scope", resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.AccountsScope(resync.Observability)},
 			resync.ErrNoConnections, "observability"},
 		{"empty tenant", resync.Request{Initiator: alice, Scope: resync.PersonnelScope()}, resync.ErrInvalidRequest, "tenant"},
-		{"system principal ad hoc", resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal, Scope: resync.AllScope()}, resync.ErrForbidden, "scheduled"},
+		{"system principal ad hoc", resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal, Scope: resync.Scope{Kind: resync.ScopeAll}}, resync.ErrForbidden, "scheduled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package resync
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -44,62 +43,6 @@ type Notification struct {
 	Held *HeldSummary `json:",omitempty"`
 }
 
-// Subject returns a one-line summary, suitable for an email subject.
-func (n Notification) Subject() string {
-	what := "Personnel resync"
-	switch n.Run.Scope.Kind {
-	case ScopeAccounts:
-		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + n.Run.Scope.Types[0].String() + ")"
-		}
-	case ScopeAll:
-		what = "Scheduled sync"
-	}
-	switch n.Kind {
-	case NotifyRunStarted:
-		return what + " started"
-	case NotifyRunCompleted:
-		return fmt.Sprintf("%s %s", what, n.Run.Status)
-	case NotifyChangesHeld:
-		if n.Held != nil {
-			label := n.Held.ConnectionID
-			if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
-				label = c.Name
-			}
-			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
-		}
-		return "Changes held for review"
-	}
-	return what
-}
-
-// Text returns a plain-text body listing each connection's outcome.
-func (n Notification) Text() string {
-	var b strings.Builder
-	b.WriteString(n.Subject())
-	b.WriteString("\n\n")
-	if n.Held != nil {
-		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
-			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
-	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator)
-	for _, c := range n.Run.Connections {
-		label := c.Name
-		if label == "" {
-			label = c.Provider + "/" + c.ConnectionID
-		}
-		fmt.Fprintf(&b, "- %s: %s", label, c.Status)
-		if c.Status != ConnPending && c.Status != ConnRunning {
-			fmt.Fprintf(&b, ", read %d, added %d, updated %d, removed %d", c.Read, c.Added, c.Updated, c.Removed)
-		}
-		if c.Error != "" {
-			fmt.Fprintf(&b, " (%s)", c.Error)
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
 // Notifier delivers notifications: in-product messages and emails.
 //
 // Contract: Notify delivers n to every recipient on n.Channel, or returns an
@@ -112,27 +55,13 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// ScheduledNotify says whom scheduled runs notify.
-type ScheduledNotify uint8
-
-// Scheduled notification policies.
-const (
-	// ScheduledNotifyNone: scheduled runs notify nobody (held change sets
-	// still alert the admins). The default.
-	ScheduledNotifyNone ScheduledNotify = iota
-	// ScheduledNotifyFailures: a scheduled run that ends failed or partial
-	// emails the tenant's admins.
-	ScheduledNotifyFailures
-	// ScheduledNotifyAll: every scheduled completion emails the admins.
-	ScheduledNotifyAll
-)
-
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
 // (accounts); held change sets go to the admins on both channels. Scheduled
-// runs follow policy. Empty recipient lists produce no notification.
-func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, policy ScheduledNotify) []Notification {
+// runs email the admins on completion only if notifyScheduled says so.
+// Empty recipient lists produce no notification.
+func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, notifyScheduled func(RunInfo) bool) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
 		to = withoutSystem(to)
 		if len(to) == 0 {
@@ -156,8 +85,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		out = append(out, mk(ChannelInApp, requesters)...)
 	case NotifyRunCompleted:
 		if run.Trigger == TriggerScheduled {
-			failed := run.Status != RunSucceeded
-			if policy == ScheduledNotifyAll || (policy == ScheduledNotifyFailures && failed) {
+			if notifyScheduled != nil && notifyScheduled(run) {
 				out = append(out, mk(ChannelEmail, admins)...)
 			}
 			return out
@@ -208,7 +136,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	}
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
+	for _, n := range route(kind, info, admins, held, e.cfg.NotifyScheduled) {
 		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))

@@ -48,8 +48,10 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	}, summarize(h.notifier.Notifications()))
 	last := h.notifier.Notifications()[2]
 	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
-	assert.Contains(t, last.Subject(), "Personnel resync succeeded")
-	assert.Contains(t, last.Text(), "okta okta1: succeeded, read 5, added 5")
+	assert.Equal(t, resync.ScopePersonnel, last.Run.Scope.Kind)
+	assert.Equal(t, bob, last.Run.Initiator)
+	okta := result(t, last.Run, "okta1")
+	assert.Equal(t, []any{resync.ConnSucceeded, 5, 5}, []any{okta.Status, okta.Read, okta.Added}, "the email carries each connection's outcome")
 
 	h.notifier.Reset()
 	r, err := h.engine.ResyncAccounts(context.Background(), "t1", alice, resync.Infrastructure)
@@ -62,34 +64,38 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"alice"}},
 		{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice"}},
 	}, summarize(h.notifier.Notifications()))
-	assert.Contains(t, h.notifier.Notifications()[2].Subject(), "Accounts resync (infrastructure) succeeded")
+	last = h.notifier.Notifications()[2]
+	assert.Equal(t, resync.AccountsScope(resync.Infrastructure), last.Run.Scope)
+	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
 }
 
-// Scheduled runs notify nobody by default; with ScheduledNotifyFailures a
-// failed one emails the admins.
+// Scheduled runs notify nobody by default; NotifyScheduled chooses which
+// completed ones email the admins, seeing the run's final state.
 func TestNotifications_Scheduled(t *testing.T) {
+	failures := func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded }
+	all := func(resync.RunInfo) bool { return true }
 	for _, tc := range []struct {
 		name   string
-		policy resync.ScheduledNotify
+		policy func(resync.RunInfo) bool
 		fail   bool
 		want   []sent
 	}{
-		{"default success", resync.ScheduledNotifyNone, false, nil},
-		{"default failure", resync.ScheduledNotifyNone, true, nil},
-		{"failures policy, success", resync.ScheduledNotifyFailures, false, nil},
-		{"failures policy, failure", resync.ScheduledNotifyFailures, true,
+		{"default success", nil, false, nil},
+		{"default failure", nil, true, nil},
+		{"failures policy, success", failures, false, nil},
+		{"failures policy, failure", failures, true,
 			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
-		{"all policy, success", resync.ScheduledNotifyAll, false,
+		{"all policy, success", all, false,
 			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *resync.Config) { c.ScheduledNotify = tc.policy })
+			h := newHarness(t, func(c *resync.Config) { c.NotifyScheduled = tc.policy })
 			c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
 			if tc.fail {
 				c.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("revoked"))})
 			}
 			r, err := h.engine.Start(context.Background(), resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal,
-				Scope: resync.AllScope(), Trigger: resync.TriggerScheduled})
+				Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled})
 			require.NoError(t, err)
 			_, err = r.Wait(context.Background())
 			require.NoError(t, err)
@@ -152,7 +158,7 @@ func TestPlan(t *testing.T) {
 
 	p, err := h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.PersonnelScope()})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"okta okta1", "github gh1", "aws aws-prod", "aws aws-dev"}, p.Names())
+	assert.Equal(t, []string{"okta1", "gh1", "aws-prod", "aws-dev"}, planIDs(p))
 	reasons := map[string]string{}
 	for _, s := range p.Skip {
 		reasons[s.Connection.ID] = s.Reason
@@ -171,7 +177,7 @@ func TestPlan(t *testing.T) {
 	p, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
 		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"aws-dev"}}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"aws aws-dev"}, p.Names())
+	assert.Equal(t, []string{"aws-dev"}, planIDs(p))
 
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
 		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"dd1"}}})
@@ -181,4 +187,13 @@ func TestPlan(t *testing.T) {
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: carol, Scope: resync.PersonnelScope()})
 	require.ErrorIs(t, err, resync.ErrForbidden)
 	assert.Empty(t, h.runs("t1"), "planning started a run")
+}
+
+// planIDs returns the IDs of the connections a plan syncs, in order.
+func planIDs(p *resync.Plan) []string {
+	out := make([]string, len(p.Sync))
+	for i, c := range p.Sync {
+		out[i] = c.ID
+	}
+	return out
 }

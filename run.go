@@ -113,7 +113,7 @@ type RunInfo struct {
 	Requesters []Principal `json:",omitempty"`
 	Status     RunStatus
 	// Owner is the start of the engine carrying the run out: its
-	// Config.InstanceID plus a random suffix per start (Engine.Owner), so
+	// Config.InstanceID plus a random suffix per start, so
 	// that a restarted instance never takes its crashed predecessor's runs
 	// for its own.
 	Owner       string
@@ -125,8 +125,8 @@ type RunInfo struct {
 	FinishedAt   time.Time `json:",omitzero"`
 }
 
-// Connection returns the result slot of a connection, or false.
-func (ri RunInfo) Connection(id string) (ConnectionResult, bool) {
+// connection returns the result slot of a connection, or false.
+func (ri RunInfo) connection(id string) (ConnectionResult, bool) {
 	for _, c := range ri.Connections {
 		if c.ConnectionID == id {
 			return c, true

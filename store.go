@@ -2,7 +2,6 @@ package resync
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -23,7 +22,7 @@ type store interface {
 	ListRuns(ctx context.Context, q RunQuery) ([]RunInfo, error)
 	LiveRuns(ctx context.Context) ([]RunInfo, error)
 
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	Apply(ctx context.Context, cs *ChangeSet) error
 	Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error)
 	Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry, error)
@@ -55,74 +54,24 @@ func readLease(tenant, connectionID string) string {
 	return joinKey("read", tenant, connectionID)
 }
 
-// SnapshotEntry is one live record of a snapshot, as the diff needs it.
-type SnapshotEntry struct {
-	// Kind and Key identify the record.
-	Kind RecordKind
-	Key  string
-	// Fingerprint is the stored Fingerprint.
-	Fingerprint uint64
-	// Volatile is the stored digest of the record's volatile fields.
-	Volatile uint64
-}
-
-// ChangeOp is the kind of change to a record.
-type ChangeOp uint8
+// ChangeOp is the kind of change to a record. Its values are stable
+// lower-case names, safe to store.
+type ChangeOp string
 
 // Change operations.
 const (
 	// OpAdd stores a record new to the snapshot (or revives a tombstone).
-	OpAdd ChangeOp = iota + 1
+	OpAdd ChangeOp = "add"
 	// OpUpdate stores a record whose content (its Fingerprint) changed.
-	OpUpdate
+	OpUpdate ChangeOp = "update"
 	// OpRemove tombstones a record the read no longer returned.
-	OpRemove
+	OpRemove ChangeOp = "remove"
 	// OpRefresh stores the new data of a record whose content did not
 	// change: only its volatile fields (last login, last use) moved, or its
 	// fingerprint is rewritten in the current version (see Fingerprint). It
 	// writes no change-log entry and is not counted as an update.
-	OpRefresh
+	OpRefresh ChangeOp = "refresh"
 )
-
-// String returns "add", "update", "remove" or "refresh".
-func (o ChangeOp) String() string {
-	switch o {
-	case OpAdd:
-		return "add"
-	case OpUpdate:
-		return "update"
-	case OpRemove:
-		return "remove"
-	case OpRefresh:
-		return "refresh"
-	}
-	return fmt.Sprintf("ChangeOp(%d)", uint8(o))
-}
-
-func parseChangeOp(s string) (ChangeOp, error) {
-	for _, o := range []ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh} {
-		if o.String() == s {
-			return o, nil
-		}
-	}
-	return 0, fmt.Errorf("resync: unknown change op %q", s)
-}
-
-// MarshalText implements encoding.TextMarshaler; an invalid op is an error.
-func (o ChangeOp) MarshalText() ([]byte, error) {
-	if o < OpAdd || o > OpRefresh {
-		return nil, fmt.Errorf("resync: invalid change op %d", uint8(o))
-	}
-	return []byte(o.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
-// String form.
-func (o *ChangeOp) UnmarshalText(b []byte) error {
-	v, err := parseChangeOp(string(b))
-	*o = v
-	return err
-}
 
 // Change is one record's change.
 type Change struct {
@@ -213,14 +162,11 @@ type StoredRecord struct {
 	RemovedBy string    `json:",omitempty"`
 }
 
-// Removed reports whether the record is a tombstone.
-func (r StoredRecord) Removed() bool { return !r.RemovedAt.IsZero() }
-
 // RecordQuery selects records of one connection.
 type RecordQuery struct {
 	Tenant       string
 	ConnectionID string
-	// Kind filters by kind; 0 means all.
+	// Kind filters by kind; "" means all.
 	Kind RecordKind
 	// IncludeRemoved returns tombstones too.
 	IncludeRemoved bool

@@ -83,8 +83,8 @@ func validateChangeSet(cs *ChangeSet) error {
 	}
 	seen := make(map[recKey]struct{}, len(cs.Changes))
 	for i, c := range cs.Changes {
-		if c.Kind < KindIdentity || c.Kind > KindGroup {
-			return bad("change %d: unknown kind %d", i, c.Kind)
+		if c.Kind.index() == 0 {
+			return bad("change %d: unknown kind %q", i, c.Kind)
 		}
 		if c.Key == "" {
 			return bad("change %d: empty key", i)
@@ -99,12 +99,12 @@ func validateChangeSet(cs *ChangeSet) error {
 			if c.Record == nil || isNilRecord(c.Record) {
 				return bad("change %d: %s of %s %q has no record", i, c.Op, c.Kind, c.Key)
 			}
-			if c.Record.RecordKind() != c.Kind || c.Record.RecordKey() != c.Key {
-				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.RecordKind(), c.Record.RecordKey(), c.Kind, c.Key)
+			if c.Record.recordKind() != c.Kind || c.Record.recordKey() != c.Key {
+				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.recordKind(), c.Record.recordKey(), c.Kind, c.Key)
 			}
 		case OpRemove:
 		default:
-			return bad("change %d: unknown op %d", i, c.Op)
+			return bad("change %d: unknown op %q", i, c.Op)
 		}
 	}
 	return nil
@@ -167,7 +167,7 @@ func (g storeGate) LiveRuns(ctx context.Context) ([]RunInfo, error) {
 	return runs, wrap(err, "listing live runs")
 }
 
-func (g storeGate) Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (int64, error) {
+func (g storeGate) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	if err := needTenantID("Snapshot", "connection", tenant, connectionID); err != nil {
 		return 0, err
 	}

@@ -30,8 +30,8 @@ func TestGateRefusesMalformedChangeSets(t *testing.T) {
 	wrongKey, wrongKind, badOp, badKind, noKey := good(), good(), good(), good(), good()
 	wrongKey.Key = "other"
 	wrongKind.Kind = resync.KindAccount
-	badOp.Op = 9
-	badKind.Kind = 0
+	badOp.Op = "delete"
+	badKind.Kind = "user"
 	noKey.Key = ""
 	cases := map[string]*resync.ChangeSet{
 		"nil":                   nil,
@@ -52,7 +52,7 @@ func TestGateRefusesMalformedChangeSets(t *testing.T) {
 		assert.ErrorIs(t, g.Apply(ctx, cs), resync.ErrInvalidRequest, "Apply of %s", name)
 		assert.ErrorIs(t, g.Hold(ctx, cs), resync.ErrInvalidRequest, "Hold of %s", name)
 	}
-	v, err := s.Snapshot(ctx, "t", "c", func(resync.SnapshotEntry) error { return nil })
+	v, err := s.Snapshot(ctx, "t", "c", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(t, err)
 	assert.Zero(t, v, "nothing was applied")
 	held, err := s.HeldChangeSets(ctx, "t")
@@ -75,7 +75,7 @@ func TestGateRefusesMissingArguments(t *testing.T) {
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest, "Records needs a connection")
 	_, err = g.Changes(ctx, resync.ChangeQuery{})
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest, "Changes needs a tenant")
-	_, err = g.Snapshot(ctx, "t", "", func(resync.SnapshotEntry) error { return nil })
+	_, err = g.Snapshot(ctx, "t", "", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
 	_, err = g.HeldChangeSets(ctx, "")
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
@@ -114,7 +114,7 @@ func TestGateChecksContextFirst(t *testing.T) {
 	_, calls["GetRun"] = g.GetRun(ctx, "t", "r")
 	_, calls["ListRuns"] = g.ListRuns(ctx, resync.RunQuery{Tenant: "t"})
 	_, calls["LiveRuns"] = g.LiveRuns(ctx)
-	_, calls["Snapshot"] = g.Snapshot(ctx, "t", "c", func(resync.SnapshotEntry) error { return nil })
+	_, calls["Snapshot"] = g.Snapshot(ctx, "t", "c", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	_, calls["Records"] = g.Records(ctx, resync.RecordQuery{Tenant: "t", ConnectionID: "c"})
 	_, calls["Changes"] = g.Changes(ctx, resync.ChangeQuery{Tenant: "t"})
 	_, calls["HeldChangeSets"] = g.HeldChangeSets(ctx, "t")
@@ -124,7 +124,7 @@ func TestGateChecksContextFirst(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled, name)
 	}
 	live := t.Context()
-	v, err := s.Snapshot(live, "t", "c", func(resync.SnapshotEntry) error { return nil })
+	v, err := s.Snapshot(live, "t", "c", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(t, err)
 	assert.Zero(t, v, "nothing was applied")
 	_, err = s.GetRun(live, "t", "r")

@@ -41,7 +41,7 @@ func TestStoreChecksPassOnMemstore(t *testing.T) {
 }
 
 func version(ctx context.Context, s resync.Store, tenant, conn string) int64 {
-	v, _ := s.Snapshot(ctx, tenant, conn, func(resync.SnapshotEntry) error { return nil })
+	v, _ := s.Snapshot(ctx, tenant, conn, func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	return v
 }
 
@@ -142,15 +142,15 @@ func (s *liveByCreate) LiveRuns(context.Context) ([]resync.RunInfo, error) {
 // liveTombstones lists tombstones in Snapshot.
 type liveTombstones struct{ *memstore.Store }
 
-func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
 	if err != nil {
 		return v, err
 	}
 	recs, _ := s.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: conn, IncludeRemoved: true})
 	for _, r := range recs {
-		if r.Removed() {
-			if err := fn(resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint}); err != nil {
+		if !r.RemovedAt.IsZero() {
+			if err := fn(r.Kind, r.Key, r.Fingerprint, 0); err != nil {
 				return 0, err
 			}
 		}
@@ -292,7 +292,7 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		{"partial apply on conflict", func() resync.Store { return partialApply{memstore.New()} },
 			"ApplyBaseVersionConflict", "Store.Apply contract (package storage; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
 		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
-			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind 0, IncludeRemoved false) returned"},
+			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind \"\", IncludeRemoved false) returned"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
 			"HoldRoundTrip", "Store.GetHeld contract (package storage): the held change set does not round-trip: change 0"},
 	}
@@ -496,7 +496,7 @@ func TestNotifierChecksCatchBrokenNotifiers(t *testing.T) {
 // returns the first version that differs from the entries' one.
 type staleVersion struct{ *memstore.Store }
 
-func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
 	if err != nil {
 		return v, err

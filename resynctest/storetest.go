@@ -185,7 +185,7 @@ func testGroup(key string, v int) *resync.Group {
 }
 
 func opAdd(r resync.Record) resync.Change {
-	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r,
+	return resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r), Record: r,
 		Fingerprint: resync.Fingerprint(r), Volatile: volatileDigest(r)}
 }
 
@@ -313,19 +313,19 @@ func nilMapIfEmpty(m map[string]string) map[string]string {
 // fingerprint, volatile digest and fields.
 func recordDiff(got, want resync.Record) string {
 	if got == nil || reflect.ValueOf(got).IsNil() {
-		return fmt.Sprintf("got no record, want %s %q", want.RecordKind(), want.RecordKey())
+		return fmt.Sprintf("got no record, want %s %q", storage.KindOfRecord(want), storage.KeyOf(want))
 	}
-	if got.RecordKind() != want.RecordKind() || got.RecordKey() != want.RecordKey() {
-		return fmt.Sprintf("got %s %q, want %s %q", got.RecordKind(), got.RecordKey(), want.RecordKind(), want.RecordKey())
+	if storage.KindOfRecord(got) != storage.KindOfRecord(want) || storage.KeyOf(got) != storage.KeyOf(want) {
+		return fmt.Sprintf("got %s %q, want %s %q", storage.KindOfRecord(got), storage.KeyOf(got), storage.KindOfRecord(want), storage.KeyOf(want))
 	}
 	if gf, wf := resync.Fingerprint(got), resync.Fingerprint(want); gf != wf {
-		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gf, wf, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gf, wf, normRecord(got), normRecord(want))
 	}
 	if gv, wv := volatileDigest(got), volatileDigest(want); gv != wv {
-		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gv, wv, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gv, wv, normRecord(got), normRecord(want))
 	}
 	if g, w := normRecord(got), normRecord(want); !reflect.DeepEqual(g, w) {
-		return fmt.Sprintf("%s %q: content %+v, want %+v", want.RecordKind(), want.RecordKey(), g, w)
+		return fmt.Sprintf("%s %q: content %+v, want %+v", storage.KindOfRecord(want), storage.KeyOf(want), g, w)
 	}
 	return ""
 }
@@ -385,17 +385,17 @@ type entryKey struct {
 	key  string
 }
 
-func (k entryKey) String() string { return k.kind.String() + "/" + k.key }
+func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
 	var dup error
-	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		k := entryKey{se.Kind, se.Key}
+	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		k := entryKey{kind, key}
 		if _, ok := m[k]; ok && dup == nil {
-			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", se.Kind, se.Key, conn)
+			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", kind, key, conn)
 		}
-		m[k] = se.Fingerprint
+		m[k] = fingerprint
 		return nil
 	})
 	if err != nil {
@@ -442,7 +442,7 @@ func (e *storeEnv) state(tenant, conn string) (connState, error) {
 	if st.live, st.version, err = e.snapshot(tenant, conn); err != nil {
 		return st, err
 	}
-	if st.records, err = e.records(tenant, conn, 0, true); err != nil {
+	if st.records, err = e.records(tenant, conn, "", true); err != nil {
 		return st, err
 	}
 	if st.log, err = e.changes(resync.ChangeQuery{Tenant: tenant, ConnectionID: conn}); err != nil {
@@ -746,7 +746,7 @@ func checkSnapshotNew(e *storeEnv) error {
 	if v != 0 || len(m) != 0 {
 		return ruleSnapshot.errorf("a connection never applied has version %d and %d entries, want 0 and none", v, len(m))
 	}
-	recs, err := e.records(e.tenant("a"), "never-applied", 0, true)
+	recs, err := e.records(e.tenant("a"), "never-applied", "", true)
 	if err != nil {
 		return err
 	}
@@ -799,7 +799,7 @@ func checkSnapshotStops(e *storeEnv) error {
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.SnapshotEntry) error {
+	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.RecordKind, string, uint64, uint64) error {
 		calls++
 		return stop
 	})
@@ -888,7 +888,7 @@ func checkApplyOps(e *storeEnv) error {
 		if v != int64(n+1) {
 			return ruleApply.errorf("version after applying %q at base version %d is %d, want BaseVersion+1 = %d", st.cs.ID, st.cs.BaseVersion, v, n+1)
 		}
-		recs, err := e.records(a, "c1", 0, false)
+		recs, err := e.records(a, "c1", "", false)
 		if err != nil {
 			return err
 		}
@@ -924,7 +924,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(i2)))); err != nil {
 		return err
 	}
-	all, err := e.records(a, "c1", 0, true)
+	all, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -932,17 +932,17 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !ok {
 		return ruleTombstone.errorf("a removed record is gone from Records with IncludeRemoved: it must stay as a tombstone")
 	}
-	if !tomb.Removed() || tomb.RemovedBy != "run2" {
+	if !!tomb.RemovedAt.IsZero() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
-	live, err := e.records(a, "c1", 0, false)
+	live, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
 	if _, ok := findRecord(live, resync.KindIdentity, "bob"); ok || len(live) != 1 {
 		return ruleRecords.errorf("Records without IncludeRemoved returned %d records including the tombstone of %q", len(live), "bob")
 	}
-	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || alice.Removed() {
+	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || !alice.RemovedAt.IsZero() {
 		return ruleTombstone.errorf("removing %q tombstoned or lost %q", "bob", "alice")
 	}
 	// Revive: an add of a tombstoned key.
@@ -950,13 +950,13 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs3", "run3", 2, opAdd(i2b))); err != nil {
 		return err
 	}
-	all, err = e.records(a, "c1", 0, true)
+	all, err = e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
 	bob, ok := findRecord(all, resync.KindIdentity, "bob")
-	if !ok || bob.Removed() {
-		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, bob.Removed())
+	if !ok || !bob.RemovedAt.IsZero() {
+		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, !bob.RemovedAt.IsZero())
 	}
 	if len(all) != 2 {
 		return ruleApply.errorf("reviving %q left %d records, want 2 (one per kind and key)", "bob", len(all))
@@ -1170,7 +1170,7 @@ func checkRecordsOrder(e *storeEnv) error {
 	keys := func(rs []resync.StoredRecord) []string {
 		out := make([]string, len(rs))
 		for i, r := range rs {
-			out[i] = r.Kind.String() + "/" + r.Key
+			out[i] = string(r.Kind) + "/" + r.Key
 		}
 		return out
 	}
@@ -1179,8 +1179,8 @@ func checkRecordsOrder(e *storeEnv) error {
 		removed bool
 		want    []string
 	}{
-		{0, false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
-		{0, true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
+		{"", false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
+		{"", true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
 		{resync.KindAccount, false, []string{"account/aaa", "account/bbb", "account/zzz"}},
 		{resync.KindIdentity, true, []string{"identity/amy", "identity/kim", "identity/zoe"}},
 		{resync.KindGroup, false, []string{"group/mmm"}},
@@ -1191,7 +1191,7 @@ func checkRecordsOrder(e *storeEnv) error {
 			return err
 		}
 		if g := keys(got); !slices.Equal(g, c.want) {
-			return ruleRecords.errorf("Records(Kind %d, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
+			return ruleRecords.errorf("Records(Kind %q, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
 		}
 	}
 	return nil
@@ -1222,7 +1222,7 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs1", "run1", 0, changes...)); err != nil {
 		return err
 	}
-	got, err := e.records(a, "c1", 0, false)
+	got, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -1230,9 +1230,9 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 		return ruleRecords.errorf("Records returned %d records, want %d", len(got), len(recs))
 	}
 	for _, want := range recs {
-		r, ok := findRecord(got, want.RecordKind(), want.RecordKey())
+		r, ok := findRecord(got, storage.KindOfRecord(want), storage.KeyOf(want))
 		if !ok {
-			return ruleRecords.errorf("%s %q is missing from Records", want.RecordKind(), want.RecordKey())
+			return ruleRecords.errorf("%s %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 		}
 		if d := recordDiff(r.Record, want); d != "" {
 			return ruleRoundTrip.errorf("stored record differs: %s", d)
@@ -1617,7 +1617,7 @@ func checkTenantIsolation(e *storeEnv) error {
 		return ruleHold.errorf("Hold: %v", err)
 	}
 	for _, t := range []string{a, b} {
-		recs, err := e.records(t, "c1", 0, true)
+		recs, err := e.records(t, "c1", "", true)
 		if err != nil {
 			return err
 		}
@@ -1639,18 +1639,18 @@ func checkTenantIsolation(e *storeEnv) error {
 			}
 		}
 	}
-	ra, err := e.records(a, "c1", 0, true)
+	ra, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	rb, err := e.records(b, "c1", 0, true)
+	rb, err := e.records(b, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !alice.Removed() {
+	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !!alice.RemovedAt.IsZero() {
 		return ruleApply.errorf("removing %q in tenant %q did not tombstone it", "alice", a)
 	}
-	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); alice.Removed() {
+	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); !alice.RemovedAt.IsZero() {
 		return ruleIsolation.errorf("removing %q in tenant %q tombstoned tenant %q's record of the same key", "alice", a, b)
 	}
 	if _, vb, err := e.snapshot(b, "c1"); err != nil || vb != 1 {
@@ -1706,7 +1706,7 @@ func checkOddData(e *storeEnv) error {
 		if err := e.apply(cs); err != nil {
 			return err
 		}
-		recs, err := e.records(t, conn, 0, true)
+		recs, err := e.records(t, conn, "", true)
 		if err != nil {
 			return err
 		}
@@ -1714,9 +1714,9 @@ func checkOddData(e *storeEnv) error {
 			return ruleRoundTrip.errorf("Records of tenant %q connection %q returned %d records, want 2", t, conn, len(recs))
 		}
 		for _, want := range []resync.Record{rec, acct} {
-			r, ok := findRecord(recs, want.RecordKind(), want.RecordKey())
+			r, ok := findRecord(recs, storage.KindOfRecord(want), storage.KeyOf(want))
 			if !ok {
-				return ruleRoundTrip.errorf("%s key %q is missing from Records", want.RecordKind(), want.RecordKey())
+				return ruleRoundTrip.errorf("%s key %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 			}
 			if d := recordDiff(r.Record, want); d != "" {
 				return ruleRoundTrip.errorf("record with odd data (%q) differs: %.300s", odd, d)
@@ -1796,7 +1796,7 @@ func checkOddData(e *storeEnv) error {
 		if len(runs) != 1 || runs[0].Tenant != t {
 			return ruleIsolation.errorf("ListRuns(%q) returned %d runs, want its own 1 (tenants %q must not match each other)", t, len(runs), similar)
 		}
-		recs, err := e.records(t, "c", 0, true)
+		recs, err := e.records(t, "c", "", true)
 		if err != nil {
 			return err
 		}
@@ -1826,7 +1826,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(gone)))); err != nil {
 		return err
 	}
-	before, err := e.records(a, "c1", 0, true)
+	before, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1868,7 +1868,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if v != 3 {
 		return ruleApply.errorf("version after a change set with refreshes is %d, want BaseVersion+1 = 3", v)
 	}
-	recs, err := e.records(a, "c1", 0, true)
+	recs, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1896,7 +1896,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
 		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
 	}
-	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !!b.RemovedAt.IsZero() || b.RemovedBy != "run2" {
 		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
 	}
 	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
@@ -1916,7 +1916,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if len(log) != 1 || log[0].Op != resync.OpUpdate || log[0].Key != "alice" {
 		ops := make([]string, len(log))
 		for i, l := range log {
-			ops[i] = l.Op.String() + " " + l.Key
+			ops[i] = string(l.Op) + " " + l.Key
 		}
 		return ruleChanges.errorf("change log of a change set with one update and four refreshes: %v, want just the update (refreshes have no entry)", ops)
 	}
@@ -1926,8 +1926,8 @@ func checkApplyRefresh(e *storeEnv) error {
 // volatiles returns the volatile digests of a connection's snapshot.
 func (e *storeEnv) volatiles(tenant, conn string) (map[entryKey]uint64, error) {
 	m := map[entryKey]uint64{}
-	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		m[entryKey{se.Kind, se.Key}] = se.Volatile
+	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		m[entryKey{kind, key}] = volatile
 		return nil
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ type Store interface {
 	// and returns the snapshot's version (0 for a connection never
 	// applied). If fn returns an error, Snapshot stops and returns it. The
 	// entries and the version must be read consistently (one transaction).
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (version int64, err error)
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	// Apply applies a change set atomically: all of its changes, the new
 	// version and one change-log entry per change other than a refresh,
 	// in one transaction, or nothing.
@@ -58,9 +58,9 @@ type Store interface {
 	//     nothing); the version becomes BaseVersion+1; and any held change
 	//     set of the connection is discarded.
 	Apply(ctx context.Context, cs *resync.ChangeSet) error
-	// Records returns the connection's records matching q (Kind 0: all
-	// kinds; tombstones only with IncludeRemoved), ordered by kind then
-	// key.
+	// Records returns the connection's records matching q (Kind "": all
+	// kinds; tombstones only with IncludeRemoved), ordered by kind
+	// (identities, accounts, groups: KindCode order) then key.
 	Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error)
 	// Changes returns the tenant's change-log entries matching q (a zero
 	// ConnectionID or RunID does not filter; Seq greater than AfterSeq;

@@ -45,7 +45,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		// A fingerprint of the old definition: any 64-bit value, top byte included.
 		oldFP := int64(uint64(i+1)*0x9e3779b97f4a7c15 | 1<<56)
 		_, err = db.Exec(`INSERT INTO records (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
-			VALUES ('acme', 'okta-1', ?, ?, ?, ?, 1, 'old-run')`, int64(r.RecordKind()), r.RecordKey(), oldFP, data)
+			VALUES ('acme', 'okta-1', ?, ?, ?, ?, 1, 'old-run')`, storage.KindCode(storage.KindOfRecord(r)), storage.KeyOf(r), oldFP, data)
 		require.NoError(t, err)
 	}
 	tomb, _ := storage.EncodeRecord(&resync.Identity{Key: "gone", Status: resync.StatusActive})
@@ -62,7 +62,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, len(records)+1, "every record, tombstones included, survives the migration")
 	for _, r := range all {
-		if !r.Removed() {
+		if !!r.RemovedAt.IsZero() {
 			assert.Zero(t, r.Fingerprint>>56, "%s: marked as of the unversioned definition", r.Key)
 			assert.Zero(t, r.Volatile)
 		}
@@ -82,7 +82,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	info, err := run.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, resync.RunSucceeded, info.Status, "%v", info.Err())
-	res, _ := info.Connection(engConn)
+	res := connResult(t, info, engConn)
 	assert.Equal(t, []int{0, 0, 0, 300}, []int{res.Added, res.Updated, res.Removed, res.Unchanged}, "added, updated, removed, unchanged")
 	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "acme"})
 	require.NoError(t, err)

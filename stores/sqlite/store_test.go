@@ -18,6 +18,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
@@ -73,7 +74,7 @@ func identity(key, name string) *resync.Identity {
 func addSet(id, tenant, conn string, base int64, recs ...resync.Record) *resync.ChangeSet {
 	cs := &resync.ChangeSet{ID: id, Tenant: tenant, ConnectionID: conn, RunID: "run-" + id, BaseVersion: base}
 	for _, r := range recs {
-		cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(),
+		cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r),
 			Record: r, Fingerprint: resync.Fingerprint(r)})
 	}
 	return cs
@@ -88,8 +89,8 @@ type entry struct {
 func snapshot(t testing.TB, s resync.Store, tenant, conn string) (map[entry]bool, int64) {
 	t.Helper()
 	out := map[entry]bool{}
-	v, err := s.Snapshot(context.Background(), tenant, conn, func(e resync.SnapshotEntry) error {
-		out[entry{e.Kind, e.Key, e.Fingerprint}] = true
+	v, err := s.Snapshot(context.Background(), tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		out[entry{kind, key, fingerprint}] = true
 		return nil
 	})
 	require.NoError(t, err)
@@ -197,7 +198,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	assert.Equal(t, identity("a", "A"), recs[0].Record)
-	assert.True(t, recs[1].Removed())
+	assert.True(t, !recs[1].RemovedAt.IsZero())
 	assert.Equal(t, "r2", recs[1].RemovedBy)
 	assert.True(t, now.Equal(recs[1].RemovedAt))
 
@@ -248,7 +249,7 @@ func TestOddDataRoundTrips(t *testing.T) {
 		assert.Equal(t, resync.Fingerprint(r.Record), r.Fingerprint)
 	}
 	for _, r := range recs {
-		assert.Equal(t, r, byKey[r.RecordKey()])
+		assert.Equal(t, r, byKey[storage.KeyOf(r)])
 	}
 	gotRun, err := s.GetRun(ctx, tenant, odd[0])
 	require.NoError(t, err)
@@ -373,7 +374,7 @@ func TestApplyMixedBatches(t *testing.T) {
 	assert.Len(t, all, n+77)
 	for _, r := range all {
 		if r.Key < "k0100" {
-			assert.False(t, r.Removed(), "revived %s", r.Key)
+			assert.False(t, !r.RemovedAt.IsZero(), "revived %s", r.Key)
 			assert.Equal(t, "r3", r.UpdatedBy)
 		}
 		if r.Key >= "k0300" && r.Key < "k0500" {
