@@ -40,9 +40,8 @@ func e2e(t *testing.T, p *resynctest.Provider, timeout time.Duration) (resync.Co
 	require.NoError(t, err)
 	info, err := run.Wait(context.Background())
 	require.NoError(t, err)
-	res, ok := info.Connection("acme-1")
-	require.True(t, ok)
-	return res, store
+	require.Len(t, info.Connections, 1)
+	return info.Connections[0], store
 }
 
 func live(t *testing.T, s *memstore.Store) int {

@@ -83,7 +83,7 @@ func Example() {
 		return
 	}
 	info, _ := run.Wait(ctx)
-	c, _ := info.Connection("acme-1")
+	c := info.Connections[0]
 	fmt.Printf("%s: %s, %d pages, %d requests, added %d\n", c.Name, c.Status, c.Pages, c.Attempts, c.Added)
 	// Output:
 	// Acme: succeeded, 3 pages, 4 requests, added 5
