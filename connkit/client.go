@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +142,7 @@ func (c *Client) Do(req *http.Request) (*Response, error) {
 	req.URL, req.Host = u, ""
 	for k, vs := range c.Header {
 		if _, set := req.Header[k]; !set {
-			req.Header[k] = vs
+			req.Header[k] = slices.Clone(vs)
 		}
 	}
 	c.secrets.addRequest(req)

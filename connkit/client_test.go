@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -227,4 +228,27 @@ func newProvider(t *testing.T, cfg resynctest.ProviderConfig, users []resynctest
 	p := resynctest.NewProvider(cfg, users)
 	t.Cleanup(p.Close)
 	return p
+}
+
+// A provider that signs every page's URL gives a new secret a page; the
+// client remembers a bounded number, and still redacts the current ones.
+func TestClientRedactsAfterManySecrets(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fail") != "" {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("bad " + r.Header.Get("Authorization") + " sig=" + r.URL.Query().Get("signature")))
+		}
+	}))
+	defer srv.Close()
+	c := &connkit.Client{BaseURL: srv.URL, Auth: connkit.Bearer("bearer-token-abc")}
+	for i := range 600 {
+		_, err := c.Get(context.Background(), fmt.Sprintf("/p?signature=sig-%06d", i), nil)
+		require.NoError(t, err)
+	}
+	_, err := c.Get(context.Background(), "/p?signature=sig-last-one&fail=1", nil)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "bearer-token-abc")
+	assert.NotContains(t, err.Error(), "sig-last-one")
+	assert.Contains(t, err.Error(), "bad REDACTED sig=REDACTED")
 }

@@ -77,6 +77,12 @@ type redactor struct {
 	secrets map[string]struct{}
 }
 
+// maxSecrets bounds what a redactor remembers: a provider that signs each
+// page's URL would otherwise grow it by a secret a page. Past it, the
+// secrets start over from the request being sent, whose secrets are added
+// again on every request.
+const maxSecrets = 256
+
 // add records secrets to scrub from now on.
 func (r *redactor) add(secrets ...string) {
 	r.mu.Lock()
@@ -98,6 +104,11 @@ func (r *redactor) add(secrets ...string) {
 // its Authorization header (a basic password decoded), the values of
 // secret-named headers and query parameters, a URL password.
 func (r *redactor) addRequest(req *http.Request) {
+	r.mu.Lock()
+	if len(r.secrets) > maxSecrets {
+		r.secrets = nil
+	}
+	r.mu.Unlock()
 	for name, vs := range req.Header {
 		if !secretName(name) {
 			continue
