@@ -93,8 +93,8 @@ func ParseRateLimit(h http.Header, now time.Time) RateLimit {
 		hasReset         bool
 	}
 	var fams []family
-	if rem, reset, hasReset, ok := structuredRateLimit(h.Values("RateLimit")); ok {
-		fams = append(fams, family{policyQuota(h.Values("RateLimit-Policy")), rem, reset, hasReset})
+	if name, rem, reset, hasReset, ok := structuredRateLimit(h.Values("RateLimit")); ok {
+		fams = append(fams, family{policyQuota(h.Values("RateLimit-Policy"), name), rem, reset, hasReset})
 	}
 	for _, f := range [...]struct{ limit, remaining, reset string }{
 		{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"},
@@ -178,35 +178,47 @@ func leadingInt(v string) int {
 
 // structuredRateLimit reads the IETF RateLimit field, a list of
 // `"policy";r=remaining;t=reset-seconds` items. It returns the item with
-// the least remaining.
-func structuredRateLimit(values []string) (remaining int, reset time.Duration, hasReset, ok bool) {
+// the least remaining, and its policy's name.
+func structuredRateLimit(values []string) (name string, remaining int, reset time.Duration, hasReset, ok bool) {
 	remaining = -1
 	for _, item := range listItems(values) {
 		params := itemParams(item)
 		r := leadingInt(params["r"])
-		if r < 0 {
+		if r < 0 || (ok && r >= remaining) {
 			continue
 		}
-		if ok && r >= remaining {
-			continue
-		}
-		remaining, ok, reset, hasReset = r, true, 0, false
+		name, remaining, ok, reset, hasReset = itemName(item), r, true, 0, false
 		if t := leadingInt(params["t"]); t >= 0 {
 			reset, hasReset = clampDelay(float64(t)), true
 		}
 	}
-	return remaining, reset, hasReset, ok
+	return name, remaining, reset, hasReset, ok
 }
 
-// policyQuota reads the smallest q= of a RateLimit-Policy field; -1 if none.
-func policyQuota(values []string) int {
+// policyQuota reads the q= of the RateLimit-Policy item named name, else
+// the smallest q of any; -1 if none.
+func policyQuota(values []string, name string) int {
 	q := -1
 	for _, item := range listItems(values) {
-		if n := leadingInt(itemParams(item)["q"]); n >= 0 && (q < 0 || n < q) {
+		n := leadingInt(itemParams(item)["q"])
+		if n < 0 {
+			continue
+		}
+		if itemName(item) == name {
+			return n
+		}
+		if q < 0 || n < q {
 			q = n
 		}
 	}
 	return q
+}
+
+// itemName is a list member's name: its quoted string or token before
+// any parameter.
+func itemName(item string) string {
+	n, _, _ := strings.Cut(item, ";")
+	return strings.Trim(strings.TrimSpace(n), `"`)
 }
 
 // listItems splits structured-field list members on commas outside quotes.
