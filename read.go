@@ -260,6 +260,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	_, err := e.retryDo(ctx, e.cfg.Retry, func(int) error {
 		var ferr error
 		conn, ferr = callFactory(ctx, factory, t.conn)
+		if d, ok := RetryDelay(ferr); ok && !IsPermanent(ferr) {
+			if terr := e.throttleIfTooLong(ctx, d, ferr); terr != nil {
+				return terr
+			}
+		}
 		return ferr
 	}, func(attempt int, delay time.Duration, ferr error) {
 		e.log.Debug("opening connector failed, retrying", "connection", t.conn.ID, "attempt", attempt, "delay", delay, "err", ferr)

@@ -114,6 +114,11 @@ func TestPageNotBeforeBeyondTimeoutIsThrottled(t *testing.T) {
 		assert.ErrorIs(t, r0.Err(), resync.ErrThrottled)
 		assert.ErrorIs(t, info.Err(), resync.ErrThrottled, "the stored run's Err")
 		assert.Contains(t, r.Error, "throttled until")
+		stored := h.runs("t1")
+		require.Len(t, stored, 1)
+		sr := result(t, stored[0], "p1")
+		assert.Equal(t, resync.ConnThrottled, sr.Status, "the stored run")
+		assert.True(t, sr.RetryAt.Equal(r.RetryAt), "the stored run's RetryAt")
 	})
 }
 
