@@ -149,7 +149,10 @@ type StartIndex[T any] struct {
 	// Count is the page size asked for; 0 means 100.
 	Count int
 	// Overlap is how many items of the previous page each page asks for
-	// again; 0 means Count/20, at least 1. It must be less than Count.
+	// again; 0 means Count/100, at least 1. It must be less than Count. A
+	// read costs about Overlap/(Count-Overlap) more requests than pages
+	// (1% at the defaults), plus one request back for each shift larger
+	// than Overlap.
 	Overlap int
 	// ID returns an item's unique and stable ID (the SCIM id).
 	ID func(T) string
@@ -170,7 +173,7 @@ func (p *StartIndex[T]) Page(ctx context.Context, cursor string, fetch Fetch[T])
 		count = 100
 	}
 	if overlap <= 0 {
-		overlap = max(count/20, 1)
+		overlap = max(count/100, 1)
 	}
 	if overlap >= count {
 		return nil, "", resync.Permanent(fmt.Errorf("connkit: StartIndex.Overlap %d must be less than Count %d", overlap, count))
