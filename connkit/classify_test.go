@@ -218,3 +218,32 @@ func TestClassifyHTTPDefaultClock(t *testing.T) {
 	require.True(t, ok)
 	assert.InDelta(t, time.Hour.Seconds(), d.Seconds(), 5)
 }
+
+// GitHub: "If you exceed a secondary rate limit, you will receive a 403 or
+// 429 response and an error message that indicates that you exceeded a
+// secondary rate limit. If the retry-after response header is present,
+// you should not retry your request until after that many seconds has
+// elapsed. [...] Otherwise, wait for at least one minute before retrying."
+// (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api,
+// "Exceeding the rate limit"). The primary limit's fields on the same
+// response, with quota left, say nothing about the secondary one.
+func TestClassifyHTTPGitHubSecondaryLimit(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`)
+	primary := []string{"X-RateLimit-Remaining", "4000", "X-RateLimit-Reset", unix(classifyNow.Add(50 * time.Minute)), "Date", classifyNow.Format(http.TimeFormat)}
+	for _, code := range []int{403, 429} {
+		err := connkit.ClassifyHTTP(httpResp(code, primary...), body, fixedNow)
+		require.Error(t, err)
+		assert.False(t, resync.IsPermanent(err), "%d secondary limit is not permanent", code)
+		d, ok := resync.RetryDelay(err)
+		assert.True(t, ok)
+		assert.Equal(t, time.Minute, d, "%d secondary limit without retry-after waits a minute, not the primary reset", code)
+
+		withRetry := append([]string{"Retry-After", "90"}, primary...)
+		d, _ = resync.RetryDelay(connkit.ClassifyHTTP(httpResp(code, withRetry...), body, fixedNow))
+		assert.Equal(t, 90*time.Second, d, "retry-after wins")
+	}
+	// A 403 that is no limit at all stays permanent.
+	err := connkit.ClassifyHTTP(httpResp(403, primary...), []byte(`{"message":"Resource not accessible by integration"}`), fixedNow)
+	assert.True(t, resync.IsPermanent(err))
+}
