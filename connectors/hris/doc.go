@@ -22,12 +22,16 @@
 //     relative to the process's working directory; never let a tenant
 //     choose the path of a shared server. A URL must be https (a Workday
 //     Report-as-a-Service URL ending in ?format=csv, a signed link);
-//     its query is left out of every message, as it may carry a token.
+//     query parameters named like secrets (sig, token, key, ...) are
+//     redacted from every message.
 //   - "token" (URL only): sent as "Authorization: Bearer <token>". Or
-//     "username" and "password": sent as HTTP basic authentication. With
-//     Config.Secret set, "token" and "password" are references the host's
-//     secret store resolves, not secrets. Credentials never appear in an
+//     "username" and "password": sent as HTTP basic authentication. As
+//     for every connector, the host's ConnectionSource resolves them from
+//     its secret store into the settings it returns, so that they are
+//     never stored in plain settings. Credentials never appear in an
 //     error or a log: a response body that echoes one has it redacted.
+//     They are sent only to the URL's host: a redirect elsewhere drops
+//     them.
 //   - "preset" (optional): "generic" (the default), "bamboohr" or
 //     "workday": the header names each field is looked for under (see
 //     Records). Another value is an error listing the presets.
@@ -168,12 +172,14 @@
 // wrapping resync.ErrInvalidRequest); a missing or unreadable file; an
 // HTTP status other than 408, 429 and 5xx (401, 403, 404: the error has
 // the status and the start of the body); an export that cannot be read as
-// a whole, wrapping ErrMalformed: empty, over "max_bytes", a header
+// a whole, wrapping ErrMalformed: empty, a file over "max_bytes", a header
 // without the employee ID column or without a column a column.<field>
 // setting names (the error quotes the header it saw), a mapped column
 // named twice, or a quote that opens on one line and is broken or never
 // closed on a later one (its lines may be rows, and rejecting them as one
 // would lose them).
+//
+// A response over "max_bytes" is permanent too.
 //
 // Retried by the engine: other I/O errors, network errors, 408 and 5xx.
 // A canceled context returns ctx.Err().
@@ -184,6 +190,11 @@
 // full read. A 429, or a 503, with a Retry-After (seconds or an HTTP date,
 // measured against the response's Date header) is returned as
 // resync.RetryAfter with that wait, at most a day; the engine waits at
-// least that long before asking again. Without Retry-After it is retried
-// with the engine's backoff. The connector never retries by itself.
+// least that long before asking again, or ends the read as throttled when
+// the wait is longer than the read has left. Without Retry-After it is
+// retried with the engine's backoff. The connector never retries by
+// itself. Requests go through the connector kit's client (package
+// connkit), which classifies responses as every connector built on it
+// does, and logs one Debug line per request to Config.Logger, credentials
+// redacted.
 package hris

@@ -30,7 +30,7 @@ const DefaultMaxBytes = 256 << 20
 
 // ErrMalformed is wrapped by the errors of an export that cannot be read
 // as a whole: no header, a header that does not fit the column mapping, a
-// broken quote across lines, an export over the size limit. Such errors
+// broken quote across lines, a file over the size limit. Such errors
 // are also resync.Permanent.
 var ErrMalformed = errors.New("hris: malformed export")
 
@@ -45,17 +45,14 @@ type Config struct {
 	// five-minute timeout. Its transport decides which certificates are
 	// trusted.
 	HTTPClient *http.Client
-	// Secret resolves the "token" and "password" settings, which then hold
-	// references into the host's secret store rather than secrets. Nil
-	// means the settings hold the secrets themselves.
-	Secret func(ctx context.Context, conn resync.Connection, ref string) (string, error)
-	// Logger receives one report per read of the manager values that
-	// matched several people or no one. Nil discards it.
+	// Logger receives one Warn report per read of the manager values that
+	// matched several people or no one, and in URL mode one Debug line per
+	// request. Nil discards them.
 	Logger *slog.Logger
 }
 
 // Factory is the resync.ConnectorFactory of this package with the zero
-// Config: the system clock, the default HTTP client, secrets in settings.
+// Config: the system clock, the default HTTP client, no logs.
 var Factory = NewFactory(Config{})
 
 // NewFactory returns a resync.ConnectorFactory building connectors with
