@@ -396,3 +396,19 @@ func TestBambooHRLabels(t *testing.T) {
 	assert.Equal(t, resync.StatusDeprovisioned, ids["1003"].Status)
 	assert.Equal(t, "1001", ids["1003"].Manager)
 }
+
+// A connection of connectors/file's hris-csv format reads unchanged.
+func TestFileConnectorSettings(t *testing.T) {
+	t.Parallel()
+	csv := "employee_id,email,first_name,last_name,employment_status,start_date,manager_email\n" +
+		"E1,a@acme.example,Ada,L,active,2020-01-01,\n" +
+		"E2,b@acme.example,Bob,M,leave,2020-02-01,a@acme.example\n" +
+		"E3,c@acme.example,Cy,N,terminated,2020-03-01,a@acme.example\n"
+	ids, bad := readAll(t, conn(t, csv, "format", "hris-csv", "page_size", "2"))
+	require.Empty(t, bad)
+	require.Len(t, ids, 3)
+	assert.Equal(t, resync.StatusSuspended, ids["E2"].Status)
+	assert.Equal(t, resync.StatusDeprovisioned, ids["E3"].Status)
+	assert.Equal(t, "E1", ids["E2"].Manager)
+	assert.Equal(t, "Bob M", ids["E2"].Name)
+}
