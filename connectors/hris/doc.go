@@ -146,8 +146,8 @@
 // rows: an empty employee ID; a date that does not parse; an unknown status;
 // more non-empty fields than header columns; a field that is not UTF-8; a
 // quote out of place within one line. An employee ID on more than one row
-// is reported on each of them, naming the other lines, and none of them is
-// used: the stored record is kept as it was rather than merged from rows
+// (a row rejected for another reason included) is reported on each of
+// them, naming the other lines, and none of them is used: the stored record is kept as it was rather than merged from rows
 // that disagree.
 //
 // # Capabilities

@@ -265,6 +265,14 @@ func TestDuplicateEmployeeID(t *testing.T) {
 	assert.Contains(t, bad[0].Reason, `line 2: employee ID "E1" is also on line 4, 6`)
 	assert.Contains(t, bad[2].Reason, "line 6")
 
+	// A copy whose row is rejected for another reason still makes E9 a
+	// duplicate: the good copy is not used either.
+	ids, bad = readAll(t, conn(t, "employee_id,start_date\nE9,2020-01-01\nE9,someday\n"))
+	assert.Empty(t, ids)
+	require.Len(t, bad, 2)
+	assert.Contains(t, bad[0].Reason, `employee ID "E9" is also on line 3`)
+	assert.Contains(t, bad[1].Reason, `"someday" is not a date`)
+
 	// An ID on many rows (a mis-mapped column) names a few lines, not all.
 	_, bad = readAll(t, conn(t, "employee_id,name\n"+strings.Repeat("Full-Time,x\n", 5000)))
 	require.Len(t, bad, 5000)

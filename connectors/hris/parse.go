@@ -269,16 +269,22 @@ func (p *parser) layoutHint() string {
 	return `; set "date_layout" for another form`
 }
 
-// dedupe rejects every row of an employee ID that appears more than once,
-// naming the other lines: which of them is right cannot be told, and the
-// stored record is kept.
+// dedupe rejects every row of an employee ID that appears more than once
+// (rejected rows included), naming the other lines: which of them is
+// right cannot be told, and the stored record is kept.
 func (p *parser) dedupe(out *parsed) {
 	const show = 5
 	count := map[string]int{}
 	first := map[string][]int{} // the first show+1 lines of each ID
 	for _, it := range out.items {
-		if it.rec != nil {
-			k := it.rec.Key
+		k := ""
+		switch {
+		case it.rec != nil:
+			k = it.rec.Key
+		case it.bad != nil:
+			k = it.bad.Key // a rejected row with an ID is a copy too
+		}
+		if k != "" {
 			count[k]++
 			if len(first[k]) <= show {
 				first[k] = append(first[k], it.line)
