@@ -94,9 +94,11 @@
 // (BambooHR's id is the key; its company-assigned employee number, which
 // can change, is EmployeeID; a report without the id column, as the web
 // app exports it, is keyed by "Employee #"). Email is lower-cased. Name is the first and
-// last names, else the name column. Unmapped columns, the location and
-// the status column's own value are kept in Attributes under their header
-// names; empty values are left out.
+// last names, else the name column (a name column beside first and last
+// names is kept in Attributes). The location goes to Attributes under
+// "location", whatever its column is called; unmapped columns and the
+// status column's own value are kept in Attributes under their header
+// names. Empty values are left out.
 //
 // Status, in this order of precedence:
 //

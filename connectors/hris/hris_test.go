@@ -250,6 +250,12 @@ func TestRejectedRows(t *testing.T) {
 	assert.Contains(t, byKey["E5"], "line 7, column 5")
 	assert.Contains(t, byKey["E5"], `bare "`)
 	assert.Contains(t, byKey["E6"], "line 9, column 5 (start_date)")
+
+	// The key column last, and a row too short to have it.
+	ids, bad = readAll(t, conn(t, "name,employee_id\nAda,E1\nBob\n"))
+	require.Len(t, ids, 1)
+	require.Len(t, bad, 1)
+	assert.Contains(t, bad[0].Reason, "line 3 (employee_id, missing from the row): empty employee ID")
 }
 
 func TestDuplicateEmployeeID(t *testing.T) {

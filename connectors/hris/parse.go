@@ -124,8 +124,10 @@ func (p *parser) row(row []string, line int, r *csv.Reader, c *columns) (*resync
 	key := get(fEmployeeID)
 	fail := func(col int, format string, args ...any) *resync.RecordError {
 		where := fmt.Sprintf("%s line %d", p.src, line)
-		if col >= 0 {
-			l, cc := r.FieldPos(min(col, len(row)-1))
+		if col >= len(row) && col < len(c.names) {
+			where += fmt.Sprintf(" (%s, missing from the row)", c.names[col])
+		} else if col >= 0 {
+			l, cc := r.FieldPos(col)
 			where = fmt.Sprintf("%s line %d, column %d", p.src, l, cc)
 			if col < len(c.names) && c.names[col] != "" {
 				where += fmt.Sprintf(" (%s)", c.names[col])
