@@ -276,21 +276,30 @@ func (p *parser) layoutHint() string {
 // right cannot be told, and the stored record is kept.
 func (p *parser) dedupe(out *parsed) {
 	const show = 5
-	count := map[string]int{}
-	first := map[string][]int{} // the first show+1 lines of each ID
-	for _, it := range out.items {
-		k := ""
+	keyOf := func(it item) string {
 		switch {
 		case it.rec != nil:
-			k = it.rec.Key
+			return it.rec.Key
 		case it.bad != nil:
-			k = it.bad.Key // a rejected row with an ID is a copy too
+			return it.bad.Key // a rejected row with an ID is a copy too
 		}
-		if k != "" {
+		return ""
+	}
+	count := make(map[string]int, len(out.items))
+	dups := false
+	for _, it := range out.items {
+		if k := keyOf(it); k != "" {
 			count[k]++
-			if len(first[k]) <= show {
-				first[k] = append(first[k], it.line)
-			}
+			dups = dups || count[k] > 1
+		}
+	}
+	if !dups {
+		return
+	}
+	first := map[string][]int{} // the first show+1 lines of each duplicated ID
+	for _, it := range out.items {
+		if k := keyOf(it); count[k] > 1 && len(first[k]) <= show {
+			first[k] = append(first[k], it.line)
 		}
 	}
 	for i, it := range out.items {
@@ -323,21 +332,21 @@ func (p *parser) managers(out *parsed, c *columns) {
 		return
 	}
 	col := c.names[c.idx[fManager]]
-	keys := map[string]bool{}
-	byNumber, byEmail, byName := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	for _, it := range out.items {
-		if id := it.rec; id != nil {
-			keys[id.Key] = true
-			if id.EmployeeID != id.Key {
-				byNumber[id.EmployeeID] = append(byNumber[id.EmployeeID], id.Key)
-			}
-			if id.Email != "" {
-				byEmail[id.Email] = append(byEmail[id.Email], id.Key)
-			}
-			if n := personName(id.Name); n != "" {
-				byName[n] = append(byName[n], id.Key)
+	// Each index is built on first use: an export whose managers are all
+	// keys never normalizes a name.
+	var keys map[string]bool
+	var byNumber, byEmail, byName map[string]match
+	index := func(by func(*resync.Identity) string) map[string]match {
+		m := make(map[string]match, len(out.items))
+		for _, it := range out.items {
+			if it.rec != nil {
+				if v := by(it.rec); v != "" {
+					e := m[v]
+					m[v] = match{key: it.rec.Key, n: e.n + 1}
+				}
 			}
 		}
+		return m
 	}
 	out.ambiguous, out.unknown = map[string]int{}, map[string]int{}
 	for _, it := range out.items {
@@ -346,25 +355,45 @@ func (p *parser) managers(out *parsed, c *columns) {
 			continue
 		}
 		raw := id.Manager
-		var found []string
+		if keys == nil {
+			keys = make(map[string]bool, len(out.items))
+			for _, it := range out.items {
+				if it.rec != nil {
+					keys[it.rec.Key] = true
+				}
+			}
+			byNumber = index(func(id *resync.Identity) string {
+				if id.EmployeeID == id.Key {
+					return ""
+				}
+				return id.EmployeeID
+			})
+		}
+		var found match
 		switch {
 		case keys[raw]:
-			found = []string{raw}
-		case len(byNumber[raw]) > 0:
+			found = match{key: raw, n: 1}
+		case byNumber[raw].n > 0:
 			found = byNumber[raw]
 		case strings.Contains(raw, "@"):
+			if byEmail == nil {
+				byEmail = index(func(id *resync.Identity) string { return id.Email })
+			}
 			found = byEmail[strings.ToLower(raw)]
 		default:
+			if byName == nil {
+				byName = index(func(id *resync.Identity) string { return personName(id.Name) })
+			}
 			found = byName[personName(raw)]
 		}
 		switch {
-		case len(found) == 1:
-			id.Manager = found[0]
+		case found.n == 1:
+			id.Manager = found.key
 			continue
-		case len(found) == 0 && strings.Contains(raw, "@"):
+		case found.n == 0 && strings.Contains(raw, "@"):
 			id.Manager = strings.ToLower(raw) // an email is a manager too
 			continue
-		case len(found) == 0:
+		case found.n == 0:
 			out.unknown[raw]++
 		default:
 			out.ambiguous[raw]++
@@ -375,6 +404,13 @@ func (p *parser) managers(out *parsed, c *columns) {
 		}
 		id.Attributes[col] = raw
 	}
+}
+
+// match is who a manager value matches: the key of the first person and
+// how many people it matches.
+type match struct {
+	key string
+	n   int
 }
 
 // personName normalizes a person's name for matching: "Doe, Jane" and
