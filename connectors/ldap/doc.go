@@ -1,0 +1,2 @@
+// Package ldap is a resync connector for LDAP directories.
+package ldap
