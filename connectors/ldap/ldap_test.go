@@ -358,3 +358,32 @@ func TestResync(t *testing.T) {
 	assert.NotContains(t, groups[groupCN(0)].Members, moved)
 	assert.Contains(t, groups[groupCN(1)].Members, moved)
 }
+
+// TestRejectedEntries keys users by an attribute only some of them have:
+// the others come back in Page.Rejected with their DN, not as records and
+// not dropped silently.
+func TestRejectedEntries(t *testing.T) {
+	s := requireServer(t)
+	base := directory(t, s)
+	c := newConnector(t, s.settings(base, "attr.key", "employeeType", "groups", "false", "page_size", "1000"))
+	var recs, rejected int
+	for cur := ""; ; {
+		p, err := c.ReadPage(context.Background(), cur)
+		require.NoError(t, err)
+		recs += len(p.Records)
+		for _, r := range p.Rejected {
+			rejected++
+			var re *resync.RecordError
+			require.ErrorAs(t, r, &re)
+			assert.Equal(t, resync.KindIdentity, re.Kind)
+			assert.Contains(t, re.Reason, ",ou=people,"+base)
+			assert.Contains(t, re.Reason, "no employeeType")
+		}
+		if p.Next == "" {
+			break
+		}
+		cur = p.Next
+	}
+	assert.Equal(t, dirUsers/100, recs, "every 100th user has an employeeType")
+	assert.Equal(t, dirUsers-dirUsers/100, rejected)
+}

@@ -22,9 +22,10 @@ const (
 	accountExpiresNever2 = math.MaxInt64
 )
 
-// filetimeEpoch is 1601-01-01, the epoch of Windows FILETIME values
-// (100-nanosecond intervals), which accountExpires and lastLogonTimestamp use.
-var filetimeEpoch = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)
+// filetimeToUnix is the number of seconds from 1601-01-01, the epoch of
+// Windows FILETIME values (100-nanosecond intervals, which accountExpires
+// and lastLogonTimestamp use), to the Unix epoch.
+const filetimeToUnix = 11_644_473_600
 
 // attrs indexes an entry's attributes by lower-case name, so that a
 // mapping's spelling need not match the server's.
@@ -88,9 +89,9 @@ func parseFiletime(v string) (t time.Time, never bool, err error) {
 	if n == accountExpiresNever1 || n == accountExpiresNever2 {
 		return time.Time{}, true, nil
 	}
-	// Split to stay inside time.Duration's range (about 292 years).
+	// Through Unix seconds: 1601 to now is beyond time.Duration's range.
 	const perSecond = 10_000_000
-	return filetimeEpoch.Add(time.Duration(n/perSecond) * time.Second).Add(time.Duration(n%perSecond) * 100), false, nil
+	return time.Unix(n/perSecond-filetimeToUnix, (n%perSecond)*100).UTC(), false, nil
 }
 
 // entryKey returns the entry's key under the key attribute.
