@@ -33,9 +33,10 @@ var (
 
 	// ErrConflict: the state changed under the request. Store.Apply returns
 	// it when the connection's snapshot is no longer at the change set's
-	// BaseVersion (another apply came first); Approve returns it when the
-	// snapshot changed after the set was held (the set is discarded: resync
-	// again). Nothing was applied.
+	// BaseVersion (another apply came first); Approve and Reject return it
+	// when the change set is no longer held (decided already, or superseded
+	// by a later read) and Approve when the snapshot changed after the set
+	// was held (the set is superseded: resync again). Nothing was applied.
 	ErrConflict = errors.New("resync: snapshot changed concurrently")
 
 	// ErrInvalidRecord: a record failed validation (see RecordError).

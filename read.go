@@ -44,7 +44,14 @@ type read struct {
 	// set before done is closed
 	result ConnectionResult
 	err    error
-	held   *HeldSummary // set when the delete guard held the change set
+	// held is set (under Engine.mu) when the delete guard held the change
+	// set; decision (under Engine.mu) when it was decided on before the
+	// read handed its result over.
+	held     *HeldSummary
+	decision *Decision
+	// superseded lists the earlier held change sets of the connection that
+	// this read replaced.
+	superseded []HeldSummary
 }
 
 // requestReadLocked returns the read that will serve a request for s.conn
@@ -153,8 +160,14 @@ func (e *Engine) execute(t *read) {
 		// a slow notifier must not hold up other reads.
 		e.notify(t.owner, NotifyChangesHeld, t.held)
 	}
+	for _, h := range t.superseded {
+		e.settle(t.ctx, h)
+	}
 	e.tel.readEnded(t.ctx, t.conn, res)
 	e.mu.Lock()
+	if t.decision != nil && t.held != nil {
+		settleResult(&res, HeldSummary{ID: t.held.ID, Decision: *t.decision})
+	}
 	t.result, t.err = res, err
 	e.finishLocked(t)
 	e.mu.Unlock()
@@ -277,6 +290,10 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err := d.refingerprint(ctx, e.cfg.Store, t.conn.Tenant, t.conn.ID); err != nil {
 		return fmt.Errorf("recomputing fingerprints stored by an older release: %w", err)
 	}
+	prior, err := e.heldOf(ctx, t)
+	if err != nil {
+		return err
+	}
 	lastRenew := e.cfg.Clock.Now()
 	cursor := ""
 	for page := 1; ; page++ {
@@ -337,6 +354,12 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stopped before applying: %w", err)
 	}
+	// The read is complete: an earlier held change set of the connection
+	// no longer says what the provider holds, whatever this one does.
+	t.superseded, err = e.supersedeHeld(ctx, t, prior, cs.ID)
+	if err != nil {
+		return err
+	}
 	if reason := e.cfg.DeleteGuard.check(dr); reason != "" {
 		cs.HoldReason = reason
 		if err := e.cfg.Store.Hold(ctx, cs); err != nil {
@@ -345,7 +368,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		res.Status, res.HeldID = ConnHeld, cs.ID
 		res.Error = "held for review: " + reason
 		sum := summarize(cs)
+		e.mu.Lock()
 		t.held = &sum
+		e.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}
 	if len(cs.Changes) > 0 {
