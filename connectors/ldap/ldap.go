@@ -286,8 +286,8 @@ func (c *Connector) dial(ctx context.Context) (*goldap.Conn, error) {
 	d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	raw, err := d.DialContext(ctx, "tcp", cfg.url.Host)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, c.wrap(fmt.Errorf("connecting to %s: %w", cfg.url.Host, ctx.Err()))
+		if err := ctxErr(ctx); err != nil {
+			return nil, c.wrap(fmt.Errorf("connecting to %s: %w", cfg.url.Host, err))
 		}
 		return nil, c.wrap(fmt.Errorf("connecting to %s: %w", cfg.url.Host, err))
 	}
@@ -330,9 +330,22 @@ func (c *Connector) dial(ctx context.Context) (*goldap.Conn, error) {
 	return conn, nil
 }
 
+// ctxErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed: a dial or handshake bounded by that deadline can fail with a
+// timeout a moment before ctx itself reports it.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 func (c *Connector) tlsError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, ctx.Err()))
+	if err := ctxErr(ctx); err != nil {
+		return c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
 	}
 	err = c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
 	var (
