@@ -173,21 +173,27 @@ func TestRestartMidRead(t *testing.T) {
 	}
 }
 
-// restartingConnector restarts the server before the page restartAt of the
-// first read, and records the error that page returned.
+// restartingConnector restarts the server (or only stops it, with stop)
+// before the page restartAt of the first read, and records the error that
+// page returned.
 type restartingConnector struct {
 	*ldap.Connector
 	t         *testing.T
 	s         server
 	pages     *int
 	restartAt int
+	stop      bool
 	firstErr  *error
 }
 
 func (r *restartingConnector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
 	*r.pages++
 	if *r.pages == r.restartAt {
-		r.s.restart(r.t)
+		if r.stop {
+			r.s.stop(r.t)
+		} else {
+			r.s.restart(r.t)
+		}
 	}
 	p, err := r.Connector.ReadPage(ctx, cursor)
 	if *r.pages == r.restartAt {
@@ -390,4 +396,68 @@ func TestRejectedEntries(t *testing.T) {
 	}
 	assert.Equal(t, dirUsers/100, recs, "every 100th user has an employeeType")
 	assert.Equal(t, dirUsers-dirUsers/100, rejected)
+}
+
+// TestStoppedMidRead stops slapd between two pages and leaves it down: the
+// read fails after its retries with nothing applied, and once the server
+// is back the next resync stores the whole directory.
+func TestStoppedMidRead(t *testing.T) {
+	s := requireServer(t)
+	base := directory(t, s)
+	var pages int
+	var firstErr error
+	stopped := false
+	factory := func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
+		c, err := ldap.Factory(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		if stopped {
+			return c, nil
+		}
+		stopped = true
+		return &restartingConnector{Connector: c.(*ldap.Connector), t: t, s: s, pages: &pages, restartAt: 4, stop: true, firstErr: &firstErr}, nil
+	}
+	t.Cleanup(func() {
+		// Leave the server running for the other tests, whatever happened.
+		if c, err := goldap.DialURL(s.url); err == nil {
+			c.Close()
+			return
+		}
+		s.startAgain(t)
+	})
+	src := resynctest.NewSource()
+	src.AddTenant("t1")
+	src.Add(resync.Connection{ID: "dir", Tenant: "t1", Type: resync.IdP, Provider: "ldap", Name: "Directory",
+		Settings: s.settings(base, "page_size", "500")})
+	store := memstore.New()
+	e, err := resync.New(context.Background(), resync.Config{
+		Store: store, Connections: src, Authorizer: resynctest.AllowAll,
+		Connectors: map[string]resync.ConnectorFactory{"ldap": factory},
+		Retry:      resync.RetryPolicy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
+	})
+	require.NoError(t, err)
+	defer e.Close(context.Background())
+	resync1 := func() resync.ConnectionResult {
+		run, err := e.ResyncPersonnel(context.Background(), "t1", resync.Principal{ID: "admin"})
+		require.NoError(t, err)
+		info, err := run.Wait(context.Background())
+		require.NoError(t, err)
+		require.Len(t, info.Connections, 1)
+		return info.Connections[0]
+	}
+
+	failed := resync1()
+	require.Equal(t, resync.ConnFailed, failed.Status)
+	assert.Contains(t, firstErr.Error(), "cursor cannot be resumed")
+	assert.Contains(t, failed.Error, "connection refused", "the server is down")
+	assert.Equal(t, 0, failed.Added)
+	recs, err := store.Records(context.Background(), resync.RecordQuery{Tenant: "t1", ConnectionID: "dir"})
+	require.NoError(t, err)
+	assert.Empty(t, recs, "nothing applied from a read that did not finish")
+
+	s.startAgain(t)
+	ok := resync1()
+	require.Equal(t, resync.ConnSucceeded, ok.Status, ok.Error)
+	assert.Equal(t, dirUsers+dirGroups, ok.Added)
 }

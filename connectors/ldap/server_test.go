@@ -212,8 +212,16 @@ func addIgnoreExists(c *goldap.Conn, dn string, attrs map[string][]string) error
 // data, as an operator's restart (or a crash and a restart) would.
 func (s server) restart(t testing.TB) {
 	t.Helper()
+	s.stop(t)
+	s.startAgain(t)
+}
+
+// stop stops slapd (SIGTERM, as an init system would) and waits until it
+// has exited.
+func (s server) stop(t testing.TB) {
+	t.Helper()
 	if s.dir == "" || s.start == "" {
-		t.Fatal("RESYNC_SLAPD_DIR and RESYNC_SLAPD_START are not set: restarting the server needs the environment of .ci/slapd.sh")
+		t.Fatal("RESYNC_SLAPD_DIR and RESYNC_SLAPD_START are not set: stopping the server needs the environment of .ci/slapd.sh")
 	}
 	raw, err := os.ReadFile(s.dir + "/slapd.pid")
 	require.NoError(t, err)
@@ -225,9 +233,15 @@ func (s server) restart(t testing.TB) {
 		require.True(t, time.Now().Before(deadline), "slapd (pid %d) did not stop", pid)
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startAgain starts the stopped slapd with its configuration and data.
+func (s server) startAgain(t testing.TB) {
+	t.Helper()
 	args := strings.Fields(s.start)
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	require.NoError(t, err, "starting slapd again: %s", out)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := goldap.DialURL(s.url)
 		if err == nil {
