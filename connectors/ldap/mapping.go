@@ -216,6 +216,13 @@ func (c *config) toGroup(e *goldap.Entry) (*resync.Group, []string, error) {
 // lower case, no spaces between its parts. A value that does not parse as
 // a DN is lower-cased as it is.
 func normDN(dn string) string {
+	if !strings.ContainsAny(dn, "\\\"+#;<>") {
+		// No escapes, quotes or multi-valued RDNs: trim and lower-case
+		// each part, without the parser's allocations.
+		if n, ok := normPlainDN(dn); ok {
+			return n
+		}
+	}
 	d, err := goldap.ParseDN(dn)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(dn))
@@ -236,6 +243,27 @@ func normDN(dn string) string {
 		}
 	}
 	return b.String()
+}
+
+// normPlainDN is normDN for a DN of type=value parts without special
+// characters; ok is false for anything else.
+func normPlainDN(dn string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(dn))
+	for i, rdn := range strings.Split(dn, ",") {
+		typ, val, ok := strings.Cut(rdn, "=")
+		typ, val = strings.Trim(typ, " "), strings.Trim(val, " ")
+		if !ok || !validAttrName(typ) || val == "" || strings.Contains(val, "=") {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strings.ToLower(typ))
+		b.WriteByte('=')
+		b.WriteString(strings.ToLower(val))
+	}
+	return b.String(), true
 }
 
 // memberDN strips the optional unique identifier of a uniqueMember value

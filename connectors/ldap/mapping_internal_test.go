@@ -170,6 +170,11 @@ func TestOpenLDAPPresetLockedAccount(t *testing.T) {
 
 func TestMembersByDN(t *testing.T) {
 	assert.Equal(t, normDN("UID=a, OU=People,DC=Example,DC=com"), normDN("uid=a,ou=people,dc=example,dc=com"))
+	assert.Equal(t, "uid=a,ou=people,dc=example,dc=com", normDN("uid = a , ou=People,dc=example,dc=com"))
+	// Escapes take the parser's path, and agree with the plain form.
+	assert.Equal(t, normDN("cn=Smith\\, John,dc=x"), normDN("CN=smith\\, john, DC=X"))
+	assert.Equal(t, normDN(`cn=a\2cb,dc=x`), normDN(`cn=A\,B,dc=x`))
+	assert.NotEqual(t, normDN(`cn=a\,b,dc=x`), normDN("cn=a,cn=b,dc=x"))
 	assert.Equal(t, "uid=a,dc=x", memberDN("uid=a,dc=x#'0101'B", true))
 	assert.Equal(t, "uid=a,dc=x#'0101'B", memberDN("uid=a,dc=x#'0101'B", false))
 }
@@ -218,6 +223,33 @@ func TestSettingsErrors(t *testing.T) {
 	assert.Equal(t, map[string]resync.LifecycleStatus{"disabled": resync.StatusSuspended, "gone": resync.StatusDeprovisioned}, c.m.statusValues)
 	assert.Equal(t, []string{"uid", "mail", "2.5.4.3"}, c.m.extra)
 	assert.Equal(t, "userPrincipalName", c.m.email)
+}
+
+// FuzzNormDN: the fast path for plain DNs and the parser agree.
+func FuzzNormDN(f *testing.F) {
+	f.Add("uid=a,ou=People,dc=example,dc=com")
+	f.Add("CN=Smith\\, John,OU=Staff,DC=corp")
+	f.Add(" cn = x ,dc=y")
+	f.Fuzz(func(t *testing.T, dn string) {
+		n := normDN(dn)
+		if strings.ContainsAny(dn, "\\\"+#;<>") {
+			return
+		}
+		d, err := goldap.ParseDN(dn)
+		if err != nil || len(d.RDNs) == 0 {
+			return
+		}
+		parts := make([]string, len(d.RDNs))
+		for i, rdn := range d.RDNs {
+			if len(rdn.Attributes) != 1 {
+				return
+			}
+			parts[i] = strings.ToLower(rdn.Attributes[0].Type) + "=" + strings.ToLower(rdn.Attributes[0].Value)
+		}
+		if want := strings.Join(parts, ","); n != want {
+			t.Fatalf("normDN(%q) = %q, the parser says %q", dn, n, want)
+		}
+	})
 }
 
 // FuzzSettings: any settings either parse into a configuration whose

@@ -76,10 +76,12 @@ const (
 // i%200 for everyone, and group (i*7+3)%200 as well for every third user.
 func userUID(i int) string { return fmt.Sprintf("u%05d", i) }
 
-func groupsOf(i int) []int {
-	gs := []int{i % dirGroups}
+func groupsOf(i int) []int { return groupsOfN(i, dirGroups) }
+
+func groupsOfN(i, groups int) []int {
+	gs := []int{i % groups}
 	if i%3 == 0 {
-		if g := (i*7 + 3) % dirGroups; g != gs[0] {
+		if g := (i*7 + 3) % groups; g != gs[0] {
 			gs = append(gs, g)
 		}
 	}
@@ -89,6 +91,9 @@ func groupsOf(i int) []int {
 var (
 	loadOnce sync.Once
 	loadErr  error
+
+	largeOnce sync.Once
+	largeErr  error
 )
 
 // directory returns the base DN of the generated directory (ou=dir5k under
@@ -98,12 +103,22 @@ var (
 func directory(t testing.TB, s server) string {
 	t.Helper()
 	base := "ou=dir5k," + s.base
-	loadOnce.Do(func() { loadErr = load(s, base) })
+	loadOnce.Do(func() { loadErr = load(s, base, dirUsers, dirGroups) })
 	require.NoError(t, loadErr, "loading the generated directory")
 	return base
 }
 
-func load(s server, base string) error {
+// largeDirectory is directory with 50,000 users and 2,000 groups, under
+// ou=dir50k; loading it takes about half a minute the first time.
+func largeDirectory(t testing.TB, s server) string {
+	t.Helper()
+	base := "ou=dir50k," + s.base
+	largeOnce.Do(func() { largeErr = load(s, base, 50_000, 2_000) })
+	require.NoError(t, largeErr, "loading the large generated directory")
+	return base
+}
+
+func load(s server, base string, users, groups int) error {
 	c, err := goldap.DialURL(s.url)
 	if err != nil {
 		return err
@@ -138,7 +153,7 @@ func load(s server, base string) error {
 				errs <- err
 				return
 			}
-			for i := w; i < dirUsers; i += workers {
+			for i := w; i < users; i += workers {
 				if err := addIgnoreExists(wc, userDN(base, i), userAttrs(i)); err != nil {
 					errs <- err
 					return
@@ -152,13 +167,13 @@ func load(s server, base string) error {
 			return err
 		}
 	}
-	members := make([][]string, dirGroups)
-	for i := range dirUsers {
-		for _, g := range groupsOf(i) {
+	members := make([][]string, groups)
+	for i := range users {
+		for _, g := range groupsOfN(i, groups) {
 			members[g] = append(members[g], userDN(base, i))
 		}
 	}
-	for g := range dirGroups {
+	for g := range groups {
 		if err := addIgnoreExists(c, groupDN(base, g), map[string][]string{
 			"objectClass": {"groupOfNames"}, "cn": {groupCN(g)}, "member": members[g],
 		}); err != nil {
@@ -168,7 +183,7 @@ func load(s server, base string) error {
 	if err := addIgnoreExists(c, marker, map[string][]string{"objectClass": {"organizationalRole"}, "cn": {"complete"}}); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "loaded %d users and %d groups into %s in %s\n", dirUsers, dirGroups, base, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "loaded %d users and %d groups into %s in %s\n", users, groups, base, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
