@@ -99,15 +99,19 @@
 //
 // Paging: each ReadPage is one paged search request; the cursor carries
 // the server's paging cookie. A cookie lives in the connection that
-// issued it, which the Connector keeps open between pages. Reading a
-// cursor again returns the page as it was first read (the Connector keeps
-// the pages it served; the engine builds a new Connector for each read).
-// When the cookie cannot be resumed (the connection dropped, the server
-// restarted, or the server no longer knows the cookie: OpenLDAP's
-// protocolError "paged results cookie is invalid", Active Directory's
-// operationsError or unwillingToPerform for an expired one), ReadPage
-// returns a resync.RestartRead error: the engine discards the pages read
-// and reads again from the first page, with a new Connector.
+// issued it, which the Connector keeps open between pages. Reading an
+// earlier cursor again (which the engine does not do, but the connector
+// contract allows) pages again from the first page on the same
+// connection, checking that every page before it holds the same entries
+// as when first read. When a cursor cannot be resumed (the connection
+// dropped, the server restarted, the server no longer knows the cookie:
+// OpenLDAP's protocolError "paged results cookie is invalid", Active
+// Directory's operationsError or unwillingToPerform for an expired one; or
+// the pages before an earlier cursor changed), ReadPage returns a
+// resync.RestartRead error: the engine discards the pages read and reads
+// again from the first page, with a new Connector. The Connector keeps the
+// DN and key of every user read (to resolve group members) and a checksum
+// per page, not the records.
 //
 // resync.HealthChecker: CheckHealth connects, binds and reads the user
 // base DN's entry.

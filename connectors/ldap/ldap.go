@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
+	"hash/fnv"
 	"net"
 	"slices"
 	"strconv"
@@ -38,9 +38,9 @@ type Connector struct {
 	// pending is the one cursor whose cookie conn can resume: the Next of
 	// the last page read with a cookie.
 	pending string
-	// pages are the pages served so far, by cursor: reading a cursor again
-	// returns the page as first read.
-	pages map[string]resync.Page
+	// digests sum the entries of each page read, by cursor id ("u3"), so
+	// that reading an earlier page again can check the pages before it.
+	digests map[string]uint64
 	// users maps the normalized DN of every user read to its key, to turn
 	// group members (DNs) into keys.
 	users map[string]string
@@ -60,7 +60,7 @@ func New(conn resync.Connection) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{cfg: cfg, now: time.Now, pages: map[string]resync.Page{}, users: map[string]string{}}, nil
+	return &Connector{cfg: cfg, now: time.Now, digests: map[string]uint64{}, users: map[string]string{}}, nil
 }
 
 // phase of a read: users, then groups.
@@ -80,6 +80,9 @@ type cursor struct {
 func (c cursor) String() string {
 	return string(c.phase) + strconv.Itoa(c.page) + ":" + base64.RawURLEncoding.EncodeToString(c.cookie)
 }
+
+// id names the page: phase and number, without the cookie.
+func (c cursor) id() string { return string(c.phase) + strconv.Itoa(c.page) }
 
 func parseCursor(s string) (cursor, error) {
 	if s == "" {
@@ -103,43 +106,42 @@ func parseCursor(s string) (cursor, error) {
 // ReadPage reads one page of users or groups with the Simple Paged Results
 // control: the cursor carries the server's paging cookie. Users come
 // first, then groups (whose members are the keys of the users read).
+//
+// The cursor of the page after the last one read is resumed with its
+// cookie. An earlier cursor is read again by paging from the first page on
+// the same connection, checking that each page before it holds the same
+// entries as when it was first read. A cursor whose cookie cannot be
+// resumed (its connection is gone, the server refuses the cookie, or the
+// pages before it changed) returns a resync.RestartRead error.
 func (c *Connector) ReadPage(ctx context.Context, cur string) (resync.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return resync.Page{}, err
-	}
-	if p, ok := c.pages[cur]; ok {
-		return clonePage(p), nil
 	}
 	cs, err := parseCursor(cur)
 	if err != nil {
 		return resync.Page{}, resync.Permanent(c.wrap(err))
 	}
-	resumed := len(cs.cookie) > 0
-	if resumed && (cur != c.pending || c.conn == nil || c.conn.IsClosing()) {
+	alive := c.conn != nil && !c.conn.IsClosing()
+	if len(cs.cookie) > 0 && !alive {
 		return resync.Page{}, resync.RestartRead(c.wrap(fmt.Errorf("the paging cookie of %s page %d belongs to a connection that is gone", phaseName(cs.phase), cs.page)))
 	}
-	if c.conn == nil || c.conn.IsClosing() {
+	if !alive {
 		conn, err := c.dial(ctx)
 		if err != nil {
 			return resync.Page{}, err
 		}
 		c.conn = conn
 	}
-	base, filter, attrs := c.cfg.userBase, c.cfg.userFilter, c.cfg.userAttrs
-	if cs.phase == phaseGroups {
-		base, filter, attrs = c.cfg.groupBase, c.cfg.groupFilter, c.cfg.groupAttrs
-	}
-	paging := &goldap.ControlPaging{PagingSize: c.cfg.pageSize, Cookie: cs.cookie}
-	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
-		filter, attrs, []goldap.Control{paging})
-	res, err := c.search(ctx, c.conn, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			c.closeConn()
-			return resync.Page{}, c.wrap(fmt.Errorf("%s page %d: %w", phaseName(cs.phase), cs.page, ctx.Err()))
+	if len(cs.cookie) > 0 && cur != c.pending {
+		if cs.cookie, err = c.replay(ctx, cs); err != nil {
+			return resync.Page{}, err
 		}
-		return resync.Page{}, c.searchError(err, cs, base)
 	}
+	res, err := c.searchPage(ctx, cs)
+	if err != nil {
+		return resync.Page{}, err
+	}
+	c.digests[cs.id()] = c.digest(cs.phase, res.Entries)
 
 	var page resync.Page
 	now := c.now()
@@ -161,13 +163,7 @@ func (c *Connector) ReadPage(ctx context.Context, cur string) (resync.Page, erro
 		}
 	}
 
-	// A server that ignores the control (it is not critical) returns the
-	// whole result at once, without a cookie: that is the last page.
-	var next []byte
-	if ctl, ok := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging); ok {
-		next = ctl.Cookie
-	}
-	switch {
+	switch next := pagingCookie(res); {
 	case len(next) > 0:
 		page.Next = cursor{phase: cs.phase, page: cs.page + 1, cookie: next}.String()
 		c.pending = page.Next
@@ -177,8 +173,80 @@ func (c *Connector) ReadPage(ctx context.Context, cur string) (resync.Page, erro
 	default:
 		c.pending = ""
 	}
-	c.pages[cur] = page
-	return clonePage(page), nil
+	return page, nil
+}
+
+// searchPage runs the paged search of cs's phase from cs's cookie on the
+// connector's connection.
+func (c *Connector) searchPage(ctx context.Context, cs cursor) (*goldap.SearchResult, error) {
+	base, filter, attrs := c.cfg.userBase, c.cfg.userFilter, c.cfg.userAttrs
+	if cs.phase == phaseGroups {
+		base, filter, attrs = c.cfg.groupBase, c.cfg.groupFilter, c.cfg.groupAttrs
+	}
+	paging := &goldap.ControlPaging{PagingSize: c.cfg.pageSize, Cookie: cs.cookie}
+	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+		filter, attrs, []goldap.Control{paging})
+	res, err := c.search(ctx, c.conn, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			c.closeConn()
+			return nil, c.wrap(fmt.Errorf("%s page %d: %w", phaseName(cs.phase), cs.page, ctx.Err()))
+		}
+		return nil, c.searchError(err, cs, base)
+	}
+	return res, nil
+}
+
+// replay pages from the first page of cs's phase up to cs, checking that
+// every page before it holds what it held when first read, and returns the
+// cookie that reads cs's page.
+func (c *Connector) replay(ctx context.Context, cs cursor) ([]byte, error) {
+	at := cursor{phase: cs.phase}
+	for at.page < cs.page {
+		want, ok := c.digests[at.id()]
+		if !ok {
+			return nil, resync.RestartRead(c.wrap(fmt.Errorf("%s page %d was not read by this connector", phaseName(cs.phase), cs.page)))
+		}
+		res, err := c.searchPage(ctx, at)
+		if err != nil {
+			return nil, err
+		}
+		next := pagingCookie(res)
+		if c.digest(cs.phase, res.Entries) != want || len(next) == 0 {
+			return nil, resync.RestartRead(c.wrap(fmt.Errorf("reading %s page %d again: page %d holds other entries than when it was first read", phaseName(cs.phase), cs.page, at.page)))
+		}
+		at = cursor{phase: cs.phase, page: at.page + 1, cookie: next}
+	}
+	return at.cookie, nil
+}
+
+// pagingCookie returns the cookie of a paged search's result; a server
+// that ignores the control (it is not critical) returns the whole result
+// at once, without a cookie: that is the last page.
+func pagingCookie(res *goldap.SearchResult) []byte {
+	if ctl, ok := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging); ok {
+		return ctl.Cookie
+	}
+	return nil
+}
+
+// digest sums the identities of a page's entries, in order: their key
+// attribute's raw value, or their DN when they have none.
+func (c *Connector) digest(phase byte, entries []*goldap.Entry) uint64 {
+	key := c.cfg.m.key
+	if phase == phaseGroups {
+		key = c.cfg.m.groupKey
+	}
+	h := fnv.New64a()
+	for _, e := range entries {
+		v := indexEntry(e).firstRaw(key)
+		if v == nil {
+			v = []byte(e.DN)
+		}
+		h.Write(v)
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 func phaseName(p byte) string {
@@ -403,25 +471,4 @@ func (c *Connector) closeConn() {
 		c.conn = nil
 	}
 	c.pending = ""
-}
-
-func clonePage(p resync.Page) resync.Page {
-	out := resync.Page{Next: p.Next, Total: p.Total, Rejected: slices.Clone(p.Rejected)}
-	out.Records = make([]resync.Record, len(p.Records))
-	for i, r := range p.Records {
-		switch r := r.(type) {
-		case *resync.Identity:
-			cp := *r
-			cp.Groups = slices.Clone(r.Groups)
-			cp.Attributes = maps.Clone(r.Attributes)
-			out.Records[i] = &cp
-		case *resync.Group:
-			cp := *r
-			cp.Members = slices.Clone(r.Members)
-			out.Records[i] = &cp
-		default:
-			out.Records[i] = r
-		}
-	}
-	return out
 }

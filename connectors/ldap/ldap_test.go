@@ -461,3 +461,44 @@ func TestStoppedMidRead(t *testing.T) {
 	require.Equal(t, resync.ConnSucceeded, ok.Status, ok.Error)
 	assert.Equal(t, dirUsers+dirGroups, ok.Added)
 }
+
+// TestRepeatAfterChange reads an earlier page again after the directory
+// changed before it: the pages before it no longer hold what they held,
+// so the connector asks for a restart rather than serve a page whose
+// neighbours moved.
+func TestRepeatAfterChange(t *testing.T) {
+	s := requireServer(t)
+	admin := s.connect(t)
+	base := "ou=repeat-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "") + "," + s.base
+	for _, dn := range []string{base, "ou=people," + base} {
+		ou, _, _ := strings.Cut(strings.TrimPrefix(dn, "ou="), ",")
+		require.NoError(t, addIgnoreExists(admin, dn, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {ou}}))
+	}
+	for i := 1; i <= 9; i++ {
+		require.NoError(t, addIgnoreExists(admin, userDN(base, i), userAttrs(i)))
+	}
+	c := newConnector(t, s.settings(base, "page_size", "3", "groups", "false"))
+	var cursors []string
+	for cur := ""; ; {
+		cursors = append(cursors, cur)
+		p, err := c.ReadPage(context.Background(), cur)
+		require.NoError(t, err)
+		if p.Next == "" {
+			break
+		}
+		cur = p.Next
+	}
+	require.Len(t, cursors, 3)
+
+	// Unchanged: page 2 read again holds the same users.
+	p, err := c.ReadPage(context.Background(), cursors[1])
+	require.NoError(t, err)
+	require.Len(t, p.Records, 3)
+	assert.Equal(t, userUID(4), p.Records[0].(*resync.Identity).Attributes["uid"])
+
+	require.NoError(t, admin.Del(goldap.NewDelRequest(userDN(base, 2), nil)))
+	_, err = c.ReadPage(context.Background(), cursors[1])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cursor cannot be resumed")
+	assert.Contains(t, err.Error(), "page 0 holds other entries")
+}
