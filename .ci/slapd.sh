@@ -11,8 +11,10 @@
 # The directory's suffix is dc=example,dc=com, with ou=people and ou=groups;
 # its root DN binds with RESYNC_LDAP_BIND_DN / RESYNC_LDAP_BIND_PASSWORD, and
 # cn=reader (password "reader") binds under slapd's default size limit of
-# 500 entries. Tests that restart the server stop the process in
-# $RESYNC_SLAPD_DIR/slapd.pid and run $RESYNC_SLAPD_START again.
+# 500 entries. It also listens for LDAPS (RESYNC_LDAPS_URL) and StartTLS
+# with a certificate for 127.0.0.1 from a throw-away CA (RESYNC_LDAP_CA_FILE).
+# Tests that restart the server stop the process in
+# $RESYNC_SLAPD_DIR/slapd.pid and run `sh -c "$RESYNC_SLAPD_START"`.
 set -euo pipefail
 
 STATE="${RESYNC_SLAPD_STATE:-/tmp/resync-slapd.env}"
@@ -75,6 +77,14 @@ start() {
 	mkdir "$dir/slapd.d" "$dir/data"
 	local pwhash
 	pwhash="$(slappasswd -s "$ROOTPW")"
+	# A CA and a server certificate for 127.0.0.1, for LDAPS and StartTLS.
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=resync test CA" \
+		-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+	openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+		-days 2 -extfile "$dir/san.ext" -out "$dir/server.pem" 2>/dev/null
 	cat >"$dir/config.ldif" <<LDIF_EOF
 dn: cn=config
 objectClass: olcGlobal
@@ -82,6 +92,9 @@ cn: config
 olcPidFile: $dir/slapd.pid
 olcArgsFile: $dir/slapd.args
 olcLogLevel: none
+olcTLSCACertificateFile: $dir/ca.pem
+olcTLSCertificateFile: $dir/server.pem
+olcTLSCertificateKeyFile: $dir/server.key
 
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
@@ -133,10 +146,12 @@ olcOverlay: {0}memberof
 olcMemberOfRefInt: TRUE
 LDIF_EOF
 	slapadd -q -n 0 -F "$dir/slapd.d" -l "$dir/config.ldif" >&2
+	local tlsport=$((port + 1))
+	while ! port_free "$tlsport"; do tlsport=$((tlsport + 1)); done
 	local url="ldap://127.0.0.1:$port/"
-	local cmd=(/usr/sbin/slapd -h "$url" -F "$dir/slapd.d")
-	log "starting on 127.0.0.1:$port ($dir)"
-	"${cmd[@]}" >&2
+	local cmd="/usr/sbin/slapd -h 'ldap://127.0.0.1:$port/ ldaps://127.0.0.1:$tlsport/' -F $dir/slapd.d"
+	log "starting on 127.0.0.1:$port and (LDAPS) 127.0.0.1:$tlsport ($dir)"
+	sh -c "$cmd" >&2
 	local i
 	for i in $(seq 1 100); do
 		if ldapsearch -x -H "$url" -b '' -s base >/dev/null 2>&1; then break; fi
@@ -168,8 +183,10 @@ LDIF_EOF
 		echo "export RESYNC_LDAP_BIND_DN=$ROOTDN"
 		echo "export RESYNC_LDAP_BIND_PASSWORD=$ROOTPW"
 		echo "export RESYNC_LDAP_BASE_DN=$SUFFIX"
+		echo "export RESYNC_LDAPS_URL=ldaps://127.0.0.1:$tlsport"
+		echo "export RESYNC_LDAP_CA_FILE=$dir/ca.pem"
 		echo "export RESYNC_SLAPD_DIR=$dir"
-		printf 'export RESYNC_SLAPD_START=%q\n' "${cmd[*]}"
+		printf 'export RESYNC_SLAPD_START=%q\n' "$cmd"
 	} >"$STATE"
 	log "ready"
 	cat "$STATE"

@@ -19,7 +19,8 @@
 //     query or credentials.
 //   - "start_tls" (optional): "true" upgrades an ldap:// connection with
 //     StartTLS before binding. The server's certificate is always verified,
-//     against the system's roots or "tls_ca_file" (a PEM file).
+//     against the system's roots or "tls_ca_file" (a PEM file), for the
+//     URL's host name or IP address.
 //   - "bind_dn" and "bind_password": a simple bind; both empty binds
 //     anonymously. The password is never logged, and no error of this
 //     package contains it.

@@ -425,6 +425,10 @@ func (c *Connector) tlsError(ctx context.Context, err error) error {
 	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &alert) {
 		return resync.Permanent(err)
 	}
+	// go-ldap's StartTLS keeps only the text of the handshake's error.
+	if msg := err.Error(); strings.Contains(msg, "tls: failed to verify certificate") || strings.Contains(msg, "x509: ") {
+		return resync.Permanent(err)
+	}
 	if goldap.IsErrorAnyOf(err, goldap.LDAPResultProtocolError, goldap.LDAPResultUnavailableCriticalExtension, goldap.LDAPResultConfidentialityRequired) {
 		return resync.Permanent(err)
 	}

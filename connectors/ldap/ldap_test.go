@@ -502,3 +502,37 @@ func TestRepeatAfterChange(t *testing.T) {
 	assert.Contains(t, err.Error(), "cursor cannot be resumed")
 	assert.Contains(t, err.Error(), "page 0 holds other entries")
 }
+
+// TestTLS reads over LDAPS and over StartTLS, verifying the server's
+// certificate against the CA of .ci/slapd.sh; a certificate from an
+// unknown CA is a permanent error.
+func TestTLS(t *testing.T) {
+	s := requireServer(t)
+	if s.ldapsURL == "" || s.caFile == "" {
+		t.Fatal("RESYNC_LDAPS_URL and RESYNC_LDAP_CA_FILE are not set: .ci/slapd.sh prints them")
+	}
+	base := directory(t, s)
+	for name, kv := range map[string][]string{
+		"ldaps":     {"url", s.ldapsURL, "tls_ca_file", s.caFile},
+		"start_tls": {"start_tls", "true", "tls_ca_file", s.caFile},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newConnector(t, s.settings(base, append(kv, "page_size", "2000")...))
+			require.NoError(t, c.CheckHealth(context.Background()))
+			ids, groups, _ := readAll(t, c)
+			assert.Len(t, ids, dirUsers)
+			assert.Len(t, groups, dirGroups)
+		})
+	}
+	for name, kv := range map[string][]string{
+		"ldaps":     {"url", s.ldapsURL},
+		"start_tls": {"start_tls", "true"},
+	} {
+		t.Run(name+" untrusted", func(t *testing.T) {
+			err := newConnector(t, s.settings(base, kv...)).CheckHealth(context.Background())
+			require.Error(t, err)
+			assert.True(t, resync.IsPermanent(err), "%v", err)
+			assert.Contains(t, err.Error(), "certificate")
+		})
+	}
+}

@@ -22,6 +22,7 @@ import (
 // server is the slapd the tests use.
 type server struct {
 	url, bindDN, password, base string
+	ldapsURL, caFile            string // RESYNC_LDAPS_URL, RESYNC_LDAP_CA_FILE
 	dir, start                  string // RESYNC_SLAPD_DIR, RESYNC_SLAPD_START
 }
 
@@ -33,6 +34,7 @@ func requireServer(t testing.TB) server {
 	s := server{
 		url: os.Getenv("RESYNC_LDAP_URL"), bindDN: os.Getenv("RESYNC_LDAP_BIND_DN"),
 		password: os.Getenv("RESYNC_LDAP_BIND_PASSWORD"), base: os.Getenv("RESYNC_LDAP_BASE_DN"),
+		ldapsURL: os.Getenv("RESYNC_LDAPS_URL"), caFile: os.Getenv("RESYNC_LDAP_CA_FILE"),
 		dir: os.Getenv("RESYNC_SLAPD_DIR"), start: os.Getenv("RESYNC_SLAPD_START"),
 	}
 	if s.url == "" || s.bindDN == "" || s.base == "" {
@@ -253,8 +255,7 @@ func (s server) stop(t testing.TB) {
 // startAgain starts the stopped slapd with its configuration and data.
 func (s server) startAgain(t testing.TB) {
 	t.Helper()
-	args := strings.Fields(s.start)
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	out, err := exec.Command("sh", "-c", s.start).CombinedOutput()
 	require.NoError(t, err, "starting slapd again: %s", out)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
