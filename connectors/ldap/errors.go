@@ -1,6 +1,8 @@
 package ldap
 
 import (
+	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,12 +14,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/openresync/resync"
-)
-
-type (
-	x509UnknownAuthority = x509.UnknownAuthorityError
-	x509Hostname         = x509.HostnameError
-	x509Invalid          = x509.CertificateInvalidError
 )
 
 // ErrSizeLimit is wrapped by the error of a read the server cut short with
@@ -111,4 +107,30 @@ func (c *Connector) classify(err error, resumed bool) error {
 		return resync.Permanent(w)
 	}
 	return w
+}
+
+// tlsError classifies a failed TLS handshake: a certificate that does not
+// verify, or a server that refuses TLS, is permanent.
+func (c *Connector) tlsError(ctx context.Context, err error) error {
+	if err := ctxErr(ctx); err != nil {
+		return c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
+	}
+	err = c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		alert    tls.AlertError
+	)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &alert) {
+		return resync.Permanent(err)
+	}
+	// go-ldap's StartTLS keeps only the text of the handshake's error.
+	if msg := err.Error(); strings.Contains(msg, "tls: failed to verify certificate") || strings.Contains(msg, "x509: ") {
+		return resync.Permanent(err)
+	}
+	if goldap.IsErrorAnyOf(err, goldap.LDAPResultProtocolError, goldap.LDAPResultUnavailableCriticalExtension, goldap.LDAPResultConfidentialityRequired) {
+		return resync.Permanent(err)
+	}
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
@@ -409,30 +408,6 @@ func ctxErr(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
-}
-
-func (c *Connector) tlsError(ctx context.Context, err error) error {
-	if err := ctxErr(ctx); err != nil {
-		return c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
-	}
-	err = c.wrap(fmt.Errorf("TLS with %s: %w", c.cfg.url.Host, err))
-	var (
-		unknown  x509UnknownAuthority
-		hostname x509Hostname
-		invalid  x509Invalid
-		alert    tls.AlertError
-	)
-	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &alert) {
-		return resync.Permanent(err)
-	}
-	// go-ldap's StartTLS keeps only the text of the handshake's error.
-	if msg := err.Error(); strings.Contains(msg, "tls: failed to verify certificate") || strings.Contains(msg, "x509: ") {
-		return resync.Permanent(err)
-	}
-	if goldap.IsErrorAnyOf(err, goldap.LDAPResultProtocolError, goldap.LDAPResultUnavailableCriticalExtension, goldap.LDAPResultConfidentialityRequired) {
-		return resync.Permanent(err)
-	}
-	return err
 }
 
 // CheckHealth binds and reads the user base DN's entry: a cheap test of
