@@ -84,8 +84,12 @@
 //     canceled with a result per connection.
 //  2. Retries at page granularity: a transient failure on page 37 retries
 //     page 37 with exponential backoff and jitter; permanent errors are not
-//     retried; a provider's Retry-After is honoured. Connectors classify
-//     errors (Permanent, RetryAfter, ClassifyHTTP); the engine retries.
+//     retried; a provider's Retry-After is honoured, and so is a page's
+//     NotBefore (the provider's pace), without spending a retry. A wait
+//     longer than the read has left ends it at once as throttled
+//     (ErrThrottled, ConnThrottled), nothing applied. Connectors classify
+//     errors (Permanent, RetryAfter; package connkit for HTTP); the engine
+//     retries.
 //  3. Nothing lost: a read that did not finish applies nothing. Apply is
 //     atomic per connection and idempotent; removal is a tombstone; every
 //     change is in the change log, written in the same transaction.

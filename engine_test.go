@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/connkit"
 	"github.com/openresync/resync/resynctest"
 )
 
@@ -90,7 +91,7 @@ func TestRule2_RetryAfterHonoured(t *testing.T) {
 		c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3"}},
 			Request: &http.Request{Method: "GET"}}
-		throttle := resync.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000047"}`), nil)
+		throttle := connkit.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000047"}`), nil)
 		d, ok := resync.RetryDelay(throttle)
 		require.True(t, ok)
 		require.Equal(t, 3*time.Second, d)
@@ -118,7 +119,7 @@ func TestRule2_PermanentNotRetried(t *testing.T) {
 		h := newHarness(t, nil)
 		c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 		resp := &http.Response{StatusCode: http.StatusUnauthorized, Request: &http.Request{Method: "GET"}}
-		c.AddFault(resynctest.Fault{Page: 2, Times: 5, Err: resync.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000011","errorSummary":"Invalid token provided"}`), nil)})
+		c.AddFault(resynctest.Fault{Page: 2, Times: 5, Err: connkit.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000011","errorSummary":"Invalid token provided"}`), nil)})
 		info := h.personnel(alice)
 		r := result(t, info, "okta1")
 		assert.Equal(t, resync.ConnFailed, r.Status)

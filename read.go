@@ -225,6 +225,9 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 		t.nread.Store(0)
 		err = e.readDiffApply(ctx, t, res, span, lease)
 	}
+	if te := (*throttledError)(nil); errors.As(err, &te) {
+		res.Status, res.RetryAt, res.Error = ConnThrottled, te.until, err.Error()
+	}
 	if err != nil && isRestart(err) && res.Restarts == maxRestarts {
 		err = fmt.Errorf("after %d restarts from the first page: %w", maxRestarts, err)
 	}
@@ -270,6 +273,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	_, err := e.retryDo(ctx, e.cfg.Retry, func(int) error {
 		var ferr error
 		conn, ferr = callFactory(ctx, factory, t.conn)
+		if d, ok := RetryDelay(ferr); ok && !IsPermanent(ferr) {
+			if terr := e.throttleIfTooLong(ctx, d, ferr); terr != nil {
+				return terr
+			}
+		}
 		return ferr
 	}, func(attempt int, delay time.Duration, ferr error) {
 		e.log.Debug("opening connector failed, retrying", "connection", t.conn.ID, "attempt", attempt, "delay", delay, "err", ferr)
@@ -295,22 +303,33 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		return err
 	}
 	lastRenew := e.cfg.Clock.Now()
-	cursor := ""
-	for page := 1; ; page++ {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("stopped before page %d: %w", page, err)
-		}
+	renew := func(page int) error {
 		if e.cfg.Clock.Now().Sub(lastRenew) > e.cfg.LeaseTTL/3 {
 			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL); err != nil || !ok {
 				return fmt.Errorf("read lease lost before page %d (err %v)", page, err)
 			}
 			lastRenew = e.cfg.Clock.Now()
 		}
+		return nil
+	}
+	cursor := ""
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before page %d: %w", page, err)
+		}
+		if err := renew(page); err != nil {
+			return err
+		}
 		var pg Page
 		_, err := e.retryDo(ctx, e.cfg.Retry, func(attempt int) error {
 			t.attempts.Add(1)
 			var rerr error
 			pg, rerr = safeReadPage(ctx, conn, cursor)
+			if d, ok := RetryDelay(rerr); ok && !IsPermanent(rerr) {
+				if terr := e.throttleIfTooLong(ctx, d, rerr); terr != nil {
+					return terr
+				}
+			}
 			return rerr
 		}, func(attempt int, delay time.Duration, rerr error) {
 			span.AddEvent("retry", trace.WithAttributes(attribute.Int("resync.page", page),
@@ -339,6 +358,23 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 			return Permanent(fmt.Errorf("page %d: connector returned its own cursor %q as the next one; stopping an endless read", page, truncate(cursor, 80)))
 		}
 		cursor = pg.Next
+		if wait := pg.NotBefore.Sub(e.cfg.Clock.Now()); !pg.NotBefore.IsZero() && wait > 0 {
+			// The provider's pace: wait without spending a retry, keeping
+			// the read lease, or end the read throttled if the wait would
+			// use up the read's time.
+			if terr := e.throttleIfTooLong(ctx, wait, fmt.Errorf("the provider asked for no request before %s", pg.NotBefore.UTC().Format(time.RFC3339))); terr != nil {
+				return fmt.Errorf("before page %d: %w", page+1, terr)
+			}
+			span.AddEvent("wait", trace.WithAttributes(attribute.Int("resync.page", page+1), attribute.String("resync.delay", wait.String())))
+			for left := wait; left > 0; left = pg.NotBefore.Sub(e.cfg.Clock.Now()) {
+				if !sleep(e.cfg.Clock, min(left, e.cfg.LeaseTTL/3), ctx.Done()) {
+					return fmt.Errorf("stopped before page %d: %w", page+1, ctx.Err())
+				}
+				if err := renew(page + 1); err != nil {
+					return err
+				}
+			}
+		}
 	}
 
 	dr := d.finish()

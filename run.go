@@ -47,7 +47,7 @@ func (s RunStatus) Final() bool { return s != RunPending && s != RunRunning && s
 // ConnectionStatus is the state of one connection within a run. Pending
 // and running are live. Held waits for a decision and then moves, once, to
 // applied, rejected or superseded. The others (succeeded, failed,
-// canceled, applied, rejected, superseded) are final.
+// throttled, canceled, applied, rejected, superseded) are final.
 type ConnectionStatus string
 
 // Connection statuses.
@@ -67,6 +67,10 @@ const (
 	// ConnSuperseded: a later complete read of the connection replaced the
 	// held change set before anyone decided on it.
 	ConnSuperseded ConnectionStatus = "superseded"
+	// ConnThrottled: the provider asked for a wait longer than the read
+	// had left (see ErrThrottled); nothing was applied and RetryAt says
+	// when the provider will answer again.
+	ConnThrottled ConnectionStatus = "throttled"
 )
 
 // ConnectionResult is one connection's slot in a run: progress while it
@@ -107,10 +111,13 @@ type ConnectionResult struct {
 	HeldID string `json:",omitempty"`
 	// Decision is the decision on the held change set, once there is one.
 	Decision Decision `json:",omitzero"`
-	// Error is the failure, when Status is ConnFailed, ConnHeld or
-	// ConnCanceled, and what was decided when it is ConnRejected or
-	// ConnSuperseded.
+	// Error is the failure, when Status is ConnFailed, ConnHeld,
+	// ConnThrottled or ConnCanceled, and what was decided when it is
+	// ConnRejected or ConnSuperseded.
 	Error string `json:",omitempty"`
+	// RetryAt is when a throttled read's provider will answer again, when
+	// Status is ConnThrottled.
+	RetryAt time.Time `json:",omitzero"`
 
 	StartedAt  time.Time `json:",omitzero"`
 	FinishedAt time.Time `json:",omitzero"`
@@ -161,8 +168,11 @@ func (ri RunInfo) Err() error {
 			continue
 		}
 		cause := errors.New(c.Error)
-		if c.Status == ConnHeld {
+		switch c.Status {
+		case ConnHeld:
 			cause = fmt.Errorf("%w: %s", ErrHeld, c.Error)
+		case ConnThrottled:
+			cause = fmt.Errorf("%w: %s", ErrThrottled, c.Error)
 		}
 		errs = append(errs, &ConnectionError{Tenant: ri.Tenant, ConnectionID: c.ConnectionID, Provider: c.Provider, Err: cause})
 	}
@@ -197,7 +207,7 @@ func finalStatus(conns []ConnectionResult, canceled bool) RunStatus {
 		switch c.Status {
 		case ConnSucceeded, ConnApplied:
 			ok++
-		case ConnFailed, ConnCanceled:
+		case ConnFailed, ConnCanceled, ConnThrottled:
 			failed++
 		}
 	}

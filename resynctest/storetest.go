@@ -265,7 +265,7 @@ func normRun(r resync.RunInfo) resync.RunInfo {
 	r.Scope.ConnectionIDs = nilIfEmpty(r.Scope.ConnectionIDs)
 	conns := make([]resync.ConnectionResult, len(r.Connections))
 	for i, c := range r.Connections {
-		c.StartedAt, c.FinishedAt = normTime(c.StartedAt), normTime(c.FinishedAt)
+		c.StartedAt, c.FinishedAt, c.RetryAt = normTime(c.StartedAt), normTime(c.FinishedAt), normTime(c.RetryAt)
 		c.RejectedSamples = nilIfEmpty(c.RejectedSamples)
 		conns[i] = c
 	}
@@ -550,6 +550,8 @@ func checkUpdateRun(e *storeEnv) error {
 	}
 	upd := testRun(a, "run-1", "inst-1", resync.RunPartial, resync.TriggerAdhoc, baseTime)
 	upd.Connections[1].Status, upd.Connections[1].Error = resync.ConnFailed, "boom: 503"
+	upd.Connections[2].Status, upd.Connections[2].Error = resync.ConnThrottled, "page 2: 429 Too Many Requests"
+	upd.Connections[2].RetryAt = baseTime.Add(time.Hour)
 	upd.NotifyErrors = []string{"email: smtp down"}
 	if err := s.UpdateRun(ctx, upd); err != nil {
 		return ruleUpdateRun.errorf("UpdateRun of a stored run: %v", err)

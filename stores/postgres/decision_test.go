@@ -158,3 +158,55 @@ func onlyResult(t *testing.T, info resync.RunInfo) resync.ConnectionResult {
 	require.Len(t, info.Connections, 1)
 	return info.Connections[0]
 }
+
+// A read's Apply (which discards the connection's held sets) races an
+// approval of the held set, on two pools: each round, one of them wins, the
+// other gets ErrConflict or ErrNotFound, and neither fails with a deadlock.
+func TestApplyRacesApprovalWithoutDeadlock(t *testing.T) {
+	s0, dbURL := openStore(t, postgres.Config{})
+	ctx := context.Background()
+	s1, err := postgres.Open(ctx, dbURL, postgres.Config{})
+	require.NoError(t, err)
+	t.Cleanup(s1.Close)
+
+	const tenant, conn = "acme", "hris"
+	version := int64(0)
+	apply := func(s *postgres.Store, id string, changes ...resync.Change) error {
+		return s.Apply(ctx, &resync.ChangeSet{ID: id, Tenant: tenant, ConnectionID: conn, RunID: "run-" + id, BaseVersion: version, Changes: changes})
+	}
+	require.NoError(t, apply(s0, "seed", addChange(identity("a", nil)), addChange(identity("b", nil))))
+	version++
+	for round := range 20 {
+		held := &resync.ChangeSet{ID: fmt.Sprintf("held-%d", round), Tenant: tenant, ConnectionID: conn, RunID: "run-held",
+			BaseVersion: version, HoldReason: "test",
+			Changes: []resync.Change{{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: "b", PrevFingerprint: resync.Fingerprint(identity("b", nil))}}}
+		require.NoError(t, s0.Hold(ctx, held))
+		c := identity("c", map[string]string{"round": fmt.Sprint(round)})
+		var applyErr, decideErr error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { <-start; applyErr = apply(s0, fmt.Sprintf("read-%d", round), addChange(c)) })
+		wg.Go(func() {
+			<-start
+			_, decideErr = s1.DecideHeld(ctx, tenant, held.ID, resync.Decision{Kind: resync.ConnApplied, By: resync.Principal{ID: "alice"}, At: time.Now()})
+		})
+		close(start)
+		wg.Wait()
+		for _, err := range []error{applyErr, decideErr} {
+			if err != nil {
+				require.Falsef(t, !errors.Is(err, resync.ErrConflict) && !errors.Is(err, resync.ErrNotFound),
+					"round %d: apply %v, decide %v: only a lost race is an error", round, applyErr, decideErr)
+			}
+		}
+		require.False(t, applyErr != nil && decideErr != nil, "round %d: one of them wins (apply %v, decide %v)", round, applyErr, decideErr)
+		version++
+		// Put b back so the next round can hold its removal again.
+		if decideErr == nil {
+			require.NoError(t, apply(s0, fmt.Sprintf("restore-%d", round), addChange(identity("b", nil))))
+			version++
+		}
+		if applyErr == nil && decideErr == nil {
+			t.Fatalf("round %d: both the read and the approval applied", round)
+		}
+	}
+}

@@ -148,7 +148,8 @@ func (s *Store) heldChanges(ctx context.Context, tx pgx.Tx, tenant, id string) (
 }
 
 // DecideHeld implements storage.HeldDecider. One transaction locks the
-// held set's row (SELECT ... FOR UPDATE), applies it for an approval (as
+// connection's row and then the held set's (SELECT ... FOR UPDATE), the
+// order Apply locks them in, applies it for an approval (as
 // Apply does, in the same transaction), and moves it to
 // decided_change_sets. A concurrent decision waits for the lock and then
 // finds the row gone and the decision recorded: ErrConflict.
@@ -159,9 +160,22 @@ func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Deci
 	}
 	h := resync.HeldSummary{ID: id, Tenant: tenant}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Lock the connection's row before the held set's, in the order
+		// Apply takes them (a read's Apply discards the connection's held
+		// sets), so that a decision racing a read waits instead of
+		// deadlocking.
+		var conn string
+		err := tx.QueryRow(ctx, s.sql(`SELECT connection_id FROM {schema}.held_change_sets WHERE tenant = $1 AND id = $2`), tenant, id).Scan(&conn)
+		if err == nil {
+			if _, err := tx.Exec(ctx, s.sql(`SELECT 1 FROM {schema}.connections WHERE tenant = $1 AND connection_id = $2 FOR UPDATE`), tenant, conn); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 		var created time.Time
 		var ns int32
-		err := tx.QueryRow(ctx, s.sql(`SELECT connection_id, run_id, base_version, reason, created_at, created_ns, added, updated, removed
+		err = tx.QueryRow(ctx, s.sql(`SELECT connection_id, run_id, base_version, reason, created_at, created_ns, added, updated, removed
 			FROM {schema}.held_change_sets WHERE tenant = $1 AND id = $2 FOR UPDATE`), tenant, id).
 			Scan(&h.ConnectionID, &h.RunID, &h.BaseVersion, &h.Reason, &created, &ns, &h.Added, &h.Updated, &h.Removed)
 		if errors.Is(err, pgx.ErrNoRows) {
