@@ -61,11 +61,11 @@ start() {
 		return 0
 	fi
 	rm -f "$STATE"
-	if [[ ! -x /usr/sbin/slapd || ! -x /usr/bin/ldapadd ]]; then
-		log "installing slapd and ldap-utils with apt"
+	if [[ ! -x /usr/sbin/slapd || ! -x /usr/bin/ldapadd ]] || ! command -v openssl >/dev/null; then
+		log "installing slapd, ldap-utils and openssl with apt"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends slapd ldap-utils >&2
+		apt-get install -y -qq --no-install-recommends slapd ldap-utils openssl >&2
 	fi
 	local port="${RESYNC_SLAPD_PORT:-}"
 	if [[ -z "$port" ]]; then
