@@ -158,6 +158,9 @@ func (c *Connector) ReadPage(ctx context.Context, cur string) (resync.Page, erro
 		}
 	} else {
 		if err := c.groupRecords(ctx, res.Entries, &page); err != nil {
+			// The server has moved past this page's cookie: a retry of
+			// the cursor pages to it again rather than resume it.
+			c.pending = ""
 			return resync.Page{}, err
 		}
 	}
