@@ -206,8 +206,8 @@ func (g storeGate) Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry
 	if err := needTenant("Changes", q.Tenant); err != nil {
 		return nil, err
 	}
-	if q.Limit < 0 {
-		return nil, invalidArg("Changes: negative limit %d", q.Limit)
+	if err := validateChangeQuery(q); err != nil {
+		return nil, err
 	}
 	what := fmt.Sprintf("change log of tenant %q", q.Tenant)
 	if err := live(ctx, "%s", what); err != nil {
@@ -215,6 +215,22 @@ func (g storeGate) Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry
 	}
 	log, err := g.s.Changes(ctx, q)
 	return log, wrap(err, "%s", what)
+}
+
+// validateChangeQuery refuses filters no entry can match because they are
+// malformed: an unknown kind or op, a negative limit, an empty time range.
+func validateChangeQuery(q ChangeQuery) error {
+	switch {
+	case q.Limit < 0:
+		return invalidArg("Changes: negative limit %d", q.Limit)
+	case q.Kind != 0 && (q.Kind < KindIdentity || q.Kind > KindGroup):
+		return invalidArg("Changes: unknown kind %d", q.Kind)
+	case q.Op != 0 && (q.Op < OpAdd || q.Op > OpErase):
+		return invalidArg("Changes: unknown op %d", q.Op)
+	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until):
+		return invalidArg("Changes: Since %s is not before Until %s", q.Since, q.Until)
+	}
+	return nil
 }
 
 func (g storeGate) Hold(ctx context.Context, cs *ChangeSet) error {
