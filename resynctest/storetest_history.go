@@ -255,6 +255,11 @@ func checkErase(e *storeEnv) error {
 	} else if len(q) != len(erased) {
 		return ruleErase.errorf("Changes(Op: erase) returned %d entries, want the %d of the erasure", len(q), len(erased))
 	}
+	if q, err := e.changes(resync.ChangeQuery{Tenant: a, RunID: "erase-1"}); err != nil {
+		return err
+	} else if len(q) != len(erased) {
+		return ruleErase.errorf("Changes(RunID: the erasure's ID) returned %d entries, want the %d of the erasure", len(q), len(erased))
+	}
 	if q, err := e.changes(resync.ChangeQuery{Tenant: a, Key: "alice"}); err != nil {
 		return err
 	} else if len(q) != 0 {
