@@ -267,7 +267,7 @@ func BenchmarkDiff(b *testing.B) {
 			hits := 0
 			readPages(func(page []Record) {
 				for _, r := range page {
-					if _, ok := m[r.RecordKey()]; ok {
+					if _, ok := m[r.recordKey()]; ok {
 						hits++
 					}
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/storage"
 )
 
 type fuzzKey struct {
@@ -99,7 +100,7 @@ func fuzzExpect(stored map[fuzzKey]uint64, read []resync.Record) map[fuzzKey]uin
 	poisoned := map[fuzzKey]bool{}
 	fp := map[fuzzKey]uint64{}
 	for _, r := range read {
-		k := fuzzKey{r.RecordKind(), r.RecordKey()}
+		k := fuzzKey{storage.KindOfRecord(r), storage.KeyOf(r)}
 		if resync.ValidateRecord(r, resync.Limits{}) != nil {
 			if k.key != "" && utf8.ValidString(k.key) && len(k.key) <= 1024 {
 				poisoned[k] = true

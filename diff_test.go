@@ -33,14 +33,14 @@ func ident(key, name string) *Identity {
 func snapOf(t *testing.T, d *differ, recs ...Record) {
 	t.Helper()
 	for _, r := range recs {
-		require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: r.RecordKind(), Key: r.RecordKey(), Fingerprint: Fingerprint(r)}))
+		require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: r.recordKind(), Key: r.recordKey(), Fingerprint: Fingerprint(r)}))
 	}
 }
 
 func opsOf(changes []Change) []string {
 	out := make([]string, len(changes))
 	for i, c := range changes {
-		out[i] = c.Op.String() + " " + c.Kind.String() + " " + c.Key
+		out[i] = string(c.Op) + " " + string(c.Kind) + " " + c.Key
 	}
 	return out
 }
@@ -71,7 +71,7 @@ func TestDifferCounts(t *testing.T) {
 
 	byKey := map[string]Change{}
 	for _, c := range res.changes {
-		byKey[c.Op.String()+c.Key] = c
+		byKey[string(c.Op)+c.Key] = c
 	}
 	up := byKey["updateb"]
 	assert.Equal(t, Fingerprint(ident("b", "B")), up.PrevFingerprint)

@@ -23,15 +23,15 @@ func ExampleDaily() {
 	after := time.Date(2026, 3, 6, 12, 0, 0, 0, ny)
 	for _, tenant := range []string{"acme", "wayne"} {
 		s := daily.For(tenant)
-		fmt.Printf("%s (offset %v):", tenant, daily.Offset(tenant))
+		fmt.Printf("%s:", tenant)
 		for t := s.Next(after); t.Before(after.AddDate(0, 0, 3)); t = s.Next(t) {
 			fmt.Print(" ", t.Format("Jan 2 15:04:05 MST"))
 		}
 		fmt.Println()
 	}
 	// Output:
-	// acme (offset 3h4m28s): Mar 7 04:04:28 EST Mar 8 04:04:28 EDT Mar 9 04:04:28 EDT
-	// wayne (offset 1h54m52s): Mar 7 02:54:52 EST Mar 8 03:54:52 EDT Mar 9 02:54:52 EDT
+	// acme: Mar 7 04:04:28 EST Mar 8 04:04:28 EDT Mar 9 04:04:28 EDT
+	// wayne: Mar 7 02:54:52 EST Mar 8 03:54:52 EDT Mar 9 02:54:52 EDT
 }
 
 // A Scheduler runs each tenant's daily sync through the engine, as
@@ -67,7 +67,8 @@ func ExampleNewScheduler() {
 	if err := sched.Start(ctx); err != nil {
 		panic(err)
 	}
-	fmt.Println("acme syncs daily at", (2*time.Hour + daily.Offset("acme")).String(), "UTC")
+	midnight := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	fmt.Println("acme syncs daily at", daily.For("acme").Next(midnight).Format("15:04:05"), "UTC")
 	st, _ := sched.Status("globex")
 	fmt.Println("globex scope:", st.Scope, "quarantined:", st.Quarantined)
 	_ = sched.Remove("globex")
@@ -76,7 +77,7 @@ func ExampleNewScheduler() {
 		panic(err)
 	}
 	// Output:
-	// acme syncs daily at 4h4m28s UTC
+	// acme syncs daily at 04:04:28 UTC
 	// globex scope: personnel quarantined: false
 	// tenants: 1
 }

@@ -17,3 +17,7 @@ func Gate(s Store) Store { return storeGate{s} }
 
 // RecoverRuns runs the engine's recovery of interrupted runs once.
 func (e *Engine) RecoverRuns(ctx context.Context) ([]RunInfo, error) { return e.recoverRuns(ctx) }
+
+// TenantOffset is a tenant's stable offset within a window, as Daily,
+// Every and Spread compute it.
+var TenantOffset = tenantOffset

@@ -56,7 +56,7 @@ func TestChangesAnswerWhatChanged(t *testing.T) {
 	assert.ErrorIs(t, err, resync.ErrForbidden)
 	_, err = h.engine.Changes(ctx, "t1", carol, resync.ChangeQuery{})
 	assert.ErrorIs(t, err, resync.ErrForbidden)
-	_, err = h.engine.Changes(ctx, "t1", alice, resync.ChangeQuery{Kind: 9})
+	_, err = h.engine.Changes(ctx, "t1", alice, resync.ChangeQuery{Kind: "bogus"})
 	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
 	now := time.Now()
 	_, err = h.engine.Changes(ctx, "t1", alice, resync.ChangeQuery{Since: now, Until: now})

@@ -6,62 +6,42 @@ import (
 	"unicode/utf8"
 )
 
-// RecordKind tells Identity, Account and Group records apart.
-type RecordKind uint8
+// RecordKind tells Identity, Account and Group records apart. Its values
+// are stable lower-case names, safe to store.
+type RecordKind string
 
-// Record kinds.
+// Record kinds, in the order stores list records: identities, then
+// accounts, then groups.
 const (
-	KindIdentity RecordKind = iota + 1
-	KindAccount
-	KindGroup
+	KindIdentity RecordKind = "identity"
+	KindAccount  RecordKind = "account"
+	KindGroup    RecordKind = "group"
 )
 
-// String returns "identity", "account" or "group".
-func (k RecordKind) String() string {
+// kindsByIndex maps index() back to the kind.
+var kindsByIndex = [...]RecordKind{1: KindIdentity, 2: KindAccount, 3: KindGroup}
+
+// index returns 1, 2 or 3 for a valid kind (in listing order), 0 otherwise.
+func (k RecordKind) index() uint8 {
 	switch k {
 	case KindIdentity:
-		return "identity"
+		return 1
 	case KindAccount:
-		return "account"
+		return 2
 	case KindGroup:
-		return "group"
+		return 3
 	}
-	return fmt.Sprintf("RecordKind(%d)", uint8(k))
-}
-
-func parseRecordKind(s string) (RecordKind, error) {
-	for _, k := range []RecordKind{KindIdentity, KindAccount, KindGroup} {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("resync: unknown record kind %q", s)
-}
-
-// MarshalText implements encoding.TextMarshaler; an invalid kind is an error.
-func (k RecordKind) MarshalText() ([]byte, error) {
-	if k < KindIdentity || k > KindGroup {
-		return nil, fmt.Errorf("resync: invalid record kind %d", uint8(k))
-	}
-	return []byte(k.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
-// String form.
-func (k *RecordKind) UnmarshalText(b []byte) error {
-	v, err := parseRecordKind(string(b))
-	*k = v
-	return err
+	return 0
 }
 
 // Record is what a connector yields: *Identity, *Account or *Group. Within
 // one connection a record is identified by its kind and key; the key must be
-// stable at the provider (an immutable user ID, not an email that changes).
+// stable at the provider (an immutable user ID, not an email that changes):
+// the Key field of each type. No other type implements Record; package
+// storage's KindOfRecord and KeyOf give the kind and key of any record.
 type Record interface {
-	// RecordKind returns the record's kind.
-	RecordKind() RecordKind
-	// RecordKey returns the provider-stable key.
-	RecordKey() string
+	recordKind() RecordKind
+	recordKey() string
 
 	fingerprint(h hasher) (content hasher, volatile uint64)
 	validate(l Limits) string
@@ -220,23 +200,17 @@ type Group struct {
 	Members []string `json:",omitempty"`
 }
 
-// RecordKind implements Record.
-func (*Identity) RecordKind() RecordKind { return KindIdentity }
+func (*Identity) recordKind() RecordKind { return KindIdentity }
 
-// RecordKey implements Record.
-func (r *Identity) RecordKey() string { return r.Key }
+func (r *Identity) recordKey() string { return r.Key }
 
-// RecordKind implements Record.
-func (*Account) RecordKind() RecordKind { return KindAccount }
+func (*Account) recordKind() RecordKind { return KindAccount }
 
-// RecordKey implements Record.
-func (r *Account) RecordKey() string { return r.Key }
+func (r *Account) recordKey() string { return r.Key }
 
-// RecordKind implements Record.
-func (*Group) RecordKind() RecordKind { return KindGroup }
+func (*Group) recordKind() RecordKind { return KindGroup }
 
-// RecordKey implements Record.
-func (r *Group) RecordKey() string { return r.Key }
+func (r *Group) recordKey() string { return r.Key }
 
 var (
 	_ Record = (*Identity)(nil)
@@ -280,17 +254,17 @@ func ValidateRecord(r Record, l Limits) error {
 		return &RecordError{Reason: "nil record"}
 	}
 	l = l.withDefaults()
-	key := r.RecordKey()
+	key := r.recordKey()
 	switch {
 	case key == "":
-		return &RecordError{Kind: r.RecordKind(), Reason: "empty key"}
+		return &RecordError{Kind: r.recordKind(), Reason: "empty key"}
 	case len(key) > l.MaxKeyBytes:
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: fmt.Sprintf("key is %d bytes, limit %d", len(key), l.MaxKeyBytes)}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: fmt.Sprintf("key is %d bytes, limit %d", len(key), l.MaxKeyBytes)}
 	case !utf8.ValidString(key):
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: "key is not valid UTF-8"}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: "key is not valid UTF-8"}
 	}
 	if reason := r.validate(l); reason != "" {
-		return &RecordError{Kind: r.RecordKind(), Key: key, Reason: reason}
+		return &RecordError{Kind: r.recordKind(), Key: key, Reason: reason}
 	}
 	return nil
 }
@@ -466,8 +440,8 @@ func volatileDigest(r Record) uint64 {
 // fingerprints returns Fingerprint and volatileDigest in one pass.
 func fingerprints(r Record) (fp, volatile uint64) {
 	h := newHasher()
-	h.u64(uint64(r.RecordKind()))
-	h.str(r.RecordKey())
+	h.u64(uint64(r.recordKind().index())) // 1, 2, 3: the values RecordKind had when it was a number
+	h.str(r.recordKey())
 	// By value through the interface: a pointer would escape and cost an
 	// allocation per record.
 	h, volatile = r.fingerprint(h)

@@ -90,17 +90,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Owner returns the owner name of this start of the engine: the InstanceID
-// plus a random suffix. Runs record it, and leases are taken in its name.
-func (e *Engine) Owner() string { return e.owner }
-
-// Store returns the engine's Store (Config.Store).
-func (e *Engine) Store() Store { return e.cfg.Store }
-
-// Clock returns the engine's time source: Config.Clock, or the system
-// clock.
-func (e *Engine) Clock() Clock { return e.cfg.Clock }
-
 // ResyncPersonnel starts a personnel resync of the tenant: every connection
 // whose type is in Config.PersonnelTypes. It returns at once with the run
 // handle; see Start for the errors.

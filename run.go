@@ -105,7 +105,7 @@ type RunInfo struct {
 	Requesters []Principal `json:",omitempty"`
 	Status     RunStatus
 	// Owner is the start of the engine carrying the run out: its
-	// Config.InstanceID plus a random suffix per start (Engine.Owner), so
+	// Config.InstanceID plus a random suffix per start, so
 	// that a restarted instance never takes its crashed predecessor's runs
 	// for its own.
 	Owner       string

@@ -20,8 +20,7 @@ type Schedule interface {
 
 // TenantSchedule gives each tenant its own Schedule, so that tenants sharing
 // a policy ("daily at 02:00 New York time, spread over four hours") do not
-// all start at the same instant. Daily and Every implement it with a stable
-// per-tenant offset; AllTenants gives every tenant the same Schedule.
+// all start at the same instant. Daily, Every and Spread build one.
 //
 // For must be deterministic: the same tenant gets the same schedule in every
 // process and after every restart.
@@ -29,28 +28,44 @@ type TenantSchedule interface {
 	For(tenant string) Schedule
 }
 
-// AllTenants returns a TenantSchedule giving every tenant s unchanged (for
-// example a cron expression). Nothing is spread: every tenant is due at the
-// same instants.
-func AllTenants(s Schedule) TenantSchedule { return allTenants{s} }
+// Spread turns s into a TenantSchedule that runs each tenant at the times
+// of s shifted later by the tenant's stable offset within window: the same
+// tenant gets the same offset in every process, on every replica and after
+// every restart, and tenant IDs spread uniformly over the window (whole
+// seconds when the window is at least a second). With a window of 0 every
+// tenant runs at the times of s, unchanged (for example a cron
+// expression: a robfig/cron/v3 Schedule is a Schedule as it is).
+func Spread(s Schedule, window time.Duration) TenantSchedule {
+	return spread{s: s, window: window}
+}
 
-type allTenants struct{ s Schedule }
+type spread struct {
+	s      Schedule
+	window time.Duration
+}
 
-func (a allTenants) For(string) Schedule { return a.s }
+func (sp spread) For(tenant string) Schedule {
+	off := tenantOffset(tenant, sp.window)
+	if off == 0 {
+		return sp.s
+	}
+	return shifted{s: sp.s, off: off}
+}
 
-func (a allTenants) validate() error {
-	if a.s == nil {
-		return errors.New("AllTenants(nil)")
+func (sp spread) validate() error {
+	if sp.s == nil {
+		return errors.New("Spread(nil, ...)")
+	}
+	if sp.window < 0 {
+		return fmt.Errorf("Spread window %v is negative", sp.window)
 	}
 	return nil
 }
 
-// TenantOffset returns a stable offset in [0, window) derived from the
-// tenant ID with 64-bit FNV-1a: the same tenant gets the same offset in
-// every process, on every replica and after every restart, and tenant IDs
-// spread uniformly over the window. Offsets are whole seconds when the
-// window is at least a second. A window <= 0 gives 0.
-func TenantOffset(tenant string, window time.Duration) time.Duration {
+// tenantOffset returns a stable offset in [0, window) derived from the
+// tenant ID with 64-bit FNV-1a. Offsets are whole seconds when the window
+// is at least a second. A window <= 0 gives 0.
+func tenantOffset(tenant string, window time.Duration) time.Duration {
 	if window <= 0 {
 		return 0
 	}
@@ -69,56 +84,55 @@ func TenantOffset(tenant string, window time.Duration) time.Duration {
 	return time.Duration(sum % uint64(window))
 }
 
-// Interval runs every Period, aligned to multiples of Period since the
-// zero time.Time (for periods dividing a day: since UTC midnight). As a
-// Schedule (Next) it is the same for everyone; as a TenantSchedule (For)
-// each tenant is shifted by TenantOffset(tenant, Period), spreading tenants
-// over the whole period. Build it with Every.
-type Interval struct {
-	Period time.Duration
-}
+// Every returns a schedule that runs every d, each tenant at its own
+// stable offset within d: the times are multiples of d since the zero
+// time.Time (for periods dividing a day: since UTC midnight) shifted by
+// the tenant's offset, which spreads tenants over the whole period. d must
+// be positive: NewScheduler, Add and Update reject it otherwise.
+func Every(d time.Duration) TenantSchedule { return interval{period: d} }
 
-// Every returns an Interval of d. It is a Schedule and a TenantSchedule.
-// d must be positive (NewScheduler, Add and Update reject an Interval that
-// is not; Next
-// of a non-positive Interval returns the zero time: never).
-func Every(d time.Duration) Interval { return Interval{Period: d} }
+// interval runs every period, aligned to multiples of period.
+type interval struct{ period time.Duration }
 
-// Next returns the first multiple of Period after t.
-func (iv Interval) Next(t time.Time) time.Time {
-	if iv.Period <= 0 {
+func (iv interval) Next(t time.Time) time.Time {
+	if iv.period <= 0 {
 		return time.Time{}
 	}
-	return t.Truncate(iv.Period).Add(iv.Period)
+	return t.Truncate(iv.period).Add(iv.period)
 }
 
-// For returns the interval shifted by the tenant's stable offset.
-func (iv Interval) For(tenant string) Schedule {
-	return shifted{iv: iv, off: TenantOffset(tenant, iv.Period)}
+func (iv interval) For(tenant string) Schedule {
+	return shifted{s: iv, off: tenantOffset(tenant, iv.period)}
 }
 
-func (iv Interval) validate() error {
-	if iv.Period <= 0 {
-		return fmt.Errorf("Every(%v): the period must be positive", iv.Period)
+func (iv interval) validate() error {
+	if iv.period <= 0 {
+		return fmt.Errorf("Every(%v): the period must be positive", iv.period)
 	}
 	return nil
 }
 
+// shifted is a schedule moved later by off.
 type shifted struct {
-	iv  Interval
+	s   Schedule
 	off time.Duration
 }
 
 func (s shifted) Next(t time.Time) time.Time {
-	if s.iv.Period <= 0 {
-		return time.Time{}
+	n := s.s.Next(t.Add(-s.off))
+	if n.IsZero() {
+		return n
 	}
-	return s.iv.Next(t.Add(-s.off)).Add(s.off)
+	return n.Add(s.off)
 }
 
-// DailySchedule runs once per local day of Location, at a wall-clock time
-// between At and At+Window after local midnight; each tenant's time within
-// the window is fixed by TenantOffset(tenant, Window). Build it with Daily.
+// Daily returns a schedule that runs once per local day of loc (nil: UTC),
+// each tenant at a wall-clock time between hour:minute and hour:minute +
+// window after local midnight; the tenant's time within the window is its
+// stable offset, as with Spread. The time of day must be in [0, 24h) and
+// the window in [0, 24h]: NewScheduler, Add and Update reject other values.
+// With a window of 0 every tenant runs at hour:minute; a window that
+// crosses midnight runs the late tenants early on the next local day.
 //
 // Wall-clock semantics across daylight-saving changes: a tenant's time is
 // the same local time every day, and it runs exactly once per local day.
@@ -126,51 +140,35 @@ func (s shifted) Next(t time.Time) time.Time {
 // America/New_York) runs at the corresponding instant after the jump
 // (03:30 EDT); on the fall-back day a time in the repeated hour runs once,
 // at the first of its two instants (01:30 EDT, before the clocks go back).
-type DailySchedule struct {
-	// At is the start of the window as a time of day: 2*time.Hour+30*time.Minute
-	// is 02:30. It must be in [0, 24h).
-	At time.Duration
-	// Location is the time zone of At. Nil means UTC.
-	Location *time.Location
-	// Window is the spreading window, in [0, 24h]. With 0 every tenant
-	// runs at At; a window that crosses midnight runs the late tenants
-	// early on the next local day.
-	Window time.Duration
-}
-
-// Daily returns a daily schedule starting at hour:minute local time in loc
-// (nil: UTC), spreading tenants over window. Call For with a tenant ID to
-// get that tenant's Schedule. NewScheduler, Add and Update reject
-// out-of-range values; For clamps them.
-func Daily(hour, minute int, loc *time.Location, window time.Duration) DailySchedule {
-	return DailySchedule{At: time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute, Location: loc, Window: window}
-}
-
-func (d DailySchedule) validate() error {
-	var errs []error
-	if d.At < 0 || d.At >= 24*time.Hour {
-		errs = append(errs, fmt.Errorf("Daily time of day %v is not in [0, 24h)", d.At))
+func Daily(hour, minute int, loc *time.Location, window time.Duration) TenantSchedule {
+	if loc == nil {
+		loc = time.UTC
 	}
-	if d.Window < 0 || d.Window > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("Daily window %v is not in [0, 24h]", d.Window))
+	return daily{at: time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute, loc: loc, window: window}
+}
+
+type daily struct {
+	at     time.Duration // time of day
+	loc    *time.Location
+	window time.Duration
+}
+
+func (d daily) validate() error {
+	var errs []error
+	if d.at < 0 || d.at >= 24*time.Hour {
+		errs = append(errs, fmt.Errorf("Daily time of day %v is not in [0, 24h)", d.at))
+	}
+	if d.window < 0 || d.window > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("Daily window %v is not in [0, 24h]", d.window))
 	}
 	return errors.Join(errs...)
 }
 
-// Offset returns the tenant's offset from At: TenantOffset(tenant, Window).
-func (d DailySchedule) Offset(tenant string) time.Duration {
-	return TenantOffset(tenant, min(max(d.Window, 0), 24*time.Hour))
-}
-
-// For returns the tenant's daily schedule: every local day at
-// At+Offset(tenant).
-func (d DailySchedule) For(tenant string) Schedule {
-	loc := d.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	at := min(max(d.At, 0), 24*time.Hour-time.Second)
-	return dailyAt{loc: loc, tod: at + d.Offset(tenant)}
+// For returns the tenant's daily schedule: every local day at at plus the
+// tenant's offset. Out-of-range values are clamped.
+func (d daily) For(tenant string) Schedule {
+	at := min(max(d.at, 0), 24*time.Hour-time.Second)
+	return dailyAt{loc: d.loc, tod: at + tenantOffset(tenant, min(max(d.window, 0), 24*time.Hour))}
 }
 
 // dailyAt fires at local midnight + tod (wall clock) on every local day.

@@ -57,16 +57,13 @@ func TestEvery(t *testing.T) {
 	t.Parallel()
 	iv := resync.Every(time.Hour)
 	at := time.Date(2026, 3, 1, 10, 20, 0, 0, time.UTC)
-	assert.Equal(t, time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC), iv.Next(at))
-	assert.Equal(t, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), iv.Next(iv.Next(at)), "strictly after")
-
 	s := iv.For("acme")
 	off := resync.TenantOffset("acme", time.Hour)
 	n1 := s.Next(at)
 	require.True(t, n1.After(at))
 	assert.Equal(t, off, n1.Sub(n1.Truncate(time.Hour)), "shifted by the tenant's offset")
 	assert.Equal(t, time.Hour, s.Next(n1).Sub(n1))
-	assert.True(t, resync.Every(0).Next(at).IsZero(), "a non-positive period never fires")
+	assert.True(t, resync.Every(0).For("acme").Next(at).IsZero(), "a non-positive period never fires")
 }
 
 func TestDailyOncePerDayAtStableTime(t *testing.T) {
@@ -74,7 +71,7 @@ func TestDailyOncePerDayAtStableTime(t *testing.T) {
 	d := resync.Daily(2, 0, time.UTC, 4*time.Hour)
 	for _, tenant := range []string{"acme", "globex", "initech"} {
 		s := d.For(tenant)
-		want := 2*time.Hour + d.Offset(tenant)
+		want := 2*time.Hour + resync.TenantOffset(tenant, 4*time.Hour)
 		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		for day := range 60 {
 			next := s.Next(at)
@@ -113,7 +110,7 @@ func TestDailyDST(t *testing.T) {
 	var inGap, inRepeat int
 	for i := range 300 {
 		tenant := fmt.Sprintf("tenant-%d", i)
-		wall := 90*time.Minute + d.Offset(tenant)
+		wall := 90*time.Minute + resync.TenantOffset(tenant, 2*time.Hour)
 		if wall >= 2*time.Hour && wall < 3*time.Hour {
 			inGap++
 		}
@@ -156,10 +153,26 @@ func TestDailyDST(t *testing.T) {
 	assert.Positive(t, inRepeat, "some tenants fall in the repeated hour")
 }
 
-func TestAllTenants(t *testing.T) {
+// hourly is a Schedule firing at every full hour of UTC.
+type hourly struct{}
+
+func (hourly) Next(t time.Time) time.Time { return t.Truncate(time.Hour).Add(time.Hour) }
+
+func TestSpread(t *testing.T) {
 	t.Parallel()
-	ts := resync.AllTenants(resync.Every(time.Minute))
-	at := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
-	assert.Equal(t, at.Add(30*time.Second), ts.For("a").Next(at))
-	assert.Equal(t, ts.For("a").Next(at), ts.For("b").Next(at), "not spread")
+	at := time.Date(2026, 1, 1, 10, 20, 0, 0, time.UTC)
+	same := resync.Spread(hourly{}, 0)
+	assert.Equal(t, time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC), same.For("a").Next(at))
+	assert.Equal(t, same.For("a").Next(at), same.For("b").Next(at), "a window of 0 does not spread")
+
+	spread := resync.Spread(hourly{}, 30*time.Minute)
+	for _, tenant := range []string{"acme", "globex", "initech"} {
+		s := spread.For(tenant)
+		off := resync.TenantOffset(tenant, 30*time.Minute)
+		n1 := s.Next(at)
+		assert.True(t, n1.After(at) && n1.Sub(at) <= time.Hour, "%s: the first time after at", tenant)
+		assert.Zero(t, n1.Add(-off).Sub(n1.Add(-off).Truncate(time.Hour)), "%s: an hour of the schedule, shifted by the offset", tenant)
+		assert.Equal(t, time.Hour, s.Next(n1).Sub(n1), "%s: the times of the schedule, shifted", tenant)
+	}
+	assert.NotEqual(t, spread.For("acme").Next(at), spread.For("globex").Next(at), "spread")
 }

@@ -93,7 +93,7 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 			errs = append(errs, fmt.Errorf("Schedule: %w", err))
 		}
 	}
-	if c.Scope.Kind == 0 {
+	if c.Scope.Kind == "" {
 		c.Scope = AllScope()
 	}
 	if _, err := c.Scope.normalize(nil); err != nil {
@@ -157,7 +157,7 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 type TenantConfig struct {
 	// Schedule gives the tenant its schedule: Schedule.For(tenant), so
 	// Daily and Every spread tenants as they do in SchedulerConfig; use
-	// AllTenants(s) for a Schedule s as it is (a cron expression). Default
+	// Spread(s, 0) for a Schedule s as it is (a cron expression). Default
 	// (nil): SchedulerConfig.Schedule.
 	Schedule TenantSchedule
 	// Scope is what the tenant's scheduled runs cover. Default (the zero
@@ -213,22 +213,20 @@ type TenantStatus struct {
 	Quarantined bool
 }
 
-// SchedulerEngine is what a Scheduler needs from the engine it runs on.
-// *Engine implements it; a host may pass its own type wrapping an *Engine
-// (to trace or count scheduled runs, say).
+// SchedulerEngine is what a Scheduler runs on: an *Engine, or a host's
+// type that embeds one and overrides Start (to trace or count scheduled
+// runs, say). The scheduler starts runs through Start and takes the
+// engine's Store (for each tenant's scheduled runs and its
+// "schedule/<tenant>" leases) and Clock from the embedded Engine.
 type SchedulerEngine interface {
 	// Start starts a run, as Engine.Start does. The scheduler asks for
 	// scheduled runs (SystemPrincipal, TriggerScheduled) and waits for them.
 	Start(ctx context.Context, req Request) (*Run, error)
-	// Store returns the Store the engine records its runs in. The
-	// scheduler reads each tenant's scheduled runs there (to catch up a
-	// missed slot, or skip one another replica ran) and takes its
-	// "schedule/<tenant>" leases there.
-	Store() Store
-	// Clock returns the engine's time source (nil: the system clock).
-	// The scheduler takes all its time from it.
-	Clock() Clock
+
+	schedulerEngine() *Engine
 }
+
+func (e *Engine) schedulerEngine() *Engine { return e }
 
 var _ SchedulerEngine = (*Engine)(nil)
 
@@ -316,16 +314,16 @@ type schedTenant struct {
 // NewScheduler returns a Scheduler starting runs on e (an *Engine). It
 // does nothing until Start; add tenants before or after.
 func NewScheduler(e SchedulerEngine, cfg SchedulerConfig) (*Scheduler, error) {
-	if e == nil || e.Store() == nil {
-		return nil, fmt.Errorf("%w: NewScheduler needs an engine with a Store", ErrInvalidRequest)
+	if e == nil || e.schedulerEngine() == nil {
+		return nil, fmt.Errorf("%w: NewScheduler needs an engine", ErrInvalidRequest)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	s := newScheduler(cfg)
-	s.eng, s.store = e, e.Store()
-	if c := e.Clock(); c != nil {
+	s.eng, s.store = e, e.schedulerEngine().cfg.Store
+	if c := e.schedulerEngine().cfg.Clock; c != nil {
 		s.clock = c
 	}
 	s.log = cfg.Logger.With("component", "scheduler", "owner", cfg.Owner)
@@ -430,7 +428,7 @@ func (s *Scheduler) configure(t *schedTenant, tc TenantConfig) error {
 		ts = s.cfg.Schedule
 	}
 	var scope *Scope
-	if tc.Scope.Kind != 0 {
+	if tc.Scope.Kind != "" {
 		if _, err := tc.Scope.normalize(nil); err != nil {
 			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}

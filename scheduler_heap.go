@@ -11,7 +11,7 @@ func (s *Scheduler) initLocked(t *schedTenant, now time.Time) {
 	t.loaded, t.attempt, t.retry = false, 0, false
 	t.slot, t.checkFrom = time.Time{}, time.Time{}
 	t.firstSlot = t.sched.Next(now)
-	due := now.Add(TenantOffset(t.id, s.cfg.CatchUpWindow))
+	due := now.Add(tenantOffset(t.id, s.cfg.CatchUpWindow))
 	if !t.firstSlot.IsZero() && t.firstSlot.Before(due) {
 		due = t.firstSlot
 	}

@@ -147,7 +147,7 @@ func TestSchedulerTenThousandTenantsThreeDays(t *testing.T) {
 		for _, id := range ids {
 			reads := env.readTimes(id)
 			require.Len(t, reads, days, "tenant %s: one sync per day", id)
-			want := time.Hour + sched.Offset(id)
+			want := time.Hour + resync.TenantOffset(id, 22*time.Hour)
 			for d, at := range reads {
 				require.Equal(t, d, day(start, at), "tenant %s: read %d on day %d", id, d, day(start, at))
 				require.Equal(t, want, at.Sub(start.Add(time.Duration(d)*24*time.Hour)), "tenant %s at its own time", id)
@@ -206,7 +206,7 @@ func TestSchedulerRestartMidDay(t *testing.T) {
 			for d := range reads {
 				require.Equal(t, d, day(start, reads[d]), "tenant %s", id)
 			}
-			slot := start.Add(24*time.Hour + time.Hour + sched.Offset(id))
+			slot := start.Add(24*time.Hour + time.Hour + resync.TenantOffset(id, 22*time.Hour))
 			if slot.After(restart.Add(-2*time.Hour)) && slot.Before(restart) {
 				caughtUp++
 				require.False(t, reads[1].Before(restart), "tenant %s caught up after the restart", id)
@@ -283,7 +283,7 @@ func TestSchedulerDST(t *testing.T) {
 		var gap, repeat bool
 		for i := 0; len(ids) < 24; i++ {
 			id := fmt.Sprintf("tenant-%d", i)
-			wall := 90*time.Minute + sched.Offset(id)
+			wall := 90*time.Minute + resync.TenantOffset(id, 2*time.Hour)
 			inGap, inRepeat := wall >= 2*time.Hour && wall < 3*time.Hour, wall < 2*time.Hour
 			if (inGap && !gap) || (inRepeat && !repeat) || i%7 == 0 {
 				ids = append(ids, id)
@@ -653,7 +653,7 @@ func TestSchedulerStopWaitsForRuns(t *testing.T) {
 		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.SetLatency(10 * time.Minute)
-		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.AllTenants(resync.Every(time.Hour))}, "acme")
+		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.Spread(hourly{}, 0)}, "acme")
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour + time.Minute) // the 01:00 run is reading
 		st, err := s.Status("acme")
@@ -673,7 +673,7 @@ func TestSchedulerStopCancelsRunsAtDeadline(t *testing.T) {
 		env := newSchedEnv(t, nil)
 		c := env.tenant("acme")
 		c.Block()
-		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.AllTenants(resync.Every(time.Hour))}, "acme")
+		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.Spread(hourly{}, 0)}, "acme")
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour + time.Minute)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -849,7 +849,7 @@ func TestNewSchedulerValidates(t *testing.T) {
 			"daily hour":      {Schedule: resync.Daily(24, 0, time.UTC, 0)},
 			"daily window":    {Schedule: resync.Daily(1, 0, time.UTC, 25*time.Hour)},
 			"every":           {Schedule: resync.Every(0)},
-			"nil schedule":    {Schedule: resync.AllTenants(nil)},
+			"nil schedule":    {Schedule: resync.Spread(nil, 0)},
 			"negative":        {MaxConcurrent: -1},
 			"bad scope":       {Scope: resync.Scope{Kind: resync.ScopeAccounts}},
 			"negative retry":  {Retry: resync.RetryPolicy{InitialInterval: -time.Second}},

@@ -3,6 +3,7 @@ package resync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -83,8 +84,8 @@ func validateChangeSet(cs *ChangeSet) error {
 	}
 	seen := make(map[recKey]struct{}, len(cs.Changes))
 	for i, c := range cs.Changes {
-		if c.Kind < KindIdentity || c.Kind > KindGroup {
-			return bad("change %d: unknown kind %d", i, c.Kind)
+		if c.Kind.index() == 0 {
+			return bad("change %d: unknown kind %q", i, c.Kind)
 		}
 		if c.Key == "" {
 			return bad("change %d: empty key", i)
@@ -99,12 +100,12 @@ func validateChangeSet(cs *ChangeSet) error {
 			if c.Record == nil || isNilRecord(c.Record) {
 				return bad("change %d: %s of %s %q has no record", i, c.Op, c.Kind, c.Key)
 			}
-			if c.Record.RecordKind() != c.Kind || c.Record.RecordKey() != c.Key {
-				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.RecordKind(), c.Record.RecordKey(), c.Kind, c.Key)
+			if c.Record.recordKind() != c.Kind || c.Record.recordKey() != c.Key {
+				return bad("change %d: record is %s %q, change says %s %q", i, c.Record.recordKind(), c.Record.recordKey(), c.Kind, c.Key)
 			}
 		case OpRemove:
 		default:
-			return bad("change %d: unknown op %d", i, c.Op)
+			return bad("change %d: unknown op %q", i, c.Op)
 		}
 	}
 	return nil
@@ -223,10 +224,10 @@ func validateChangeQuery(q ChangeQuery) error {
 	switch {
 	case q.Limit < 0:
 		return invalidArg("Changes: negative limit %d", q.Limit)
-	case q.Kind != 0 && (q.Kind < KindIdentity || q.Kind > KindGroup):
-		return invalidArg("Changes: unknown kind %d", q.Kind)
-	case q.Op != 0 && (q.Op < OpAdd || q.Op > OpErase):
-		return invalidArg("Changes: unknown op %d", q.Op)
+	case q.Kind != "" && q.Kind.index() == 0:
+		return invalidArg("Changes: unknown kind %q", q.Kind)
+	case q.Op != "" && !slices.Contains([]ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh, OpErase}, q.Op):
+		return invalidArg("Changes: unknown op %q", q.Op)
 	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until):
 		return invalidArg("Changes: Since %s is not before Until %s", q.Since, q.Until)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // accountsWithLogins returns n accounts that last logged in at t.
@@ -112,7 +113,7 @@ func TestFingerprintVersionChangeIsNotAnUpdate(t *testing.T) {
 	assert.Equal(t, []int{0, 1, 0, 5}, []int{r.Added, r.Updated, r.Removed, r.Unchanged}, "added, updated, removed, unchanged")
 	log := h.changes("t1")
 	require.Len(t, log, logBefore+1, "only the real change is logged")
-	assert.Equal(t, next[2].RecordKey(), log[len(log)-1].Key)
+	assert.Equal(t, storage.KeyOf(next[2]), log[len(log)-1].Key)
 	assert.Equal(t, resync.FingerprintVersion, resync.FingerprintVersionOf(log[len(log)-1].PrevFingerprint),
 		"the update's previous fingerprint is the recomputed one")
 
@@ -120,7 +121,7 @@ func TestFingerprintVersionChangeIsNotAnUpdate(t *testing.T) {
 		assert.Equal(t, resync.Fingerprint(rec.Record), rec.Fingerprint, "%s: rewritten in the current version", key)
 		assert.Equal(t, resync.VolatileDigest(rec.Record), rec.Volatile, key)
 	}
-	assert.True(t, h.live("t1", "aws1")[next[3].RecordKey()].Record.(*resync.Account).LastLogin.Equal(day1.Add(time.Hour)))
+	assert.True(t, h.live("t1", "aws1")[storage.KeyOf(next[3])].Record.(*resync.Account).LastLogin.Equal(day1.Add(time.Hour)))
 
 	// The next read finds everything current: nothing to apply.
 	v := h.snapshotVersion("t1", "aws1")

@@ -294,7 +294,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
 		for _, r := range c.records {
-			if (q.Kind != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+			if (q.Kind != "" && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
 				continue
 			}
 			out = append(out, *r)
@@ -302,7 +302,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b resync.StoredRecord) int {
-		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		if c := cmp.Compare(storage.KindCode(a.Kind), storage.KindCode(b.Kind)); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Key, b.Key)
@@ -336,8 +336,8 @@ func matchesChange(e resync.ChangeLogEntry, q resync.ChangeQuery) bool {
 	return (q.ConnectionID == "" || e.ConnectionID == q.ConnectionID) &&
 		(q.RunID == "" || e.RunID == q.RunID) &&
 		(q.Key == "" || e.Key == q.Key) &&
-		(q.Kind == 0 || e.Kind == q.Kind) &&
-		(q.Op == 0 || e.Op == q.Op) &&
+		(q.Kind == "" || e.Kind == q.Kind) &&
+		(q.Op == "" || e.Op == q.Op) &&
 		(q.Since.IsZero() || !e.At.Before(q.Since)) &&
 		(q.Until.IsZero() || e.At.Before(q.Until))
 }

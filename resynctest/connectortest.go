@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // ConnectorOptions tunes TestConnector. The zero value suits a connector
@@ -130,7 +131,7 @@ func fullRead(ctx context.Context, c resync.Connector, opts ConnectorOptions) ([
 			if err := resync.ValidateRecord(r, opts.Limits); err != nil {
 				return nil, nil, ruleConnValid.errorf("page %d (cursor %q) record %d: %w", n, cursor, i, err)
 			}
-			k := entryKey{r.RecordKind(), r.RecordKey()}
+			k := entryKey{storage.KindOfRecord(r), storage.KeyOf(r)}
 			if _, dup := all[k]; dup {
 				return nil, nil, ruleConnUnique.errorf("%s %q appears twice in one read (again on page %d, cursor %q)", k.kind, k.key, n, cursor)
 			}
@@ -183,7 +184,7 @@ func checkRepeatCursor(ctx context.Context, c resync.Connector, opts ConnectorOp
 			if r == nil {
 				return ruleConnValid.errorf("page %d (cursor %q) read again has a nil record", i, want.cursor)
 			}
-			got[entryKey{r.RecordKind(), r.RecordKey()}] = resync.Fingerprint(r)
+			got[entryKey{storage.KindOfRecord(r), storage.KeyOf(r)}] = resync.Fingerprint(r)
 		}
 		if !maps.Equal(got, want.records) {
 			return ruleConnRepeat.errorf("reading page %d (cursor %q) again returned %s", i, want.cursor, mapDiff(got, want.records))

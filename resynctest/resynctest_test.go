@@ -15,6 +15,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -129,7 +130,7 @@ func TestFakeConnectorPaging(t *testing.T) {
 	recs, pages, err = readAll(ctx, c)
 	require.NoError(t, err)
 	assert.Equal(t, 1, pages)
-	assert.Equal(t, "v2", recs[2].RecordKey())
+	assert.Equal(t, "v2", storage.KeyOf(recs[2]))
 
 	// Pages returned are copies: appending to one does not reach the fake.
 	p, err = c.ReadPage(ctx, "")

@@ -190,7 +190,7 @@ func testGroup(key string, v int) *resync.Group {
 }
 
 func opAdd(r resync.Record) resync.Change {
-	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r,
+	return resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r), Record: r,
 		Fingerprint: resync.Fingerprint(r), Volatile: volatileDigest(r)}
 }
 
@@ -318,19 +318,19 @@ func nilMapIfEmpty(m map[string]string) map[string]string {
 // fingerprint, volatile digest and fields.
 func recordDiff(got, want resync.Record) string {
 	if got == nil || reflect.ValueOf(got).IsNil() {
-		return fmt.Sprintf("got no record, want %s %q", want.RecordKind(), want.RecordKey())
+		return fmt.Sprintf("got no record, want %s %q", storage.KindOfRecord(want), storage.KeyOf(want))
 	}
-	if got.RecordKind() != want.RecordKind() || got.RecordKey() != want.RecordKey() {
-		return fmt.Sprintf("got %s %q, want %s %q", got.RecordKind(), got.RecordKey(), want.RecordKind(), want.RecordKey())
+	if storage.KindOfRecord(got) != storage.KindOfRecord(want) || storage.KeyOf(got) != storage.KeyOf(want) {
+		return fmt.Sprintf("got %s %q, want %s %q", storage.KindOfRecord(got), storage.KeyOf(got), storage.KindOfRecord(want), storage.KeyOf(want))
 	}
 	if gf, wf := resync.Fingerprint(got), resync.Fingerprint(want); gf != wf {
-		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gf, wf, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: fingerprint %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gf, wf, normRecord(got), normRecord(want))
 	}
 	if gv, wv := volatileDigest(got), volatileDigest(want); gv != wv {
-		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", want.RecordKind(), want.RecordKey(), gv, wv, normRecord(got), normRecord(want))
+		return fmt.Sprintf("%s %q: volatile digest %x, want %x (content %+v, want %+v)", storage.KindOfRecord(want), storage.KeyOf(want), gv, wv, normRecord(got), normRecord(want))
 	}
 	if g, w := normRecord(got), normRecord(want); !reflect.DeepEqual(g, w) {
-		return fmt.Sprintf("%s %q: content %+v, want %+v", want.RecordKind(), want.RecordKey(), g, w)
+		return fmt.Sprintf("%s %q: content %+v, want %+v", storage.KindOfRecord(want), storage.KeyOf(want), g, w)
 	}
 	return ""
 }
@@ -390,7 +390,7 @@ type entryKey struct {
 	key  string
 }
 
-func (k entryKey) String() string { return k.kind.String() + "/" + k.key }
+func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
@@ -447,7 +447,7 @@ func (e *storeEnv) state(tenant, conn string) (connState, error) {
 	if st.live, st.version, err = e.snapshot(tenant, conn); err != nil {
 		return st, err
 	}
-	if st.records, err = e.records(tenant, conn, 0, true); err != nil {
+	if st.records, err = e.records(tenant, conn, "", true); err != nil {
 		return st, err
 	}
 	if st.log, err = e.changes(resync.ChangeQuery{Tenant: tenant, ConnectionID: conn}); err != nil {
@@ -751,7 +751,7 @@ func checkSnapshotNew(e *storeEnv) error {
 	if v != 0 || len(m) != 0 {
 		return ruleSnapshot.errorf("a connection never applied has version %d and %d entries, want 0 and none", v, len(m))
 	}
-	recs, err := e.records(e.tenant("a"), "never-applied", 0, true)
+	recs, err := e.records(e.tenant("a"), "never-applied", "", true)
 	if err != nil {
 		return err
 	}
@@ -893,7 +893,7 @@ func checkApplyOps(e *storeEnv) error {
 		if v != int64(n+1) {
 			return ruleApply.errorf("version after applying %q at base version %d is %d, want BaseVersion+1 = %d", st.cs.ID, st.cs.BaseVersion, v, n+1)
 		}
-		recs, err := e.records(a, "c1", 0, false)
+		recs, err := e.records(a, "c1", "", false)
 		if err != nil {
 			return err
 		}
@@ -929,7 +929,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(i2)))); err != nil {
 		return err
 	}
-	all, err := e.records(a, "c1", 0, true)
+	all, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -940,7 +940,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !tomb.Removed() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
-	live, err := e.records(a, "c1", 0, false)
+	live, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -955,7 +955,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs3", "run3", 2, opAdd(i2b))); err != nil {
 		return err
 	}
-	all, err = e.records(a, "c1", 0, true)
+	all, err = e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1175,7 +1175,7 @@ func checkRecordsOrder(e *storeEnv) error {
 	keys := func(rs []resync.StoredRecord) []string {
 		out := make([]string, len(rs))
 		for i, r := range rs {
-			out[i] = r.Kind.String() + "/" + r.Key
+			out[i] = string(r.Kind) + "/" + r.Key
 		}
 		return out
 	}
@@ -1184,8 +1184,8 @@ func checkRecordsOrder(e *storeEnv) error {
 		removed bool
 		want    []string
 	}{
-		{0, false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
-		{0, true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
+		{"", false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
+		{"", true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
 		{resync.KindAccount, false, []string{"account/aaa", "account/bbb", "account/zzz"}},
 		{resync.KindIdentity, true, []string{"identity/amy", "identity/kim", "identity/zoe"}},
 		{resync.KindGroup, false, []string{"group/mmm"}},
@@ -1196,7 +1196,7 @@ func checkRecordsOrder(e *storeEnv) error {
 			return err
 		}
 		if g := keys(got); !slices.Equal(g, c.want) {
-			return ruleRecords.errorf("Records(Kind %d, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
+			return ruleRecords.errorf("Records(Kind %q, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
 		}
 	}
 	return nil
@@ -1227,7 +1227,7 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs1", "run1", 0, changes...)); err != nil {
 		return err
 	}
-	got, err := e.records(a, "c1", 0, false)
+	got, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -1235,9 +1235,9 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 		return ruleRecords.errorf("Records returned %d records, want %d", len(got), len(recs))
 	}
 	for _, want := range recs {
-		r, ok := findRecord(got, want.RecordKind(), want.RecordKey())
+		r, ok := findRecord(got, storage.KindOfRecord(want), storage.KeyOf(want))
 		if !ok {
-			return ruleRecords.errorf("%s %q is missing from Records", want.RecordKind(), want.RecordKey())
+			return ruleRecords.errorf("%s %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 		}
 		if d := recordDiff(r.Record, want); d != "" {
 			return ruleRoundTrip.errorf("stored record differs: %s", d)
@@ -1643,7 +1643,7 @@ func checkTenantIsolation(e *storeEnv) error {
 		return ruleHold.errorf("Hold: %v", err)
 	}
 	for _, t := range []string{a, b} {
-		recs, err := e.records(t, "c1", 0, true)
+		recs, err := e.records(t, "c1", "", true)
 		if err != nil {
 			return err
 		}
@@ -1665,11 +1665,11 @@ func checkTenantIsolation(e *storeEnv) error {
 			}
 		}
 	}
-	ra, err := e.records(a, "c1", 0, true)
+	ra, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	rb, err := e.records(b, "c1", 0, true)
+	rb, err := e.records(b, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1732,7 +1732,7 @@ func checkOddData(e *storeEnv) error {
 		if err := e.apply(cs); err != nil {
 			return err
 		}
-		recs, err := e.records(t, conn, 0, true)
+		recs, err := e.records(t, conn, "", true)
 		if err != nil {
 			return err
 		}
@@ -1740,9 +1740,9 @@ func checkOddData(e *storeEnv) error {
 			return ruleRoundTrip.errorf("Records of tenant %q connection %q returned %d records, want 2", t, conn, len(recs))
 		}
 		for _, want := range []resync.Record{rec, acct} {
-			r, ok := findRecord(recs, want.RecordKind(), want.RecordKey())
+			r, ok := findRecord(recs, storage.KindOfRecord(want), storage.KeyOf(want))
 			if !ok {
-				return ruleRoundTrip.errorf("%s key %q is missing from Records", want.RecordKind(), want.RecordKey())
+				return ruleRoundTrip.errorf("%s key %q is missing from Records", storage.KindOfRecord(want), storage.KeyOf(want))
 			}
 			if d := recordDiff(r.Record, want); d != "" {
 				return ruleRoundTrip.errorf("record with odd data (%q) differs: %.300s", odd, d)
@@ -1822,7 +1822,7 @@ func checkOddData(e *storeEnv) error {
 		if len(runs) != 1 || runs[0].Tenant != t {
 			return ruleIsolation.errorf("ListRuns(%q) returned %d runs, want its own 1 (tenants %q must not match each other)", t, len(runs), similar)
 		}
-		recs, err := e.records(t, "c", 0, true)
+		recs, err := e.records(t, "c", "", true)
 		if err != nil {
 			return err
 		}
@@ -1852,7 +1852,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(gone)))); err != nil {
 		return err
 	}
-	before, err := e.records(a, "c1", 0, true)
+	before, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1894,7 +1894,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if v != 3 {
 		return ruleApply.errorf("version after a change set with refreshes is %d, want BaseVersion+1 = 3", v)
 	}
-	recs, err := e.records(a, "c1", 0, true)
+	recs, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1942,7 +1942,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if len(log) != 1 || log[0].Op != resync.OpUpdate || log[0].Key != "alice" {
 		ops := make([]string, len(log))
 		for i, l := range log {
-			ops[i] = l.Op.String() + " " + l.Key
+			ops[i] = string(l.Op) + " " + l.Key
 		}
 		return ruleChanges.errorf("change log of a change set with one update and four refreshes: %v, want just the update (refreshes have no entry)", ops)
 	}

@@ -213,7 +213,7 @@ func checkErase(e *storeEnv) error {
 		conn string
 		keys []string
 	}{{"c1", []string{"bob", "eng"}}, {"c2", []string{"bob"}}, {"c3", []string{"carol"}}} {
-		recs, err := e.records(a, c.conn, 0, true)
+		recs, err := e.records(a, c.conn, "", true)
 		if err != nil {
 			return err
 		}
@@ -338,7 +338,7 @@ func checkErasePast(e *storeEnv) error {
 	if len(erased) != 1 {
 		return ruleErase.errorf("erasing a person by an email only the change log still holds erased %d records, want 1", len(erased))
 	}
-	recs, err := e.records(t, "c", 0, true)
+	recs, err := e.records(t, "c", "", true)
 	if err != nil {
 		return err
 	}
@@ -373,7 +373,7 @@ func checkDeleteTenant(e *storeEnv) error {
 			return 0, 0, 0, 0, err
 		}
 		for _, c := range []string{"c1", "c2", "c3"} {
-			r, err := e.records(t, c, 0, true)
+			r, err := e.records(t, c, "", true)
 			if err != nil {
 				return 0, 0, 0, 0, err
 			}
@@ -489,7 +489,7 @@ func checkPrune(e *storeEnv) error {
 	} else if len(got) != 0 {
 		return rulePrune.errorf("pruning after the last entry's time left %d entries", len(got))
 	}
-	if recs, err := e.records(a, "c1", 0, false); err != nil {
+	if recs, err := e.records(a, "c1", "", false); err != nil {
 		return err
 	} else if len(recs) != 2 {
 		return rulePrune.errorf("pruning deleted records: %d of 2 left", len(recs))

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // Formats accepted by the "format" setting.
@@ -130,7 +131,7 @@ func (c *connector) load(ctx context.Context) ([]item, error) {
 	items := make([]item, len(recs))
 	j := 0
 	for i, r := range recs {
-		if r.RecordKey() == "" && j < len(problems) {
+		if storage.KeyOf(r) == "" && j < len(problems) {
 			items[i].bad = problems[j]
 			j++
 			continue

@@ -18,6 +18,7 @@ import (
 	"github.com/openresync/resync/connectors/file"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -191,7 +192,7 @@ func TestPaging(t *testing.T) {
 	p1, err := c.ReadPage(ctx, p0.Next)
 	require.NoError(t, err)
 	assert.Equal(t, "6", p1.Next)
-	assert.Equal(t, "d", p1.Records[0].RecordKey())
+	assert.Equal(t, "d", storage.KeyOf(p1.Records[0]))
 	again, err := c.ReadPage(ctx, p0.Next)
 	require.NoError(t, err)
 	assert.Equal(t, p1, again, "re-reading a cursor gives the same page")
@@ -209,7 +210,7 @@ func TestPaging(t *testing.T) {
 	p0, err = c.ReadPage(ctx, "")
 	require.NoError(t, err)
 	require.Len(t, p0.Records, 1)
-	assert.Equal(t, "z", p0.Records[0].RecordKey())
+	assert.Equal(t, "z", storage.KeyOf(p0.Records[0]))
 	assert.Empty(t, p0.Next)
 
 	// Bad cursors are permanent errors.
@@ -304,7 +305,7 @@ func TestMalformedRecordsAreRejectedWithTheirPlace(t *testing.T) {
 			recs, rejected := readAllRejected(t, c)
 			keys := make([]string, len(recs))
 			for i, r := range recs {
-				keys[i] = r.RecordKey()
+				keys[i] = storage.KeyOf(r)
 				assert.NoError(t, resync.ValidateRecord(r, resync.Limits{}), "record %d", i)
 			}
 			assert.Equal(t, tc.wantKeys, keys)

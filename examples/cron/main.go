@@ -25,26 +25,6 @@ import (
 	"github.com/openresync/resync/resynctest"
 )
 
-// spread turns one cron schedule into a TenantSchedule: each tenant runs
-// at the cron times shifted by its stable offset within window, so that
-// thousands of tenants do not all start at 02:30.
-type spread struct {
-	sched  cron.Schedule
-	window time.Duration
-}
-
-func (s spread) For(tenant string) resync.Schedule {
-	return shifted{sched: s.sched, off: resync.TenantOffset(tenant, s.window)}
-}
-
-// shifted is a cron schedule moved later by off.
-type shifted struct {
-	sched cron.Schedule
-	off   time.Duration
-}
-
-func (s shifted) Next(t time.Time) time.Time { return s.sched.Next(t.Add(-s.off)).Add(s.off) }
-
 func main() {
 	spec := flag.String("spec", "CRON_TZ=America/New_York 30 2 * * *", "cron expression (5 fields, optional CRON_TZ= prefix)")
 	window := flag.Duration("window", 2*time.Hour, "spread tenants over this window after each cron time")
@@ -63,10 +43,9 @@ func run(w io.Writer, spec string, window, runFor time.Duration) ([]resync.Tenan
 	if err != nil {
 		return nil, fmt.Errorf("parsing %q: %w", spec, err)
 	}
-	sched := resync.AllTenants(parsed)
-	if window > 0 {
-		sched = spread{sched: parsed, window: window}
-	}
+	// Each tenant runs at the cron times shifted by its stable offset
+	// within window, so that thousands of tenants do not all start at 02:30.
+	sched := resync.Spread(parsed, window)
 	tenants := []string{"acme", "globex", "initech"}
 	now := time.Now()
 	for _, tenant := range tenants {

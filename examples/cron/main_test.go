@@ -22,15 +22,19 @@ var _ resync.Schedule = cron.Schedule(nil)
 func TestSpreadKeepsCronTimesPerTenant(t *testing.T) {
 	c, err := cron.ParseStandard("CRON_TZ=America/New_York 30 2 * * *")
 	require.NoError(t, err)
-	s := spread{sched: c, window: 2 * time.Hour}
+	s := resync.Spread(c, 2*time.Hour)
 	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	firsts := map[time.Time]bool{}
 	for _, tenant := range []string{"acme", "globex"} {
-		off := resync.TenantOffset(tenant, 2*time.Hour)
 		n1 := s.For(tenant).Next(at)
-		assert.Equal(t, c.Next(at).Add(off), n1, tenant)
+		off := n1.Sub(c.Next(at))
+		assert.True(t, off >= 0 && off < 2*time.Hour, "%s: offset %v within the window", tenant, off)
+		assert.Equal(t, n1, resync.Spread(c, 2*time.Hour).For(tenant).Next(at), "%s: stable", tenant)
 		n2 := s.For(tenant).Next(n1)
 		assert.Equal(t, 24*time.Hour, n2.Sub(n1), "%s: daily", tenant)
+		firsts[n1] = true
 	}
+	assert.Len(t, firsts, 2, "tenants spread apart")
 }
 
 func TestRunSchedulesEveryMinute(t *testing.T) {

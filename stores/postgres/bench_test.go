@@ -16,6 +16,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/postgres"
 )
 
@@ -60,13 +61,13 @@ func benchApply(b *testing.B, op string, n int) {
 	for i, r := range recs {
 		l := *r.(*resync.Identity)
 		l.LastLogin = time.Date(2026, 1, 2, 8, 0, i%60, 0, time.UTC)
-		refreshes[i] = resync.Change{Op: resync.OpRefresh, Kind: l.RecordKind(), Key: l.Key, Record: &l,
+		refreshes[i] = resync.Change{Op: resync.OpRefresh, Kind: resync.KindIdentity, Key: l.Key, Record: &l,
 			Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: uint64(i + 1)}
 		fp := resync.Fingerprint(r)
-		adds[i] = resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: fp}
+		adds[i] = resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r), Record: r, Fingerprint: fp}
 		u := *r.(*resync.Identity)
 		u.Title = "Engineer"
-		updates[i] = resync.Change{Op: resync.OpUpdate, Kind: u.RecordKind(), Key: u.Key, Record: &u,
+		updates[i] = resync.Change{Op: resync.OpUpdate, Kind: resync.KindIdentity, Key: u.Key, Record: &u,
 			Fingerprint: resync.Fingerprint(&u), PrevFingerprint: fp}
 	}
 	changes := adds
@@ -147,7 +148,7 @@ func (r *bareRows) Values() ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.vals = append(r.vals[:0], "t", "bare", int16(c.Kind), c.Key, int64(c.Fingerprint), data, r.now, "bench")
+	r.vals = append(r.vals[:0], "t", "bare", int16(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), data, r.now, "bench")
 	return r.vals, nil
 }
 

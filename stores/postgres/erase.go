@@ -53,11 +53,15 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				if err := rows.Scan(&t.conn, &t.kind, &t.key, &a, &b); err != nil {
 					return err
 				}
+				kind, err := storage.KindOf(int64(t.kind))
+				if err != nil {
+					return err
+				}
 				for _, data := range [][]byte{a, b} {
 					if data == nil {
 						continue
 					}
-					r, err := storage.DecodeRecord(resync.RecordKind(t.kind), data)
+					r, err := storage.DecodeRecord(kind, data)
 					if err != nil {
 						return err
 					}
@@ -91,12 +95,16 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				WHERE tenant = $1 AND key = $4 AND connection_id = $2 AND kind = $3`), tenant, t.conn, t.kind, t.key, storage.Redacted); err != nil {
 				return err
 			}
+			kind, err := storage.KindOf(int64(t.kind))
+			if err != nil {
+				return err
+			}
 			e := resync.ChangeLogEntry{Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id, Op: resync.OpErase,
-				Kind: resync.RecordKind(t.kind), Key: storage.Redacted, By: by}
+				Kind: kind, Key: storage.Redacted, By: by}
 			if err := tx.QueryRow(ctx, s.sql(`INSERT INTO {schema}.changes
 				(tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at, erased_by)
 				VALUES ($1, $2, $3, $3, $4, $5, $6, 0, 0, now(), $7) RETURNING seq, at`),
-				tenant, t.conn, id, int16(resync.OpErase), t.kind, storage.Redacted, by).Scan(&e.Seq, &e.At); err != nil {
+				tenant, t.conn, id, int16(storage.OpCode(resync.OpErase)), t.kind, storage.Redacted, by).Scan(&e.Seq, &e.At); err != nil {
 				return err
 			}
 			e.At = e.At.UTC()
@@ -114,7 +122,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				SELECT $1, $2, $3, $3, k.version, now(), min(c.seq), max(c.seq)
 				FROM {schema}.connections k, {schema}.changes c
 				WHERE k.tenant = $1 AND k.connection_id = $2 AND c.tenant = $1 AND c.connection_id = $2 AND c.change_set_id = $3 AND c.op = $4
-				GROUP BY k.version`), tenant, t.conn, id, int16(resync.OpErase))
+				GROUP BY k.version`), tenant, t.conn, id, int16(storage.OpCode(resync.OpErase)))
 			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/postgres"
 )
 
@@ -125,7 +126,7 @@ func identity(key string, attrs map[string]string) *resync.Identity {
 }
 
 func addChange(r resync.Record) resync.Change {
-	return resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(), Record: r, Fingerprint: resync.Fingerprint(r)}
+	return resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r), Record: r, Fingerprint: resync.Fingerprint(r)}
 }
 
 func TestOddDataRoundTrips(t *testing.T) {
@@ -375,7 +376,7 @@ func TestLargeMixedApply(t *testing.T) {
 	}
 	for i := n / 4; i < n/2; i++ {
 		r := identity(fmt.Sprint("k", i), map[string]string{"v": "2"})
-		mixed = append(mixed, resync.Change{Op: resync.OpUpdate, Kind: r.RecordKind(), Key: r.Key, Record: r,
+		mixed = append(mixed, resync.Change{Op: resync.OpUpdate, Kind: storage.KindOfRecord(r), Key: r.Key, Record: r,
 			Fingerprint: resync.Fingerprint(r), PrevFingerprint: load[i].Fingerprint})
 	}
 	for i := 3 * n / 4; i < n; i++ {

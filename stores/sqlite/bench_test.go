@@ -55,7 +55,7 @@ func bareInsert(b *testing.B, path string, cs *resync.ChangeSet) (time.Duration,
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`)
 	require.NoError(b, err)
 	for i, c := range cs.Changes {
-		_, err := st.Exec(cs.Tenant, cs.ConnectionID, int64(c.Kind), c.Key, int64(c.Fingerprint), data[i], now, cs.RunID)
+		_, err := st.Exec(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), data[i], now, cs.RunID)
 		require.NoError(b, err)
 	}
 	require.NoError(b, st.Close())
@@ -193,7 +193,7 @@ func BenchmarkApplyRefresh(b *testing.B) {
 		for j, r := range recs {
 			l := *r.(*resync.Identity)
 			l.LastLogin = time.Date(2026, 1, 2, 8, 0, j%60, 0, time.UTC)
-			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRefresh, Kind: l.RecordKind(), Key: l.Key, Record: &l,
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRefresh, Kind: resync.KindIdentity, Key: l.Key, Record: &l,
 				Fingerprint: resync.Fingerprint(&l), PrevFingerprint: resync.Fingerprint(r), Volatile: uint64(j + 1)})
 		}
 		b.StartTimer()

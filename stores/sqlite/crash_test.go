@@ -16,6 +16,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
@@ -130,7 +131,7 @@ func TestCrashRecovery(t *testing.T) {
 		require.False(t, appliedBeforeKill, "the child reported the apply done but the file does not have it")
 		require.Len(t, snap, crashSeed, "state entirely before the apply")
 		for _, r := range seed {
-			assert.True(t, snap[entry{resync.KindIdentity, r.RecordKey(), resync.Fingerprint(r)}])
+			assert.True(t, snap[entry{resync.KindIdentity, storage.KeyOf(r), resync.Fingerprint(r)}])
 		}
 	case 2:
 		t.Logf("killed after the commit")
@@ -167,8 +168,8 @@ func TestCrashRecovery(t *testing.T) {
 	snap, _ = snapshot(t, s2, engTenant, engConn)
 	require.Len(t, snap, crashRecords)
 	for _, r := range crashData() {
-		if !snap[entry{resync.KindIdentity, r.RecordKey(), resync.Fingerprint(r)}] {
-			t.Fatalf("record %s missing or stale after the repairing resync", r.RecordKey())
+		if !snap[entry{resync.KindIdentity, storage.KeyOf(r), resync.Fingerprint(r)}] {
+			t.Fatalf("record %s missing or stale after the repairing resync", storage.KeyOf(r))
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
@@ -63,7 +64,7 @@ func TestEnginePersonnelResyncSurvivesReopen(t *testing.T) {
 	assert.Equal(t, int64(1), version)
 	require.Len(t, snap, len(records))
 	for _, r := range records {
-		assert.True(t, snap[entry{resync.KindIdentity, r.RecordKey(), resync.Fingerprint(r)}], "record %s", r.RecordKey())
+		assert.True(t, snap[entry{resync.KindIdentity, storage.KeyOf(r), resync.Fingerprint(r)}], "record %s", storage.KeyOf(r))
 	}
 	got, err := s2.GetRun(ctx, engTenant, run.ID())
 	require.NoError(t, err)

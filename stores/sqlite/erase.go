@@ -42,11 +42,15 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				if err := rows.Scan(&t.conn, &t.kind, &t.key, &a, &b); err != nil {
 					return fail(err)
 				}
+				kind, err := storage.KindOf(t.kind)
+				if err != nil {
+					return fail(err)
+				}
 				for _, data := range [][]byte{a, b} {
 					if data == nil {
 						continue
 					}
-					r, err := storage.DecodeRecord(resync.RecordKind(t.kind), data)
+					r, err := storage.DecodeRecord(kind, data)
 					if err != nil {
 						return fail(err)
 					}
@@ -93,7 +97,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				}
 			}
 			res, err := tx.ExecContext(ctx, `INSERT INTO change_log (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at, erased_by)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`, tenant, t.conn, id, id, int64(resync.OpErase), t.kind, storage.Redacted, now.UnixNano(), by)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`, tenant, t.conn, id, id, int64(storage.OpCode(resync.OpErase)), t.kind, storage.Redacted, now.UnixNano(), by)
 			if err != nil {
 				return fail(err)
 			}
@@ -101,8 +105,12 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			if err != nil {
 				return fail(err)
 			}
+			kind, err := storage.KindOf(t.kind)
+			if err != nil {
+				return fail(err)
+			}
 			out = append(out, resync.ChangeLogEntry{Seq: seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
-				Op: resync.OpErase, Kind: resync.RecordKind(t.kind), Key: storage.Redacted, At: time.Unix(0, now.UnixNano()).UTC(), By: by})
+				Op: resync.OpErase, Kind: kind, Key: storage.Redacted, At: time.Unix(0, now.UnixNano()).UTC(), By: by})
 		}
 		return nil
 	})

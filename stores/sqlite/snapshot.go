@@ -274,23 +274,24 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 				if data != nil {
 					after = data
 				}
-				if err := lg.add(int64(c.Op), int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint),
-					c.Op != resync.OpAdd, int64(c.Kind), c.Key, after); err != nil {
+				kind := int64(storage.KindCode(c.Kind))
+				if err := lg.add(int64(storage.OpCode(c.Op)), kind, c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint),
+					c.Op != resync.OpAdd, kind, c.Key, after); err != nil {
 					return fail(err)
 				}
 			}
 			switch c.Op {
 			case resync.OpAdd, resync.OpUpdate:
-				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
 					return fail(err)
 				}
 			case resync.OpRefresh:
-				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
 					return fail(err)
 				}
 				continue // no change-log entry
 			case resync.OpRemove:
-				if err := rm.add(int64(c.Kind), c.Key); err != nil {
+				if err := rm.add(int64(storage.KindCode(c.Kind)), c.Key); err != nil {
 					return fail(err)
 				}
 			}
@@ -341,7 +342,10 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 			if err := rows.Scan(&kind, &e.Key, &fp, &vol); err != nil {
 				return fmt.Errorf("sqlite: reading snapshot: %w", err)
 			}
-			e.Kind, e.Fingerprint, e.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
+			if e.Kind, err = storage.KindOf(kind); err != nil {
+				return fmt.Errorf("sqlite: reading snapshot: %w", err)
+			}
+			e.Fingerprint, e.Volatile = uint64(fp), uint64(vol)
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -361,7 +365,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
-		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(q.Kind), q.IncludeRemoved)
+		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(storage.KindCode(q.Kind)), q.IncludeRemoved)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading records: %w", err)
 	}
@@ -378,7 +382,10 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: reading records: %w", err)
 		}
-		r.Kind, r.Fingerprint, r.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
+		if r.Kind, err = storage.KindOf(kind); err != nil {
+			return nil, fmt.Errorf("sqlite: reading records: %w", err)
+		}
+		r.Fingerprint, r.Volatile = uint64(fp), uint64(vol)
 		r.UpdatedAt, r.RemovedAt, r.RemovedBy = fromNanos(updated), fromNanos(removed), removedBy.String
 		if r.Record, err = storage.DecodeRecord(r.Kind, data); err != nil {
 			return nil, fmt.Errorf("sqlite: reading record: %w", err)
@@ -414,11 +421,11 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	if q.Key != "" {
 		filter("key = ?", q.Key)
 	}
-	if q.Kind != 0 {
-		filter("kind = ?", int64(q.Kind))
+	if q.Kind != "" {
+		filter("kind = ?", int64(storage.KindCode(q.Kind)))
 	}
-	if q.Op != 0 {
-		filter("op = ?", int64(q.Op))
+	if q.Op != "" {
+		filter("op = ?", int64(storage.OpCode(q.Op)))
 	}
 	if !q.Since.IsZero() {
 		filter("at >= ?", q.Since.UnixNano())
@@ -463,9 +470,14 @@ func scanEntry(rows *sql.Rows) (resync.ChangeLogEntry, error) {
 		&before, &after, &by); err != nil {
 		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
 	}
-	e.Op, e.Kind, e.Fingerprint, e.PrevFingerprint, e.At = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(pfp), fromNanos(at)
-	e.By = by.String
 	var err error
+	if e.Op, err = storage.OpOf(op); err != nil {
+		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	if e.Kind, err = storage.KindOf(kind); err != nil {
+		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	e.Fingerprint, e.PrevFingerprint, e.At, e.By = uint64(fp), uint64(pfp), fromNanos(at), by.String
 	if before != nil {
 		if e.Before, err = storage.DecodeRecord(e.Kind, before); err != nil {
 			return e, fmt.Errorf("sqlite: change-log entry %d: %w", e.Seq, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
@@ -73,7 +74,7 @@ func identity(key, name string) *resync.Identity {
 func addSet(id, tenant, conn string, base int64, recs ...resync.Record) *resync.ChangeSet {
 	cs := &resync.ChangeSet{ID: id, Tenant: tenant, ConnectionID: conn, RunID: "run-" + id, BaseVersion: base}
 	for _, r := range recs {
-		cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: r.RecordKind(), Key: r.RecordKey(),
+		cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpAdd, Kind: storage.KindOfRecord(r), Key: storage.KeyOf(r),
 			Record: r, Fingerprint: resync.Fingerprint(r)})
 	}
 	return cs
@@ -248,7 +249,7 @@ func TestOddDataRoundTrips(t *testing.T) {
 		assert.Equal(t, resync.Fingerprint(r.Record), r.Fingerprint)
 	}
 	for _, r := range recs {
-		assert.Equal(t, r, byKey[r.RecordKey()])
+		assert.Equal(t, r, byKey[storage.KeyOf(r)])
 	}
 	gotRun, err := s.GetRun(ctx, tenant, odd[0])
 	require.NoError(t, err)
