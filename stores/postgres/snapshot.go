@@ -96,10 +96,12 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 
 var errAlreadyApplied = errors.New("already applied")
 
-// onlyAdds reports whether every change of cs is an add.
+// onlyAdds reports whether every change of cs is an add without a
+// previous fingerprint (as the engine's are): copyFresh logs them from the
+// stored records, which keep no previous fingerprint.
 func onlyAdds(cs *resync.ChangeSet) bool {
 	for i := range cs.Changes {
-		if cs.Changes[i].Op != resync.OpAdd {
+		if c := &cs.Changes[i]; c.Op != resync.OpAdd || c.PrevFingerprint != 0 {
 			return false
 		}
 	}
