@@ -394,7 +394,7 @@ func TestApplyMixedBatches(t *testing.T) {
 // the record as it was before its own change, also across batches.
 func TestChangeLogBeforeAcrossBatches(t *testing.T) {
 	ctx := context.Background()
-	s, _ := open(t)
+	s, _ := open(t, sqlite.Config{})
 	recs := resynctest.Identities("u", 300)
 	require.NoError(t, s.Apply(ctx, addSet("load", "t", "c", 0, recs...)))
 	cs := &resync.ChangeSet{ID: "upd", Tenant: "t", ConnectionID: "c", RunID: "r2", BaseVersion: 1}
