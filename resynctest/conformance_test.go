@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/openresync/resync/storage"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/storage"
 )
 
 // These tests check the checks: each must pass on a correct store and fail,
