@@ -78,6 +78,9 @@ func (e *Engine) Erase(ctx context.Context, tenant string, by Principal, person 
 	if person == "" {
 		return nil, invalidArg("Erase needs an email or an identity key")
 	}
+	if by.String() == "" {
+		return nil, invalidArg("Erase needs a principal with an ID, email or name: the erasure records who asked")
+	}
 	if err := e.authorize(ctx, tenant, by, ActionEraseData); err != nil {
 		return nil, err
 	}
