@@ -130,20 +130,22 @@ func newDiffer(l Limits, sizeHint int) *differ {
 	}
 }
 
-func (d *differ) addSnapshot(e SnapshotEntry) error {
-	if len(e.Key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
-		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(e.Key))
+// addSnapshot adds one live record of the stored snapshot: its kind, key,
+// stored Fingerprint and volatile digest.
+func (d *differ) addSnapshot(kind RecordKind, key string, fp, vol uint64) error {
+	if len(key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
+		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(key))
 	}
-	if e.Kind.index() == 0 {
-		return fmt.Errorf("resync: store returned a snapshot entry of unknown kind %q (key %q)", e.Kind, e.Key)
+	if kind.index() == 0 {
+		return fmt.Errorf("resync: store returned a snapshot entry of unknown kind %q (key %q)", kind, key)
 	}
-	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
-		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
+	if !d.snap.add(kind, key, fp, vol) {
+		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", kind, key)
 	}
-	if fingerprintVersionOf(e.Fingerprint) != fingerprintVersion {
+	if fingerprintVersionOf(fp) != fingerprintVersion {
 		d.snap.entries[len(d.snap.entries)-1].stale = true
 		d.stale++
-		d.staleKinds |= 1 << e.Kind.index()
+		d.staleKinds |= 1 << kind.index()
 	}
 	return nil
 }

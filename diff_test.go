@@ -13,7 +13,7 @@ import (
 // every record in read order, then finish) so that external tests can drive
 // it against a real Store. snapshot is called like SnapshotStore.Snapshot.
 // It returns the changes, the snapshot version and the rejected count.
-func DiffForTest(l Limits, snapshot func(fn func(SnapshotEntry) error) (int64, error), recs []Record) (changes []Change, version int64, rejected int, err error) {
+func DiffForTest(l Limits, snapshot func(fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (int64, error), recs []Record) (changes []Change, version int64, rejected int, err error) {
 	d := newDiffer(l, 0)
 	version, err = snapshot(d.addSnapshot)
 	if err != nil {
@@ -33,7 +33,7 @@ func ident(key, name string) *Identity {
 func snapOf(t *testing.T, d *differ, recs ...Record) {
 	t.Helper()
 	for _, r := range recs {
-		require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: r.recordKind(), Key: r.recordKey(), Fingerprint: Fingerprint(r)}))
+		require.NoError(t, d.addSnapshot(r.recordKind(), r.recordKey(), Fingerprint(r), 0))
 	}
 }
 
@@ -97,9 +97,9 @@ func TestDifferEmptySnapshotAndRead(t *testing.T) {
 func TestDifferSnapshotDuplicate(t *testing.T) {
 	t.Parallel()
 	d := newDiffer(Limits{}, 0)
-	require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: KindGroup, Key: "g", Fingerprint: 1}))
-	require.NoError(t, d.addSnapshot(SnapshotEntry{Kind: KindIdentity, Key: "g", Fingerprint: 1}), "same key, other kind")
-	err := d.addSnapshot(SnapshotEntry{Kind: KindGroup, Key: "g", Fingerprint: 2})
+	require.NoError(t, d.addSnapshot(KindGroup, "g", 1, 0))
+	require.NoError(t, d.addSnapshot(KindIdentity, "g", 1, 0), "same key, other kind")
+	err := d.addSnapshot(KindGroup, "g", 2, 0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `group "g" twice`)
 }

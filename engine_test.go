@@ -158,7 +158,7 @@ func TestRule3_NothingLostOnFailedRead(t *testing.T) {
 	assert.Equal(t, before, h.all("t1", "okta1"), "snapshot changed by a failed read")
 	assert.Len(t, h.changes("t1"), changesBefore, "change log written by a failed read")
 	for _, r := range h.all("t1", "okta1") {
-		assert.False(t, r.Removed(), "%s tombstoned by a failed read", r.Key)
+		assert.False(t, !r.RemovedAt.IsZero(), "%s tombstoned by a failed read", r.Key)
 	}
 }
 
@@ -186,7 +186,7 @@ func TestRule3_TombstonesAndChangeLog(t *testing.T) {
 		byKey[s.Key] = s
 	}
 	for _, k := range []string{"u0", "u1"} {
-		assert.True(t, byKey[k].Removed())
+		assert.True(t, !byKey[k].RemovedAt.IsZero())
 		assert.Equal(t, info.ID, byKey[k].RemovedBy)
 	}
 	assert.Equal(t, resync.StatusSuspended, byKey["u2"].Record.(*resync.Identity).Status)
@@ -203,7 +203,7 @@ func TestRule3_TombstonesAndChangeLog(t *testing.T) {
 	c.SetRecords(append(next, recs[0]), 7)
 	info = h.personnel(alice)
 	assert.Equal(t, 1, result(t, info, "okta1").Added)
-	assert.False(t, h.live("t1", "okta1")["u0"].Removed())
+	assert.True(t, h.live("t1", "okta1")["u0"].RemovedAt.IsZero())
 	assert.Len(t, h.all("t1", "okta1"), 21)
 }
 

@@ -63,7 +63,7 @@ func (n Notification) Subject() string {
 	case NotifyChangesHeld:
 		if n.Held != nil {
 			label := n.Held.ConnectionID
-			if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
+			if c, ok := n.Run.connection(n.Held.ConnectionID); ok && c.Name != "" {
 				label = c.Name
 			}
 			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
@@ -82,7 +82,7 @@ func (n Notification) Text() string {
 		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
 			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
 	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator)
+	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator.label())
 	for _, c := range n.Run.Connections {
 		label := c.Name
 		if label == "" {

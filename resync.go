@@ -272,7 +272,7 @@ func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principa
 		}
 		return sum, err
 	}
-	e.log.Info("held change set approved", "tenant", tenant, "held", heldID, "connection", cs.ConnectionID, "by", by.String(),
+	e.log.Info("held change set approved", "tenant", tenant, "held", heldID, "connection", cs.ConnectionID, "by", by.label(),
 		"added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
 	return sum, nil
 }
@@ -285,7 +285,7 @@ func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal
 	if err := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); err != nil {
 		return err
 	}
-	e.log.Info("held change set rejected", "tenant", tenant, "held", heldID, "by", by.String())
+	e.log.Info("held change set rejected", "tenant", tenant, "held", heldID, "by", by.label())
 	return nil
 }
 

@@ -117,8 +117,8 @@ type RunInfo struct {
 	FinishedAt   time.Time `json:",omitzero"`
 }
 
-// Connection returns the result slot of a connection, or false.
-func (ri RunInfo) Connection(id string) (ConnectionResult, bool) {
+// connection returns the result slot of a connection, or false.
+func (ri RunInfo) connection(id string) (ConnectionResult, bool) {
 	for _, c := range ri.Connections {
 		if c.ConnectionID == id {
 			return c, true

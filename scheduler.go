@@ -458,23 +458,23 @@ func (s *Scheduler) Remove(tenant string) error {
 	return nil
 }
 
-// Status returns a tenant's scheduling state; ErrNotFound if it is not scheduled.
-func (s *Scheduler) Status(tenant string) (TenantStatus, error) {
+// Statuses returns the scheduling state of the given tenants, or of every
+// scheduled tenant when none is given, sorted by tenant. Tenants that are
+// not scheduled are left out: Statuses("acme") is empty if acme is not.
+func (s *Scheduler) Statuses(tenants ...string) []TenantStatus {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tenants[tenant]
-	if t == nil {
-		return TenantStatus{}, fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
-	}
-	return s.statusLocked(t), nil
-}
-
-// Statuses returns every scheduled tenant's state, sorted by tenant.
-func (s *Scheduler) Statuses() []TenantStatus {
-	s.mu.Lock()
-	out := make([]TenantStatus, 0, len(s.tenants))
-	for _, t := range s.tenants {
-		out = append(out, s.statusLocked(t))
+	var out []TenantStatus
+	if len(tenants) == 0 {
+		out = make([]TenantStatus, 0, len(s.tenants))
+		for _, t := range s.tenants {
+			out = append(out, s.statusLocked(t))
+		}
+	} else {
+		for _, id := range tenants {
+			if t := s.tenants[id]; t != nil {
+				out = append(out, s.statusLocked(t))
+			}
+		}
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b TenantStatus) int { return strings.Compare(a.Tenant, b.Tenant) })

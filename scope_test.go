@@ -53,7 +53,7 @@ func TestScopeNormalize(t *testing.T) {
 
 func TestScopeNormalizeErrors(t *testing.T) {
 	t.Parallel()
-	def := DefaultPersonnelTypes()
+	def := defaultPersonnelTypes()
 	cases := []struct {
 		name string
 		in   Scope
@@ -119,7 +119,7 @@ func planIDs(p *Plan) (sync []string, skip map[string]string) {
 
 func mustNormalize(t *testing.T, s Scope) Scope {
 	t.Helper()
-	n, err := s.normalize(DefaultPersonnelTypes())
+	n, err := s.normalize(defaultPersonnelTypes())
 	require.NoError(t, err)
 	return n
 }
@@ -136,7 +136,11 @@ func TestPlanScopePersonnel(t *testing.T) {
 		"azure1":  `no connector registered for provider "azure"`,
 		"kandji1": "type mdm is not in the personnel scope",
 	}, skip)
-	assert.Equal(t, []string{"Okta", "bamboohr/bamboo1", "AWS prod", "AWS dev", "gcp/gcp1"}, p.Names())
+	names := make([]string, len(p.Sync))
+	for i, c := range p.Sync {
+		names[i] = c.label()
+	}
+	assert.Equal(t, []string{"Okta", "bamboohr/bamboo1", "AWS prod", "AWS dev", "gcp/gcp1"}, names)
 	assert.Equal(t, "t1", p.Tenant)
 }
 

@@ -22,7 +22,7 @@ type store interface {
 	ListRuns(ctx context.Context, q RunQuery) ([]RunInfo, error)
 	LiveRuns(ctx context.Context) ([]RunInfo, error)
 
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	Apply(ctx context.Context, cs *ChangeSet) error
 	Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error)
 	Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry, error)
@@ -52,17 +52,6 @@ func instanceLease(owner string) string { return joinKey("instance", owner) }
 // readLease is the name of the lease held while a connection is read.
 func readLease(tenant, connectionID string) string {
 	return joinKey("read", tenant, connectionID)
-}
-
-// SnapshotEntry is one live record of a snapshot, as the diff needs it.
-type SnapshotEntry struct {
-	// Kind and Key identify the record.
-	Kind RecordKind
-	Key  string
-	// Fingerprint is the stored Fingerprint.
-	Fingerprint uint64
-	// Volatile is the stored digest of the record's volatile fields.
-	Volatile uint64
 }
 
 // ChangeOp is the kind of change to a record. Its values are stable
@@ -176,9 +165,6 @@ type StoredRecord struct {
 	RemovedAt time.Time `json:",omitzero"`
 	RemovedBy string    `json:",omitempty"`
 }
-
-// Removed reports whether the record is a tombstone.
-func (r StoredRecord) Removed() bool { return !r.RemovedAt.IsZero() }
 
 // RecordQuery selects records of one connection.
 type RecordQuery struct {

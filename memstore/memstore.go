@@ -196,7 +196,7 @@ func (s *Store) LiveRuns(ctx context.Context) ([]resync.RunInfo, error) {
 }
 
 // Snapshot implements storage.Store.
-func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	s.mu.Lock()
 	c := s.conns[tenantID{tenant, connectionID}]
 	if c == nil {
@@ -204,16 +204,21 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		return 0, nil
 	}
 	// Copy under the lock, call fn outside it.
-	entries := make([]resync.SnapshotEntry, 0, len(c.records))
+	type entry struct {
+		kind    resync.RecordKind
+		key     string
+		fp, vol uint64
+	}
+	entries := make([]entry, 0, len(c.records))
 	for _, r := range c.records {
 		if r.RemovedAt.IsZero() {
-			entries = append(entries, resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint, Volatile: r.Volatile})
+			entries = append(entries, entry{r.Kind, r.Key, r.Fingerprint, r.Volatile})
 		}
 	}
 	version := c.version
 	s.mu.Unlock()
 	for _, e := range entries {
-		if err := fn(e); err != nil {
+		if err := fn(e.kind, e.key, e.fp, e.vol); err != nil {
 			return 0, err
 		}
 	}

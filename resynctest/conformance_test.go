@@ -43,7 +43,7 @@ func TestStoreChecksPassOnMemstore(t *testing.T) {
 }
 
 func version(ctx context.Context, s resync.Store, tenant, conn string) int64 {
-	v, _ := s.Snapshot(ctx, tenant, conn, func(resync.SnapshotEntry) error { return nil })
+	v, _ := s.Snapshot(ctx, tenant, conn, func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	return v
 }
 
@@ -144,15 +144,15 @@ func (s *liveByCreate) LiveRuns(context.Context) ([]resync.RunInfo, error) {
 // liveTombstones lists tombstones in Snapshot.
 type liveTombstones struct{ *memstore.Store }
 
-func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s liveTombstones) Snapshot(ctx context.Context, tenant, conn string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
 	if err != nil {
 		return v, err
 	}
 	recs, _ := s.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: conn, IncludeRemoved: true})
 	for _, r := range recs {
-		if r.Removed() {
-			if err := fn(resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint}); err != nil {
+		if !r.RemovedAt.IsZero() {
+			if err := fn(r.Kind, r.Key, r.Fingerprint, 0); err != nil {
 				return 0, err
 			}
 		}
@@ -547,7 +547,7 @@ func TestNotifierChecksCatchBrokenNotifiers(t *testing.T) {
 // returns the first version that differs from the entries' one.
 type staleVersion struct{ *memstore.Store }
 
-func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s staleVersion) Snapshot(ctx context.Context, tenant, conn string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	v, err := s.Store.Snapshot(ctx, tenant, conn, fn)
 	if err != nil {
 		return v, err

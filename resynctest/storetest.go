@@ -395,12 +395,12 @@ func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
 	var dup error
-	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		k := entryKey{se.Kind, se.Key}
+	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		k := entryKey{kind, key}
 		if _, ok := m[k]; ok && dup == nil {
-			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", se.Kind, se.Key, conn)
+			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", kind, key, conn)
 		}
-		m[k] = se.Fingerprint
+		m[k] = fingerprint
 		return nil
 	})
 	if err != nil {
@@ -804,7 +804,7 @@ func checkSnapshotStops(e *storeEnv) error {
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.SnapshotEntry) error {
+	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.RecordKind, string, uint64, uint64) error {
 		calls++
 		return stop
 	})
@@ -937,7 +937,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !ok {
 		return ruleTombstone.errorf("a removed record is gone from Records with IncludeRemoved: it must stay as a tombstone")
 	}
-	if !tomb.Removed() || tomb.RemovedBy != "run2" {
+	if !!tomb.RemovedAt.IsZero() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
 	live, err := e.records(a, "c1", "", false)
@@ -947,7 +947,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if _, ok := findRecord(live, resync.KindIdentity, "bob"); ok || len(live) != 1 {
 		return ruleRecords.errorf("Records without IncludeRemoved returned %d records including the tombstone of %q", len(live), "bob")
 	}
-	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || alice.Removed() {
+	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || !alice.RemovedAt.IsZero() {
 		return ruleTombstone.errorf("removing %q tombstoned or lost %q", "bob", "alice")
 	}
 	// Revive: an add of a tombstoned key.
@@ -960,8 +960,8 @@ func checkApplyTombstone(e *storeEnv) error {
 		return err
 	}
 	bob, ok := findRecord(all, resync.KindIdentity, "bob")
-	if !ok || bob.Removed() {
-		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, bob.Removed())
+	if !ok || !bob.RemovedAt.IsZero() {
+		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, !bob.RemovedAt.IsZero())
 	}
 	if len(all) != 2 {
 		return ruleApply.errorf("reviving %q left %d records, want 2 (one per kind and key)", "bob", len(all))
@@ -1673,10 +1673,10 @@ func checkTenantIsolation(e *storeEnv) error {
 	if err != nil {
 		return err
 	}
-	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !alice.Removed() {
+	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !!alice.RemovedAt.IsZero() {
 		return ruleApply.errorf("removing %q in tenant %q did not tombstone it", "alice", a)
 	}
-	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); alice.Removed() {
+	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); !alice.RemovedAt.IsZero() {
 		return ruleIsolation.errorf("removing %q in tenant %q tombstoned tenant %q's record of the same key", "alice", a, b)
 	}
 	if _, vb, err := e.snapshot(b, "c1"); err != nil || vb != 1 {
@@ -1922,7 +1922,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
 		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
 	}
-	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !!b.RemovedAt.IsZero() || b.RemovedBy != "run2" {
 		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
 	}
 	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
@@ -1952,8 +1952,8 @@ func checkApplyRefresh(e *storeEnv) error {
 // volatiles returns the volatile digests of a connection's snapshot.
 func (e *storeEnv) volatiles(tenant, conn string) (map[entryKey]uint64, error) {
 	m := map[entryKey]uint64{}
-	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		m[entryKey{se.Kind, se.Key}] = se.Volatile
+	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		m[entryKey{kind, key}] = volatile
 		return nil
 	})
 	if err != nil {

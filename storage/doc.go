@@ -73,8 +73,8 @@
 // records and rewrites them with OpRefresh changes, without change-log
 // entries. Fingerprints stored before versions existed must be given
 // version 0 by clearing their top eight bits; the stores of this module do
-// so in their schema migrations. Volatile digests (SnapshotEntry.Volatile,
-// StoredRecord.Volatile) are opaque too.
+// so in their schema migrations. Volatile digests (the volatile argument of
+// Snapshot's callback, StoredRecord.Volatile) are opaque too.
 //
 // # Compatibility
 //

@@ -40,7 +40,7 @@ type Store interface {
 	// and returns the snapshot's version (0 for a connection never
 	// applied). If fn returns an error, Snapshot stops and returns it. The
 	// entries and the version must be read consistently (one transaction).
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (version int64, err error)
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	// Apply applies a change set atomically: all of its changes, the new
 	// version and one change-log entry per change other than a refresh,
 	// in one transaction, or nothing. An entry's Before is the live record

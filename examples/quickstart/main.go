@@ -163,7 +163,11 @@ func (d *demo) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.w, "  A personnel resync will read %s.\n", strings.Join(plan.Names(), ", "))
+	names := make([]string, len(plan.Sync))
+	for i, c := range plan.Sync {
+		names[i] = c.Name
+	}
+	fmt.Fprintf(d.w, "  A personnel resync will read %s.\n", strings.Join(names, ", "))
 	return nil
 }
 
@@ -257,7 +261,12 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, _ := info.Connection("idp")
+	var res resync.ConnectionResult
+	for _, c := range info.Connections {
+		if c.ConnectionID == "idp" {
+			res = c
+		}
+	}
 	if res.Status != resync.ConnHeld {
 		return fmt.Errorf("expected the Okta change set to be held, it is %s", res.Status)
 	}
@@ -370,7 +379,7 @@ type printNotifier struct{ w io.Writer }
 func (p printNotifier) Notify(_ context.Context, n resync.Notification) error {
 	to := make([]string, len(n.Recipients))
 	for i, r := range n.Recipients {
-		to[i] = r.String()
+		to[i] = r.Email
 	}
 	_, err := fmt.Fprintf(p.w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), n.Subject())
 	return err

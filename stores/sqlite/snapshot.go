@@ -320,7 +320,7 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 
 // Snapshot implements storage.Store. It streams the live records
 // from one read transaction: memory use does not grow with the snapshot.
-func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	var version int64
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT version FROM connections WHERE tenant = ? AND connection_id = ?`,
@@ -337,16 +337,16 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var kind, fp, vol int64
-			var e resync.SnapshotEntry
-			if err := rows.Scan(&kind, &e.Key, &fp, &vol); err != nil {
+			var code, fp, vol int64
+			var key string
+			if err := rows.Scan(&code, &key, &fp, &vol); err != nil {
 				return fmt.Errorf("sqlite: reading snapshot: %w", err)
 			}
-			if e.Kind, err = storage.KindOf(kind); err != nil {
+			kind, err := storage.KindOf(code)
+			if err != nil {
 				return fmt.Errorf("sqlite: reading snapshot: %w", err)
 			}
-			e.Fingerprint, e.Volatile = uint64(fp), uint64(vol)
-			if err := fn(e); err != nil {
+			if err := fn(kind, key, uint64(fp), uint64(vol)); err != nil {
 				return err
 			}
 		}
