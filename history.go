@@ -78,7 +78,7 @@ func (e *Engine) Erase(ctx context.Context, tenant string, by Principal, person 
 	if person == "" {
 		return nil, invalidArg("Erase needs an email or an identity key")
 	}
-	if by.String() == "" {
+	if by.label() == "" {
 		return nil, invalidArg("Erase needs a principal with an ID, email or name: the erasure records who asked")
 	}
 	if err := e.authorize(ctx, tenant, by, ActionEraseData); err != nil {
@@ -92,11 +92,11 @@ func (e *Engine) Erase(ctx context.Context, tenant string, by Principal, person 
 	if err := live(ctx, "erasing in tenant %q", tenant); err != nil {
 		return nil, err
 	}
-	entries, err := er.Erase(ctx, tenant, id, by.String(), personMatcher(person))
+	entries, err := er.Erase(ctx, tenant, id, by.label(), personMatcher(person))
 	if err != nil {
 		return nil, wrap(err, "erasure %s in tenant %q", id, tenant)
 	}
-	e.log.Info("person's data erased", "tenant", tenant, "erasure", id, "by", by.String(), "records", len(entries))
+	e.log.Info("person's data erased", "tenant", tenant, "erasure", id, "by", by.label(), "records", len(entries))
 	return entries, nil
 }
 
@@ -149,7 +149,7 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenant string, by Principal) 
 	if err := er.DeleteTenant(ctx, tenant); err != nil {
 		return wrap(err, "deleting tenant %q", tenant)
 	}
-	e.log.Info("tenant deleted", "tenant", tenant, "by", by.String())
+	e.log.Info("tenant deleted", "tenant", tenant, "by", by.label())
 	return nil
 }
 

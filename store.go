@@ -229,7 +229,8 @@ type ChangeLogEntry struct {
 	// remove).
 	Before Record `json:",omitempty"`
 	After  Record `json:",omitempty"`
-	// By names who asked for an OpErase entry's erasure (Principal.String);
-	// empty on other entries, whose run says who started it.
+	// By names who asked for an OpErase entry's erasure: the principal's
+	// email, name or ID, whichever is set first. Empty on other entries,
+	// whose run says who started it.
 	By string `json:",omitempty"`
 }

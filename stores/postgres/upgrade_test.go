@@ -130,13 +130,13 @@ func TestUpgradeFromVersion2KeepsData(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, len(recs)+1)
 	assert.Equal(t, "gone", all[0].Key)
-	assert.True(t, all[0].Removed())
+	assert.True(t, !all[0].RemovedAt.IsZero())
 	for i, r := range recs {
 		assert.Equal(t, r.(*resync.Identity).Key, all[i+1].Key)
 		assert.Equal(t, resync.Fingerprint(r), all[i+1].Fingerprint)
 		assert.Equal(t, uint64(i+1), all[i+1].Volatile)
 	}
-	v, err := s.Snapshot(ctx, "acme", "okta-1", func(resync.SnapshotEntry) error { return nil })
+	v, err := s.Snapshot(ctx, "acme", "okta-1", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, v)
 

@@ -142,10 +142,10 @@ func checkUpgraded(t *testing.T, s interface {
 		assert.Equal(t, r.(*resync.Identity).Email, all[i+1].Record.(*resync.Identity).Email)
 	}
 	assert.Equal(t, "gone", all[0].Key)
-	assert.True(t, all[0].Removed())
+	assert.True(t, !all[0].RemovedAt.IsZero())
 	assert.Equal(t, "run-2", all[0].RemovedBy)
 	var version int64
-	version, err = s.Snapshot(ctx, "acme", "okta-1", func(resync.SnapshotEntry) error { return nil })
+	version, err = s.Snapshot(ctx, "acme", "okta-1", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, version)
 
