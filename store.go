@@ -204,6 +204,14 @@ type ChangeQuery struct {
 // readable on its own ("status active → deprovisioned, in run X, at T"),
 // whatever the connection holds now.
 //
+// They are whole records, not a field-level diff: any field's change is
+// found by comparing them, while a diff would drop what did not change,
+// such as the name and email that say whose status it was; a store copies
+// the stored row as it is, with no decoding or comparing inside the
+// apply's transaction (the engine's diff keeps only fingerprints); and an
+// erasure clears two fields instead of rewriting diffs. The price is
+// space: an update keeps the record twice.
+//
 // An erasure of a person's data (Engine.Erase) redacts the entries of the
 // erased records instead of deleting them: Seq, Tenant, ConnectionID,
 // RunID, ChangeSetID, Op, Kind and At stay, Key becomes "[redacted]", and
