@@ -48,8 +48,10 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	}, summarize(h.notifier.Notifications()))
 	last := h.notifier.Notifications()[2]
 	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
-	assert.Contains(t, last.Subject(), "Personnel resync succeeded")
-	assert.Contains(t, last.Text(), "okta okta1: succeeded, read 5, added 5")
+	assert.Equal(t, resync.ScopePersonnel, last.Run.Scope.Kind)
+	assert.Equal(t, bob, last.Run.Initiator)
+	okta := result(t, last.Run, "okta1")
+	assert.Equal(t, []any{resync.ConnSucceeded, 5, 5}, []any{okta.Status, okta.Read, okta.Added}, "the email carries each connection's outcome")
 
 	h.notifier.Reset()
 	r, err := h.engine.ResyncAccounts(context.Background(), "t1", alice, resync.Infrastructure)
@@ -62,7 +64,9 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"alice"}},
 		{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice"}},
 	}, summarize(h.notifier.Notifications()))
-	assert.Contains(t, h.notifier.Notifications()[2].Subject(), "Accounts resync (infrastructure) succeeded")
+	last = h.notifier.Notifications()[2]
+	assert.Equal(t, resync.AccountsScope(resync.Infrastructure), last.Run.Scope)
+	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
 }
 
 // Scheduled runs notify nobody by default; NotifyScheduled chooses which
@@ -91,7 +95,7 @@ func TestNotifications_Scheduled(t *testing.T) {
 				c.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("revoked"))})
 			}
 			r, err := h.engine.Start(context.Background(), resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal,
-				Scope: resync.AllScope(), Trigger: resync.TriggerScheduled})
+				Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled})
 			require.NoError(t, err)
 			_, err = r.Wait(context.Background())
 			require.NoError(t, err)

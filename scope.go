@@ -138,9 +138,6 @@ func AccountsScope(t ConnectionType, providers ...string) Scope {
 	return Scope{Kind: ScopeAccounts, Types: []ConnectionType{t}, Providers: providers}
 }
 
-// AllScope returns the scope of a full sync of every connection.
-func AllScope() Scope { return Scope{Kind: ScopeAll} }
-
 // String describes the scope for logs and notifications.
 func (s Scope) String() string {
 	var b strings.Builder

@@ -24,7 +24,7 @@ func TestScopeNormalize(t *testing.T) {
 			Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"aws", "gcp"}, ConnectionIDs: []string{"c1", "c2"}}},
 		{"accounts all providers", AccountsScope(AccessReview), Scope{Kind: ScopeAccounts, Types: []ConnectionType{AccessReview}}},
 		{"accounts observability", AccountsScope(Observability, "datadog"), Scope{Kind: ScopeAccounts, Types: []ConnectionType{Observability}, Providers: []string{"datadog"}}},
-		{"all", AllScope(), Scope{Kind: ScopeAll}},
+		{"all", Scope{Kind: ScopeAll}, Scope{Kind: ScopeAll}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,7 +183,7 @@ func TestPlanScopeAccounts(t *testing.T) {
 
 func TestPlanScopeAll(t *testing.T) {
 	t.Parallel()
-	p, err := planScope("t1", mustNormalize(t, AllScope()), planConns(), hasConnector)
+	p, err := planScope("t1", mustNormalize(t, Scope{Kind: ScopeAll}), planConns(), hasConnector)
 	require.NoError(t, err)
 	sync, skip := planIDs(p)
 	assert.Equal(t, []string{"okta1", "bamboo1", "aws-prod", "aws-dev", "gcp1", "kandji1"}, sync)
@@ -260,13 +260,13 @@ func TestScopeString(t *testing.T) {
 	t.Parallel()
 	s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"aws"}, ConnectionIDs: []string{"c1"}}
 	assert.Equal(t, "accounts types=infrastructure providers=aws connections=c1", s.String())
-	assert.Equal(t, "all", AllScope().String())
+	assert.Equal(t, "all", Scope{Kind: ScopeAll}.String())
 }
 
 func TestPlanSkipsInvalidConnectionType(t *testing.T) {
 	t.Parallel()
 	conns := []Connection{{ID: "ok", Tenant: "t", Type: IdP, Provider: "p"}, {ID: "bad", Tenant: "t", Type: "Okta", Provider: "p"}}
-	p, err := planScope("t", AllScope(), conns, func(string) bool { return true })
+	p, err := planScope("t", Scope{Kind: ScopeAll}, conns, func(string) bool { return true })
 	require.NoError(t, err)
 	require.Len(t, p.Sync, 1)
 	require.Len(t, p.Skip, 1)

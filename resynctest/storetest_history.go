@@ -364,8 +364,34 @@ func checkDeleteTenant(e *storeEnv) error {
 			}
 		}
 	}
+	// A decided change set (where the store keeps decisions) goes too.
+	dec, decides := e.s.(storage.HeldDecider)
+	if decides {
+		for _, t := range []string{a, b} {
+			h := heldSet(t, "c3", "held-2", baseTime)
+			h.BaseVersion = 1
+			if err := e.s.Hold(e.ctx, h); err != nil {
+				return ruleHold.errorf("Hold: %v", err)
+			}
+			if _, err := dec.DecideHeld(e.ctx, t, "held-2", resync.Decision{Kind: resync.ConnRejected,
+				By: resync.Principal{ID: "admin"}, At: baseTime, Reason: "test"}); err != nil {
+				return ruleDelete.errorf("DecideHeld: %v", err)
+			}
+		}
+	}
 	if err := er.DeleteTenant(e.ctx, a); err != nil {
 		return ruleDelete.errorf("DeleteTenant: %v", err)
+	}
+	if decides {
+		for t, want := range map[string]int{a: 0, b: 1} {
+			got, err := dec.DecidedChangeSets(e.ctx, t, 100)
+			if err != nil {
+				return ruleDelete.errorf("DecidedChangeSets: %v", err)
+			}
+			if len(got) != want {
+				return ruleDelete.errorf("tenant %q has %d decided change sets after DeleteTenant(%q), want %d", t, len(got), a, want)
+			}
+		}
 	}
 	count := func(t string) (runs, recs, log, held int, err error) {
 		rs, err := e.s.ListRuns(e.ctx, resync.RunQuery{Tenant: t, Limit: 100})

@@ -1,1 +1,0 @@
--- Version 3: reserved for a change being made alongside this one; it changes nothing.
