@@ -262,8 +262,68 @@ func TestFilter(t *testing.T) {
 	for i := range 12 {
 		srv.addUser(t, i, true)
 	}
-	recs, _ := readAll(t, connect(t, srv, resync.IdP, scim.Config{}, "filter", `userName sw "user-1"`, "groups", "false"))
+	var mu sync.Mutex
+	var queries []string
+	srv.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		queries = append(queries, r.URL.Path+"?"+r.URL.RawQuery)
+		return false
+	})
+	c := connect(t, srv, resync.IdP, scim.Config{}, "filter", `userName sw "user-1"`, "groups", "false")
+	recs, _ := readAll(t, c)
 	assert.Len(t, recs, 3) // user-1, user-10, user-11
+	require.NoError(t, c.(resync.HealthChecker).CheckHealth(t.Context()))
+	mu.Lock()
+	for _, q := range queries {
+		assert.Contains(t, q, "filter=userName+sw+%22user-1%22")
+		assert.NotContains(t, q, "excludedAttributes", "without groups read, the users' groups are wanted")
+	}
+	queries = nil
+	mu.Unlock()
+
+	// Reading groups: users are asked for without their groups attribute.
+	readAll(t, connect(t, srv, resync.IdP, scim.Config{}))
+	mu.Lock()
+	assert.Contains(t, queries[0], "/scim/v2/Users?")
+	assert.Contains(t, queries[0], "excludedAttributes=groups")
+	assert.Contains(t, queries[len(queries)-1], "/scim/v2/Groups?")
+	mu.Unlock()
+}
+
+// TestUserGroups: with "groups" false, an identity's groups come from the
+// user's groups attribute (RFC 7643 §4.1.2, read-only, so set at the
+// server's store).
+func TestUserGroups(t *testing.T) {
+	t.Parallel()
+	srv := newSCIMServer(t, 100)
+	id := srv.addUser(t, 1, true)
+	srv.users.mu.Lock()
+	srv.users.res[id].Attributes["groups"] = []map[string]any{{"value": "g-2", "display": "Ops"}, {"value": "g-1"}, {"value": "g-2"}}
+	srv.users.mu.Unlock()
+	recs, _ := readAll(t, connect(t, srv, resync.IdP, scim.Config{}, "groups", "false"))
+	assert.Equal(t, []string{"g-1", "g-2"}, recs["*resync.Identity/"+id].(*resync.Identity).Groups)
+	recs, _ = readAll(t, connect(t, srv, resync.IdP, scim.Config{}))
+	assert.Empty(t, recs["*resync.Identity/"+id].(*resync.Identity).Groups, "the groups' members are authoritative")
+}
+
+// TestNotBefore: a successful page that says the quota is spent until a
+// reset time puts that time in Page.NotBefore.
+func TestNotBefore(t *testing.T) {
+	t.Parallel()
+	srv := newSCIMServer(t, 100)
+	srv.addUser(t, 1, true)
+	reset := time.Now().Add(30 * time.Second)
+	srv.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.Header().Set("X-RateLimit-Limit", "100")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		return false
+	})
+	p, err := connect(t, srv, resync.IdP, scim.Config{}).ReadPage(t.Context(), "")
+	require.NoError(t, err)
+	require.Len(t, p.Records, 1)
+	assert.WithinDuration(t, reset, p.NotBefore, 2*time.Second)
 }
 
 // TestSCIMError: a filter the server refuses answers 400 with a SCIM error
