@@ -44,6 +44,7 @@ func resourceID(r resource) string {
 
 type list struct {
 	total     int // -1 when absent
+	start     int // the response's startIndex; 0 when absent
 	resources []resource
 }
 
@@ -77,7 +78,7 @@ func decodeList(body []byte) (list, error) {
 	start := 1
 	if t := bytes.TrimSpace(lr.StartIndex); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
 		if n, err := strconv.Atoi(string(t)); err == nil && n > 0 {
-			start = n
+			start, out.start = n, n
 		}
 	}
 	for i, raw := range lr.Resources {
@@ -251,6 +252,7 @@ func (c *connector) userRecord(r resource) (resync.Record, error) {
 		}
 		return id, nil
 	}
+	delete(attrs, "userName") // the Account's Username
 	if department != "" {
 		if attrs == nil {
 			attrs = map[string]string{}
@@ -268,6 +270,9 @@ func (c *connector) userRecord(r resource) (resync.Record, error) {
 			attrs = map[string]string{}
 		}
 		attrs["title"] = t
+	}
+	if len(attrs) == 0 {
+		attrs = nil
 	}
 	return &resync.Account{Key: r.id, Username: strings.TrimSpace(u.UserName), OwnerEmail: email, DisplayName: name,
 		Status: status, EmployeeID: employee, ExternalID: strings.TrimSpace(u.ExternalID), Attributes: attrs}, nil

@@ -102,8 +102,10 @@
 // exactly once whatever is added or removed around it. A provider that
 // returns fewer resources than asked while totalResults says more follow
 // (it caps count at its own maximum) is asked again from where it
-// stopped, so the page is complete. Page.Total is totalResults (users,
-// then users plus groups), for progress.
+// stopped, so the page is complete; without totalResults (which RFC 7644
+// requires), a short answer is followed by one more request, and only an
+// empty answer ends the list. Page.Total is totalResults (users, then
+// users plus groups), for progress.
 //
 // resync.HealthChecker: CheckHealth asks for one user, with the filter.
 //
@@ -122,8 +124,9 @@
 // wrapping resync.ErrInvalidRequest); 401 and 403 (a rejected token, a
 // missing scope), 400 (a filter refused), 404 (a wrong URL, or a provider
 // without /Groups: set "groups" to "false") and any other 4xx but 408 and
-// 429; a response that is not a ListResponse (wrapping ErrMalformed); a
-// body over the kit's size limit.
+// 429; a response that is not a ListResponse, or whose startIndex is not
+// the one asked for (a provider that ignores it would repeat its first
+// page; both wrap ErrMalformed); a body over the kit's size limit.
 //
 // Retried by the engine: network errors, 408 and 5xx. A canceled context
 // returns ctx.Err().

@@ -284,10 +284,18 @@ func (c *connector) fetch(endpoint string, q url.Values, total *int, last **conn
 			if err != nil {
 				return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s (startIndex %d): %w", endpoint, from, err))
 			}
+			if lr.start > 0 && lr.start != from && len(lr.resources) > 0 {
+				// A provider that ignores startIndex would have every
+				// page repeat the first, and the read end with one page.
+				return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s: %w: asked for startIndex %d, answered startIndex %d",
+					endpoint, ErrMalformed, from, lr.start))
+			}
 			tot = lr.total
 			out = append(out, lr.resources...)
-			if len(lr.resources) == 0 || (tot >= 0 && from+len(lr.resources)-1 >= tot) || tot < 0 {
-				break // the list's end, or no total to tell a capped page from the last
+			if len(lr.resources) == 0 || (tot >= 0 && from+len(lr.resources)-1 >= tot) {
+				// The list's end. Without a total, a short answer is
+				// followed by one more request: only an empty one ends it.
+				break
 			}
 		}
 		*total = tot

@@ -557,3 +557,42 @@ func TestEngine(t *testing.T) {
 	assert.NotContains(t, res.Error, "revoked-token-11aa")
 	assert.Zero(t, res.Removed)
 }
+
+// TestPagingWithoutTotal: a provider that caps count and sends no
+// totalResults is read to its first empty answer; one that ignores
+// startIndex (every answer from the first user) fails rather than end the
+// read after one page.
+func TestPagingWithoutTotal(t *testing.T) {
+	t.Parallel()
+	srv := newSCIMServer(t, 100)
+	list := func(ignoreStart bool) func(w http.ResponseWriter, r *http.Request) bool {
+		return func(w http.ResponseWriter, r *http.Request) bool {
+			start, _ := strconv.Atoi(r.URL.Query().Get("startIndex"))
+			count, _ := strconv.Atoi(r.URL.Query().Get("count"))
+			if ignoreStart {
+				start = 1
+			}
+			var res []string
+			for i := start; i < start+min(count, 4) && i <= 23; i++ {
+				res = append(res, fmt.Sprintf(`{"id":"x%d","userName":"x%d"}`, i, i))
+			}
+			fmt.Fprintf(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"startIndex":%d,"Resources":[%s]}`,
+				start, strings.Join(res, ","))
+			return true
+		}
+	}
+	srv.setIntercept(list(false))
+	recs, _ := readAll(t, connect(t, srv, resync.IdP, scim.Config{}, "page_size", "10", "groups", "false"))
+	assert.Len(t, recs, 23)
+
+	srv.setIntercept(list(true))
+	c := connect(t, srv, resync.IdP, scim.Config{}, "page_size", "4", "groups", "false")
+	p, err := c.ReadPage(t.Context(), "")
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Next)
+	_, err = c.ReadPage(t.Context(), p.Next)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, scim.ErrMalformed)
+	assert.True(t, resync.IsPermanent(err))
+	assert.Contains(t, err.Error(), "answered startIndex 1")
+}
