@@ -138,7 +138,7 @@ type scimServer struct {
 	intercept atomic.Pointer[func(w http.ResponseWriter, r *http.Request) bool]
 }
 
-func newSCIMServer(t *testing.T, maxResults int) *scimServer {
+func newSCIMServer(t testing.TB, maxResults int) *scimServer {
 	t.Helper()
 	s := &scimServer{users: newStore("u"), groups: newStore("g")}
 	srv, err := elimity.NewServer(&elimity.ServerArgs{
