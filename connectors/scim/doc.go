@@ -122,7 +122,8 @@
 //
 // resync.Permanent (the engine does not retry them): a bad setting (also
 // wrapping resync.ErrInvalidRequest); 401 and 403 (a rejected token, a
-// missing scope), 400 (a filter refused), 404 (a wrong URL, or a provider
+// missing scope; a 403 with Retry-After or a spent quota is throttling,
+// as below), 400 (a filter refused), 404 (a wrong URL, or a provider
 // without /Groups: set "groups" to "false") and any other 4xx but 408 and
 // 429; a response that is not a ListResponse, or whose startIndex is not
 // the one asked for (a provider that ignores it would repeat its first
