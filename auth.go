@@ -44,6 +44,7 @@ const (
 	ActionReviewHeld      Action = "review_held"      // approve or reject a held change set
 	ActionViewRuns        Action = "view_runs"        // read runs and held change sets
 	ActionCheckConnection Action = "check_connection" // test a connection's credentials (reads the provider)
+	ActionViewRecords     Action = "view_records"     // read stored identities, accounts and groups (Engine.Records, Engine.Person)
 )
 
 // Authorizer decides whether a principal may perform an action on a tenant.

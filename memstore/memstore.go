@@ -22,11 +22,18 @@ import (
 
 // Store is the in-memory resync.Store. The zero value is not usable; call New.
 type Store struct {
-	mu      sync.Mutex
-	clock   resync.Clock
-	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
-	live    map[tenantID]struct{}                // pending and running runs
-	conns   map[tenantID]*connection
+	mu    sync.Mutex
+	clock resync.Clock
+	runs  map[string]map[string]resync.RunInfo // tenant -> run ID -> run
+	live  map[tenantID]struct{}                // pending and running runs
+	conns map[tenantID]*connection
+	// byTenant lists each tenant's connections, for searches across them.
+	byTenant map[string]map[string]*connection
+	// people indexes records by person (see storage.IndexFields):
+	// tenant -> "e:" folded email or "k:" identity key -> records. An
+	// entry is a candidate, checked against the record when read, so that
+	// entries a changed email leaves behind do no harm.
+	people  map[string]map[string]map[recRef]struct{}
 	changes []resync.ChangeLogEntry
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet // by tenant + held ID
@@ -45,14 +52,27 @@ type recKey struct {
 	key  string
 }
 
+// recRef names a record of a tenant.
+type recRef struct {
+	conn string
+	recKey
+}
+
 type connection struct {
 	version int64
 	records map[recKey]*resync.StoredRecord
-	applied map[string]struct{} // change set IDs
-	heldID  string
+	// sorted holds the keys of records in search order (kind, key); it is
+	// rebuilt on the first search after a key was added (unsorted).
+	sorted   []recKey
+	unsorted bool
+	applied  map[string]struct{} // change set IDs
+	heldID   string
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store          = (*Store)(nil)
+	_ storage.RecordSearcher = (*Store)(nil)
+)
 
 // Config configures a Store. The zero Config is the default.
 type Config struct {
@@ -72,12 +92,14 @@ func New(cfg ...Config) *Store {
 		c.Clock = systemClock{}
 	}
 	s := &Store{
-		clock:  c.Clock,
-		runs:   map[string]map[string]resync.RunInfo{},
-		live:   map[tenantID]struct{}{},
-		conns:  map[tenantID]*connection{},
-		held:   map[tenantID]*resync.ChangeSet{},
-		leases: map[string]lease{},
+		clock:    c.Clock,
+		runs:     map[string]map[string]resync.RunInfo{},
+		live:     map[tenantID]struct{}{},
+		conns:    map[tenantID]*connection{},
+		byTenant: map[string]map[string]*connection{},
+		people:   map[string]map[string]map[recRef]struct{}{},
+		held:     map[tenantID]*resync.ChangeSet{},
+		leases:   map[string]lease{},
 	}
 	return s
 }
@@ -223,6 +245,10 @@ func (s *Store) connection(tenant, id string) *connection {
 	if c == nil {
 		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
 		s.conns[k] = c
+		if s.byTenant[tenant] == nil {
+			s.byTenant[tenant] = map[string]*connection{}
+		}
+		s.byTenant[tenant][id] = c
 	}
 	return c
 }
@@ -243,11 +269,13 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		rk := recKey{ch.Kind, ch.Key}
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
+			s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
 			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
 				Volatile: ch.Volatile, Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
 		case resync.OpRefresh:
 			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
 				cur := *old
+				s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
 				cur.Record, cur.Fingerprint, cur.Volatile = ch.Record, ch.Fingerprint, ch.Volatile
 				c.records[rk] = &cur
 			}
@@ -397,4 +425,178 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 		delete(s.leases, name)
 	}
 	return nil
+}
+
+// index adds a record about to be stored to the connection's sorted keys
+// (marking them unsorted if the key is new) and to the person index; s.mu
+// is held.
+func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Record) {
+	if _, ok := c.records[rk]; !ok {
+		c.sorted = append(c.sorted, rk)
+		c.unsorted = true
+	}
+	email, key, _ := storage.IndexFields(r)
+	if email == "" && key == "" {
+		return
+	}
+	byTerm := s.people[tenant]
+	if byTerm == nil {
+		byTerm = map[string]map[recRef]struct{}{}
+		s.people[tenant] = byTerm
+	}
+	add := func(term string) {
+		refs := byTerm[term]
+		if refs == nil {
+			refs = map[recRef]struct{}{}
+			byTerm[term] = refs
+		}
+		refs[recRef{conn, rk}] = struct{}{}
+	}
+	if email != "" {
+		add("e:" + email)
+	}
+	if key != "" {
+		add("k:" + key)
+	}
+}
+
+// kindRank orders kinds as the stores' kind codes do: identities,
+// accounts, groups.
+func kindRank(k resync.RecordKind) int {
+	switch k {
+	case resync.KindIdentity:
+		return 1
+	case resync.KindAccount:
+		return 2
+	case resync.KindGroup:
+		return 3
+	}
+	return 0
+}
+
+func compareKeys(a, b recKey) int {
+	if c := cmp.Compare(kindRank(a.kind), kindRank(b.kind)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.key, b.key)
+}
+
+func compareRefs(a, b recRef) int {
+	if c := cmp.Compare(a.conn, b.conn); c != 0 {
+		return c
+	}
+	return compareKeys(a.recKey, b.recKey)
+}
+
+// keys returns the connection's record keys in search order; s.mu is held.
+func (c *connection) keys() []recKey {
+	if c.unsorted {
+		slices.SortFunc(c.sorted, compareKeys)
+		c.sorted = slices.CompactFunc(c.sorted, func(a, b recKey) bool { return a == b })
+		c.unsorted = false
+	}
+	return c.sorted
+}
+
+// SearchRecords implements storage.RecordSearcher. A search by person
+// (Email or IdentityKey) reads the candidates of a per-tenant index of
+// emails and identity keys: it costs O(the person's records). Other
+// searches walk the tenant's connections in ID order and each
+// connection's keys in (kind, key) order, kept sorted between applies,
+// from the position after: they cost O(log n) to find the position plus
+// the records passed over until the page is full, which is the page for
+// a search by connection and kind, and more for a rare status.
+func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	match := func(r *resync.StoredRecord) bool {
+		if (kindRank(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+			return false
+		}
+		email, key, status := storage.IndexFields(r.Record)
+		return (q.Email == "" || email == q.Email) && (q.IdentityKey == "" || key == q.IdentityKey) &&
+			(q.Status == "" || status == q.Status)
+	}
+	// conn returns the tenant's connection id, if it is still stored.
+	conn := func(id string) *connection {
+		c := s.byTenant[q.Tenant][id]
+		if c == nil || s.conns[tenantID{q.Tenant, id}] != c {
+			return nil
+		}
+		return c
+	}
+	from := recRef{after.ConnectionID, recKey{after.Kind, after.Key}}
+	var out []resync.StoredRecord
+	if q.Email != "" || q.IdentityKey != "" {
+		term := "e:" + q.Email
+		if q.Email == "" {
+			term = "k:" + q.IdentityKey
+		}
+		var refs []recRef
+		for ref := range s.people[q.Tenant][term] {
+			if (q.ConnectionID == "" || ref.conn == q.ConnectionID) && (after.ConnectionID == "" || compareRefs(ref, from) > 0) {
+				refs = append(refs, ref)
+			}
+		}
+		slices.SortFunc(refs, compareRefs)
+		for _, ref := range refs {
+			c := conn(ref.conn)
+			if c == nil {
+				continue
+			}
+			if r := c.records[ref.recKey]; r != nil && match(r) {
+				sr := *r
+				sr.ConnectionID = ref.conn
+				out = append(out, sr)
+				if len(out) == q.Limit {
+					break
+				}
+			}
+		}
+		return out, nil
+	}
+	var ids []string
+	if q.ConnectionID != "" {
+		ids = []string{q.ConnectionID}
+	} else {
+		for id := range s.byTenant[q.Tenant] {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+	}
+	for _, id := range ids {
+		if id < after.ConnectionID {
+			continue
+		}
+		c := conn(id)
+		if c == nil {
+			continue
+		}
+		keys := c.keys()
+		start := 0
+		if id == after.ConnectionID {
+			start, _ = slices.BinarySearchFunc(keys, from.recKey, compareKeys)
+			if start < len(keys) && keys[start] == from.recKey {
+				start++
+			}
+		}
+		if kindRank(q.Kind) != 0 {
+			first, _ := slices.BinarySearchFunc(keys, recKey{kind: q.Kind}, compareKeys)
+			start = max(start, first)
+		}
+		for _, k := range keys[start:] {
+			if kindRank(q.Kind) != 0 && kindRank(k.kind) > kindRank(q.Kind) {
+				break
+			}
+			if r := c.records[k]; r != nil && match(r) {
+				sr := *r
+				sr.ConnectionID = id
+				out = append(out, sr)
+				if len(out) == q.Limit {
+					return out, nil
+				}
+			}
+		}
+	}
+	return out, nil
 }
