@@ -35,8 +35,13 @@ type Config struct {
 	Directory Directory
 	// Notifier delivers notifications. Default: none (nothing is sent).
 	Notifier Notifier
-	// ScheduledNotify says whom scheduled runs notify. Default ScheduledNotifyNone.
-	ScheduledNotify ScheduledNotify
+	// NotifyScheduled says whether a scheduled run that ended emails the
+	// tenant's admins: it is called with the run's final state. Default
+	// nil: scheduled runs notify nobody (held change sets still alert the
+	// admins). To hear of failures only:
+	//
+	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
+	NotifyScheduled func(RunInfo) bool
 
 	// PersonnelTypes is the default personnel scope. Default
 	// DefaultPersonnelTypes(); AllConnectionTypes() is the classic preset.
@@ -123,7 +128,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	for _, t := range c.PersonnelTypes {
 		if !t.Valid() {
-			errs = append(errs, fmt.Errorf("field PersonnelTypes has invalid type %d", uint8(t)))
+			errs = append(errs, fmt.Errorf("field PersonnelTypes has unknown type %q (want one of %s)", t, typeList()))
 		}
 	}
 	if len(errs) > 0 {

@@ -36,7 +36,7 @@ type snapEntry struct {
 	off  uint64 // key bytes: arena[off : off+klen]
 	klen uint32
 	next int32 // next entry with the same hash, or -1
-	kind RecordKind
+	kind uint8 // RecordKind.index()
 	seen bool
 	// stale: stored with another fingerprintVersion. Once fp and vol are
 	// recomputed from the stored record, the record is rewritten (a
@@ -48,12 +48,13 @@ func newSnapIndex() *snapIndex {
 	return &snapIndex{seed: maphash.MakeSeed(), heads: map[uint64]int32{}}
 }
 
-func (x *snapIndex) hash(kind RecordKind, key string) uint64 {
+func (x *snapIndex) hash(kind uint8, key string) uint64 {
 	return maphash.String(x.seed, key) ^ uint64(kind)*0x9e3779b97f4a7c15
 }
 
 // find returns the index of the entry for kind and key, or -1.
-func (x *snapIndex) find(kind RecordKind, key string) int32 {
+func (x *snapIndex) find(k RecordKind, key string) int32 {
+	kind := k.index()
 	i, ok := x.heads[x.hash(kind, key)]
 	if !ok {
 		return -1
@@ -68,7 +69,8 @@ func (x *snapIndex) find(kind RecordKind, key string) int32 {
 }
 
 // add inserts an entry, or returns false if kind and key are there already.
-func (x *snapIndex) add(kind RecordKind, key string, fp, vol uint64) bool {
+func (x *snapIndex) add(k RecordKind, key string, fp, vol uint64) bool {
+	kind := k.index()
 	h := x.hash(kind, key)
 	next, ok := x.heads[h]
 	if !ok {
@@ -132,13 +134,16 @@ func (d *differ) addSnapshot(e SnapshotEntry) error {
 	if len(e.Key) > math.MaxUint32 || d.snap.len() >= math.MaxInt32 {
 		return fmt.Errorf("resync: snapshot too large (%d records, a %d-byte key)", d.snap.len(), len(e.Key))
 	}
+	if e.Kind.index() == 0 {
+		return fmt.Errorf("resync: store returned a snapshot entry of unknown kind %q (key %q)", e.Kind, e.Key)
+	}
 	if !d.snap.add(e.Kind, e.Key, e.Fingerprint, e.Volatile) {
 		return fmt.Errorf("resync: store returned %s %q twice in one snapshot", e.Kind, e.Key)
 	}
 	if fingerprintVersionOf(e.Fingerprint) != fingerprintVersion {
 		d.snap.entries[len(d.snap.entries)-1].stale = true
 		d.stale++
-		d.staleKinds |= 1 << (e.Kind & 7)
+		d.staleKinds |= 1 << e.Kind.index()
 	}
 	return nil
 }
@@ -154,8 +159,8 @@ func (d *differ) refingerprint(ctx context.Context, s store, tenant, connectionI
 	if d.stale == 0 {
 		return nil
 	}
-	for kind := KindIdentity; kind <= KindGroup; kind++ {
-		if d.staleKinds&(1<<kind) == 0 {
+	for i, kind := range kindsByIndex {
+		if i == 0 || d.staleKinds&(1<<i) == 0 {
 			continue
 		}
 		recs, err := s.Records(ctx, RecordQuery{Tenant: tenant, ConnectionID: connectionID, Kind: kind})
@@ -249,7 +254,7 @@ func (d *differ) rejectInput(err error) {
 // poisonIfUsable poisons the key of a rejected record when the kind and
 // key are themselves valid, so the record can still be told apart.
 func (d *differ) poisonIfUsable(kind RecordKind, key string) {
-	if kind >= KindIdentity && kind <= KindGroup && key != "" && len(key) <= d.limits.MaxKeyBytes && utf8.ValidString(key) {
+	if kind.index() != 0 && key != "" && len(key) <= d.limits.MaxKeyBytes && utf8.ValidString(key) {
 		d.poison(recKey{kind, key})
 	}
 }
@@ -319,12 +324,12 @@ func (d *differ) finish() diffResult {
 	start := len(changes)
 	for i := range d.snap.entries {
 		if s := &d.snap.entries[i]; !s.seen {
-			changes = append(changes, Change{Op: OpRemove, Kind: s.kind, Key: d.snap.key(s), PrevFingerprint: s.fp})
+			changes = append(changes, Change{Op: OpRemove, Kind: kindsByIndex[s.kind], Key: d.snap.key(s), PrevFingerprint: s.fp})
 		}
 	}
 	removes := changes[start:]
 	slices.SortFunc(removes, func(a, b Change) int {
-		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		if c := cmp.Compare(a.Kind.index(), b.Kind.index()); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Key, b.Key)

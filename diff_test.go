@@ -40,7 +40,7 @@ func snapOf(t *testing.T, d *differ, recs ...Record) {
 func opsOf(changes []Change) []string {
 	out := make([]string, len(changes))
 	for i, c := range changes {
-		out[i] = c.Op.String() + " " + c.Kind.String() + " " + c.Key
+		out[i] = string(c.Op) + " " + string(c.Kind) + " " + c.Key
 	}
 	return out
 }
@@ -71,7 +71,7 @@ func TestDifferCounts(t *testing.T) {
 
 	byKey := map[string]Change{}
 	for _, c := range res.changes {
-		byKey[c.Op.String()+c.Key] = c
+		byKey[string(c.Op)+c.Key] = c
 	}
 	up := byKey["updateb"]
 	assert.Equal(t, Fingerprint(ident("b", "B")), up.PrevFingerprint)

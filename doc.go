@@ -108,7 +108,7 @@
 // requester when a run starts and when it completes; on completion an email
 // to every admin of the tenant (personnel resync) or to the requester
 // (accounts resync); held change sets alert the admins. Scheduled runs
-// notify nobody unless Config.ScheduledNotify says otherwise. A failing
+// notify nobody unless Config.NotifyScheduled says otherwise. A failing
 // Notifier is retried and recorded on the run, never failing it.
 //
 // # Telemetry

@@ -11,20 +11,18 @@ import (
 	"github.com/openresync/resync/resynctest"
 )
 
-func ExampleConnectionType_UnmarshalText() {
-	for _, s := range []string{"idp", "Version Control", "access-review", "crm"} {
-		var t resync.ConnectionType
-		if err := t.UnmarshalText([]byte(s)); err != nil {
-			fmt.Println("error:", s)
-			continue
-		}
-		fmt.Println(t)
+// A connection type is a stable name: a host reads it from its
+// configuration or database as a string and checks it with Valid.
+func ExampleConnectionType_Valid() {
+	for _, s := range []string{"idp", "version_control", "Version Control", "crm"} {
+		t := resync.ConnectionType(s)
+		fmt.Printf("%q valid: %v\n", t, t.Valid())
 	}
 	// Output:
-	// idp
-	// version_control
-	// access_review
-	// error: crm
+	// "idp" valid: true
+	// "version_control" valid: true
+	// "Version Control" valid: false
+	// "crm" valid: false
 }
 
 func ExampleFingerprint() {

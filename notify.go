@@ -50,7 +50,7 @@ func (n Notification) Subject() string {
 	switch n.Run.Scope.Kind {
 	case ScopeAccounts:
 		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + n.Run.Scope.Types[0].String() + ")"
+			what = "Accounts resync (" + string(n.Run.Scope.Types[0]) + ")"
 		}
 	case ScopeAll:
 		what = "Scheduled sync"
@@ -112,27 +112,13 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// ScheduledNotify says whom scheduled runs notify.
-type ScheduledNotify uint8
-
-// Scheduled notification policies.
-const (
-	// ScheduledNotifyNone: scheduled runs notify nobody (held change sets
-	// still alert the admins). The default.
-	ScheduledNotifyNone ScheduledNotify = iota
-	// ScheduledNotifyFailures: a scheduled run that ends failed or partial
-	// emails the tenant's admins.
-	ScheduledNotifyFailures
-	// ScheduledNotifyAll: every scheduled completion emails the admins.
-	ScheduledNotifyAll
-)
-
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
 // (accounts); held change sets go to the admins on both channels. Scheduled
-// runs follow policy. Empty recipient lists produce no notification.
-func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, policy ScheduledNotify) []Notification {
+// runs email the admins on completion only if notifyScheduled says so.
+// Empty recipient lists produce no notification.
+func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, notifyScheduled func(RunInfo) bool) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
 		to = withoutSystem(to)
 		if len(to) == 0 {
@@ -156,8 +142,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		out = append(out, mk(ChannelInApp, requesters)...)
 	case NotifyRunCompleted:
 		if run.Trigger == TriggerScheduled {
-			failed := run.Status != RunSucceeded
-			if policy == ScheduledNotifyAll || (policy == ScheduledNotifyFailures && failed) {
+			if notifyScheduled != nil && notifyScheduled(run) {
 				out = append(out, mk(ChannelEmail, admins)...)
 			}
 			return out
@@ -208,7 +193,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	}
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.ScheduledNotify) {
+	for _, n := range route(kind, info, admins, held, e.cfg.NotifyScheduled) {
 		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))

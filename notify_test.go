@@ -65,25 +65,27 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	assert.Contains(t, h.notifier.Notifications()[2].Subject(), "Accounts resync (infrastructure) succeeded")
 }
 
-// Scheduled runs notify nobody by default; with ScheduledNotifyFailures a
-// failed one emails the admins.
+// Scheduled runs notify nobody by default; NotifyScheduled chooses which
+// completed ones email the admins, seeing the run's final state.
 func TestNotifications_Scheduled(t *testing.T) {
+	failures := func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded }
+	all := func(resync.RunInfo) bool { return true }
 	for _, tc := range []struct {
 		name   string
-		policy resync.ScheduledNotify
+		policy func(resync.RunInfo) bool
 		fail   bool
 		want   []sent
 	}{
-		{"default success", resync.ScheduledNotifyNone, false, nil},
-		{"default failure", resync.ScheduledNotifyNone, true, nil},
-		{"failures policy, success", resync.ScheduledNotifyFailures, false, nil},
-		{"failures policy, failure", resync.ScheduledNotifyFailures, true,
+		{"default success", nil, false, nil},
+		{"default failure", nil, true, nil},
+		{"failures policy, success", failures, false, nil},
+		{"failures policy, failure", failures, true,
 			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
-		{"all policy, success", resync.ScheduledNotifyAll, false,
+		{"all policy, success", all, false,
 			[]sent{{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice", "bob"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, func(c *resync.Config) { c.ScheduledNotify = tc.policy })
+			h := newHarness(t, func(c *resync.Config) { c.NotifyScheduled = tc.policy })
 			c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
 			if tc.fail {
 				c.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("revoked"))})

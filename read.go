@@ -199,7 +199,7 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	parent := t.owner.spanContext()
 	ctx, span := e.tel.tracer.Start(trace.ContextWithSpanContext(t.ctx, parent), "resync.connection",
 		trace.WithAttributes(attribute.String("resync.tenant", t.conn.Tenant), attribute.String("resync.connection", t.conn.ID),
-			attribute.String("resync.provider", t.conn.Provider), attribute.String("resync.type", t.conn.Type.String())))
+			attribute.String("resync.provider", t.conn.Provider), attribute.String("resync.type", string(t.conn.Type))))
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectionTimeout)
 	defer cancel()

@@ -6,52 +6,32 @@ import (
 	"unicode/utf8"
 )
 
-// RecordKind tells Identity, Account and Group records apart.
-type RecordKind uint8
+// RecordKind tells Identity, Account and Group records apart. Its values
+// are stable lower-case names, safe to store.
+type RecordKind string
 
-// Record kinds.
+// Record kinds, in the order stores list records: identities, then
+// accounts, then groups.
 const (
-	KindIdentity RecordKind = iota + 1
-	KindAccount
-	KindGroup
+	KindIdentity RecordKind = "identity"
+	KindAccount  RecordKind = "account"
+	KindGroup    RecordKind = "group"
 )
 
-// String returns "identity", "account" or "group".
-func (k RecordKind) String() string {
+// kindsByIndex maps index() back to the kind.
+var kindsByIndex = [...]RecordKind{1: KindIdentity, 2: KindAccount, 3: KindGroup}
+
+// index returns 1, 2 or 3 for a valid kind (in listing order), 0 otherwise.
+func (k RecordKind) index() uint8 {
 	switch k {
 	case KindIdentity:
-		return "identity"
+		return 1
 	case KindAccount:
-		return "account"
+		return 2
 	case KindGroup:
-		return "group"
+		return 3
 	}
-	return fmt.Sprintf("RecordKind(%d)", uint8(k))
-}
-
-func parseRecordKind(s string) (RecordKind, error) {
-	for _, k := range []RecordKind{KindIdentity, KindAccount, KindGroup} {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("resync: unknown record kind %q", s)
-}
-
-// MarshalText implements encoding.TextMarshaler; an invalid kind is an error.
-func (k RecordKind) MarshalText() ([]byte, error) {
-	if k < KindIdentity || k > KindGroup {
-		return nil, fmt.Errorf("resync: invalid record kind %d", uint8(k))
-	}
-	return []byte(k.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
-// String form.
-func (k *RecordKind) UnmarshalText(b []byte) error {
-	v, err := parseRecordKind(string(b))
-	*k = v
-	return err
+	return 0
 }
 
 // Record is what a connector yields: *Identity, *Account or *Group. Within
@@ -460,7 +440,7 @@ func volatileDigest(r Record) uint64 {
 // fingerprints returns Fingerprint and volatileDigest in one pass.
 func fingerprints(r Record) (fp, volatile uint64) {
 	h := newHasher()
-	h.u64(uint64(r.recordKind()))
+	h.u64(uint64(r.recordKind().index())) // 1, 2, 3: the values RecordKind had when it was a number
 	h.str(r.recordKey())
 	// By value through the interface: a pointer would escape and cost an
 	// allocation per record.

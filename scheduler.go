@@ -93,7 +93,7 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 			errs = append(errs, fmt.Errorf("Schedule: %w", err))
 		}
 	}
-	if c.Scope.Kind == 0 {
+	if c.Scope.Kind == "" {
 		c.Scope = AllScope()
 	}
 	if _, err := c.Scope.normalize(nil); err != nil {
@@ -428,7 +428,7 @@ func (s *Scheduler) configure(t *schedTenant, tc TenantConfig) error {
 		ts = s.cfg.Schedule
 	}
 	var scope *Scope
-	if tc.Scope.Kind != 0 {
+	if tc.Scope.Kind != "" {
 		if _, err := tc.Scope.normalize(nil); err != nil {
 			return invalid(fmt.Sprintf("tenant %q scope", t.id), err)
 		}

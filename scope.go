@@ -1,6 +1,7 @@
 package resync
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,94 +10,48 @@ import (
 	"strings"
 )
 
-// ConnectionType is the category of a connected system. The zero value is
-// not a valid type.
-type ConnectionType uint8
+// ConnectionType is the category of a connected system: one of the
+// thirteen constants below, whose values are stable lower-case names
+// ("idp", "version_control", ...) that are safe to store and to put in
+// configuration. The zero value is not a valid type.
+type ConnectionType string
 
 // The thirteen connection types of a compliance platform.
 const (
-	IdP                   ConnectionType = iota + 1 // identity provider (and its groups)
-	HRIS                                            // HR information system
-	Infrastructure                                  // cloud infrastructure
-	VersionControl                                  // source code hosting
-	MDM                                             // mobile/device management
-	PolicyManagement                                // external policy management
-	SecurityTraining                                // security awareness training
-	Observability                                   // monitoring and logging
-	VulnerabilityScanning                           // vulnerability scanners
-	Offboarding                                     // offboarding tools
-	BackgroundChecks                                // background check providers
-	ComplianceAsCode                                // compliance-as-code tools
-	AccessReview                                    // user access review (UAR)
+	IdP                   ConnectionType = "idp"                    // identity provider (and its groups)
+	HRIS                  ConnectionType = "hris"                   // HR information system
+	Infrastructure        ConnectionType = "infrastructure"         // cloud infrastructure
+	VersionControl        ConnectionType = "version_control"        // source code hosting
+	MDM                   ConnectionType = "mdm"                    // mobile/device management
+	PolicyManagement      ConnectionType = "policy_management"      // external policy management
+	SecurityTraining      ConnectionType = "security_training"      // security awareness training
+	Observability         ConnectionType = "observability"          // monitoring and logging
+	VulnerabilityScanning ConnectionType = "vulnerability_scanning" // vulnerability scanners
+	Offboarding           ConnectionType = "offboarding"            // offboarding tools
+	BackgroundChecks      ConnectionType = "background_checks"      // background check providers
+	ComplianceAsCode      ConnectionType = "compliance_as_code"     // compliance-as-code tools
+	AccessReview          ConnectionType = "access_review"          // user access review (UAR)
 )
 
-var connectionTypeNames = [...]string{
-	IdP:                   "idp",
-	HRIS:                  "hris",
-	Infrastructure:        "infrastructure",
-	VersionControl:        "version_control",
-	MDM:                   "mdm",
-	PolicyManagement:      "policy_management",
-	SecurityTraining:      "security_training",
-	Observability:         "observability",
-	VulnerabilityScanning: "vulnerability_scanning",
-	Offboarding:           "offboarding",
-	BackgroundChecks:      "background_checks",
-	ComplianceAsCode:      "compliance_as_code",
-	AccessReview:          "access_review",
+var connectionTypes = [...]ConnectionType{
+	IdP, HRIS, Infrastructure, VersionControl, MDM, PolicyManagement, SecurityTraining,
+	Observability, VulnerabilityScanning, Offboarding, BackgroundChecks, ComplianceAsCode, AccessReview,
 }
 
 // AllConnectionTypes returns the thirteen connection types in declaration
 // order: the classic personnel list.
-func AllConnectionTypes() []ConnectionType {
-	out := make([]ConnectionType, 0, len(connectionTypeNames)-1)
-	for t := IdP; t <= AccessReview; t++ {
-		out = append(out, t)
-	}
-	return out
-}
+func AllConnectionTypes() []ConnectionType { return slices.Clone(connectionTypes[:]) }
 
 // Valid reports whether t is one of the thirteen defined types.
-func (t ConnectionType) Valid() bool { return t >= IdP && t <= AccessReview }
+func (t ConnectionType) Valid() bool { return slices.Contains(connectionTypes[:], t) }
 
-// String returns the type's stable, lower-case name ("idp", "version_control", ...).
-// UnmarshalText accepts it back.
-func (t ConnectionType) String() string {
-	if t.Valid() {
-		return connectionTypeNames[t]
+// typeList names the valid types for error messages.
+func typeList() string {
+	names := make([]string, len(connectionTypes))
+	for i, t := range connectionTypes {
+		names[i] = string(t)
 	}
-	return fmt.Sprintf("ConnectionType(%d)", uint8(t))
-}
-
-// MarshalText implements encoding.TextMarshaler with the String form.
-func (t ConnectionType) MarshalText() ([]byte, error) {
-	if !t.Valid() {
-		return nil, fmt.Errorf("resync: invalid connection type %d", uint8(t))
-	}
-	return []byte(t.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler. It accepts the String
-// form ignoring case, with '-' or ' ' for '_' ("Version Control" parses),
-// so a host can read types from configuration with it.
-func (t *ConnectionType) UnmarshalText(b []byte) error {
-	v, err := parseConnectionType(string(b))
-	if err != nil {
-		return err
-	}
-	*t = v
-	return nil
-}
-
-func parseConnectionType(s string) (ConnectionType, error) {
-	norm := strings.ToLower(strings.TrimSpace(s))
-	norm = strings.NewReplacer("-", "_", " ", "_").Replace(norm)
-	for t := IdP; t <= AccessReview; t++ {
-		if connectionTypeNames[t] == norm {
-			return t, nil
-		}
-	}
-	return 0, fmt.Errorf("resync: unknown connection type %q (want one of %s)", s, strings.Join(connectionTypeNames[1:], ", "))
+	return strings.Join(names, ", ")
 }
 
 // DefaultPersonnelTypes is the default personnel scope: the types the
@@ -143,51 +98,19 @@ func (c Connection) Label() string {
 }
 
 // ScopeKind says which of the operations a Scope describes.
-type ScopeKind uint8
+type ScopeKind string
 
 // Scope kinds.
 const (
 	// ScopePersonnel refreshes every connection whose type is in Scope.Types.
-	ScopePersonnel ScopeKind = iota + 1
+	ScopePersonnel ScopeKind = "personnel"
 	// ScopeAccounts refreshes the connections of one type (Scope.Types has
 	// exactly one of AccountsTypes), optionally narrowed to providers or
 	// connection IDs.
-	ScopeAccounts
+	ScopeAccounts ScopeKind = "accounts"
 	// ScopeAll refreshes every connection of the tenant; scheduled syncs use it.
-	ScopeAll
+	ScopeAll ScopeKind = "all"
 )
-
-// String returns "personnel", "accounts" or "all".
-func (k ScopeKind) String() string {
-	switch k {
-	case ScopePersonnel:
-		return "personnel"
-	case ScopeAccounts:
-		return "accounts"
-	case ScopeAll:
-		return "all"
-	}
-	return fmt.Sprintf("ScopeKind(%d)", uint8(k))
-}
-
-// MarshalText implements encoding.TextMarshaler; an invalid kind is an error.
-func (k ScopeKind) MarshalText() ([]byte, error) {
-	if k < ScopePersonnel || k > ScopeAll {
-		return nil, fmt.Errorf("resync: invalid scope kind %d", uint8(k))
-	}
-	return []byte(k.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (k *ScopeKind) UnmarshalText(b []byte) error {
-	for _, c := range []ScopeKind{ScopePersonnel, ScopeAccounts, ScopeAll} {
-		if c.String() == string(b) {
-			*k = c
-			return nil
-		}
-	}
-	return fmt.Errorf("resync: unknown scope kind %q", b)
-}
 
 // Scope is what a run covers.
 type Scope struct {
@@ -221,11 +144,11 @@ func AllScope() Scope { return Scope{Kind: ScopeAll} }
 // String describes the scope for logs and notifications.
 func (s Scope) String() string {
 	var b strings.Builder
-	b.WriteString(s.Kind.String())
+	b.WriteString(string(s.Kind))
 	if len(s.Types) > 0 {
 		names := make([]string, len(s.Types))
 		for i, t := range s.Types {
-			names[i] = t.String()
+			names[i] = string(t)
 		}
 		fmt.Fprintf(&b, " types=%s", strings.Join(names, ","))
 	}
@@ -250,7 +173,7 @@ func (s Scope) normalize(personnelDefault []ConnectionType) (Scope, error) {
 		}
 		for _, t := range types {
 			if !t.Valid() {
-				return Scope{}, fmt.Errorf("%w: personnel scope has invalid connection type %d", ErrInvalidRequest, uint8(t))
+				return Scope{}, fmt.Errorf("%w: personnel scope has unknown connection type %q (want one of %s)", ErrInvalidRequest, t, typeList())
 			}
 		}
 		out.Types = sortedUnique(types)
@@ -263,7 +186,7 @@ func (s Scope) normalize(personnelDefault []ConnectionType) (Scope, error) {
 		}
 		t := s.Types[0]
 		if !t.Valid() {
-			return Scope{}, fmt.Errorf("%w: accounts scope has invalid connection type %d", ErrInvalidRequest, uint8(t))
+			return Scope{}, fmt.Errorf("%w: accounts scope has unknown connection type %q (want one of %s)", ErrInvalidRequest, t, typeList())
 		}
 		if !slices.Contains(AccountsTypes(), t) {
 			return Scope{}, fmt.Errorf("%w: %s (accounts can be resynced for access_review, infrastructure and observability only)", ErrInvalidRequest, t)
@@ -286,16 +209,16 @@ func (s Scope) normalize(personnelDefault []ConnectionType) (Scope, error) {
 			return Scope{}, fmt.Errorf("%w: a full scope takes no types, providers or connections", ErrInvalidRequest)
 		}
 	default:
-		return Scope{}, fmt.Errorf("%w: scope kind %d", ErrInvalidRequest, uint8(s.Kind))
+		return Scope{}, fmt.Errorf("%w: unknown scope kind %q (want personnel, accounts or all)", ErrInvalidRequest, s.Kind)
 	}
 	return out, nil
 }
 
 // key returns a string equal for equal normalized scopes.
 func (s Scope) key() string {
-	parts := []string{s.Kind.String(), strconv.Itoa(len(s.Types))}
+	parts := []string{string(s.Kind), strconv.Itoa(len(s.Types))}
 	for _, t := range s.Types {
-		parts = append(parts, t.String())
+		parts = append(parts, string(t))
 	}
 	parts = append(parts, strconv.Itoa(len(s.Providers)))
 	parts = append(parts, s.Providers...)
@@ -303,9 +226,12 @@ func (s Scope) key() string {
 	return joinKey("scope", parts...)
 }
 
+// sortedUnique returns ts deduplicated, in declaration order.
 func sortedUnique(ts []ConnectionType) []ConnectionType {
 	out := slices.Clone(ts)
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b ConnectionType) int {
+		return cmp.Compare(slices.Index(connectionTypes[:], a), slices.Index(connectionTypes[:], b))
+	})
 	return slices.Compact(out)
 }
 
@@ -381,7 +307,7 @@ func planScope(tenant string, s Scope, conns []Connection, hasConnector func(pro
 		reason := ""
 		switch {
 		case !c.Type.Valid():
-			reason = fmt.Sprintf("invalid connection type %d", uint8(c.Type))
+			reason = fmt.Sprintf("unknown connection type %q", c.Type)
 		case s.Kind == ScopePersonnel && !slices.Contains(s.Types, c.Type):
 			reason = fmt.Sprintf("type %s is not in the personnel scope", c.Type)
 		case s.Kind == ScopeAccounts && c.Type != s.Types[0]:

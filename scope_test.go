@@ -60,15 +60,15 @@ func TestScopeNormalizeErrors(t *testing.T) {
 		is   error
 		msg  string
 	}{
-		{"zero kind", Scope{}, ErrInvalidRequest, "scope kind 0"},
-		{"unknown kind", Scope{Kind: 9}, ErrInvalidRequest, "scope kind 9"},
-		{"personnel invalid type", PersonnelScope(IdP, 0), ErrInvalidRequest, "invalid connection type 0"},
-		{"personnel type 14", PersonnelScope(14), ErrInvalidRequest, "invalid connection type 14"},
+		{"zero kind", Scope{}, ErrInvalidRequest, `unknown scope kind ""`},
+		{"unknown kind", Scope{Kind: "everything"}, ErrInvalidRequest, `unknown scope kind "everything" (want personnel, accounts or all)`},
+		{"personnel invalid type", PersonnelScope(IdP, ""), ErrInvalidRequest, `unknown connection type ""`},
+		{"personnel type spelled as shown", PersonnelScope("Version Control"), ErrInvalidRequest, `unknown connection type "Version Control" (want one of idp, hris,`},
 		{"personnel with providers", Scope{Kind: ScopePersonnel, Providers: []string{"okta"}}, ErrInvalidRequest, "selects by type only"},
 		{"personnel with connections", Scope{Kind: ScopePersonnel, ConnectionIDs: []string{"c1"}}, ErrInvalidRequest, "selects by type only"},
 		{"accounts no type", Scope{Kind: ScopeAccounts}, ErrInvalidRequest, "exactly one connection type, got 0"},
 		{"accounts two types", Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure, AccessReview}}, ErrInvalidRequest, "got 2"},
-		{"accounts invalid type", AccountsScope(0), ErrInvalidRequest, "invalid connection type 0"},
+		{"accounts invalid type", AccountsScope(""), ErrInvalidRequest, `unknown connection type ""`},
 		{"accounts of HRIS", AccountsScope(HRIS), ErrInvalidRequest, "hris"},
 		{"accounts of IdP", AccountsScope(IdP, "okta"), ErrInvalidRequest, "idp"},
 		{"accounts empty provider", AccountsScope(Infrastructure, "aws", ""), ErrInvalidRequest, "empty provider"},
@@ -257,19 +257,15 @@ func TestScopeString(t *testing.T) {
 	s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"aws"}, ConnectionIDs: []string{"c1"}}
 	assert.Equal(t, "accounts types=infrastructure providers=aws connections=c1", s.String())
 	assert.Equal(t, "all", AllScope().String())
-	var k ScopeKind
-	require.NoError(t, k.UnmarshalText([]byte("personnel")))
-	assert.Equal(t, ScopePersonnel, k)
-	assert.Error(t, k.UnmarshalText([]byte("everything")))
 }
 
 func TestPlanSkipsInvalidConnectionType(t *testing.T) {
 	t.Parallel()
-	conns := []Connection{{ID: "ok", Tenant: "t", Type: IdP, Provider: "p"}, {ID: "bad", Tenant: "t", Type: 0, Provider: "p"}}
+	conns := []Connection{{ID: "ok", Tenant: "t", Type: IdP, Provider: "p"}, {ID: "bad", Tenant: "t", Type: "Okta", Provider: "p"}}
 	p, err := planScope("t", AllScope(), conns, func(string) bool { return true })
 	require.NoError(t, err)
 	require.Len(t, p.Sync, 1)
 	require.Len(t, p.Skip, 1)
 	assert.Equal(t, "bad", p.Skip[0].Connection.ID)
-	assert.Contains(t, p.Skip[0].Reason, "invalid connection type")
+	assert.Equal(t, `unknown connection type "Okta"`, p.Skip[0].Reason)
 }

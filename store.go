@@ -2,7 +2,6 @@ package resync
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -66,63 +65,24 @@ type SnapshotEntry struct {
 	Volatile uint64
 }
 
-// ChangeOp is the kind of change to a record.
-type ChangeOp uint8
+// ChangeOp is the kind of change to a record. Its values are stable
+// lower-case names, safe to store.
+type ChangeOp string
 
 // Change operations.
 const (
 	// OpAdd stores a record new to the snapshot (or revives a tombstone).
-	OpAdd ChangeOp = iota + 1
+	OpAdd ChangeOp = "add"
 	// OpUpdate stores a record whose content (its Fingerprint) changed.
-	OpUpdate
+	OpUpdate ChangeOp = "update"
 	// OpRemove tombstones a record the read no longer returned.
-	OpRemove
+	OpRemove ChangeOp = "remove"
 	// OpRefresh stores the new data of a record whose content did not
 	// change: only its volatile fields (last login, last use) moved, or its
 	// fingerprint is rewritten in the current version (see Fingerprint). It
 	// writes no change-log entry and is not counted as an update.
-	OpRefresh
+	OpRefresh ChangeOp = "refresh"
 )
-
-// String returns "add", "update", "remove" or "refresh".
-func (o ChangeOp) String() string {
-	switch o {
-	case OpAdd:
-		return "add"
-	case OpUpdate:
-		return "update"
-	case OpRemove:
-		return "remove"
-	case OpRefresh:
-		return "refresh"
-	}
-	return fmt.Sprintf("ChangeOp(%d)", uint8(o))
-}
-
-func parseChangeOp(s string) (ChangeOp, error) {
-	for _, o := range []ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh} {
-		if o.String() == s {
-			return o, nil
-		}
-	}
-	return 0, fmt.Errorf("resync: unknown change op %q", s)
-}
-
-// MarshalText implements encoding.TextMarshaler; an invalid op is an error.
-func (o ChangeOp) MarshalText() ([]byte, error) {
-	if o < OpAdd || o > OpRefresh {
-		return nil, fmt.Errorf("resync: invalid change op %d", uint8(o))
-	}
-	return []byte(o.String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler: it accepts the
-// String form.
-func (o *ChangeOp) UnmarshalText(b []byte) error {
-	v, err := parseChangeOp(string(b))
-	*o = v
-	return err
-}
 
 // Change is one record's change.
 type Change struct {
@@ -248,7 +208,7 @@ type RecordQuery struct {
 	// ConnectionType selects the connections of this type, as the
 	// ConnectionSource lists them now (Engine.Records only).
 	ConnectionType ConnectionType
-	// Kind filters by kind; 0 means all.
+	// Kind filters by kind; "" means all.
 	Kind RecordKind
 	// Email selects the identities whose Email and the accounts whose
 	// OwnerEmail is this address, ignoring the case of ASCII letters

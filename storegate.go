@@ -83,8 +83,8 @@ func validateChangeSet(cs *ChangeSet) error {
 	}
 	seen := make(map[recKey]struct{}, len(cs.Changes))
 	for i, c := range cs.Changes {
-		if c.Kind < KindIdentity || c.Kind > KindGroup {
-			return bad("change %d: unknown kind %d", i, c.Kind)
+		if c.Kind.index() == 0 {
+			return bad("change %d: unknown kind %q", i, c.Kind)
 		}
 		if c.Key == "" {
 			return bad("change %d: empty key", i)
@@ -104,7 +104,7 @@ func validateChangeSet(cs *ChangeSet) error {
 			}
 		case OpRemove:
 		default:
-			return bad("change %d: unknown op %d", i, c.Op)
+			return bad("change %d: unknown op %q", i, c.Op)
 		}
 	}
 	return nil

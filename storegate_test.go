@@ -30,8 +30,8 @@ func TestGateRefusesMalformedChangeSets(t *testing.T) {
 	wrongKey, wrongKind, badOp, badKind, noKey := good(), good(), good(), good(), good()
 	wrongKey.Key = "other"
 	wrongKind.Kind = resync.KindAccount
-	badOp.Op = 9
-	badKind.Kind = 0
+	badOp.Op = "delete"
+	badKind.Kind = "user"
 	noKey.Key = ""
 	cases := map[string]*resync.ChangeSet{
 		"nil":                   nil,

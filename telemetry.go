@@ -60,7 +60,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 func (t *telemetry) runEnded(ctx context.Context, ri RunInfo, d time.Duration) {
 	attrs := metric.WithAttributes(
 		attribute.String("resync.trigger", string(ri.Trigger)),
-		attribute.String("resync.scope", ri.Scope.Kind.String()),
+		attribute.String("resync.scope", string(ri.Scope.Kind)),
 		attribute.String("resync.status", string(ri.Status)))
 	t.runDuration.Record(ctx, d.Seconds(), attrs)
 }

@@ -308,7 +308,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
 		for _, r := range c.records {
-			if (q.Kind != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+			if (q.Kind != "" && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
 				continue
 			}
 			out = append(out, *r)
@@ -316,7 +316,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b resync.StoredRecord) int {
-		if c := cmp.Compare(a.Kind, b.Kind); c != 0 {
+		if c := cmp.Compare(storage.KindCode(a.Kind), storage.KindCode(b.Kind)); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Key, b.Key)
@@ -460,22 +460,8 @@ func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Re
 	}
 }
 
-// kindRank orders kinds as the stores' kind codes do: identities,
-// accounts, groups.
-func kindRank(k resync.RecordKind) int {
-	switch k {
-	case resync.KindIdentity:
-		return 1
-	case resync.KindAccount:
-		return 2
-	case resync.KindGroup:
-		return 3
-	}
-	return 0
-}
-
 func compareKeys(a, b recKey) int {
-	if c := cmp.Compare(kindRank(a.kind), kindRank(b.kind)); c != 0 {
+	if c := cmp.Compare(storage.KindCode(a.kind), storage.KindCode(b.kind)); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.key, b.key)
@@ -510,7 +496,7 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	match := func(r *resync.StoredRecord) bool {
-		if (kindRank(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+		if (storage.KindCode(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
 			return false
 		}
 		email, key, status := storage.IndexFields(r.Record)
@@ -580,12 +566,12 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 				start++
 			}
 		}
-		if kindRank(q.Kind) != 0 {
+		if storage.KindCode(q.Kind) != 0 {
 			first, _ := slices.BinarySearchFunc(keys, recKey{kind: q.Kind}, compareKeys)
 			start = max(start, first)
 		}
 		for _, k := range keys[start:] {
-			if kindRank(q.Kind) != 0 && kindRank(k.kind) > kindRank(q.Kind) {
+			if storage.KindCode(q.Kind) != 0 && storage.KindCode(k.kind) > storage.KindCode(q.Kind) {
 				break
 			}
 			if r := c.records[k]; r != nil && match(r) {

@@ -292,7 +292,7 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 		{"partial apply on conflict", func() resync.Store { return partialApply{memstore.New()} },
 			"ApplyBaseVersionConflict", "Store.Apply contract (package storage; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
 		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
-			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind 0, IncludeRemoved false) returned"},
+			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind \"\", IncludeRemoved false) returned"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
 			"HoldRoundTrip", "Store.GetHeld contract (package storage): the held change set does not round-trip: change 0"},
 	}

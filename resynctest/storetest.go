@@ -388,7 +388,7 @@ type entryKey struct {
 	key  string
 }
 
-func (k entryKey) String() string { return k.kind.String() + "/" + k.key }
+func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
@@ -445,7 +445,7 @@ func (e *storeEnv) state(tenant, conn string) (connState, error) {
 	if st.live, st.version, err = e.snapshot(tenant, conn); err != nil {
 		return st, err
 	}
-	if st.records, err = e.records(tenant, conn, 0, true); err != nil {
+	if st.records, err = e.records(tenant, conn, "", true); err != nil {
 		return st, err
 	}
 	if st.log, err = e.changes(resync.ChangeQuery{Tenant: tenant, ConnectionID: conn}); err != nil {
@@ -749,7 +749,7 @@ func checkSnapshotNew(e *storeEnv) error {
 	if v != 0 || len(m) != 0 {
 		return ruleSnapshot.errorf("a connection never applied has version %d and %d entries, want 0 and none", v, len(m))
 	}
-	recs, err := e.records(e.tenant("a"), "never-applied", 0, true)
+	recs, err := e.records(e.tenant("a"), "never-applied", "", true)
 	if err != nil {
 		return err
 	}
@@ -891,7 +891,7 @@ func checkApplyOps(e *storeEnv) error {
 		if v != int64(n+1) {
 			return ruleApply.errorf("version after applying %q at base version %d is %d, want BaseVersion+1 = %d", st.cs.ID, st.cs.BaseVersion, v, n+1)
 		}
-		recs, err := e.records(a, "c1", 0, false)
+		recs, err := e.records(a, "c1", "", false)
 		if err != nil {
 			return err
 		}
@@ -927,7 +927,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(i2)))); err != nil {
 		return err
 	}
-	all, err := e.records(a, "c1", 0, true)
+	all, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -938,7 +938,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !tomb.Removed() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
-	live, err := e.records(a, "c1", 0, false)
+	live, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -953,7 +953,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs3", "run3", 2, opAdd(i2b))); err != nil {
 		return err
 	}
-	all, err = e.records(a, "c1", 0, true)
+	all, err = e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1173,7 +1173,7 @@ func checkRecordsOrder(e *storeEnv) error {
 	keys := func(rs []resync.StoredRecord) []string {
 		out := make([]string, len(rs))
 		for i, r := range rs {
-			out[i] = r.Kind.String() + "/" + r.Key
+			out[i] = string(r.Kind) + "/" + r.Key
 		}
 		return out
 	}
@@ -1182,8 +1182,8 @@ func checkRecordsOrder(e *storeEnv) error {
 		removed bool
 		want    []string
 	}{
-		{0, false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
-		{0, true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
+		{"", false, []string{"identity/amy", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/mmm"}},
+		{"", true, []string{"identity/amy", "identity/kim", "identity/zoe", "account/aaa", "account/bbb", "account/zzz", "group/aaa", "group/mmm"}},
 		{resync.KindAccount, false, []string{"account/aaa", "account/bbb", "account/zzz"}},
 		{resync.KindIdentity, true, []string{"identity/amy", "identity/kim", "identity/zoe"}},
 		{resync.KindGroup, false, []string{"group/mmm"}},
@@ -1194,7 +1194,7 @@ func checkRecordsOrder(e *storeEnv) error {
 			return err
 		}
 		if g := keys(got); !slices.Equal(g, c.want) {
-			return ruleRecords.errorf("Records(Kind %d, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
+			return ruleRecords.errorf("Records(Kind %q, IncludeRemoved %v) returned %v, want %v (matching records, by kind then key)", c.kind, c.removed, g, c.want)
 		}
 	}
 	return nil
@@ -1225,7 +1225,7 @@ func checkRecordsRoundTrip(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs1", "run1", 0, changes...)); err != nil {
 		return err
 	}
-	got, err := e.records(a, "c1", 0, false)
+	got, err := e.records(a, "c1", "", false)
 	if err != nil {
 		return err
 	}
@@ -1620,7 +1620,7 @@ func checkTenantIsolation(e *storeEnv) error {
 		return ruleHold.errorf("Hold: %v", err)
 	}
 	for _, t := range []string{a, b} {
-		recs, err := e.records(t, "c1", 0, true)
+		recs, err := e.records(t, "c1", "", true)
 		if err != nil {
 			return err
 		}
@@ -1642,11 +1642,11 @@ func checkTenantIsolation(e *storeEnv) error {
 			}
 		}
 	}
-	ra, err := e.records(a, "c1", 0, true)
+	ra, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
-	rb, err := e.records(b, "c1", 0, true)
+	rb, err := e.records(b, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1709,7 +1709,7 @@ func checkOddData(e *storeEnv) error {
 		if err := e.apply(cs); err != nil {
 			return err
 		}
-		recs, err := e.records(t, conn, 0, true)
+		recs, err := e.records(t, conn, "", true)
 		if err != nil {
 			return err
 		}
@@ -1799,7 +1799,7 @@ func checkOddData(e *storeEnv) error {
 		if len(runs) != 1 || runs[0].Tenant != t {
 			return ruleIsolation.errorf("ListRuns(%q) returned %d runs, want its own 1 (tenants %q must not match each other)", t, len(runs), similar)
 		}
-		recs, err := e.records(t, "c", 0, true)
+		recs, err := e.records(t, "c", "", true)
 		if err != nil {
 			return err
 		}
@@ -1829,7 +1829,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if err := e.apply(newChangeSet(a, "c1", "cs2", "run2", 1, opRemove(resync.KindIdentity, "bob", resync.Fingerprint(gone)))); err != nil {
 		return err
 	}
-	before, err := e.records(a, "c1", 0, true)
+	before, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1871,7 +1871,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if v != 3 {
 		return ruleApply.errorf("version after a change set with refreshes is %d, want BaseVersion+1 = 3", v)
 	}
-	recs, err := e.records(a, "c1", 0, true)
+	recs, err := e.records(a, "c1", "", true)
 	if err != nil {
 		return err
 	}
@@ -1919,7 +1919,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if len(log) != 1 || log[0].Op != resync.OpUpdate || log[0].Key != "alice" {
 		ops := make([]string, len(log))
 		for i, l := range log {
-			ops[i] = l.Op.String() + " " + l.Key
+			ops[i] = string(l.Op) + " " + l.Key
 		}
 		return ruleChanges.errorf("change log of a change set with one update and four refreshes: %v, want just the update (refreshes have no entry)", ops)
 	}

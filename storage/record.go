@@ -23,7 +23,7 @@ func DecodeRecord(kind resync.RecordKind, data []byte) (resync.Record, error) {
 	case resync.KindGroup:
 		r = new(resync.Group)
 	default:
-		return nil, fmt.Errorf("storage: unknown record kind %d", uint8(kind))
+		return nil, fmt.Errorf("storage: unknown record kind %q", kind)
 	}
 	if err := json.Unmarshal(data, r); err != nil {
 		return nil, fmt.Errorf("storage: decoding %s record: %w", kind, err)
@@ -32,7 +32,7 @@ func DecodeRecord(kind resync.RecordKind, data []byte) (resync.Record, error) {
 }
 
 // KindOfRecord returns the kind of r: KindIdentity, KindAccount or
-// KindGroup, or 0 for a nil record.
+// KindGroup, or "" for a nil record.
 func KindOfRecord(r resync.Record) resync.RecordKind {
 	switch r.(type) {
 	case *resync.Identity:
@@ -42,7 +42,7 @@ func KindOfRecord(r resync.Record) resync.RecordKind {
 	case *resync.Group:
 		return resync.KindGroup
 	}
-	return 0
+	return ""
 }
 
 // KeyOf returns the key of r (its Key field), or "" for a nil record.
@@ -62,4 +62,68 @@ func KeyOf(r resync.Record) string {
 		}
 	}
 	return ""
+}
+
+// KindCode returns a small integer for a record kind, for stores that keep
+// kinds in an integer column: 1 for identities, 2 for accounts and 3 for
+// groups (the order stores list records in), 0 for anything else. The
+// codes never change; KindOf maps them back.
+func KindCode(k resync.RecordKind) int {
+	switch k {
+	case resync.KindIdentity:
+		return 1
+	case resync.KindAccount:
+		return 2
+	case resync.KindGroup:
+		return 3
+	}
+	return 0
+}
+
+// KindOf returns the record kind of a KindCode, or an error for a code no
+// kind has.
+func KindOf(code int64) (resync.RecordKind, error) {
+	switch code {
+	case 1:
+		return resync.KindIdentity, nil
+	case 2:
+		return resync.KindAccount, nil
+	case 3:
+		return resync.KindGroup, nil
+	}
+	return "", fmt.Errorf("storage: stored record kind %d is unknown", code)
+}
+
+// OpCode returns a small integer for a change operation, for stores that
+// keep operations in an integer column: 1 add, 2 update, 3 remove,
+// 4 refresh, 0 for anything else. The codes never change; OpOf maps them
+// back.
+func OpCode(o resync.ChangeOp) int {
+	switch o {
+	case resync.OpAdd:
+		return 1
+	case resync.OpUpdate:
+		return 2
+	case resync.OpRemove:
+		return 3
+	case resync.OpRefresh:
+		return 4
+	}
+	return 0
+}
+
+// OpOf returns the change operation of an OpCode, or an error for a code
+// no operation has.
+func OpOf(code int64) (resync.ChangeOp, error) {
+	switch code {
+	case 1:
+		return resync.OpAdd, nil
+	case 2:
+		return resync.OpUpdate, nil
+	case 3:
+		return resync.OpRemove, nil
+	case 4:
+		return resync.OpRefresh, nil
+	}
+	return "", fmt.Errorf("storage: stored change operation %d is unknown", code)
 }

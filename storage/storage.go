@@ -58,9 +58,9 @@ type Store interface {
 	//     nothing); the version becomes BaseVersion+1; and any held change
 	//     set of the connection is discarded.
 	Apply(ctx context.Context, cs *resync.ChangeSet) error
-	// Records returns the connection's records matching q (Kind 0: all
-	// kinds; tombstones only with IncludeRemoved), ordered by kind then
-	// key.
+	// Records returns the connection's records matching q (Kind "": all
+	// kinds; tombstones only with IncludeRemoved), ordered by kind
+	// (identities, accounts, groups: KindCode order) then key.
 	Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error)
 	// Changes returns the tenant's change-log entries matching q (a zero
 	// ConnectionID or RunID does not filter; Seq greater than AfterSeq;

@@ -163,7 +163,7 @@ func fieldDiffs(old, cur resync.Record, name func(resync.RecordKind, string) str
 		switch a := ov.Field(i).Interface().(type) {
 		case []string:
 			b := cv.Field(i).Interface().([]string)
-			kind := resync.RecordKind(0)
+			var kind resync.RecordKind
 			switch f.Name {
 			case "Groups":
 				kind = resync.KindGroup

@@ -148,7 +148,7 @@ func (r *bareRows) Values() ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.vals = append(r.vals[:0], "t", "bare", int16(c.Kind), c.Key, int64(c.Fingerprint), data, r.now, "bench")
+	r.vals = append(r.vals[:0], "t", "bare", int16(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), data, r.now, "bench")
 	return r.vals, nil
 }
 

@@ -114,7 +114,13 @@ func (s *Store) GetHeld(ctx context.Context, tenant, id string) (*resync.ChangeS
 			if err := rows.Scan(&op, &kind, &c.Key, &fp, &prev, &vol, &data); err != nil {
 				return err
 			}
-			c.Op, c.Kind, c.Fingerprint, c.PrevFingerprint = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(prev)
+			if c.Op, err = storage.OpOf(int64(op)); err != nil {
+				return err
+			}
+			if c.Kind, err = storage.KindOf(int64(kind)); err != nil {
+				return err
+			}
+			c.Fingerprint, c.PrevFingerprint = uint64(fp), uint64(prev)
 			c.Volatile = uint64(vol)
 			if data != nil {
 				if c.Record, err = storage.DecodeRecord(c.Kind, data); err != nil {

@@ -14,44 +14,68 @@ import (
 	"github.com/openresync/resync"
 )
 
-// runDoc is how a RunInfo is kept in runs.info. It embeds RunInfo, so new
-// fields are kept without a change here, and shadows the fields whose text
-// forms refuse zero values (an unset scope kind or connection type), which
-// are kept as numbers instead.
+// encodeRun keeps a RunInfo in runs.info as its JSON.
+func encodeRun(r resync.RunInfo) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encoding run: %w", err)
+	}
+	if err := checkRecordJSON("run", r.ID, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// runDoc reads runs.info. Releases before the enums were names kept the
+// scope kind, the scope's types and each connection's type as numbers: it
+// reads either form.
 type runDoc struct {
 	resync.RunInfo
 	Scope       scopeDoc
-	Connections []connDoc `json:",omitempty"`
+	Connections []connDoc
 }
 
 type scopeDoc struct {
 	resync.Scope
-	Kind  uint8
-	Types []uint8 `json:",omitempty"`
+	Kind  json.RawMessage
+	Types []json.RawMessage
 }
 
 type connDoc struct {
 	resync.ConnectionResult
-	Type uint8
+	Type json.RawMessage
 }
 
-func encodeRun(r resync.RunInfo) ([]byte, error) {
-	d := runDoc{RunInfo: r}
-	d.Scope = scopeDoc{Scope: r.Scope, Kind: uint8(r.Scope.Kind)}
-	for _, t := range r.Scope.Types {
-		d.Scope.Types = append(d.Scope.Types, uint8(t))
+// legacyScopeKinds and legacyTypes are the numbers earlier releases wrote.
+var (
+	legacyScopeKinds = []resync.ScopeKind{1: resync.ScopePersonnel, 2: resync.ScopeAccounts, 3: resync.ScopeAll}
+	legacyTypes      = []resync.ConnectionType{1: resync.IdP, 2: resync.HRIS, 3: resync.Infrastructure, 4: resync.VersionControl,
+		5: resync.MDM, 6: resync.PolicyManagement, 7: resync.SecurityTraining, 8: resync.Observability, 9: resync.VulnerabilityScanning,
+		10: resync.Offboarding, 11: resync.BackgroundChecks, 12: resync.ComplianceAsCode, 13: resync.AccessReview}
+)
+
+// enumValue decodes a name, or a number of an earlier release through
+// legacy. Absent or null gives the zero value.
+func enumValue[T ~string](raw json.RawMessage, legacy []T) (T, error) {
+	var zero T
+	if len(raw) == 0 || string(raw) == "null" {
+		return zero, nil
 	}
-	for _, c := range r.Connections {
-		d.Connections = append(d.Connections, connDoc{ConnectionResult: c, Type: uint8(c.Type)})
+	var n int
+	if err := json.Unmarshal(raw, &n); err == nil {
+		if n == 0 {
+			return zero, nil
+		}
+		if n < 0 || n >= len(legacy) || legacy[n] == "" {
+			return zero, fmt.Errorf("stored value %d is unknown", n)
+		}
+		return legacy[n], nil
 	}
-	b, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: encoding run: %w", err)
+	var s T
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return zero, err
 	}
-	if err := checkRecordJSON(0, r.ID, b); err != nil {
-		return nil, fmt.Errorf("%w (in run %q)", err, r.ID)
-	}
-	return b, nil
+	return s, nil
 }
 
 func decodeRun(b []byte) (resync.RunInfo, error) {
@@ -61,15 +85,24 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 	}
 	r := d.RunInfo
 	r.Scope = d.Scope.Scope
-	r.Scope.Kind = resync.ScopeKind(d.Scope.Kind)
+	var err error
+	if r.Scope.Kind, err = enumValue(d.Scope.Kind, legacyScopeKinds); err != nil {
+		return resync.RunInfo{}, fmt.Errorf("postgres: decoding stored run %q: scope kind: %w", r.ID, err)
+	}
 	r.Scope.Types = nil
-	for _, t := range d.Scope.Types {
-		r.Scope.Types = append(r.Scope.Types, resync.ConnectionType(t))
+	for _, raw := range d.Scope.Types {
+		t, err := enumValue(raw, legacyTypes)
+		if err != nil {
+			return resync.RunInfo{}, fmt.Errorf("postgres: decoding stored run %q: scope type: %w", r.ID, err)
+		}
+		r.Scope.Types = append(r.Scope.Types, t)
 	}
 	r.Connections = nil
 	for _, c := range d.Connections {
 		cr := c.ConnectionResult
-		cr.Type = resync.ConnectionType(c.Type)
+		if cr.Type, err = enumValue(c.Type, legacyTypes); err != nil {
+			return resync.RunInfo{}, fmt.Errorf("postgres: decoding stored run %q: connection type: %w", r.ID, err)
+		}
 		r.Connections = append(r.Connections, cr)
 	}
 	return r, nil

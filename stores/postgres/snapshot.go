@@ -47,7 +47,11 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 			if err := rows.Scan(&kind, &key, &fp, &vol); err != nil {
 				return err
 			}
-			if err := fn(resync.SnapshotEntry{Kind: resync.RecordKind(kind), Key: key, Fingerprint: uint64(fp), Volatile: uint64(vol)}); err != nil {
+			k, err := storage.KindOf(int64(kind))
+			if err != nil {
+				return err
+			}
+			if err := fn(resync.SnapshotEntry{Kind: k, Key: key, Fingerprint: uint64(fp), Volatile: uint64(vol)}); err != nil {
 				fnErr = err
 				return err
 			}
@@ -215,7 +219,7 @@ func (r *changeRows) encode(c *resync.Change) ([]byte, error) {
 		return nil, fmt.Errorf("%w: postgres: encoding %s %q: %w", resync.ErrInvalidRequest, c.Kind, trunc(c.Key), err)
 	}
 	b := bytes.TrimSuffix(r.buf.Bytes(), []byte{'\n'})
-	if err := checkRecordJSON(c.Kind, c.Key, b); err != nil {
+	if err := checkRecordJSON(string(c.Kind), c.Key, b); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -238,16 +242,16 @@ func (r *changeRows) Values() ([]any, error) {
 		if r.held {
 			r.vals = append(r.vals, r.cs.Tenant, r.cs.ID)
 		}
-		r.vals = append(r.vals, int32(r.i), int16(c.Op), int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint), int64(c.Volatile), d)
+		r.vals = append(r.vals, int32(r.i), int16(storage.OpCode(c.Op)), int16(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint), int64(c.Volatile), d)
 	case layoutRecords:
 		data, err := r.encode(c)
 		if err != nil {
 			r.err = err
 			return nil, err
 		}
-		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data, r.now, r.cs.RunID)
+		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data, r.now, r.cs.RunID)
 	case layoutChanges:
-		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, r.cs.RunID, r.cs.ID, int16(c.Op), int16(c.Kind), c.Key,
+		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, r.cs.RunID, r.cs.ID, int16(storage.OpCode(c.Op)), int16(storage.KindCode(c.Kind)), c.Key,
 			int64(c.Fingerprint), int64(c.PrevFingerprint), r.now)
 	}
 	return r.vals, nil
@@ -316,7 +320,7 @@ func (s *Store) tombstone(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, 
 		}
 	}
 	for kind, keys := range byKind {
-		if _, err := tx.Exec(ctx, s.sql(tombSQL), cs.Tenant, cs.ConnectionID, now, cs.RunID, int16(kind), keys); err != nil {
+		if _, err := tx.Exec(ctx, s.sql(tombSQL), cs.Tenant, cs.ConnectionID, now, cs.RunID, int16(storage.KindCode(kind)), keys); err != nil {
 			return err
 		}
 	}
@@ -423,7 +427,7 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 			d := string(b)
 			data[i] = &d
 		}
-		ord[i], ops[i], kinds[i], keys[i] = int32(i), int16(c.Op), int16(c.Kind), c.Key
+		ord[i], ops[i], kinds[i], keys[i] = int32(i), int16(storage.OpCode(c.Op)), int16(storage.KindCode(c.Kind)), c.Key
 		fps[i], prevs[i], vols[i] = int64(c.Fingerprint), int64(c.PrevFingerprint), int64(c.Volatile)
 	}
 	src := `(SELECT * FROM unnest($6::integer[], $7::smallint[], $8::smallint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::jsonb[])
@@ -444,8 +448,8 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	query := `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM {schema}.records WHERE tenant = $1 AND connection_id = $2`
 	args := []any{q.Tenant, q.ConnectionID}
-	if q.Kind != 0 {
-		args = append(args, int16(q.Kind))
+	if q.Kind != "" {
+		args = append(args, int16(storage.KindCode(q.Kind)))
 		query += " AND kind = $3"
 	}
 	if !q.IncludeRemoved {
@@ -471,7 +475,10 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
 			return nil, fmt.Errorf("postgres: reading records: %w", err)
 		}
-		r.Kind, r.Fingerprint, r.Volatile, r.UpdatedAt, r.RemovedAt = resync.RecordKind(kind), uint64(fp), uint64(vol), updatedAt.UTC(), utc(removedAt)
+		if r.Kind, err = storage.KindOf(int64(kind)); err != nil {
+			return nil, fmt.Errorf("postgres: reading records: %w", err)
+		}
+		r.Fingerprint, r.Volatile, r.UpdatedAt, r.RemovedAt = uint64(fp), uint64(vol), updatedAt.UTC(), utc(removedAt)
 		if removedBy != nil {
 			r.RemovedBy = *removedBy
 		}
@@ -540,7 +547,13 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &prev, &at); err != nil {
 			return nil, fmt.Errorf("postgres: reading change log: %w", err)
 		}
-		e.Tenant, e.Op, e.Kind = q.Tenant, resync.ChangeOp(op), resync.RecordKind(kind)
+		e.Tenant = q.Tenant
+		if e.Op, err = storage.OpOf(int64(op)); err != nil {
+			return nil, fmt.Errorf("postgres: reading change log: %w", err)
+		}
+		if e.Kind, err = storage.KindOf(int64(kind)); err != nil {
+			return nil, fmt.Errorf("postgres: reading change log: %w", err)
+		}
 		e.Fingerprint, e.PrevFingerprint, e.At = uint64(fp), uint64(prev), at.UTC()
 		out = append(out, e)
 	}

@@ -38,7 +38,7 @@ func checkTexts(pairs ...string) error {
 // and a \ufffd escape is how encoding/json writes invalid UTF-8, which
 // would not round-trip. encoding/json writes valid U+FFFD characters
 // unescaped, so the escape means the input was invalid.
-func checkRecordJSON(kind resync.RecordKind, key string, b []byte) error {
+func checkRecordJSON(what, key string, b []byte) error {
 	for i := 0; i < len(b); i++ {
 		if b[i] != '\\' || i+1 >= len(b) {
 			continue
@@ -46,9 +46,9 @@ func checkRecordJSON(kind resync.RecordKind, key string, b []byte) error {
 		if b[i+1] == 'u' && i+6 <= len(b) {
 			switch string(bytes.ToLower(b[i+2 : i+6])) {
 			case "0000":
-				return fmt.Errorf("%w: postgres: %s %q: a string contains a NUL byte, which PostgreSQL cannot store", resync.ErrInvalidRequest, kind, trunc(key))
+				return fmt.Errorf("%w: postgres: %s %q: a string contains a NUL byte, which PostgreSQL cannot store", resync.ErrInvalidRequest, what, trunc(key))
 			case "fffd":
-				return fmt.Errorf("%w: postgres: %s %q: a string is not valid UTF-8", resync.ErrInvalidRequest, kind, trunc(key))
+				return fmt.Errorf("%w: postgres: %s %q: a string is not valid UTF-8", resync.ErrInvalidRequest, what, trunc(key))
 			}
 		}
 		i++ // skip the escaped character

@@ -55,7 +55,7 @@ func bareInsert(b *testing.B, path string, cs *resync.ChangeSet) (time.Duration,
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`)
 	require.NoError(b, err)
 	for i, c := range cs.Changes {
-		_, err := st.Exec(cs.Tenant, cs.ConnectionID, int64(c.Kind), c.Key, int64(c.Fingerprint), data[i], now, cs.RunID)
+		_, err := st.Exec(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), data[i], now, cs.RunID)
 		require.NoError(b, err)
 	}
 	require.NoError(b, st.Close())

@@ -45,7 +45,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 		// A fingerprint of the old definition: any 64-bit value, top byte included.
 		oldFP := int64(uint64(i+1)*0x9e3779b97f4a7c15 | 1<<56)
 		_, err = db.Exec(`INSERT INTO records (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by)
-			VALUES ('acme', 'okta-1', ?, ?, ?, ?, 1, 'old-run')`, int64(storage.KindOfRecord(r)), storage.KeyOf(r), oldFP, data)
+			VALUES ('acme', 'okta-1', ?, ?, ?, ?, 1, 'old-run')`, storage.KindCode(storage.KindOfRecord(r)), storage.KeyOf(r), oldFP, data)
 		require.NoError(t, err)
 	}
 	tomb, _ := storage.EncodeRecord(&resync.Identity{Key: "gone", Status: resync.StatusActive})

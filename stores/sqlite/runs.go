@@ -10,44 +10,10 @@ import (
 	"github.com/openresync/resync"
 )
 
-// storedRun is the JSON form of a RunInfo in the runs table. Its Scope
-// field shadows RunInfo.Scope so that a zero scope kind round-trips.
-type storedRun struct {
-	resync.RunInfo
-	Scope       storedScope
-	Connections []storedConn
-}
-
-// storedConn shadows ConnectionResult.Type so that a zero type round-trips.
-type storedConn struct {
-	resync.ConnectionResult
-	Type string `json:",omitempty"`
-}
-
-type storedScope struct {
-	Kind          string                  `json:",omitempty"`
-	Types         []resync.ConnectionType `json:",omitempty"`
-	Providers     []string                `json:",omitempty"`
-	ConnectionIDs []string                `json:",omitempty"`
-}
-
+// encodeRun keeps a run as its JSON. The enum fields (scope kind,
+// connection types) are their stable names, as earlier releases wrote them.
 func encodeRun(r resync.RunInfo) ([]byte, error) {
-	sr := storedRun{RunInfo: r, Scope: storedScope{
-		Types: r.Scope.Types, Providers: r.Scope.Providers, ConnectionIDs: r.Scope.ConnectionIDs,
-	}}
-	if r.Scope.Kind != 0 {
-		sr.Scope.Kind = r.Scope.Kind.String()
-	}
-	if r.Connections != nil {
-		sr.Connections = make([]storedConn, len(r.Connections))
-	}
-	for i, c := range r.Connections {
-		sr.Connections[i].ConnectionResult = c
-		if c.Type != 0 {
-			sr.Connections[i].Type = c.Type.String()
-		}
-	}
-	b, err := json.Marshal(sr)
+	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sqlite: encoding run %q: %w", resync.ErrInvalidRequest, r.ID, err)
 	}
@@ -55,29 +21,9 @@ func encodeRun(r resync.RunInfo) ([]byte, error) {
 }
 
 func decodeRun(b []byte) (resync.RunInfo, error) {
-	var sr storedRun
-	if err := json.Unmarshal(b, &sr); err != nil {
+	var r resync.RunInfo
+	if err := json.Unmarshal(b, &r); err != nil {
 		return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
-	}
-	r := sr.RunInfo
-	r.Scope = resync.Scope{Types: sr.Scope.Types, Providers: sr.Scope.Providers, ConnectionIDs: sr.Scope.ConnectionIDs}
-	r.Connections = nil
-	if sr.Connections != nil {
-		r.Connections = make([]resync.ConnectionResult, len(sr.Connections))
-	}
-	for i, sc := range sr.Connections {
-		c := sc.ConnectionResult
-		if sc.Type != "" {
-			if err := c.Type.UnmarshalText([]byte(sc.Type)); err != nil {
-				return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
-			}
-		}
-		r.Connections[i] = c
-	}
-	if sr.Scope.Kind != "" {
-		if err := r.Scope.Kind.UnmarshalText([]byte(sr.Scope.Kind)); err != nil {
-			return resync.RunInfo{}, fmt.Errorf("sqlite: decoding run: %w", err)
-		}
 	}
 	return r, nil
 }

@@ -256,20 +256,20 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 			}
 			switch c.Op {
 			case resync.OpAdd, resync.OpUpdate:
-				if err := up.add(int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
 					return fail(err)
 				}
 			case resync.OpRefresh:
-				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
 					return fail(err)
 				}
 				continue // no change-log entry
 			case resync.OpRemove:
-				if err := rm.add(int64(c.Kind), c.Key); err != nil {
+				if err := rm.add(int64(storage.KindCode(c.Kind)), c.Key); err != nil {
 					return fail(err)
 				}
 			}
-			if err := lg.add(int64(c.Op), int64(c.Kind), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
+			if err := lg.add(int64(storage.OpCode(c.Op)), int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
 				return fail(err)
 			}
 		}
@@ -319,7 +319,10 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 			if err := rows.Scan(&kind, &e.Key, &fp, &vol); err != nil {
 				return fmt.Errorf("sqlite: reading snapshot: %w", err)
 			}
-			e.Kind, e.Fingerprint, e.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
+			if e.Kind, err = storage.KindOf(kind); err != nil {
+				return fmt.Errorf("sqlite: reading snapshot: %w", err)
+			}
+			e.Fingerprint, e.Volatile = uint64(fp), uint64(vol)
 			if err := fn(e); err != nil {
 				return err
 			}
@@ -339,7 +342,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
-		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(q.Kind), q.IncludeRemoved)
+		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(storage.KindCode(q.Kind)), q.IncludeRemoved)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading records: %w", err)
 	}
@@ -356,7 +359,10 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: reading records: %w", err)
 		}
-		r.Kind, r.Fingerprint, r.Volatile = resync.RecordKind(kind), uint64(fp), uint64(vol)
+		if r.Kind, err = storage.KindOf(kind); err != nil {
+			return nil, fmt.Errorf("sqlite: reading records: %w", err)
+		}
+		r.Fingerprint, r.Volatile = uint64(fp), uint64(vol)
 		r.UpdatedAt, r.RemovedAt, r.RemovedBy = fromNanos(updated), fromNanos(removed), removedBy.String
 		if r.Record, err = storage.DecodeRecord(r.Kind, data); err != nil {
 			return nil, fmt.Errorf("sqlite: reading record: %w", err)
@@ -392,7 +398,13 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 		if err := rows.Scan(&e.Seq, &e.Tenant, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &pfp, &at); err != nil {
 			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
 		}
-		e.Op, e.Kind, e.Fingerprint, e.PrevFingerprint, e.At = resync.ChangeOp(op), resync.RecordKind(kind), uint64(fp), uint64(pfp), fromNanos(at)
+		if e.Op, err = storage.OpOf(op); err != nil {
+			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+		}
+		if e.Kind, err = storage.KindOf(kind); err != nil {
+			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+		}
+		e.Fingerprint, e.PrevFingerprint, e.At = uint64(fp), uint64(pfp), fromNanos(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
