@@ -113,10 +113,13 @@ func (e *storeEnv) personRecords(tenant, conn string, shift int) error {
 		if i%2 == 1 {
 			id.Email = strings.ToUpper(name) + "@example.com"
 		}
+		if name == "frank" {
+			id.Email = "Frank.ÅSE@Example.com" // only ASCII letters fold
+		}
 		id.Status = statuses[(i+shift)%len(statuses)]
 		adds = append(adds, opAdd(id))
 		acct := testAccount("acct-"+name, i)
-		acct.OwnerEmail = strings.ToLower(id.Email)
+		acct.OwnerEmail = strings.ToUpper(id.Email)
 		acct.ExternalID = "idp-" + name
 		acct.Status = statuses[(i+shift+1)%len(statuses)]
 		adds = append(adds, opAdd(acct))
@@ -156,6 +159,8 @@ func checkSearchFilters(e *storeEnv) error {
 		{resync.RecordQuery{Email: "bob@example.com", IncludeRemoved: true}, 6},
 		{resync.RecordQuery{Email: "carol@example.com", Kind: resync.KindAccount, IncludeRemoved: true}, 3},
 		{resync.RecordQuery{Email: "nobody@example.com"}, 0},
+		{resync.RecordQuery{Email: storage.FoldEmail("FRANK.ÅSE@EXAMPLE.COM")}, 6},
+		{resync.RecordQuery{Email: "frank.åse@example.com"}, 0},
 		{resync.RecordQuery{IdentityKey: "alice-c2"}, 1},
 		{resync.RecordQuery{IdentityKey: "idp-alice"}, 6},
 		{resync.RecordQuery{IdentityKey: "idp-alice", Kind: resync.KindIdentity}, 3},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	s := reopen(t, path, sqlite.Config{})
-	require.Equal(t, 2, schemaRows(t, path))
+	require.Equal(t, sqlite.SchemaVersion(), schemaRows(t, path))
 	all, err := s.Records(ctx, resync.RecordQuery{Tenant: "acme", ConnectionID: "okta-1", IncludeRemoved: true})
 	require.NoError(t, err)
 	require.Len(t, all, len(records)+1, "every record, tombstones included, survives the migration")
@@ -67,6 +68,22 @@ func TestMigrateFromVersion1(t *testing.T) {
 			assert.Zero(t, r.Volatile)
 		}
 	}
+	// Every record stored before version 4 is found by the columns the
+	// migration extracted: by email (in another case), key and status.
+	for i, r := range records {
+		email := strings.ToUpper(r.(*resync.Identity).Email)
+		found, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Email: storage.FoldEmail(email), Limit: 10}, resync.StoredRecord{})
+		require.NoError(t, err)
+		require.Len(t, found, 1, "record %d by email %s", i, email)
+		assert.Equal(t, storage.KeyOf(r), found[0].Key)
+		assert.Equal(t, "okta-1", found[0].ConnectionID)
+	}
+	byKey, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", IdentityKey: "gone", IncludeRemoved: true, Limit: 10}, resync.StoredRecord{})
+	require.NoError(t, err)
+	require.Len(t, byKey, 1, "the tombstone, by identity key")
+	active, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Status: resync.StatusActive, IncludeRemoved: true, Limit: 1000}, resync.StoredRecord{})
+	require.NoError(t, err)
+	assert.Len(t, active, len(records)+1, "every identity by status")
 
 	// The next read of the same people, one of whom logged in again.
 	next := resynctest.Identities("u", 300)
@@ -95,5 +112,5 @@ func TestMigrateFromVersion1(t *testing.T) {
 		assert.Equal(t, resync.Fingerprint(r.Record), r.Fingerprint, r.Key)
 		assert.NotZero(t, r.Volatile, "%s: the digest of its last login, computed by the upgrade", r.Key)
 	}
-	assert.Equal(t, 2, sqlite.SchemaVersion())
+	assert.Equal(t, 4, sqlite.SchemaVersion())
 }

@@ -338,11 +338,64 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	return version, nil
 }
 
+const recordCols = `connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by`
+
 // Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
+	return s.queryRecords(ctx, `SELECT `+recordCols+`
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
 		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(storage.KindCode(q.Kind)), q.IncludeRemoved)
+}
+
+// SearchRecords implements storage.RecordSearcher. Every filter is
+// answered by an index: the primary key (tenant, connection, kind, key)
+// for a connection, a kind and paging; records_by_email,
+// records_by_identity_key and records_by_status (version 4 of the
+// schema) for a person and a status across connections.
+func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
+	query, args := searchSQL(q, after)
+	return s.queryRecords(ctx, query, args...)
+}
+
+// searchSQL returns the query of SearchRecords.
+func searchSQL(q resync.RecordQuery, after resync.StoredRecord) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + recordCols + ` FROM records WHERE tenant = ?`)
+	args := []any{q.Tenant}
+	filter := func(cond string, arg any) {
+		b.WriteString(" AND " + cond)
+		args = append(args, arg)
+	}
+	if q.ConnectionID != "" {
+		filter("connection_id = ?", q.ConnectionID)
+	}
+	if code := storage.KindCode(q.Kind); code != 0 {
+		filter("kind = ?", int64(code))
+	}
+	if q.Email != "" {
+		filter("email = ?", q.Email)
+	}
+	if q.IdentityKey != "" {
+		filter("identity_key = ?", q.IdentityKey)
+	}
+	if q.Status != "" {
+		filter("status = ?", string(q.Status))
+	}
+	if !q.IncludeRemoved {
+		b.WriteString(" AND removed_at IS NULL")
+	}
+	if after.ConnectionID != "" {
+		b.WriteString(" AND (connection_id, kind, key) > (?, ?, ?)")
+		args = append(args, after.ConnectionID, int64(storage.KindCode(after.Kind)), after.Key)
+	}
+	b.WriteString(" ORDER BY connection_id, kind, key LIMIT ?")
+	args = append(args, q.Limit)
+	return b.String(), args
+}
+
+// queryRecords runs a query selecting recordCols.
+func (s *Store) queryRecords(ctx context.Context, query string, args ...any) ([]resync.StoredRecord, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading records: %w", err)
 	}
@@ -356,7 +409,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 			updated, removed sql.NullInt64
 			removedBy        sql.NullString
 		)
-		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
+		if err := rows.Scan(&r.ConnectionID, &kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: reading records: %w", err)
 		}
 		if r.Kind, err = storage.KindOf(kind); err != nil {
