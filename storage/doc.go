@@ -56,6 +56,12 @@
 // resynctest.TestStore checks a Store against every one of these rules;
 // memstore, stores/sqlite and stores/postgres run it.
 //
+// # Optional capabilities
+//
+//   - RecordSearcher: find a tenant's records across its connections by
+//     person, kind and status, a page at a time, with indexes
+//     (Engine.Records, Engine.Person).
+//
 // # Fingerprints
 //
 // Fingerprints (resync.Fingerprint) are opaque 64-bit values a store keeps
