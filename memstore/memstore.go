@@ -29,11 +29,13 @@ type Store struct {
 	conns map[tenantID]*connection
 	// byTenant lists each tenant's connections, for searches across them.
 	byTenant map[string]map[string]*connection
-	// people indexes records by person (see storage.IndexFields):
-	// tenant -> "e:" folded email or "k:" identity key -> records. An
+	// people indexes records by person (see storage.IndexFields): tenant
+	// -> folded email or identity key -> records. A tenant's index is
+	// built by its first search by person and kept by Apply from then on,
+	// so that applies of tenants nobody searches cost nothing more. An
 	// entry is a candidate, checked against the record when read, so that
 	// entries a changed email leaves behind do no harm.
-	people  map[string]map[string]map[recRef]struct{}
+	people  map[string]map[personTerm]map[recRef]struct{}
 	changes []resync.ChangeLogEntry
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet // by tenant + held ID
@@ -50,6 +52,13 @@ type lease struct {
 type recKey struct {
 	kind resync.RecordKind
 	key  string
+}
+
+// personTerm is a key of the person index: a folded email, or an
+// identity key.
+type personTerm struct {
+	email bool
+	term  string
 }
 
 // recRef names a record of a tenant.
@@ -97,7 +106,7 @@ func New(cfg ...Config) *Store {
 		live:     map[tenantID]struct{}{},
 		conns:    map[tenantID]*connection{},
 		byTenant: map[string]map[string]*connection{},
-		people:   map[string]map[string]map[recRef]struct{}{},
+		people:   map[string]map[personTerm]map[recRef]struct{}{},
 		held:     map[tenantID]*resync.ChangeSet{},
 		leases:   map[string]lease{},
 	}
@@ -428,36 +437,51 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 }
 
 // index adds a record about to be stored to the connection's sorted keys
-// (marking them unsorted if the key is new) and to the person index; s.mu
-// is held.
+// (marking them unsorted if the key is new) and, if the tenant has one, to
+// its person index; s.mu is held.
 func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Record) {
 	if _, ok := c.records[rk]; !ok {
 		c.sorted = append(c.sorted, rk)
 		c.unsorted = true
 	}
+	if byTerm := s.people[tenant]; byTerm != nil {
+		indexPerson(byTerm, recRef{conn, rk}, r)
+	}
+}
+
+// indexPerson adds a record to a tenant's person index.
+func indexPerson(byTerm map[personTerm]map[recRef]struct{}, ref recRef, r resync.Record) {
 	email, key, _ := storage.IndexFields(r)
-	if email == "" && key == "" {
-		return
-	}
-	byTerm := s.people[tenant]
-	if byTerm == nil {
-		byTerm = map[string]map[recRef]struct{}{}
-		s.people[tenant] = byTerm
-	}
-	add := func(term string) {
-		refs := byTerm[term]
+	add := func(t personTerm) {
+		refs := byTerm[t]
 		if refs == nil {
 			refs = map[recRef]struct{}{}
-			byTerm[term] = refs
+			byTerm[t] = refs
 		}
-		refs[recRef{conn, rk}] = struct{}{}
+		refs[ref] = struct{}{}
 	}
 	if email != "" {
-		add("e:" + email)
+		add(personTerm{true, email})
 	}
 	if key != "" {
-		add("k:" + key)
+		add(personTerm{false, key})
 	}
+}
+
+// peopleOf returns the tenant's person index, building it from the
+// tenant's records on first use; s.mu is held.
+func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
+	byTerm := s.people[tenant]
+	if byTerm == nil {
+		byTerm = map[personTerm]map[recRef]struct{}{}
+		for id, c := range s.byTenant[tenant] {
+			for rk, r := range c.records {
+				indexPerson(byTerm, recRef{id, rk}, r.Record)
+			}
+		}
+		s.people[tenant] = byTerm
+	}
+	return byTerm
 }
 
 func compareKeys(a, b recKey) int {
@@ -486,7 +510,9 @@ func (c *connection) keys() []recKey {
 
 // SearchRecords implements storage.RecordSearcher. A search by person
 // (Email or IdentityKey) reads the candidates of a per-tenant index of
-// emails and identity keys: it costs O(the person's records). Other
+// emails and identity keys: it costs O(the person's records) (the
+// tenant's first such search builds the index, in O(its records); Apply
+// keeps it after). Other
 // searches walk the tenant's connections in ID order and each
 // connection's keys in (kind, key) order, kept sorted between applies,
 // from the position after: they cost O(log n) to find the position plus
@@ -514,12 +540,12 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 	from := recRef{after.ConnectionID, recKey{after.Kind, after.Key}}
 	var out []resync.StoredRecord
 	if q.Email != "" || q.IdentityKey != "" {
-		term := "e:" + q.Email
+		term := personTerm{true, q.Email}
 		if q.Email == "" {
-			term = "k:" + q.IdentityKey
+			term = personTerm{false, q.IdentityKey}
 		}
 		var refs []recRef
-		for ref := range s.people[q.Tenant][term] {
+		for ref := range s.peopleOf(q.Tenant)[term] {
 			if (q.ConnectionID == "" || ref.conn == q.ConnectionID) && (after.ConnectionID == "" || compareRefs(ref, from) > 0) {
 				refs = append(refs, ref)
 			}

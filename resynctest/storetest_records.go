@@ -201,6 +201,32 @@ func checkSearchFilters(e *storeEnv) error {
 			}
 		}
 	}
+	// An email changed after the searches above: found by the new one
+	// only (an index kept as records change, not built once).
+	moved := testIdentity("alice-c1", 7)
+	moved.Email = "Alice.New@example.com"
+	recs, err := e.records(a, "c1", resync.KindIdentity, false)
+	if err != nil {
+		return err
+	}
+	old, _ := findRecord(recs, resync.KindIdentity, "alice-c1")
+	if err := e.apply(newChangeSet(a, "c1", "cs3-c1", "run3", 2, opUpdate(moved, old.Fingerprint))); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		email string
+		want  bool
+	}{{"alice.new@example.com", true}, {"alice@example.com", false}} {
+		got, err := e.search(resync.RecordQuery{Tenant: a, Email: c.email, ConnectionID: "c1", Limit: 100}, resync.StoredRecord{})
+		if err != nil {
+			return err
+		}
+		_, found := findRecord(got, resync.KindIdentity, "alice-c1")
+		if found != c.want {
+			return ruleSearch.errorf("after alice-c1's email changed to %q, SearchRecords(Email %q) found it: %v, want %v", moved.Email, c.email, found, c.want)
+		}
+	}
+
 	// A page ends at its limit and the next starts after its last record.
 	q := resync.RecordQuery{Tenant: a, Kind: resync.KindIdentity, IncludeRemoved: true, Limit: 4}
 	first, err := e.search(q, resync.StoredRecord{})
