@@ -255,6 +255,21 @@ func TestRecordsFiltersAndPaging(t *testing.T) {
 				assert.Len(t, all, 11, "every record of t1's listed connections")
 			}
 
+			// Pages of one across the connections of a type.
+			var infra []string
+			q = resync.RecordQuery{ConnectionType: resync.Infrastructure, Limit: 1}
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 10)
+				recs, next, err := e.Records(ctx, "t1", by, q)
+				require.NoError(t, err)
+				infra = append(infra, places(recs)...)
+				if next == "" {
+					break
+				}
+				q.Cursor = next
+			}
+			assert.Equal(t, []string{"aws-dev/account/arn:dev-mal", "aws-prod/account/arn:ann", "aws-prod/account/arn:mal"}, infra)
+
 			for _, bad := range []resync.RecordQuery{
 				{Limit: -1}, {Limit: 1001}, {Kind: "person"}, {Status: "gone"}, {ConnectionType: "crm"}, {Cursor: "not-a-cursor"},
 			} {
