@@ -52,6 +52,11 @@ func TestMigrateFromVersion1(t *testing.T) {
 	tomb, _ := storage.EncodeRecord(&resync.Identity{Key: "gone", Status: resync.StatusActive})
 	_, err = db.Exec(`INSERT INTO records VALUES ('acme', 'okta-1', 1, 'gone', 42, ?, 1, 'old-run', 2, 'old-run')`, tomb)
 	require.NoError(t, err)
+	// On another connection, an account whose email has non-ASCII
+	// letters: the migration must fold it as storage.FoldEmail does.
+	odd, _ := storage.EncodeRecord(&resync.Account{Key: "zoe", OwnerEmail: "Zoë.ÅSE@Example.COM", ExternalID: "u7", Status: resync.StatusSuspended})
+	_, err = db.Exec(`INSERT INTO records VALUES ('acme', 'other-1', 2, 'zoe', 42, ?, 1, 'old-run', NULL, NULL)`, odd)
+	require.NoError(t, err)
 	_, err = db.Exec(`INSERT INTO change_log (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
 		VALUES ('acme', 'okta-1', 'old-run', 'cs', 1, 1, 'u0', 7, 0, 1)`)
 	require.NoError(t, err)
@@ -84,6 +89,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 	active, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Status: resync.StatusActive, IncludeRemoved: true, Limit: 1000}, resync.StoredRecord{})
 	require.NoError(t, err)
 	assert.Len(t, active, len(records)+1, "every identity by status")
+	zoe, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Email: storage.FoldEmail("ZOë.ÅSE@EXAMPLE.COM"), Limit: 10}, resync.StoredRecord{})
+	require.NoError(t, err)
+	require.Len(t, zoe, 1, "an email with non-ASCII letters, folded alike by the migration and by FoldEmail")
+	assert.Equal(t, "other-1", zoe[0].ConnectionID)
+	for _, q := range []resync.RecordQuery{{IdentityKey: "u7"}, {Status: resync.StatusSuspended}} {
+		q.Tenant, q.Limit = "acme", 10
+		got, err := s.SearchRecords(ctx, q, resync.StoredRecord{})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"zoe"}, []string{got[len(got)-1].Key}, "%+v", q)
+	}
 
 	// The next read of the same people, one of whom logged in again.
 	next := resynctest.Identities("u", 300)

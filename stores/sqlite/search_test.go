@@ -40,6 +40,7 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{resync.RecordQuery{IdentityKey: "c1-5"}, resync.StoredRecord{}, "records_by_identity_key"},
 		{resync.RecordQuery{Status: resync.StatusSuspended}, resync.StoredRecord{}, "records_by_status"},
 		{resync.RecordQuery{Status: resync.StatusSuspended}, after, "records_by_status"},
+		{resync.RecordQuery{Status: resync.StatusActive}, after, "PRIMARY KEY"},
 		{resync.RecordQuery{ConnectionID: "conn-2", Kind: resync.KindIdentity}, resync.StoredRecord{}, "PRIMARY KEY"},
 		{resync.RecordQuery{}, after, "PRIMARY KEY"},
 	} {
