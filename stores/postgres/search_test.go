@@ -42,6 +42,7 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{resync.RecordQuery{IdentityKey: "c1-5"}, resync.StoredRecord{}, "records_by_identity_key"},
 		{resync.RecordQuery{Status: resync.StatusSuspended}, resync.StoredRecord{}, "records_by_status"},
 		{resync.RecordQuery{Status: resync.StatusSuspended}, after, "records_by_status"},
+		{resync.RecordQuery{Status: resync.StatusActive}, after, "records_pkey"},
 		{resync.RecordQuery{ConnectionID: "conn-2", Kind: resync.KindIdentity}, resync.StoredRecord{}, "records_pkey"},
 		{resync.RecordQuery{}, after, "records_pkey"},
 	} {

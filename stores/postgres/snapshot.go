@@ -495,8 +495,15 @@ func (s *Store) searchSQL(q resync.RecordQuery, after resync.StoredRecord) (stri
 	if q.IdentityKey != "" {
 		filter("identity_key = $%d", q.IdentityKey)
 	}
-	if q.Status != "" {
+	switch q.Status {
+	case "":
+	case resync.StatusActive:
+		// Most records: read in key order, filtered.
 		filter("status = $%d", string(q.Status))
+	default:
+		// The index of the other statuses is partial: the term that
+		// proves it applies to every parameter value is spelled out.
+		filter("status = $%d AND status <> 'active'", string(q.Status))
 	}
 	if !q.IncludeRemoved {
 		b.WriteString(" AND removed_at IS NULL")
