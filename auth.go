@@ -22,8 +22,8 @@ type Principal struct {
 // SystemPrincipal is the principal of scheduled syncs.
 var SystemPrincipal = Principal{ID: "system", Name: "resync scheduler", System: true}
 
-// String returns the email, name or ID, whichever is set first.
-func (p Principal) String() string {
+// label returns the email, name or ID, whichever is set first.
+func (p Principal) label() string {
 	switch {
 	case p.Email != "":
 		return p.Email
@@ -78,10 +78,10 @@ type ConnectionSource interface {
 func (e *Engine) authorize(ctx context.Context, tenant string, p Principal, a Action) error {
 	ok, err := e.cfg.Authorizer.Authorize(ctx, tenant, p, a)
 	if err != nil {
-		return fmt.Errorf("resync: authorizing %s for %s on tenant %q: %w", a, p, tenant, err)
+		return fmt.Errorf("resync: authorizing %s for %s on tenant %q: %w", a, p.label(), tenant, err)
 	}
 	if !ok {
-		return fmt.Errorf("%w: %s may not %s on tenant %q", ErrForbidden, p, a, tenant)
+		return fmt.Errorf("%w: %s may not %s on tenant %q", ErrForbidden, p.label(), a, tenant)
 	}
 	return nil
 }

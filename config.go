@@ -43,8 +43,10 @@ type Config struct {
 	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
 	NotifyScheduled func(RunInfo) bool
 
-	// PersonnelTypes is the default personnel scope. Default
-	// DefaultPersonnelTypes(); AllConnectionTypes() is the classic preset.
+	// PersonnelTypes is the default personnel scope. Default: the types
+	// the product's "Resync Personnel" action covers, IdP, HRIS,
+	// Infrastructure, VersionControl and SecurityTraining;
+	// AllConnectionTypes() is the classic preset.
 	PersonnelTypes []ConnectionType
 	// Concurrency bounds the connections read at once, across all runs of
 	// the engine. Default 8.
@@ -135,7 +137,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: config: %w", ErrInvalidRequest, errors.Join(errs...))
 	}
 	if len(c.PersonnelTypes) == 0 {
-		c.PersonnelTypes = DefaultPersonnelTypes()
+		c.PersonnelTypes = defaultPersonnelTypes()
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 8

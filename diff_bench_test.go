@@ -293,7 +293,7 @@ func BenchmarkDiff(b *testing.B) {
 			cpu := measure(b, func() any {
 				d := newDiffer(Limits{}, hint)
 				for i := range benchN {
-					if err := d.addSnapshot(SnapshotEntry{Kind: KindIdentity, Key: benchKey(i), Fingerprint: fps[i]}); err != nil {
+					if err := d.addSnapshot(KindIdentity, benchKey(i), fps[i], 0); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -135,7 +135,7 @@ func (e *fuzzEnv) live() map[fuzzKey]uint64 {
 	require.NoError(e.t, err)
 	out := map[fuzzKey]uint64{}
 	for _, r := range recs {
-		require.False(e.t, r.Removed())
+		require.False(e.t, !r.RemovedAt.IsZero())
 		require.Equal(e.t, r.Fingerprint, resync.Fingerprint(r.Record), "stored fingerprint matches the stored record")
 		out[fuzzKey{r.Kind, r.Key}] = r.Fingerprint
 	}
@@ -143,7 +143,7 @@ func (e *fuzzEnv) live() map[fuzzKey]uint64 {
 }
 
 func (e *fuzzEnv) version() int64 {
-	v, err := e.store.Snapshot(e.ctx, "t", "c", func(resync.SnapshotEntry) error { return nil })
+	v, err := e.store.Snapshot(e.ctx, "t", "c", func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(e.t, err)
 	return v
 }
@@ -157,7 +157,7 @@ func (e *fuzzEnv) logLen() int {
 // diffApply diffs read against the stored snapshot and applies the change
 // set as the engine does (nothing to apply when there are no changes).
 func (e *fuzzEnv) diffApply(id string, read []resync.Record) *resync.ChangeSet {
-	changes, version, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(resync.SnapshotEntry) error) (int64, error) {
+	changes, version, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 		return e.store.Snapshot(e.ctx, "t", "c", fn)
 	}, read)
 	require.NoError(e.t, err)
@@ -206,7 +206,7 @@ func FuzzDiffApply(f *testing.F) {
 		require.Len(t, log, len(csB.Changes))
 
 		// Reading B again is a fixed point: no changes.
-		again, _, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(resync.SnapshotEntry) error) (int64, error) {
+		again, _, _, err := resync.DiffForTest(resync.Limits{}, func(fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 			return e.store.Snapshot(ctx, "t", "c", fn)
 		}, b)
 		require.NoError(t, err)

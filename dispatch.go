@@ -36,7 +36,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	if r := e.byKey[key]; r != nil && !r.finishing && !r.canceled {
 		e.joinLocked(r, req.Initiator)
 		e.mu.Unlock()
-		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.String())
+		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.label())
 		return r, nil
 	}
 	now := e.cfg.Clock.Now()
@@ -77,7 +77,7 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	e.mu.Unlock()
 	e.tel.inflight.Add(context.WithoutCancel(ctx), 1)
 	e.log.Info("run started", "tenant", req.Tenant, "run", id, "scope", req.Scope.String(), "trigger", req.Trigger,
-		"by", req.Initiator.String(), "connections", len(plan.Sync))
+		"by", req.Initiator.label(), "connections", len(plan.Sync))
 	go e.runLoop(r)
 	return r, nil
 }

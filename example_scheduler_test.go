@@ -69,7 +69,7 @@ func ExampleNewScheduler() {
 	}
 	midnight := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
 	fmt.Println("acme syncs daily at", daily.For("acme").Next(midnight).Format("15:04:05"), "UTC")
-	st, _ := sched.Status("globex")
+	st := sched.Statuses("globex")[0]
 	fmt.Println("globex scope:", st.Scope, "quarantined:", st.Quarantined)
 	_ = sched.Remove("globex")
 	fmt.Println("tenants:", len(sched.Statuses()))

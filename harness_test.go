@@ -2,6 +2,7 @@ package resync_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -126,7 +127,8 @@ func (h *harness) runs(tenant string) []resync.RunInfo {
 
 func result(t testing.TB, info resync.RunInfo, conn string) resync.ConnectionResult {
 	t.Helper()
-	r, ok := info.Connection(conn)
-	require.True(t, ok, "run %s has no result for connection %s", info.ID, conn)
+	i := slices.IndexFunc(info.Connections, func(c resync.ConnectionResult) bool { return c.ConnectionID == conn })
+	require.GreaterOrEqual(t, i, 0, "run %s has no result for connection %s", info.ID, conn)
+	r := info.Connections[i]
 	return r
 }

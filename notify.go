@@ -3,7 +3,6 @@ package resync
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -21,6 +20,10 @@ const (
 	// NotifyChangesHeld: the delete guard held a change set; an admin must
 	// approve or reject it (in-product and email, to the tenant's admins).
 	NotifyChangesHeld NotificationKind = "changes_held"
+	// NotifyHeldDecided: a held change set was approved or rejected (in-product
+	// and email, to the tenant's admins) or superseded by a later read
+	// (in-product only). Held.Decision says who decided what, when and why.
+	NotifyHeldDecided NotificationKind = "held_decided"
 )
 
 // Channel is how a notification reaches people.
@@ -40,64 +43,8 @@ type Notification struct {
 	Recipients []Principal
 	// Run is the run's state when the notification was made.
 	Run RunInfo
-	// Held is set for NotifyChangesHeld.
+	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
-}
-
-// Subject returns a one-line summary, suitable for an email subject.
-func (n Notification) Subject() string {
-	what := "Personnel resync"
-	switch n.Run.Scope.Kind {
-	case ScopeAccounts:
-		if len(n.Run.Scope.Types) == 1 {
-			what = "Accounts resync (" + string(n.Run.Scope.Types[0]) + ")"
-		}
-	case ScopeAll:
-		what = "Scheduled sync"
-	}
-	switch n.Kind {
-	case NotifyRunStarted:
-		return what + " started"
-	case NotifyRunCompleted:
-		return fmt.Sprintf("%s %s", what, n.Run.Status)
-	case NotifyChangesHeld:
-		if n.Held != nil {
-			label := n.Held.ConnectionID
-			if c, ok := n.Run.Connection(n.Held.ConnectionID); ok && c.Name != "" {
-				label = c.Name
-			}
-			return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, label)
-		}
-		return "Changes held for review"
-	}
-	return what
-}
-
-// Text returns a plain-text body listing each connection's outcome.
-func (n Notification) Text() string {
-	var b strings.Builder
-	b.WriteString(n.Subject())
-	b.WriteString("\n\n")
-	if n.Held != nil {
-		fmt.Fprintf(&b, "Reason: %s\nAdded %d, updated %d, removed %d (held change set %s).\nApprove or reject it to resolve.\n\n",
-			n.Held.Reason, n.Held.Added, n.Held.Updated, n.Held.Removed, n.Held.ID)
-	}
-	fmt.Fprintf(&b, "Run %s, requested by %s.\n", n.Run.ID, n.Run.Initiator)
-	for _, c := range n.Run.Connections {
-		label := c.Name
-		if label == "" {
-			label = c.Provider + "/" + c.ConnectionID
-		}
-		fmt.Fprintf(&b, "- %s: %s", label, c.Status)
-		if c.Status != ConnPending && c.Status != ConnRunning {
-			fmt.Fprintf(&b, ", read %d, added %d, updated %d, removed %d", c.Read, c.Added, c.Updated, c.Removed)
-		}
-		if c.Error != "" {
-			fmt.Fprintf(&b, " (%s)", c.Error)
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
 }
 
 // Notifier delivers notifications: in-product messages and emails.
@@ -115,9 +62,10 @@ type Notifier interface {
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
-// (accounts); held change sets go to the admins on both channels. Scheduled
-// runs email the admins on completion only if notifyScheduled says so.
-// Empty recipient lists produce no notification.
+// (accounts); held change sets go to the admins on both channels, and so
+// do decisions on them (a supersession in-product only). Scheduled runs
+// email the admins on completion only if notifyScheduled says so. Empty
+// recipient lists produce no notification.
 func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, notifyScheduled func(RunInfo) bool) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
 		to = withoutSystem(to)
@@ -135,6 +83,11 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 	case NotifyChangesHeld:
 		out = append(out, mk(ChannelInApp, admins)...)
 		out = append(out, mk(ChannelEmail, admins)...)
+	case NotifyHeldDecided:
+		out = append(out, mk(ChannelInApp, admins)...)
+		if held == nil || held.Decision.Kind != ConnSuperseded {
+			out = append(out, mk(ChannelEmail, admins)...)
+		}
 	case NotifyRunStarted:
 		if run.Trigger == TriggerScheduled {
 			return nil
@@ -183,7 +136,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
 	defer cancel()
 	var admins []Principal
-	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
+	needAdmins := kind == NotifyChangesHeld || kind == NotifyHeldDecided || kind == NotifyRunCompleted
 	if needAdmins {
 		var err error
 		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)

@@ -48,8 +48,10 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	}, summarize(h.notifier.Notifications()))
 	last := h.notifier.Notifications()[2]
 	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
-	assert.Contains(t, last.Subject(), "Personnel resync succeeded")
-	assert.Contains(t, last.Text(), "okta okta1: succeeded, read 5, added 5")
+	assert.Equal(t, resync.ScopePersonnel, last.Run.Scope.Kind)
+	assert.Equal(t, bob, last.Run.Initiator)
+	okta := result(t, last.Run, "okta1")
+	assert.Equal(t, []any{resync.ConnSucceeded, 5, 5}, []any{okta.Status, okta.Read, okta.Added}, "the email carries each connection's outcome")
 
 	h.notifier.Reset()
 	r, err := h.engine.ResyncAccounts(context.Background(), "t1", alice, resync.Infrastructure)
@@ -62,7 +64,9 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"alice"}},
 		{resync.NotifyRunCompleted, resync.ChannelEmail, []string{"alice"}},
 	}, summarize(h.notifier.Notifications()))
-	assert.Contains(t, h.notifier.Notifications()[2].Subject(), "Accounts resync (infrastructure) succeeded")
+	last = h.notifier.Notifications()[2]
+	assert.Equal(t, resync.AccountsScope(resync.Infrastructure), last.Run.Scope)
+	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
 }
 
 // Scheduled runs notify nobody by default; NotifyScheduled chooses which
@@ -91,7 +95,7 @@ func TestNotifications_Scheduled(t *testing.T) {
 				c.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("revoked"))})
 			}
 			r, err := h.engine.Start(context.Background(), resync.Request{Tenant: "t1", Initiator: resync.SystemPrincipal,
-				Scope: resync.AllScope(), Trigger: resync.TriggerScheduled})
+				Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled})
 			require.NoError(t, err)
 			_, err = r.Wait(context.Background())
 			require.NoError(t, err)
@@ -154,7 +158,7 @@ func TestPlan(t *testing.T) {
 
 	p, err := h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice, Scope: resync.PersonnelScope()})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"okta okta1", "github gh1", "aws aws-prod", "aws aws-dev"}, p.Names())
+	assert.Equal(t, []string{"okta1", "gh1", "aws-prod", "aws-dev"}, planIDs(p))
 	reasons := map[string]string{}
 	for _, s := range p.Skip {
 		reasons[s.Connection.ID] = s.Reason
@@ -173,7 +177,7 @@ func TestPlan(t *testing.T) {
 	p, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
 		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"aws-dev"}}})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"aws aws-dev"}, p.Names())
+	assert.Equal(t, []string{"aws-dev"}, planIDs(p))
 
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: alice,
 		Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.Infrastructure}, ConnectionIDs: []string{"dd1"}}})
@@ -183,4 +187,13 @@ func TestPlan(t *testing.T) {
 	_, err = h.engine.Plan(ctx, resync.Request{Tenant: "t1", Initiator: carol, Scope: resync.PersonnelScope()})
 	require.ErrorIs(t, err, resync.ErrForbidden)
 	assert.Empty(t, h.runs("t1"), "planning started a run")
+}
+
+// planIDs returns the IDs of the connections a plan syncs, in order.
+func planIDs(p *resync.Plan) []string {
+	out := make([]string, len(p.Sync))
+	for i, c := range p.Sync {
+		out[i] = c.ID
+	}
+	return out
 }

@@ -96,8 +96,8 @@ func (e *Engine) Records(ctx context.Context, tenant string, by Principal, q Rec
 // email or key of an identity found so: the accounts of an IdP user found
 // by key are found by the user's email too.
 //
-// Each record says its status (the Record's Status, StoredRecord.Removed)
-// and its connection's (StoredRecord.Connection: nil when the
+// Each record says its status (the Record's Status; RemovedAt for a
+// removed one) and its connection's (StoredRecord.Connection: nil when the
 // ConnectionSource no longer lists it, Disabled when disabled). The person
 // is still active somewhere if and only if some record has
 // StoredRecord.Active set; a record of a deleted or disabled connection
@@ -337,7 +337,7 @@ func annotate(recs []StoredRecord, conns map[string]Connection) {
 			r.Connection = &c
 		}
 		_, _, status := indexFields(r.Record)
-		r.Active = r.Connection != nil && !r.Connection.Disabled && !r.Removed() && status == StatusActive
+		r.Active = r.Connection != nil && !r.Connection.Disabled && r.RemovedAt.IsZero() && status == StatusActive
 	}
 }
 

@@ -29,7 +29,7 @@ type SchedulerConfig struct {
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its
 	// own stable time of the UTC day. Per tenant: TenantConfig.Schedule.
 	Schedule TenantSchedule
-	// Scope is what a scheduled run covers. Default AllScope().
+	// Scope is what a scheduled run covers. Default Scope{Kind: ScopeAll}.
 	// Per tenant: TenantConfig.Scope.
 	Scope Scope
 	// MaxConcurrent bounds the scheduled runs in progress at once, across
@@ -47,8 +47,10 @@ type SchedulerConfig struct {
 	// decide) is not retried; nor is a start that failed with
 	// ErrNotFound (an unknown tenant), ErrForbidden or ErrInvalidRequest (a failed slot),
 	// ErrNoConnections (not a failure) or ErrClosed (the engine is closed:
-	// the end of scheduling, see Scheduler). Defaults: 4 attempts, 5
-	// minutes doubling to at most 1 hour, 20% jitter.
+	// the end of scheduling, see Scheduler). A run with a throttled
+	// connection (ConnThrottled) is retried no earlier than its RetryAt,
+	// when the provider said it would answer again. Defaults: 4 attempts,
+	// 5 minutes doubling to at most 1 hour, 20% jitter.
 	Retry RetryPolicy
 	// QuarantineAfter is the number of slots in a row whose runs failed
 	// (retries included) after which a tenant is quarantined: no retries,
@@ -94,7 +96,7 @@ func (c SchedulerConfig) withDefaults() (SchedulerConfig, error) {
 		}
 	}
 	if c.Scope.Kind == "" {
-		c.Scope = AllScope()
+		c.Scope = Scope{Kind: ScopeAll}
 	}
 	if _, err := c.Scope.normalize(nil); err != nil {
 		errs = append(errs, fmt.Errorf("Scope: %w", err))
@@ -458,23 +460,23 @@ func (s *Scheduler) Remove(tenant string) error {
 	return nil
 }
 
-// Status returns a tenant's scheduling state; ErrNotFound if it is not scheduled.
-func (s *Scheduler) Status(tenant string) (TenantStatus, error) {
+// Statuses returns the scheduling state of the given tenants, or of every
+// scheduled tenant when none is given, sorted by tenant. Tenants that are
+// not scheduled are left out: Statuses("acme") is empty if acme is not.
+func (s *Scheduler) Statuses(tenants ...string) []TenantStatus {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.tenants[tenant]
-	if t == nil {
-		return TenantStatus{}, fmt.Errorf("%w: tenant %q is not scheduled", ErrNotFound, tenant)
-	}
-	return s.statusLocked(t), nil
-}
-
-// Statuses returns every scheduled tenant's state, sorted by tenant.
-func (s *Scheduler) Statuses() []TenantStatus {
-	s.mu.Lock()
-	out := make([]TenantStatus, 0, len(s.tenants))
-	for _, t := range s.tenants {
-		out = append(out, s.statusLocked(t))
+	var out []TenantStatus
+	if len(tenants) == 0 {
+		out = make([]TenantStatus, 0, len(s.tenants))
+		for _, t := range s.tenants {
+			out = append(out, s.statusLocked(t))
+		}
+	} else {
+		for _, id := range tenants {
+			if t := s.tenants[id]; t != nil {
+				out = append(out, s.statusLocked(t))
+			}
+		}
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b TenantStatus) int { return strings.Compare(a.Tenant, b.Tenant) })

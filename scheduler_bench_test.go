@@ -18,7 +18,7 @@ func benchScheduler(tb testing.TB, n int, now time.Time) (*Scheduler, float64) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("tenant-%07d", i)
 	}
-	cfg := SchedulerConfig{Schedule: Daily(0, 0, time.UTC, 24*time.Hour), Scope: AllScope(), MaxConcurrent: 1, CatchUpWindow: time.Minute}
+	cfg := SchedulerConfig{Schedule: Daily(0, 0, time.UTC, 24*time.Hour), Scope: Scope{Kind: ScopeAll}, MaxConcurrent: 1, CatchUpWindow: time.Minute}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

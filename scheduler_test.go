@@ -234,7 +234,7 @@ func TestSchedulerCatchUpIsSpread(t *testing.T) {
 				last = sched.For(id).Next(now).Add(-24 * time.Hour) // synced at yesterday's slot: wait for today's
 			}
 			require.NoError(t, env.store.CreateRun(context.Background(), resync.RunInfo{
-				ID: "old-" + id, Tenant: id, Scope: resync.AllScope(), Trigger: resync.TriggerScheduled,
+				ID: "old-" + id, Tenant: id, Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled,
 				Initiator: resync.SystemPrincipal, Status: resync.RunSucceeded, CreatedAt: last, FinishedAt: last,
 			}))
 		}
@@ -248,7 +248,7 @@ func TestSchedulerCatchUpIsSpread(t *testing.T) {
 			reads := env.readTimes(id)
 			if i%2 == 1 {
 				require.Empty(t, reads, "tenant %s synced recently: not before its slot", id)
-				st, err := s.Status(id)
+				st, err := status(s, id)
 				require.NoError(t, err)
 				require.WithinDuration(t, sched.For(id).Next(now), st.Next, 0)
 				continue
@@ -335,11 +335,11 @@ func TestSchedulerJoinsAdhocReadInFlight(t *testing.T) {
 		time.Sleep(time.Until(slot.Add(-time.Minute)))
 		c.Block()
 		admin := resync.Principal{ID: "alice", Email: "alice@acme.example"}
-		adhoc, err := env.engine.Start(context.Background(), resync.Request{Tenant: "acme", Initiator: admin, Scope: resync.AllScope()})
+		adhoc, err := env.engine.Start(context.Background(), resync.Request{Tenant: "acme", Initiator: admin, Scope: resync.Scope{Kind: resync.ScopeAll}})
 		require.NoError(t, err)
 		time.Sleep(2 * time.Minute) // the slot passes while the ad-hoc read is blocked
 		synctest.Wait()
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		require.True(t, st.Running, "the scheduled run started at its slot")
 		c.Unblock()
@@ -352,7 +352,7 @@ func TestSchedulerJoinsAdhocReadInFlight(t *testing.T) {
 		require.Len(t, runs, 1)
 		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
 		assert.Equal(t, 1, c.Reads(), "one read of the connection served both runs")
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, runs[0].ID, st.Last.RunID)
 		assert.Equal(t, resync.RunSucceeded, st.Last.Status)
@@ -385,7 +385,7 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 		assert.InDelta(t, float64(5*time.Minute), float64(gaps[0]), float64(90*time.Second))
 		assert.Greater(t, gaps[1], gaps[0])
 		assert.Greater(t, gaps[2], gaps[1])
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, 4, st.ConsecutiveFailures)
 		assert.Equal(t, 1, st.FailedSlots)
@@ -398,7 +398,7 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 		// Day 2 fails too: quarantined, the next attempt at least 48h later.
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, 2, st.FailedSlots)
 		assert.True(t, st.Quarantined)
@@ -411,16 +411,44 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 		assert.Len(t, env.scheduledRuns("acme"), 9)
 		c.ClearFaults()
 		require.NoError(t, s.Update("acme", resync.TenantConfig{})) // an operator's reset: the same config
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.False(t, st.Quarantined)
 		assert.Zero(t, st.FailedSlots)
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, resync.RunSucceeded, st.Last.Status)
 		assert.Zero(t, st.ConsecutiveFailures)
+		env.close(s)
+	})
+}
+
+// A provider that asks for a wait longer than the read has left ends the
+// read throttled; the scheduler retries at the provider's reset time, not
+// after its own 5-minute backoff (which would be throttled again).
+func TestSchedulerRetriesThrottledAtResetTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, nil)
+		c := env.tenant("acme")
+		c.AddFault(resynctest.Fault{Page: 0, Times: 1, Err: resync.RetryAfter(errors.New("429: quota spent"), 2*time.Hour)})
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched}, "acme")
+		require.NoError(t, s.Start(context.Background()))
+		slot := sched.For("acme").Next(time.Now())
+
+		time.Sleep(time.Until(slot.Add(6 * time.Hour)))
+		synctest.Wait()
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 2, "the throttled attempt and one retry")
+		require.Len(t, runs[0].Connections, 1)
+		throttled := runs[0].Connections[0]
+		require.Equal(t, resync.ConnThrottled, throttled.Status)
+		assert.ErrorIs(t, runs[0].Err(), resync.ErrThrottled)
+		assert.False(t, runs[1].CreatedAt.Before(throttled.RetryAt), "retried at %v, before the reset at %v", runs[1].CreatedAt, throttled.RetryAt)
+		assert.Less(t, runs[1].CreatedAt.Sub(throttled.RetryAt), 2*time.Minute, "retried soon after the reset")
+		assert.Equal(t, resync.RunSucceeded, runs[1].Status)
 		env.close(s)
 	})
 }
@@ -439,7 +467,7 @@ func TestSchedulerPermanentErrorIsNotRetried(t *testing.T) {
 		runs := env.scheduledRuns("acme")
 		require.Len(t, runs, 1, "no retry of a permanent failure")
 		assert.Equal(t, resync.RunFailed, runs[0].Status)
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		assert.True(t, resync.IsPermanent(st.Last.Err), "the live error chain is kept: %v", st.Last.Err)
 		assert.WithinDuration(t, slot.Add(24*time.Hour), st.Next, 0)
@@ -465,7 +493,7 @@ func TestSchedulerHeldChangeSetIsNotRetried(t *testing.T) {
 		require.Len(t, runs, 2, "the held run is not retried")
 		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
 		assert.Equal(t, resync.RunPartial, runs[1].Status)
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		assert.ErrorIs(t, st.Last.Err, resync.ErrHeld)
 		assert.WithinDuration(t, slot.Add(48*time.Hour), st.Next, 0)
@@ -483,7 +511,7 @@ func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 		time.Sleep(50 * time.Hour)
 		synctest.Wait()
 		for id, sentinel := range map[string]error{"empty": resync.ErrNoConnections, "ghost": resync.ErrNotFound} {
-			st, err := s.Status(id)
+			st, err := status(s, id)
 			require.NoError(t, err)
 			require.ErrorIs(t, st.Last.Err, sentinel, id)
 			assert.Empty(t, st.Last.RunID)
@@ -493,9 +521,9 @@ func TestSchedulerNoConnectionsAndUnknownTenant(t *testing.T) {
 			assert.WithinDuration(t, sched.For(id).Next(time.Now()), st.Next, 0)
 			assert.Empty(t, env.scheduledRuns(id))
 		}
-		ghost, _ := s.Status("ghost")
+		ghost, _ := status(s, "ghost")
 		assert.Equal(t, 2, ghost.FailedSlots, "an unknown tenant counts as failing")
-		empty, _ := s.Status("empty")
+		empty, _ := status(s, "empty")
 		assert.Zero(t, empty.FailedSlots, "no connections is not a failure")
 		env.close(s)
 	})
@@ -516,7 +544,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.ErrorIs(t, s.Add("", resync.TenantConfig{}), resync.ErrInvalidRequest)
 		require.ErrorIs(t, s.Remove("zzz"), resync.ErrNotFound)
 		require.ErrorIs(t, s.Update("zzz", resync.TenantConfig{}), resync.ErrNotFound)
-		_, err := s.Status("zzz")
+		_, err := status(s, "zzz")
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		require.ErrorIs(t, s.Update("a", resync.TenantConfig{Scope: resync.Scope{Kind: resync.ScopeAccounts, Types: []resync.ConnectionType{resync.IdP}}}), resync.ErrInvalidRequest)
 
@@ -525,7 +553,7 @@ func TestSchedulerAddRemoveUpdateWhileRunning(t *testing.T) {
 		require.NoError(t, s.Add("d", resync.TenantConfig{Schedule: resync.Every(2 * time.Hour), Scope: resync.PersonnelScope(resync.IdP)}))
 		require.NoError(t, s.Remove("b"))
 		require.NoError(t, s.Update("a", resync.TenantConfig{Schedule: resync.Every(time.Hour)}))
-		_, err = s.Status("b")
+		_, err = status(s, "b")
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		assert.Len(t, s.Statuses(), 3)
 
@@ -574,7 +602,7 @@ func TestSchedulerEndsWhenEngineCloses(t *testing.T) {
 		synctest.Wait()
 		synced := map[string]time.Time{}
 		for _, id := range ids {
-			st, err := s.Status(id)
+			st, err := status(s, id)
 			require.NoError(t, err)
 			require.Equal(t, resync.RunSucceeded, st.Last.Status, id)
 			synced[id] = st.LastSuccess
@@ -585,7 +613,7 @@ func TestSchedulerEndsWhenEngineCloses(t *testing.T) {
 
 		closed := 0
 		for _, id := range ids {
-			st, err := s.Status(id)
+			st, err := status(s, id)
 			require.NoError(t, err)
 			assert.Zero(t, st.Next, "%s: nothing is due once the engine is closed", id)
 			assert.Zero(t, st.ConsecutiveFailures, "%s: not a failure", id)
@@ -617,7 +645,7 @@ func TestSchedulerFollowsEngineClock(t *testing.T) {
 		sched := resync.Daily(2, 0, time.UTC, time.Hour)
 		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
 		require.NoError(t, s.Start(ctx))
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, clk.Now().Add(resync.TenantOffset("acme", time.Minute)), st.Next, "the catch-up check, on the engine's clock")
 		slot := sched.For("acme").Next(clk.Now())
@@ -630,7 +658,7 @@ func TestSchedulerFollowsEngineClock(t *testing.T) {
 		clk.Set(slot.Add(-time.Second))
 		synctest.Wait()
 		assert.Empty(t, env.scheduledRuns("acme"), "not before the slot")
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.Equal(t, slot, st.Next)
 
@@ -640,7 +668,7 @@ func TestSchedulerFollowsEngineClock(t *testing.T) {
 		require.Len(t, runs, 1)
 		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
 		assert.True(t, slot.Equal(runs[0].CreatedAt), "created at %v", runs[0].CreatedAt)
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.True(t, slot.Equal(st.Last.At))
 		assert.Equal(t, slot.Add(24*time.Hour), st.Next)
@@ -656,7 +684,7 @@ func TestSchedulerStopWaitsForRuns(t *testing.T) {
 		s := env.scheduler(resync.SchedulerConfig{Schedule: resync.Spread(hourly{}, 0)}, "acme")
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(time.Hour + time.Minute) // the 01:00 run is reading
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		require.True(t, st.Running)
 		require.NoError(t, s.Stop(context.Background()), "waits for the run")
@@ -770,7 +798,7 @@ func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 		s := env.scheduler(resync.SchedulerConfig{Schedule: sched, CatchUpWindow: time.Minute}, "acme")
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(2 * time.Minute)
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		require.ErrorContains(t, st.Last.Err, "store down", "the store error is in the status")
 
@@ -786,7 +814,7 @@ func TestSchedulerStoreErrorsBackOff(t *testing.T) {
 		runs := env.scheduledRuns("acme")
 		require.Len(t, runs, 1, "ran at its slot once the store answered")
 		assert.Equal(t, resync.RunSucceeded, runs[0].Status)
-		st, err = s.Status("acme")
+		st, err = status(s, "acme")
 		require.NoError(t, err)
 		assert.NoError(t, st.Last.Err)
 		env.close(s)
@@ -831,7 +859,7 @@ func TestSchedulerErrorsSayEachThingOnce(t *testing.T) {
 
 		require.NoError(t, s.Start(context.Background()))
 		time.Sleep(26 * time.Hour)
-		st, err := s.Status("acme")
+		st, err := status(s, "acme")
 		require.NoError(t, err)
 		require.ErrorContains(t, st.Last.Err, "database is locked")
 		assert.Equal(t, 1, strings.Count(st.Last.Err.Error(), "acme"), "%s", st.Last.Err)
@@ -864,4 +892,14 @@ func TestNewSchedulerValidates(t *testing.T) {
 		require.ErrorIs(t, s.Start(context.Background()), resync.ErrInvalidRequest)
 		require.NoError(t, s.Stop(context.Background()))
 	})
+}
+
+// status returns a tenant's scheduling state, or an error wrapping
+// ErrNotFound if Statuses leaves it out (it is not scheduled).
+func status(s *resync.Scheduler, tenant string) (resync.TenantStatus, error) {
+	st := s.Statuses(tenant)
+	if len(st) != 1 || st[0].Tenant != tenant {
+		return resync.TenantStatus{}, fmt.Errorf("%w: tenant %q: Statuses returned %d states", resync.ErrNotFound, tenant, len(st))
+	}
+	return st[0], nil
 }

@@ -54,9 +54,9 @@ func typeList() string {
 	return strings.Join(names, ", ")
 }
 
-// DefaultPersonnelTypes is the default personnel scope: the types the
+// defaultPersonnelTypes is the default personnel scope: the types the
 // product's "Resync Personnel" action covers.
-func DefaultPersonnelTypes() []ConnectionType {
+func defaultPersonnelTypes() []ConnectionType {
 	return []ConnectionType{IdP, HRIS, Infrastructure, VersionControl, SecurityTraining}
 }
 
@@ -89,8 +89,8 @@ type Connection struct {
 	Settings map[string]string
 }
 
-// Label returns Name, or Provider/ID when Name is empty.
-func (c Connection) Label() string {
+// label returns Name, or Provider/ID when Name is empty.
+func (c Connection) label() string {
 	if c.Name != "" {
 		return c.Name
 	}
@@ -137,9 +137,6 @@ func PersonnelScope(types ...ConnectionType) Scope {
 func AccountsScope(t ConnectionType, providers ...string) Scope {
 	return Scope{Kind: ScopeAccounts, Types: []ConnectionType{t}, Providers: providers}
 }
-
-// AllScope returns the scope of a full sync of every connection.
-func AllScope() Scope { return Scope{Kind: ScopeAll} }
 
 // String describes the scope for logs and notifications.
 func (s Scope) String() string {
@@ -262,15 +259,6 @@ type Skipped struct {
 	Reason     string
 }
 
-// Names returns the labels of the connections to sync, for a confirmation message.
-func (p *Plan) Names() []string {
-	out := make([]string, len(p.Sync))
-	for i, c := range p.Sync {
-		out[i] = c.Label()
-	}
-	return out
-}
-
 // plan selects the tenant's connections for a normalized scope. Selection of
 // an unknown provider or connection ID is an error naming it.
 func planScope(tenant string, s Scope, conns []Connection, hasConnector func(provider string) bool) (*Plan, error) {
@@ -300,7 +288,7 @@ func planScope(tenant string, s Scope, conns []Connection, hasConnector func(pro
 		}
 		if _, ok := wantID[c.ID]; ok {
 			if s.Kind == ScopeAccounts && c.Type != s.Types[0] {
-				return nil, fmt.Errorf("%w: connection %q (%s) is of type %s, not %s", ErrInvalidRequest, c.ID, c.Label(), c.Type, s.Types[0])
+				return nil, fmt.Errorf("%w: connection %q (%s) is of type %s, not %s", ErrInvalidRequest, c.ID, c.label(), c.Type, s.Types[0])
 			}
 			wantID[c.ID] = true
 		}

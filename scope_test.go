@@ -24,7 +24,7 @@ func TestScopeNormalize(t *testing.T) {
 			Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"aws", "gcp"}, ConnectionIDs: []string{"c1", "c2"}}},
 		{"accounts all providers", AccountsScope(AccessReview), Scope{Kind: ScopeAccounts, Types: []ConnectionType{AccessReview}}},
 		{"accounts observability", AccountsScope(Observability, "datadog"), Scope{Kind: ScopeAccounts, Types: []ConnectionType{Observability}, Providers: []string{"datadog"}}},
-		{"all", AllScope(), Scope{Kind: ScopeAll}},
+		{"all", Scope{Kind: ScopeAll}, Scope{Kind: ScopeAll}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,7 +53,7 @@ func TestScopeNormalize(t *testing.T) {
 
 func TestScopeNormalizeErrors(t *testing.T) {
 	t.Parallel()
-	def := DefaultPersonnelTypes()
+	def := defaultPersonnelTypes()
 	cases := []struct {
 		name string
 		in   Scope
@@ -119,7 +119,7 @@ func planIDs(p *Plan) (sync []string, skip map[string]string) {
 
 func mustNormalize(t *testing.T, s Scope) Scope {
 	t.Helper()
-	n, err := s.normalize(DefaultPersonnelTypes())
+	n, err := s.normalize(defaultPersonnelTypes())
 	require.NoError(t, err)
 	return n
 }
@@ -136,7 +136,11 @@ func TestPlanScopePersonnel(t *testing.T) {
 		"azure1":  `no connector registered for provider "azure"`,
 		"kandji1": "type mdm is not in the personnel scope",
 	}, skip)
-	assert.Equal(t, []string{"Okta", "bamboohr/bamboo1", "AWS prod", "AWS dev", "gcp/gcp1"}, p.Names())
+	names := make([]string, len(p.Sync))
+	for i, c := range p.Sync {
+		names[i] = c.label()
+	}
+	assert.Equal(t, []string{"Okta", "bamboohr/bamboo1", "AWS prod", "AWS dev", "gcp/gcp1"}, names)
 	assert.Equal(t, "t1", p.Tenant)
 }
 
@@ -179,7 +183,7 @@ func TestPlanScopeAccounts(t *testing.T) {
 
 func TestPlanScopeAll(t *testing.T) {
 	t.Parallel()
-	p, err := planScope("t1", mustNormalize(t, AllScope()), planConns(), hasConnector)
+	p, err := planScope("t1", mustNormalize(t, Scope{Kind: ScopeAll}), planConns(), hasConnector)
 	require.NoError(t, err)
 	sync, skip := planIDs(p)
 	assert.Equal(t, []string{"okta1", "bamboo1", "aws-prod", "aws-dev", "gcp1", "kandji1"}, sync)
@@ -256,13 +260,13 @@ func TestScopeString(t *testing.T) {
 	t.Parallel()
 	s := Scope{Kind: ScopeAccounts, Types: []ConnectionType{Infrastructure}, Providers: []string{"aws"}, ConnectionIDs: []string{"c1"}}
 	assert.Equal(t, "accounts types=infrastructure providers=aws connections=c1", s.String())
-	assert.Equal(t, "all", AllScope().String())
+	assert.Equal(t, "all", Scope{Kind: ScopeAll}.String())
 }
 
 func TestPlanSkipsInvalidConnectionType(t *testing.T) {
 	t.Parallel()
 	conns := []Connection{{ID: "ok", Tenant: "t", Type: IdP, Provider: "p"}, {ID: "bad", Tenant: "t", Type: "Okta", Provider: "p"}}
-	p, err := planScope("t", AllScope(), conns, func(string) bool { return true })
+	p, err := planScope("t", Scope{Kind: ScopeAll}, conns, func(string) bool { return true })
 	require.NoError(t, err)
 	require.Len(t, p.Sync, 1)
 	require.Len(t, p.Skip, 1)

@@ -22,7 +22,7 @@ type store interface {
 	ListRuns(ctx context.Context, q RunQuery) ([]RunInfo, error)
 	LiveRuns(ctx context.Context) ([]RunInfo, error)
 
-	Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (version int64, err error)
+	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	Apply(ctx context.Context, cs *ChangeSet) error
 	Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error)
 	Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry, error)
@@ -52,17 +52,6 @@ func instanceLease(owner string) string { return joinKey("instance", owner) }
 // readLease is the name of the lease held while a connection is read.
 func readLease(tenant, connectionID string) string {
 	return joinKey("read", tenant, connectionID)
-}
-
-// SnapshotEntry is one live record of a snapshot, as the diff needs it.
-type SnapshotEntry struct {
-	// Kind and Key identify the record.
-	Kind RecordKind
-	Key  string
-	// Fingerprint is the stored Fingerprint.
-	Fingerprint uint64
-	// Volatile is the stored digest of the record's volatile fields.
-	Volatile uint64
 }
 
 // ChangeOp is the kind of change to a record. Its values are stable
@@ -152,6 +141,36 @@ type HeldSummary struct {
 	Removed      int
 	Reason       string
 	CreatedAt    time.Time
+	// Decision is how the change set was resolved; zero while it is held.
+	Decision Decision `json:",omitzero"`
+}
+
+// Decision is the resolution of a held change set: who decided, when, what
+// and why. Approve and Reject record one; so does the engine when a later
+// complete read of the connection supersedes the held set. It is kept on
+// the held change set (Engine.DecidedChangeSets) and on the result of each
+// run that held it (ConnectionResult.Decision).
+type Decision struct {
+	// Kind is what was decided, as the status it gives the connection in
+	// the runs that held the set: ConnApplied, ConnRejected or
+	// ConnSuperseded.
+	Kind ConnectionStatus
+	// By is who decided: the approving or rejecting principal, or
+	// SystemPrincipal for a supersession.
+	By Principal
+	// At is when, by the engine's clock (Config.Clock).
+	At time.Time
+	// Reason is the decider's note (optional), or for a supersession
+	// what replaced the set.
+	Reason string `json:",omitempty"`
+}
+
+// heldDecider is the method set of storage.HeldDecider, the optional store
+// capability that records decisions on held change sets; package storage
+// documents it.
+type heldDecider interface {
+	DecideHeld(ctx context.Context, tenant, id string, d Decision) (HeldSummary, error)
+	DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]HeldSummary, error)
 }
 
 // StoredRecord is a record as the Store keeps it and returns it from
@@ -186,9 +205,6 @@ type StoredRecord struct {
 	// A record of a deleted or disabled connection is never active.
 	Active bool `json:",omitempty"`
 }
-
-// Removed reports whether the record is a tombstone.
-func (r StoredRecord) Removed() bool { return !r.RemovedAt.IsZero() }
 
 // RecordQuery selects records. Zero fields do not filter, and the filters
 // combine with AND.

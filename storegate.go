@@ -167,7 +167,7 @@ func (g storeGate) LiveRuns(ctx context.Context) ([]RunInfo, error) {
 	return runs, wrap(err, "listing live runs")
 }
 
-func (g storeGate) Snapshot(ctx context.Context, tenant, connectionID string, fn func(SnapshotEntry) error) (int64, error) {
+func (g storeGate) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	if err := needTenantID("Snapshot", "connection", tenant, connectionID); err != nil {
 		return 0, err
 	}

@@ -71,7 +71,7 @@ func TestVolatileOnlyChangeIsRefreshedNotUpdated(t *testing.T) {
 
 func (h *harness) snapshotVersion(tenant, conn string) int64 {
 	h.t.Helper()
-	v, err := h.store.Snapshot(context.Background(), tenant, conn, func(resync.SnapshotEntry) error { return nil })
+	v, err := h.store.Snapshot(context.Background(), tenant, conn, func(resync.RecordKind, string, uint64, uint64) error { return nil })
 	require.NoError(h.t, err)
 	return v
 }

@@ -38,7 +38,8 @@ type Store struct {
 	people  map[string]map[personTerm]map[recRef]struct{}
 	changes []resync.ChangeLogEntry
 	seq     int64
-	held    map[tenantID]*resync.ChangeSet // by tenant + held ID
+	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
+	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
 }
 
@@ -81,6 +82,7 @@ type connection struct {
 var (
 	_ storage.Store          = (*Store)(nil)
 	_ storage.RecordSearcher = (*Store)(nil)
+	_ storage.HeldDecider    = (*Store)(nil)
 )
 
 // Config configures a Store. The zero Config is the default.
@@ -108,6 +110,7 @@ func New(cfg ...Config) *Store {
 		byTenant: map[string]map[string]*connection{},
 		people:   map[string]map[personTerm]map[recRef]struct{}{},
 		held:     map[tenantID]*resync.ChangeSet{},
+		decided:  map[tenantID]resync.HeldSummary{},
 		leases:   map[string]lease{},
 	}
 	return s
@@ -223,7 +226,7 @@ func (s *Store) LiveRuns(ctx context.Context) ([]resync.RunInfo, error) {
 }
 
 // Snapshot implements storage.Store.
-func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	s.mu.Lock()
 	c := s.conns[tenantID{tenant, connectionID}]
 	if c == nil {
@@ -231,16 +234,21 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		return 0, nil
 	}
 	// Copy under the lock, call fn outside it.
-	entries := make([]resync.SnapshotEntry, 0, len(c.records))
+	type entry struct {
+		kind    resync.RecordKind
+		key     string
+		fp, vol uint64
+	}
+	entries := make([]entry, 0, len(c.records))
 	for _, r := range c.records {
 		if r.RemovedAt.IsZero() {
-			entries = append(entries, resync.SnapshotEntry{Kind: r.Kind, Key: r.Key, Fingerprint: r.Fingerprint, Volatile: r.Volatile})
+			entries = append(entries, entry{r.Kind, r.Key, r.Fingerprint, r.Volatile})
 		}
 	}
 	version := c.version
 	s.mu.Unlock()
 	for _, e := range entries {
-		if err := fn(e); err != nil {
+		if err := fn(e.kind, e.key, e.fp, e.vol); err != nil {
 			return 0, err
 		}
 	}
@@ -266,6 +274,11 @@ func (s *Store) connection(tenant, id string) *connection {
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.apply(cs)
+}
+
+// apply is Apply; s.mu is held.
+func (s *Store) apply(cs *resync.ChangeSet) error {
 	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if _, done := c.applied[cs.ID]; done {
 		return nil
@@ -412,6 +425,56 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 		c.heldID = ""
 	}
 	return nil
+}
+
+// DecideHeld implements storage.HeldDecider.
+func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID{tenant, id}
+	cs := s.held[k]
+	if cs == nil {
+		if _, ok := s.decided[k]; ok {
+			return resync.HeldSummary{}, fmt.Errorf("%w: the change set was decided already", resync.ErrConflict)
+		}
+		return resync.HeldSummary{}, resync.ErrNotFound
+	}
+	if d.Kind == resync.ConnApplied {
+		if err := s.apply(cs); err != nil {
+			return resync.HeldSummary{}, err
+		}
+	}
+	delete(s.held, k)
+	if c := s.conns[tenantID{tenant, cs.ConnectionID}]; c != nil && c.heldID == id {
+		c.heldID = ""
+	}
+	h := storage.Summarize(cs)
+	h.Decision = d
+	s.decided[k] = h
+	return h, nil
+}
+
+// DecidedChangeSets implements storage.HeldDecider. It costs O(decided
+// change sets of every tenant).
+func (s *Store) DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]resync.HeldSummary, error) {
+	s.mu.Lock()
+	var out []resync.HeldSummary
+	for k, h := range s.decided {
+		if k.tenant == tenant {
+			out = append(out, h)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b resync.HeldSummary) int {
+		if c := b.Decision.At.Compare(a.Decision.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // AcquireLease implements storage.Store.

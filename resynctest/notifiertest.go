@@ -155,7 +155,7 @@ func SampleNotifications(tenant string) []resync.Notification {
 		},
 	}
 	heldRun := resync.RunInfo{
-		ID: "run-0d0d", Tenant: tenant, Scope: resync.AllScope(), Trigger: resync.TriggerScheduled,
+		ID: "run-0d0d", Tenant: tenant, Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled,
 		Initiator: resync.SystemPrincipal, Status: resync.RunPartial, Owner: "instance-1", CreatedAt: start, FinishedAt: start.Add(2 * time.Minute),
 		Connections: []resync.ConnectionResult{
 			{ConnectionID: "conn-okta", Provider: "okta", Type: resync.IdP, Name: "Okta (prod)", Status: resync.ConnHeld, Read: 0, Removed: 4000, HeldID: "cs-held-1", Error: "read returned no records for a snapshot of 4000", StartedAt: start, FinishedAt: start.Add(time.Minute)},

@@ -76,7 +76,7 @@ func TestSampleNotifications(t *testing.T) {
 		assert.Equal(t, "acme", n.Tenant)
 		assert.Equal(t, "acme", n.Run.Tenant)
 		assert.NotEmpty(t, n.Recipients)
-		assert.NotEmpty(t, n.Subject())
+		assert.NotEmpty(t, n.Run.ID)
 		assert.Equal(t, n.Kind == resync.NotifyChangesHeld, n.Held != nil)
 	}
 	assert.Len(t, kinds, 3)

@@ -23,7 +23,9 @@ import (
 // contract in package storage (what each method of storage.Store must do,
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
-// values that round-trip, the sentinels). It checks persistence only: the
+// values that round-trip, the sentinels), and the optional
+// storage.HeldDecider capability if the store has it (the checks named
+// DecideHeld... are skipped if not). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
@@ -62,7 +64,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) resync.Store) {
 			if s == nil {
 				t.Fatal("resynctest.TestStore: newStore returned nil")
 			}
-			if err := runStoreCheck(t.Context(), s, c.fn); err != nil {
+			if err := runStoreCheck(t.Context(), s, c.fn); errors.Is(err, errSkipCheck) {
+				t.Skip("the store does not implement storage.HeldDecider")
+			} else if err != nil {
 				t.Error(err)
 			}
 		})
@@ -108,6 +112,12 @@ var storeChecks = []storeCheck{
 	{"LeaseConcurrentAcquire", checkLeaseConcurrent},
 	{"TenantIsolation", checkTenantIsolation},
 	{"OddData", checkOddData},
+	{"DecideHeldReject", checkDecideReject},
+	{"DecideHeldApply", checkDecideApply},
+	{"DecideHeldStale", checkDecideStale},
+	{"DecideHeldOnce", checkDecideOnce},
+	{"DecideHeldConcurrent", checkDecideConcurrent},
+	{"DecidedChangeSetsOrder", checkDecidedOrder},
 }
 
 // rule names a rule and the file that states it; failures start with it.
@@ -258,7 +268,7 @@ func normRun(r resync.RunInfo) resync.RunInfo {
 	r.Scope.ConnectionIDs = nilIfEmpty(r.Scope.ConnectionIDs)
 	conns := make([]resync.ConnectionResult, len(r.Connections))
 	for i, c := range r.Connections {
-		c.StartedAt, c.FinishedAt = normTime(c.StartedAt), normTime(c.FinishedAt)
+		c.StartedAt, c.FinishedAt, c.RetryAt = normTime(c.StartedAt), normTime(c.FinishedAt), normTime(c.RetryAt)
 		c.RejectedSamples = nilIfEmpty(c.RejectedSamples)
 		conns[i] = c
 	}
@@ -393,12 +403,12 @@ func (k entryKey) String() string { return string(k.kind) + "/" + k.key }
 func (e *storeEnv) snapshot(tenant, conn string) (map[entryKey]uint64, int64, error) {
 	m := map[entryKey]uint64{}
 	var dup error
-	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		k := entryKey{se.Kind, se.Key}
+	v, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		k := entryKey{kind, key}
 		if _, ok := m[k]; ok && dup == nil {
-			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", se.Kind, se.Key, conn)
+			dup = ruleSnapshot.errorf("%s %q of connection %q listed twice", kind, key, conn)
 		}
-		m[k] = se.Fingerprint
+		m[k] = fingerprint
 		return nil
 	})
 	if err != nil {
@@ -543,6 +553,8 @@ func checkUpdateRun(e *storeEnv) error {
 	}
 	upd := testRun(a, "run-1", "inst-1", resync.RunPartial, resync.TriggerAdhoc, baseTime)
 	upd.Connections[1].Status, upd.Connections[1].Error = resync.ConnFailed, "boom: 503"
+	upd.Connections[2].Status, upd.Connections[2].Error = resync.ConnThrottled, "page 2: 429 Too Many Requests"
+	upd.Connections[2].RetryAt = baseTime.Add(time.Hour)
 	upd.NotifyErrors = []string{"email: smtp down"}
 	if err := s.UpdateRun(ctx, upd); err != nil {
 		return ruleUpdateRun.errorf("UpdateRun of a stored run: %v", err)
@@ -802,7 +814,7 @@ func checkSnapshotStops(e *storeEnv) error {
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.SnapshotEntry) error {
+	_, err := e.s.Snapshot(e.ctx, a, "c1", func(resync.RecordKind, string, uint64, uint64) error {
 		calls++
 		return stop
 	})
@@ -935,7 +947,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if !ok {
 		return ruleTombstone.errorf("a removed record is gone from Records with IncludeRemoved: it must stay as a tombstone")
 	}
-	if !tomb.Removed() || tomb.RemovedBy != "run2" {
+	if !!tomb.RemovedAt.IsZero() || tomb.RemovedBy != "run2" {
 		return ruleTombstone.errorf("the tombstone of %q has RemovedAt %v, RemovedBy %q; want a time and the removing run %q", "bob", tomb.RemovedAt, tomb.RemovedBy, "run2")
 	}
 	live, err := e.records(a, "c1", "", false)
@@ -945,7 +957,7 @@ func checkApplyTombstone(e *storeEnv) error {
 	if _, ok := findRecord(live, resync.KindIdentity, "bob"); ok || len(live) != 1 {
 		return ruleRecords.errorf("Records without IncludeRemoved returned %d records including the tombstone of %q", len(live), "bob")
 	}
-	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || alice.Removed() {
+	if alice, ok := findRecord(all, resync.KindIdentity, "alice"); !ok || !alice.RemovedAt.IsZero() {
 		return ruleTombstone.errorf("removing %q tombstoned or lost %q", "bob", "alice")
 	}
 	// Revive: an add of a tombstoned key.
@@ -958,8 +970,8 @@ func checkApplyTombstone(e *storeEnv) error {
 		return err
 	}
 	bob, ok := findRecord(all, resync.KindIdentity, "bob")
-	if !ok || bob.Removed() {
-		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, bob.Removed())
+	if !ok || !bob.RemovedAt.IsZero() {
+		return ruleApply.errorf("an add of tombstoned %q did not revive it (found %v, removed %v)", "bob", ok, !bob.RemovedAt.IsZero())
 	}
 	if len(all) != 2 {
 		return ruleApply.errorf("reviving %q left %d records, want 2 (one per kind and key)", "bob", len(all))
@@ -1650,10 +1662,10 @@ func checkTenantIsolation(e *storeEnv) error {
 	if err != nil {
 		return err
 	}
-	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !alice.Removed() {
+	if alice, _ := findRecord(ra, resync.KindIdentity, "alice"); !!alice.RemovedAt.IsZero() {
 		return ruleApply.errorf("removing %q in tenant %q did not tombstone it", "alice", a)
 	}
-	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); alice.Removed() {
+	if alice, _ := findRecord(rb, resync.KindIdentity, "alice"); !alice.RemovedAt.IsZero() {
 		return ruleIsolation.errorf("removing %q in tenant %q tombstoned tenant %q's record of the same key", "alice", a, b)
 	}
 	if _, vb, err := e.snapshot(b, "c1"); err != nil || vb != 1 {
@@ -1899,7 +1911,7 @@ func checkApplyRefresh(e *storeEnv) error {
 	if d := recordDiff(u.Record, cs.Changes[1].Record); d != "" || u.Volatile != cs.Changes[1].Volatile || u.UpdatedBy != "run3" {
 		return ruleApply.errorf("the update beside the refreshes: %s (volatile %x, UpdatedBy %q)", d, u.Volatile, u.UpdatedBy)
 	}
-	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !b.Removed() || b.RemovedBy != "run2" {
+	if b, _ := findRecord(recs, resync.KindIdentity, "bob"); !!b.RemovedAt.IsZero() || b.RemovedBy != "run2" {
 		return ruleApply.errorf("a refresh of a tombstoned key revived or changed it (removed at %v by %q)", b.RemovedAt, b.RemovedBy)
 	}
 	if _, ok := m[entryKey{resync.KindAccount, "ghost"}]; ok {
@@ -1929,8 +1941,8 @@ func checkApplyRefresh(e *storeEnv) error {
 // volatiles returns the volatile digests of a connection's snapshot.
 func (e *storeEnv) volatiles(tenant, conn string) (map[entryKey]uint64, error) {
 	m := map[entryKey]uint64{}
-	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(se resync.SnapshotEntry) error {
-		m[entryKey{se.Kind, se.Key}] = se.Volatile
+	_, err := e.s.Snapshot(e.ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		m[entryKey{kind, key}] = volatile
 		return nil
 	})
 	if err != nil {

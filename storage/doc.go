@@ -71,12 +71,13 @@
 // records and rewrites them with OpRefresh changes, without change-log
 // entries. Fingerprints stored before versions existed must be given
 // version 0 by clearing their top eight bits; the stores of this module do
-// so in their schema migrations. Volatile digests (SnapshotEntry.Volatile,
-// StoredRecord.Volatile) are opaque too.
+// so in their schema migrations. Volatile digests (the volatile argument of
+// Snapshot's callback, StoredRecord.Volatile) are opaque too.
 //
 // # Compatibility
 //
-// The Store interface will not grow. Future storage features (a durable
+// The Store interface will not grow. HeldDecider is the first optional
+// capability. Future storage features (a durable
 // notification outbox, links between records, distributed execution of
 // reads) will come as optional capability interfaces, which the engine
 // detects on a Store by type assertion and falls back without, as

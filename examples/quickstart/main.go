@@ -163,7 +163,11 @@ func (d *demo) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(d.w, "  A personnel resync will read %s.\n", strings.Join(plan.Names(), ", "))
+	names := make([]string, len(plan.Sync))
+	for i, c := range plan.Sync {
+		names[i] = c.Name
+	}
+	fmt.Fprintf(d.w, "  A personnel resync will read %s.\n", strings.Join(names, ", "))
 	return nil
 }
 
@@ -264,7 +268,12 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, _ := info.Connection("idp")
+	var res resync.ConnectionResult
+	for _, c := range info.Connections {
+		if c.ConnectionID == "idp" {
+			res = c
+		}
+	}
 	if res.Status != resync.ConnHeld {
 		return fmt.Errorf("expected the Okta change set to be held, it is %s", res.Status)
 	}
@@ -278,7 +287,7 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 			h.ID, h.ConnectionID, h.Added, h.Updated, h.Removed)
 	}
 	fmt.Fprintf(d.w, "  %s rejects held change set %s\n", admin.Name, res.HeldID)
-	if err := d.engine.Reject(ctx, tenant, res.HeldID, admin); err != nil {
+	if _, err := d.engine.Reject(ctx, tenant, res.HeldID, admin, "the directory export was truncated"); err != nil {
 		return err
 	}
 	held, err = d.engine.HeldChangeSets(ctx, tenant, admin)
@@ -377,9 +386,9 @@ type printNotifier struct{ w io.Writer }
 func (p printNotifier) Notify(_ context.Context, n resync.Notification) error {
 	to := make([]string, len(n.Recipients))
 	for i, r := range n.Recipients {
-		to[i] = r.String()
+		to[i] = r.Email
 	}
-	_, err := fmt.Fprintf(p.w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), n.Subject())
+	_, err := fmt.Fprintf(p.w, "  [notify %s → %s] %s\n", n.Channel, strings.Join(to, ", "), subject(n))
 	return err
 }
 
@@ -447,4 +456,30 @@ func copySamples(dir string) error {
 		}
 		return os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
 	})
+}
+
+// subject is a one-line summary of a notification.
+func subject(n resync.Notification) string {
+	what := "Personnel resync"
+	if n.Run.Scope.Kind == resync.ScopeAccounts {
+		what = fmt.Sprintf("Accounts resync (%s)", n.Run.Scope.Types[0])
+	}
+	switch n.Kind {
+	case resync.NotifyRunStarted:
+		return what + " started"
+	case resync.NotifyRunCompleted:
+		return fmt.Sprintf("%s %s", what, n.Run.Status)
+	case resync.NotifyChangesHeld:
+		name := n.Held.ConnectionID
+		for _, c := range n.Run.Connections {
+			if c.ConnectionID == n.Held.ConnectionID && c.Name != "" {
+				name = c.Name
+			}
+		}
+		return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, name)
+	case resync.NotifyHeldDecided:
+		d := n.Held.Decision
+		return fmt.Sprintf("Held change set %s %s by %s: %s", n.Held.ID, d.Kind, d.By.Name, d.Reason)
+	}
+	return what + " " + string(n.Kind)
 }

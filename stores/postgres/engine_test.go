@@ -56,7 +56,7 @@ func resyncAndWait(t *testing.T, e *resync.Engine, tenant string) resync.RunInfo
 func liveCount(t *testing.T, s resync.Store, tenant, conn string) (int, int64) {
 	t.Helper()
 	n := 0
-	v, err := s.Snapshot(context.Background(), tenant, conn, func(resync.SnapshotEntry) error { n++; return nil })
+	v, err := s.Snapshot(context.Background(), tenant, conn, func(resync.RecordKind, string, uint64, uint64) error { n++; return nil })
 	require.NoError(t, err)
 	return n, v
 }

@@ -18,7 +18,7 @@ import (
 // Snapshot implements storage.Store. The version and the entries
 // are read in one REPEATABLE READ, read-only transaction and streamed to fn
 // as the rows arrive.
-func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(resync.SnapshotEntry) error) (int64, error) {
+func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (int64, error) {
 	if err := checkTexts("tenant", tenant, "connection ID", connectionID); err != nil {
 		return 0, err
 	}
@@ -51,7 +51,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 			if err != nil {
 				return err
 			}
-			if err := fn(resync.SnapshotEntry{Kind: k, Key: key, Fingerprint: uint64(fp), Volatile: uint64(vol)}); err != nil {
+			if err := fn(k, key, uint64(fp), uint64(vol)); err != nil {
 				fnErr = err
 				return err
 			}

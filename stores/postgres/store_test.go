@@ -170,9 +170,9 @@ func TestOddDataRoundTrips(t *testing.T) {
 					assert.Equal(t, "run "+tenant, r.UpdatedBy)
 				}
 				n := 0
-				version, err := s.Snapshot(ctx, tenant, conn, func(e resync.SnapshotEntry) error {
+				version, err := s.Snapshot(ctx, tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
 					n++
-					assert.Equal(t, resync.Fingerprint(want[e.Key]), e.Fingerprint)
+					assert.Equal(t, resync.Fingerprint(want[key]), fingerprint)
 					return nil
 				})
 				require.NoError(t, err)
@@ -218,7 +218,10 @@ func TestFingerprintBitPattern(t *testing.T) {
 	}
 	require.NoError(t, s.Apply(ctx, &resync.ChangeSet{ID: "cs", Tenant: "t", ConnectionID: "c", Changes: changes}))
 	got := map[string]uint64{}
-	_, err := s.Snapshot(ctx, "t", "c", func(e resync.SnapshotEntry) error { got[e.Key] = e.Fingerprint; return nil })
+	_, err := s.Snapshot(ctx, "t", "c", func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		got[key] = fingerprint
+		return nil
+	})
 	require.NoError(t, err)
 	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "t"})
 	require.NoError(t, err)
@@ -272,7 +275,7 @@ func TestNULIsRefusedAndStoresNothing(t *testing.T) {
 			for _, conn := range []string{"c", "fresh"} {
 				recs, err := s.Records(ctx, resync.RecordQuery{Tenant: "t", ConnectionID: conn, IncludeRemoved: true})
 				require.NoError(t, err)
-				v, err := s.Snapshot(ctx, "t", conn, func(resync.SnapshotEntry) error { return nil })
+				v, err := s.Snapshot(ctx, "t", conn, func(resync.RecordKind, string, uint64, uint64) error { return nil })
 				require.NoError(t, err)
 				if conn == "c" {
 					assert.Len(t, recs, 2, "nothing of a refused change set is stored")
@@ -398,17 +401,17 @@ func TestLargeMixedApply(t *testing.T) {
 		r := byKey[fmt.Sprint("k", i)]
 		switch {
 		case i < n/8:
-			assert.False(t, r.Removed(), "k%d revived", i)
+			assert.False(t, !r.RemovedAt.IsZero(), "k%d revived", i)
 			assert.Equal(t, "r2", r.UpdatedBy)
 		case i < n/4:
-			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.True(t, !r.RemovedAt.IsZero(), "k%d removed", i)
 			assert.Equal(t, "r1", r.RemovedBy)
 		case i < n/2:
 			assert.Equal(t, "2", r.Record.(*resync.Identity).Attributes["v"], "k%d updated", i)
 		case i < 3*n/4:
 			assert.Equal(t, "r0", r.UpdatedBy, "k%d untouched", i)
 		default:
-			assert.True(t, r.Removed(), "k%d removed", i)
+			assert.True(t, !r.RemovedAt.IsZero(), "k%d removed", i)
 			assert.Equal(t, "r2", r.RemovedBy)
 		}
 	}

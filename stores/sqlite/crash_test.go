@@ -156,8 +156,7 @@ func TestCrashRecovery(t *testing.T) {
 	run, err = s2.GetRun(ctx, engTenant, runID)
 	require.NoError(t, err)
 	assert.Equal(t, resync.RunInterrupted, run.Status, "a new engine marks the dead process's run interrupted")
-	c, ok := run.Connection(engConn)
-	require.True(t, ok)
+	c := connResult(t, run, engConn)
 	assert.Equal(t, resync.ConnFailed, c.Status)
 
 	next, err := e.ResyncPersonnel(ctx, engTenant, resync.Principal{ID: "admin"})

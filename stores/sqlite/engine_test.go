@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,8 +70,7 @@ func TestEnginePersonnelResyncSurvivesReopen(t *testing.T) {
 	got, err := s2.GetRun(ctx, engTenant, run.ID())
 	require.NoError(t, err)
 	assert.Equal(t, resync.RunSucceeded, got.Status)
-	c, ok := got.Connection(engConn)
-	require.True(t, ok)
+	c := connResult(t, got, engConn)
 	assert.Equal(t, len(records), c.Added)
 	runs, err := s2.ListRuns(ctx, resync.RunQuery{Tenant: engTenant, Limit: 100})
 	require.NoError(t, err)
@@ -122,4 +122,12 @@ func TestTwoStoresOneFile(t *testing.T) {
 	snap, v := snapshot(t, b, "t", "c")
 	assert.Equal(t, int64(1), v)
 	assert.Len(t, snap, 1)
+}
+
+// connResult returns the run's result for a connection.
+func connResult(t testing.TB, info resync.RunInfo, id string) resync.ConnectionResult {
+	t.Helper()
+	i := slices.IndexFunc(info.Connections, func(c resync.ConnectionResult) bool { return c.ConnectionID == id })
+	require.GreaterOrEqual(t, i, 0, "run %s has no result for connection %s", info.ID, id)
+	return info.Connections[i]
 }

@@ -68,7 +68,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, all, len(records)+1, "every record, tombstones included, survives the migration")
 	for _, r := range all {
-		if !r.Removed() {
+		if !!r.RemovedAt.IsZero() {
 			assert.Zero(t, r.Fingerprint>>56, "%s: marked as of the unversioned definition", r.Key)
 			assert.Zero(t, r.Volatile)
 		}
@@ -114,7 +114,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	info, err := run.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, resync.RunSucceeded, info.Status, "%v", info.Err())
-	res, _ := info.Connection(engConn)
+	res := connResult(t, info, engConn)
 	assert.Equal(t, []int{0, 0, 0, 300}, []int{res.Added, res.Updated, res.Removed, res.Unchanged}, "added, updated, removed, unchanged")
 	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "acme"})
 	require.NoError(t, err)

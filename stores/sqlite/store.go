@@ -46,6 +46,7 @@ type Store struct {
 var (
 	_ storage.Store          = (*Store)(nil)
 	_ storage.RecordSearcher = (*Store)(nil)
+	_ storage.HeldDecider    = (*Store)(nil)
 )
 
 // Config configures a Store. The zero Config is the default.

@@ -89,8 +89,8 @@ type entry struct {
 func snapshot(t testing.TB, s resync.Store, tenant, conn string) (map[entry]bool, int64) {
 	t.Helper()
 	out := map[entry]bool{}
-	v, err := s.Snapshot(context.Background(), tenant, conn, func(e resync.SnapshotEntry) error {
-		out[entry{e.Kind, e.Key, e.Fingerprint}] = true
+	v, err := s.Snapshot(context.Background(), tenant, conn, func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error {
+		out[entry{kind, key, fingerprint}] = true
 		return nil
 	})
 	require.NoError(t, err)
@@ -198,7 +198,7 @@ func TestDataSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	assert.Equal(t, identity("a", "A"), recs[0].Record)
-	assert.True(t, recs[1].Removed())
+	assert.True(t, !recs[1].RemovedAt.IsZero())
 	assert.Equal(t, "r2", recs[1].RemovedBy)
 	assert.True(t, now.Equal(recs[1].RemovedAt))
 
@@ -374,7 +374,7 @@ func TestApplyMixedBatches(t *testing.T) {
 	assert.Len(t, all, n+77)
 	for _, r := range all {
 		if r.Key < "k0100" {
-			assert.False(t, r.Removed(), "revived %s", r.Key)
+			assert.False(t, !r.RemovedAt.IsZero(), "revived %s", r.Key)
 			assert.Equal(t, "r3", r.UpdatedBy)
 		}
 		if r.Key >= "k0300" && r.Key < "k0500" {
