@@ -386,3 +386,43 @@ func checkSearchIsolation(e *storeEnv) error {
 	}
 	return nil
 }
+
+// checkSearchAfterErase checks that records a storage.Eraser erased are
+// found no more, by person or otherwise, also where a search had indexed
+// them before.
+func checkSearchAfterErase(e *storeEnv) error {
+	er, ok := e.s.(storage.Eraser)
+	if _, searches := e.searcher(); !ok || !searches {
+		return nil
+	}
+	a := e.tenant("a")
+	if err := e.personRecords(a, "c1", 0); err != nil {
+		return err
+	}
+	q := resync.RecordQuery{Tenant: a, Email: "alice@example.com", IncludeRemoved: true, Limit: 100}
+	before, err := e.search(q, resync.StoredRecord{})
+	if err != nil {
+		return err
+	}
+	if len(before) == 0 {
+		return fmt.Errorf("resynctest: the check's own data has no record of alice@example.com")
+	}
+	if _, err := er.Erase(e.ctx, a, "erasure-1", "dpo", func(r resync.Record) bool {
+		email, _, _ := storage.IndexFields(r)
+		return email == "alice@example.com"
+	}); err != nil {
+		return ruleSearch.errorf("Erase: %v", err)
+	}
+	for _, q := range []resync.RecordQuery{q, {Tenant: a, IncludeRemoved: true, Limit: 1000}} {
+		got, err := e.search(q, resync.StoredRecord{})
+		if err != nil {
+			return err
+		}
+		for _, r := range got {
+			if email, _, _ := storage.IndexFields(r.Record); email == "alice@example.com" {
+				return ruleSearch.errorf("SearchRecords(%+v) returned %s, erased", q, place(r))
+			}
+		}
+	}
+	return nil
+}

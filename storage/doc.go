@@ -37,7 +37,9 @@
 //   - Tombstones: a removed record is marked (RemovedAt, RemovedBy), never
 //     deleted, so that history stays for audit.
 //   - Change log: one entry per applied change other than a refresh,
-//     written in the same transaction as the change.
+//     written in the same transaction as the change, with the record
+//     before and after it. The engine's diff keeps only fingerprints, so
+//     the store reads the record before from its own rows.
 //   - Tenant isolation: every method is scoped to the tenant it is given
 //     and never reads or writes another tenant's data, whatever characters
 //     tenant names contain.
@@ -58,6 +60,9 @@
 //
 // # Optional capabilities
 //
+//   - Eraser: erase one person's data, delete a tenant's, prune history
+//     past its retention (Engine.Erase, Engine.DeleteTenant,
+//     Engine.Prune).
 //   - RecordSearcher: find a tenant's records across its connections by
 //     person, kind and status, a page at a time, with indexes
 //     (Engine.Records, Engine.Person).
