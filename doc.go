@@ -50,6 +50,17 @@
 // Engine.Plan answers "what would this resync touch?" for a confirmation
 // screen without starting anything.
 //
+// The stored state is read through the engine too, authorized
+// (ActionViewRecords) and scoped to one tenant: Engine.Records pages a
+// tenant's records across its connections, filtered by person, kind,
+// status, connection and type; Engine.Person answers "is this offboarded
+// person still active anywhere?" with every identity and account of the
+// person, each saying whether it still counts (StoredRecord.Active: never
+// for a connection that was deleted or disabled):
+//
+//	recs, err := engine.Person(ctx, tenantID, auditor, "mallory@example.com")
+//	stillActive := slices.ContainsFunc(recs, func(r resync.StoredRecord) bool { return r.Active })
+//
 // # Scheduled syncs
 //
 // A Scheduler runs each tenant's full sync daily (or on any Schedule, such

@@ -178,11 +178,13 @@ type heldDecider interface {
 }
 
 // StoredRecord is a record as the Store keeps it and returns it from
-// Records.
+// Records, and as Engine.Records and Engine.Person return it.
 type StoredRecord struct {
-	Kind        RecordKind
-	Key         string
-	Fingerprint uint64
+	// ConnectionID is the connection that read the record.
+	ConnectionID string `json:",omitempty"`
+	Kind         RecordKind
+	Key          string
+	Fingerprint  uint64
 	// Volatile is the digest of Record's volatile fields.
 	Volatile uint64
 	// Record holds the latest values read, volatile fields included.
@@ -194,16 +196,60 @@ type StoredRecord struct {
 	// RemovedAt and RemovedBy are set on tombstones.
 	RemovedAt time.Time `json:",omitzero"`
 	RemovedBy string    `json:",omitempty"`
+
+	// Connection is the record's connection as the ConnectionSource lists
+	// it now (without its Settings), set by Engine.Records and
+	// Engine.Person: nil when the source no longer lists the connection
+	// (it was deleted), Connection.Disabled when it is disabled. A Store
+	// leaves it nil.
+	Connection *Connection `json:",omitempty"`
+	// Active, set by Engine.Records and Engine.Person, reports an identity
+	// or account still active: the record is live (not removed), its
+	// Status is StatusActive, and its connection is listed and enabled.
+	// A record of a deleted or disabled connection is never active.
+	Active bool `json:",omitempty"`
 }
 
-// RecordQuery selects records of one connection.
+// RecordQuery selects records. Zero fields do not filter, and the filters
+// combine with AND.
+//
+// Store.Records reads one connection: it uses Tenant, ConnectionID (both
+// required), Kind and IncludeRemoved, and returns every match. Engine.Records
+// uses every field: it reads a tenant's records across its connections,
+// one page at a time, ordered by connection ID, kind (identity, account,
+// group) and key.
 type RecordQuery struct {
-	Tenant       string
+	// Tenant is required; Engine.Records sets it.
+	Tenant string
+	// ConnectionID selects one connection. Engine.Records accepts "" for
+	// every connection of the tenant, those the ConnectionSource no longer
+	// lists included.
 	ConnectionID string
+	// ConnectionType selects the connections of this type, as the
+	// ConnectionSource lists them now (Engine.Records only).
+	ConnectionType ConnectionType
 	// Kind filters by kind; "" means all.
 	Kind RecordKind
+	// Email selects the identities whose Email and the accounts whose
+	// OwnerEmail is this address, ignoring the case of ASCII letters
+	// (Engine.Records only).
+	Email string
+	// IdentityKey selects the identities with this Key and the accounts
+	// whose ExternalID is it: the person's identity at their identity
+	// provider (Engine.Records only).
+	IdentityKey string
+	// Status selects the identities and accounts in this lifecycle status
+	// (Engine.Records only; groups have none).
+	Status LifecycleStatus
 	// IncludeRemoved returns tombstones too.
 	IncludeRemoved bool
+	// Cursor continues a listing of Engine.Records: "" for the first page,
+	// else the cursor returned with the previous page, with the same
+	// filters. Records added between pages are returned when they sort
+	// after the cursor; none is returned twice.
+	Cursor string `json:",omitempty"`
+	// Limit bounds a page of Engine.Records: 0 means 100, at most 1000.
+	Limit int `json:",omitempty"`
 }
 
 // ChangeQuery selects change-log entries, for Engine.Changes. Tenant is

@@ -200,6 +200,9 @@ func (g storeGate) Records(ctx context.Context, q RecordQuery) ([]StoredRecord, 
 		return nil, err
 	}
 	recs, err := g.s.Records(ctx, q)
+	for i := range recs {
+		recs[i].ConnectionID = q.ConnectionID
+	}
 	return recs, wrap(err, "%s", what)
 }
 

@@ -22,11 +22,20 @@ import (
 
 // Store is the in-memory resync.Store. The zero value is not usable; call New.
 type Store struct {
-	mu      sync.Mutex
-	clock   resync.Clock
-	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
-	live    map[tenantID]struct{}                // pending and running runs
-	conns   map[tenantID]*connection
+	mu    sync.Mutex
+	clock resync.Clock
+	runs  map[string]map[string]resync.RunInfo // tenant -> run ID -> run
+	live  map[tenantID]struct{}                // pending and running runs
+	conns map[tenantID]*connection
+	// byTenant lists each tenant's connections, for searches across them.
+	byTenant map[string]map[string]*connection
+	// people indexes records by person (see storage.IndexFields): tenant
+	// -> folded email or identity key -> records. A tenant's index is
+	// built by its first search by person and kept by Apply from then on,
+	// so that applies of tenants nobody searches cost nothing more. An
+	// entry is a candidate, checked against the record when read, so that
+	// entries a changed email leaves behind do no harm.
+	people  map[string]map[personTerm]map[recRef]struct{}
 	changes map[string][]resync.ChangeLogEntry // tenant -> its entries, Seq order
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
@@ -46,17 +55,35 @@ type recKey struct {
 	key  string
 }
 
+// personTerm is a key of the person index: a folded email, or an
+// identity key.
+type personTerm struct {
+	email bool
+	term  string
+}
+
+// recRef names a record of a tenant.
+type recRef struct {
+	conn string
+	recKey
+}
+
 type connection struct {
 	version int64
 	records map[recKey]*resync.StoredRecord
-	applied map[string]struct{} // change set IDs
-	heldID  string
+	// sorted holds the keys of records in search order (kind, key); it is
+	// rebuilt on the first search after a key was added (unsorted).
+	sorted   []recKey
+	unsorted bool
+	applied  map[string]struct{} // change set IDs
+	heldID   string
 }
 
 var (
-	_ storage.Store       = (*Store)(nil)
-	_ storage.Eraser      = (*Store)(nil)
-	_ storage.HeldDecider = (*Store)(nil)
+	_ storage.Store          = (*Store)(nil)
+	_ storage.Eraser         = (*Store)(nil)
+	_ storage.HeldDecider    = (*Store)(nil)
+	_ storage.RecordSearcher = (*Store)(nil)
 )
 
 // Config configures a Store. The zero Config is the default.
@@ -77,14 +104,16 @@ func New(cfg ...Config) *Store {
 		c.Clock = systemClock{}
 	}
 	s := &Store{
-		clock:   c.Clock,
-		runs:    map[string]map[string]resync.RunInfo{},
-		live:    map[tenantID]struct{}{},
-		conns:   map[tenantID]*connection{},
-		changes: map[string][]resync.ChangeLogEntry{},
-		held:    map[tenantID]*resync.ChangeSet{},
-		decided: map[tenantID]resync.HeldSummary{},
-		leases:  map[string]lease{},
+		clock:    c.Clock,
+		runs:     map[string]map[string]resync.RunInfo{},
+		live:     map[tenantID]struct{}{},
+		conns:    map[tenantID]*connection{},
+		byTenant: map[string]map[string]*connection{},
+		people:   map[string]map[personTerm]map[recRef]struct{}{},
+		changes:  map[string][]resync.ChangeLogEntry{},
+		held:     map[tenantID]*resync.ChangeSet{},
+		decided:  map[tenantID]resync.HeldSummary{},
+		leases:   map[string]lease{},
 	}
 	return s
 }
@@ -235,6 +264,10 @@ func (s *Store) connection(tenant, id string) *connection {
 	if c == nil {
 		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
 		s.conns[k] = c
+		if s.byTenant[tenant] == nil {
+			s.byTenant[tenant] = map[string]*connection{}
+		}
+		s.byTenant[tenant][id] = c
 	}
 	return c
 }
@@ -265,11 +298,13 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		}
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
+			s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
 			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
 				Volatile: ch.Volatile, Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
 		case resync.OpRefresh:
 			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
 				cur := *old
+				s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
 				cur.Record, cur.Fingerprint, cur.Volatile = ch.Record, ch.Fingerprint, ch.Volatile
 				c.records[rk] = &cur
 			}
@@ -426,6 +461,8 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	defer s.mu.Unlock()
 	delete(s.runs, tenant)
 	delete(s.changes, tenant)
+	delete(s.byTenant, tenant)
+	delete(s.people, tenant)
 	for k := range s.live {
 		if k.tenant == tenant {
 			delete(s.live, k)
@@ -595,4 +632,181 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 		delete(s.leases, name)
 	}
 	return nil
+}
+
+// index adds a record about to be stored to the connection's sorted keys
+// (marking them unsorted if the key is new) and, if the tenant has one, to
+// its person index; s.mu is held.
+func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Record) {
+	if _, ok := c.records[rk]; !ok {
+		c.sorted = append(c.sorted, rk)
+		c.unsorted = true
+	}
+	if byTerm := s.people[tenant]; byTerm != nil {
+		indexPerson(byTerm, recRef{conn, rk}, r)
+	}
+}
+
+// indexPerson adds a record to a tenant's person index.
+func indexPerson(byTerm map[personTerm]map[recRef]struct{}, ref recRef, r resync.Record) {
+	email, key, _ := storage.IndexFields(r)
+	add := func(t personTerm) {
+		refs := byTerm[t]
+		if refs == nil {
+			refs = map[recRef]struct{}{}
+			byTerm[t] = refs
+		}
+		refs[ref] = struct{}{}
+	}
+	if email != "" {
+		add(personTerm{true, email})
+	}
+	if key != "" {
+		add(personTerm{false, key})
+	}
+}
+
+// peopleOf returns the tenant's person index, building it from the
+// tenant's records on first use; s.mu is held.
+func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
+	byTerm := s.people[tenant]
+	if byTerm == nil {
+		byTerm = map[personTerm]map[recRef]struct{}{}
+		for id, c := range s.byTenant[tenant] {
+			for rk, r := range c.records {
+				indexPerson(byTerm, recRef{id, rk}, r.Record)
+			}
+		}
+		s.people[tenant] = byTerm
+	}
+	return byTerm
+}
+
+func compareKeys(a, b recKey) int {
+	if c := cmp.Compare(storage.KindCode(a.kind), storage.KindCode(b.kind)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.key, b.key)
+}
+
+func compareRefs(a, b recRef) int {
+	if c := cmp.Compare(a.conn, b.conn); c != 0 {
+		return c
+	}
+	return compareKeys(a.recKey, b.recKey)
+}
+
+// keys returns the connection's record keys in search order; s.mu is held.
+func (c *connection) keys() []recKey {
+	if c.unsorted {
+		slices.SortFunc(c.sorted, compareKeys)
+		c.sorted = slices.CompactFunc(c.sorted, func(a, b recKey) bool { return a == b })
+		c.unsorted = false
+	}
+	return c.sorted
+}
+
+// SearchRecords implements storage.RecordSearcher. A search by person
+// (Email or IdentityKey) reads the candidates of a per-tenant index of
+// emails and identity keys: it costs O(the person's records) (the
+// tenant's first such search builds the index, in O(its records); Apply
+// keeps it after). Other
+// searches walk the tenant's connections in ID order and each
+// connection's keys in (kind, key) order, kept sorted between applies,
+// from the position after: they cost O(log n) to find the position plus
+// the records passed over until the page is full, which is the page for
+// a search by connection and kind, and more for a rare status.
+func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	match := func(r *resync.StoredRecord) bool {
+		if (storage.KindCode(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+			return false
+		}
+		email, key, status := storage.IndexFields(r.Record)
+		return (q.Email == "" || email == q.Email) && (q.IdentityKey == "" || key == q.IdentityKey) &&
+			(q.Status == "" || status == q.Status)
+	}
+	// conn returns the tenant's connection id, if it is still stored.
+	conn := func(id string) *connection {
+		c := s.byTenant[q.Tenant][id]
+		if c == nil || s.conns[tenantID{q.Tenant, id}] != c {
+			return nil
+		}
+		return c
+	}
+	from := recRef{after.ConnectionID, recKey{after.Kind, after.Key}}
+	var out []resync.StoredRecord
+	if q.Email != "" || q.IdentityKey != "" {
+		term := personTerm{true, q.Email}
+		if q.Email == "" {
+			term = personTerm{false, q.IdentityKey}
+		}
+		var refs []recRef
+		for ref := range s.peopleOf(q.Tenant)[term] {
+			if (q.ConnectionID == "" || ref.conn == q.ConnectionID) && (after.ConnectionID == "" || compareRefs(ref, from) > 0) {
+				refs = append(refs, ref)
+			}
+		}
+		slices.SortFunc(refs, compareRefs)
+		for _, ref := range refs {
+			c := conn(ref.conn)
+			if c == nil {
+				continue
+			}
+			if r := c.records[ref.recKey]; r != nil && match(r) {
+				sr := *r
+				sr.ConnectionID = ref.conn
+				out = append(out, sr)
+				if len(out) == q.Limit {
+					break
+				}
+			}
+		}
+		return out, nil
+	}
+	var ids []string
+	if q.ConnectionID != "" {
+		ids = []string{q.ConnectionID}
+	} else {
+		for id := range s.byTenant[q.Tenant] {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+	}
+	for _, id := range ids {
+		if id < after.ConnectionID {
+			continue
+		}
+		c := conn(id)
+		if c == nil {
+			continue
+		}
+		keys := c.keys()
+		start := 0
+		if id == after.ConnectionID {
+			start, _ = slices.BinarySearchFunc(keys, from.recKey, compareKeys)
+			if start < len(keys) && keys[start] == from.recKey {
+				start++
+			}
+		}
+		if storage.KindCode(q.Kind) != 0 {
+			first, _ := slices.BinarySearchFunc(keys, recKey{kind: q.Kind}, compareKeys)
+			start = max(start, first)
+		}
+		for _, k := range keys[start:] {
+			if storage.KindCode(q.Kind) != 0 && storage.KindCode(k.kind) > storage.KindCode(q.Kind) {
+				break
+			}
+			if r := c.records[k]; r != nil && match(r) {
+				sr := *r
+				sr.ConnectionID = id
+				out = append(out, sr)
+				if len(out) == q.Limit {
+					return out, nil
+				}
+			}
+		}
+	}
+	return out, nil
 }

@@ -63,6 +63,9 @@
 //   - Eraser: erase one person's data, delete a tenant's, prune history
 //     past its retention (Engine.Erase, Engine.DeleteTenant,
 //     Engine.Prune).
+//   - RecordSearcher: find a tenant's records across its connections by
+//     person, kind and status, a page at a time, with indexes
+//     (Engine.Records, Engine.Person).
 //
 // # Fingerprints
 //

@@ -44,7 +44,13 @@
 //     removed_by, the run that saw them gone) and are revived by a later
 //     add. fingerprint is the uint64 fingerprint's bit pattern in a bigint,
 //     so values above 2^63 are negative in SQL and exact in Go. data is the
-//     record as storage.EncodeRecord encodes it.
+//     record as storage.EncodeRecord encodes it. email, identity_key and
+//     status are stored columns PostgreSQL generates from data
+//     (storage.IndexFields; NULL for groups), each in a partial index by
+//     tenant (status for the statuses other than active, the few), so
+//     that SearchRecords finds a person or a status across connections
+//     with an index range; the primary key serves paging and active
+//     records.
 //   - applied_change_sets (tenant, connection_id, change_set_id, run_id,
 //     version, applied_at, first_seq, last_seq): the IDs that make Apply
 //     idempotent, and the seq range of each change set's log entries.

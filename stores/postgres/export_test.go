@@ -1,5 +1,40 @@
 package postgres
 
+import (
+	"context"
+	"strings"
+
+	"github.com/openresync/resync"
+)
+
 // SetCopyMin sets the change count from which Apply stages changes
 // through COPY rather than arrays, so tests can drive both paths.
 func (s *Store) SetCopyMin(n int) { s.copyMin = n }
+
+// PlanSearch returns PostgreSQL's plan of SearchRecords(q, after), with
+// sequential scans disabled: it shows the indexes the query can use.
+func (s *Store) PlanSearch(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) (string, error) {
+	query, args := s.searchSQL(q, after)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return "", err
+	}
+	rows, err := tx.Query(ctx, "EXPLAIN "+query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		plan = append(plan, line)
+	}
+	return strings.Join(plan, "\n"), rows.Err()
+}

@@ -494,13 +494,14 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 	return s.tombstone(ctx, tx, cs, now)
 }
 
+const recordCols = `connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by`
+
 // Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
 	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID); err != nil {
 		return nil, err
 	}
-	query := `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
-		FROM {schema}.records WHERE tenant = $1 AND connection_id = $2`
+	query := `SELECT ` + recordCols + ` FROM {schema}.records WHERE tenant = $1 AND connection_id = $2`
 	args := []any{q.Tenant, q.ConnectionID}
 	if q.Kind != "" {
 		args = append(args, int16(storage.KindCode(q.Kind)))
@@ -510,7 +511,70 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 		query += " AND removed_at IS NULL"
 	}
 	query += " ORDER BY kind, key"
-	rows, err := s.pool.Query(ctx, s.sql(query), args...)
+	return s.queryRecords(ctx, s.sql(query), args...)
+}
+
+// SearchRecords implements storage.RecordSearcher. Every filter is
+// answered by an index: the primary key (tenant, connection, kind, key)
+// for a connection, a kind and paging; records_by_email,
+// records_by_identity_key and records_by_status (version 4 of the
+// schema) for a person and a status across connections.
+func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
+	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "email", q.Email,
+		"identity key", q.IdentityKey, "connection ID", after.ConnectionID, "key", after.Key); err != nil {
+		return nil, err
+	}
+	query, args := s.searchSQL(q, after)
+	return s.queryRecords(ctx, query, args...)
+}
+
+// searchSQL returns the query of SearchRecords.
+func (s *Store) searchSQL(q resync.RecordQuery, after resync.StoredRecord) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + recordCols + ` FROM {schema}.records WHERE tenant = $1`)
+	args := []any{q.Tenant}
+	filter := func(cond string, arg any) {
+		args = append(args, arg)
+		fmt.Fprintf(&b, " AND "+cond, len(args))
+	}
+	if q.ConnectionID != "" {
+		filter("connection_id = $%d", q.ConnectionID)
+	}
+	if code := storage.KindCode(q.Kind); code != 0 {
+		filter("kind = $%d", int16(code))
+	}
+	if q.Email != "" {
+		filter("email = $%d", q.Email)
+	}
+	if q.IdentityKey != "" {
+		filter("identity_key = $%d", q.IdentityKey)
+	}
+	switch q.Status {
+	case "":
+	case resync.StatusActive:
+		// Most records: read in key order, filtered.
+		filter("status = $%d", string(q.Status))
+	default:
+		// The index of the other statuses is partial: the term that
+		// proves it applies to every parameter value is spelled out.
+		filter("status = $%d AND status <> 'active'", string(q.Status))
+	}
+	if !q.IncludeRemoved {
+		b.WriteString(" AND removed_at IS NULL")
+	}
+	if after.ConnectionID != "" {
+		args = append(args, after.ConnectionID, int16(storage.KindCode(after.Kind)), after.Key)
+		n := len(args)
+		fmt.Fprintf(&b, " AND (connection_id, kind, key) > ($%d, $%d, $%d)", n-2, n-1, n)
+	}
+	args = append(args, q.Limit)
+	fmt.Fprintf(&b, " ORDER BY connection_id, kind, key LIMIT $%d", len(args))
+	return s.sql(b.String()), args
+}
+
+// queryRecords runs a query selecting recordCols.
+func (s *Store) queryRecords(ctx context.Context, query string, args ...any) ([]resync.StoredRecord, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reading records: %w", err)
 	}
@@ -526,7 +590,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 			removedBy *string
 			r         resync.StoredRecord
 		)
-		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
+		if err := rows.Scan(&r.ConnectionID, &kind, &r.Key, &fp, &vol, &data, &updatedAt, &r.UpdatedBy, &removedAt, &removedBy); err != nil {
 			return nil, fmt.Errorf("postgres: reading records: %w", err)
 		}
 		if r.Kind, err = storage.KindOf(int64(kind)); err != nil {

@@ -43,7 +43,13 @@
 //     is storage.EncodeRecord's JSON; removed_at is NULL on live records
 //     and set on tombstones, which are never deleted. Primary key (tenant,
 //     connection_id, kind, key), WITHOUT ROWID: the rows live in the key's
-//     b-tree, one write per record instead of two.
+//     b-tree, one write per record instead of two. email, identity_key
+//     and status are what storage.IndexFields gives (NULL for none),
+//     written by Apply with each record and each in a partial index by
+//     tenant (status for the statuses other than active, the few), so
+//     that SearchRecords finds a person or a status across connections
+//     with an index range; the primary key serves paging and active
+//     records.
 //   - applied_change_sets (tenant, connection_id, id, applied_at): the IDs
 //     Apply has seen, for idempotence.
 //   - change_log (seq AUTOINCREMENT, tenant, connection_id, run_id,

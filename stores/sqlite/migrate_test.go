@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,11 @@ func TestMigrateFromVersion1(t *testing.T) {
 	tomb, _ := storage.EncodeRecord(&resync.Identity{Key: "gone", Status: resync.StatusActive})
 	_, err = db.Exec(`INSERT INTO records VALUES ('acme', 'okta-1', 1, 'gone', 42, ?, 1, 'old-run', 2, 'old-run')`, tomb)
 	require.NoError(t, err)
+	// On another connection, an account whose email has non-ASCII
+	// letters: the migration must fold it as storage.FoldEmail does.
+	odd, _ := storage.EncodeRecord(&resync.Account{Key: "zoe", OwnerEmail: "Zoë.ÅSE@Example.COM", ExternalID: "u7", Status: resync.StatusSuspended})
+	_, err = db.Exec(`INSERT INTO records VALUES ('acme', 'other-1', 2, 'zoe', 42, ?, 1, 'old-run', NULL, NULL)`, odd)
+	require.NoError(t, err)
 	_, err = db.Exec(`INSERT INTO change_log (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
 		VALUES ('acme', 'okta-1', 'old-run', 'cs', 1, 1, 'u0', 7, 0, 1)`)
 	require.NoError(t, err)
@@ -66,6 +72,32 @@ func TestMigrateFromVersion1(t *testing.T) {
 			assert.Zero(t, r.Fingerprint>>56, "%s: marked as of the unversioned definition", r.Key)
 			assert.Zero(t, r.Volatile)
 		}
+	}
+	// Every record stored before version 4 is found by the columns the
+	// migration extracted: by email (in another case), key and status.
+	for i, r := range records {
+		email := strings.ToUpper(r.(*resync.Identity).Email)
+		found, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Email: storage.FoldEmail(email), Limit: 10}, resync.StoredRecord{})
+		require.NoError(t, err)
+		require.Len(t, found, 1, "record %d by email %s", i, email)
+		assert.Equal(t, storage.KeyOf(r), found[0].Key)
+		assert.Equal(t, "okta-1", found[0].ConnectionID)
+	}
+	byKey, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", IdentityKey: "gone", IncludeRemoved: true, Limit: 10}, resync.StoredRecord{})
+	require.NoError(t, err)
+	require.Len(t, byKey, 1, "the tombstone, by identity key")
+	active, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Status: resync.StatusActive, IncludeRemoved: true, Limit: 1000}, resync.StoredRecord{})
+	require.NoError(t, err)
+	assert.Len(t, active, len(records)+1, "every identity by status")
+	zoe, err := s.SearchRecords(ctx, resync.RecordQuery{Tenant: "acme", Email: storage.FoldEmail("ZOë.ÅSE@EXAMPLE.COM"), Limit: 10}, resync.StoredRecord{})
+	require.NoError(t, err)
+	require.Len(t, zoe, 1, "an email with non-ASCII letters, folded alike by the migration and by FoldEmail")
+	assert.Equal(t, "other-1", zoe[0].ConnectionID)
+	for _, q := range []resync.RecordQuery{{IdentityKey: "u7"}, {Status: resync.StatusSuspended}} {
+		q.Tenant, q.Limit = "acme", 10
+		got, err := s.SearchRecords(ctx, q, resync.StoredRecord{})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"zoe"}, []string{got[len(got)-1].Key}, "%+v", q)
 	}
 
 	// The next read of the same people, one of whom logged in again.

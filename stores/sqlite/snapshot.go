@@ -22,10 +22,12 @@ var batch = 32
 // connection, time, run, change set) come first in the text, so the
 // anonymous per-row parameters after them are numbered N+1 onwards.
 const (
-	upsertHead = `INSERT INTO records (tenant, connection_id, updated_at, updated_by, kind, key, fingerprint, volatile, data, removed_at, removed_by) VALUES `
-	upsertRow  = `(?1,?2,?3,?4,?,?,?,?,?,NULL,NULL)`
+	upsertHead = `INSERT INTO records (tenant, connection_id, updated_at, updated_by, kind, key, fingerprint, volatile, data,
+		email, identity_key, status, removed_at, removed_by) VALUES `
+	upsertRow  = `(?1,?2,?3,?4,?,?,?,?,?,?,?,?,NULL,NULL)`
 	upsertTail = ` ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
 		fingerprint = excluded.fingerprint, volatile = excluded.volatile, data = excluded.data,
+		email = excluded.email, identity_key = excluded.identity_key, status = excluded.status,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
 		removed_at = NULL, removed_by = NULL`
 	removeHead = `UPDATE records SET removed_at = ?3, removed_by = ?4
@@ -35,9 +37,10 @@ const (
 	// A refresh updates live records only and leaves updated_at and
 	// updated_by. Its rows carry tenant and connection themselves: the
 	// VALUES list comes first in the text, so shared ?1 and ?2 cannot.
-	refreshHead = `UPDATE records SET fingerprint = v.column5, volatile = v.column6, data = v.column7
+	refreshHead = `UPDATE records SET fingerprint = v.column5, volatile = v.column6, data = v.column7,
+		email = v.column8, identity_key = v.column9, status = v.column10
 		FROM (VALUES `
-	refreshRow  = `(?,?,?,?,?,?,?)`
+	refreshRow  = `(?,?,?,?,?,?,?,?,?,?)`
 	refreshTail = `) AS v WHERE records.tenant = v.column1 AND records.connection_id = v.column2
 		AND records.kind = v.column3 AND records.key = v.column4 AND records.removed_at IS NULL`
 	// A log row reads the record before the change from records, so it
@@ -57,8 +60,8 @@ type stmtKind struct {
 }
 
 var (
-	upsertStmt  = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 5}
-	refreshStmt = &stmtKind{"refresh", refreshHead, refreshRow, refreshTail, 0, 7}
+	upsertStmt  = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 8}
+	refreshStmt = &stmtKind{"refresh", refreshHead, refreshRow, refreshTail, 0, 10}
 	removeStmt  = &stmtKind{"remove", removeHead, removeRow, removeTail, 4, 2}
 	logStmt     = &stmtKind{"log", logHead, logRow, "", 5, 9}
 )
@@ -286,11 +289,14 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, cs *resync.ChangeSet, enc
 		}
 		switch c.Op {
 		case resync.OpAdd, resync.OpUpdate:
-			if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+			email, ikey, status := searchFields(c.Record)
+			if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data, email, ikey, status); err != nil {
 				return fail(err)
 			}
 		case resync.OpRefresh:
-			if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+			email, ikey, status := searchFields(c.Record)
+			if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data,
+				email, ikey, status); err != nil {
 				return fail(err)
 			}
 			continue // no change-log entry
@@ -364,11 +370,84 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	return version, nil
 }
 
+const recordCols = `connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by`
+
 // Records implements storage.Store.
 func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kind, key, fingerprint, volatile, data, updated_at, updated_by, removed_at, removed_by
+	return s.queryRecords(ctx, `SELECT `+recordCols+`
 		FROM records WHERE tenant = ?1 AND connection_id = ?2 AND (?3 = 0 OR kind = ?3) AND (?4 OR removed_at IS NULL)
 		ORDER BY kind, key`, q.Tenant, q.ConnectionID, int64(storage.KindCode(q.Kind)), q.IncludeRemoved)
+}
+
+// searchFields returns the email, identity_key and status columns of a
+// record: storage.IndexFields, with NULL for none.
+func searchFields(r resync.Record) (email, identityKey, status any) {
+	e, k, st := storage.IndexFields(r)
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	return null(e), null(k), null(string(st))
+}
+
+// SearchRecords implements storage.RecordSearcher. Every filter is
+// answered by an index: the primary key (tenant, connection, kind, key)
+// for a connection, a kind and paging; records_by_email,
+// records_by_identity_key and records_by_status (version 4 of the
+// schema) for a person and a status across connections.
+func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
+	query, args := searchSQL(q, after)
+	return s.queryRecords(ctx, query, args...)
+}
+
+// searchSQL returns the query of SearchRecords.
+func searchSQL(q resync.RecordQuery, after resync.StoredRecord) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT ` + recordCols + ` FROM records WHERE tenant = ?`)
+	args := []any{q.Tenant}
+	filter := func(cond string, arg any) {
+		b.WriteString(" AND " + cond)
+		args = append(args, arg)
+	}
+	if q.ConnectionID != "" {
+		filter("connection_id = ?", q.ConnectionID)
+	}
+	if code := storage.KindCode(q.Kind); code != 0 {
+		filter("kind = ?", int64(code))
+	}
+	if q.Email != "" {
+		filter("email = ?", q.Email)
+	}
+	if q.IdentityKey != "" {
+		filter("identity_key = ?", q.IdentityKey)
+	}
+	switch q.Status {
+	case "":
+	case resync.StatusActive:
+		// Most records: read in key order, filtered.
+		filter("status = ?", string(q.Status))
+	default:
+		// The index of the other statuses is partial: the term that
+		// makes it usable is spelled out as in its definition.
+		filter("status = ? AND status <> 'active'", string(q.Status))
+	}
+	if !q.IncludeRemoved {
+		b.WriteString(" AND removed_at IS NULL")
+	}
+	if after.ConnectionID != "" {
+		b.WriteString(" AND (connection_id, kind, key) > (?, ?, ?)")
+		args = append(args, after.ConnectionID, int64(storage.KindCode(after.Kind)), after.Key)
+	}
+	b.WriteString(" ORDER BY connection_id, kind, key LIMIT ?")
+	args = append(args, q.Limit)
+	return b.String(), args
+}
+
+// queryRecords runs a query selecting recordCols.
+func (s *Store) queryRecords(ctx context.Context, query string, args ...any) ([]resync.StoredRecord, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading records: %w", err)
 	}
@@ -382,7 +461,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 			updated, removed sql.NullInt64
 			removedBy        sql.NullString
 		)
-		if err := rows.Scan(&kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
+		if err := rows.Scan(&r.ConnectionID, &kind, &r.Key, &fp, &vol, &data, &updated, &r.UpdatedBy, &removed, &removedBy); err != nil {
 			return nil, fmt.Errorf("sqlite: reading records: %w", err)
 		}
 		if r.Kind, err = storage.KindOf(kind); err != nil {

@@ -44,8 +44,9 @@ type Store struct {
 }
 
 var (
-	_ storage.Store       = (*Store)(nil)
-	_ storage.HeldDecider = (*Store)(nil)
+	_ storage.Store          = (*Store)(nil)
+	_ storage.RecordSearcher = (*Store)(nil)
+	_ storage.HeldDecider    = (*Store)(nil)
 )
 
 // Config configures a Store. The zero Config is the default.
