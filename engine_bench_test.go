@@ -93,7 +93,7 @@ func BenchmarkFanout(b *testing.B) {
 				if faults == 0 { // page requests per page of data: retries and re-reads would show here
 					reqs := 0
 					for i := range n {
-						reqs += h.fakes.Get(fmt.Sprintf("c%03d", i)).TotalPageReads()
+						reqs += h.fakes.Get("t1", fmt.Sprintf("c%03d", i)).TotalPageReads()
 					}
 					b.ReportMetric(float64(reqs)/float64(iters*n*fanoutPages), "page-amplification")
 				}

@@ -78,7 +78,7 @@ func (h *harness) start() {
 func (h *harness) conn(tenant, id string, typ resync.ConnectionType, provider string, recs []resync.Record, pageSize int) *resynctest.Connector {
 	h.t.Helper()
 	c := resynctest.NewConnector(recs, pageSize)
-	h.fakes.Set(id, c)
+	h.fakes.Set(tenant, id, c)
 	h.src.Add(resync.Connection{ID: id, Tenant: tenant, Type: typ, Provider: provider, Name: provider + " " + id})
 	return c
 }

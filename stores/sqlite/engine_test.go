@@ -26,7 +26,7 @@ func engineSetup(records []resync.Record) (*resynctest.Source, *resynctest.Fakes
 	src := resynctest.NewSource()
 	src.Add(resync.Connection{ID: engConn, Tenant: engTenant, Type: resync.IdP, Provider: "okta", Name: "Okta"})
 	fakes := resynctest.NewFakes()
-	fakes.Set(engConn, resynctest.NewConnector(records, 500))
+	fakes.Set(engTenant, engConn, resynctest.NewConnector(records, 500))
 	return src, fakes
 }
 
