@@ -57,6 +57,9 @@ func newHarness(t testing.TB, mod func(*resync.Config)) *harness {
 		Directory:   h.admins,
 		Notifier:    h.notifier,
 		Retry:       resync.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: time.Second},
+		// Most tests read a connection again at once to see what changed;
+		// the tests of the interval set it.
+		MinReadInterval: -1,
 	}
 	if mod != nil {
 		mod(&h.cfg)
