@@ -381,6 +381,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		if err != nil {
 			return fmt.Errorf("page %d: %w", page, err)
 		}
+		if page == 1 && pg.Total > 0 {
+			d.expect(pg.Total)
+		}
 		for _, rec := range pg.Records {
 			d.observe(rec)
 		}
@@ -426,7 +429,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}
 	if len(cs.Changes) > 0 {
-		if err := e.cfg.Store.Apply(ctx, cs); err != nil {
+		apply := e.cfg.Store.Apply
+		if g, ok := e.cfg.Store.(storeGate); ok {
+			apply = g.applyDiffed
+		}
+		if err := apply(ctx, cs); err != nil {
 			return fmt.Errorf("applying %d changes: %w", len(cs.Changes), err)
 		}
 	}

@@ -244,6 +244,14 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
 	now := s.clock.Now()
+	// Room for the whole change set at once, doubling the log: grown entry
+	// by entry, a long log is copied many times over while s.mu is held.
+	if n := len(cs.Changes); cap(s.changes)-len(s.changes) < n {
+		s.changes = slices.Grow(s.changes, max(n, len(s.changes)))
+	}
+	if len(c.records) == 0 && len(cs.Changes) > 0 {
+		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
+	}
 	for _, ch := range cs.Changes {
 		rk := recKey{ch.Kind, ch.Key}
 		switch ch.Op {

@@ -32,6 +32,8 @@ func newEngine(t *testing.T, store resync.Store, src *resynctest.Source, factory
 		Store: store, Connections: src, Connectors: map[string]resync.ConnectorFactory{"fake": factory},
 		Authorizer: resynctest.AllowAll, InstanceID: instance, LeaseTTL: ttl, LeasePoll: 5 * time.Millisecond,
 		Retry: resync.RetryPolicy{MaxAttempts: 1},
+		// These tests read a connection again at once to see what changed.
+		MinReadInterval: -1,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -34,6 +34,8 @@ func newEngine(t testing.TB, store resync.Store, src *resynctest.Source, fakes *
 	t.Helper()
 	e, err := resync.New(context.Background(), resync.Config{
 		Store: store, Connections: src, Connectors: fakes.Factories("okta"), Authorizer: resynctest.AllowAll,
+		// These tests read a connection again at once to see what changed.
+		MinReadInterval: -1,
 	})
 	require.NoError(t, err)
 	return e
