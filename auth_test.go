@@ -81,12 +81,17 @@ func TestAuthorization_EachOperationAsksForItsAction(t *testing.T) {
 				_, err := h.engine.HeldChangeSets(ctx, "t1", p)
 				return err
 			}},
+			{"DecidedChangeSets", resync.ActionViewRuns, func(p resync.Principal) error {
+				_, err := h.engine.DecidedChangeSets(ctx, "t1", p, 0)
+				return err
+			}},
 			{"Approve", resync.ActionReviewHeld, func(p resync.Principal) error {
-				_, err := h.engine.Approve(ctx, "t1", "no-such-hold", p)
+				_, err := h.engine.Approve(ctx, "t1", "no-such-hold", p, "")
 				return err
 			}},
 			{"Reject", resync.ActionReviewHeld, func(p resync.Principal) error {
-				return h.engine.Reject(ctx, "t1", "no-such-hold", p)
+				_, err := h.engine.Reject(ctx, "t1", "no-such-hold", p, "")
+				return err
 			}},
 			{"CheckConnection", resync.ActionCheckConnection, func(p resync.Principal) error {
 				return h.engine.CheckConnection(ctx, "t1", "no-such-connection", p)

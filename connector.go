@@ -26,7 +26,7 @@ import (
 //     credentials, 401/403, not found, a malformed configuration) with
 //     Permanent; wrap throttling with RetryAfter when the provider says how
 //     long to wait; anything else is treated as transient and retried with
-//     backoff. ClassifyHTTP does this for HTTP APIs.
+//     backoff. Package connkit does this for HTTP APIs.
 //   - Honour ctx: return promptly with ctx.Err() when it is done.
 //   - A Connector is used by one goroutine at a time; the engine never calls
 //     ReadPage concurrently on one Connector.
@@ -57,6 +57,13 @@ type Page struct {
 	// input cannot be matched to a stored record, and a stored record the
 	// read does not otherwise return is removed as gone.
 	Rejected []error
+	// NotBefore, if set, is the earliest time the engine may ask for the
+	// next page: a provider whose quota is spent says so on a successful
+	// response (connkit's Response.NotBefore reads it), and waiting here
+	// costs no retry attempt. If the wait would outlast the read's
+	// ConnectionTimeout, the read ends throttled instead (ErrThrottled):
+	// nothing is applied.
+	NotBefore time.Time
 }
 
 // ConnectorFactory builds the Connector for a connection. The engine calls
@@ -70,7 +77,3 @@ type ConnectorFactory func(ctx context.Context, conn Connection) (Connector, err
 type HealthChecker interface {
 	CheckHealth(ctx context.Context) error
 }
-
-// maxAdvertisedDelay bounds a provider's advertised wait: an absurd value
-// (Retry-After: 1e300) waits a day, not forever, nor (by overflow) not at all.
-const maxAdvertisedDelay = 24 * time.Hour

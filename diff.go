@@ -363,31 +363,76 @@ func (d *differ) finish() diffResult {
 // DeleteGuard holds change sets that would remove too much of a
 // connection's snapshot: nothing is applied until an admin approves or
 // rejects the held change set. Zero fields take the defaults.
+//
+// A read is held when it would remove more than MaxRemovals records, or
+// more than MaxFraction of the snapshot and more than MinRemovals records,
+// or when it returned nothing for a non-empty snapshot. With the defaults:
+// a 50-person HRIS that suddenly returns 20 (30 removals, 60%) is held,
+// as is a 10-person one that loses 3 (30%); 1 or 2 removals never are,
+// nor 10 of 50 (20%); a 10,000-person IdP is held past 500 removals.
+//
+// Why these defaults. The vendors' own safeguards protect large
+// directories and leave small ones unguarded, and most tenants of a
+// compliance platform are small:
+//   - Okta's import safeguard holds an import that would unassign more
+//     than 20% of an app's users, but only for apps with more than 100
+//     users (https://help.okta.com/en/prod/Content/Topics/users-groups-profiles/usgp-import-safeguard.htm).
+//     Copying its 100-user floor lets a 50-person company lose 30 people
+//     from a truncated HRIS export without anyone looking. We keep its
+//     20% and replace the size floor by a floor on the number of
+//     removals, so that the fraction protects every snapshot size while
+//     the ordinary offboarding of one or two people still goes through.
+//   - Microsoft Entra Connect stops an export with more than 500 deletes
+//     and tells admins to tune the count to the organization's size
+//     (https://learn.microsoft.com/en-us/entra/identity/hybrid/connect/how-to-connect-sync-feature-prevent-accidental-deletes).
+//     A fixed count alone guards nothing below 500 people, so here it is
+//     only the cap for large connections, where 20% would allow
+//     thousands.
+//   - Google Cloud Directory Sync has no fixed default: each sync is
+//     stopped when deletions exceed a percentage or a number the admin
+//     sets per object type, and Google asks admins to relate the value to
+//     the domain's size (https://support.google.com/a/answer/9520714,
+//     https://support.google.com/a/answer/7177267). The combination here
+//     is that advice applied for the admin who never set it: a
+//     percentage, bounded below by a small count and above by a large one.
+//
+// A hold costs an admin one click (Engine.Approve); a missed one marks
+// people as gone who are not, in the record auditors read. The defaults
+// therefore err towards holding.
 type DeleteGuard struct {
-	// MaxFraction: hold when more than this fraction of a snapshot of at
-	// least MinRecords records would be removed. Default 0.2 (Okta's import
-	// safeguard).
+	// MaxFraction: hold when more than this fraction of the snapshot would
+	// be removed (and more than MinRemovals records). Default 0.2, as
+	// Okta's import safeguard.
 	MaxFraction float64
-	// MinRecords: snapshots smaller than this are not held by fraction.
-	// Default 100.
-	MinRecords int
+	// MinRemovals: at most this many removals are never held by fraction,
+	// so that offboarding one or two people from a small connection is
+	// not held. Default 2; negative means no floor (any removal above the
+	// fraction is held).
+	MinRemovals int
 	// MaxRemovals: hold when more than this many records would be removed,
-	// whatever the fraction. Default 500 (Entra Connect's threshold).
+	// whatever the fraction. Default 500, as Entra Connect.
 	MaxRemovals int
-	// Disabled turns off the two thresholds above. An empty read of a
+	// Disabled turns off the thresholds above. An empty read of a
 	// non-empty snapshot is held regardless.
 	Disabled bool
 }
 
+// Defaults of DeleteGuard.
+const (
+	defaultMaxFraction = 0.2
+	defaultMinRemovals = 2
+	defaultMaxRemovals = 500
+)
+
 func (g DeleteGuard) withDefaults() DeleteGuard {
 	if g.MaxFraction <= 0 {
-		g.MaxFraction = 0.2
+		g.MaxFraction = defaultMaxFraction
 	}
-	if g.MinRecords <= 0 {
-		g.MinRecords = 100
+	if g.MinRemovals == 0 {
+		g.MinRemovals = defaultMinRemovals // a negative floor stays: none
 	}
 	if g.MaxRemovals <= 0 {
-		g.MaxRemovals = 500
+		g.MaxRemovals = defaultMaxRemovals
 	}
 	return g
 }
@@ -403,7 +448,7 @@ func (g DeleteGuard) check(r diffResult) string {
 	if r.removed > g.MaxRemovals {
 		return fmt.Sprintf("%d of %d records would be removed (more than %d)", r.removed, r.snapSize, g.MaxRemovals)
 	}
-	if r.snapSize >= g.MinRecords && float64(r.removed) > g.MaxFraction*float64(r.snapSize) {
+	if r.removed > g.MinRemovals && float64(r.removed) > g.MaxFraction*float64(r.snapSize) {
 		return fmt.Sprintf("%d of %d records (%.0f%%) would be removed (more than %.0f%%)",
 			r.removed, r.snapSize, 100*float64(r.removed)/float64(r.snapSize), 100*g.MaxFraction)
 	}

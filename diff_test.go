@@ -240,7 +240,7 @@ func TestDifferRespectsLimits(t *testing.T) {
 func TestDeleteGuardCheck(t *testing.T) {
 	t.Parallel()
 	def := DeleteGuard{}.withDefaults()
-	assert.Equal(t, DeleteGuard{MaxFraction: 0.2, MinRecords: 100, MaxRemovals: 500}, def)
+	assert.Equal(t, DeleteGuard{MaxFraction: 0.2, MinRemovals: 2, MaxRemovals: 500}, def)
 	r := func(snap, valid, removed int) diffResult {
 		return diffResult{snapSize: snap, validRead: valid, removed: removed}
 	}
@@ -258,12 +258,19 @@ func TestDeleteGuardCheck(t *testing.T) {
 		{"20% of 100 is allowed", def, r(100, 80, 20), ""},
 		{"21% of 100 is held", def, r(100, 79, 21), "21 of 100 records (21%)"},
 		{"30% of 1000 is held", def, r(1000, 700, 300), "300 of 1000"},
-		{"below MinRecords not held by fraction", def, r(99, 1, 98), ""},
+		{"small snapshots are held by fraction too: 30 of 50", def, r(50, 20, 30), "30 of 50 records (60%)"},
+		{"11 of 50 is held", def, r(50, 39, 11), "(22%)"},
+		{"10 of 50 (20%) is allowed", def, r(50, 40, 10), ""},
+		{"3 of 10 is held", def, r(10, 7, 3), "3 of 10"},
+		{"2 of 5 is allowed: MinRemovals", def, r(5, 3, 2), ""},
+		{"1 of 2 is allowed: MinRemovals", def, r(2, 1, 1), ""},
+		{"no floor: 1 of 2 held", DeleteGuard{MinRemovals: -1}.withDefaults(), r(2, 1, 1), "(50%)"},
+		{"no floor survives a second withDefaults", DeleteGuard{MinRemovals: -1}.withDefaults().withDefaults(), r(2, 1, 1), "(50%)"},
 		{"500 removals allowed", def, r(10000, 9500, 500), ""},
 		{"501 removals held whatever the fraction", def, r(100000, 99499, 501), "more than 500"},
 		{"disabled", DeleteGuard{Disabled: true}.withDefaults(), r(1000, 1, 999), ""},
-		{"custom fraction", DeleteGuard{MaxFraction: 0.5, MinRecords: 10}.withDefaults(), r(10, 4, 6), "more than 50%"},
-		{"custom fraction allowed", DeleteGuard{MaxFraction: 0.5, MinRecords: 10}.withDefaults(), r(10, 5, 5), ""},
+		{"custom fraction", DeleteGuard{MaxFraction: 0.5}.withDefaults(), r(10, 4, 6), "more than 50%"},
+		{"custom fraction allowed", DeleteGuard{MaxFraction: 0.5}.withDefaults(), r(10, 5, 5), ""},
 		{"custom absolute", DeleteGuard{MaxRemovals: 3}.withDefaults(), r(50, 46, 4), "more than 3"},
 	}
 	for _, c := range cases {

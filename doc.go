@@ -84,13 +84,20 @@
 //     canceled with a result per connection.
 //  2. Retries at page granularity: a transient failure on page 37 retries
 //     page 37 with exponential backoff and jitter; permanent errors are not
-//     retried; a provider's Retry-After is honoured. Connectors classify
-//     errors (Permanent, RetryAfter, ClassifyHTTP); the engine retries.
+//     retried; a provider's Retry-After is honoured, and so is a page's
+//     NotBefore (the provider's pace), without spending a retry. A wait
+//     longer than the read has left ends it at once as throttled
+//     (ErrThrottled, ConnThrottled), nothing applied. Connectors classify
+//     errors (Permanent, RetryAfter; package connkit for HTTP); the engine
+//     retries.
 //  3. Nothing lost: a read that did not finish applies nothing. Apply is
 //     atomic per connection and idempotent; removal is a tombstone; every
 //     change is in the change log, written in the same transaction.
 //  4. Delete guard: a read that would remove too much (DeleteGuard) is
-//     held until an admin approves (Engine.Approve) or rejects it.
+//     held until an admin approves (Engine.Approve) or rejects it
+//     (Engine.Reject), or a later complete read supersedes it; the
+//     decision (who, when, why) is kept on the change set and on the runs
+//     that held it.
 //  5. Dedup: one read in flight and one pending per connection; a request
 //     arriving during a read gets exactly one follow-up read; identical
 //     concurrent requests share one run. Two reads of a connection begin
@@ -110,8 +117,9 @@
 // Following the product's rules: an in-product notification to the
 // requester when a run starts and when it completes; on completion an email
 // to every admin of the tenant (personnel resync) or to the requester
-// (accounts resync); held change sets alert the admins. Scheduled runs
-// notify nobody unless Config.NotifyScheduled says otherwise. A failing
+// (accounts resync); held change sets alert the admins, and so do the
+// decisions on them (NotifyHeldDecided). Scheduled runs notify nobody
+// unless Config.NotifyScheduled says otherwise. A failing
 // Notifier is retried and recorded on the run, never failing it.
 //
 // # Telemetry

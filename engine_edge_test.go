@@ -91,7 +91,7 @@ func TestGetRunStaysInItsTenant(t *testing.T) {
 		_, err = h.engine.GetRun(context.Background(), "t1", "nope", alice)
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		assert.Equal(t, 1, strings.Count(err.Error(), `"nope"`), "context added twice: %v", err)
-		_, err = h.engine.Approve(context.Background(), "t1", "nope", alice)
+		_, err = h.engine.Approve(context.Background(), "t1", "nope", alice, "")
 		require.ErrorIs(t, err, resync.ErrNotFound)
 		assert.Equal(t, 1, strings.Count(err.Error(), `"nope"`), "context added twice: %v", err)
 	})

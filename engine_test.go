@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/connkit"
 	"github.com/openresync/resync/resynctest"
 )
 
@@ -90,7 +91,7 @@ func TestRule2_RetryAfterHonoured(t *testing.T) {
 		c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 		resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3"}},
 			Request: &http.Request{Method: "GET"}}
-		throttle := resync.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000047"}`), nil)
+		throttle := connkit.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000047"}`), nil)
 		d, ok := resync.RetryDelay(throttle)
 		require.True(t, ok)
 		require.Equal(t, 3*time.Second, d)
@@ -118,7 +119,7 @@ func TestRule2_PermanentNotRetried(t *testing.T) {
 		h := newHarness(t, nil)
 		c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 		resp := &http.Response{StatusCode: http.StatusUnauthorized, Request: &http.Request{Method: "GET"}}
-		c.AddFault(resynctest.Fault{Page: 2, Times: 5, Err: resync.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000011","errorSummary":"Invalid token provided"}`), nil)})
+		c.AddFault(resynctest.Fault{Page: 2, Times: 5, Err: connkit.ClassifyHTTP(resp, []byte(`{"errorCode":"E0000011","errorSummary":"Invalid token provided"}`), nil)})
 		info := h.personnel(alice)
 		r := result(t, info, "okta1")
 		assert.Equal(t, resync.ConnFailed, r.Status)
@@ -261,16 +262,16 @@ func TestRule4_DeleteGuardEmptyRead(t *testing.T) {
 	assert.Equal(t, r.HeldID, held[0].ID)
 
 	// Only admins may approve.
-	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, carol)
+	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, carol, "")
 	require.ErrorIs(t, err, resync.ErrForbidden)
 
-	sum, err := h.engine.Approve(context.Background(), "t1", r.HeldID, bob)
+	sum, err := h.engine.Approve(context.Background(), "t1", r.HeldID, bob, "HR confirmed the layoffs")
 	require.NoError(t, err)
 	assert.Equal(t, 1000, sum.Removed)
 	assert.Empty(t, h.live("t1", "okta1"))
 	assert.Len(t, h.all("t1", "okta1"), 1000, "approved removal tombstones, never deletes")
-	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, bob)
-	assert.ErrorIs(t, err, resync.ErrNotFound)
+	_, err = h.engine.Approve(context.Background(), "t1", r.HeldID, bob, "")
+	assert.ErrorIs(t, err, resync.ErrConflict, "a change set decided already is no longer held")
 
 	// Rebuild, hold again, reject: nothing changes.
 	c.SetRecords(recs, 100)
@@ -278,15 +279,17 @@ func TestRule4_DeleteGuardEmptyRead(t *testing.T) {
 	c.SetRecords(nil, 100)
 	info = h.personnel(alice)
 	heldID := result(t, info, "okta1").HeldID
-	require.NoError(t, h.engine.Reject(context.Background(), "t1", heldID, alice))
+	_, err = h.engine.Reject(context.Background(), "t1", heldID, alice, "")
+	require.NoError(t, err)
 	assert.Len(t, h.live("t1", "okta1"), 1000)
 	held, err = h.engine.HeldChangeSets(context.Background(), "t1", alice)
 	require.NoError(t, err)
 	assert.Empty(t, held)
 }
 
-// Rule 4: thresholds — more than 20% of at least 100 records, or more than
-// 500 records, is held; less is applied.
+// Rule 4: thresholds — more than 20% of a snapshot and more than 2 records,
+// or more than 500 records, is held; less is applied. Small connections
+// are protected too.
 func TestRule4_DeleteGuardThresholds(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -295,7 +298,10 @@ func TestRule4_DeleteGuardThresholds(t *testing.T) {
 	}{
 		{"10% of 1000 applied", 1000, 900, false},
 		{"25% of 1000 held", 1000, 750, true},
-		{"50% of 50 applied: below MinRecords", 50, 25, false},
+		{"the 50-person HRIS that returns 20: held", 50, 20, true},
+		{"2 of 50 removed: applied", 50, 48, false},
+		{"1 of 3 removed: applied", 3, 2, false},
+		{"10 of 50 removed (20%): applied", 50, 40, false},
 		{"600 of 10000 held: over 500", 10000, 9400, true},
 		{"400 of 10000 applied", 10000, 9600, false},
 	}
@@ -326,7 +332,7 @@ func TestRule4_StaleHoldRefused(t *testing.T) {
 	stale := &resync.ChangeSet{ID: "old/okta1/1", Tenant: "t1", ConnectionID: "okta1", RunID: "old", BaseVersion: 0,
 		Changes: []resync.Change{{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: "u1"}}, HoldReason: "test"}
 	require.NoError(t, h.store.Hold(context.Background(), stale))
-	_, err := h.engine.Approve(context.Background(), "t1", stale.ID, alice)
+	_, err := h.engine.Approve(context.Background(), "t1", stale.ID, alice, "")
 	require.ErrorIs(t, err, resync.ErrConflict)
 	assert.Len(t, h.live("t1", "okta1"), 5)
 	held, _ := h.store.HeldChangeSets(context.Background(), "t1")

@@ -3,6 +3,7 @@ package resync
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Test for them with errors.Is; the engine wraps them with
@@ -33,9 +34,10 @@ var (
 
 	// ErrConflict: the state changed under the request. Store.Apply returns
 	// it when the connection's snapshot is no longer at the change set's
-	// BaseVersion (another apply came first); Approve returns it when the
-	// snapshot changed after the set was held (the set is discarded: resync
-	// again). Nothing was applied.
+	// BaseVersion (another apply came first); Approve and Reject return it
+	// when the change set is no longer held (decided already, or superseded
+	// by a later read) and Approve when the snapshot changed after the set
+	// was held (the set is superseded: resync again). Nothing was applied.
 	ErrConflict = errors.New("resync: snapshot changed concurrently")
 
 	// ErrInvalidRecord: a record failed validation (see RecordError).
@@ -45,7 +47,27 @@ var (
 	// run's Err wraps it for held connections; approve or reject through the
 	// engine.
 	ErrHeld = errors.New("resync: change set held by the delete guard")
+
+	// ErrThrottled: a provider asked the read to wait (Page.NotBefore, or
+	// a RetryAfter error) longer than what was left of its
+	// ConnectionTimeout. The read ended at once, nothing applied; the
+	// connection's result has Status ConnThrottled and RetryAt, the time
+	// the provider named. A run's Err wraps it for throttled connections.
+	ErrThrottled = errors.New("resync: throttled by the provider")
 )
+
+// throttledError ends a read whose provider asked for a wait longer than
+// the read had left. It matches ErrThrottled and unwraps to the cause.
+type throttledError struct {
+	until time.Time
+	err   error
+}
+
+func (e *throttledError) Error() string {
+	return fmt.Sprintf("throttled until %s: %v", e.until.UTC().Format(time.RFC3339), e.err)
+}
+
+func (e *throttledError) Unwrap() []error { return []error{ErrThrottled, e.err} }
 
 // ConnectionError is the failure of one connection in a run. It unwraps to
 // the cause, so errors.Is(err, ErrHeld) or a connector's own error type

@@ -3,8 +3,6 @@ package resync_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
@@ -42,23 +40,6 @@ func ExampleFingerprint() {
 	// Output:
 	// same content: true
 	// after suspension: false
-}
-
-func ExampleClassifyHTTP() {
-	u, _ := url.Parse("https://api.example.com/users?after=abc")
-	req := &http.Request{Method: http.MethodGet, URL: u}
-
-	throttled := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"30"}}, Request: req}
-	err := resync.ClassifyHTTP(throttled, nil, nil)
-	d, ok := resync.RetryDelay(err)
-	fmt.Println(err != nil, resync.IsPermanent(err), d, ok)
-
-	denied := &http.Response{StatusCode: 401, Header: http.Header{}, Request: req}
-	err = resync.ClassifyHTTP(denied, []byte(`{"error":"invalid_token"}`), nil)
-	fmt.Println(resync.IsPermanent(err), err)
-	// Output:
-	// true false 30s true
-	// true GET https://api.example.com/users: 401 Unauthorized: {"error":"invalid_token"}
 }
 
 func ExampleEngine_ResyncPersonnel() {

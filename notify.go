@@ -20,6 +20,10 @@ const (
 	// NotifyChangesHeld: the delete guard held a change set; an admin must
 	// approve or reject it (in-product and email, to the tenant's admins).
 	NotifyChangesHeld NotificationKind = "changes_held"
+	// NotifyHeldDecided: a held change set was approved or rejected (in-product
+	// and email, to the tenant's admins) or superseded by a later read
+	// (in-product only). Held.Decision says who decided what, when and why.
+	NotifyHeldDecided NotificationKind = "held_decided"
 )
 
 // Channel is how a notification reaches people.
@@ -39,7 +43,7 @@ type Notification struct {
 	Recipients []Principal
 	// Run is the run's state when the notification was made.
 	Run RunInfo
-	// Held is set for NotifyChangesHeld.
+	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
 }
 
@@ -58,9 +62,10 @@ type Notifier interface {
 // route returns the notifications for a run event, by the product's rules:
 // started and completed go in-product to the requesters; on completion an
 // email goes to the tenant's admins (personnel) or the requesters
-// (accounts); held change sets go to the admins on both channels. Scheduled
-// runs email the admins on completion only if notifyScheduled says so.
-// Empty recipient lists produce no notification.
+// (accounts); held change sets go to the admins on both channels, and so
+// do decisions on them (a supersession in-product only). Scheduled runs
+// email the admins on completion only if notifyScheduled says so. Empty
+// recipient lists produce no notification.
 func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSummary, notifyScheduled func(RunInfo) bool) []Notification {
 	mk := func(ch Channel, to []Principal) []Notification {
 		to = withoutSystem(to)
@@ -78,6 +83,11 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 	case NotifyChangesHeld:
 		out = append(out, mk(ChannelInApp, admins)...)
 		out = append(out, mk(ChannelEmail, admins)...)
+	case NotifyHeldDecided:
+		out = append(out, mk(ChannelInApp, admins)...)
+		if held == nil || held.Decision.Kind != ConnSuperseded {
+			out = append(out, mk(ChannelEmail, admins)...)
+		}
 	case NotifyRunStarted:
 		if run.Trigger == TriggerScheduled {
 			return nil
@@ -126,7 +136,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Minute)
 	defer cancel()
 	var admins []Principal
-	needAdmins := kind == NotifyChangesHeld || kind == NotifyRunCompleted
+	needAdmins := kind == NotifyChangesHeld || kind == NotifyHeldDecided || kind == NotifyRunCompleted
 	if needAdmins {
 		var err error
 		admins, err = e.cfg.Directory.Admins(ctx, r.tenant)

@@ -44,7 +44,14 @@ type read struct {
 	// set before done is closed
 	result ConnectionResult
 	err    error
-	held   *HeldSummary // set when the delete guard held the change set
+	// held is set (under Engine.mu) when the delete guard held the change
+	// set; decision (under Engine.mu) when it was decided on before the
+	// read handed its result over.
+	held     *HeldSummary
+	decision *Decision
+	// superseded lists the earlier held change sets of the connection that
+	// this read replaced.
+	superseded []HeldSummary
 }
 
 // requestReadLocked returns the read that will serve a request for s.conn
@@ -153,8 +160,14 @@ func (e *Engine) execute(t *read) {
 		// a slow notifier must not hold up other reads.
 		e.notify(t.owner, NotifyChangesHeld, t.held)
 	}
+	for _, h := range t.superseded {
+		e.settle(t.ctx, h)
+	}
 	e.tel.readEnded(t.ctx, t.conn, res)
 	e.mu.Lock()
+	if t.decision != nil && t.held != nil {
+		settleResult(&res, HeldSummary{ID: t.held.ID, Decision: *t.decision})
+	}
 	t.result, t.err = res, err
 	e.finishLocked(t)
 	e.mu.Unlock()
@@ -220,6 +233,9 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	}
 	if cause := context.Cause(lctx); err != nil && errors.Is(cause, errReadLeaseLost) {
 		err = fmt.Errorf("%w (%w)", cause, err)
+	}
+	if te := (*throttledError)(nil); errors.As(err, &te) {
+		res.Status, res.RetryAt, res.Error = ConnThrottled, te.until, err.Error()
 	}
 	if err != nil && isRestart(err) && res.Restarts == maxRestarts {
 		err = fmt.Errorf("after %d restarts from the first page: %w", maxRestarts, err)
@@ -341,6 +357,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	_, err := e.retryDo(ctx, e.cfg.Retry, func(int) error {
 		var ferr error
 		conn, ferr = callFactory(ctx, factory, t.conn)
+		if d, ok := RetryDelay(ferr); ok && !IsPermanent(ferr) {
+			if terr := e.throttleIfTooLong(ctx, d, ferr); terr != nil {
+				return terr
+			}
+		}
 		return ferr
 	}, func(attempt int, delay time.Duration, ferr error) {
 		e.log.Debug("opening connector failed, retrying", "connection", t.conn.ID, "attempt", attempt, "delay", delay, "err", ferr)
@@ -361,6 +382,10 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err := d.refingerprint(ctx, e.cfg.Store, t.conn.Tenant, t.conn.ID); err != nil {
 		return fmt.Errorf("recomputing fingerprints stored by an older release: %w", err)
 	}
+	prior, err := e.heldOf(ctx, t)
+	if err != nil {
+		return err
+	}
 	cursor := ""
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
@@ -371,6 +396,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 			t.attempts.Add(1)
 			var rerr error
 			pg, rerr = safeReadPage(ctx, conn, cursor)
+			if d, ok := RetryDelay(rerr); ok && !IsPermanent(rerr) {
+				if terr := e.throttleIfTooLong(ctx, d, rerr); terr != nil {
+					return terr
+				}
+			}
 			return rerr
 		}, func(attempt int, delay time.Duration, rerr error) {
 			span.AddEvent("retry", trace.WithAttributes(attribute.Int("resync.page", page),
@@ -402,6 +432,18 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 			return Permanent(fmt.Errorf("page %d: connector returned its own cursor %q as the next one; stopping an endless read", page, truncate(cursor, 80)))
 		}
 		cursor = pg.Next
+		if wait := pg.NotBefore.Sub(e.cfg.Clock.Now()); !pg.NotBefore.IsZero() && wait > 0 {
+			// The provider's pace: wait without spending a retry (the read
+			// lease is renewed meanwhile), or end the read throttled if the
+			// wait would use up the read's time.
+			if terr := e.throttleIfTooLong(ctx, wait, fmt.Errorf("the provider asked for no request before %s", pg.NotBefore.UTC().Format(time.RFC3339))); terr != nil {
+				return fmt.Errorf("before page %d: %w", page+1, terr)
+			}
+			span.AddEvent("wait", trace.WithAttributes(attribute.Int("resync.page", page+1), attribute.String("resync.delay", wait.String())))
+			if !sleep(e.cfg.Clock, wait, ctx.Done()) {
+				return fmt.Errorf("stopped before page %d: %w", page+1, ctx.Err())
+			}
+		}
 	}
 
 	dr := d.finish()
@@ -417,6 +459,12 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("stopped before applying: %w", err)
 	}
+	// The read is complete: an earlier held change set of the connection
+	// no longer says what the provider holds, whatever this one does.
+	t.superseded, err = e.supersedeHeld(ctx, t, prior, cs.ID)
+	if err != nil {
+		return err
+	}
 	if reason := e.cfg.DeleteGuard.check(dr); reason != "" {
 		cs.HoldReason = reason
 		if err := e.cfg.Store.Hold(ctx, cs); err != nil {
@@ -425,7 +473,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		res.Status, res.HeldID = ConnHeld, cs.ID
 		res.Error = "held for review: " + reason
 		sum := summarize(cs)
+		e.mu.Lock()
 		t.held = &sum
+		e.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}
 	if len(cs.Changes) > 0 {

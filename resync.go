@@ -2,7 +2,6 @@ package resync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -255,42 +254,44 @@ func (e *Engine) HeldChangeSets(ctx context.Context, tenant string, by Principal
 	return e.cfg.Store.HeldChangeSets(ctx, tenant)
 }
 
-// Approve applies a held change set. If the connection's snapshot changed
-// since it was held, the set is discarded and ErrConflict returned: resync
-// again. ErrNotFound if there is no such held set.
-func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principal) (HeldSummary, error) {
-	if err := e.authorize(ctx, tenant, by, ActionReviewHeld); err != nil {
-		return HeldSummary{}, err
-	}
-	cs, err := e.cfg.Store.GetHeld(ctx, tenant, heldID)
-	if err != nil {
-		return HeldSummary{}, err
-	}
-	sum := summarize(cs)
-	if err := e.cfg.Store.Apply(ctx, cs); err != nil {
-		if errors.Is(err, ErrConflict) {
-			if derr := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); derr != nil && !errors.Is(derr, ErrNotFound) {
-				return sum, derr
-			}
-			return sum, fmt.Errorf("%w: connection %q changed after change set %q was held; it was discarded, resync again", ErrConflict, cs.ConnectionID, heldID)
-		}
-		return sum, err
-	}
-	e.log.Info("held change set approved", "tenant", tenant, "held", heldID, "connection", cs.ConnectionID, "by", by.label(),
-		"added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
-	return sum, nil
+// Approve applies a held change set and records the decision: who (by),
+// when (Config.Clock) and why (reason, optional). The connection's result
+// moves from ConnHeld to ConnApplied, with the Decision, in every run that
+// held the set, and their status is recomputed; the tenant's admins are
+// notified (NotifyHeldDecided). It needs ActionReviewHeld.
+//
+// Errors: ErrNotFound if the tenant has no such change set; ErrConflict if
+// it is no longer held (decided already, here or by another engine, or
+// superseded by a later read: of two concurrent decisions exactly one
+// wins), or if the connection's snapshot changed since it was held (the
+// set is then superseded: resync again). Nothing is applied on an error.
+func (e *Engine) Approve(ctx context.Context, tenant, heldID string, by Principal, reason string) (HeldSummary, error) {
+	return e.decide(ctx, tenant, heldID, by, ConnApplied, reason)
 }
 
-// Reject discards a held change set; the snapshot stays as it was.
-func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal) error {
-	if err := e.authorize(ctx, tenant, by, ActionReviewHeld); err != nil {
-		return err
+// Reject discards a held change set, the snapshot staying as it was, and
+// records the decision as Approve does; the connection's result moves to
+// ConnRejected. It needs ActionReviewHeld. Errors: as Approve's.
+func (e *Engine) Reject(ctx context.Context, tenant, heldID string, by Principal, reason string) (HeldSummary, error) {
+	return e.decide(ctx, tenant, heldID, by, ConnRejected, reason)
+}
+
+// DecidedChangeSets lists the tenant's decided change sets (approved,
+// rejected or superseded), newest decision first, at most limit of them
+// (0 means 100). It needs ActionViewRuns. The decisions are kept by a Store
+// with the storage.HeldDecider capability (memstore, stores/sqlite and
+// stores/postgres have it); with another Store it fails with
+// ErrInvalidRequest, and decisions are found only on the results of the
+// runs that held the sets.
+func (e *Engine) DecidedChangeSets(ctx context.Context, tenant string, by Principal, limit int) ([]HeldSummary, error) {
+	if err := e.authorize(ctx, tenant, by, ActionViewRuns); err != nil {
+		return nil, err
 	}
-	if err := e.cfg.Store.DiscardHeld(ctx, tenant, heldID); err != nil {
-		return err
+	dec := e.decider()
+	if dec == nil {
+		return nil, fmt.Errorf("%w: the store keeps no decisions on held change sets (it lacks storage.HeldDecider)", ErrInvalidRequest)
 	}
-	e.log.Info("held change set rejected", "tenant", tenant, "held", heldID, "by", by.label())
-	return nil
+	return dec.DecidedChangeSets(ctx, tenant, limit)
 }
 
 // CheckConnection tests one connection: its connector's CheckHealth if it

@@ -97,9 +97,11 @@ func isRestart(err error) bool {
 }
 
 // classify maps connector errors to retry decisions: Permanent stops,
-// RetryAfter sets a minimum delay, context errors stop.
+// RetryAfter sets a minimum delay, context errors and a wait longer than
+// the read has left (throttledError) stop.
 func classify(err error) retry.Classification {
-	if IsPermanent(err) || isRestart(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	var te *throttledError
+	if IsPermanent(err) || isRestart(err) || errors.As(err, &te) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return retry.Classification{Permanent: true}
 	}
 	d, _ := RetryDelay(err)
@@ -108,4 +110,17 @@ func classify(err error) retry.Classification {
 
 func (e *Engine) retryDo(ctx context.Context, p RetryPolicy, op func(int) error, onRetry func(int, time.Duration, error)) (int, error) {
 	return retry.Do(ctx, e.cfg.Clock, p.internal(), classify, op, onRetry)
+}
+
+// throttleIfTooLong turns a wait the provider asked for (a RetryAfter
+// error's delay, or a page's NotBefore) into a throttledError when it would
+// not end before the last tenth of the read's ConnectionTimeout, kept for
+// the pages still to read: waiting would only end in a timeout, having
+// held a concurrency slot and the read lease for nothing.
+func (e *Engine) throttleIfTooLong(ctx context.Context, wait time.Duration, err error) error {
+	deadline, ok := ctx.Deadline()
+	if !ok || wait < time.Until(deadline)-e.cfg.ConnectionTimeout/10 {
+		return nil
+	}
+	return &throttledError{until: e.cfg.Clock.Now().Add(wait), err: err}
 }

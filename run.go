@@ -21,7 +21,13 @@ const (
 )
 
 // RunStatus is the state of a run. Pending and running are live; the others
-// are final.
+// are final: the run's reads are over and its status changes no more, with
+// one exception. A run whose connections were held by the delete guard
+// ends partial, and each decision on a held change set (Engine.Approve,
+// Engine.Reject, or a later read that supersedes it) recomputes the status
+// of the runs that held it: a run whose every connection succeeded or was
+// approved becomes succeeded. Canceled and interrupted runs keep their
+// status.
 type RunStatus string
 
 // Run statuses.
@@ -29,7 +35,7 @@ const (
 	RunPending     RunStatus = "pending"
 	RunRunning     RunStatus = "running"
 	RunSucceeded   RunStatus = "succeeded"   // every connection succeeded
-	RunPartial     RunStatus = "partial"     // some connections failed or were held
+	RunPartial     RunStatus = "partial"     // some connections failed, were held, rejected or superseded
 	RunFailed      RunStatus = "failed"      // no connection succeeded
 	RunCanceled    RunStatus = "canceled"    // canceled by the caller or by Close
 	RunInterrupted RunStatus = "interrupted" // its process died; see Guarantees: crash safety, in the package doc
@@ -38,7 +44,10 @@ const (
 // Final reports whether s is a final status.
 func (s RunStatus) Final() bool { return s != RunPending && s != RunRunning && s != "" }
 
-// ConnectionStatus is the state of one connection within a run.
+// ConnectionStatus is the state of one connection within a run. Pending
+// and running are live. Held waits for a decision and then moves, once, to
+// applied, rejected or superseded. The others (succeeded, failed,
+// throttled, canceled, applied, rejected, superseded) are final.
 type ConnectionStatus string
 
 // Connection statuses.
@@ -49,6 +58,19 @@ const (
 	ConnFailed    ConnectionStatus = "failed"
 	ConnHeld      ConnectionStatus = "held" // the delete guard held the change set
 	ConnCanceled  ConnectionStatus = "canceled"
+	// ConnApplied: the held change set was approved and applied. A run
+	// counts it as succeeded.
+	ConnApplied ConnectionStatus = "applied"
+	// ConnRejected: the held change set was rejected; the snapshot kept
+	// what it had.
+	ConnRejected ConnectionStatus = "rejected"
+	// ConnSuperseded: a later complete read of the connection replaced the
+	// held change set before anyone decided on it.
+	ConnSuperseded ConnectionStatus = "superseded"
+	// ConnThrottled: the provider asked for a wait longer than the read
+	// had left (see ErrThrottled); nothing was applied and RetryAt says
+	// when the provider will answer again.
+	ConnThrottled ConnectionStatus = "throttled"
 )
 
 // ConnectionResult is one connection's slot in a run: progress while it
@@ -84,10 +106,18 @@ type ConnectionResult struct {
 	// because its connector returned a RestartRead error.
 	Restarts int `json:",omitempty"`
 
-	// HeldID names the held change set when Status is ConnHeld.
+	// HeldID names the held change set when Status is ConnHeld, and
+	// after a decision on it (ConnApplied, ConnRejected, ConnSuperseded).
 	HeldID string `json:",omitempty"`
-	// Error is the failure, when Status is ConnFailed, ConnHeld or ConnCanceled.
+	// Decision is the decision on the held change set, once there is one.
+	Decision Decision `json:",omitzero"`
+	// Error is the failure, when Status is ConnFailed, ConnHeld,
+	// ConnThrottled or ConnCanceled, and what was decided when it is
+	// ConnRejected or ConnSuperseded.
 	Error string `json:",omitempty"`
+	// RetryAt is when a throttled read's provider will answer again, when
+	// Status is ConnThrottled.
+	RetryAt time.Time `json:",omitzero"`
 
 	StartedAt  time.Time `json:",omitzero"`
 	FinishedAt time.Time `json:",omitzero"`
@@ -128,17 +158,21 @@ func (ri RunInfo) connection(id string) (ConnectionResult, bool) {
 }
 
 // Err joins the failures of the run's connections as *ConnectionError
-// values, or returns nil when every connection succeeded. The causes are
+// values, or returns nil when every connection succeeded (or was approved
+// after a hold). The causes are
 // the stored messages; a live Run's Err keeps the original errors.
 func (ri RunInfo) Err() error {
 	var errs []error
 	for _, c := range ri.Connections {
-		if c.Status == ConnSucceeded || c.Status == ConnPending || c.Status == ConnRunning {
+		if c.Status == ConnSucceeded || c.Status == ConnApplied || c.Status == ConnPending || c.Status == ConnRunning {
 			continue
 		}
 		cause := errors.New(c.Error)
-		if c.Status == ConnHeld {
+		switch c.Status {
+		case ConnHeld:
 			cause = fmt.Errorf("%w: %s", ErrHeld, c.Error)
+		case ConnThrottled:
+			cause = fmt.Errorf("%w: %s", ErrThrottled, c.Error)
 		}
 		errs = append(errs, &ConnectionError{Tenant: ri.Tenant, ConnectionID: c.ConnectionID, Provider: c.Provider, Err: cause})
 	}
@@ -171,9 +205,9 @@ func finalStatus(conns []ConnectionResult, canceled bool) RunStatus {
 	ok, failed := 0, 0
 	for _, c := range conns {
 		switch c.Status {
-		case ConnSucceeded:
+		case ConnSucceeded, ConnApplied:
 			ok++
-		case ConnFailed, ConnCanceled:
+		case ConnFailed, ConnCanceled, ConnThrottled:
 			failed++
 		}
 	}

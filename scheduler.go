@@ -51,8 +51,10 @@ type SchedulerConfig struct {
 	// decide) is not retried; nor is a start that failed with
 	// ErrNotFound (an unknown tenant), ErrForbidden or ErrInvalidRequest (a failed slot),
 	// ErrNoConnections (not a failure) or ErrClosed (the engine is closed:
-	// the end of scheduling, see Scheduler). Defaults: 4 attempts, 5
-	// minutes doubling to at most 1 hour, 20% jitter.
+	// the end of scheduling, see Scheduler). A run with a throttled
+	// connection (ConnThrottled) is retried no earlier than its RetryAt,
+	// when the provider said it would answer again. Defaults: 4 attempts,
+	// 5 minutes doubling to at most 1 hour, 20% jitter.
 	Retry RetryPolicy
 	// QuarantineAfter is the number of slots in a row whose runs failed
 	// (retries included) after which a tenant is quarantined: no retries,

@@ -65,6 +65,9 @@ type attemptResult struct {
 	lastSuccess time.Time // from the Store, when it was read
 	slot        time.Time // the slot served (set once loaded)
 	checkFrom   time.Time
+	// retryAt is the latest RetryAt of the run's throttled connections:
+	// a retry before it would be throttled again.
+	retryAt time.Time
 }
 
 // attempt serves one due event of a tenant in its own goroutine and
@@ -136,6 +139,11 @@ func (s *Scheduler) serve(ctx context.Context, tenant string, j job) attemptResu
 	}
 	ar.result.Status, ar.result.FinishedAt = info.Status, info.FinishedAt
 	ar.result.Err = run.Err()
+	for _, c := range info.Connections {
+		if c.Status == ConnThrottled && c.RetryAt.After(ar.retryAt) {
+			ar.retryAt = c.RetryAt
+		}
+	}
 	switch {
 	case info.Status == RunSucceeded:
 		ar.out = outSucceeded
@@ -266,6 +274,9 @@ func (s *Scheduler) completeLocked(t *schedTenant, j job, ar attemptResult, now 
 	next := t.sched.Next(t.slot)
 	if ar.out == outFailed && !t.quarantined && j.attempt < s.cfg.Retry.MaxAttempts {
 		at := now.Add(s.cfg.Retry.internal().Delay(j.attempt))
+		if ar.retryAt.After(at) {
+			at = ar.retryAt // the provider said when it answers again
+		}
 		if next.IsZero() || at.Before(next) {
 			t.retry, t.checkFrom = true, at
 			s.log.Warn("scheduled run failed; retrying", "tenant", t.id, "run", ar.result.RunID, "attempt", j.attempt, "retry_at", at, "err", ar.result.Err)

@@ -425,6 +425,34 @@ func TestSchedulerRetriesWithBackoffThenWaitsForNextSlot(t *testing.T) {
 	})
 }
 
+// A provider that asks for a wait longer than the read has left ends the
+// read throttled; the scheduler retries at the provider's reset time, not
+// after its own 5-minute backoff (which would be throttled again).
+func TestSchedulerRetriesThrottledAtResetTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newSchedEnv(t, nil)
+		c := env.tenant("acme")
+		c.AddFault(resynctest.Fault{Page: 0, Times: 1, Err: resync.RetryAfter(errors.New("429: quota spent"), 2*time.Hour)})
+		sched := resync.Daily(2, 0, time.UTC, time.Hour)
+		s := env.scheduler(resync.SchedulerConfig{Schedule: sched}, "acme")
+		require.NoError(t, s.Start(context.Background()))
+		slot := sched.For("acme").Next(time.Now())
+
+		time.Sleep(time.Until(slot.Add(6 * time.Hour)))
+		synctest.Wait()
+		runs := env.scheduledRuns("acme")
+		require.Len(t, runs, 2, "the throttled attempt and one retry")
+		require.Len(t, runs[0].Connections, 1)
+		throttled := runs[0].Connections[0]
+		require.Equal(t, resync.ConnThrottled, throttled.Status)
+		assert.ErrorIs(t, runs[0].Err(), resync.ErrThrottled)
+		assert.False(t, runs[1].CreatedAt.Before(throttled.RetryAt), "retried at %v, before the reset at %v", runs[1].CreatedAt, throttled.RetryAt)
+		assert.Less(t, runs[1].CreatedAt.Sub(throttled.RetryAt), 2*time.Minute, "retried soon after the reset")
+		assert.Equal(t, resync.RunSucceeded, runs[1].Status)
+		env.close(s)
+	})
+}
+
 func TestSchedulerPermanentErrorIsNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newSchedEnv(t, nil)

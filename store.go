@@ -141,6 +141,36 @@ type HeldSummary struct {
 	Removed      int
 	Reason       string
 	CreatedAt    time.Time
+	// Decision is how the change set was resolved; zero while it is held.
+	Decision Decision `json:",omitzero"`
+}
+
+// Decision is the resolution of a held change set: who decided, when, what
+// and why. Approve and Reject record one; so does the engine when a later
+// complete read of the connection supersedes the held set. It is kept on
+// the held change set (Engine.DecidedChangeSets) and on the result of each
+// run that held it (ConnectionResult.Decision).
+type Decision struct {
+	// Kind is what was decided, as the status it gives the connection in
+	// the runs that held the set: ConnApplied, ConnRejected or
+	// ConnSuperseded.
+	Kind ConnectionStatus
+	// By is who decided: the approving or rejecting principal, or
+	// SystemPrincipal for a supersession.
+	By Principal
+	// At is when, by the engine's clock (Config.Clock).
+	At time.Time
+	// Reason is the decider's note (optional), or for a supersession
+	// what replaced the set.
+	Reason string `json:",omitempty"`
+}
+
+// heldDecider is the method set of storage.HeldDecider, the optional store
+// capability that records decisions on held change sets; package storage
+// documents it.
+type heldDecider interface {
+	DecideHeld(ctx context.Context, tenant, id string, d Decision) (HeldSummary, error)
+	DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]HeldSummary, error)
 }
 
 // StoredRecord is a record as the Store keeps it and returns it from

@@ -29,7 +29,8 @@ type Store struct {
 	conns   map[tenantID]*connection
 	changes []resync.ChangeLogEntry
 	seq     int64
-	held    map[tenantID]*resync.ChangeSet // by tenant + held ID
+	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
+	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
 }
 
@@ -52,7 +53,10 @@ type connection struct {
 	heldID  string
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.HeldDecider = (*Store)(nil)
+)
 
 // Config configures a Store. The zero Config is the default.
 type Config struct {
@@ -72,12 +76,13 @@ func New(cfg ...Config) *Store {
 		c.Clock = systemClock{}
 	}
 	s := &Store{
-		clock:  c.Clock,
-		runs:   map[string]map[string]resync.RunInfo{},
-		live:   map[tenantID]struct{}{},
-		conns:  map[tenantID]*connection{},
-		held:   map[tenantID]*resync.ChangeSet{},
-		leases: map[string]lease{},
+		clock:   c.Clock,
+		runs:    map[string]map[string]resync.RunInfo{},
+		live:    map[tenantID]struct{}{},
+		conns:   map[tenantID]*connection{},
+		held:    map[tenantID]*resync.ChangeSet{},
+		decided: map[tenantID]resync.HeldSummary{},
+		leases:  map[string]lease{},
 	}
 	return s
 }
@@ -236,6 +241,11 @@ func (s *Store) connection(tenant, id string) *connection {
 func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.apply(cs)
+}
+
+// apply is Apply; s.mu is held.
+func (s *Store) apply(cs *resync.ChangeSet) error {
 	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if _, done := c.applied[cs.ID]; done {
 		return nil
@@ -388,6 +398,56 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 		c.heldID = ""
 	}
 	return nil
+}
+
+// DecideHeld implements storage.HeldDecider.
+func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tenantID{tenant, id}
+	cs := s.held[k]
+	if cs == nil {
+		if _, ok := s.decided[k]; ok {
+			return resync.HeldSummary{}, fmt.Errorf("%w: the change set was decided already", resync.ErrConflict)
+		}
+		return resync.HeldSummary{}, resync.ErrNotFound
+	}
+	if d.Kind == resync.ConnApplied {
+		if err := s.apply(cs); err != nil {
+			return resync.HeldSummary{}, err
+		}
+	}
+	delete(s.held, k)
+	if c := s.conns[tenantID{tenant, cs.ConnectionID}]; c != nil && c.heldID == id {
+		c.heldID = ""
+	}
+	h := storage.Summarize(cs)
+	h.Decision = d
+	s.decided[k] = h
+	return h, nil
+}
+
+// DecidedChangeSets implements storage.HeldDecider. It costs O(decided
+// change sets of every tenant).
+func (s *Store) DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]resync.HeldSummary, error) {
+	s.mu.Lock()
+	var out []resync.HeldSummary
+	for k, h := range s.decided {
+		if k.tenant == tenant {
+			out = append(out, h)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b resync.HeldSummary) int {
+		if c := b.Decision.At.Compare(a.Decision.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // AcquireLease implements storage.Store.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -295,6 +296,14 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind \"\", IncludeRemoved false) returned"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
 			"HoldRoundTrip", "Store.GetHeld contract (package storage): the held change set does not round-trip: change 0"},
+		{"a decided set decided again", func() resync.Store { return redecides{memstore.New()} },
+			"DecideHeldOnce", "HeldDecider.DecideHeld contract (package storage): a second decision (applied) on a decided change set returned <nil>, want ErrConflict"},
+		{"a decided set decided again, concurrently", func() resync.Store { return redecides{memstore.New()} },
+			"DecideHeldConcurrent", "Store contract: safe for concurrent use (package storage): two concurrent decisions on one held change set both succeeded"},
+		{"an approval that applies nothing", func() resync.Store { return approvesWithoutApplying{memstore.New()} },
+			"DecideHeldApply", "HeldDecider.DecideHeld contract (package storage): after an approval the version is 1, want 2"},
+		{"a decision that loses its reason", func() resync.Store { return forgetsReason{memstore.New()} },
+			"DecideHeldReject", "HeldDecider.DecideHeld contract (package storage): DecideHeld returned a summary that is not the set's with the decision: decision: got"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -541,4 +550,48 @@ func TestLeaseRenewCheck(t *testing.T) {
 	err := runStoreCheck(t.Context(), &renewKeepsTTL{Store: memstore.New(), held: map[string]string{}}, storeCheckByName(t, "LeaseRenewExtends").fn)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "Store.AcquireLease contract (package storage): another owner took a lease 200ms after it was renewed")
+}
+
+// redecides lets a decided change set be decided again.
+type redecides struct{ *memstore.Store }
+
+func (s redecides) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	h, err := s.Store.DecideHeld(ctx, tenant, id, d)
+	if errors.Is(err, resync.ErrConflict) {
+		return resync.HeldSummary{ID: id, Tenant: tenant, Decision: d}, nil
+	}
+	return h, err
+}
+
+// approvesWithoutApplying records an approval and applies nothing.
+type approvesWithoutApplying struct{ *memstore.Store }
+
+func (s approvesWithoutApplying) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	r := d
+	r.Kind = resync.ConnRejected
+	h, err := s.Store.DecideHeld(ctx, tenant, id, r)
+	h.Decision = d
+	return h, err
+}
+
+// forgetsReason drops the decision's reason.
+type forgetsReason struct{ *memstore.Store }
+
+func (s forgetsReason) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	d.Reason = ""
+	return s.Store.DecideHeld(ctx, tenant, id, d)
+}
+
+// A store without the HeldDecider capability skips its checks.
+func TestDecideChecksSkipWithoutCapability(t *testing.T) {
+	var plain struct{ resync.Store }
+	plain.Store = memstore.New()
+	for _, c := range storeChecks {
+		err := runStoreCheck(t.Context(), plain, c.fn)
+		if strings.HasPrefix(c.name, "Decide") {
+			assert.ErrorIs(t, err, errSkipCheck, c.name)
+		} else {
+			assert.NoError(t, err, c.name)
+		}
+	}
 }

@@ -23,7 +23,9 @@ import (
 // contract in package storage (what each method of storage.Store must do,
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
-// values that round-trip, the sentinels). It checks persistence only: the
+// values that round-trip, the sentinels), and the optional
+// storage.HeldDecider capability if the store has it (the checks named
+// DecideHeld... are skipped if not). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
@@ -62,7 +64,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) resync.Store) {
 			if s == nil {
 				t.Fatal("resynctest.TestStore: newStore returned nil")
 			}
-			if err := runStoreCheck(t.Context(), s, c.fn); err != nil {
+			if err := runStoreCheck(t.Context(), s, c.fn); errors.Is(err, errSkipCheck) {
+				t.Skip("the store does not implement storage.HeldDecider")
+			} else if err != nil {
 				t.Error(err)
 			}
 		})
@@ -105,6 +109,12 @@ var storeChecks = []storeCheck{
 	{"LeaseConcurrentAcquire", checkLeaseConcurrent},
 	{"TenantIsolation", checkTenantIsolation},
 	{"OddData", checkOddData},
+	{"DecideHeldReject", checkDecideReject},
+	{"DecideHeldApply", checkDecideApply},
+	{"DecideHeldStale", checkDecideStale},
+	{"DecideHeldOnce", checkDecideOnce},
+	{"DecideHeldConcurrent", checkDecideConcurrent},
+	{"DecidedChangeSetsOrder", checkDecidedOrder},
 }
 
 // rule names a rule and the file that states it; failures start with it.
@@ -255,7 +265,7 @@ func normRun(r resync.RunInfo) resync.RunInfo {
 	r.Scope.ConnectionIDs = nilIfEmpty(r.Scope.ConnectionIDs)
 	conns := make([]resync.ConnectionResult, len(r.Connections))
 	for i, c := range r.Connections {
-		c.StartedAt, c.FinishedAt = normTime(c.StartedAt), normTime(c.FinishedAt)
+		c.StartedAt, c.FinishedAt, c.RetryAt = normTime(c.StartedAt), normTime(c.FinishedAt), normTime(c.RetryAt)
 		c.RejectedSamples = nilIfEmpty(c.RejectedSamples)
 		conns[i] = c
 	}
@@ -540,6 +550,8 @@ func checkUpdateRun(e *storeEnv) error {
 	}
 	upd := testRun(a, "run-1", "inst-1", resync.RunPartial, resync.TriggerAdhoc, baseTime)
 	upd.Connections[1].Status, upd.Connections[1].Error = resync.ConnFailed, "boom: 503"
+	upd.Connections[2].Status, upd.Connections[2].Error = resync.ConnThrottled, "page 2: 429 Too Many Requests"
+	upd.Connections[2].RetryAt = baseTime.Add(time.Hour)
 	upd.NotifyErrors = []string{"email: smtp down"}
 	if err := s.UpdateRun(ctx, upd); err != nil {
 		return ruleUpdateRun.errorf("UpdateRun of a stored run: %v", err)

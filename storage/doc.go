@@ -70,7 +70,8 @@
 //
 // # Compatibility
 //
-// The Store interface will not grow. Future storage features (a durable
+// The Store interface will not grow. HeldDecider is the first optional
+// capability. Future storage features (a durable
 // notification outbox, links between records, distributed execution of
 // reads) will come as optional capability interfaces, which the engine
 // detects on a Store by type assertion and falls back without, as

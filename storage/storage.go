@@ -116,3 +116,40 @@ func Summarize(cs *resync.ChangeSet) resync.HeldSummary {
 	}
 	return s
 }
+
+// HeldDecider is an optional capability of a Store: it keeps the decisions
+// on held change sets, so that they can be listed afterwards and so that
+// two engines deciding on the same set at once cannot both win. The engine
+// detects it by type assertion; with a Store that lacks it, Approve applies
+// the held set (Apply) and Reject discards it (DiscardHeld), and the
+// decision is kept only on the results of the runs that held the set.
+type HeldDecider interface {
+	// DecideHeld records decision d on the tenant's held change set id,
+	// atomically (one transaction, or under one lock):
+	//   - If the tenant has no such change set, held or decided, it
+	//     returns an error wrapping resync.ErrNotFound.
+	//   - If the set was decided already, it changes nothing and returns
+	//     an error wrapping resync.ErrConflict: of two concurrent
+	//     decisions on one set, exactly one succeeds.
+	//   - If d.Kind is resync.ConnApplied, the set's changes are applied
+	//     as Apply applies them, in the same transaction as the decision;
+	//     if Apply would return an error (resync.ErrConflict for a
+	//     snapshot that is no longer at the set's BaseVersion), it
+	//     changes nothing and returns that error: the set stays held.
+	//     For any other kind nothing is applied.
+	//   - Then the set is no longer held: GetHeld and DiscardHeld return
+	//     resync.ErrNotFound for it and HeldChangeSets omits it, while
+	//     DecidedChangeSets lists its summary with Decision set to d. Its
+	//     changes need not be kept.
+	// It returns the summary with the decision. d is validated by the
+	// engine: Kind is one of resync.ConnApplied, resync.ConnRejected and
+	// resync.ConnSuperseded, By names someone, At is set. Apply and Hold,
+	// which discard or replace a connection's held set, leave decided sets
+	// alone.
+	DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error)
+	// DecidedChangeSets lists the tenant's decided change sets, newest
+	// decision (Decision.At, then ID) first, at most limit of them; limit
+	// is always positive. Each summary is as HeldChangeSets listed it,
+	// with Decision set, its values round-tripped exactly.
+	DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]resync.HeldSummary, error)
+}

@@ -291,7 +291,7 @@ func (d *demo) deleteGuard(ctx context.Context) error {
 			h.ID, h.ConnectionID, h.Added, h.Updated, h.Removed)
 	}
 	fmt.Fprintf(d.w, "  %s rejects held change set %s\n", admin.Name, res.HeldID)
-	if err := d.engine.Reject(ctx, tenant, res.HeldID, admin); err != nil {
+	if _, err := d.engine.Reject(ctx, tenant, res.HeldID, admin, "the directory export was truncated"); err != nil {
 		return err
 	}
 	held, err = d.engine.HeldChangeSets(ctx, tenant, admin)
@@ -481,6 +481,9 @@ func subject(n resync.Notification) string {
 			}
 		}
 		return fmt.Sprintf("Removal of %d records from %s held for review", n.Held.Removed, name)
+	case resync.NotifyHeldDecided:
+		d := n.Held.Decision
+		return fmt.Sprintf("Held change set %s %s by %s: %s", n.Held.ID, d.Kind, d.By.Name, d.Reason)
 	}
 	return what + " " + string(n.Kind)
 }

@@ -41,7 +41,10 @@ type Store struct {
 	copyMin  int
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.HeldDecider = (*Store)(nil)
+)
 
 // Config configures a Store. The zero Config is the default.
 type Config struct {

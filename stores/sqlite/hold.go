@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/storage"
@@ -159,4 +160,96 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 		}
 		return nil
 	})
+}
+
+// DecideHeld implements storage.HeldDecider. One immediate transaction
+// reads the held set, applies it for an approval (as Apply does), and moves
+// it to decided_change_sets; the write lock makes concurrent decisions, of
+// this process or another, take turns, so the second finds the set decided.
+func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	by, err := json.Marshal(d.By)
+	if err != nil {
+		return resync.HeldSummary{}, fmt.Errorf("sqlite: encoding the decider: %w", err)
+	}
+	var out resync.HeldSummary
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		var changes []byte
+		h, err := scanHeld(tx.QueryRowContext(ctx, `SELECT `+heldColumns+`, changes FROM held_change_sets
+			WHERE tenant = ? AND id = ?`, tenant, id), &changes)
+		if errors.Is(err, sql.ErrNoRows) {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM decided_change_sets WHERE tenant = ? AND id = ?`, tenant, id).Scan(&one)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: the change set was decided already", resync.ErrConflict)
+			case errors.Is(err, sql.ErrNoRows):
+				return resync.ErrNotFound
+			}
+			return fmt.Errorf("sqlite: deciding on a held change set: %w", err)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: deciding on a held change set: %w", err)
+		}
+		if d.Kind == resync.ConnApplied {
+			cs := &resync.ChangeSet{ID: h.ID, Tenant: h.Tenant, ConnectionID: h.ConnectionID, RunID: h.RunID,
+				BaseVersion: h.BaseVersion, CreatedAt: h.CreatedAt, HoldReason: h.Reason}
+			if cs.Changes, err = decodeChanges(changes); err != nil {
+				return err
+			}
+			enc := startEncoder(cs.Changes)
+			defer enc.close()
+			if err := s.apply(ctx, tx, cs, enc); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND id = ?`, tenant, id); err != nil {
+			return fmt.Errorf("sqlite: deciding on a held change set: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO decided_change_sets
+			(tenant, id, connection_id, run_id, base_version, added, updated, removed, reason, created_at,
+			 decision, decided_by, decided_at, decision_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.Tenant, h.ID, h.ConnectionID, h.RunID, h.BaseVersion, h.Added, h.Updated, h.Removed, h.Reason, nanos(h.CreatedAt),
+			string(d.Kind), by, d.At.UnixNano(), d.Reason); err != nil {
+			return fmt.Errorf("sqlite: recording a decision: %w", err)
+		}
+		h.Decision = d
+		out = h
+		return nil
+	})
+	if err != nil {
+		return resync.HeldSummary{}, err
+	}
+	return out, nil
+}
+
+// DecidedChangeSets implements storage.HeldDecider: newest decision first,
+// from the index on (tenant, decided_at, id).
+func (s *Store) DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]resync.HeldSummary, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+heldColumns+`, decision, decided_by, decided_at, decision_reason
+		FROM decided_change_sets WHERE tenant = ? ORDER BY decided_at DESC, id DESC LIMIT ?`, tenant, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing decided change sets: %w", err)
+	}
+	defer rows.Close()
+	var out []resync.HeldSummary
+	for rows.Next() {
+		var kind string
+		var by []byte
+		var at int64
+		var reason string
+		h, err := scanHeld(rows, &kind, &by, &at, &reason)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: listing decided change sets: %w", err)
+		}
+		h.Decision = resync.Decision{Kind: resync.ConnectionStatus(kind), At: time.Unix(0, at).UTC(), Reason: reason}
+		if err := json.Unmarshal(by, &h.Decision.By); err != nil {
+			return nil, fmt.Errorf("sqlite: decoding the decider of change set %q: %w", h.ID, err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: listing decided change sets: %w", err)
+	}
+	return out, nil
 }

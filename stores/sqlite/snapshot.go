@@ -217,82 +217,85 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 	// Records are encoded on another goroutine, ahead of the statements.
 	enc := startEncoder(cs.Changes)
 	defer enc.close()
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		fail := func(err error) error {
-			return fmt.Errorf("sqlite: applying: %w", err)
+	return s.writeTx(ctx, func(tx *sql.Tx) error { return s.apply(ctx, tx, cs, enc) })
+}
+
+// apply is Apply in the transaction tx, with cs's records encoded by enc.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, cs *resync.ChangeSet, enc *encoder) error {
+	fail := func(err error) error {
+		return fmt.Errorf("sqlite: applying: %w", err)
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM applied_change_sets WHERE tenant = ? AND connection_id = ? AND id = ?`,
+		cs.Tenant, cs.ConnectionID, cs.ID).Scan(&one)
+	if err == nil {
+		return nil // already applied
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fail(err)
+	}
+	var version int64
+	err = tx.QueryRowContext(ctx, `SELECT version FROM connections WHERE tenant = ? AND connection_id = ?`,
+		cs.Tenant, cs.ConnectionID).Scan(&version)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fail(err)
+	}
+	if version != cs.BaseVersion {
+		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, version, cs.BaseVersion)
+	}
+	now := s.clock.Now().UnixNano()
+	shared := []any{cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID}
+	up := newBatcher(ctx, tx, upsertStmt, shared)
+	defer up.close()
+	rm := newBatcher(ctx, tx, removeStmt, shared)
+	defer rm.close()
+	lg := newBatcher(ctx, tx, logStmt, shared)
+	defer lg.close()
+	rf := newBatcher(ctx, tx, refreshStmt, shared)
+	defer rf.close()
+	for _, c := range cs.Changes {
+		data, err := enc.next()
+		if err != nil {
+			return err
 		}
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM applied_change_sets WHERE tenant = ? AND connection_id = ? AND id = ?`,
-			cs.Tenant, cs.ConnectionID, cs.ID).Scan(&one)
-		if err == nil {
-			return nil // already applied
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fail(err)
-		}
-		var version int64
-		err = tx.QueryRowContext(ctx, `SELECT version FROM connections WHERE tenant = ? AND connection_id = ?`,
-			cs.Tenant, cs.ConnectionID).Scan(&version)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fail(err)
-		}
-		if version != cs.BaseVersion {
-			return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, version, cs.BaseVersion)
-		}
-		now := s.clock.Now().UnixNano()
-		shared := []any{cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID}
-		up := newBatcher(ctx, tx, upsertStmt, shared)
-		defer up.close()
-		rm := newBatcher(ctx, tx, removeStmt, shared)
-		defer rm.close()
-		lg := newBatcher(ctx, tx, logStmt, shared)
-		defer lg.close()
-		rf := newBatcher(ctx, tx, refreshStmt, shared)
-		defer rf.close()
-		for _, c := range cs.Changes {
-			data, err := enc.next()
-			if err != nil {
-				return err
+		switch c.Op {
+		case resync.OpAdd, resync.OpUpdate:
+			if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				return fail(err)
 			}
-			switch c.Op {
-			case resync.OpAdd, resync.OpUpdate:
-				if err := up.add(int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
-					return fail(err)
-				}
-			case resync.OpRefresh:
-				if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
-					return fail(err)
-				}
-				continue // no change-log entry
-			case resync.OpRemove:
-				if err := rm.add(int64(storage.KindCode(c.Kind)), c.Key); err != nil {
-					return fail(err)
-				}
+		case resync.OpRefresh:
+			if err := rf.add(cs.Tenant, cs.ConnectionID, int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data); err != nil {
+				return fail(err)
 			}
-			if err := lg.add(int64(storage.OpCode(c.Op)), int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
+			continue // no change-log entry
+		case resync.OpRemove:
+			if err := rm.add(int64(storage.KindCode(c.Kind)), c.Key); err != nil {
 				return fail(err)
 			}
 		}
-		for _, b := range []*batcher{up, rm, rf, lg} {
-			if err := b.flush(); err != nil {
-				return fail(err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO connections (tenant, connection_id, version) VALUES (?, ?, ?)
-			ON CONFLICT (tenant, connection_id) DO UPDATE SET version = excluded.version`,
-			cs.Tenant, cs.ConnectionID, cs.BaseVersion+1); err != nil {
+		if err := lg.add(int64(storage.OpCode(c.Op)), int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
 			return fail(err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO applied_change_sets (tenant, connection_id, id, applied_at) VALUES (?, ?, ?, ?)`,
-			cs.Tenant, cs.ConnectionID, cs.ID, now); err != nil {
+	}
+	for _, b := range []*batcher{up, rm, rf, lg} {
+		if err := b.flush(); err != nil {
 			return fail(err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND connection_id = ?`,
-			cs.Tenant, cs.ConnectionID); err != nil {
-			return fail(err)
-		}
-		return nil
-	})
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO connections (tenant, connection_id, version) VALUES (?, ?, ?)
+		ON CONFLICT (tenant, connection_id) DO UPDATE SET version = excluded.version`,
+		cs.Tenant, cs.ConnectionID, cs.BaseVersion+1); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO applied_change_sets (tenant, connection_id, id, applied_at) VALUES (?, ?, ?, ?)`,
+		cs.Tenant, cs.ConnectionID, cs.ID, now); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM held_change_sets WHERE tenant = ? AND connection_id = ?`,
+		cs.Tenant, cs.ConnectionID); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // Snapshot implements storage.Store. It streams the live records

@@ -43,7 +43,10 @@ type Store struct {
 	r *sql.DB
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.HeldDecider = (*Store)(nil)
+)
 
 // Config configures a Store. The zero Config is the default.
 type Config struct {
