@@ -27,7 +27,7 @@ type Store struct {
 	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
 	live    map[tenantID]struct{}                // pending and running runs
 	conns   map[tenantID]*connection
-	changes []resync.ChangeLogEntry
+	changes [][]resync.ChangeLogEntry // the change log, in chunks of logChunk entries
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
@@ -254,11 +254,6 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
 	now := s.clock.Now()
-	// Room for the whole change set at once, doubling the log: grown entry
-	// by entry, a long log is copied many times over while s.mu is held.
-	if n := len(cs.Changes); cap(s.changes)-len(s.changes) < n {
-		s.changes = slices.Grow(s.changes, max(n, len(s.changes)))
-	}
 	if len(c.records) == 0 && len(cs.Changes) > 0 {
 		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
 	}
@@ -283,7 +278,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 			}
 		}
 		s.seq++
-		s.changes = append(s.changes, resync.ChangeLogEntry{
+		s.logChange(resync.ChangeLogEntry{
 			Seq: s.seq, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID, ChangeSetID: cs.ID,
 			Op: ch.Op, Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint, PrevFingerprint: ch.PrevFingerprint, At: now,
 		})
@@ -295,6 +290,20 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		c.heldID = ""
 	}
 	return nil
+}
+
+// logChunk is the size of a chunk of the change log. One slice would be
+// copied whole each time it grows, under s.mu and out of the garbage
+// collector's reach: seconds for a log of millions of entries.
+const logChunk = 4096
+
+// logChange appends an entry to the change log.
+func (s *Store) logChange(e resync.ChangeLogEntry) {
+	if n := len(s.changes); n == 0 || len(s.changes[n-1]) == logChunk {
+		s.changes = append(s.changes, make([]resync.ChangeLogEntry, 0, logChunk))
+	}
+	last := &s.changes[len(s.changes)-1]
+	*last = append(*last, e)
 }
 
 // Records implements storage.Store.
@@ -324,14 +333,16 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []resync.ChangeLogEntry
-	for _, e := range s.changes {
-		if e.Seq <= q.AfterSeq || e.Tenant != q.Tenant ||
-			(q.ConnectionID != "" && e.ConnectionID != q.ConnectionID) || (q.RunID != "" && e.RunID != q.RunID) {
-			continue
-		}
-		out = append(out, e)
-		if q.Limit > 0 && len(out) == q.Limit {
-			break
+	for _, chunk := range s.changes {
+		for _, e := range chunk {
+			if e.Seq <= q.AfterSeq || e.Tenant != q.Tenant ||
+				(q.ConnectionID != "" && e.ConnectionID != q.ConnectionID) || (q.RunID != "" && e.RunID != q.RunID) {
+				continue
+			}
+			out = append(out, e)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
 		}
 	}
 	return out, nil
