@@ -1,4 +1,5 @@
-# Targets named in the README. All of them work from a clean clone with Go 1.25+.
+# Targets named in the README. All of them work from a clean clone with Go 1.26+
+# (the root module alone builds with Go 1.25; connectors/ldap needs 1.26).
 PKGS := github.com/openresync/resync/...
 
 .PHONY: quickstart test test-integration lint bench bench-short fuzz concurrency
@@ -6,10 +7,10 @@ PKGS := github.com/openresync/resync/...
 quickstart: ## run the quickstart example (no servers, no credentials)
 	go run ./examples/quickstart
 
-test: ## all modules, race detector on (PostgreSQL tests skip without RESYNC_POSTGRES_URL)
+test: ## all modules, race detector on (PostgreSQL and LDAP tests skip without RESYNC_POSTGRES_URL, RESYNC_LDAP_URL)
 	go test -race -count=1 $(PKGS)
 
-test-integration: ## as CI does: start PostgreSQL on loopback, require integration tests
+test-integration: ## as CI does: start PostgreSQL and slapd on loopback, require integration tests
 	bash .ci/run
 
 lint: ## gofmt and go vet

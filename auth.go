@@ -42,8 +42,9 @@ const (
 	ActionResyncAccounts  Action = "resync_accounts"  // start (or plan) an accounts resync
 	ActionResyncAll       Action = "resync_all"       // start a full sync (scheduled)
 	ActionReviewHeld      Action = "review_held"      // approve or reject a held change set
-	ActionViewRuns        Action = "view_runs"        // read runs and held change sets
+	ActionViewRuns        Action = "view_runs"        // read runs, held change sets and the change log
 	ActionCheckConnection Action = "check_connection" // test a connection's credentials (reads the provider)
+	ActionEraseData       Action = "erase_data"       // erase a person's data, delete a tenant's, prune old history
 )
 
 // Authorizer decides whether a principal may perform an action on a tenant.

@@ -109,6 +109,11 @@ type Config struct {
 	// NewID returns run IDs, unique across instances. Default: time-ordered
 	// random hex.
 	NewID func() string
+
+	// Retention is how long runs and change-log entries are kept:
+	// Engine.Prune deletes those older. Default 0: kept forever (Prune
+	// then fails with ErrInvalidRequest).
+	Retention time.Duration
 }
 
 // RetryPolicy configures page retries (and notifier retries). Zero fields
@@ -145,8 +150,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Notifier != nil && c.Directory == nil {
 		errs = append(errs, errors.New("field Directory is required with a Notifier: personnel completion emails and held-change alerts go to the tenant's admins (a Directory that lists no one sends none)"))
 	}
-	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 {
-		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL and LeasePoll must not be negative"))
+	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 || c.Retention < 0 {
+		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL, LeasePoll and Retention must not be negative"))
 	}
 	if c.DeleteGuard.MaxFraction > 1 {
 		errs = append(errs, fmt.Errorf("field DeleteGuard.MaxFraction %v is above 1", c.DeleteGuard.MaxFraction))

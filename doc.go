@@ -112,6 +112,23 @@
 //  8. Crash safety: runs left running by a dead process are marked
 //     interrupted; the next run repairs the state.
 //
+// # Audit and personal data
+//
+// Engine.Changes reads the change log, filtered by connection, run, key,
+// kind, op and time, a page at a time. Each entry holds the record before
+// and after the change, so "status active → deprovisioned, in run X, at T"
+// comes from the log alone:
+//
+//	log, err := engine.Changes(ctx, tenant, auditor, resync.ChangeQuery{Key: userKey, Op: resync.OpUpdate})
+//
+// The change log and snapshots hold personal data. With a Store that
+// implements storage.Eraser (the three shipped do), Engine.Erase erases
+// one person's records and redacts their change-log entries, which keep
+// their place, run, op, kind and time, and records the erasure (OpErase
+// entries naming who asked, not the person); Engine.DeleteTenant deletes
+// everything of a tenant; Engine.Prune deletes runs and change-log entries
+// older than Config.Retention. They need ActionEraseData.
+//
 // # Notifications
 //
 // Following the product's rules: an in-product notification to the

@@ -71,6 +71,10 @@ const (
 	// fingerprint is rewritten in the current version (see Fingerprint). It
 	// writes no change-log entry and is not counted as an update.
 	OpRefresh ChangeOp = "refresh"
+	// OpErase is never part of a change set: it is the op of the
+	// change-log entries that record an erasure of a person's data
+	// (Engine.Erase), one per erased record.
+	OpErase ChangeOp = "erase"
 )
 
 // Change is one record's change.
@@ -202,20 +206,48 @@ type RecordQuery struct {
 	IncludeRemoved bool
 }
 
-// ChangeQuery selects change-log entries. Tenant is required; zero fields
-// do not filter.
+// ChangeQuery selects change-log entries, for Engine.Changes. Tenant is
+// required (Engine.Changes sets it); zero fields do not filter, and the
+// filters combine with AND.
 type ChangeQuery struct {
 	Tenant       string
 	ConnectionID string
 	RunID        string
-	// AfterSeq returns entries with Seq greater than it (for paging).
+	// Key selects the entries of records with this key, in any connection
+	// (a person's identity key, say).
+	Key  string
+	Kind RecordKind
+	Op   ChangeOp
+	// Since and Until bound the entries' At: Since <= At < Until.
+	Since time.Time `json:",omitzero"`
+	Until time.Time `json:",omitzero"`
+	// AfterSeq returns entries with Seq greater than it: the cursor of the
+	// next page is the Seq of the last entry of the previous one.
 	AfterSeq int64
-	// Limit bounds the result; 0 means no bound.
+	// Limit bounds the result. 0 means 100 for Engine.Changes, and no
+	// bound for a Store.
 	Limit int
 }
 
 // ChangeLogEntry is one applied change, written in the same transaction as
-// the change itself. Refreshes have none.
+// the change itself. Refreshes have none. Before and After make an entry
+// readable on its own ("status active → deprovisioned, in run X, at T"),
+// whatever the connection holds now.
+//
+// They are whole records, not a field-level diff: any field's change is
+// found by comparing them, while a diff would drop what did not change,
+// such as the name and email that say whose status it was; a store copies
+// the stored row as it is, with no decoding or comparing inside the
+// apply's transaction (the engine's diff keeps only fingerprints); and an
+// erasure clears two fields instead of rewriting diffs. The price is
+// space: an update keeps the record twice.
+//
+// An erasure of a person's data (Engine.Erase) redacts the entries of the
+// erased records instead of deleting them: Seq, Tenant, ConnectionID,
+// RunID, ChangeSetID, Op, Kind and At stay, Key becomes "[redacted]", and
+// Fingerprint, PrevFingerprint, Before and After are cleared. The erasure
+// itself adds one OpErase entry per erased record, with the same redacted
+// Key, the erasure's ID as RunID and ChangeSetID, and By.
 type ChangeLogEntry struct {
 	// Seq increases with every entry of the store.
 	Seq             int64
@@ -229,4 +261,14 @@ type ChangeLogEntry struct {
 	Fingerprint     uint64
 	PrevFingerprint uint64
 	At              time.Time
+	// Before is the live record the change replaced or removed, as it was
+	// stored (nil for an add, which has none, even when it revives a
+	// tombstone). After is the record the change stored (nil for a
+	// remove).
+	Before Record `json:",omitempty"`
+	After  Record `json:",omitempty"`
+	// By names who asked for an OpErase entry's erasure: the principal's
+	// email, name or ID, whichever is set first. Empty on other entries,
+	// whose run says who started it.
+	By string `json:",omitempty"`
 }

@@ -3,6 +3,7 @@ package resync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -218,8 +219,8 @@ func (g storeGate) Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry
 	if err := needTenant("Changes", q.Tenant); err != nil {
 		return nil, err
 	}
-	if q.Limit < 0 {
-		return nil, invalidArg("Changes: negative limit %d", q.Limit)
+	if err := validateChangeQuery(q); err != nil {
+		return nil, err
 	}
 	what := fmt.Sprintf("change log of tenant %q", q.Tenant)
 	if err := live(ctx, "%s", what); err != nil {
@@ -227,6 +228,22 @@ func (g storeGate) Changes(ctx context.Context, q ChangeQuery) ([]ChangeLogEntry
 	}
 	log, err := g.s.Changes(ctx, q)
 	return log, wrap(err, "%s", what)
+}
+
+// validateChangeQuery refuses filters no entry can match because they are
+// malformed: an unknown kind or op, a negative limit, an empty time range.
+func validateChangeQuery(q ChangeQuery) error {
+	switch {
+	case q.Limit < 0:
+		return invalidArg("Changes: negative limit %d", q.Limit)
+	case q.Kind != "" && q.Kind.index() == 0:
+		return invalidArg("Changes: unknown kind %q", q.Kind)
+	case q.Op != "" && !slices.Contains([]ChangeOp{OpAdd, OpUpdate, OpRemove, OpRefresh, OpErase}, q.Op):
+		return invalidArg("Changes: unknown op %q", q.Op)
+	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until):
+		return invalidArg("Changes: Since %s is not before Until %s", q.Since, q.Until)
+	}
+	return nil
 }
 
 func (g storeGate) Hold(ctx context.Context, cs *ChangeSet) error {

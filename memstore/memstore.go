@@ -27,7 +27,7 @@ type Store struct {
 	runs    map[string]map[string]resync.RunInfo // tenant -> run ID -> run
 	live    map[tenantID]struct{}                // pending and running runs
 	conns   map[tenantID]*connection
-	changes [][]resync.ChangeLogEntry // the change log, in chunks of logChunk entries
+	changes map[string][]resync.ChangeLogEntry // tenant -> its entries, Seq order
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
@@ -55,6 +55,7 @@ type connection struct {
 
 var (
 	_ storage.Store       = (*Store)(nil)
+	_ storage.Eraser      = (*Store)(nil)
 	_ storage.HeldDecider = (*Store)(nil)
 )
 
@@ -80,6 +81,7 @@ func New(cfg ...Config) *Store {
 		runs:    map[string]map[string]resync.RunInfo{},
 		live:    map[tenantID]struct{}{},
 		conns:   map[tenantID]*connection{},
+		changes: map[string][]resync.ChangeLogEntry{},
 		held:    map[tenantID]*resync.ChangeSet{},
 		decided: map[tenantID]resync.HeldSummary{},
 		leases:  map[string]lease{},
@@ -254,11 +256,21 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
 	now := s.clock.Now()
+	log := s.changes[cs.Tenant]
+	// Room for the whole change set at once, doubling the log: grown entry
+	// by entry, a long log is copied many times over while s.mu is held.
+	if n := len(cs.Changes); cap(log)-len(log) < n {
+		log = slices.Grow(log, max(n, len(log)))
+	}
 	if len(c.records) == 0 && len(cs.Changes) > 0 {
 		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
 	}
 	for _, ch := range cs.Changes {
 		rk := recKey{ch.Kind, ch.Key}
+		var before resync.Record
+		if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
+			before = old.Record
+		}
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
 			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
@@ -277,12 +289,17 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 				c.records[rk] = &tomb
 			}
 		}
+		if ch.Op == resync.OpAdd {
+			before = nil
+		}
 		s.seq++
-		s.logChange(resync.ChangeLogEntry{
+		log = append(log, resync.ChangeLogEntry{
 			Seq: s.seq, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID, ChangeSetID: cs.ID,
 			Op: ch.Op, Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint, PrevFingerprint: ch.PrevFingerprint, At: now,
+			Before: before, After: ch.Record,
 		})
 	}
+	s.changes[cs.Tenant] = log
 	c.version++
 	c.applied[cs.ID] = struct{}{}
 	if c.heldID != "" {
@@ -290,20 +307,6 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		c.heldID = ""
 	}
 	return nil
-}
-
-// logChunk is the size of a chunk of the change log. One slice would be
-// copied whole each time it grows, under s.mu and out of the garbage
-// collector's reach: seconds for a log of millions of entries.
-const logChunk = 4096
-
-// logChange appends an entry to the change log.
-func (s *Store) logChange(e resync.ChangeLogEntry) {
-	if n := len(s.changes); n == 0 || len(s.changes[n-1]) == logChunk {
-		s.changes = append(s.changes, make([]resync.ChangeLogEntry, 0, logChunk))
-	}
-	last := &s.changes[len(s.changes)-1]
-	*last = append(*last, e)
 }
 
 // Records implements storage.Store.
@@ -328,24 +331,143 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	return out, nil
 }
 
-// Changes implements storage.Store.
+// Changes implements storage.Store. It costs O(log n) to find the first
+// entry after q.AfterSeq among the tenant's n, then O(entries scanned).
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	log := s.changes[q.Tenant]
+	i, _ := slices.BinarySearchFunc(log, q.AfterSeq+1, func(e resync.ChangeLogEntry, seq int64) int { return cmp.Compare(e.Seq, seq) })
 	var out []resync.ChangeLogEntry
-	for _, chunk := range s.changes {
-		for _, e := range chunk {
-			if e.Seq <= q.AfterSeq || e.Tenant != q.Tenant ||
-				(q.ConnectionID != "" && e.ConnectionID != q.ConnectionID) || (q.RunID != "" && e.RunID != q.RunID) {
-				continue
-			}
-			out = append(out, e)
-			if q.Limit > 0 && len(out) == q.Limit {
-				return out, nil
-			}
+	for _, e := range log[i:] {
+		if !matchesChange(e, q) {
+			continue
+		}
+		out = append(out, e)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
 		}
 	}
 	return out, nil
+}
+
+// matchesChange reports whether e passes q's filters (tenant and AfterSeq
+// apart).
+func matchesChange(e resync.ChangeLogEntry, q resync.ChangeQuery) bool {
+	return (q.ConnectionID == "" || e.ConnectionID == q.ConnectionID) &&
+		(q.RunID == "" || e.RunID == q.RunID) &&
+		(q.Key == "" || e.Key == q.Key) &&
+		(q.Kind == "" || e.Kind == q.Kind) &&
+		(q.Op == "" || e.Op == q.Op) &&
+		(q.Since.IsZero() || !e.At.Before(q.Since)) &&
+		(q.Until.IsZero() || e.At.Before(q.Until))
+}
+
+// target is a record of a tenant: connection, kind and key.
+type target struct {
+	conn string
+	recKey
+}
+
+// Erase implements storage.Eraser.
+func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(resync.Record) bool) ([]resync.ChangeLogEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	found := map[target]struct{}{}
+	for k, c := range s.conns {
+		if k.tenant != tenant {
+			continue
+		}
+		for rk, r := range c.records {
+			if match(r.Record) {
+				found[target{k.id, rk}] = struct{}{}
+			}
+		}
+	}
+	log := s.changes[tenant]
+	for _, e := range log {
+		if e.Key != storage.Redacted && ((e.Before != nil && match(e.Before)) || (e.After != nil && match(e.After))) {
+			found[target{e.ConnectionID, recKey{e.Kind, e.Key}}] = struct{}{}
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	for i, e := range log {
+		if _, ok := found[target{e.ConnectionID, recKey{e.Kind, e.Key}}]; ok && e.Key != storage.Redacted {
+			log[i].Key, log[i].Fingerprint, log[i].PrevFingerprint, log[i].Before, log[i].After = storage.Redacted, 0, 0, nil, nil
+		}
+	}
+	targets := make([]target, 0, len(found))
+	for t := range found {
+		targets = append(targets, t)
+	}
+	slices.SortFunc(targets, func(a, b target) int {
+		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.kind, b.kind), cmp.Compare(a.key, b.key))
+	})
+	now := s.clock.Now()
+	out := make([]resync.ChangeLogEntry, 0, len(targets))
+	touched := map[string]bool{}
+	for _, t := range targets {
+		if c := s.conns[tenantID{tenant, t.conn}]; c != nil {
+			delete(c.records, t.recKey)
+			if !touched[t.conn] {
+				touched[t.conn] = true
+				c.version++
+				if c.heldID != "" {
+					delete(s.held, tenantID{tenant, c.heldID})
+					c.heldID = ""
+				}
+			}
+		}
+		s.seq++
+		out = append(out, resync.ChangeLogEntry{Seq: s.seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
+			Op: resync.OpErase, Kind: t.kind, Key: storage.Redacted, At: now, By: by})
+	}
+	s.changes[tenant] = append(log, out...)
+	return slices.Clone(out), nil
+}
+
+// DeleteTenant implements storage.Eraser.
+func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.runs, tenant)
+	delete(s.changes, tenant)
+	for k := range s.live {
+		if k.tenant == tenant {
+			delete(s.live, k)
+		}
+	}
+	for k := range s.conns {
+		if k.tenant == tenant {
+			delete(s.conns, k)
+		}
+	}
+	for k := range s.held {
+		if k.tenant == tenant {
+			delete(s.held, k)
+		}
+	}
+	for k := range s.decided {
+		if k.tenant == tenant {
+			delete(s.decided, k)
+		}
+	}
+	return nil
+}
+
+// Prune implements storage.Eraser.
+func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, r := range s.runs[tenant] {
+		if r.Status.Final() && r.CreatedAt.Before(before) {
+			delete(s.runs[tenant], id)
+		}
+	}
+	s.changes[tenant] = slices.DeleteFunc(s.changes[tenant], func(e resync.ChangeLogEntry) bool { return e.At.Before(before) })
+	return nil
 }
 
 // Hold implements storage.Store.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/storage"
 )
 
 // These tests check the checks: each must pass on a correct store and fail,
@@ -259,6 +260,49 @@ func (s heldLosesOrder) GetHeld(ctx context.Context, tenant, id string) (*resync
 	return cs, err
 }
 
+// noBefore logs no record before a change.
+type noBefore struct{ *memstore.Store }
+
+func (s noBefore) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
+	log, err := s.Store.Changes(ctx, q)
+	for i := range log {
+		log[i].Before = nil
+	}
+	return log, err
+}
+
+// ignoresKey does not filter the change log by key.
+type ignoresKey struct{ *memstore.Store }
+
+func (s ignoresKey) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
+	q.Key = ""
+	return s.Store.Changes(ctx, q)
+}
+
+// eraseCurrentOnly tests only the stored records, not what the change log
+// holds of them, and only records whose email is the one asked for now.
+type eraseCurrentOnly struct{ *memstore.Store }
+
+func (s eraseCurrentOnly) Erase(ctx context.Context, tenant, id, by string, match func(resync.Record) bool) ([]resync.ChangeLogEntry, error) {
+	var conns []string
+	for _, c := range []string{"c", "c1", "c2", "c3"} {
+		recs, _ := s.Store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: c, IncludeRemoved: true})
+		for _, r := range recs {
+			if match(r.Record) {
+				conns = append(conns, c+"/"+r.Key)
+			}
+		}
+	}
+	return s.Store.Erase(ctx, tenant, id, by, func(r resync.Record) bool {
+		for _, k := range conns {
+			if strings.HasSuffix(k, "/"+storage.KeyOf(r)) {
+				return match(r)
+			}
+		}
+		return false
+	})
+}
+
 func TestStoreChecksCatchBrokenStores(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -294,6 +338,12 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 			"ApplyBaseVersionConflict", "Store.Apply contract (package storage; package resync, Guarantees: nothing lost, atomic apply): a change set refused with ErrConflict (base version 0) changed the version"},
 		{"Records not ordered by kind", func() resync.Store { return unsortedRecords{memstore.New()} },
 			"RecordsOrderAndFilters", "Store.Records contract (package storage): Records(Kind \"\", IncludeRemoved false) returned"},
+		{"change log without the record before", func() resync.Store { return noBefore{memstore.New()} },
+			"ChangesBeforeAfter", "Store.Apply contract: change-log entries carry the record before and after (package storage): entry"},
+		{"Changes ignoring Key", func() resync.Store { return ignoresKey{memstore.New()} },
+			"Changes", "Store.Changes contract (package storage; package resync, Guarantees: nothing lost, change log): Changes("},
+		{"Erase blind to the change log", func() resync.Store { return eraseCurrentOnly{memstore.New()} },
+			"EraseFindsPastVersions", "Eraser.Erase contract (package storage): erasing a person by an email only the change log still holds erased 0 records"},
 		{"held changes reordered", func() resync.Store { return heldLosesOrder{memstore.New()} },
 			"HoldRoundTrip", "Store.GetHeld contract (package storage): the held change set does not round-trip: change 0"},
 		{"a decided set decided again", func() resync.Store { return redecides{memstore.New()} },

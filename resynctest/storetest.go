@@ -100,6 +100,11 @@ var storeChecks = []storeCheck{
 	{"RecordsOrderAndFilters", checkRecordsOrder},
 	{"RecordsRoundTrip", checkRecordsRoundTrip},
 	{"Changes", checkChanges},
+	{"ChangesBeforeAfter", checkChangesBeforeAfter},
+	{"EraseRedacts", checkErase},
+	{"EraseFindsPastVersions", checkErasePast},
+	{"DeleteTenant", checkDeleteTenant},
+	{"Prune", checkPrune},
 	{"HoldRoundTrip", checkHoldRoundTrip},
 	{"HoldReplaces", checkHoldReplaces},
 	{"DiscardHeld", checkDiscardHeld},
@@ -1272,11 +1277,14 @@ func checkChanges(e *storeEnv) error {
 	if err != nil {
 		return err
 	}
+	// What each change replaced: alice and bob as first added.
+	before := map[string]resync.Record{"run3/alice": i1, "run3/bob": i2}
 	var want []resync.ChangeLogEntry
 	for _, cs := range css[:3] {
 		for _, c := range cs.Changes {
 			want = append(want, resync.ChangeLogEntry{Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID,
-				ChangeSetID: cs.ID, Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint})
+				ChangeSetID: cs.ID, Op: c.Op, Kind: c.Kind, Key: c.Key, Fingerprint: c.Fingerprint, PrevFingerprint: c.PrevFingerprint,
+				Before: before[cs.RunID+"/"+c.Key], After: c.Record})
 		}
 	}
 	if len(all) != len(want) {
@@ -1297,8 +1305,14 @@ func checkChanges(e *storeEnv) error {
 			}
 			k := g
 			k.Seq, k.At = 0, time.Time{}
-			if !slices.Contains(exp, k) {
-				return ruleChanges.errorf("change-log entry %+v does not match a change of change set %q on connection %q (oldest first)", k, cs.ID, cs.ConnectionID)
+			i := slices.IndexFunc(exp, func(w resync.ChangeLogEntry) bool { return entryDiff(k, w) == "" })
+			if i < 0 {
+				j := slices.IndexFunc(exp, func(w resync.ChangeLogEntry) bool { return w.Key == k.Key })
+				why := "no change of that key"
+				if j >= 0 {
+					why = entryDiff(k, exp[j])
+				}
+				return ruleChanges.errorf("change-log entry %d does not match a change of change set %q on connection %q (oldest first): %s", g.Seq, cs.ID, cs.ConnectionID, why)
 			}
 		}
 	}
@@ -1320,6 +1334,18 @@ func checkChanges(e *storeEnv) error {
 		{resync.ChangeQuery{Tenant: a, AfterSeq: all[1].Seq, Limit: 2}, all[2:4]},
 		{resync.ChangeQuery{Tenant: a, ConnectionID: "c1", AfterSeq: all[0].Seq, Limit: 3}, []resync.ChangeLogEntry{all[1], all[2], all[4]}},
 		{resync.ChangeQuery{Tenant: a, AfterSeq: all[len(all)-1].Seq}, nil},
+		{resync.ChangeQuery{Tenant: a, Key: "alice"}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.Key == "alice" })},
+		{resync.ChangeQuery{Tenant: a, Key: "alice", Op: resync.OpUpdate}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.Key == "alice" && e.Op == resync.OpUpdate })},
+		{resync.ChangeQuery{Tenant: a, Kind: resync.KindIdentity}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.Kind == resync.KindIdentity })},
+		{resync.ChangeQuery{Tenant: a, Kind: resync.KindAccount, ConnectionID: "c1"}, nil},
+		{resync.ChangeQuery{Tenant: a, Op: resync.OpRemove}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.Op == resync.OpRemove })},
+		{resync.ChangeQuery{Tenant: a, Op: resync.OpAdd, RunID: "run1", Limit: 2}, filterEntries(all[:2], func(e resync.ChangeLogEntry) bool { return e.Op == resync.OpAdd })},
+		{resync.ChangeQuery{Tenant: a, Since: all[3].At}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return !e.At.Before(all[3].At) })},
+		{resync.ChangeQuery{Tenant: a, Until: all[3].At}, filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.At.Before(all[3].At) })},
+		{resync.ChangeQuery{Tenant: a, Since: all[0].At, Until: all[len(all)-1].At.Add(time.Microsecond), Key: "bob"},
+			filterEntries(all, func(e resync.ChangeLogEntry) bool { return e.Key == "bob" })},
+		{resync.ChangeQuery{Tenant: a, Until: all[0].At}, nil},
+		{resync.ChangeQuery{Tenant: a, Key: "mallory"}, nil},
 	}
 	seqs := func(es []resync.ChangeLogEntry) []int64 {
 		out := []int64{}

@@ -37,7 +37,9 @@
 //   - Tombstones: a removed record is marked (RemovedAt, RemovedBy), never
 //     deleted, so that history stays for audit.
 //   - Change log: one entry per applied change other than a refresh,
-//     written in the same transaction as the change.
+//     written in the same transaction as the change, with the record
+//     before and after it. The engine's diff keeps only fingerprints, so
+//     the store reads the record before from its own rows.
 //   - Tenant isolation: every method is scoped to the tenant it is given
 //     and never reads or writes another tenant's data, whatever characters
 //     tenant names contain.
@@ -55,6 +57,12 @@
 //
 // resynctest.TestStore checks a Store against every one of these rules;
 // memstore, stores/sqlite and stores/postgres run it.
+//
+// # Optional capabilities
+//
+//   - Eraser: erase one person's data, delete a tenant's, prune history
+//     past its retention (Engine.Erase, Engine.DeleteTenant,
+//     Engine.Prune).
 //
 // # Fingerprints
 //

@@ -96,7 +96,7 @@ func KindOf(code int64) (resync.RecordKind, error) {
 
 // OpCode returns a small integer for a change operation, for stores that
 // keep operations in an integer column: 1 add, 2 update, 3 remove,
-// 4 refresh, 0 for anything else. The codes never change; OpOf maps them
+// 4 refresh, 5 erase, 0 for anything else. The codes never change; OpOf maps them
 // back.
 func OpCode(o resync.ChangeOp) int {
 	switch o {
@@ -108,6 +108,8 @@ func OpCode(o resync.ChangeOp) int {
 		return 3
 	case resync.OpRefresh:
 		return 4
+	case resync.OpErase:
+		return 5
 	}
 	return 0
 }
@@ -124,6 +126,8 @@ func OpOf(code int64) (resync.ChangeOp, error) {
 		return resync.OpRemove, nil
 	case 4:
 		return resync.OpRefresh, nil
+	case 5:
+		return resync.OpErase, nil
 	}
 	return "", fmt.Errorf("storage: stored change operation %d is unknown", code)
 }

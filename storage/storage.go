@@ -43,7 +43,10 @@ type Store interface {
 	Snapshot(ctx context.Context, tenant, connectionID string, fn func(kind resync.RecordKind, key string, fingerprint, volatile uint64) error) (version int64, err error)
 	// Apply applies a change set atomically: all of its changes, the new
 	// version and one change-log entry per change other than a refresh,
-	// in one transaction, or nothing.
+	// in one transaction, or nothing. An entry's Before is the live record
+	// the change replaces or removes, as stored before the change (read
+	// in the same transaction; nil for an add, even of a tombstoned key),
+	// and its After the change's Record (nil for a remove).
 	//   - If a change set with the same ID was already applied to this
 	//     connection, Apply does nothing and returns nil (idempotence).
 	//   - Else if the snapshot's version is not cs.BaseVersion, Apply does
@@ -62,10 +65,13 @@ type Store interface {
 	// kinds; tombstones only with IncludeRemoved), ordered by kind
 	// (identities, accounts, groups: KindCode order) then key.
 	Records(ctx context.Context, q resync.RecordQuery) ([]resync.StoredRecord, error)
-	// Changes returns the tenant's change-log entries matching q (a zero
-	// ConnectionID or RunID does not filter; Seq greater than AfterSeq;
-	// at most Limit unless it is 0), oldest (Seq) first. Seq increases
-	// with every entry written to the store.
+	// Changes returns the tenant's change-log entries matching q, oldest
+	// (Seq) first: Seq greater than AfterSeq; ConnectionID, RunID, Key,
+	// Kind and Op equal to q's where q's are not zero; At within
+	// [Since, Until) where those are not zero; at most Limit unless it is
+	// 0. Seq increases with every entry written to the store. A store
+	// keeps each filter cheap with an index (or an equivalent), so that
+	// the cost follows the entries selected, not the tenant's whole log.
 	Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error)
 
 	// Hold stores cs, with its changes in their order, as the connection's

@@ -40,11 +40,19 @@ func (d *demo) records(ctx context.Context) (snapshot, error) {
 }
 
 // printChanges prints the change log of a run, one line per changed
-// record, comparing with the records stored before the run.
-func (d *demo) printChanges(ctx context.Context, info resync.RunInfo, before snapshot) error {
-	entries, err := d.store.Changes(ctx, resync.ChangeQuery{Tenant: tenant, RunID: info.ID})
-	if err != nil {
-		return err
+// record. Each entry holds the record before and after the change, so
+// what changed in each field comes from the log alone.
+func (d *demo) printChanges(ctx context.Context, info resync.RunInfo) error {
+	var entries []resync.ChangeLogEntry
+	for {
+		page, err := d.engine.Changes(ctx, tenant, admin, resync.ChangeQuery{RunID: info.ID, AfterSeq: lastSeq(entries)})
+		if err != nil {
+			return err
+		}
+		entries = append(entries, page...)
+		if len(page) < 100 { // the default page size
+			break
+		}
 	}
 	after, err := d.records(ctx)
 	if err != nil {
@@ -58,9 +66,6 @@ func (d *demo) printChanges(ctx context.Context, info resync.RunInfo, before sna
 	for _, c := range info.Connections {
 		lookup := func(k recKey) resync.Record {
 			if r, ok := after[c.ConnectionID][k]; ok {
-				return r.Record
-			}
-			if r, ok := before[c.ConnectionID][k]; ok {
 				return r.Record
 			}
 			return nil
@@ -84,8 +89,8 @@ func (d *demo) printChanges(ctx context.Context, info resync.RunInfo, before sna
 			case resync.OpAdd:
 				detail = describe(lookup(k))
 			case resync.OpUpdate:
-				if old, ok := before[c.ConnectionID][k]; ok {
-					detail = fieldDiffs(old.Record, lookup(k), func(kind resync.RecordKind, key string) string {
+				if e.Before != nil && e.After != nil {
+					detail = fieldDiffs(e.Before, e.After, func(kind resync.RecordKind, key string) string {
 						if l := label(lookup(recKey{kind, key})); l != "" {
 							return l
 						}
@@ -100,6 +105,14 @@ func (d *demo) printChanges(ctx context.Context, info resync.RunInfo, before sna
 		}
 	}
 	return nil
+}
+
+// lastSeq is the paging cursor after entries: the last one's Seq.
+func lastSeq(entries []resync.ChangeLogEntry) int64 {
+	if len(entries) == 0 {
+		return 0
+	}
+	return entries[len(entries)-1].Seq
 }
 
 func opSign(op resync.ChangeOp) string {

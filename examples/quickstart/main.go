@@ -195,7 +195,7 @@ func (d *demo) firstSync(ctx context.Context) error {
 		return err
 	}
 	if stored > 0 {
-		if err := d.printChanges(ctx, info, before); err != nil {
+		if err := d.printChanges(ctx, info); err != nil {
 			return err
 		}
 	}
@@ -228,15 +228,11 @@ func (d *demo) changes(ctx context.Context) error {
 	}
 
 	fmt.Fprintln(d.w, "\n  Personnel resync:")
-	before, err := d.records(ctx)
-	if err != nil {
-		return err
-	}
 	info, err := d.resync(ctx, d.personnel)
 	if err != nil {
 		return err
 	}
-	if err := d.printChanges(ctx, info, before); err != nil {
+	if err := d.printChanges(ctx, info); err != nil {
 		return err
 	}
 
@@ -252,13 +248,10 @@ func (d *demo) changes(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if before, err = d.records(ctx); err != nil {
-		return err
-	}
 	if info, err = d.resync(ctx, d.accounts); err != nil {
 		return err
 	}
-	return d.printChanges(ctx, info, before)
+	return d.printChanges(ctx, info)
 }
 
 // deleteGuard empties the IdP export: the resync holds the change set

@@ -49,14 +49,19 @@
 //     version, applied_at, first_seq, last_seq): the IDs that make Apply
 //     idempotent, and the seq range of each change set's log entries.
 //   - changes (seq bigserial, tenant, connection_id, run_id,
-//     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at): the
-//     change log. op and kind are the numeric resync.ChangeOp and
-//     resync.RecordKind values. It has one index, (tenant, connection_id,
-//     seq), as every index costs the bulk apply: a query by connection
-//     uses it directly, a query by run reads the seq ranges of the run's
-//     change sets (a connection's entries within a range are that change
-//     set's, as Apply holds the connection's lock), and a query by tenant
-//     merges the first entries of each of the tenant's connections.
+//     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at,
+//     before_data, after_data, erased_by): the change log, with the record
+//     before each change (read by primary key in the statement that logs
+//     it, which sees records as they were before the change set) and
+//     after it. op and kind are the codes of storage.OpCode and
+//     storage.KindCode. Every index costs the bulk apply, so it has three:
+//     (tenant, connection_id, seq) serves a query by connection and, merged
+//     over the tenant's connections, one by tenant; (tenant, key, seq) one
+//     by key; (tenant, at) one by time. A query by run reads the seq
+//     ranges of the run's change sets (a connection's entries within a
+//     range are that change set's, as Apply holds the connection's lock).
+//     An erasure registers its entries as a change set of each connection
+//     it touched.
 //   - held_change_sets (one per connection at most, with the change counts)
 //     and held_changes (its changes in order, deleted with it).
 //   - leases (name, owner, expires_at): expiry by the database clock.

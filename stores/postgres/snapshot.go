@@ -96,6 +96,18 @@ func (s *Store) Apply(ctx context.Context, cs *resync.ChangeSet) error {
 
 var errAlreadyApplied = errors.New("already applied")
 
+// onlyAdds reports whether every change of cs is an add without a
+// previous fingerprint (as the engine's are): copyFresh logs them from the
+// stored records, which keep no previous fingerprint.
+func onlyAdds(cs *resync.ChangeSet) bool {
+	for i := range cs.Changes {
+		if c := &cs.Changes[i]; c.Op != resync.OpAdd || c.PrevFingerprint != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) error {
 	// Lock the connection's row (creating it at version 0 if new); then,
 	// holding the lock, look for the change set ID and read the version.
@@ -128,7 +140,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet) erro
 	if len(cs.Changes) > 0 {
 		var err error
 		switch {
-		case version == 0:
+		case version == 0 && onlyAdds(cs):
 			// Never applied: the connection has no records, so every
 			// change is an insert and nothing can conflict. Copy straight
 			// into the tables.
@@ -176,14 +188,12 @@ type changeRows struct {
 const (
 	layoutStage   = iota // ord, op, kind, key, fingerprint, prev_fingerprint, volatile, data
 	layoutRecords        // tenant, connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by (adds and updates only)
-	layoutChanges        // tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at (no refreshes)
 )
 
 var (
 	heldColumns    = []string{"tenant", "held_id", "ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "volatile", "data"}
 	stageColumns   = []string{"ord", "op", "kind", "key", "fingerprint", "prev_fingerprint", "volatile", "data"}
 	recordsColumns = []string{"tenant", "connection_id", "kind", "key", "fingerprint", "volatile", "data", "updated_at", "updated_by"}
-	changesColumns = []string{"tenant", "connection_id", "run_id", "change_set_id", "op", "kind", "key", "fingerprint", "prev_fingerprint", "at"}
 )
 
 func newChangeRows(cs *resync.ChangeSet, layout int, now time.Time) *changeRows {
@@ -201,8 +211,6 @@ func (r *changeRows) Next() bool {
 		switch op := r.cs.Changes[r.i].Op; {
 		case r.layout == layoutRecords && (op == resync.OpRemove || op == resync.OpRefresh):
 			continue // copyFresh: no records yet, so nothing to remove or refresh
-		case r.layout == layoutChanges && op == resync.OpRefresh:
-			continue // no change-log entry
 		}
 		return true
 	}
@@ -250,9 +258,6 @@ func (r *changeRows) Values() ([]any, error) {
 			return nil, err
 		}
 		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, int16(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.Volatile), data, r.now, r.cs.RunID)
-	case layoutChanges:
-		r.vals = append(r.vals[:0], r.cs.Tenant, r.cs.ConnectionID, r.cs.RunID, r.cs.ID, int16(storage.OpCode(c.Op)), int16(storage.KindCode(c.Kind)), c.Key,
-			int64(c.Fingerprint), int64(c.PrevFingerprint), r.now)
 	}
 	return r.vals, nil
 }
@@ -273,29 +278,67 @@ func (s *Store) table(name string) pgx.Identifier {
 	return pgx.Identifier{s.rawName, name}
 }
 
+// copyFresh applies the first change set of a connection, all adds (see
+// apply): the records by COPY, then their change-log entries (After
+// included) copied from them in the server, so that each record is
+// encoded and parsed once. The entries of one change set come in key
+// order.
 func (s *Store) copyFresh(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet, now time.Time) error {
 	if err := copyRows(ctx, tx, s.table("records"), recordsColumns, newChangeRows(cs, layoutRecords, now)); err != nil {
 		return err
 	}
-	return copyRows(ctx, tx, s.table("changes"), changesColumns, newChangeRows(cs, layoutChanges, now))
+	_, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.changes
+		(tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at, after_data)
+		SELECT tenant, connection_id, $3, $4, 1, kind, key, fingerprint, 0, $5, data FROM {schema}.records
+		WHERE tenant = $1 AND connection_id = $2 ORDER BY kind, key`), cs.Tenant, cs.ConnectionID, cs.RunID, cs.ID, now)
+	return err
 }
 
-// applySQL applies the adds and updates of {src} (rows of the stage
-// layout) to the records, and logs every change but refreshes in change
-// order. {refresh} is a CTE that applies the refreshes, or nothing. $1
-// tenant, $2 connection, $3 the transaction time, $4 run ID, $5 change set
-// ID.
-const applySQL = `WITH up AS (
-	INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by)
+// upsertSQL stores the adds and updates of {src} (rows of the stage
+// layout; {upsert} selects them). $1 tenant, $2 connection, $3 the
+// transaction time, $4 run ID.
+const upsertSQL = `INSERT INTO {schema}.records AS r (tenant, connection_id, kind, key, fingerprint, volatile, data, updated_at, updated_by)
 	SELECT $1, $2, s.kind, s.key, s.fingerprint, s.volatile, s.data, $3, $4 FROM {src} s WHERE {upsert}
 	ORDER BY s.kind, s.key -- in index order: cheaper index insertion
 	ON CONFLICT (tenant, connection_id, kind, key) DO UPDATE SET
 		fingerprint = excluded.fingerprint, volatile = excluded.volatile, data = excluded.data,
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by,
-		removed_at = NULL, removed_by = NULL
-){refresh}
-INSERT INTO {schema}.changes (tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at)
-SELECT $1, $2, $4, $5, s.op, s.kind, s.key, s.fingerprint, s.prev_fingerprint, $3 FROM {src} s WHERE s.op <> 4 ORDER BY s.ord`
+		removed_at = NULL, removed_by = NULL`
+
+// logSQL logs every change of {src} but refreshes, in change order, with
+// the record after it (the staged data) and before it: the live record of
+// an update or a remove, read from records by its primary key. It must
+// see records as they were before the change set: run it before the
+// statements that write them, or as the main statement of a WITH whose
+// parts write them (they share its snapshot). $5 is the change set ID.
+const logSQL = `INSERT INTO {schema}.changes
+	(tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at, before_data, after_data)
+SELECT $1, $2, $4, $5, s.op, s.kind, s.key, s.fingerprint, s.prev_fingerprint, $3, b.data, s.data FROM {src} s
+LEFT JOIN LATERAL (SELECT p.data FROM {schema}.records p WHERE s.op IN (2, 3) AND p.tenant = $1 AND p.connection_id = $2
+	AND p.kind = s.kind AND p.key = s.key AND p.removed_at IS NULL) b ON true
+WHERE s.op <> 4 ORDER BY s.ord`
+
+// applySQL applies a small change set in one statement: the upsert (and
+// {refresh}, a CTE that applies the refreshes, or nothing) as parts of a
+// WITH, and the log as its main statement, which sees records as they
+// were before the parts wrote them.
+const applySQL = `WITH up AS (` + upsertSQL + `){refresh}
+` + logSQL
+
+// noSeqScan runs fn with sequential scans disfavoured, so that the
+// lateral lookups of logSQL probe the primary key even when the
+// statistics (stale right after a large first sync) say the connection's
+// records are few.
+func noSeqScan(ctx context.Context, tx pgx.Tx, fn func() error) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "RESET enable_seqscan")
+	return err
+}
 
 // refreshCTE applies the refreshes of {src} in applySQL: live records
 // only, updated_at and updated_by left alone, no change-log entry.
@@ -350,6 +393,14 @@ func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 			refreshes++
 		}
 	}
+	// The log first: it reads the records before the change.
+	logq := strings.NewReplacer("{src}", "pg_temp.resync_stage").Replace(s.sql(logSQL))
+	if err := noSeqScan(ctx, tx, func() error {
+		_, err := tx.Exec(ctx, logq, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID)
+		return err
+	}); err != nil {
+		return err
+	}
 	upsert := "s.op IN (1, 2)"
 	if updates > 0 || refreshes > 0 {
 		if err := s.updateStaged(ctx, tx, cs, now, updates, refreshes); err != nil {
@@ -357,8 +408,8 @@ func (s *Store) applyStaged(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 		}
 		upsert = "s.op = 1" // adds (and revivals of tombstones) only
 	}
-	q := strings.NewReplacer("{refresh}", "", "{src}", "pg_temp.resync_stage", "{upsert}", upsert).Replace(s.sql(applySQL))
-	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID); err != nil {
+	q := strings.NewReplacer("{src}", "pg_temp.resync_stage", "{upsert}", upsert).Replace(s.sql(upsertSQL))
+	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID); err != nil {
 		return err
 	}
 	return s.tombstone(ctx, tx, cs, now)
@@ -434,7 +485,10 @@ func (s *Store) applyArrays(ctx context.Context, tx pgx.Tx, cs *resync.ChangeSet
 		AS u(ord, op, kind, key, fingerprint, prev_fingerprint, volatile, data))`
 	q := s.sql(strings.Replace(applySQL, "{refresh}", refreshCTE, 1))
 	q = strings.NewReplacer("{src}", src, "{upsert}", "s.op IN (1, 2)").Replace(q)
-	if _, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, vols, data); err != nil {
+	if err := noSeqScan(ctx, tx, func() error {
+		_, err := tx.Exec(ctx, q, cs.Tenant, cs.ConnectionID, now, cs.RunID, cs.ID, ord, ops, kinds, keys, fps, prevs, vols, data)
+		return err
+	}); err != nil {
 		return err
 	}
 	return s.tombstone(ctx, tx, cs, now)
@@ -495,15 +549,40 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 
 // Changes implements storage.Store.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID); err != nil {
+	if err := checkTexts("tenant", q.Tenant, "connection ID", q.ConnectionID, "run ID", q.RunID, "key", q.Key); err != nil {
 		return nil, err
 	}
-	// The change log has one index, (tenant, connection_id, seq). A query
-	// by connection uses it directly; a query by run reads each of the
-	// run's change sets' seq ranges; a query by tenant merges the first
-	// entries of each of the tenant's connections.
-	const cols = `c.seq, c.connection_id, c.run_id, c.change_set_id, c.op, c.kind, c.key, c.fingerprint, c.prev_fingerprint, c.at`
+	// A query by run reads each of the run's change sets' seq ranges
+	// (applied_change_sets); a query by connection, key or time lets the
+	// planner pick among changes_by_connection, changes_by_key and
+	// changes_by_time; any other query merges the first entries of each
+	// of the tenant's connections. Kind and op filter the rows selected.
+	const cols = `c.seq, c.connection_id, c.run_id, c.change_set_id, c.op, c.kind, c.key, c.fingerprint, c.prev_fingerprint, c.at,
+		c.before_data, c.after_data, c.erased_by`
 	args := []any{q.Tenant, q.AfterSeq}
+	var where strings.Builder // filters on c beyond tenant and seq
+	filter := func(cond string, arg any) {
+		args = append(args, arg)
+		fmt.Fprintf(&where, " AND "+cond, len(args))
+	}
+	if q.ConnectionID != "" {
+		filter("c.connection_id = $%d", q.ConnectionID)
+	}
+	if q.Key != "" {
+		filter("c.key = $%d", q.Key)
+	}
+	if q.Kind != "" {
+		filter("c.kind = $%d", int16(storage.KindCode(q.Kind)))
+	}
+	if q.Op != "" {
+		filter("c.op = $%d", int16(storage.OpCode(q.Op)))
+	}
+	if !q.Since.IsZero() {
+		filter("c.at >= $%d", q.Since)
+	}
+	if !q.Until.IsZero() {
+		filter("c.at < $%d", q.Until)
+	}
 	limit := ""
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -516,19 +595,14 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 		run := len(args)
 		fmt.Fprintf(&b, `SELECT %s FROM {schema}.applied_change_sets a CROSS JOIN LATERAL (
 			SELECT * FROM {schema}.changes c WHERE c.tenant = a.tenant AND c.connection_id = a.connection_id
-			AND c.seq >= a.first_seq AND c.seq <= a.last_seq AND c.seq > $2 AND c.run_id = $%d ORDER BY c.seq%s) c
-			WHERE a.tenant = $1 AND a.run_id = $%d AND a.first_seq IS NOT NULL`, cols, run, limit, run)
-		if q.ConnectionID != "" {
-			args = append(args, q.ConnectionID)
-			fmt.Fprintf(&b, " AND a.connection_id = $%d", len(args))
-		}
-	case q.ConnectionID != "":
-		args = append(args, q.ConnectionID)
-		fmt.Fprintf(&b, `SELECT %s FROM {schema}.changes c WHERE c.tenant = $1 AND c.connection_id = $%d AND c.seq > $2`, cols, len(args))
+			AND c.seq >= a.first_seq AND c.seq <= a.last_seq AND c.seq > $2 AND c.run_id = $%d%s ORDER BY c.seq%s) c
+			WHERE a.tenant = $1 AND a.run_id = $%d AND a.first_seq IS NOT NULL`, cols, run, where.String(), limit, run)
+	case q.ConnectionID != "" || q.Key != "" || !q.Since.IsZero() || !q.Until.IsZero():
+		fmt.Fprintf(&b, `SELECT %s FROM {schema}.changes c WHERE c.tenant = $1 AND c.seq > $2%s`, cols, where.String())
 	default:
 		fmt.Fprintf(&b, `SELECT %s FROM {schema}.connections k CROSS JOIN LATERAL (
 			SELECT * FROM {schema}.changes c WHERE c.tenant = k.tenant AND c.connection_id = k.connection_id
-			AND c.seq > $2 ORDER BY c.seq%s) c WHERE k.tenant = $1`, cols, limit)
+			AND c.seq > $2%s ORDER BY c.seq%s) c WHERE k.tenant = $1`, cols, where.String(), limit)
 	}
 	b.WriteString(" ORDER BY c.seq" + limit)
 	rows, err := s.pool.Query(ctx, s.sql(b.String()), args...)
@@ -539,12 +613,14 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	var out []resync.ChangeLogEntry
 	for rows.Next() {
 		var (
-			e        resync.ChangeLogEntry
-			op, kind int16
-			fp, prev int64
-			at       time.Time
+			e             resync.ChangeLogEntry
+			op, kind      int16
+			fp, prev      int64
+			at            time.Time
+			before, after []byte
+			by            *string
 		)
-		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &prev, &at); err != nil {
+		if err := rows.Scan(&e.Seq, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &prev, &at, &before, &after, &by); err != nil {
 			return nil, fmt.Errorf("postgres: reading change log: %w", err)
 		}
 		e.Tenant = q.Tenant
@@ -555,6 +631,19 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 			return nil, fmt.Errorf("postgres: reading change log: %w", err)
 		}
 		e.Fingerprint, e.PrevFingerprint, e.At = uint64(fp), uint64(prev), at.UTC()
+		if by != nil {
+			e.By = *by
+		}
+		if before != nil {
+			if e.Before, err = storage.DecodeRecord(e.Kind, before); err != nil {
+				return nil, fmt.Errorf("postgres: change-log entry %d: %w", e.Seq, err)
+			}
+		}
+		if after != nil {
+			if e.After, err = storage.DecodeRecord(e.Kind, after); err != nil {
+				return nil, fmt.Errorf("postgres: change-log entry %d: %w", e.Seq, err)
+			}
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -47,8 +47,13 @@
 //   - applied_change_sets (tenant, connection_id, id, applied_at): the IDs
 //     Apply has seen, for idempotence.
 //   - change_log (seq AUTOINCREMENT, tenant, connection_id, run_id,
-//     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at): one
-//     row per applied change; indexed by (tenant, seq).
+//     change_set_id, op, kind, key, fingerprint, prev_fingerprint, at,
+//     before_data, after_data, erased_by): one row per applied change,
+//     with the record before it (read from records by a primary-key lookup
+//     in the row's own INSERT, before the record's statement runs) and
+//     after it; one row per record an erasure removed. Indexed by (tenant,
+//     seq) and, for the filters of Changes, by (tenant, connection_id,
+//     seq), (tenant, run_id, seq), (tenant, key, seq) and (tenant, at).
 //   - held_change_sets (tenant, id, connection_id, run_id, base_version,
 //     added, updated, removed, reason, created_at, changes): changes is a
 //     JSON array; unique per (tenant, connection_id).

@@ -40,8 +40,13 @@ const (
 	refreshRow  = `(?,?,?,?,?,?,?)`
 	refreshTail = `) AS v WHERE records.tenant = v.column1 AND records.connection_id = v.column2
 		AND records.kind = v.column3 AND records.key = v.column4 AND records.removed_at IS NULL`
-	logHead = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint) VALUES `
-	logRow  = `(?1,?2,?3,?4,?5,?,?,?,?,?)`
+	// A log row reads the record before the change from records, so it
+	// is written before the record's own statement runs (the record
+	// batchers flush the log batcher first). The CASE skips the lookup for
+	// adds, which replace no live record.
+	logHead = `INSERT INTO change_log (tenant, connection_id, at, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, before_data, after_data) VALUES `
+	logRow  = `(?1,?2,?3,?4,?5,?,?,?,?,?,CASE WHEN ? THEN (SELECT data FROM records
+		WHERE tenant = ?1 AND connection_id = ?2 AND kind = ? AND key = ? AND removed_at IS NULL) END,?)`
 )
 
 // stmtKind is one multi-row statement of Apply.
@@ -55,7 +60,7 @@ var (
 	upsertStmt  = &stmtKind{"upsert", upsertHead, upsertRow, upsertTail, 4, 5}
 	refreshStmt = &stmtKind{"refresh", refreshHead, refreshRow, refreshTail, 0, 7}
 	removeStmt  = &stmtKind{"remove", removeHead, removeRow, removeTail, 4, 2}
-	logStmt     = &stmtKind{"log", logHead, logRow, "", 5, 5}
+	logStmt     = &stmtKind{"log", logHead, logRow, "", 5, 9}
 )
 
 var stmtCache sync.Map // string (name/n) -> string (SQL)
@@ -90,6 +95,9 @@ type batcher struct {
 	full *sql.Stmt
 	args []any
 	rows int
+	// first is flushed before this batcher's rows: the change log, whose
+	// rows read the records these rows change.
+	first *batcher
 }
 
 func newBatcher(ctx context.Context, tx *sql.Tx, kind *stmtKind, shared []any) *batcher {
@@ -110,6 +118,11 @@ func (b *batcher) add(vals ...any) error {
 func (b *batcher) flush() error {
 	if b.rows == 0 {
 		return nil
+	}
+	if b.first != nil {
+		if err := b.first.flush(); err != nil {
+			return err
+		}
 	}
 	var err error
 	if b.rows == batch {
@@ -253,10 +266,23 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, cs *resync.ChangeSet, enc
 	defer lg.close()
 	rf := newBatcher(ctx, tx, refreshStmt, shared)
 	defer rf.close()
+	up.first, rm.first = lg, lg
 	for _, c := range cs.Changes {
 		data, err := enc.next()
 		if err != nil {
 			return err
+		}
+		if c.Op != resync.OpRefresh {
+			// Logged first: the row reads the record before the change.
+			var after any
+			if data != nil {
+				after = data
+			}
+			kind := int64(storage.KindCode(c.Kind))
+			if err := lg.add(int64(storage.OpCode(c.Op)), kind, c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint),
+				c.Op != resync.OpAdd, kind, c.Key, after); err != nil {
+				return fail(err)
+			}
 		}
 		switch c.Op {
 		case resync.OpAdd, resync.OpUpdate:
@@ -273,11 +299,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, cs *resync.ChangeSet, enc
 				return fail(err)
 			}
 		}
-		if err := lg.add(int64(storage.OpCode(c.Op)), int64(storage.KindCode(c.Kind)), c.Key, int64(c.Fingerprint), int64(c.PrevFingerprint)); err != nil {
-			return fail(err)
-		}
 	}
-	for _, b := range []*batcher{up, rm, rf, lg} {
+	for _, b := range []*batcher{lg, up, rm, rf} {
 		if err := b.flush(); err != nil {
 			return fail(err)
 		}
@@ -378,40 +401,95 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	return out, nil
 }
 
-// Changes implements storage.Store.
+// changeCols are the columns Changes reads, in scanEntry's order.
+const changeCols = `seq, tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at,
+	before_data, after_data, erased_by`
+
+// Changes implements storage.Store. Only the filters q sets go into the
+// statement, so that SQLite picks the index of the most selective one.
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
-	limit := int64(q.Limit)
-	if limit <= 0 {
-		limit = -1 // no bound
+	var b strings.Builder
+	b.WriteString(`SELECT ` + changeCols + ` FROM change_log WHERE tenant = ? AND seq > ?`)
+	args := []any{q.Tenant, q.AfterSeq}
+	filter := func(cond string, arg any) {
+		b.WriteString(" AND " + cond)
+		args = append(args, arg)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, tenant, connection_id, run_id, change_set_id, op, kind, key, fingerprint, prev_fingerprint, at
-		FROM change_log WHERE tenant = ?1 AND seq > ?2 AND (?3 = '' OR connection_id = ?3) AND (?4 = '' OR run_id = ?4)
-		ORDER BY seq LIMIT ?5`, q.Tenant, q.AfterSeq, q.ConnectionID, q.RunID, limit)
+	if q.ConnectionID != "" {
+		filter("connection_id = ?", q.ConnectionID)
+	}
+	if q.RunID != "" {
+		filter("run_id = ?", q.RunID)
+	}
+	if q.Key != "" {
+		filter("key = ?", q.Key)
+	}
+	if q.Kind != "" {
+		filter("kind = ?", int64(storage.KindCode(q.Kind)))
+	}
+	if q.Op != "" {
+		filter("op = ?", int64(storage.OpCode(q.Op)))
+	}
+	if !q.Since.IsZero() {
+		filter("at >= ?", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		filter("at < ?", q.Until.UnixNano())
+	}
+	b.WriteString(" ORDER BY seq")
+	if q.Limit > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, q.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
 	}
 	defer rows.Close()
 	var out []resync.ChangeLogEntry
 	for rows.Next() {
-		var (
-			e                 resync.ChangeLogEntry
-			op, kind, fp, pfp int64
-			at                sql.NullInt64
-		)
-		if err := rows.Scan(&e.Seq, &e.Tenant, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &pfp, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
 		}
-		if e.Op, err = storage.OpOf(op); err != nil {
-			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
-		}
-		if e.Kind, err = storage.KindOf(kind); err != nil {
-			return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
-		}
-		e.Fingerprint, e.PrevFingerprint, e.At = uint64(fp), uint64(pfp), fromNanos(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: reading the change log: %w", err)
 	}
 	return out, nil
+}
+
+// scanEntry reads a row of changeCols.
+func scanEntry(rows *sql.Rows) (resync.ChangeLogEntry, error) {
+	var (
+		e                 resync.ChangeLogEntry
+		op, kind, fp, pfp int64
+		at                sql.NullInt64
+		before, after     []byte
+		by                sql.NullString
+	)
+	if err := rows.Scan(&e.Seq, &e.Tenant, &e.ConnectionID, &e.RunID, &e.ChangeSetID, &op, &kind, &e.Key, &fp, &pfp, &at,
+		&before, &after, &by); err != nil {
+		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	var err error
+	if e.Op, err = storage.OpOf(op); err != nil {
+		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	if e.Kind, err = storage.KindOf(kind); err != nil {
+		return e, fmt.Errorf("sqlite: reading the change log: %w", err)
+	}
+	e.Fingerprint, e.PrevFingerprint, e.At, e.By = uint64(fp), uint64(pfp), fromNanos(at), by.String
+	if before != nil {
+		if e.Before, err = storage.DecodeRecord(e.Kind, before); err != nil {
+			return e, fmt.Errorf("sqlite: change-log entry %d: %w", e.Seq, err)
+		}
+	}
+	if after != nil {
+		if e.After, err = storage.DecodeRecord(e.Kind, after); err != nil {
+			return e, fmt.Errorf("sqlite: change-log entry %d: %w", e.Seq, err)
+		}
+	}
+	return e, nil
 }

@@ -389,3 +389,37 @@ func TestApplyMixedBatches(t *testing.T) {
 		assert.Equal(t, cs.Changes[i].Op, e.Op)
 	}
 }
+
+// Apply writes its rows in batches; each change-log row must still read
+// the record as it was before its own change, also across batches.
+func TestChangeLogBeforeAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t, sqlite.Config{})
+	recs := resynctest.Identities("u", 300)
+	require.NoError(t, s.Apply(ctx, addSet("load", "t", "c", 0, recs...)))
+	cs := &resync.ChangeSet{ID: "upd", Tenant: "t", ConnectionID: "c", RunID: "r2", BaseVersion: 1}
+	for i, r := range recs {
+		old := r.(*resync.Identity)
+		if i%3 == 2 {
+			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpRemove, Kind: resync.KindIdentity, Key: old.Key, PrevFingerprint: resync.Fingerprint(r)})
+			continue
+		}
+		u := *old
+		u.Title = "Title " + old.Key
+		cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpUpdate, Kind: resync.KindIdentity, Key: u.Key, Record: &u,
+			Fingerprint: resync.Fingerprint(&u), PrevFingerprint: resync.Fingerprint(r)})
+	}
+	require.NoError(t, s.Apply(ctx, cs))
+	log, err := s.Changes(ctx, resync.ChangeQuery{Tenant: "t", RunID: "r2"})
+	require.NoError(t, err)
+	require.Len(t, log, len(recs))
+	for _, e := range log {
+		require.NotNil(t, e.Before, "%s %s", e.Op, e.Key)
+		assert.Equal(t, "", e.Before.(*resync.Identity).Title, "%s %s: the record before the change", e.Op, e.Key)
+		if e.Op == resync.OpUpdate {
+			assert.Equal(t, "Title "+e.Key, e.After.(*resync.Identity).Title)
+		} else {
+			assert.Nil(t, e.After)
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package hris
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/connkit"
+)
+
+var defaultClient = &http.Client{Timeout: 5 * time.Minute}
+
+// fetch returns the export's bytes, from the file or the URL.
+func (c *connector) fetch(ctx context.Context) ([]byte, error) {
+	if c.url != nil {
+		return c.get(ctx)
+	}
+	f, err := os.Open(c.path)
+	if err != nil {
+		return nil, fileErr(c.path, err)
+	}
+	defer f.Close()
+	data, err := readLimited(f, c.maxBytes)
+	if err != nil {
+		return nil, fileErr(c.path, err)
+	}
+	return data, nil
+}
+
+// fileErr classifies a file error: a missing, forbidden or oversized file
+// is permanent, other I/O errors are retried.
+func fileErr(path string, err error) error {
+	err = fmt.Errorf("hris: reading %s: %w", path, err)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EISDIR) || errors.Is(err, ErrMalformed) {
+		return resync.Permanent(err)
+	}
+	return err
+}
+
+// readLimited reads r to the end, failing with ErrMalformed past limit bytes.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf(`%w: larger than %d bytes (raise the "max_bytes" setting)`, ErrMalformed, limit)
+	}
+	return data, nil
+}
+
+// get fetches the export over HTTPS with the connector kit's client, which
+// authenticates, bounds the body, classifies failures (Retry-After on 429
+// and 503 included) and keeps credentials out of its errors and logs.
+func (c *connector) get(ctx context.Context) ([]byte, error) {
+	client := &connkit.Client{
+		BaseURL:      c.url.String(),
+		HTTPClient:   c.cfg.HTTPClient,
+		Header:       http.Header{"Accept": {"text/csv, */*;q=0.5"}},
+		MaxBodyBytes: c.maxBytes,
+		Logger:       c.cfg.Logger,
+		Now:          c.cfg.Clock.Now,
+	}
+	if client.HTTPClient == nil {
+		client.HTTPClient = defaultClient
+	}
+	switch {
+	case c.token != "":
+		client.Auth = connkit.Bearer(c.token)
+	case c.user != "":
+		client.Auth = connkit.Basic(c.user, c.pass)
+	}
+	resp, err := client.Get(ctx, "", nil)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, fmt.Errorf("hris: %w", err)
+	}
+	return resp.Body, nil
+}
+
+// redactURL is the URL for messages: no credentials, no query (Workday
+// report URLs and signed links carry tokens there).
+func redactURL(u *url.URL) string {
+	r := *u
+	r.User = nil
+	if r.RawQuery != "" {
+		r.RawQuery = "…"
+	}
+	r.Fragment = ""
+	return r.String()
+}

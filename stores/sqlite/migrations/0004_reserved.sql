@@ -1,0 +1,1 @@
+-- Version 4: reserved for a change being made alongside this one; it changes nothing.
