@@ -2,7 +2,7 @@
 # (the root module alone builds with Go 1.25; connectors/ldap needs 1.26).
 PKGS := github.com/openresync/resync/...
 
-.PHONY: quickstart test test-integration lint bench fuzz concurrency
+.PHONY: quickstart test test-integration lint bench bench-short fuzz concurrency
 
 quickstart: ## run the quickstart example (no servers, no credentials)
 	go run ./examples/quickstart
@@ -19,6 +19,9 @@ lint: ## gofmt and go vet
 
 bench: ## engine, diff and scheduler benchmarks of the root package
 	go test -run '^$$' -bench . -benchtime 3x -count 3 .
+
+bench-short: ## the first-sync benchmark's short form (50 connections x 5,000 new records), quick enough for CI
+	go test -run '^$$' -bench FirstSync -short -benchtime 3x -count 5 .
 
 fuzz: ## the diff/apply round-trip fuzzer, one minute
 	go test -run '^$$' -fuzz FuzzDiffApply -fuzztime 60s .

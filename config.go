@@ -57,6 +57,29 @@ type Config struct {
 	// Retry is the per-page retry policy. Defaults: 5 attempts, 1s initial
 	// backoff doubling to at most 1m, 50% jitter.
 	Retry RetryPolicy
+	// MinReadInterval is the least time between the starts of two reads of
+	// one connection. A request for a connection whose last read started
+	// less than this long ago is served by one pending read that starts
+	// when the interval is over; every request arriving meanwhile joins
+	// that read. A burst of clicks (and the slow connection that keeps a
+	// run open while they arrive) then costs the provider's rate limit one
+	// full read per interval, and each click is still served by a read that
+	// starts after it: a change made before the click shows up.
+	//
+	// Within one engine the interval holds exactly. Engines sharing a Store
+	// hold it through the connection's read lease, which the engine that
+	// read last keeps until the interval is over: as exact as the clocks of
+	// the engines and the store agree. An engine waiting for another's
+	// interval holds one of its Concurrency slots, as it does when it waits
+	// for another engine's read.
+	//
+	// Default 30s: shorter than an admin takes to change something in a
+	// provider and come back to click again, so a deliberate second click
+	// waits a few seconds at most, while an impatient burst costs at most
+	// two full reads a minute, the window most providers' rate limits are
+	// counted in (Okta's per-minute limits per endpoint, for one).
+	// Negative: no minimum.
+	MinReadInterval time.Duration
 	// DeleteGuard sets when change sets are held. Defaults: see DeleteGuard.
 	DeleteGuard DeleteGuard
 	// Limits bound record fields. Defaults: see Limits.
@@ -154,6 +177,9 @@ func (c Config) withDefaults() (Config, error) {
 	c.Limits = c.Limits.withDefaults()
 	if c.LeaseTTL == 0 {
 		c.LeaseTTL = 30 * time.Second
+	}
+	if c.MinReadInterval == 0 {
+		c.MinReadInterval = 30 * time.Second
 	}
 	if c.LeasePoll == 0 {
 		c.LeasePoll = time.Second

@@ -130,6 +130,23 @@ func newDiffer(l Limits, sizeHint int) *differ {
 	}
 }
 
+// maxExpected bounds what expect allocates ahead for a connector's Total:
+// a wrong Total must not reserve unbounded memory; past it, slices grow.
+const maxExpected = 1 << 17
+
+// expect reserves room for the additions a read of total records will make
+// (those beyond the snapshot's size), before the first page is observed: a
+// first sync then builds its change list and duplicate check without
+// growing them record by record.
+func (d *differ) expect(total int) {
+	n := min(total-d.snap.len(), maxExpected)
+	if n <= 0 || len(d.added) > 0 || len(d.changes) > 0 {
+		return
+	}
+	d.added = make(map[recKey]struct{}, n)
+	d.changes = make([]Change, 0, n)
+}
+
 // addSnapshot adds one live record of the stored snapshot: its kind, key,
 // stored Fingerprint and volatile digest.
 func (d *differ) addSnapshot(kind RecordKind, key string, fp, vol uint64) error {

@@ -111,7 +111,10 @@
 //     that held it.
 //  5. Dedup: one read in flight and one pending per connection; a request
 //     arriving during a read gets exactly one follow-up read; identical
-//     concurrent requests share one run.
+//     concurrent requests share one run. Two reads of a connection begin
+//     at least Config.MinReadInterval apart, so a burst of clicks costs
+//     one read per interval; every request is still served by a read that
+//     begins after it.
 //  6. Bad input gets a clear error: invalid records are rejected and
 //     counted; requests naming an unknown tenant, provider or connection
 //     fail before anything starts.

@@ -541,7 +541,7 @@ func TestRule6_BadRequestsStartNothing(t *testing.T) {
 	assert.Empty(t, h.runs("t1"))
 	assert.Empty(t, h.runs("t2"))
 	assert.Empty(t, h.notifier.Notifications())
-	assert.Equal(t, 0, h.fakes.Get("aws2").Reads())
+	assert.Equal(t, 0, h.fakes.Get("t2", "aws2").Reads())
 }
 
 // Rule 6: a tenant the connection source does not know is ErrNotFound

@@ -41,7 +41,7 @@ func ExampleNewScheduler() {
 	src := resynctest.NewSource()
 	fakes := resynctest.NewFakes()
 	for _, tenant := range []string{"acme", "globex"} {
-		fakes.Set(tenant+"-okta", resynctest.NewConnector(resynctest.Identities(tenant, 3), 0))
+		fakes.Set(tenant, tenant+"-okta", resynctest.NewConnector(resynctest.Identities(tenant, 3), 0))
 		src.Add(resync.Connection{ID: tenant + "-okta", Tenant: tenant, Type: resync.IdP, Provider: "okta"})
 	}
 	engine, err := resync.New(ctx, resync.Config{

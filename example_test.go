@@ -51,12 +51,12 @@ func ExampleEngine_ResyncPersonnel() {
 		resync.Connection{ID: "kandji", Tenant: "acme", Type: resync.MDM, Provider: "kandji", Name: "Kandji"}, // not personnel
 	)
 	fakes := resynctest.NewFakes()
-	fakes.Set("okta", resynctest.NewConnector([]resync.Record{
+	fakes.Set("acme", "okta", resynctest.NewConnector([]resync.Record{
 		&resync.Identity{Key: "00u1", Email: "ada@acme.example", Status: resync.StatusActive},
 		&resync.Identity{Key: "00u2", Email: "alan@acme.example", Status: resync.StatusActive},
 		&resync.Group{Key: "00g1", Name: "Engineering", Members: []string{"00u1", "00u2"}},
 	}, 2))
-	fakes.Set("gh", resynctest.NewConnector([]resync.Record{
+	fakes.Set("acme", "gh", resynctest.NewConnector([]resync.Record{
 		&resync.Account{Key: "101", Username: "ada", Status: resync.StatusActive},
 		&resync.Account{Key: "", Username: "ghost", Status: resync.StatusActive}, // rejected: no key
 	}, 0))

@@ -57,6 +57,9 @@ func newHarness(t testing.TB, mod func(*resync.Config)) *harness {
 		Directory:   h.admins,
 		Notifier:    h.notifier,
 		Retry:       resync.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxInterval: time.Second},
+		// Most tests read a connection again at once to see what changed;
+		// the tests of the interval set it.
+		MinReadInterval: -1,
 	}
 	if mod != nil {
 		mod(&h.cfg)
@@ -78,7 +81,7 @@ func (h *harness) start() {
 func (h *harness) conn(tenant, id string, typ resync.ConnectionType, provider string, recs []resync.Record, pageSize int) *resynctest.Connector {
 	h.t.Helper()
 	c := resynctest.NewConnector(recs, pageSize)
-	h.fakes.Set(id, c)
+	h.fakes.Set(tenant, id, c)
 	h.src.Add(resync.Connection{ID: id, Tenant: tenant, Type: typ, Provider: provider, Name: provider + " " + id})
 	return c
 }

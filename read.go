@@ -182,6 +182,9 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 			return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
 		}
 	}
+	if err := e.waitReadInterval(t); err != nil {
+		return err
+	}
 	prio := prioAdhoc
 	if t.owner.info.Trigger == TriggerScheduled {
 		prio = prioScheduled
@@ -195,35 +198,41 @@ func (e *Engine) readAndApply(t *read, res *ConnectionResult) error {
 	if err := e.acquireReadLease(t.ctx, lease); err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
-		defer cancel()
-		if err := e.cfg.Store.ReleaseLease(ctx, lease, e.owner); err != nil {
-			e.log.Warn("releasing read lease", "lease", lease, "err", err)
-		}
-	}()
-
 	now := e.cfg.Clock.Now()
 	e.mu.Lock()
 	t.started, t.startedAt = true, now
+	e.lastStart[keyOf(t.conn)] = now
 	e.mu.Unlock()
 	res.StartedAt = now
 
+	// The lease is renewed for as long as the read lasts, a slow page or
+	// apply included; losing it stops the read.
+	lctx, lost := context.WithCancelCause(t.ctx)
+	stopRenewing := e.keepReadLease(lctx, lost, lease)
+	defer func() {
+		stopRenewing()
+		lost(nil)
+		e.releaseReadLease(t, lease, now)
+	}()
+
 	parent := t.owner.spanContext()
-	ctx, span := e.tel.tracer.Start(trace.ContextWithSpanContext(t.ctx, parent), "resync.connection",
+	ctx, span := e.tel.tracer.Start(trace.ContextWithSpanContext(lctx, parent), "resync.connection",
 		trace.WithAttributes(attribute.String("resync.tenant", t.conn.Tenant), attribute.String("resync.connection", t.conn.ID),
 			attribute.String("resync.provider", t.conn.Provider), attribute.String("resync.type", string(t.conn.Type))))
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectionTimeout)
 	defer cancel()
 
-	err := e.readDiffApply(ctx, t, res, span, lease)
+	err := e.readDiffApply(ctx, t, res, span)
 	for err != nil && isRestart(err) && !IsPermanent(err) && res.Restarts < maxRestarts && ctx.Err() == nil {
 		res.Restarts++
 		span.AddEvent("restart", trace.WithAttributes(attribute.Int("resync.restart", res.Restarts), attribute.String("error", err.Error())))
 		e.log.Info("cursor cannot be resumed, reading again from the first page", "connection", t.conn.ID, "restart", res.Restarts, "err", err)
 		t.nread.Store(0)
-		err = e.readDiffApply(ctx, t, res, span, lease)
+		err = e.readDiffApply(ctx, t, res, span)
+	}
+	if cause := context.Cause(lctx); err != nil && errors.Is(cause, errReadLeaseLost) {
+		err = fmt.Errorf("%w (%w)", cause, err)
 	}
 	if te := (*throttledError)(nil); errors.As(err, &te) {
 		res.Status, res.RetryAt, res.Error = ConnThrottled, te.until, err.Error()
@@ -265,7 +274,82 @@ func (e *Engine) acquireReadLease(ctx context.Context, lease string) error {
 	}
 }
 
-func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResult, span trace.Span, lease string) error {
+// errReadLeaseLost is the cause of a read stopped because its read lease
+// was taken by another engine or could not be renewed in time.
+var errReadLeaseLost = errors.New("read lease lost")
+
+// waitReadInterval waits until Config.MinReadInterval has passed since
+// this engine last began a read of t's connection. t has not started
+// meanwhile, so requests arriving during the wait join it.
+func (e *Engine) waitReadInterval(t *read) error {
+	if e.cfg.MinReadInterval <= 0 {
+		return nil
+	}
+	e.mu.Lock()
+	last, ok := e.lastStart[keyOf(t.conn)]
+	e.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if d := last.Add(e.cfg.MinReadInterval).Sub(e.cfg.Clock.Now()); d > 0 && !sleep(e.cfg.Clock, d, t.ctx.Done()) {
+		return fmt.Errorf("canceled before the read began: %w", t.ctx.Err())
+	}
+	return nil
+}
+
+// keepReadLease renews the read lease every LeaseTTL/3 until the returned
+// stop is called, which waits for the renewing goroutine to end. If another
+// engine holds the lease, or it could not be renewed for a whole TTL, the
+// read is canceled with errReadLeaseLost: another engine may be reading
+// the connection.
+func (e *Engine) keepReadLease(ctx context.Context, lost context.CancelCauseFunc, lease string) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		renewed := e.cfg.Clock.Now()
+		for sleep(e.cfg.Clock, e.cfg.LeaseTTL/3, quit) {
+			ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL)
+			switch {
+			case ctx.Err() != nil:
+				return // the read is ending
+			case err == nil && ok:
+				renewed = e.cfg.Clock.Now()
+			case err == nil:
+				lost(fmt.Errorf("%w: another engine holds it", errReadLeaseLost))
+				return
+			case e.cfg.Clock.Now().Sub(renewed) >= e.cfg.LeaseTTL:
+				lost(fmt.Errorf("%w: not renewed within its TTL: %w", errReadLeaseLost, err))
+				return
+			default:
+				e.log.Warn("renewing read lease, will retry", "lease", lease, "err", err)
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
+}
+
+// releaseReadLease releases the read lease of a read that began at
+// started; while Config.MinReadInterval since then is not over, it keeps
+// the lease until it is instead, so that no other engine sharing the
+// store begins a read of the connection sooner.
+func (e *Engine) releaseReadLease(t *read, lease string, started time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 5*time.Second)
+	defer cancel()
+	if rest := started.Add(e.cfg.MinReadInterval).Sub(e.cfg.Clock.Now()); rest > 0 {
+		ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, rest)
+		if err == nil && ok {
+			return
+		}
+	}
+	if err := e.cfg.Store.ReleaseLease(ctx, lease, e.owner); err != nil {
+		e.log.Warn("releasing read lease", "lease", lease, "err", err)
+	}
+}
+
+func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResult, span trace.Span) error {
 	factory := e.cfg.Connectors[t.conn.Provider]
 	// A factory error is classified and retried like a page's: a secret
 	// store that is briefly down must not fail the connection.
@@ -302,23 +386,10 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	if err != nil {
 		return err
 	}
-	lastRenew := e.cfg.Clock.Now()
-	renew := func(page int) error {
-		if e.cfg.Clock.Now().Sub(lastRenew) > e.cfg.LeaseTTL/3 {
-			if ok, err := e.cfg.Store.AcquireLease(ctx, lease, e.owner, e.cfg.LeaseTTL); err != nil || !ok {
-				return fmt.Errorf("read lease lost before page %d (err %v)", page, err)
-			}
-			lastRenew = e.cfg.Clock.Now()
-		}
-		return nil
-	}
 	cursor := ""
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("stopped before page %d: %w", page, err)
-		}
-		if err := renew(page); err != nil {
-			return err
 		}
 		var pg Page
 		_, err := e.retryDo(ctx, e.cfg.Retry, func(attempt int) error {
@@ -340,6 +411,9 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		if err != nil {
 			return fmt.Errorf("page %d: %w", page, err)
 		}
+		if page == 1 && pg.Total > 0 {
+			d.expect(pg.Total)
+		}
 		for _, rec := range pg.Records {
 			d.observe(rec)
 		}
@@ -359,20 +433,15 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		}
 		cursor = pg.Next
 		if wait := pg.NotBefore.Sub(e.cfg.Clock.Now()); !pg.NotBefore.IsZero() && wait > 0 {
-			// The provider's pace: wait without spending a retry, keeping
-			// the read lease, or end the read throttled if the wait would
-			// use up the read's time.
+			// The provider's pace: wait without spending a retry (the read
+			// lease is renewed meanwhile), or end the read throttled if the
+			// wait would use up the read's time.
 			if terr := e.throttleIfTooLong(ctx, wait, fmt.Errorf("the provider asked for no request before %s", pg.NotBefore.UTC().Format(time.RFC3339))); terr != nil {
 				return fmt.Errorf("before page %d: %w", page+1, terr)
 			}
 			span.AddEvent("wait", trace.WithAttributes(attribute.Int("resync.page", page+1), attribute.String("resync.delay", wait.String())))
-			for left := wait; left > 0; left = pg.NotBefore.Sub(e.cfg.Clock.Now()) {
-				if !sleep(e.cfg.Clock, min(left, e.cfg.LeaseTTL/3), ctx.Done()) {
-					return fmt.Errorf("stopped before page %d: %w", page+1, ctx.Err())
-				}
-				if err := renew(page + 1); err != nil {
-					return err
-				}
+			if !sleep(e.cfg.Clock, wait, ctx.Done()) {
+				return fmt.Errorf("stopped before page %d: %w", page+1, ctx.Err())
 			}
 		}
 	}
@@ -410,7 +479,11 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		return fmt.Errorf("%w: %s", ErrHeld, reason)
 	}
 	if len(cs.Changes) > 0 {
-		if err := e.cfg.Store.Apply(ctx, cs); err != nil {
+		apply := e.cfg.Store.Apply
+		if g, ok := e.cfg.Store.(storeGate); ok {
+			apply = g.applyDiffed
+		}
+		if err := apply(ctx, cs); err != nil {
 			return fmt.Errorf("applying %d changes: %w", len(cs.Changes), err)
 		}
 	}

@@ -38,6 +38,9 @@ type Engine struct {
 	// sizeHints remembers each connection's snapshot size after its last
 	// read, so the next diff builds its index without growing it.
 	sizeHints map[connKey]int
+	// lastStart is when this engine last began a read of each connection
+	// (Config.MinReadInterval).
+	lastStart map[connKey]time.Time
 
 	runWG   sync.WaitGroup // run goroutines
 	readWG  sync.WaitGroup // read goroutines and other helpers
@@ -79,6 +82,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		byKey:     map[string]*Run{},
 		queues:    map[connKey]*connQueue{},
 		sizeHints: map[connKey]int{},
+		lastStart: map[connKey]time.Time{},
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
 	}
 	if err := e.recover(ctx); err != nil {

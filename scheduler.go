@@ -18,12 +18,16 @@ import (
 // default is documented on it.
 //
 // The scheduler takes all its time (due times, its timer, retry delays,
-// statuses) from its engine's Clock (Config.Clock). To test schedules in
-// virtual time, run the test in a testing/synctest bubble with the default
-// clock: a time.Sleep of three days in the bubble serves three days of
-// slots at once. A test whose code waits on a real socket (an HTTP
-// fixture server, PostgreSQL), which synctest cannot see, gives the
-// engine a resynctest.Clock instead and moves it by hand (Set, Advance).
+// statuses) from its engine's Clock (Config.Clock), so schedules are
+// tested in virtual time. In a testing/synctest bubble the default clock
+// is virtual: create the store, the engine and the scheduler inside the
+// bubble, and a time.Sleep(72 * time.Hour) there serves three days of
+// slots at once, in milliseconds; stop the scheduler and close the engine
+// before the bubble's function returns. A test that also waits on a real
+// socket (an HTTP fixture server, PostgreSQL), which synctest cannot see,
+// gives the engine a resynctest.Clock instead, and the same clock to the
+// store where it takes one (memstore.Config.Clock, so that leases expire
+// on it), and moves it by hand with Set or Advance.
 type SchedulerConfig struct {
 	// Schedule gives each tenant its schedule. Default
 	// Daily(0, 0, time.UTC, 24*time.Hour): once a day, each tenant at its

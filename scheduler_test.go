@@ -75,7 +75,7 @@ func (env *schedEnv) tenant(id string) *resynctest.Connector {
 			env.mu.Unlock()
 		}
 	})
-	env.fakes.Set(id+"-okta", c)
+	env.fakes.Set(id, id+"-okta", c)
 	env.src.Add(resync.Connection{ID: id + "-okta", Tenant: id, Type: resync.IdP, Provider: "okta"})
 	return c
 }

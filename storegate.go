@@ -191,6 +191,18 @@ func (g storeGate) Apply(ctx context.Context, cs *ChangeSet) error {
 	return wrap(g.s.Apply(ctx, cs), "%s", what)
 }
 
+// applyDiffed applies a change set built by the engine's diff, which
+// already guarantees what validateChangeSet checks (one change per kind
+// and key, each matching its record): checking it again would cost a map
+// of every key on a first sync.
+func (g storeGate) applyDiffed(ctx context.Context, cs *ChangeSet) error {
+	what := fmt.Sprintf("applying change set %q to connection %q of tenant %q", cs.ID, cs.ConnectionID, cs.Tenant)
+	if err := live(ctx, "%s", what); err != nil {
+		return err
+	}
+	return wrap(g.s.Apply(ctx, cs), "%s", what)
+}
+
 func (g storeGate) Records(ctx context.Context, q RecordQuery) ([]StoredRecord, error) {
 	if err := needTenantID("Records", "connection", q.Tenant, q.ConnectionID); err != nil {
 		return nil, err

@@ -290,6 +290,14 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 	}
 	now := s.clock.Now()
 	log := s.changes[cs.Tenant]
+	// Room for the whole change set at once, doubling the log: grown entry
+	// by entry, a long log is copied many times over while s.mu is held.
+	if n := len(cs.Changes); cap(log)-len(log) < n {
+		log = slices.Grow(log, max(n, len(log)))
+	}
+	if len(c.records) == 0 && len(cs.Changes) > 0 {
+		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
+	}
 	for _, ch := range cs.Changes {
 		rk := recKey{ch.Kind, ch.Key}
 		var before resync.Record

@@ -246,38 +246,42 @@ func (c *Connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 	return p, nil
 }
 
-// Fakes maps connection IDs to fake connectors and serves them through one
-// ConnectorFactory, whatever the provider. It is safe for concurrent use.
+// Fakes maps connections, by tenant and connection ID, to fake connectors
+// and serves them through one ConnectorFactory, whatever the provider. Two
+// tenants may each have a connection of the same ID with its own fake. It
+// is safe for concurrent use.
 type Fakes struct {
 	mu sync.Mutex
-	m  map[string]*Connector
+	m  map[fakeKey]*Connector
 }
+
+type fakeKey struct{ tenant, connectionID string }
 
 // NewFakes returns an empty set of fakes.
-func NewFakes() *Fakes { return &Fakes{m: map[string]*Connector{}} }
+func NewFakes() *Fakes { return &Fakes{m: map[fakeKey]*Connector{}} }
 
-// Set registers the fake for a connection ID (tenant-independent).
-func (f *Fakes) Set(connectionID string, c *Connector) {
+// Set registers the fake for a tenant's connection.
+func (f *Fakes) Set(tenant, connectionID string, c *Connector) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.m[connectionID] = c
+	f.m[fakeKey{tenant, connectionID}] = c
 }
 
-// Get returns the fake of a connection ID, or nil.
-func (f *Fakes) Get(connectionID string) *Connector {
+// Get returns the fake of a tenant's connection, or nil.
+func (f *Fakes) Get(tenant, connectionID string) *Connector {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.m[connectionID]
+	return f.m[fakeKey{tenant, connectionID}]
 }
 
 // Factory returns a ConnectorFactory serving the registered fakes; a
 // connection without one fails with a permanent error.
 func (f *Fakes) Factory() resync.ConnectorFactory {
 	return func(_ context.Context, conn resync.Connection) (resync.Connector, error) {
-		if c := f.Get(conn.ID); c != nil {
+		if c := f.Get(conn.Tenant, conn.ID); c != nil {
 			return c, nil
 		}
-		return nil, resync.Permanent(fmt.Errorf("resynctest: no fake connector for connection %q", conn.ID))
+		return nil, resync.Permanent(fmt.Errorf("resynctest: no fake connector for connection %q of tenant %q", conn.ID, conn.Tenant))
 	}
 }
 

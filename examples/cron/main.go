@@ -61,7 +61,7 @@ func run(w io.Writer, spec string, window, runFor time.Duration) ([]resync.Tenan
 	src := resynctest.NewSource()
 	fakes := resynctest.NewFakes()
 	for _, tenant := range tenants {
-		fakes.Set(tenant+"-okta", resynctest.NewConnector(resynctest.Identities(tenant+"-", 25), 10))
+		fakes.Set(tenant, tenant+"-okta", resynctest.NewConnector(resynctest.Identities(tenant+"-", 25), 10))
 		src.Add(resync.Connection{ID: tenant + "-okta", Tenant: tenant, Type: resync.IdP, Provider: "okta", Name: "Okta"})
 	}
 	engine, err := resync.New(ctx, resync.Config{

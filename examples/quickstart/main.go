@@ -130,6 +130,10 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		Authorizer:  admins,
 		Directory:   admins,
 		Notifier:    printNotifier{w},
+		// The demo edits a provider and resyncs again within seconds; a
+		// platform keeps the default (30s between two reads of a
+		// connection), which bounds what an admin's repeated clicks cost.
+		MinReadInterval: time.Second,
 	})
 	if err != nil {
 		return err

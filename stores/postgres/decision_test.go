@@ -32,7 +32,7 @@ func TestTwoEnginesDecideOnce(t *testing.T) {
 	fakes := resynctest.NewFakes()
 	staff := staffRecords(50, 0)
 	c := resynctest.NewConnector(staff, 0)
-	fakes.Set("hris", c)
+	fakes.Set("acme", "hris", c)
 	engines := []*resync.Engine{
 		newEngine(t, s0, src, fakes.Factory(), "replica-0", 10*time.Second),
 		newEngine(t, s1, src, fakes.Factory(), "replica-1", 10*time.Second),
@@ -126,7 +126,7 @@ func TestSupersededAcrossEngines(t *testing.T) {
 	fakes := resynctest.NewFakes()
 	staff := staffRecords(50, 0)
 	c := resynctest.NewConnector(staff, 0)
-	fakes.Set("hris", c)
+	fakes.Set("acme", "hris", c)
 	e0 := newEngine(t, s0, src, fakes.Factory(), "replica-0", 10*time.Second)
 	e1 := newEngine(t, s1, src, fakes.Factory(), "replica-1", 10*time.Second)
 

@@ -32,6 +32,8 @@ func newEngine(t *testing.T, store resync.Store, src *resynctest.Source, factory
 		Store: store, Connections: src, Connectors: map[string]resync.ConnectorFactory{"fake": factory},
 		Authorizer: resynctest.AllowAll, InstanceID: instance, LeaseTTL: ttl, LeasePoll: 5 * time.Millisecond,
 		Retry: resync.RetryPolicy{MaxAttempts: 1},
+		// These tests read a connection again at once to see what changed.
+		MinReadInterval: -1,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -120,7 +122,7 @@ func TestCrashHelper(t *testing.T) {
 	s, err := postgres.Open(ctx, os.Getenv(crashURLEnv), postgres.Config{})
 	require.NoError(t, err)
 	fakes := resynctest.NewFakes()
-	fakes.Set("big", resynctest.NewConnector(resynctest.Identities("p", crashRecords), 10_000))
+	fakes.Set("acme", "big", resynctest.NewConnector(resynctest.Identities("p", crashRecords), 10_000))
 	e, err := resync.New(ctx, resync.Config{
 		Store: announcingStore{s, os.Stdout}, Connections: crashSource(),
 		Connectors: fakes.Factories("fake"), Authorizer: resynctest.AllowAll,
@@ -231,7 +233,7 @@ wait:
 	require.NoError(t, err)
 	require.EqualValues(t, 1, tag.RowsAffected(), "the child held an instance lease named after its run's owner")
 	fakes := resynctest.NewFakes()
-	fakes.Set("big", resynctest.NewConnector(resynctest.Identities("p", crashRecords), 10_000))
+	fakes.Set("acme", "big", resynctest.NewConnector(resynctest.Identities("p", crashRecords), 10_000))
 	e := newEngine(t, s, crashSource(), fakes.Factory(), "recoverer", 30*time.Second)
 	stored, err = s.GetRun(ctx, "acme", runID)
 	require.NoError(t, err)
@@ -275,7 +277,7 @@ func (c *trackedConnector) Close() error {
 }
 
 func (f *trackingFactory) factory(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
-	c := f.fakes.Get(conn.ID)
+	c := f.fakes.Get(conn.Tenant, conn.ID)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.active[conn.ID]++
@@ -302,7 +304,7 @@ func TestThreeEnginesOneDatabase(t *testing.T) {
 		src.Add(resync.Connection{ID: id, Tenant: "acme", Provider: "fake", Type: types[i]})
 		c := resynctest.NewConnector(staffRecords(200, 0), 40)
 		c.SetLatency(3 * time.Millisecond)
-		tf.fakes.Set(id, c)
+		tf.fakes.Set("acme", id, c)
 	}
 	var engines []*resync.Engine
 	for i := range 3 {
@@ -325,7 +327,7 @@ func TestThreeEnginesOneDatabase(t *testing.T) {
 		if i%(requests/waves) == 0 {
 			wg.Wait()
 			for _, id := range conns {
-				tf.fakes.Get(id).SetRecords(staffRecords(200, i), 40)
+				tf.fakes.Get("acme", id).SetRecords(staffRecords(200, i), 40)
 			}
 		}
 		wg.Add(1)
@@ -362,7 +364,7 @@ func TestThreeEnginesOneDatabase(t *testing.T) {
 		recs, err := s0.Records(ctx, resync.RecordQuery{Tenant: "acme", ConnectionID: id})
 		require.NoError(t, err)
 		require.Len(t, recs, 200)
-		want := tf.fakes.Get(id)
+		want := tf.fakes.Get("acme", id)
 		p, err := want.ReadPage(ctx, "")
 		require.NoError(t, err)
 		assert.Equal(t, p.Records[0].(*resync.Identity).Title, recs[0].Record.(*resync.Identity).Title, "the snapshot holds the providers' last data")
@@ -395,7 +397,7 @@ func TestDatabaseRestartDuringRun(t *testing.T) {
 	src.Add(resync.Connection{ID: "okta", Tenant: "acme", Provider: "fake", Type: resync.IdP})
 	fake := resynctest.NewConnector(staffRecords(500, 1), 100)
 	fakes := resynctest.NewFakes()
-	fakes.Set("okta", fake)
+	fakes.Set("acme", "okta", fake)
 	e := newEngine(t, s, src, fakes.Factory(), "replica", 30*time.Second)
 
 	first := resyncAndWait(t, e, "acme")

@@ -31,7 +31,7 @@ func TestThreeSchedulersOneDatabase(t *testing.T) {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("tenant-%04d", i)
 			conns[i] = resynctest.NewConnector(resynctest.Identities(ids[i]+"-u", 2), 0)
-			fakes.Set("c-"+ids[i], conns[i])
+			fakes.Set(ids[i], "c-"+ids[i], conns[i])
 			src.Add(resync.Connection{ID: "c-" + ids[i], Tenant: ids[i], Type: resync.IdP, Provider: "fake"})
 		}
 		var stores []*postgres.Store

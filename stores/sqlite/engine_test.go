@@ -26,7 +26,7 @@ func engineSetup(records []resync.Record) (*resynctest.Source, *resynctest.Fakes
 	src := resynctest.NewSource()
 	src.Add(resync.Connection{ID: engConn, Tenant: engTenant, Type: resync.IdP, Provider: "okta", Name: "Okta"})
 	fakes := resynctest.NewFakes()
-	fakes.Set(engConn, resynctest.NewConnector(records, 500))
+	fakes.Set(engTenant, engConn, resynctest.NewConnector(records, 500))
 	return src, fakes
 }
 
@@ -34,6 +34,8 @@ func newEngine(t testing.TB, store resync.Store, src *resynctest.Source, fakes *
 	t.Helper()
 	e, err := resync.New(context.Background(), resync.Config{
 		Store: store, Connections: src, Connectors: fakes.Factories("okta"), Authorizer: resynctest.AllowAll,
+		// These tests read a connection again at once to see what changed.
+		MinReadInterval: -1,
 	})
 	require.NoError(t, err)
 	return e
