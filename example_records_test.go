@@ -21,13 +21,13 @@ func ExampleEngine_Person() {
 		resync.Connection{ID: "aws", Tenant: "acme", Type: resync.Infrastructure, Provider: "aws"},
 	)
 	fakes := resynctest.NewFakes()
-	fakes.Set("okta", resynctest.NewConnector([]resync.Record{
+	fakes.Set("acme", "okta", resynctest.NewConnector([]resync.Record{
 		&resync.Identity{Key: "00u7", Email: "Mallory@acme.example", Status: resync.StatusDeprovisioned},
 	}, 0))
-	fakes.Set("gh", resynctest.NewConnector([]resync.Record{
+	fakes.Set("acme", "gh", resynctest.NewConnector([]resync.Record{
 		&resync.Account{Key: "501", Username: "mal", OwnerEmail: "mallory@acme.example", Status: resync.StatusActive},
 	}, 0))
-	fakes.Set("aws", resynctest.NewConnector([]resync.Record{
+	fakes.Set("acme", "aws", resynctest.NewConnector([]resync.Record{
 		// Federated from the IdP: linked by the IdP user ID, not an email.
 		&resync.Account{Key: "arn:aws:iam::1:user/mal", ExternalID: "00u7", Status: resync.StatusSuspended},
 	}, 0))
