@@ -50,7 +50,6 @@ type oauthFunc func() (*oauthToken, error)
 func (f oauthFunc) Token() (*oauthToken, error) { return f() }
 
 func TestClientBearer(t *testing.T) {
-	t.Parallel()
 	p := newProvider(t, resynctest.ProviderConfig{Token: "tok-good-1234"}, resynctest.ProviderUsers("u", 3))
 	c := &connkit.Client{BaseURL: p.URL() + "/", Auth: connkit.Bearer("tok-good-1234")}
 	var users []resynctest.ProviderUser
@@ -73,7 +72,6 @@ func TestClientBearer(t *testing.T) {
 // A 401 after the token expired gets one more try with a fresh token; a
 // second 401, or the same token again, is permanent.
 func TestClientOAuth2RefreshOnce(t *testing.T) {
-	t.Parallel()
 	p := newProvider(t, resynctest.ProviderConfig{Token: "fresh-token"}, resynctest.ProviderUsers("u", 3))
 
 	src := &tokens{list: []string{"expired-token", "fresh-token"}}
@@ -118,7 +116,6 @@ func TestClientOAuth2RefreshOnce(t *testing.T) {
 }
 
 func TestClientBasicAuthAndRedaction(t *testing.T) {
-	t.Parallel()
 	const password = "hunter2-very-secret"
 	const apiKey = "key-abcdef123456"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -163,7 +160,6 @@ func TestClientBasicAuthAndRedaction(t *testing.T) {
 }
 
 func TestClientLimitsAndRefusals(t *testing.T) {
-	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(bytes.Repeat([]byte("x"), 5000))
 	}))
@@ -199,7 +195,6 @@ func TestClientLimitsAndRefusals(t *testing.T) {
 // The rate limit is read on successful responses: a response that spends
 // the quota says when the next request may go.
 func TestClientRateLimitOnSuccess(t *testing.T) {
-	t.Parallel()
 	for _, style := range []resynctest.RateLimitStyle{resynctest.RateLimitOkta, resynctest.RateLimitGitHub, resynctest.RateLimitIETF} {
 		t.Run(string(style), func(t *testing.T) {
 			t.Parallel()
@@ -233,7 +228,6 @@ func newProvider(t *testing.T, cfg resynctest.ProviderConfig, users []resynctest
 // A provider that signs every page's URL gives a new secret a page; the
 // client remembers a bounded number, and still redacts the current ones.
 func TestClientRedactsAfterManySecrets(t *testing.T) {
-	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("fail") != "" {
 			w.WriteHeader(http.StatusInternalServerError)

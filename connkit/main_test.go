@@ -9,6 +9,10 @@ import (
 	"go.uber.org/goleak"
 )
 
+// The tests that talk to a server do not run in parallel: closing an
+// httptest.Server closes the idle connections of http.DefaultTransport,
+// which breaks a request another test is making through it.
+//
 // TestMain checks that no goroutine outlives the tests: engines closed,
 // servers closed, and (once the idle connections of the default client
 // the examples use are closed) no request left behind.

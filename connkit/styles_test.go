@@ -94,7 +94,6 @@ func readStyle(t *testing.T, p *resynctest.Provider, style resynctest.Paging, si
 // Each paging style of the fake provider, read with the kit's helper for
 // it, returns every user once, in as many pages as it takes.
 func TestPagingStyles(t *testing.T) {
-	t.Parallel()
 	for _, style := range []resynctest.Paging{resynctest.PagingLink, resynctest.PagingCursor, resynctest.PagingOffset, resynctest.PagingPage, resynctest.PagingStartIndex} {
 		for _, n := range []int{0, 1, 9, 10, 11, 95} {
 			t.Run(fmt.Sprintf("%s/%d", style, n), func(t *testing.T) {
@@ -119,7 +118,6 @@ func TestPagingStyles(t *testing.T) {
 // Users removed and added while a SCIM list is read: every user present
 // throughout is read once, none twice.
 func TestPagingStartIndexChangingProvider(t *testing.T) {
-	t.Parallel()
 	p := newProvider(t, resynctest.ProviderConfig{Paging: resynctest.PagingStartIndex}, resynctest.ProviderUsers("u", 100))
 	removed := map[string]bool{}
 	p.OnRequest(func(n int, users []resynctest.ProviderUser) []resynctest.ProviderUser {
