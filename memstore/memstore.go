@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type Store struct {
 	// entry is a candidate, checked against the record when read, so that
 	// entries a changed email leaves behind do no harm.
 	people  map[string]map[personTerm]map[recRef]struct{}
-	changes map[string][]resync.ChangeLogEntry // tenant -> its entries, Seq order
+	changes map[string]*changeLog // tenant -> its entries
 	seq     int64
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
@@ -110,7 +111,7 @@ func New(cfg ...Config) *Store {
 		conns:    map[tenantID]*connection{},
 		byTenant: map[string]map[string]*connection{},
 		people:   map[string]map[personTerm]map[recRef]struct{}{},
-		changes:  map[string][]resync.ChangeLogEntry{},
+		changes:  map[string]*changeLog{},
 		held:     map[tenantID]*resync.ChangeSet{},
 		decided:  map[tenantID]resync.HeldSummary{},
 		leases:   map[string]lease{},
@@ -289,12 +290,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
 	now := s.clock.Now()
-	log := s.changes[cs.Tenant]
-	// Room for the whole change set at once, doubling the log: grown entry
-	// by entry, a long log is copied many times over while s.mu is held.
-	if n := len(cs.Changes); cap(log)-len(log) < n {
-		log = slices.Grow(log, max(n, len(log)))
-	}
+	log := s.log(cs.Tenant)
 	if len(c.records) == 0 && len(cs.Changes) > 0 {
 		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
 	}
@@ -328,13 +324,12 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 			before = nil
 		}
 		s.seq++
-		log = append(log, resync.ChangeLogEntry{
+		log.add(resync.ChangeLogEntry{
 			Seq: s.seq, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID, ChangeSetID: cs.ID,
 			Op: ch.Op, Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint, PrevFingerprint: ch.PrevFingerprint, At: now,
 			Before: before, After: ch.Record,
 		})
 	}
-	s.changes[cs.Tenant] = log
 	c.version++
 	c.applied[cs.ID] = struct{}{}
 	if c.heldID != "" {
@@ -342,6 +337,16 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		c.heldID = ""
 	}
 	return nil
+}
+
+// log returns tenant's change log, made empty if it has none; s.mu is held.
+func (s *Store) log(tenant string) *changeLog {
+	l := s.changes[tenant]
+	if l == nil {
+		l = &changeLog{}
+		s.changes[tenant] = l
+	}
+	return l
 }
 
 // Records implements storage.Store.
@@ -371,14 +376,12 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.ChangeLogEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	log := s.changes[q.Tenant]
-	i, _ := slices.BinarySearchFunc(log, q.AfterSeq+1, func(e resync.ChangeLogEntry, seq int64) int { return cmp.Compare(e.Seq, seq) })
 	var out []resync.ChangeLogEntry
-	for _, e := range log[i:] {
-		if !matchesChange(e, q) {
+	for e := range s.changes[q.Tenant].after(q.AfterSeq) {
+		if !matchesChange(*e, q) {
 			continue
 		}
-		out = append(out, e)
+		out = append(out, *e)
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}
@@ -420,7 +423,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		}
 	}
 	log := s.changes[tenant]
-	for _, e := range log {
+	for e := range log.after(math.MinInt64) {
 		if e.Key != storage.Redacted && ((e.Before != nil && match(e.Before)) || (e.After != nil && match(e.After))) {
 			found[target{e.ConnectionID, recKey{e.Kind, e.Key}}] = struct{}{}
 		}
@@ -428,9 +431,9 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	if len(found) == 0 {
 		return nil, nil
 	}
-	for i, e := range log {
+	for e := range log.after(math.MinInt64) {
 		if _, ok := found[target{e.ConnectionID, recKey{e.Kind, e.Key}}]; ok && e.Key != storage.Redacted {
-			log[i].Key, log[i].Fingerprint, log[i].PrevFingerprint, log[i].Before, log[i].After = storage.Redacted, 0, 0, nil, nil
+			e.Key, e.Fingerprint, e.PrevFingerprint, e.Before, e.After = storage.Redacted, 0, 0, nil, nil
 		}
 	}
 	targets := make([]target, 0, len(found))
@@ -458,8 +461,8 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		s.seq++
 		out = append(out, resync.ChangeLogEntry{Seq: s.seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
 			Op: resync.OpErase, Kind: t.kind, Key: storage.Redacted, At: now, By: by})
+		s.log(tenant).add(out[len(out)-1])
 	}
-	s.changes[tenant] = append(log, out...)
 	return slices.Clone(out), nil
 }
 
@@ -503,7 +506,9 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 			delete(s.runs[tenant], id)
 		}
 	}
-	s.changes[tenant] = slices.DeleteFunc(s.changes[tenant], func(e resync.ChangeLogEntry) bool { return e.At.Before(before) })
+	if l := s.changes[tenant]; l != nil {
+		l.deleteFunc(func(e *resync.ChangeLogEntry) bool { return e.At.Before(before) })
+	}
 	return nil
 }
 
