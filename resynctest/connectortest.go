@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -29,6 +30,26 @@ type ConnectorOptions struct {
 	// Timeout bounds each check, all of its page reads together. 0 means
 	// one minute.
 	Timeout time.Duration
+	// ForwardOnlyCursors says the connector's cursors cannot be repeated
+	// (an LDAP paging cookie dies with its search): the suite then never
+	// reads a page again from its cursor, only restarts from cursor "",
+	// as the engine does for such a connector.
+	ForwardOnlyCursors bool
+	// Fail, if set, turns on the fault checks: the suite calls it to make
+	// the next request for the first page fail as f says (f.Page is 1,
+	// f.Times 1, or 2 for a 401 so a connector that refreshes its token
+	// once still sees it), then calls ReadPage(ctx, "") and checks the
+	// error's classification: 401 is permanent (resync.IsPermanent); 429
+	// with Retry-After is retryable after that delay (resync.RetryDelay);
+	// 500 and 503 are retryable, not permanent. For a connector tested
+	// against a Provider, pass the Provider's Fail method.
+	Fail func(f ProviderFault)
+	// Requests, if set with Fail, counts the requests the connector has
+	// made (a Provider's Requests method): the fault checks then also
+	// check there is no retry storm, each failing ReadPage making one
+	// request (two for a 401: one token refresh), the engine owning the
+	// retries.
+	Requests func() int
 }
 
 func (o ConnectorOptions) withDefaults() ConnectorOptions {
@@ -48,7 +69,11 @@ func (o ConnectorOptions) withDefaults() ConnectorOptions {
 // reading a cursor again returns the same page (same keys and
 // fingerprints); a second full read returns the same records; ReadPage
 // with a canceled context returns an error wrapping context.Canceled; and,
-// if opts.WantRecords is set, a read returns that many records. Each check
+// if opts.WantRecords is set, a read returns that many records. With
+// opts.ForwardOnlyCursors, only the first page is read again; with
+// opts.Fail, a Faults check injects a 401, a 429 and 5xx responses and
+// checks their classification (and, with opts.Requests, that there is no
+// retry storm). Each check
 // runs as a subtest, and a failure names the rule broken and where it is
 // written.
 //
@@ -67,6 +92,9 @@ func TestConnector(t *testing.T, newConnector func(t *testing.T) resync.Connecto
 	t.Helper()
 	opts = opts.withDefaults()
 	for _, c := range connectorChecks {
+		if c.name == "Faults" && opts.Fail == nil {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			conn := newConnector(t)
 			if conn == nil {
@@ -91,6 +119,7 @@ var connectorChecks = []connectorCheck{
 	{"RepeatCursor", checkRepeatCursor},
 	{"SecondRead", checkSecondRead},
 	{"CanceledContext", checkConnectorCanceled},
+	{"Faults", checkFaults},
 }
 
 var (
@@ -102,6 +131,8 @@ var (
 	ruleConnStable  = rule{"Connector contract: records of the connection's current state", "connector.go (the data must not change during the suite)"}
 	ruleConnCtx     = rule{"Connector contract: honour ctx", "connector.go"}
 	ruleConnRecords = rule{"ConnectorOptions.WantRecords", "connectortest.go"}
+	ruleConnClass   = rule{"Connector contract: errors classified (permanent, retry after, retryable)", "connector.go, retry.go"}
+	ruleConnStorm   = rule{"Connector contract: the engine owns retries; one request per ReadPage", "connector.go (ConnectorOptions.Requests)"}
 )
 
 // readPage is one page of a full read.
@@ -172,6 +203,10 @@ func checkRepeatCursor(ctx context.Context, c resync.Connector, opts ConnectorOp
 	// Re-read the first, second, middle and last pages, last first: the
 	// engine retries any page after any other.
 	idx := []int{len(pages) - 1, len(pages) / 2, min(1, len(pages)-1), 0}
+	if opts.ForwardOnlyCursors {
+		// Only a restart from the first page is possible.
+		idx = []int{0}
+	}
 	idx = slices.Compact(idx)
 	for _, i := range idx {
 		want := pages[i]
@@ -220,6 +255,70 @@ func checkConnectorCanceled(ctx context.Context, c resync.Connector, _ Connector
 	}
 	if !errors.Is(err, context.Canceled) {
 		return ruleConnCtx.errorf("ReadPage with a canceled context returned %v, want an error wrapping context.Canceled (ctx.Err())", err)
+	}
+	return nil
+}
+
+// checkFaults injects a 401, a 429 with Retry-After, a 500 and a 503 on
+// the first page, one at a time, and checks how ReadPage classifies each
+// and how many requests it made; a read after them all must succeed.
+func checkFaults(ctx context.Context, c resync.Connector, opts ConnectorOptions) error {
+	if opts.Fail == nil {
+		return nil
+	}
+	const wait = 7 * time.Second
+	faults := []struct {
+		f         ProviderFault
+		permanent bool
+		delay     time.Duration
+		requests  int
+	}{
+		{ProviderFault{Status: http.StatusUnauthorized, Times: 2}, true, 0, 2},
+		{ProviderFault{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"7"}}}, false, wait, 1},
+		{ProviderFault{Status: http.StatusInternalServerError}, false, 0, 1},
+		{ProviderFault{Status: http.StatusServiceUnavailable}, false, 0, 1},
+	}
+	for _, tc := range faults {
+		f := tc.f
+		f.Page = 1
+		if f.Times == 0 {
+			f.Times = 1
+		}
+		before := 0
+		if opts.Requests != nil {
+			before = opts.Requests()
+		}
+		opts.Fail(f)
+		_, err := c.ReadPage(ctx, "")
+		made := 0
+		if opts.Requests != nil {
+			made = opts.Requests() - before
+		}
+		if opts.Requests != nil && (made < 1 || made > tc.requests) {
+			return ruleConnStorm.errorf("a %d on the first page made ReadPage send %d requests, want at most %d", f.Status, made, tc.requests)
+		}
+		if err == nil {
+			// A connector may refresh its token once after a 401 and
+			// succeed if the second try passes; the fault has Times 2, so
+			// success here means it retried more than once.
+			return ruleConnClass.errorf("ReadPage(\"\") returned no error with the first page answering %d", f.Status)
+		}
+		if got := resync.IsPermanent(err); got != tc.permanent {
+			return ruleConnClass.errorf("a %d gave an error with IsPermanent %v, want %v: %v", f.Status, got, tc.permanent, err)
+		}
+		if tc.delay > 0 {
+			if d, ok := resync.RetryDelay(err); !ok || d < tc.delay-time.Second || d > tc.delay+time.Second {
+				return ruleConnClass.errorf("a %d with Retry-After: 7 gave RetryDelay %v (set %v), want about %v: %v", f.Status, d, ok, tc.delay, err)
+			}
+		}
+		if tc.requests > made {
+			// Consume what is left of a 401's second failure so the
+			// next check starts clean.
+			_, _ = c.ReadPage(ctx, "")
+		}
+	}
+	if _, err := c.ReadPage(ctx, ""); err != nil {
+		return ruleConnRead.errorf("ReadPage(\"\") after the faults ended failed: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,4 +136,41 @@ func TestEngine(t *testing.T) {
 	assert.Contains(t, res.Error, "token expired")
 	assert.NotContains(t, res.Error, "tok-live-8d7f")
 	assert.Len(t, stored(), 3, "a failed read removes nothing")
+}
+
+// TestConformanceFaults runs the suite's fault checks over HTTPS: a 401
+// is permanent, a 429 waits for its Retry-After, a 5xx is retryable, and
+// each failing ReadPage makes one request.
+func TestConformanceFaults(t *testing.T) {
+	t.Parallel()
+	csv := "employee_id,email,name,manager,start_date\nE1,a@x.example,Ada,,2020-01-01\nE2,b@x.example,Bob,E1,2020-01-01\n"
+	var mu sync.Mutex
+	var faults []resynctest.ProviderFault
+	srv, n := server(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(faults) > 0 {
+			f := &faults[0]
+			for k, v := range f.Header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(f.Status)
+			_, _ = w.Write([]byte(`{"error":"injected"}`))
+			if f.Times--; f.Times <= 0 {
+				faults = faults[1:]
+			}
+			return
+		}
+		_, _ = w.Write([]byte(csv))
+	})
+	resynctest.TestConnector(t, func(t *testing.T) resync.Connector {
+		return urlConn(t, srv, hris.Config{}, "page_size", "1")
+	}, resynctest.ConnectorOptions{WantRecords: 2,
+		Fail: func(f resynctest.ProviderFault) {
+			mu.Lock()
+			defer mu.Unlock()
+			faults = append(faults, f)
+		},
+		Requests: func() int { return int(n.Load()) },
+	})
 }
