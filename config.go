@@ -3,6 +3,7 @@
 package resync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,16 @@ type Config struct {
 	// Required, at least one. Connections of other providers are planned as
 	// skipped.
 	Connectors map[string]ConnectorFactory
+	// Secrets resolves secret references in connections' settings, so
+	// that credentials stay in the host's secret store: a setting whose
+	// value is "secret:" followed by a reference (a vault path, a key
+	// name: whatever the store understands) is resolved through it when a
+	// connector's factory reads the setting with resync.Secret, with the
+	// factory's context. An unknown reference must be reported with an
+	// error wrapping ErrNotFound (a permanent failure of the connection);
+	// other errors are retried like a page's. Default nil: a reference is
+	// a permanent error naming the setting.
+	Secrets func(ctx context.Context, ref string) (string, error)
 	// Authorizer decides who may resync. Required. Scheduled runs of
 	// SystemPrincipal (Request.Trigger == TriggerScheduled) do not consult it.
 	Authorizer Authorizer

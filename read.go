@@ -356,7 +356,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	var conn Connector
 	_, err := e.retryDo(ctx, e.cfg.Retry, func(int) error {
 		var ferr error
-		conn, ferr = callFactory(ctx, factory, t.conn)
+		conn, ferr = callFactory(e.secretsContext(ctx), factory, t.conn)
 		if d, ok := RetryDelay(ferr); ok && !IsPermanent(ferr) {
 			if terr := e.throttleIfTooLong(ctx, d, ferr); terr != nil {
 				return terr

@@ -314,7 +314,7 @@ func (e *Engine) CheckConnection(ctx context.Context, tenant, connectionID strin
 	if f == nil {
 		return fmt.Errorf("%w: no connector registered for provider %q", ErrInvalidRequest, conn.Provider)
 	}
-	c, err := callFactory(ctx, f, conn)
+	c, err := callFactory(e.secretsContext(ctx), f, conn)
 	if err != nil {
 		return &ConnectionError{Tenant: tenant, ConnectionID: conn.ID, Provider: conn.Provider, Err: err}
 	}

@@ -25,10 +25,13 @@
 //     query parameters named like secrets (sig, token, key, ...) are
 //     redacted from every message.
 //   - "token" (URL only): sent as "Authorization: Bearer <token>". Or
-//     "username" and "password": sent as HTTP basic authentication. As
-//     for every connector, the host's ConnectionSource resolves them from
-//     its secret store into the settings it returns, so that they are
-//     never stored in plain settings. Credentials never appear in an
+//     "username" and "password": sent as HTTP basic authentication. Each
+//     may be a secret reference, "secret:" and the reference, which the
+//     factory resolves with resync.Secret through the engine's
+//     Config.Secrets, so credentials stay in the host's secret store and
+//     out of the settings (New takes the values themselves). An unknown
+//     reference fails the connection permanently, naming the setting and
+//     the reference. Credentials never appear in an
 //     error or a log: a response body that echoes one has it redacted.
 //     They are sent only to the URL's host: a redirect elsewhere drops
 //     them.
