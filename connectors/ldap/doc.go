@@ -22,7 +22,9 @@
 //     against the system's roots or "tls_ca_file" (a PEM file), for the
 //     URL's host name or IP address.
 //   - "bind_dn" and "bind_password": a simple bind; both empty binds
-//     anonymously. The password is never logged, and no error of this
+//     anonymously. The password may be a secret reference
+//     ("secret:<ref>"), which Factory resolves with resync.Secret through
+//     the engine's Config.Secrets. It is never logged, and no error of this
 //     package contains it.
 //   - "preset" (optional): "openldap" (the default) or "ad" (Active
 //     Directory); it sets the filters and the attribute mapping below.

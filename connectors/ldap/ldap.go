@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -18,8 +19,18 @@ import (
 )
 
 // Factory is the resync.ConnectorFactory of this package, for
-// resync.Config.Connectors: it calls New.
-var Factory resync.ConnectorFactory = func(_ context.Context, conn resync.Connection) (resync.Connector, error) {
+// resync.Config.Connectors: it resolves "bind_password" with
+// resync.Secret (so it may be a secret reference, "secret:<ref>", that the
+// engine's Config.Secrets resolves) and calls New.
+var Factory resync.ConnectorFactory = func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
+	if _, ok := conn.Settings["bind_password"]; ok {
+		pw, err := resync.Secret(ctx, conn, "bind_password")
+		if err != nil {
+			return nil, fmt.Errorf("ldap connector: %w", err)
+		}
+		conn.Settings = maps.Clone(conn.Settings)
+		conn.Settings["bind_password"] = pw
+	}
 	return New(conn)
 }
 

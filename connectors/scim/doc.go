@@ -19,8 +19,9 @@
 //     connector reads url/Users and url/Groups.
 //   - "token": sent as "Authorization: Bearer <token>". Or "username"
 //     and "password": sent as HTTP basic authentication. One of the two is
-//     required. As for every connector, the host's ConnectionSource
-//     resolves them from its secret store into the settings it returns.
+//     required. Each may be a secret reference ("secret:<ref>"), which
+//     the factory resolves with resync.Secret through the engine's
+//     Config.Secrets, as every connector does.
 //     Credentials never appear in an error or a log line (a response body
 //     that echoes one has it redacted), and are sent only to the URL's
 //     host.

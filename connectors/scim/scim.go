@@ -56,7 +56,21 @@ var Factory = NewFactory(Config{})
 // NewFactory returns a resync.ConnectorFactory building connectors with
 // cfg, for resync.Config.Connectors.
 func NewFactory(cfg Config) resync.ConnectorFactory {
-	return func(_ context.Context, conn resync.Connection) (resync.Connector, error) {
+	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
+		// Credentials may be secret references ("secret:<ref>") that the
+		// engine's Config.Secrets resolves.
+		settings := maps.Clone(conn.Settings)
+		for _, name := range []string{"token", "username", "password"} {
+			if _, ok := settings[name]; !ok {
+				continue
+			}
+			v, err := resync.Secret(ctx, conn, name)
+			if err != nil {
+				return nil, fmt.Errorf("scim connector: %w", err)
+			}
+			settings[name] = v
+		}
+		conn.Settings = settings
 		return New(conn, cfg)
 	}
 }

@@ -602,3 +602,43 @@ func TestPagingWithoutTotal(t *testing.T) {
 	assert.True(t, resync.IsPermanent(err))
 	assert.Contains(t, err.Error(), "answered startIndex 1")
 }
+
+// The token may be a secret reference: the factory resolves it through the
+// engine's Config.Secrets; an unknown reference fails the read permanently,
+// naming the reference and never a secret.
+func TestSecretReference(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv := newSCIMServer(t, 100)
+	srv.addUser(t, 0, true)
+	src := resynctest.NewSource()
+	src.Add(resync.Connection{ID: "good", Tenant: "t1", Type: resync.IdP, Provider: "scim",
+		Settings: map[string]string{"url": srv.baseURL(), "token": "secret:vault/scim"}})
+	src.Add(resync.Connection{ID: "bad", Tenant: "t2", Type: resync.IdP, Provider: "scim",
+		Settings: map[string]string{"url": srv.baseURL(), "token": "secret:vault/missing"}})
+	secrets := func(_ context.Context, ref string) (string, error) {
+		if ref == "vault/scim" {
+			return testToken, nil
+		}
+		return "", fmt.Errorf("%w: %s", resync.ErrNotFound, ref)
+	}
+	e, err := resync.New(ctx, resync.Config{Store: memstore.New(), Connections: src, Authorizer: resynctest.AllowAll,
+		Secrets:    secrets,
+		Connectors: map[string]resync.ConnectorFactory{"scim": scim.NewFactory(scim.Config{HTTPClient: srv.Client()})}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, e.Close(context.Background())) }()
+	for tenant, want := range map[string]resync.ConnectionStatus{"t1": resync.ConnSucceeded, "t2": resync.ConnFailed} {
+		r, err := e.ResyncPersonnel(ctx, tenant, resync.Principal{ID: "admin"})
+		require.NoError(t, err)
+		info, err := r.Wait(ctx)
+		require.NoError(t, err)
+		require.Len(t, info.Connections, 1)
+		res := info.Connections[0]
+		assert.Equal(t, want, res.Status, "%s: %s", tenant, res.Error)
+		if tenant == "t2" {
+			assert.Contains(t, res.Error, `secret reference "vault/missing" not found`)
+			assert.True(t, resync.IsPermanent(r.Err()), "an unknown reference is not retried: %v", r.Err())
+			assert.NotContains(t, res.Error, testToken)
+		}
+	}
+}
