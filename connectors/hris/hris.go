@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/connkit"
 )
 
 // Page sizes of the "page_size" setting.
@@ -62,18 +63,10 @@ func NewFactory(cfg Config) resync.ConnectorFactory {
 		// Credentials may be secret references ("secret:..."), resolved
 		// by the engine's Config.Secrets; the resolved values never leave
 		// this copy of the settings.
-		settings := maps.Clone(conn.Settings)
-		for _, name := range []string{"token", "username", "password"} {
-			if _, ok := settings[name]; !ok {
-				continue
-			}
-			v, err := resync.Secret(ctx, conn, name)
-			if err != nil {
-				return nil, fmt.Errorf("hris connector: %w", err)
-			}
-			settings[name] = v
+		conn, err := connkit.ResolveSecrets(ctx, conn, "token", "username", "password")
+		if err != nil {
+			return nil, fmt.Errorf("hris connector: %w", err)
 		}
-		conn.Settings = settings
 		return New(conn, cfg)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/connkit"
 )
 
 // Factory is the resync.ConnectorFactory of this package, for
@@ -23,13 +23,9 @@ import (
 // resync.Secret (so it may be a secret reference, "secret:<ref>", that the
 // engine's Config.Secrets resolves) and calls New.
 var Factory resync.ConnectorFactory = func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
-	if _, ok := conn.Settings["bind_password"]; ok {
-		pw, err := resync.Secret(ctx, conn, "bind_password")
-		if err != nil {
-			return nil, fmt.Errorf("ldap connector: %w", err)
-		}
-		conn.Settings = maps.Clone(conn.Settings)
-		conn.Settings["bind_password"] = pw
+	conn, err := connkit.ResolveSecrets(ctx, conn, "bind_password")
+	if err != nil {
+		return nil, fmt.Errorf("ldap connector: %w", err)
 	}
 	return New(conn)
 }

@@ -59,18 +59,10 @@ func NewFactory(cfg Config) resync.ConnectorFactory {
 	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
 		// Credentials may be secret references ("secret:<ref>") that the
 		// engine's Config.Secrets resolves.
-		settings := maps.Clone(conn.Settings)
-		for _, name := range []string{"token", "username", "password"} {
-			if _, ok := settings[name]; !ok {
-				continue
-			}
-			v, err := resync.Secret(ctx, conn, name)
-			if err != nil {
-				return nil, fmt.Errorf("scim connector: %w", err)
-			}
-			settings[name] = v
+		conn, err := connkit.ResolveSecrets(ctx, conn, "token", "username", "password")
+		if err != nil {
+			return nil, fmt.Errorf("scim connector: %w", err)
 		}
-		conn.Settings = settings
 		return New(conn, cfg)
 	}
 }
