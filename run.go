@@ -147,16 +147,6 @@ type RunInfo struct {
 	FinishedAt   time.Time `json:",omitzero"`
 }
 
-// connection returns the result slot of a connection, or false.
-func (ri RunInfo) connection(id string) (ConnectionResult, bool) {
-	for _, c := range ri.Connections {
-		if c.ConnectionID == id {
-			return c, true
-		}
-	}
-	return ConnectionResult{}, false
-}
-
 // Err joins the failures of the run's connections as *ConnectionError
 // values, or returns nil when every connection succeeded (or was approved
 // after a hold). The causes are
