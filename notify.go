@@ -37,6 +37,12 @@ const (
 
 // Notification is one message to deliver on one channel.
 type Notification struct {
+	// ID identifies the notification for deduplication: the same on every
+	// delivery attempt of it, different for any other notification (another
+	// run, event, held change set, channel or recipients). Backends pass it
+	// on so that receivers can drop duplicates, as an idempotency key
+	// header or a message id.
+	ID         string
 	Kind       NotificationKind
 	Channel    Channel
 	Tenant     string
@@ -72,7 +78,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		if len(to) == 0 {
 			return nil
 		}
-		return []Notification{{Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
+		return []Notification{{ID: notificationID(kind, ch, run, held), Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
 	}
 	requesters := run.Requesters
 	if len(requesters) == 0 {
@@ -108,6 +114,15 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		}
 	}
 	return out
+}
+
+// notificationID derives a notification's ID from what makes it unique.
+func notificationID(kind NotificationKind, ch Channel, run RunInfo, held *HeldSummary) string {
+	id := run.ID + "/" + string(kind) + "/" + string(ch)
+	if held != nil {
+		id += "/" + held.ID
+	}
+	return id
 }
 
 func withoutSystem(ps []Principal) []Principal {

@@ -69,6 +69,23 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	assert.Equal(t, resync.RunSucceeded, last.Run.Status)
 }
 
+// Every notification carries an ID that tells it apart from every other:
+// another event, channel or run.
+func TestNotifications_IDsAreDistinct(t *testing.T) {
+	h := newHarness(t, nil)
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+	h.personnel(bob)
+	h.personnel(bob)
+	ns := h.notifier.Notifications()
+	require.Len(t, ns, 6)
+	seen := map[string]bool{}
+	for _, n := range ns {
+		require.NotEmpty(t, n.ID)
+		assert.False(t, seen[n.ID], "duplicate notification ID %q", n.ID)
+		seen[n.ID] = true
+	}
+}
+
 // Scheduled runs notify nobody by default; NotifyScheduled chooses which
 // completed ones email the admins, seeing the run's final state.
 func TestNotifications_Scheduled(t *testing.T) {
