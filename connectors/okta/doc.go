@@ -1,0 +1,2 @@
+// Package okta is a resync connector for Okta.
+package okta
