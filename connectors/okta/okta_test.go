@@ -15,6 +15,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/okta"
+	"github.com/openresync/resync/connkit"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
 )
@@ -272,10 +273,21 @@ func TestAuthFailure(t *testing.T) {
 		assert.NotContains(t, logs.String(), wrong)
 		assert.Error(t, c.(resync.HealthChecker).CheckHealth(t.Context()))
 	}
-	// The OAuth 2.0 bearer token is accepted as well.
+	// The OAuth 2.0 bearer token is accepted as well, as a setting or
+	// from the host's token source.
 	recs, _ := readAll(t, connect(t, srv, okta.Config{}, "token", "", "access_token", testAccess, "groups", "false"))
 	assert.Len(t, recs, 3)
+	src := tokenSource{testAccess}
+	recs, _ = readAll(t, connect(t, srv, okta.Config{Auth: connkit.OAuth2(src)}, "token", "", "groups", "false"))
+	assert.Len(t, recs, 3)
+	_, err := okta.New(resync.Connection{Settings: map[string]string{"url": srv.orgURL(), "token": "x"}},
+		okta.Config{Auth: connkit.OAuth2(src)})
+	assert.ErrorIs(t, err, resync.ErrInvalidRequest, "Config.Auth and a token setting")
 }
+
+type tokenSource struct{ tok string }
+
+func (s tokenSource) Token() (connkit.BearerToken, error) { return connkit.BearerToken(s.tok), nil }
 
 // TestServerErrorRereadsOnePage: a 500 on the third users page, and one
 // on a group's second members page, make the engine read those pages
