@@ -1,0 +1,2 @@
+// Package entra is a resync connector for Microsoft Entra ID.
+package entra
