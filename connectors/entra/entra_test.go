@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,4 +452,40 @@ func TestSecretReference(t *testing.T) {
 	res := resyncOnce(t, e)
 	require.Equal(t, resync.ConnSucceeded, res.Status, res.Error)
 	assert.Equal(t, 2, res.Added)
+}
+
+// TestTokenReuse: one token serves every request of a read until a minute
+// before its expires_in (3599 s), on the clock of Config.Now; then a new
+// one is asked for.
+func TestTokenReuse(t *testing.T) {
+	t.Parallel()
+	srv := newGraphServer(t)
+	populate(srv, 30)
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	c := connect(t, srv, entra.Config{Now: clock}, "page_size", "5", "groups", "false")
+	p, err := c.ReadPage(t.Context(), "")
+	require.NoError(t, err)
+	for range 3 {
+		p, err = c.ReadPage(t.Context(), p.Next)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 1, srv.tokenCount())
+	mu.Lock()
+	now = now.Add(3599*time.Second - time.Minute - time.Second)
+	mu.Unlock()
+	p, err = c.ReadPage(t.Context(), p.Next)
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.tokenCount(), "still valid for over a minute")
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	_, err = c.ReadPage(t.Context(), p.Next)
+	require.NoError(t, err)
+	assert.Equal(t, 2, srv.tokenCount(), "renewed a minute before expiry")
 }
