@@ -8,6 +8,7 @@ require (
 	github.com/openresync/resync/connectors/scim v0.0.0
 	github.com/openresync/resync/stores/sqlite v0.0.0
 	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
 )
 
 require (
