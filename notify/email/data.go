@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/notify"
 )
 
 // Data is what the templates render: the notification, and the facts a
@@ -141,9 +142,21 @@ func what(r resync.RunInfo) string {
 
 func connName(c resync.ConnectionResult) string {
 	if c.Name != "" {
-		return c.Name
+		return oneLine(c.Name)
 	}
-	return c.Provider + " " + c.ConnectionID
+	return oneLine(c.Provider + " " + c.ConnectionID)
+}
+
+// oneLine keeps a value from tenant or provider data on one line, so that
+// it cannot forge the layout of a body (or, in the subject, a header).
+func oneLine(s string) string { return notify.SafeHeader(s) }
+
+func oneLines(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = oneLine(s)
+	}
+	return out
 }
 
 // data words n for the templates.
@@ -156,26 +169,26 @@ func (e *Notifier) data(n resync.Notification) Data {
 		return t.In(e.cfg.Location).Format("2006-01-02 15:04 MST")
 	}
 	d := Data{
-		Notification: n, Kind: n.Kind, Tenant: n.Tenant,
-		What: what(r), StartedBy: person(r.Initiator),
+		Notification: n, Kind: n.Kind, Tenant: oneLine(n.Tenant),
+		What: oneLine(what(r)), StartedBy: oneLine(person(r.Initiator)),
 		Started: ts(r.CreatedAt), Finished: ts(r.FinishedAt), Status: r.Status,
 	}
 	if !r.FinishedAt.IsZero() && !r.CreatedAt.IsZero() {
 		d.Duration = r.FinishedAt.Sub(r.CreatedAt).Round(time.Second).String()
 	}
 	if e.cfg.Link != nil {
-		d.Link = e.cfg.Link(n)
+		d.Link = oneLine(e.cfg.Link(n))
 	}
 	counts := map[resync.ConnectionStatus]int{}
 	for _, c := range r.Connections {
 		counts[c.Status]++
 		d.Connections = append(d.Connections, Connection{
-			Name: connName(c), Provider: c.Provider, Type: typeName(c.Type), Status: string(c.Status),
+			Name: connName(c), Provider: oneLine(c.Provider), Type: oneLine(typeName(c.Type)), Status: string(c.Status),
 			Read: c.Read, Added: c.Added, Updated: c.Updated, Removed: c.Removed, Rejected: c.Rejected,
-			RejectedSamples: c.RejectedSamples, Error: c.Error,
+			RejectedSamples: oneLines(c.RejectedSamples), Error: oneLine(c.Error),
 		})
 		if c.Status == resync.ConnHeld && (n.Held == nil || n.Held.ID != c.HeldID) {
-			d.Held = append(d.Held, Held{Connection: connName(c), ID: c.HeldID, Removed: c.Removed, Reason: c.Error})
+			d.Held = append(d.Held, Held{Connection: connName(c), ID: oneLine(c.HeldID), Removed: c.Removed, Reason: oneLine(c.Error)})
 		}
 	}
 	if h := n.Held; h != nil {
@@ -186,7 +199,7 @@ func (e *Notifier) data(n resync.Notification) Data {
 			}
 		}
 		if n.Kind == resync.NotifyChangesHeld {
-			d.Held = append([]Held{{Connection: name, ID: h.ID, Added: h.Added, Updated: h.Updated, Removed: h.Removed, Reason: h.Reason}}, d.Held...)
+			d.Held = append([]Held{{Connection: name, ID: oneLine(h.ID), Added: h.Added, Updated: h.Updated, Removed: h.Removed, Reason: oneLine(h.Reason)}}, d.Held...)
 		}
 		if dec := h.Decision; dec.Kind != "" {
 			verb := map[resync.ConnectionStatus]string{resync.ConnApplied: "approved and applied", resync.ConnRejected: "rejected", resync.ConnSuperseded: "superseded by a later read"}[dec.Kind]
@@ -197,6 +210,7 @@ func (e *Notifier) data(n resync.Notification) Data {
 			if dec.Reason != "" {
 				d.Decision += " Reason: " + dec.Reason
 			}
+			d.Decision = oneLine(d.Decision)
 		}
 		d.Title = map[resync.NotificationKind]string{
 			resync.NotifyChangesHeld: fmt.Sprintf("Action needed: %d removals held for %s", h.Removed, name),

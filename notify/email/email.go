@@ -226,6 +226,13 @@ func (e *Notifier) Notify(ctx context.Context, n resync.Notification) error {
 	return nil
 }
 
+// Render returns the subject and the text and HTML bodies of n's message,
+// as Notify would send them: for previews and tests of custom templates.
+func (e *Notifier) Render(n resync.Notification) (subject, text, html string, err error) {
+	subject, text, html, err = e.tmpl.render(e.data(n))
+	return notify.SafeHeader(subject), text, html, err
+}
+
 // MessageID returns the Message-ID (without angle brackets) of the
 // message for a notification with idempotency key key (notify.Key):
 // every delivery of one notification carries the same one.
@@ -358,7 +365,8 @@ func (e *Notifier) classify(ctx context.Context, what string, err error) error {
 		return wrapped
 	case errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &rh), errors.As(err, &alert):
 		return resync.Permanent(wrapped)
-	case strings.Contains(err.Error(), "does not support"), strings.Contains(err.Error(), "not supported"):
+	case strings.Contains(err.Error(), "does not support"), strings.Contains(err.Error(), "not supported"),
+		strings.Contains(err.Error(), "authentication mechanism"):
 		return resync.Permanent(wrapped)
 	}
 	return wrapped
