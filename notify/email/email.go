@@ -283,20 +283,46 @@ func (e *Notifier) message(n resync.Notification) (msg *gomail.Msg, missing []st
 }
 
 func (e *Notifier) send(ctx context.Context, m *gomail.Msg) error {
+	// Timeout bounds the connection and each command; a nearer deadline
+	// of ctx bounds them too.
+	timeout := e.cfg.Timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+		// A timeout is then ctx's deadline, whichever timer fires first.
+		ctx = &deadlineBound{ctx}
+	}
+	// Closing the connection when ctx ends makes every step of the
+	// session honour ctx. go-mail dials the TCP connection through
+	// dial (but for implicit TLS, where it dials the TLS connection
+	// itself; ctx's deadline still bounds that through timeout).
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	watch := func(c net.Conn) { stop = context.AfterFunc(ctx, func() { _ = c.Close() }) }
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(dctx, network, addr)
+		if err == nil {
+			watch(c)
+		}
+		return c, err
+	}
 	opts := []gomail.Option{
 		gomail.WithPort(e.port),
-		gomail.WithTimeout(e.cfg.Timeout),
+		gomail.WithTimeout(timeout),
 		gomail.WithTLSConfig(e.cfg.TLSConfig),
 	}
 	switch e.cfg.TLS {
 	case TLSStartTLS:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory), gomail.WithDialContextFunc(dial))
 	case TLSOpportunistic:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic), gomail.WithDialContextFunc(dial))
 	case TLSImplicit:
 		opts = append(opts, gomail.WithSSL())
 	case TLSNone:
-		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS), gomail.WithDialContextFunc(dial))
 	}
 	if e.cfg.Username != "" {
 		opts = append(opts, gomail.WithSMTPAuth(authMechanisms[strings.ToUpper(e.cfg.Auth)]),
@@ -310,10 +336,9 @@ func (e *Notifier) send(ctx context.Context, m *gomail.Msg) error {
 	if err != nil {
 		return e.classify(ctx, "connecting to "+e.addr(), err)
 	}
-	// go-mail bounds each command by Timeout; closing the connection
-	// when ctx ends makes the session honour ctx as well.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
+	if stop == nil {
+		stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
+	}
 	if err := c.SendWithSMTPClient(conn, m); err != nil {
 		_ = c.CloseWithSMTPClient(conn)
 		return e.classify(ctx, "sending through "+e.addr(), err)
@@ -323,6 +348,9 @@ func (e *Notifier) send(ctx context.Context, m *gomail.Msg) error {
 	_ = c.CloseWithSMTPClient(conn)
 	return nil
 }
+
+// deadlineBound marks a context whose deadline is the session's timeout.
+type deadlineBound struct{ context.Context }
 
 func (e *Notifier) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
 
@@ -343,7 +371,18 @@ func (e *Notifier) classify(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("email: %s: %w", what, ctx.Err())
 	}
+	var ne net.Error
+	if _, bound := ctx.(*deadlineBound); bound && errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("email: %s: %w", what, context.DeadlineExceeded)
+	}
 	err = e.scrub(err)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// go-mail's own deadline (Config.Timeout) ran out, not the
+		// caller's context: keep the message but not the context error,
+		// which the engine would take for the end of its own context and
+		// not retry.
+		return fmt.Errorf("email: %s: %s (timeout %s)", what, err.Error(), e.cfg.Timeout)
+	}
 	wrapped := fmt.Errorf("email: %s: %w", what, err)
 	var se *gomail.SendError
 	var te *textproto.Error

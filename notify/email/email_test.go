@@ -358,6 +358,60 @@ func TestEngine(t *testing.T) {
 	assert.Empty(t, final.NotifyErrors)
 }
 
+// TestSlowServer: a server that accepts the connection and never greets
+// costs Timeout, and the error is retried.
+func TestSlowServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // never answers
+		}
+	})
+	mailer, err := email.New(email.Config{Addr: ln.Addr().String(), From: "a@example.com", Timeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	start := time.Now()
+	err = mailer.Notify(t.Context(), sample(tag(t), resync.NotifyRunCompleted, true))
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.False(t, resync.IsPermanent(err), "a slow server is retried: %v", err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the engine does not retry context errors")
+
+	// The caller's own deadline and cancellation end the session at once
+	// and are reported as such, in every TLS mode.
+	for _, mode := range []email.TLSMode{email.TLSStartTLS, email.TLSOpportunistic, email.TLSImplicit, email.TLSNone} {
+		mailer, err = email.New(email.Config{Addr: ln.Addr().String(), From: "a@example.com", Timeout: 10 * time.Second, TLS: mode})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		start = time.Now()
+		err = mailer.Notify(ctx, sample(tag(t), resync.NotifyRunCompleted, true))
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, mode)
+		assert.Less(t, time.Since(start), 5*time.Second, mode)
+
+		ctx, cancel = context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start = time.Now()
+		err = mailer.Notify(ctx, sample(tag(t), resync.NotifyRunCompleted, true))
+		cancel()
+		assert.ErrorIs(t, err, context.Canceled, mode)
+		assert.Less(t, time.Since(start), 5*time.Second, mode)
+	}
+}
+
 func TestRecipientsWithoutEmail(t *testing.T) {
 	m := needMailpit(t)
 	n := sample(tag(t), resync.NotifyRunCompleted, false)

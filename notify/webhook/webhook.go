@@ -195,6 +195,11 @@ func (w *Notifier) Notify(ctx context.Context, n resync.Notification) error {
 			return fmt.Errorf("webhook: POST to %s: no response within %s", w.host, w.timeout)
 		}
 		err = redactURLError(err)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// A transport's own deadline (a dial timeout), not the
+			// caller's context: keep the message, not the context error.
+			return fmt.Errorf("webhook: POST to %s: %s", w.host, err.Error())
+		}
 		var cert *tls.CertificateVerificationError
 		if errors.As(err, &cert) {
 			return resync.Permanent(fmt.Errorf("webhook: POST to %s: %w", w.host, err))
