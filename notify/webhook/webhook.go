@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/notify"
@@ -253,10 +252,8 @@ func classify(resp *http.Response, body []byte, host string, now time.Time) erro
 	if code >= 200 && code < 300 {
 		return nil
 	}
-	b := strings.ToValidUTF8(strings.TrimSpace(string(body)), "")
-	for len(b) > 0 && !utf8.ValidString(b) {
-		b = b[:len(b)-1]
-	}
+	// One line of valid UTF-8 (the body was cut at maxErrorBody bytes).
+	b := notify.SafeHeader(strings.ToValidUTF8(string(body), ""))
 	se := &StatusError{Host: host, StatusCode: code, Body: b}
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
