@@ -311,7 +311,8 @@ func TestEngine(t *testing.T) {
 		Store: memstore.New(), Connections: src, Connectors: fakes.Factories("okta", "aws"),
 		Authorizer: resynctest.AllowAll, Directory: resynctest.Admins{"acme": admins}, Notifier: mailer,
 		Retry:           resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond},
-		MinReadInterval: -1, // both resyncs read AWS
+		MinReadInterval: -1, // the resyncs read the same connections
+		NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
 	})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, eng.Close(context.WithoutCancel(ctx))) }()
@@ -356,6 +357,31 @@ func TestEngine(t *testing.T) {
 	final, err := eng.GetRun(ctx, "acme", run.ID(), requester)
 	require.NoError(t, err)
 	assert.Empty(t, final.NotifyErrors)
+
+	// A scheduled run that failed in part emails the admins (by the
+	// NotifyScheduled policy); one that succeeded emails no one.
+	scheduled := resync.Request{Tenant: "acme", Initiator: resync.SystemPrincipal, Scope: resync.Scope{Kind: resync.ScopeAll}, Trigger: resync.TriggerScheduled}
+	run, err = eng.Start(ctx, scheduled)
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	require.NoError(t, err)
+	fakes.Get("acme", "okta").AddFault(resynctest.Fault{Err: resync.Permanent(errors.New("okta: 401 Unauthorized: token revoked"))})
+	run, err = eng.Start(ctx, scheduled)
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	require.NoError(t, err)
+	got = wait("to:"+admins[1].Email, 2)
+	require.Len(t, got, 2, "the personnel email and one scheduled run's")
+	var sched message
+	for _, m := range got {
+		if strings.Contains(m.Subject, "Scheduled") {
+			sched = m
+		}
+	}
+	assert.Equal(t, "[acme] Scheduled sync of all connections finished: partial (1 of 2 connections need attention)", sched.Subject)
+	assert.Contains(t, sched.Text, "Started by: the daily schedule")
+	assert.Contains(t, sched.Text, "  - Okta (IdP): failed")
+	assert.Contains(t, sched.Text, "error: page 1: okta: 401 Unauthorized: token revoked")
 }
 
 // TestSlowServer: a server that accepts the connection and never greets
