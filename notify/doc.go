@@ -31,4 +31,11 @@
 // sets to a value that is the same on every delivery attempt and different
 // for every other notification. For a notification without an ID (one a
 // host builds itself) Key derives a stable one from what identifies it.
+//
+// # Header values
+//
+// SafeHeader turns a value from tenant or provider data (a name, a tenant
+// ID, a connection's name) into one line, so that a backend can put it in
+// a mail or HTTP header without letting CR or LF start a header of the
+// data's choosing.
 package notify
