@@ -545,8 +545,9 @@ func TestEngine(t *testing.T) {
 		Settings: map[string]string{"url": srv.baseURL(), "token": testToken, "page_size": "10"}})
 	store := memstore.New()
 	e, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll,
-		Retry:      resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
-		Connectors: map[string]resync.ConnectorFactory{"scim": scim.NewFactory(scim.Config{HTTPClient: srv.Client()})}})
+		Retry:           resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
+		Connectors:      map[string]resync.ConnectorFactory{"scim": scim.NewFactory(scim.Config{HTTPClient: srv.Client()})}})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, e.Close(context.Background())) }()
 	run := func() resync.ConnectionResult {
