@@ -18,7 +18,8 @@
 //
 // Connection.Settings:
 //
-//   - "path" or "url" (exactly one): the export. A path is a local file,
+//   - "path" or "url" (exactly one, or neither when Config.Fetch gets
+//     the export from an HRIS API, as connectors/bamboohr does): the export. A path is a local file,
 //     relative to the process's working directory; never let a tenant
 //     choose the path of a shared server. A URL must be https (a Workday
 //     Report-as-a-Service URL ending in ?format=csv or ?format=json, a

@@ -21,6 +21,13 @@ var defaultClient = &http.Client{Timeout: 5 * time.Minute}
 // fetch returns the export's bytes, from the file or the URL, and the
 // response's Content-Type in URL mode.
 func (c *connector) fetch(ctx context.Context) (data []byte, ctype string, err error) {
+	if c.cfg.Fetch != nil {
+		data, ctype, err = c.cfg.Fetch(ctx)
+		if err == nil && int64(len(data)) > c.maxBytes {
+			err = resync.Permanent(fmt.Errorf(`%w: %s: larger than %d bytes (raise the "max_bytes" setting)`, ErrMalformed, c.src, c.maxBytes))
+		}
+		return data, ctype, err
+	}
 	if c.url != nil {
 		return c.get(ctx)
 	}

@@ -53,6 +53,15 @@ type Config struct {
 	// matched several people or no one, and in URL mode one Debug line per
 	// request. Nil discards them.
 	Logger *slog.Logger
+	// Fetch, if set, gets the export in place of the "path" and "url"
+	// settings, which must then be absent, as must the credentials: it
+	// returns the export's bytes and media type ("" to detect the format),
+	// or an error already classified for the engine, which the read
+	// returns as it is. A connector for an HRIS API (connectors/bamboohr)
+	// fetches its report with it and leaves the mapping, the status rules
+	// and the paging to this package. Messages name the export as the
+	// connection's provider's report.
+	Fetch func(ctx context.Context) (data []byte, contentType string, err error)
 }
 
 // Factory is the resync.ConnectorFactory of this package with the zero
@@ -112,6 +121,11 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	}
 	path, rawURL := strings.TrimSpace(s["path"]), strings.TrimSpace(s["url"])
 	switch {
+	case cfg.Fetch != nil:
+		if path != "" || rawURL != "" || s["token"] != "" || s["username"] != "" || s["password"] != "" {
+			return nil, bad(`"path", "url" and credentials are not settings of a connection whose export Config.Fetch gets`)
+		}
+		c.src = strings.TrimSpace(conn.Provider + " report")
 	case path == "" && rawURL == "":
 		return nil, bad(`set "path" (a file) or "url" (an https URL)`)
 	case path != "" && rawURL != "":

@@ -2,12 +2,14 @@ package hris_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -351,4 +353,33 @@ func TestJSONMalformedStoresNothing(t *testing.T) {
 		assert.NotEqual(t, "new@x.example", id.Email)
 		assert.Equal(t, day("2020-01-01"), id.StartDate)
 	}
+}
+
+// Config.Fetch stands in for "path" and "url": its export goes through the
+// same mapping, and its errors are returned as they are.
+func TestConfigFetch(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	var fail error
+	cfg := hris.Config{Clock: resynctest.NewClock(today), Fetch: func(ctx context.Context) ([]byte, string, error) {
+		calls.Add(1)
+		if fail != nil {
+			return nil, "", fail
+		}
+		return []byte(bambooDirectory), "application/json", nil
+	}}
+	c, err := hris.New(resync.Connection{ID: "hr", Provider: "bamboohr", Settings: map[string]string{"preset": "bamboohr", "page_size": "3"}}, cfg)
+	require.NoError(t, err)
+	ids, bad := readAll(t, c)
+	require.Empty(t, bad)
+	assert.Len(t, ids, 4)
+	assert.EqualValues(t, 1, calls.Load(), "one fetch per read, the later pages from memory")
+
+	fail = resync.RetryAfter(errors.New("busy"), 7*time.Second)
+	_, err = c.ReadPage(t.Context(), "")
+	d, ok := resync.RetryDelay(err)
+	assert.True(t, ok && d == 7*time.Second, "the fetch's error as it is: %v", err)
+
+	_, err = hris.New(resync.Connection{ID: "hr", Settings: map[string]string{"path": "x.csv"}}, cfg)
+	assert.ErrorIs(t, err, resync.ErrInvalidRequest)
 }
