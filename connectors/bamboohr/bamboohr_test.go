@@ -1,8 +1,11 @@
 package bamboohr_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -155,8 +158,10 @@ func TestAuthFailure(t *testing.T) {
 	t.Parallel()
 	c := newCompany(t)
 	c.set(staff(3)...)
+	var logs bytes.Buffer
 	conn, err := bamboohr.New(resync.Connection{ID: "bhr", Settings: settings(c, "api_key", "revoked-key-77aa")},
-		bamboohr.Config{Clock: resynctest.NewClock(today), HTTPClient: c.Client()})
+		bamboohr.Config{Clock: resynctest.NewClock(today), HTTPClient: c.Client(),
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	require.NoError(t, err)
 	_, err = conn.ReadPage(t.Context(), "")
 	require.Error(t, err)
@@ -164,6 +169,12 @@ func TestAuthFailure(t *testing.T) {
 	assert.Contains(t, err.Error(), "401")
 	assert.NotContains(t, err.Error(), "revoked-key-77aa")
 	assert.EqualValues(t, 1, c.requests.Load())
+	require.Contains(t, logs.String(), "401", "the request was logged")
+	basic := base64.StdEncoding.EncodeToString([]byte("revoked-key-77aa:x"))
+	for _, secret := range []string{"revoked-key-77aa", basic} {
+		assert.NotContains(t, logs.String(), secret)
+		assert.NotContains(t, err.Error(), secret)
+	}
 
 	// Through the engine: failed at once, nothing removed.
 	e := newEngine(t, c, "api_key", "revoked-key-77aa")
