@@ -38,4 +38,3 @@ func FuzzCursor(f *testing.F) {
 		}
 	})
 }
-
