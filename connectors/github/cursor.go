@@ -5,6 +5,7 @@ package github
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -139,9 +140,9 @@ func (c *connector) next(cur cursor, resp *gh.Response) string {
 // less than a twentieth of it is left, the time to the reset shared out
 // over the requests left, so a long read slows down before GitHub refuses
 // it rather than after.
-func pace(resp *gh.Response) time.Time {
+func pace(h http.Header) time.Time {
 	now := time.Now()
-	rl := connkit.ParseRateLimit(resp.Header, now)
+	rl := connkit.ParseRateLimit(h, now)
 	if nb := rl.NotBefore(); !nb.IsZero() {
 		return nb
 	}

@@ -48,6 +48,12 @@
 //     organization's outside collaborators too (owners only, as above).
 //   - "teams" (optional): "true" (the default) reads the teams and their
 //     members.
+//   - "saml" (optional): "true" reads the SAML single sign-on identity
+//     each member is linked to (GitHub Enterprise Cloud organizations with
+//     SAML SSO), through GitHub's GraphQL API, which needs an owner's token
+//     (admin:org, or an app with the organization's Administration
+//     permission, read). Default "false". An organization without SSO
+//     costs one request.
 //   - "page_size" (optional): per_page, 1 to 100, default 100 (GitHub's
 //     largest).
 //
@@ -87,16 +93,19 @@
 // Members the IDs of its members as GET /orgs/{org}/teams/{slug}/members
 // lists them: the members of its child teams included.
 //
-// SAML single sign-on identities (the IdP's NameID each member is linked
-// to, which GitHub exposes only through its GraphQL API,
-// organization.samlIdentityProvider.externalIdentities) are not read:
-// ExternalID stays empty, and accounts are linked to people by the host.
+// With "saml", a member linked to a SAML single sign-on identity has the
+// identity's NameID (the person's ID at the identity provider, often an
+// email) as ExternalID: GitHub exposes it only through its GraphQL API,
+// organization.samlIdentityProvider.externalIdentities. Without "saml", or
+// for a member not linked, ExternalID is empty.
 //
 // # Capabilities
 //
 // A read goes through these listings in order, each paged with GitHub's
-// page numbers (Link headers), 100 a page:
+// page numbers (Link headers), 100 a page, but the first, a GraphQL
+// connection paged by its cursor:
 //
+//	POST /graphql organization.samlIdentityProvider         (saml)
 //	GET /orgs/{org}/members?filter=2fa_disabled&role=all    (two_factor)
 //	GET /orgs/{org}/members?role=admin
 //	GET /orgs/{org}/members?role=member
@@ -105,15 +114,18 @@
 //	GET /orgs/{org}/teams                                   (teams)
 //	GET /orgs/{org}/teams/{team_slug}/members?role=all      (per team)
 //
-// The 2FA listings come first, so that each account carries its state
-// when it is yielded; they are kept in memory for the read (user IDs only).
+// The SAML identities and the 2FA listings come first, so that each
+// account carries its NameID and its 2FA state when it is yielded; they are
+// kept in memory for the read (user IDs and NameIDs). The GraphQL endpoint
+// is https://api.github.com/graphql, or https://HOST/api/graphql beside
+// GitHub Enterprise Server's https://HOST/api/v3/.
 // A team is yielded once, on the page that completes its member list. A
 // read costs one request per page of each listing and one per team (at
 // least): the fewest GitHub's REST API allows for these fields, since the
 // member listing carries neither role nor 2FA state and no endpoint lists
 // the members of every team at once. An org of 2,100 members, 210 of them
 // owners, 300 without 2FA, 150 outside collaborators and 4 teams of 250
-// costs 41 requests.
+// costs 41 requests (plus one per hundred SAML identities with "saml").
 //
 // Page numbers are positions in a list that can change while it is read:
 // a user who joins while a read is under way can shift another onto a
@@ -140,7 +152,9 @@
 // GitHub refuses when fetching the installation token), 403 without a
 // rate-limit sign (a missing permission or scope, or the 2fa_disabled
 // filter refused to a non-owner), 404 (an unknown organization) and any
-// other 4xx but 408 and 429; a page that is not the JSON expected.
+// other 4xx but 408 and 429; a page that is not the JSON expected; a
+// GraphQL error (FORBIDDEN for a token that may not read SAML identities,
+// NOT_FOUND), which GraphQL answers with status 200, but RATE_LIMITED.
 //
 // Retried by the engine: network errors, 408 and 5xx. A canceled context
 // returns ctx.Err().
@@ -160,6 +174,10 @@
 //     time to the reset out over the requests left (and is the reset time
 //     when none is left), so a long read slows down instead of being
 //     refused.
+//   - GraphQL counts points (5,000 an hour), not requests, sends the same
+//     x-ratelimit-* fields and answers a spent quota with status 200 and
+//     a RATE_LIMITED error: resync.RetryAfter until x-ratelimit-reset
+//     (a minute without it). One page of identities costs one point.
 //   - Secondary limits (too many requests at once or per minute): a 403 or
 //     429 whose message names a secondary rate limit is resync.RetryAfter
 //     for its Retry-After, or at least a minute without one, as GitHub asks.

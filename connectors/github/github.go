@@ -67,7 +67,7 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	}
 	known := map[string]bool{"org": true, "base_url": true, "token": true, "app_id": true,
 		"installation_id": true, "private_key": true, "two_factor": true,
-		"outside_collaborators": true, "teams": true, "page_size": true}
+		"outside_collaborators": true, "teams": true, "saml": true, "page_size": true}
 	for _, k := range slices.Sorted(maps.Keys(s)) {
 		if !known[k] {
 			return nil, bad("unknown setting %q", k)
@@ -75,7 +75,7 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	}
 	c := &connector{org: strings.TrimSpace(s["org"]), twoFactor: true, collaborators: true, teams: true,
 		pageSize: MaxPageSize, seen: map[string]string{}, members2FAOff: map[int64]bool{},
-		collab2FAOff: map[int64]bool{}, teamPages: map[int][]team{}, teamsNext: map[int]int{}, teamMembers: map[int64]map[string]bool{}}
+		collab2FAOff: map[int64]bool{}, nameIDs: map[int64]string{}, teamPages: map[int][]team{}, teamsNext: map[int]int{}, teamMembers: map[int64]map[string]bool{}}
 	if c.org == "" || strings.ContainsAny(c.org, "/?#% ") {
 		return nil, bad(`set "org", the organization's login (octo-org)`)
 	}
@@ -91,7 +91,7 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 		u.Path += "/"
 	}
 	base = u.String()
-	for name, dst := range map[string]*bool{"two_factor": &c.twoFactor, "outside_collaborators": &c.collaborators, "teams": &c.teams} {
+	for name, dst := range map[string]*bool{"two_factor": &c.twoFactor, "outside_collaborators": &c.collaborators, "teams": &c.teams, "saml": &c.saml} {
 		if v := strings.TrimSpace(s[name]); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -141,7 +141,8 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	default:
 		return nil, bad(`set "token" (a personal access token or an installation token), or "app_id", "installation_id" and "private_key" (a GitHub App)`)
 	}
-	if c.client, err = newClient(kit(auth), base); err != nil {
+	c.kit, c.graphql = kit(auth), graphqlURL(base)
+	if c.client, err = newClient(c.kit, base); err != nil {
 		return nil, bad("%v", err)
 	}
 	return c, nil
@@ -170,10 +171,13 @@ type team struct {
 // connector reads one organization. The engine builds one per read and
 // uses it from one goroutine at a time (the resync.Connector contract).
 type connector struct {
-	client *gh.Client
-	org    string
+	client  *gh.Client
+	kit     *connkit.Client // the client's transport, for GraphQL
+	graphql string          // the GraphQL endpoint
+	org     string
 
 	twoFactor, collaborators, teams bool
+	saml                            bool
 	pageSize                        int
 
 	// What the read has gathered so far: the members without 2FA (read
@@ -188,6 +192,10 @@ type connector struct {
 	teamsNext                   map[int]int
 	teamMembers                 map[int64]map[string]bool
 	seen                        map[string]string
+	// nameIDs are the SAML NameIDs of the users linked to one, read before
+	// the members when "saml" is set.
+	nameIDs  map[int64]string
+	samlDone bool
 }
 
 var _ resync.Connector = (*connector)(nil)
@@ -197,6 +205,9 @@ var _ resync.Connector = (*connector)(nil)
 func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return resync.Page{}, err
+	}
+	if c.saml && (cursor == "" || strings.HasPrefix(cursor, samlCursor)) {
+		return c.readSAML(ctx, strings.TrimPrefix(cursor, samlCursor))
 	}
 	cur, err := parseCursor(cursor)
 	if err != nil {
@@ -214,6 +225,9 @@ func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 	case phase2FA:
 		users, resp, err = c.client.Organizations.ListMembers(ctx, c.org, &gh.ListMembersOptions{Filter: "2fa_disabled", Role: "all", ListOptions: list})
 	case phaseAdmins, phaseMembers:
+		if c.saml && !c.samlDone {
+			return resync.Page{}, resync.RestartRead(fmt.Errorf("github connector: cursor %q needs the SAML identities, which this connector has not read", cursor))
+		}
 		if c.twoFactor && !c.members2FADone {
 			return resync.Page{}, resync.RestartRead(fmt.Errorf("github connector: cursor %q needs the 2FA listing, which this connector has not read", cursor))
 		}
@@ -237,7 +251,7 @@ func (c *connector) ReadPage(ctx context.Context, cursor string) (resync.Page, e
 	if err != nil {
 		return resync.Page{}, c.wrap(err)
 	}
-	page := resync.Page{Next: c.next(cur, resp), NotBefore: pace(resp)}
+	page := resync.Page{Next: c.next(cur, resp), NotBefore: pace(resp.Header)}
 	switch cur.phase {
 	case phase2FA, phaseCollab2FA:
 		off := c.members2FAOff
@@ -320,12 +334,13 @@ func (c *connector) record(u *gh.User, phase string) *resync.Account {
 	if mfa != resync.MFAUnknown {
 		attrs["two_factor"] = string(mfa)
 	}
+	nameID := c.nameIDs[u.GetID()]
 	typ := resync.AccountTypeHuman
 	if u.GetType() == "Bot" {
 		typ = resync.AccountTypeService
 	}
 	return &resync.Account{Key: key, Username: u.GetLogin(), DisplayName: u.GetName(), OwnerEmail: u.GetEmail(),
-		Status: resync.StatusActive, Type: typ, Roles: []string{role}, MFA: mfa, Attributes: attrs}
+		Status: resync.StatusActive, Type: typ, Roles: []string{role}, MFA: mfa, ExternalID: nameID, Attributes: attrs}
 }
 
 // readTeams reads a page of the organization's teams and goes on to the
@@ -343,7 +358,7 @@ func (c *connector) readTeams(ctx context.Context, cur cursor) (resync.Page, err
 	}
 	c.teamPages[cur.page] = ts
 	c.teamsNext[cur.page] = resp.NextPage
-	page := resync.Page{NotBefore: pace(resp)}
+	page := resync.Page{NotBefore: pace(resp.Header)}
 	switch {
 	case len(ts) > 0:
 		page.Next = cursor{phase: phaseTeamMembers, teamsPage: cur.page, page: 1}.String()
@@ -380,7 +395,7 @@ func (c *connector) readTeamMembers(ctx context.Context, cur cursor) (resync.Pag
 			members[strconv.FormatInt(u.GetID(), 10)] = true
 		}
 	}
-	page := resync.Page{NotBefore: pace(resp)}
+	page := resync.Page{NotBefore: pace(resp.Header)}
 	if resp.NextPage > 0 {
 		page.Next = cursor{phase: phaseTeamMembers, teamsPage: cur.teamsPage, team: cur.team, page: resp.NextPage}.String()
 		return page, nil

@@ -106,7 +106,8 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	srv := small(t)
 	pemKey := appKey(t, srv)
-	for name, kv := range map[string][]string{"token": nil, "app": appSettings(pemKey)} {
+	srv.edit(func(s *ghServer) { s.nameIDs = map[int64]string{1001: "jdoe@idp.example", 1004: "asmith@idp.example"} })
+	for name, kv := range map[string][]string{"token": nil, "app": appSettings(pemKey), "saml": {"saml", "true"}} {
 		t.Run(name, func(t *testing.T) {
 			resynctest.TestConnector(t, func(t *testing.T) resync.Connector {
 				return connect(t, srv, append([]string{"page_size", "5"}, kv...)...)
@@ -450,4 +451,50 @@ func TestSettings(t *testing.T) {
 		assert.True(t, resync.IsPermanent(err), name)
 		assert.NotContains(t, err.Error(), "secret-tok", name)
 	}
+}
+
+// TestSAML: with "saml", the SAML NameIDs of the org's external identities
+// (GraphQL, paged) become the members' ExternalID; an org without SSO
+// costs one GraphQL request; a token that may not read them fails the read
+// permanently, saying how to read without them.
+func TestSAML(t *testing.T) {
+	t.Parallel()
+	srv := newGHServer(t)
+	ids := srv.addMembers(0, 300)
+	srv.edit(func(s *ghServer) {
+		s.nameIDs = map[int64]string{}
+		for i, id := range ids[:250] {
+			s.nameIDs[id] = fmt.Sprintf("person%d@idp.example", i)
+		}
+	})
+	recs := readAll(t, connect(t, srv, "saml", "true", "teams", "false", "outside_collaborators", "false"))
+	require.Len(t, recs, 300)
+	assert.Equal(t, "person7@idp.example", recs["*resync.Account/"+id(ids[7])].(*resync.Account).ExternalID)
+	assert.Empty(t, recs["*resync.Account/"+id(ids[280])].(*resync.Account).ExternalID)
+	// 3 pages of identities, 1 of 2FA, 1 of owners, 3 of members.
+	assert.Equal(t, 3+1+1+3, srv.Requests())
+
+	srv.edit(func(s *ghServer) { s.nameIDs = nil })
+	before := srv.Requests()
+	recs = readAll(t, connect(t, srv, "saml", "true", "teams", "false", "outside_collaborators", "false"))
+	assert.Empty(t, recs["*resync.Account/"+id(ids[7])].(*resync.Account).ExternalID)
+	assert.Equal(t, 1+1+1+3, srv.Requests()-before, "no SSO: one GraphQL request")
+
+	srv.edit(func(s *ghServer) { s.samlErr = "FORBIDDEN" })
+	before = srv.Requests()
+	_, err := connect(t, srv, "saml", "true").ReadPage(t.Context(), "")
+	require.Error(t, err)
+	assert.True(t, resync.IsPermanent(err), err)
+	assert.Contains(t, err.Error(), "FORBIDDEN")
+	assert.Contains(t, err.Error(), `set "saml" to "false"`)
+	assert.Equal(t, 1, srv.Requests()-before)
+
+	// GraphQL answers a spent point quota with 200 and RATE_LIMITED: wait
+	// until x-ratelimit-reset.
+	srv.edit(func(s *ghServer) { s.samlErr = "RATE_LIMITED"; s.reset = time.Now().Add(40 * time.Second) })
+	_, err = connect(t, srv, "saml", "true").ReadPage(t.Context(), "")
+	require.Error(t, err)
+	d, ok := resync.RetryDelay(err)
+	require.True(t, ok, err)
+	assert.InDelta(t, 40, d.Seconds(), 2)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -50,13 +51,15 @@ type ghServer struct {
 	*httptest.Server
 	org string
 
-	mu     sync.Mutex
-	users  []*ghUser
-	teams  []*ghTeam
-	tokens map[string]bool // bearer tokens accepted on the API
-	appID  string
-	appKey *rsa.PublicKey
-	issued int
+	mu      sync.Mutex
+	users   []*ghUser
+	teams   []*ghTeam
+	tokens  map[string]bool  // bearer tokens accepted on the API
+	nameIDs map[int64]string // SAML NameIDs by user id; nil: the org has no SSO
+	samlErr string           // a GraphQL error type to answer the SAML query with
+	appID   string
+	appKey  *rsa.PublicKey
+	issued  int
 	// tokenRequests counts the requests to the token endpoint, which
 	// requests does not: they fetch credentials, not pages.
 	tokenRequests int
@@ -207,6 +210,10 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 	w.Header().Set("X-GitHub-Media-Type", "github.v3; format=json")
+	if r.URL.Path == "/api/graphql" && r.Method == http.MethodPost {
+		s.graphql(w, r)
+		return
+	}
 	path, ok := strings.CutPrefix(r.URL.Path, "/api/v3")
 	if !ok {
 		ghError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest")
@@ -239,24 +246,8 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 		per, _ = strconv.Atoi(v)
 	}
 	per = min(max(per, 1), 100)
-	for i, f := range s.faults {
-		if f.Page == page {
-			if f.Times--; f.Times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			} else {
-				s.faults[i] = f
-			}
-			for k, vs := range f.Header {
-				w.Header()[k] = vs
-			}
-			if f.Body != "" {
-				w.WriteHeader(f.Status)
-				fmt.Fprint(w, f.Body)
-			} else {
-				ghError(w, f.Status, http.StatusText(f.Status), "https://docs.github.com/rest")
-			}
-			return
-		}
+	if s.fault(w, page) {
+		return
 	}
 	if s.used > s.limit {
 		w.Header().Set("x-ratelimit-remaining", "0")
@@ -341,6 +332,31 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+// fault answers the request for page as the first fault for it says, if
+// there is one.
+func (s *ghServer) fault(w http.ResponseWriter, page int) bool {
+	for i, f := range s.faults {
+		if f.Page == page {
+			if f.Times--; f.Times <= 0 {
+				s.faults = slices.Delete(s.faults, i, i+1)
+			} else {
+				s.faults[i] = f
+			}
+			for k, vs := range f.Header {
+				w.Header()[k] = vs
+			}
+			if f.Body != "" {
+				w.WriteHeader(f.Status)
+				fmt.Fprint(w, f.Body)
+			} else {
+				ghError(w, f.Status, http.StatusText(f.Status), "https://docs.github.com/rest")
+			}
+			return true
+		}
+	}
+	return false
+}
+
 // simpleUser is GitHub's simple-user object.
 func simpleUser(u *ghUser) map[string]any {
 	return map[string]any{"login": u.Login, "id": u.ID, "node_id": fmt.Sprintf("MDQ6VXNlcj%d", u.ID),
@@ -398,4 +414,77 @@ func verifyJWT(tok string, key *rsa.PublicKey, issuer string) bool {
 	}
 	now := time.Now().Unix()
 	return c.ISS == issuer && c.IAT <= now && c.EXP > now && c.EXP-now <= 600
+}
+
+// graphql answers the SAML identities query at POST /api/graphql (GitHub
+// Enterprise Server's GraphQL endpoint), as GraphQL answers: status 200,
+// {"data": ...}, and "errors" for what it could not resolve; the
+// identities paged by an opaque cursor with pageInfo
+// (https://docs.github.com/graphql/guides/forming-calls-with-graphql,
+// https://docs.github.com/graphql/guides/using-pagination-in-the-graphql-api,
+// https://docs.github.com/graphql/reference/objects#externalidentity).
+func (s *ghServer) graphql(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !s.tokens[tok] {
+		ghError(w, http.StatusUnauthorized, "Bad credentials", "https://docs.github.com/graphql")
+		return
+	}
+	s.used++
+	s.rateHeaders(w.Header())
+	w.Header().Set("x-ratelimit-resource", "graphql")
+	var req struct {
+		Query     string
+		Variables struct {
+			Login string
+			First int
+			After string
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || !strings.Contains(req.Query, "samlIdentityProvider") ||
+		!strings.Contains(req.Query, "externalIdentities(first: $first, after: $after)") || req.Variables.First < 1 || req.Variables.First > 100 {
+		ghError(w, http.StatusBadRequest, "Problems parsing JSON", "https://docs.github.com/graphql")
+		return
+	}
+	from := 0
+	if a := req.Variables.After; a != "" {
+		raw, _ := base64.StdEncoding.DecodeString(a)
+		n, err := strconv.Atoi(strings.TrimPrefix(string(raw), "cursor:v2:"))
+		if err != nil {
+			_ = json.NewEncoder(w).Encode(map[string]any{"data": nil, "errors": []any{map[string]any{
+				"type": "INVALID_CURSOR_ARGUMENTS", "message": "`" + a + "` does not appear to be a valid cursor."}}})
+			return
+		}
+		from = n
+	}
+	if s.fault(w, from/req.Variables.First+1) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if req.Variables.Login != s.org {
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"organization": nil}, "errors": []any{map[string]any{
+			"type": "NOT_FOUND", "path": []string{"organization"},
+			"message": "Could not resolve to an Organization with the login of '" + req.Variables.Login + "'."}}})
+		return
+	}
+	if s.samlErr != "" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"organization": map[string]any{"samlIdentityProvider": nil}},
+			"errors": []any{map[string]any{"type": s.samlErr, "path": []string{"organization", "samlIdentityProvider"},
+				"message": "Resource not accessible by personal access token"}}})
+		return
+	}
+	if s.nameIDs == nil {
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"organization": map[string]any{"samlIdentityProvider": nil}}})
+		return
+	}
+	ids := slices.Sorted(maps.Keys(s.nameIDs))
+	to := min(from+req.Variables.First, len(ids))
+	edges := []any{}
+	for _, id := range ids[min(from, to):to] {
+		edges = append(edges, map[string]any{"node": map[string]any{"guid": fmt.Sprintf("guid-%d", id),
+			"samlIdentity": map[string]any{"nameId": s.nameIDs[id]}, "user": map[string]any{"databaseId": id}}})
+	}
+	end := base64.StdEncoding.EncodeToString([]byte("cursor:v2:" + strconv.Itoa(to)))
+	_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"organization": map[string]any{
+		"samlIdentityProvider": map[string]any{"externalIdentities": map[string]any{
+			"pageInfo": map[string]any{"hasNextPage": to < len(ids), "endCursor": end}, "edges": edges}}}}})
 }
