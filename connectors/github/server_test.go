@@ -269,12 +269,12 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 				(q.Get("role") == "admin" && !u.Admin) || (q.Get("role") == "member" && u.Admin) {
 				continue
 			}
-			items = append(items, simpleUser(u))
+			items = append(items, u)
 		}
 	case rest == "outside_collaborators":
 		for _, u := range s.users {
 			if u.Collaborator && (q.Get("filter") != "2fa_disabled" || u.TwoFAOff) {
-				items = append(items, simpleUser(u))
+				items = append(items, u)
 			}
 		}
 	case rest == "teams":
@@ -297,7 +297,7 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, id := range team.Members {
 			if u := s.user(id); u != nil {
-				items = append(items, simpleUser(u))
+				items = append(items, u)
 			}
 		}
 	default:
@@ -325,9 +325,12 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", strings.Join(links, ", "))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	out := items[from:to]
-	if out == nil {
-		out = []any{}
+	out := []any{}
+	for _, it := range items[from:to] {
+		if u, ok := it.(*ghUser); ok {
+			it = simpleUser(u)
+		}
+		out = append(out, it)
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
