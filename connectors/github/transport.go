@@ -70,14 +70,10 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Err != nil {
-		if _, ok := errors.AsType[*connkit.HTTPError](ue.Err); ok || resync.IsPermanent(ue.Err) {
-			return ue.Err
-		}
-		if _, ok := resync.RetryDelay(ue.Err); ok {
-			return ue.Err
-		}
+	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
+		// Every error of the transport is the kit's, classified; net/http
+		// only wrapped it.
+		return ue.Err
 	}
 	if rl, ok := errors.AsType[*gh.RateLimitError](err); ok {
 		return resync.RetryAfter(err, max(time.Until(rl.Rate.Reset.Time), time.Second))

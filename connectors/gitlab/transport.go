@@ -15,7 +15,6 @@ import (
 
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
-	"github.com/openresync/resync"
 	"github.com/openresync/resync/connkit"
 )
 
@@ -64,14 +63,10 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Err != nil {
-		if _, ok := errors.AsType[*connkit.HTTPError](ue.Err); ok || resync.IsPermanent(ue.Err) {
-			return ue.Err
-		}
-		if _, ok := resync.RetryDelay(ue.Err); ok {
-			return ue.Err
-		}
+	if ue, ok := errors.AsType[*url.Error](err); ok && ue.Err != nil {
+		// Every error of the transport is the kit's, classified; net/http
+		// only wrapped it.
+		return ue.Err
 	}
 	if er, ok := errors.AsType[*gl.ErrorResponse](err); ok && er.Response != nil {
 		return connkit.ClassifyHTTP(er.Response, er.Body, nil)
