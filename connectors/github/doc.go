@@ -135,8 +135,11 @@
 // page gathered, given to a connector that did not read it, ends in
 // resync.RestartRead.
 //
-// No incremental reads, no health check: the engine reads the first page
-// to test a connection.
+// resync.HealthChecker: CheckHealth asks for the organization (GET
+// /orgs/{org}), one request that checks the base URL, the credentials and
+// the organization.
+//
+// No incremental reads: every read is a full read.
 //
 // # Errors
 //

@@ -415,3 +415,15 @@ func (c *connector) readTeamMembers(ctx context.Context, cur cursor) (resync.Pag
 func (c *connector) wrap(err error) error {
 	return fmt.Errorf("github connector (org %s): %w", c.org, classify(err))
 }
+
+var _ resync.HealthChecker = (*connector)(nil)
+
+// CheckHealth asks GitHub for the organization (GET /orgs/{org}): one
+// request that checks the base URL, the credentials (a GitHub App's
+// installation token is fetched) and that the token sees the organization.
+func (c *connector) CheckHealth(ctx context.Context) error {
+	if _, _, err := c.client.Organizations.Get(ctx, c.org); err != nil {
+		return c.wrap(err)
+	}
+	return nil
+}

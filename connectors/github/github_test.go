@@ -498,3 +498,23 @@ func TestSAML(t *testing.T) {
 	require.True(t, ok, err)
 	assert.InDelta(t, 40, d.Seconds(), 2)
 }
+
+// TestCheckHealth: one request checks the credentials and the org.
+func TestCheckHealth(t *testing.T) {
+	t.Parallel()
+	srv := small(t)
+	for _, tc := range []struct {
+		kv        []string
+		permanent bool
+	}{{nil, false}, {[]string{"token", "ghp_wrongwrongwrong"}, true}, {[]string{"org", "other-org"}, true}} {
+		before := srv.Requests()
+		err := connect(t, srv, tc.kv...).(resync.HealthChecker).CheckHealth(t.Context())
+		if !tc.permanent {
+			assert.NoError(t, err)
+		} else {
+			require.Error(t, err, tc.kv)
+			assert.True(t, resync.IsPermanent(err), err)
+		}
+		assert.Equal(t, 1, srv.Requests()-before, tc.kv)
+	}
+}

@@ -255,6 +255,14 @@ func (s *ghServer) serve(w http.ResponseWriter, r *http.Request) {
 			"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits")
 		return
 	}
+	if path == "/orgs/"+s.org && r.Method == http.MethodGet {
+		// https://docs.github.com/rest/orgs/orgs#get-an-organization
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(map[string]any{"login": s.org, "id": 1, "node_id": "MDEyOk9yZ2FuaXphdGlvbjE=",
+			"url": s.baseURL() + "orgs/" + s.org, "description": "A great organization", "type": "Organization",
+			"two_factor_requirement_enabled": true})
+		return
+	}
 	orgPrefix := "/orgs/" + s.org + "/"
 	rest, ok := strings.CutPrefix(path, orgPrefix)
 	if !ok || r.Method != http.MethodGet {

@@ -124,8 +124,11 @@
 // that needs what an earlier page gathered, given to a connector that did
 // not read it, ends in resync.RestartRead.
 //
-// No incremental reads, no health check: the engine reads the first page
-// to test a connection.
+// resync.HealthChecker: CheckHealth asks for the group (GET /groups/:id)
+// and, with "users", for the token's user (GET /user), which must be an
+// administrator: a request each.
+//
+// No incremental reads: every read is a full read.
 //
 // # Errors
 //

@@ -354,3 +354,26 @@ func pace(resp *gl.Response) time.Time {
 	}
 	return now.Add(rl.Reset.Sub(now) / time.Duration(rl.Remaining+1))
 }
+
+var _ resync.HealthChecker = (*connector)(nil)
+
+// CheckHealth checks the base URL and the token with one request: GET
+// /groups/:id for a group, and, for "users", GET /user, whose is_admin must
+// be true (only an administrator sees the users' state and 2FA).
+func (c *connector) CheckHealth(ctx context.Context) error {
+	if c.group != "" {
+		if _, _, err := c.client.Groups.GetGroup(c.group, &gl.GetGroupOptions{WithProjects: new(false)}, gl.WithContext(ctx)); err != nil {
+			return c.wrap(err)
+		}
+	}
+	if c.users {
+		u, _, err := c.client.Users.CurrentUser(gl.WithContext(ctx))
+		if err != nil {
+			return c.wrap(err)
+		}
+		if !u.IsAdmin {
+			return resync.Permanent(fmt.Errorf("gitlab connector: the token's user %q is not an administrator, as \"users\" needs", u.Username))
+		}
+	}
+	return nil
+}

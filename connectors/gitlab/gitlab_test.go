@@ -366,3 +366,29 @@ func TestSettings(t *testing.T) {
 		assert.NotContains(t, err.Error(), "secret-tok", name)
 	}
 }
+
+// TestCheckHealth: the group, and for "users" an administrator's token,
+// each checked with one request.
+func TestCheckHealth(t *testing.T) {
+	t.Parallel()
+	srv := newGLServer(t)
+	srv.addUsers(0, 3)
+	check := func(kv ...string) error {
+		return connect(t, srv, kv...).(resync.HealthChecker).CheckHealth(t.Context())
+	}
+	before := srv.Requests()
+	require.NoError(t, check())
+	assert.Equal(t, 1, srv.Requests()-before)
+	err := check("group", "acme/nope")
+	require.Error(t, err)
+	assert.True(t, resync.IsPermanent(err), err)
+
+	err = check("group", "", "users", "true")
+	require.Error(t, err)
+	assert.True(t, resync.IsPermanent(err), err)
+	assert.Contains(t, err.Error(), "not an administrator")
+	srv.edit(func(s *glServer) { s.tokenAdmin = true })
+	before = srv.Requests()
+	require.NoError(t, check("users", "true"))
+	assert.Equal(t, 2, srv.Requests()-before, "the group and the user")
+}

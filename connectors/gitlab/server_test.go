@@ -57,6 +57,8 @@ type glServer struct {
 	requests int
 	byQuery  map[string]int
 	hook     func(w http.ResponseWriter, r *http.Request) bool
+	// tokenAdmin says whether the token's user is an administrator.
+	tokenAdmin bool
 }
 
 type glUser struct {
@@ -261,6 +263,9 @@ func (s *glServer) serve(w http.ResponseWriter, r *http.Request) {
 	groupRefs := []string{strconv.FormatInt(s.groupID, 10), url.PathEscape(s.path)}
 	w.Header().Set("Content-Type", "application/json")
 	switch {
+	case path == "/api/v4/user":
+		// https://docs.gitlab.com/api/users/#retrieve-the-current-user
+		_ = json.NewEncoder(w).Encode(adminUser(&glUser{ID: 1, Username: "root", State: "active", Admin: s.tokenAdmin}))
 	case path == "/api/v4/users":
 		if q.Get("pagination") != "keyset" || q.Get("order_by") != "id" {
 			glError(w, http.StatusBadRequest, "400 Bad request - this test server pages users by keyset on id")
