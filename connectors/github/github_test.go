@@ -349,6 +349,29 @@ func TestAppToken(t *testing.T) {
 	recs := readAll(t, connect(t, srv, appSettings(pemKey)...))
 	assert.Len(t, recs, 30)
 	srv.edit(func(s *ghServer) { assert.Equal(t, 1, s.issued) })
+
+	// A token GitHub revokes mid-read is replaced once, on its 401, and the
+	// read goes on.
+	c := connect(t, srv, appSettings(pemKey)...)
+	p, err := c.ReadPage(t.Context(), "")
+	require.NoError(t, err)
+	srv.edit(func(s *ghServer) { clear(s.tokens); s.tokens[testToken] = true })
+	before := srv.Requests()
+	_, err = c.ReadPage(t.Context(), p.Next)
+	require.NoError(t, err)
+	assert.Equal(t, 2, srv.Requests()-before, "the 401, then the page with the new token")
+	srv.edit(func(s *ghServer) { assert.Equal(t, 3, s.issued) })
+
+	// A token within five minutes of its expiry is replaced before it is
+	// sent.
+	srv.edit(func(s *ghServer) { s.tokenTTL = 4 * time.Minute; s.issued = 0 })
+	c = connect(t, srv, appSettings(pemKey)...)
+	for cur, n := "", 0; n < 3; n++ {
+		p, err := c.ReadPage(t.Context(), cur)
+		require.NoError(t, err)
+		cur = p.Next
+	}
+	srv.edit(func(s *ghServer) { assert.Equal(t, 3, s.issued, "one token per request") })
 }
 
 // TestServerError: a 500 on page 3 of the members is retried by the

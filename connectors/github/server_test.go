@@ -63,13 +63,16 @@ type ghServer struct {
 	// tokenRequests counts the requests to the token endpoint, which
 	// requests does not: they fetch credentials, not pages.
 	tokenRequests int
-	limit         int // x-ratelimit-limit
-	used          int
-	reset         time.Time
-	faults        []resynctest.ProviderFault
-	requests      int
-	byQuery       map[string]int // "path?query" -> requests
-	hook          func(w http.ResponseWriter, r *http.Request) bool
+	// tokenTTL is the lifetime of the installation tokens issued; 0 means
+	// GitHub's hour.
+	tokenTTL time.Duration
+	limit    int // x-ratelimit-limit
+	used     int
+	reset    time.Time
+	faults   []resynctest.ProviderFault
+	requests int
+	byQuery  map[string]int // "path?query" -> requests
+	hook     func(w http.ResponseWriter, r *http.Request) bool
 }
 
 type ghUser struct {
@@ -393,7 +396,11 @@ func (s *ghServer) accessToken(w http.ResponseWriter, r *http.Request, path stri
 	s.tokens[tok] = true
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	ttl := s.tokenTTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_at": time.Now().Add(ttl).UTC().Format(time.RFC3339),
 		"permissions": map[string]string{"members": "read", "organization_administration": "read"}, "repository_selection": "all"})
 }
 
