@@ -145,7 +145,10 @@
 // resync.ErrInvalidRequest); 401 (a bad, expired or revoked token), 403
 // (a token without the scope, or "users" without an administrator's
 // token), 404 (an unknown group, or one the token cannot see) and any
-// other 4xx but 408 and 429; a page that is not the JSON expected.
+// other 4xx but 408 and 429; a page that is not the JSON expected; with
+// "users", a page of users without the fields only an administrator sees
+// (GitLab answers anyone's GET /users, with public fields only), which
+// would otherwise read as every user without 2FA.
 //
 // Retried by the engine: network errors, 408 and 5xx. A canceled context
 // returns ctx.Err().

@@ -297,6 +297,9 @@ func (c *connector) readUsers(ctx context.Context, next string) (resync.Page, er
 	if err != nil {
 		return resync.Page{}, c.wrap(err)
 	}
+	if !adminView(users) {
+		return resync.Page{}, resync.Permanent(fmt.Errorf("gitlab connector: GET /users answered without the fields only an administrator sees (email, two_factor_enabled): \"users\" needs an administrator's token"))
+	}
 	out := resync.Page{NotBefore: pace(resp)}
 	if resp.NextLink != "" {
 		out.Next = usersCursor + resp.NextLink
@@ -311,6 +314,24 @@ func (c *connector) readUsers(ctx context.Context, next string) (resync.Page, er
 		}
 	}
 	return out, nil
+}
+
+// adminView reports whether a page of users is what an administrator
+// sees: GitLab answers anyone's GET /users, but leaves out email, state
+// details and two_factor_enabled for a user who is not an administrator,
+// and a false two_factor_enabled would then read as 2FA disabled for all.
+// Every GitLab user has an email, so a page without any is not the
+// administrator's view.
+func adminView(users []*gl.User) bool {
+	if len(users) == 0 {
+		return true
+	}
+	for _, u := range users {
+		if u != nil && u.Email != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // firstSeen reports whether the account key may be yielded on the page at

@@ -392,3 +392,35 @@ func TestCheckHealth(t *testing.T) {
 	require.NoError(t, check("users", "true"))
 	assert.Equal(t, 2, srv.Requests()-before, "the group and the user")
 }
+
+// TestUsersNeedAdmin: GET /users answered with the public fields only (a
+// token that is not an administrator's) fails the read permanently rather
+// than report every user without 2FA.
+func TestUsersNeedAdmin(t *testing.T) {
+	t.Parallel()
+	srv := newGLServer(t)
+	srv.addUsers(0, 5)
+	srv.edit(func(s *glServer) { s.publicView = true })
+	_, err := connect(t, srv, "group", "", "users", "true").ReadPage(t.Context(), "")
+	require.Error(t, err)
+	assert.True(t, resync.IsPermanent(err), err)
+	assert.Contains(t, err.Error(), "administrator")
+}
+
+// TestRateLimitReset: a 429 without Retry-After waits until
+// RateLimit-Reset (a Unix time, measured against the response's Date).
+func TestRateLimitReset(t *testing.T) {
+	t.Parallel()
+	srv := newGLServer(t)
+	srv.addUsers(0, 5)
+	h := http.Header{}
+	rateHeaders(h, 2000, 2000, time.Now().Add(30*time.Second))
+	srv.Fail(resynctest.ProviderFault{Page: 1, Status: http.StatusTooManyRequests, Header: h})
+	before := srv.Requests()
+	_, err := connect(t, srv).ReadPage(t.Context(), "")
+	require.Error(t, err)
+	d, ok := resync.RetryDelay(err)
+	require.True(t, ok, err)
+	assert.InDelta(t, 30, d.Seconds(), 2)
+	assert.Equal(t, 1, srv.Requests()-before)
+}

@@ -59,6 +59,9 @@ type glServer struct {
 	hook     func(w http.ResponseWriter, r *http.Request) bool
 	// tokenAdmin says whether the token's user is an administrator.
 	tokenAdmin bool
+	// publicView answers GET /users as GitLab answers a user who is not an
+	// administrator: the public fields only.
+	publicView bool
 }
 
 type glUser struct {
@@ -274,7 +277,12 @@ func (s *glServer) serve(w http.ResponseWriter, r *http.Request) {
 		to := min(from+per, len(users))
 		var out []any
 		for _, u := range users[from:to] {
-			out = append(out, adminUser(u))
+			a := adminUser(u)
+			if s.publicView {
+				a = map[string]any{"id": a["id"], "username": a["username"], "name": a["name"], "state": a["state"],
+					"locked": a["locked"], "avatar_url": a["avatar_url"], "web_url": a["web_url"]}
+			}
+			out = append(out, a)
 		}
 		if to < len(users) {
 			v := url.Values{}
