@@ -25,7 +25,8 @@
 //   - "token": a personal access token (classic, with read:org; or
 //     fine-grained, with the organization's Members permission, read), or
 //     an installation token a host fetched itself. Sent as
-//     "Authorization: Bearer <token>".
+//     "Authorization: Bearer <token>". The token's user must belong to the
+//     organization: to anyone else GitHub lists its public members only.
 //   - "app_id", "installation_id" and "private_key": a GitHub App
 //     installed on the organization, with the Members permission (read).
 //     app_id is the app's ID (or its client ID), installation_id the
