@@ -21,13 +21,12 @@
 //   - "base_url" (optional): the REST API's URL, https only. Default
 //     https://api.github.com/; for GitHub Enterprise Server
 //     https://HOST/api/v3/.
-//   - Credentials, one of:
-//   - "token": a personal access token (classic, with read:org; or
+//   - "token" (the credentials, or the next three): a personal access token (classic, with read:org; or
 //     fine-grained, with the organization's Members permission, read), or
 //     an installation token a host fetched itself. Sent as
 //     "Authorization: Bearer <token>". The token's user must belong to the
 //     organization: to anyone else GitHub lists its public members only.
-//   - "app_id", "installation_id" and "private_key": a GitHub App
+//   - "app_id", "installation_id" and "private_key" (instead of "token"): a GitHub App
 //     installed on the organization, with the Members permission (read).
 //     app_id is the app's ID (or its client ID), installation_id the
 //     installation's numeric ID, private_key the app's private key in PEM
@@ -36,11 +35,6 @@
 //     it at POST /app/installations/{installation_id}/access_tokens for an
 //     installation token, which it uses for the read and renews five
 //     minutes before its hour is up, or once when the API answers 401.
-//     "token" and "private_key" may be secret references
-//     ("secret:<ref>"), which the factory resolves with resync.Secret
-//     through the engine's Config.Secrets, as every connector does.
-//     Credentials never appear in an error or a log line and are sent only
-//     to base_url's host.
 //   - "two_factor" (optional): "true" (the default) reads each member's
 //     two-factor state. GitHub gives it only to organization owners: with a
 //     token that is not an owner's, set "false" (the state is then
@@ -57,6 +51,11 @@
 //     costs one request.
 //   - "page_size" (optional): per_page, 1 to 100, default 100 (GitHub's
 //     largest).
+//
+// "token" and "private_key" may be secret references ("secret:<ref>"),
+// which the factory resolves with resync.Secret through the engine's
+// Config.Secrets, as every connector does. Credentials never appear in an
+// error or a log line and are sent only to base_url's host.
 //
 // Any other setting is an error, so that a misspelled one is not silently
 // ignored. New checks the settings without asking GitHub.
