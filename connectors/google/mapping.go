@@ -3,7 +3,6 @@
 package google
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -35,38 +34,37 @@ func userState(u *admin.User) (string, resync.LifecycleStatus) {
 	return stateActive, resync.StatusActive
 }
 
-// The repeated fields the library leaves as interface{} (their JSON as
-// decoded), read through these shapes.
-type organization struct {
-	Primary    bool   `json:"primary"`
-	Title      string `json:"title"`
-	Department string `json:"department"`
-	CostCenter string `json:"costCenter"`
-	Name       string `json:"name"`
-}
-
-type externalID struct {
-	Type  string `json:"type"`
-	Value string `json:"value"`
-}
-
-type relation struct {
-	Type  string `json:"type"`
-	Value string `json:"value"`
-}
-
-// decodeAs re-reads v (decoded JSON) as T; a value of another shape gives
-// ok false.
-func decodeAs[T any](v any) (T, bool) {
-	var out T
+// objects reads one of the repeated fields the library leaves as
+// interface{} (organizations, externalIds, relations): the JSON as decoded,
+// a list of objects. Absent is an empty list; another shape gives ok false.
+func objects(v any) (list []map[string]any, ok bool) {
 	if v == nil {
-		return out, true
+		return nil, true
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return out, false
+	items, ok := v.([]any)
+	if !ok {
+		return nil, false
 	}
-	return out, json.Unmarshal(b, &out) == nil
+	list = make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		list = append(list, m)
+	}
+	return list, true
+}
+
+// str returns m[k] if it is a string, and whether it is a string or absent.
+func str(m map[string]any, k string) (string, bool) {
+	switch v := m[k].(type) {
+	case nil:
+		return "", true
+	case string:
+		return v, true
+	}
+	return "", false
 }
 
 // parseTime reads one of Google's RFC 3339 times; the Unix epoch, which
@@ -132,41 +130,55 @@ func (c *connector) userRecord(u *admin.User) (resync.Record, error) {
 			id.Attributes["creation_time"] = created.Format(time.RFC3339)
 		}
 	}
-	orgs, ok := decodeAs[[]organization](u.Organizations)
+	orgs, ok := objects(u.Organizations)
 	if !ok {
 		return nil, reject("organizations is not a list of organizations")
 	}
+	primary := -1
 	for i, o := range orgs {
-		if o.Primary || i == 0 {
-			id.Title, id.Department = o.Title, o.Department
-			if o.CostCenter != "" {
-				id.Attributes["cost_center"] = o.CostCenter
+		if p, _ := o["primary"].(bool); p {
+			primary = i
+			break
+		}
+	}
+	if primary < 0 && len(orgs) > 0 {
+		primary = 0
+	}
+	if primary >= 0 {
+		o := orgs[primary]
+		title, ok1 := str(o, "title")
+		dept, ok2 := str(o, "department")
+		cost, ok3 := str(o, "costCenter")
+		if !ok1 || !ok2 || !ok3 {
+			return nil, reject("organizations holds a value of the wrong type")
+		}
+		id.Title, id.Department = title, dept
+		if cost != "" {
+			id.Attributes["cost_center"] = cost
+		}
+	}
+	// externalIds of type "organization" hold the employee ID (the Admin
+	// console's Employee ID field); relations of type "manager" the
+	// manager's email.
+	for _, f := range []struct {
+		name, typ string
+		list      any
+		dst       *string
+	}{{"externalIds", "organization", u.ExternalIds, &id.EmployeeID}, {"relations", "manager", u.Relations, &id.Manager}} {
+		items, ok := objects(f.list)
+		if !ok {
+			return nil, reject(f.name + " is not a list of objects")
+		}
+		for _, it := range items {
+			typ, ok1 := str(it, "type")
+			val, ok2 := str(it, "value")
+			if !ok1 || !ok2 {
+				return nil, reject(f.name + " holds a value of the wrong type")
 			}
-		}
-		if o.Primary {
-			break
-		}
-	}
-	ext, ok := decodeAs[[]externalID](u.ExternalIds)
-	if !ok {
-		return nil, reject("externalIds is not a list of external ids")
-	}
-	for _, e := range ext {
-		// "organization" is the employee ID (the Admin console's
-		// Employee ID field).
-		if strings.EqualFold(e.Type, "organization") && e.Value != "" {
-			id.EmployeeID = e.Value
-			break
-		}
-	}
-	rels, ok := decodeAs[[]relation](u.Relations)
-	if !ok {
-		return nil, reject("relations is not a list of relations")
-	}
-	for _, r := range rels {
-		if strings.EqualFold(r.Type, "manager") && r.Value != "" {
-			id.Manager = r.Value // the manager's email
-			break
+			if strings.EqualFold(typ, f.typ) && val != "" {
+				*f.dst = val
+				break
+			}
 		}
 	}
 	if c.identities {
