@@ -62,30 +62,64 @@ type userList struct {
 	total int               // meta.page.total_count; -1 if absent
 }
 
-// decodeUsers reads a GET /api/v2/users response body.
+// usersDoc is the users list document; T is the type of its data items.
+type usersDoc[T any] struct {
+	Data     *[]T `json:"data"`
+	Included []struct {
+		Type       string `json:"type"`
+		ID         string `json:"id"`
+		Attributes struct {
+			Name string `json:"name"`
+		} `json:"attributes"`
+	} `json:"included"`
+	Meta struct {
+		Page struct {
+			TotalCount *int `json:"total_count"`
+		} `json:"page"`
+	} `json:"meta"`
+}
+
+// decodeUsers reads a GET /api/v2/users response body. The document is
+// decoded in one pass; only when that fails is it decoded again item by
+// item, so that one user of an unexpected shape is rejected on its own
+// and the rest of the page is read.
 func decodeUsers(body []byte) (userList, error) {
-	var doc struct {
-		Data     *[]json.RawMessage `json:"data"`
-		Included []struct {
-			Type       string `json:"type"`
-			ID         string `json:"id"`
-			Attributes struct {
-				Name string `json:"name"`
-			} `json:"attributes"`
-		} `json:"included"`
-		Meta struct {
-			Page struct {
-				TotalCount *int `json:"total_count"`
-			} `json:"page"`
-		} `json:"meta"`
+	var doc usersDoc[user]
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return decodeUsersByItem(body)
 	}
+	if doc.Data == nil {
+		return userList{}, fmt.Errorf("%w: no \"data\" list", ErrMalformed)
+	}
+	return listOf(doc, *doc.Data)
+}
+
+func decodeUsersByItem(body []byte) (userList, error) {
+	var doc usersDoc[json.RawMessage]
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return userList{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if doc.Data == nil {
 		return userList{}, fmt.Errorf("%w: no \"data\" list", ErrMalformed)
 	}
-	out := userList{total: -1, roles: map[string]string{}}
+	users := make([]user, 0, len(*doc.Data))
+	for i, raw := range *doc.Data {
+		var u user
+		if err := json.Unmarshal(raw, &u); err != nil {
+			var idOnly struct {
+				ID json.RawMessage `json:"id"`
+			}
+			_ = json.Unmarshal(raw, &idOnly)
+			id, _ := strconv.Unquote(string(idOnly.ID))
+			u = user{ID: id, bad: fmt.Sprintf("data[%d]: %v", i, err)}
+		}
+		users = append(users, u)
+	}
+	return listOf(doc, users)
+}
+
+func listOf[T any](doc usersDoc[T], users []user) (userList, error) {
+	out := userList{users: users, total: -1, roles: make(map[string]string, len(doc.Included))}
 	if t := doc.Meta.Page.TotalCount; t != nil {
 		if *t < 0 {
 			return userList{}, fmt.Errorf("%w: meta.page.total_count is %d", ErrMalformed, *t)
@@ -96,20 +130,6 @@ func decodeUsers(body []byte) (userList, error) {
 		if inc.Type == "roles" && inc.ID != "" && inc.Attributes.Name != "" {
 			out.roles[inc.ID] = inc.Attributes.Name
 		}
-	}
-	for i, raw := range *doc.Data {
-		var u user
-		if err := json.Unmarshal(raw, &u); err != nil {
-			// One user of an unexpected shape is rejected by record, with
-			// its id when it has one; the rest of the page is read.
-			var idOnly struct {
-				ID json.RawMessage `json:"id"`
-			}
-			_ = json.Unmarshal(raw, &idOnly)
-			id, _ := strconv.Unquote(string(idOnly.ID))
-			u = user{ID: id, bad: fmt.Sprintf("data[%d]: %v", i, err)}
-		}
-		out.users = append(out.users, u)
 	}
 	return out, nil
 }
