@@ -505,3 +505,51 @@ func TestCheckHealth(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, resync.IsPermanent(err))
 }
+
+// TestMemberPageRetry: a 500 on the second page of a group's members
+// re-reads that page only, and the group is yielded once with every
+// member; a member cursor handed to a connector that has not read the
+// earlier pages (another process) restarts the read.
+func TestMemberPageRetry(t *testing.T) {
+	t.Parallel()
+	d := newDirectory(t)
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, d.addUser(i))
+	}
+	g := d.addGroup(0, ids...)
+	failed := ""
+	d.fail(fault{match: func(r *http.Request) bool {
+		tok := r.URL.Query().Get("pageToken")
+		if strings.HasSuffix(r.URL.Path, "/members") && tok != "" && failed == "" {
+			failed = tok
+			return true
+		}
+		return false
+	}, status: http.StatusInternalServerError, reason: "backendError"})
+	_, _, run := engine(t, d, "page_size", "5", "group_page_size", "5")
+	res := run()
+	require.Equal(t, resync.ConnSucceeded, res.Status, res.Error)
+	assert.Equal(t, 13, res.Added)
+	d.mu.Lock()
+	require.NotEmpty(t, failed)
+	assert.Equal(t, 2, d.perPage[pathPrefix+"groups/"+g+"/members?"+failed], "the failed member page twice")
+	assert.Equal(t, 1, d.perPage[pathPrefix+"groups/"+g+"/members?"])
+	// users 3 pages, groups 1, members 3 (12 at 5 a page), one retry.
+	assert.Equal(t, 3+1+3+1, d.api)
+	d.mu.Unlock()
+
+	// Read up to the group's second member page, then hand that cursor to
+	// a fresh connector.
+	c := connect(t, d, resync.IdP, "page_size", "5", "group_page_size", "5")
+	cursor := ""
+	for !strings.HasPrefix(cursor, "m?") || !strings.Contains(cursor, "t=") {
+		p, err := c.ReadPage(t.Context(), cursor)
+		require.NoError(t, err)
+		require.NotEmpty(t, p.Next)
+		cursor = p.Next
+	}
+	_, err := connect(t, d, resync.IdP, "page_size", "5", "group_page_size", "5").ReadPage(t.Context(), cursor)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "cursor cannot be resumed")
+}
