@@ -45,7 +45,8 @@ const (
 	ActionViewRuns        Action = "view_runs"        // read runs, held change sets and the change log
 	ActionCheckConnection Action = "check_connection" // test a connection's credentials (reads the provider)
 	ActionEraseData       Action = "erase_data"       // erase a person's data, delete a tenant's, prune old history
-	ActionViewRecords     Action = "view_records"     // read stored identities, accounts and groups (Engine.Records, Engine.Person)
+	ActionViewRecords     Action = "view_records"     // read stored identities, accounts and groups (Engine.Records, Engine.Person), links and findings
+	ActionLinkAccounts    Action = "link_accounts"    // link, unlink or mark accounts (package linking), and correlate again
 )
 
 // Authorizer decides whether a principal may perform an action on a tenant.

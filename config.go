@@ -53,6 +53,14 @@ type Config struct {
 	//
 	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
 	NotifyScheduled func(RunInfo) bool
+	// AfterApply is called after each successful read of a connection,
+	// with the change set the read applied (no Changes when nothing
+	// changed), and after an approved held change set is applied, from
+	// the goroutine that applied it, before the run completes. It is
+	// where accounts are linked to people: pass a linking.Linker's
+	// AfterApply. An error is logged and does not fail the read: the
+	// change set is applied. Default nil.
+	AfterApply func(ctx context.Context, cs *ChangeSet) error
 
 	// PersonnelTypes is the default personnel scope. Default: the types
 	// the product's "Resync Personnel" action covers, IdP, HRIS,

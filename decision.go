@@ -114,6 +114,12 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 		return HeldSummary{}, err
 	}
 	d := Decision{Kind: kind, By: by, At: e.cfg.Clock.Now(), Reason: reason}
+	// The changes to hand to Config.AfterApply once applied: a decider
+	// need not keep them.
+	var applied *ChangeSet
+	if kind == ConnApplied && e.cfg.AfterApply != nil {
+		applied, _ = e.cfg.Store.GetHeld(ctx, tenant, heldID)
+	}
 	var sum HeldSummary
 	if dec := e.decider(); dec != nil {
 		var err error
@@ -148,6 +154,9 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 			return sum, err
 		}
 		sum.Decision = d
+	}
+	if applied != nil {
+		e.afterApply(ctx, applied)
 	}
 	e.log.Info("held change set decided", "tenant", tenant, "held", heldID, "connection", sum.ConnectionID, "decision", kind,
 		"by", by.label(), "reason", reason, "added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)

@@ -488,7 +488,19 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		}
 	}
 	res.Status = ConnSucceeded
+	e.afterApply(ctx, cs)
 	return nil
+}
+
+// afterApply calls Config.AfterApply with an applied change set, logging
+// its error.
+func (e *Engine) afterApply(ctx context.Context, cs *ChangeSet) {
+	if e.cfg.AfterApply == nil {
+		return
+	}
+	if err := e.cfg.AfterApply(ctx, cs); err != nil {
+		e.log.Warn("after apply", "tenant", cs.Tenant, "connection", cs.ConnectionID, "run", cs.RunID, "err", err)
+	}
 }
 
 func callFactory(ctx context.Context, f ConnectorFactory, c Connection) (conn Connector, err error) {

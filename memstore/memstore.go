@@ -42,6 +42,8 @@ type Store struct {
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
+	// links keeps what storage.LinkStore stores, under its own lock.
+	links linkState
 }
 
 type tenantID struct{ tenant, id string }
@@ -474,6 +476,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	delete(s.changes, tenant)
 	delete(s.byTenant, tenant)
 	delete(s.people, tenant)
+	s.links.deleteTenant(tenant)
 	for k := range s.live {
 		if k.tenant == tenant {
 			delete(s.live, k)

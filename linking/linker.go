@@ -1,0 +1,612 @@
+package linking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openresync/resync"
+)
+
+// linkStore is the method set of storage.LinkStore, which documents it.
+type linkStore interface {
+	WriteLinks(ctx context.Context, w Write) ([]Finding, error)
+	Links(ctx context.Context, q LinkQuery) ([]Link, error)
+	Findings(ctx context.Context, q FindingQuery) ([]Finding, error)
+	AddLinkDecision(ctx context.Context, d Decision) (int64, error)
+	LinkDecisions(ctx context.Context, q DecisionQuery) ([]Decision, error)
+}
+
+// Config configures a Linker. Store, Connections and Authorizer are
+// required; every other field has the default documented on it.
+type Config struct {
+	// Store is the engine's Store; it must implement storage.LinkStore
+	// (memstore, stores/sqlite and stores/postgres do).
+	Store resync.Store
+	// Connections is the engine's ConnectionSource.
+	Connections resync.ConnectionSource
+	// Authorizer is the engine's: Decide needs
+	// resync.ActionLinkAccounts, every read resync.ActionViewRecords.
+	Authorizer resync.Authorizer
+	// Rules returns the rules of a connection, in the order they are
+	// tried. Default nil, and for a connection it returns none:
+	// DefaultRules.
+	Rules func(c resync.Connection) []Rule
+	// DomainAliases maps an email domain to the domain it stands for
+	// ("corp.example.com" -> "example.com"), for RuleEmail, RuleUsername
+	// and the join of identities into people. Keys in lower case.
+	DomainAliases map[string]string
+	// ServiceAccount marks an account as a program's, beside those the
+	// provider types resync.AccountTypeService and those an admin marks.
+	// Default nil: none more.
+	ServiceAccount func(c resync.Connection, a *resync.Account) bool
+	// UnusedAfter is how long after an active account's last reported
+	// login or credential use FindingUnused opens. Default 90 days;
+	// negative: never.
+	UnusedAfter time.Duration
+	// OnFinding is called with each finding opened or closed, after it
+	// is stored, from the goroutine that correlated. Default nil.
+	OnFinding func(Finding)
+	// Clock is the time source. Default: the system clock.
+	Clock resync.Clock
+	// Logger receives correlation failures. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Linker links a tenant's accounts to its people, keeps the findings and
+// records admins' decisions. Create it with New and hand AfterApply to
+// resync.Config.AfterApply. It is safe for concurrent use.
+type Linker struct {
+	cfg   Config
+	store linkStore
+	mu    sync.Mutex
+	// tenants serializes the correlations of one tenant and caches its
+	// people.
+	tenants map[string]*tenantState
+}
+
+type tenantState struct {
+	mu     sync.Mutex
+	people *people // nil until built, and after an IdP or HRIS change
+}
+
+// Result counts the work of one correlation.
+type Result struct {
+	// Accounts is the number of accounts evaluated; People the number of
+	// people they were looked up in (built again when the IdP or HRIS
+	// changed, else cached).
+	Accounts, People int
+	// Rebuilt says the people were built for this correlation.
+	Rebuilt bool
+	// Written is the number of links put or deleted; Opened and Closed
+	// the findings opened and closed.
+	Written, Opened, Closed int
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+func (systemClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// New validates cfg and returns a Linker. It fails with
+// resync.ErrInvalidRequest if a required field is missing or the Store
+// does not implement storage.LinkStore.
+func New(cfg Config) (*Linker, error) {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("field Store is required"))
+	}
+	ls, ok := cfg.Store.(linkStore)
+	if cfg.Store != nil && !ok {
+		errs = append(errs, fmt.Errorf("field Store (%T) does not implement storage.LinkStore", cfg.Store))
+	}
+	if cfg.Connections == nil {
+		errs = append(errs, errors.New("field Connections is required"))
+	}
+	if cfg.Authorizer == nil {
+		errs = append(errs, errors.New("field Authorizer is required"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: linking: config: %w", resync.ErrInvalidRequest, errors.Join(errs...))
+	}
+	if cfg.UnusedAfter == 0 {
+		cfg.UnusedAfter = 90 * 24 * time.Hour
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	aliases := make(map[string]string, len(cfg.DomainAliases))
+	for k, v := range cfg.DomainAliases {
+		aliases[strings.ToLower(strings.TrimSpace(k))] = strings.ToLower(strings.TrimSpace(v))
+	}
+	cfg.DomainAliases = aliases
+	return &Linker{cfg: cfg, store: ls, tenants: map[string]*tenantState{}}, nil
+}
+
+func (l *Linker) tenant(t string) *tenantState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.tenants[t]
+	if s == nil {
+		s = &tenantState{}
+		l.tenants[t] = s
+	}
+	return s
+}
+
+// definesPeople reports whether a connection type's identities are people.
+func definesPeople(t resync.ConnectionType) bool { return t == resync.IdP || t == resync.HRIS }
+
+// AfterApply correlates after a change set was applied; pass it as
+// resync.Config.AfterApply. A change set of an IdP or HRIS connection
+// with changes rebuilds the tenant's people and correlates every account
+// of the tenant; one of another connection correlates the accounts it
+// added, changed or removed, and confirms the connection's other open
+// findings (the read saw them still there). A change set of a
+// connection the ConnectionSource no longer lists does nothing.
+func (l *Linker) AfterApply(ctx context.Context, cs *resync.ChangeSet) error {
+	conns, err := l.connections(ctx, cs.Tenant)
+	if err != nil {
+		return err
+	}
+	c, ok := conns[cs.ConnectionID]
+	if !ok {
+		return nil
+	}
+	ts := l.tenant(cs.Tenant)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if definesPeople(c.Type) {
+		if len(cs.Changes) == 0 && ts.people != nil {
+			return nil
+		}
+		ts.people = nil
+		_, err := l.correlateAll(ctx, ts, cs.Tenant, cs.RunID, conns)
+		return err
+	}
+	_, err = l.correlateChanges(ctx, ts, cs, conns)
+	return err
+}
+
+// Correlate correlates every account of the tenant against its people,
+// built again from the stored identities, as of now: for the findings
+// that time alone opens or closes (an end date passed, an account unused
+// long enough), and after changing Config. runID names the run it is
+// part of in the findings, or "". It needs resync.ActionLinkAccounts.
+func (l *Linker) Correlate(ctx context.Context, tenant string, by resync.Principal, runID string) (Result, error) {
+	if err := l.authorize(ctx, tenant, by, resync.ActionLinkAccounts); err != nil {
+		return Result{}, err
+	}
+	conns, err := l.connections(ctx, tenant)
+	if err != nil {
+		return Result{}, err
+	}
+	ts := l.tenant(tenant)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.people = nil
+	return l.correlateAll(ctx, ts, tenant, runID, conns)
+}
+
+func (l *Linker) authorize(ctx context.Context, tenant string, by resync.Principal, a resync.Action) error {
+	if tenant == "" {
+		return fmt.Errorf("%w: linking: tenant is required", resync.ErrInvalidRequest)
+	}
+	ok, err := l.cfg.Authorizer.Authorize(ctx, tenant, by, a)
+	if err != nil {
+		return fmt.Errorf("linking: authorizing %s on tenant %q: %w", a, tenant, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s may not %s on tenant %q", resync.ErrForbidden, label(by), a, tenant)
+	}
+	return nil
+}
+
+func label(p resync.Principal) string {
+	return cmpOr(p.Email, p.Name, p.ID)
+}
+
+func cmpOr(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func (l *Linker) connections(ctx context.Context, tenant string) (map[string]resync.Connection, error) {
+	list, err := l.cfg.Connections.Connections(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("linking: listing connections of tenant %q: %w", tenant, err)
+	}
+	m := make(map[string]resync.Connection, len(list))
+	for _, c := range list {
+		if c.Tenant == tenant || c.Tenant == "" {
+			m[c.ID] = c
+		}
+	}
+	return m, nil
+}
+
+// peopleOf returns the tenant's people, building them from the identities
+// of its enabled IdP and HRIS connections (removed ones included) if the
+// cache is empty.
+func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, conns map[string]resync.Connection, res *Result) (*people, error) {
+	if ts.people != nil {
+		res.People = len(ts.people.all)
+		return ts.people, nil
+	}
+	var srcs []*source
+	for _, id := range slices.Sorted(maps.Keys(conns)) {
+		c := conns[id]
+		if !definesPeople(c.Type) || c.Disabled {
+			continue
+		}
+		recs, err := l.cfg.Store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true})
+		if err != nil {
+			return nil, fmt.Errorf("linking: reading identities of connection %q: %w", id, err)
+		}
+		for _, r := range recs {
+			idn, ok := r.Record.(*resync.Identity)
+			if !ok || idn == nil {
+				continue
+			}
+			r.ConnectionID = id
+			r.Connection = nil
+			srcs = append(srcs, &source{rec: r, id: idn, hris: c.Type == resync.HRIS})
+		}
+	}
+	ts.people = buildPeople(srcs, l.cfg.DomainAliases)
+	res.People, res.Rebuilt = len(ts.people.all), true
+	return ts.people, nil
+}
+
+// decisions returns the tenant's current decisions by account.
+func (l *Linker) decisions(ctx context.Context, tenant string) (map[AccountRef]Decision, error) {
+	ds, err := l.store.LinkDecisions(ctx, DecisionQuery{Tenant: tenant, Current: true})
+	if err != nil {
+		return nil, fmt.Errorf("linking: reading decisions of tenant %q: %w", tenant, err)
+	}
+	m := make(map[AccountRef]Decision, len(ds))
+	for _, d := range ds {
+		m[AccountRef{d.ConnectionID, d.AccountKey}] = d
+	}
+	return m, nil
+}
+
+// pass is one correlation of some accounts of one connection.
+type pass struct {
+	l         *Linker
+	tenant    string
+	runID     string
+	now       time.Time
+	ps        *people
+	decisions map[AccountRef]Decision
+	res       *Result
+}
+
+// correlateAll correlates every account of the tenant, connection by
+// connection, and drops the links of connections that are gone,
+// disabled or define people.
+func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runID string, conns map[string]resync.Connection) (Result, error) {
+	var res Result
+	p, err := l.newPass(ctx, ts, tenant, runID, conns, &res)
+	if err != nil {
+		return res, err
+	}
+	done := map[string]bool{}
+	for _, id := range slices.Sorted(maps.Keys(conns)) {
+		c := conns[id]
+		if definesPeople(c.Type) || c.Disabled {
+			continue
+		}
+		recs, err := l.cfg.Store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount})
+		if err != nil {
+			return res, fmt.Errorf("linking: reading accounts of connection %q: %w", id, err)
+		}
+		if err := p.connection(ctx, c, recs, nil, true); err != nil {
+			return res, err
+		}
+		done[id] = true
+	}
+	// Links of other connections: gone, disabled or defining people.
+	var after AccountRef
+	for {
+		page, err := l.store.Links(ctx, LinkQuery{Tenant: tenant, After: after, Limit: 1})
+		if err != nil {
+			return res, fmt.Errorf("linking: listing links of tenant %q: %w", tenant, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		id := page[0].ConnectionID
+		if !done[id] {
+			if err := p.connection(ctx, resync.Connection{ID: id, Tenant: tenant}, nil, nil, true); err != nil {
+				return res, err
+			}
+		}
+		after = AccountRef{ConnectionID: id + "\x00"}
+	}
+	return res, nil
+}
+
+// correlateChanges correlates the accounts a change set of an account
+// connection touched.
+func (l *Linker) correlateChanges(ctx context.Context, ts *tenantState, cs *resync.ChangeSet, conns map[string]resync.Connection) (Result, error) {
+	var res Result
+	c := conns[cs.ConnectionID]
+	if c.Disabled {
+		return res, nil
+	}
+	p, err := l.newPass(ctx, ts, cs.Tenant, cs.RunID, conns, &res)
+	if err != nil {
+		return res, err
+	}
+	var recs []resync.StoredRecord
+	removed := map[string]bool{}
+	for _, ch := range cs.Changes {
+		if ch.Kind != resync.KindAccount {
+			continue
+		}
+		if ch.Op == resync.OpRemove || ch.Op == resync.OpErase || ch.Record == nil {
+			removed[ch.Key] = true
+			continue
+		}
+		recs = append(recs, resync.StoredRecord{ConnectionID: c.ID, Kind: ch.Kind, Key: ch.Key, Record: ch.Record})
+	}
+	return res, p.connection(ctx, c, recs, removed, false)
+}
+
+func (l *Linker) newPass(ctx context.Context, ts *tenantState, tenant, runID string, conns map[string]resync.Connection, res *Result) (*pass, error) {
+	ps, err := l.peopleOf(ctx, ts, tenant, conns, res)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := l.decisions(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &pass{l: l, tenant: tenant, runID: runID, now: l.cfg.Clock.Now(), ps: ps, decisions: ds, res: res}, nil
+}
+
+type findingKey struct {
+	kind FindingKind
+	key  string
+}
+
+// connection correlates recs, accounts of connection c. With whole, recs
+// are all of the connection's accounts (none for a connection that no
+// longer counts): links of other accounts are deleted and their findings
+// closed. Otherwise the accounts in removed lose their links and
+// findings, and the connection's other open findings are confirmed.
+func (p *pass) connection(ctx context.Context, c resync.Connection, recs []resync.StoredRecord, removed map[string]bool, whole bool) error {
+	l := p.l
+	old := map[string]Link{}
+	var after AccountRef
+	for {
+		page, err := l.store.Links(ctx, LinkQuery{Tenant: p.tenant, ConnectionID: c.ID, After: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("linking: listing links of connection %q: %w", c.ID, err)
+		}
+		for _, k := range page {
+			old[k.AccountKey] = k
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = AccountRef{c.ID, page[len(page)-1].AccountKey}
+	}
+	open := map[findingKey]Finding{}
+	var seq int64
+	for {
+		page, err := l.store.Findings(ctx, FindingQuery{Tenant: p.tenant, ConnectionID: c.ID, OpenOnly: true, AfterSeq: seq, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("linking: listing findings of connection %q: %w", c.ID, err)
+		}
+		for _, f := range page {
+			open[findingKey{f.Kind, f.AccountKey}] = f
+		}
+		if len(page) < 1000 {
+			break
+		}
+		seq = page[len(page)-1].Seq
+	}
+	w := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		a, ok := r.Record.(*resync.Account)
+		if !ok || a == nil {
+			continue
+		}
+		p.res.Accounts++
+		seen[r.Key] = true
+		k, fs := p.evaluate(c, a)
+		if o, ok := old[r.Key]; !ok || !sameLink(o, k) {
+			w.Put = append(w.Put, k)
+		}
+		for _, f := range fs {
+			fk := findingKey{f.Kind, f.AccountKey}
+			if o, ok := open[fk]; ok {
+				w.Confirm = append(w.Confirm, o.Seq)
+				delete(open, fk)
+				continue
+			}
+			w.Open = append(w.Open, f)
+		}
+		for _, kind := range allKinds {
+			if o, ok := open[findingKey{kind, r.Key}]; ok {
+				w.Close = append(w.Close, o.Seq)
+				delete(open, findingKey{kind, r.Key})
+			}
+		}
+	}
+	for key := range old {
+		if !seen[key] && (whole || removed[key]) {
+			w.Delete = append(w.Delete, AccountRef{c.ID, key})
+		}
+	}
+	for fk, o := range open {
+		if whole || removed[fk.key] {
+			w.Close = append(w.Close, o.Seq)
+		} else {
+			w.Confirm = append(w.Confirm, o.Seq)
+		}
+	}
+	if len(w.Put)+len(w.Delete)+len(w.Open)+len(w.Close)+len(w.Confirm) == 0 {
+		return nil
+	}
+	slices.Sort(w.Close)
+	slices.Sort(w.Confirm)
+	opened, err := l.store.WriteLinks(ctx, w)
+	if err != nil {
+		return fmt.Errorf("linking: storing links of connection %q: %w", c.ID, err)
+	}
+	p.res.Written += len(w.Put) + len(w.Delete)
+	p.res.Opened += len(opened)
+	p.res.Closed += len(w.Close)
+	if l.cfg.OnFinding != nil {
+		for _, f := range opened {
+			l.cfg.OnFinding(f)
+		}
+		if len(w.Close) > 0 {
+			closed, err := l.closedFindings(ctx, p.tenant, c.ID, w.Close)
+			if err != nil {
+				return err
+			}
+			for _, f := range closed {
+				l.cfg.OnFinding(f)
+			}
+		}
+	}
+	return nil
+}
+
+// closedFindings reads back the findings just closed, for OnFinding.
+func (l *Linker) closedFindings(ctx context.Context, tenant, conn string, seqs []int64) ([]Finding, error) {
+	var out []Finding
+	var after int64
+	for {
+		page, err := l.store.Findings(ctx, FindingQuery{Tenant: tenant, ConnectionID: conn, AfterSeq: after, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range page {
+			if _, ok := slices.BinarySearch(seqs, f.Seq); ok {
+				out = append(out, f)
+			}
+		}
+		if len(page) < 1000 {
+			return out, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+}
+
+var allKinds = []FindingKind{FindingOffboardingGap, FindingOrphaned, FindingNoMFA, FindingUnused}
+
+func sameLink(a, b Link) bool {
+	return a.Situation == b.Situation && a.PersonID == b.PersonID && a.Rule == b.Rule &&
+		a.Active == b.Active && slices.Equal(a.Candidates, b.Candidates)
+}
+
+// evaluate returns account a's link and its findings.
+func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding) {
+	k := Link{Tenant: p.tenant, ConnectionID: c.ID, AccountKey: a.Key, Active: a.Status == resync.StatusActive,
+		UpdatedAt: p.now, RunID: p.runID}
+	service := a.Type == resync.AccountTypeService || (p.l.cfg.ServiceAccount != nil && p.l.cfg.ServiceAccount(c, a))
+	var who *person
+	d, decided := p.decisions[AccountRef{c.ID, a.Key}]
+	switch {
+	case decided && d.Kind == DecideUnlink:
+		k.Situation, k.Rule = Unlinked, RuleManual
+	case decided && (d.Kind == DecideLink || d.Kind == DecideService):
+		k.Rule = RuleManual
+		if d.Kind == DecideService {
+			service = true
+		}
+		if d.Person != "" {
+			who = p.ps.byRef[d.Person]
+			k.PersonID = d.Person
+			if who != nil {
+				k.PersonID = who.ID
+			}
+		}
+		k.Situation = Linked
+	default:
+		rule, found := p.ps.match(a, p.rules(c), p.l.cfg.DomainAliases)
+		k.Rule = rule
+		switch len(found) {
+		case 0:
+			k.Situation = Unlinked
+		case 1:
+			who, k.Situation, k.PersonID = found[0], Linked, found[0].ID
+		default:
+			k.Situation = Ambiguous
+			for _, f := range found {
+				k.Candidates = append(k.Candidates, f.ID)
+			}
+			slices.Sort(k.Candidates)
+		}
+	}
+	var offWhy string
+	if who != nil && k.Active {
+		if off, why := who.offboarded(p.now); off {
+			offWhy = why
+			k.Situation = OffboardingGap
+		}
+	}
+	if service {
+		k.Situation = ServiceAccount
+	}
+	if !k.Active {
+		return k, nil
+	}
+	var fs []Finding
+	finding := func(kind FindingKind, detail string) {
+		fs = append(fs, Finding{Tenant: p.tenant, Kind: kind, ConnectionID: c.ID, AccountKey: a.Key, PersonID: k.PersonID,
+			Detail: detail, OpenedAt: p.now, OpenedRun: p.runID, ConfirmedAt: p.now, ConfirmedRun: p.runID})
+	}
+	switch k.Situation {
+	case OffboardingGap:
+		finding(FindingOffboardingGap, who.ID+" "+offWhy)
+	case Unlinked:
+		finding(FindingOrphaned, "no person matches")
+	}
+	if a.MFA == resync.MFADisabled && !service {
+		finding(FindingNoMFA, "the provider reports MFA disabled")
+	}
+	if p.l.cfg.UnusedAfter > 0 {
+		last := a.LastLogin
+		for _, t := range a.LastUsed {
+			if t.After(last) {
+				last = t
+			}
+		}
+		if !last.IsZero() && !p.now.Before(last.Add(p.l.cfg.UnusedAfter)) {
+			finding(FindingUnused, "last used "+last.UTC().Format(time.DateOnly))
+		}
+	}
+	return k, fs
+}
+
+func (p *pass) rules(c resync.Connection) []Rule {
+	if p.l.cfg.Rules != nil {
+		if rs := p.l.cfg.Rules(c); len(rs) > 0 {
+			return rs
+		}
+	}
+	return DefaultRules()
+}

@@ -1,0 +1,242 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/openresync/resync/linking"
+	"github.com/openresync/resync/storage"
+)
+
+var _ storage.LinkStore = (*Store)(nil)
+
+// linkState is what storage.LinkStore keeps, under its own lock.
+type linkState struct {
+	mu      sync.Mutex
+	tenants map[string]*tenantLinks
+	seq     int64
+}
+
+type tenantLinks struct {
+	conns     map[string]*connLinks
+	findings  []linking.Finding // by Seq
+	at        map[int64]int     // Seq -> index in findings
+	decisions []linking.Decision
+}
+
+type connLinks struct {
+	links  map[string]linking.Link
+	sorted []string // keys in order; nil after a change
+}
+
+func (ls *linkState) tenant(t string) *tenantLinks {
+	if ls.tenants == nil {
+		ls.tenants = map[string]*tenantLinks{}
+	}
+	tl := ls.tenants[t]
+	if tl == nil {
+		tl = &tenantLinks{conns: map[string]*connLinks{}, at: map[int64]int{}}
+		ls.tenants[t] = tl
+	}
+	return tl
+}
+
+// WriteLinks implements storage.LinkStore.
+func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ls := &s.links
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenant(w.Tenant)
+	for _, k := range w.Put {
+		c := tl.conns[k.ConnectionID]
+		if c == nil {
+			c = &connLinks{links: map[string]linking.Link{}}
+			tl.conns[k.ConnectionID] = c
+		}
+		if _, ok := c.links[k.AccountKey]; !ok {
+			c.sorted = nil
+		}
+		k.Tenant = w.Tenant
+		k.Candidates = slices.Clone(k.Candidates)
+		c.links[k.AccountKey] = k
+	}
+	for _, a := range w.Delete {
+		if c := tl.conns[a.ConnectionID]; c != nil {
+			if _, ok := c.links[a.AccountKey]; ok {
+				delete(c.links, a.AccountKey)
+				c.sorted = nil
+			}
+		}
+	}
+	opened := make([]linking.Finding, 0, len(w.Open))
+	for _, f := range w.Open {
+		ls.seq++
+		f.Seq, f.Tenant = ls.seq, w.Tenant
+		tl.at[f.Seq] = len(tl.findings)
+		tl.findings = append(tl.findings, f)
+		opened = append(opened, f)
+	}
+	for _, seq := range w.Close {
+		if i, ok := tl.at[seq]; ok && tl.findings[i].Open() {
+			tl.findings[i].ClosedAt, tl.findings[i].ClosedRun = w.At, w.RunID
+		}
+	}
+	for _, seq := range w.Confirm {
+		if i, ok := tl.at[seq]; ok && tl.findings[i].Open() {
+			tl.findings[i].ConfirmedAt, tl.findings[i].ConfirmedRun = w.At, w.RunID
+		}
+	}
+	return opened, nil
+}
+
+// Links implements storage.LinkStore.
+func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ls := &s.links
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenant(q.Tenant)
+	ids := make([]string, 0, len(tl.conns))
+	for id := range tl.conns {
+		if (q.ConnectionID == "" || id == q.ConnectionID) && id >= q.After.ConnectionID {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var out []linking.Link
+	for _, id := range ids {
+		c := tl.conns[id]
+		if c.sorted == nil {
+			c.sorted = make([]string, 0, len(c.links))
+			for k := range c.links {
+				c.sorted = append(c.sorted, k)
+			}
+			slices.Sort(c.sorted)
+		}
+		i := 0
+		if id == q.After.ConnectionID {
+			i, _ = slices.BinarySearch(c.sorted, q.After.AccountKey)
+			if i < len(c.sorted) && c.sorted[i] == q.After.AccountKey {
+				i++
+			}
+		}
+		for _, key := range c.sorted[i:] {
+			k := c.links[key]
+			if (q.Situation != "" && k.Situation != q.Situation) || (q.PersonID != "" && k.PersonID != q.PersonID) {
+				continue
+			}
+			k.Candidates = slices.Clone(k.Candidates)
+			out = append(out, k)
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Findings implements storage.LinkStore.
+func (s *Store) Findings(ctx context.Context, q linking.FindingQuery) ([]linking.Finding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ls := &s.links
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenant(q.Tenant)
+	i, _ := slices.BinarySearchFunc(tl.findings, q.AfterSeq+1, func(f linking.Finding, seq int64) int { return cmp.Compare(f.Seq, seq) })
+	var out []linking.Finding
+	for _, f := range tl.findings[i:] {
+		if !matchFinding(q, f) {
+			continue
+		}
+		out = append(out, f)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func matchFinding(q linking.FindingQuery, f linking.Finding) bool {
+	if (q.Kind != "" && f.Kind != q.Kind) || (q.ConnectionID != "" && f.ConnectionID != q.ConnectionID) ||
+		(q.AccountKey != "" && f.AccountKey != q.AccountKey) || (q.PersonID != "" && f.PersonID != q.PersonID) ||
+		(q.OpenedRun != "" && f.OpenedRun != q.OpenedRun) || (q.OpenOnly && !f.Open()) {
+		return false
+	}
+	if q.Since.IsZero() && q.Until.IsZero() {
+		return true
+	}
+	within := func(at linking.Finding, closed bool) bool {
+		t := at.OpenedAt
+		if closed {
+			if at.ClosedAt.IsZero() {
+				return false
+			}
+			t = at.ClosedAt
+		}
+		return (q.Since.IsZero() || !t.Before(q.Since)) && (q.Until.IsZero() || t.Before(q.Until))
+	}
+	return within(f, false) || within(f, true)
+}
+
+// AddLinkDecision implements storage.LinkStore.
+func (s *Store) AddLinkDecision(ctx context.Context, d linking.Decision) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ls := &s.links
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenant(d.Tenant)
+	ls.seq++
+	d.Seq = ls.seq
+	tl.decisions = append(tl.decisions, d)
+	return d.Seq, nil
+}
+
+// LinkDecisions implements storage.LinkStore.
+func (s *Store) LinkDecisions(ctx context.Context, q linking.DecisionQuery) ([]linking.Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ls := &s.links
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenant(q.Tenant)
+	latest := map[linking.AccountRef]int64{}
+	if q.Current {
+		for _, d := range tl.decisions {
+			latest[linking.AccountRef{ConnectionID: d.ConnectionID, AccountKey: d.AccountKey}] = d.Seq
+		}
+	}
+	var out []linking.Decision
+	for _, d := range tl.decisions {
+		if d.Seq <= q.AfterSeq || (q.ConnectionID != "" && d.ConnectionID != q.ConnectionID) ||
+			(q.AccountKey != "" && d.AccountKey != q.AccountKey) {
+			continue
+		}
+		if q.Current && (latest[linking.AccountRef{ConnectionID: d.ConnectionID, AccountKey: d.AccountKey}] != d.Seq || d.Kind == linking.DecideClear) {
+			continue
+		}
+		out = append(out, d)
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// deleteTenant drops a tenant's links, findings and decisions.
+func (ls *linkState) deleteTenant(tenant string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	delete(ls.tenants, tenant)
+}
