@@ -1,0 +1,541 @@
+package linking_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
+	"github.com/openresync/resync/memstore"
+	"github.com/openresync/resync/resynctest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const tenant = "acme"
+
+var admin = resync.Principal{ID: "u1", Email: "admin@acme.example"}
+
+// env is an engine on memstore with a Linker on AfterApply, in virtual
+// time.
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	clock *resynctest.Clock
+	src   *resynctest.Source
+	fakes *resynctest.Fakes
+	store resync.Store
+	eng   *resync.Engine
+	lk    *linking.Linker
+	seen  []linking.Finding
+}
+
+var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// newEnv starts an engine and linker over store (nil: a memstore) with the
+// connections given and cfg's linking settings.
+func newEnv(t *testing.T, store resync.Store, cfg linking.Config, conns ...resync.Connection) *env {
+	t.Helper()
+	e := &env{t: t, ctx: t.Context(), clock: resynctest.NewClock(t0), src: resynctest.NewSource(), fakes: resynctest.NewFakes()}
+	if store == nil {
+		store = memstore.New(memstore.Config{Clock: e.clock})
+	}
+	e.store = store
+	e.src.AddTenant(tenant)
+	providers := map[string]bool{}
+	for _, c := range conns {
+		c.Tenant = tenant
+		e.src.Add(c)
+		providers[c.Provider] = true
+		e.fakes.Set(tenant, c.ID, resynctest.NewConnector(nil, 0))
+	}
+	var ps []string
+	for p := range providers {
+		ps = append(ps, p)
+	}
+	cfg.Store, cfg.Connections, cfg.Clock = store, e.src, e.clock
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = resynctest.AllowAll
+	}
+	cfg.OnFinding = func(f linking.Finding) { e.seen = append(e.seen, f) }
+	lk, err := linking.New(cfg)
+	require.NoError(t, err)
+	e.lk = lk
+	eng, err := resync.New(e.ctx, resync.Config{
+		Store: store, Connections: e.src, Connectors: e.fakes.Factories(ps...), Authorizer: cfg.Authorizer,
+		Clock: e.clock, MinReadInterval: -1, AfterApply: lk.AfterApply,
+		DeleteGuard: resync.DeleteGuard{Disabled: true},
+	})
+	require.NoError(t, err)
+	e.eng = eng
+	t.Cleanup(func() { require.NoError(t, eng.Close(context.Background())) })
+	return e
+}
+
+// set gives connection id these records for its next read.
+func (e *env) set(id string, recs ...resync.Record) {
+	e.fakes.Get(tenant, id).SetRecords(recs, 0)
+}
+
+// sync reads every connection of the tenant and returns the run's ID.
+func (e *env) sync() string {
+	e.t.Helper()
+	run, err := e.eng.Start(e.ctx, resync.Request{Tenant: tenant, Initiator: admin, Scope: resync.Scope{Kind: resync.ScopeAll}})
+	require.NoError(e.t, err)
+	info, err := run.Wait(e.ctx)
+	require.NoError(e.t, err)
+	require.Equal(e.t, resync.RunSucceeded, info.Status, "%+v", info.Connections)
+	return info.ID
+}
+
+// link returns the link of an account.
+func (e *env) link(conn, key string) linking.Link {
+	e.t.Helper()
+	links, _, err := e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{ConnectionID: conn, Limit: 1000})
+	require.NoError(e.t, err)
+	for _, k := range links {
+		if k.AccountKey == key {
+			return k
+		}
+	}
+	e.t.Fatalf("no link of account %s/%s in %+v", conn, key, links)
+	return linking.Link{}
+}
+
+func (e *env) findings(q linking.FindingQuery) []linking.Finding {
+	e.t.Helper()
+	fs, err := e.lk.Findings(e.ctx, tenant, admin, q)
+	require.NoError(e.t, err)
+	return fs
+}
+
+func active(key, email string) *resync.Identity {
+	return &resync.Identity{Key: key, Email: email, Status: resync.StatusActive}
+}
+
+func acct(key string, f func(a *resync.Account)) *resync.Account {
+	a := &resync.Account{Key: key, Status: resync.StatusActive}
+	if f != nil {
+		f(a)
+	}
+	return a
+}
+
+var (
+	okta = resync.Connection{ID: "okta", Type: resync.IdP, Provider: "okta", Name: "Okta"}
+	hris = resync.Connection{ID: "bamboo", Type: resync.HRIS, Provider: "bamboohr", Name: "BambooHR"}
+	aws  = resync.Connection{ID: "aws", Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod"}
+	gh   = resync.Connection{ID: "gh", Type: resync.VersionControl, Provider: "github", Name: "GitHub"}
+)
+
+// Each rule links on its own, in the configured order, and the rule that
+// decided is reported.
+func TestRules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{
+		DomainAliases: map[string]string{"Corp.Acme.Example": "acme.example"},
+		Rules: func(c resync.Connection) []linking.Rule {
+			if c.ID == "gh" {
+				return []linking.Rule{linking.RuleUsername}
+			}
+			return nil
+		},
+	}, okta, hris, aws, gh)
+	e.set("okta",
+		&resync.Identity{Key: "00u1", Email: "Ada@Acme.example", Status: resync.StatusActive, ExternalID: "sso-ada"},
+		&resync.Identity{Key: "00u2", Email: "alan@acme.example", Status: resync.StatusActive},
+		&resync.Identity{Key: "00u3", Email: "grace@acme.example", Status: resync.StatusActive,
+			Attributes: map[string]string{"username": "ghopper"}})
+	e.set("bamboo", &resync.Identity{Key: "e1", EmployeeID: "E-7", Email: "edsger@acme.example", Status: resync.StatusActive})
+	e.set("aws",
+		acct("by-key", func(a *resync.Account) { a.ExternalID = "00u2" }),
+		acct("by-subject", func(a *resync.Account) { a.ExternalID = "sso-ada" }),
+		acct("by-emp", func(a *resync.Account) { a.EmployeeID = "E-7" }),
+		acct("by-email", func(a *resync.Account) { a.OwnerEmail = " ALAN+aws@corp.acme.example " }),
+		acct("by-username-email", func(a *resync.Account) { a.Username = "Grace@ACME.example" }),
+		acct("first-rule-wins", func(a *resync.Account) { a.ExternalID = "00u1"; a.OwnerEmail = "alan@acme.example" }),
+		acct("nobody", func(a *resync.Account) { a.Username = "ada"; a.OwnerEmail = "someone@else.example" }))
+	e.set("gh",
+		acct("1", func(a *resync.Account) { a.Username = "ADA"; a.OwnerEmail = "alan@acme.example" }),
+		acct("2", func(a *resync.Account) { a.Username = "ghopper" }))
+	e.sync()
+
+	for _, c := range []struct {
+		conn, key string
+		person    string
+		rule      linking.Rule
+	}{
+		{"aws", "by-key", "okta:00u2", linking.RuleExternalID},
+		{"aws", "by-subject", "okta:00u1", linking.RuleExternalID},
+		{"aws", "by-emp", "bamboo:e1", linking.RuleEmployeeID},
+		{"aws", "by-email", "okta:00u2", linking.RuleEmail},
+		{"aws", "by-username-email", "okta:00u3", linking.RuleEmail},
+		{"aws", "first-rule-wins", "okta:00u1", linking.RuleExternalID},
+		{"gh", "1", "okta:00u1", linking.RuleUsername}, // the email is not among gh's rules
+		{"gh", "2", "okta:00u3", linking.RuleUsername},
+	} {
+		k := e.link(c.conn, c.key)
+		assert.Equal(t, linking.Linked, k.Situation, "%s/%s", c.conn, c.key)
+		assert.Equal(t, c.person, k.PersonID, "%s/%s", c.conn, c.key)
+		assert.Equal(t, c.rule, k.Rule, "%s/%s", c.conn, c.key)
+	}
+	// The default rules have no username rule: "ada" links nobody.
+	k := e.link("aws", "nobody")
+	assert.Equal(t, linking.Unlinked, k.Situation)
+	orphans := e.findings(linking.FindingQuery{Kind: linking.FindingOrphaned, OpenOnly: true})
+	require.Len(t, orphans, 1)
+	assert.Equal(t, "nobody", orphans[0].AccountKey)
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
+	al := map[string]string{"corp.example.com": "example.com"}
+	for in, want := range map[string]string{
+		"Jane.Doe@Example.COM":           "jane.doe@example.com",
+		" jane+aws@corp.example.com ":    "jane@example.com",
+		"jane@other.example.com":         "jane@other.example.com",
+		"+jane@example.com":              "+jane@example.com",
+		"jane":                           "",
+		"@example.com":                   "",
+		"jane@":                          "",
+		"first.last+x+y@CORP.example.com": "first.last@example.com",
+	} {
+		assert.Equal(t, want, linking.NormalizeEmail(in, al), "%q", in)
+	}
+}
+
+// Two people with the same username in different systems: each system's
+// account goes to its own person, by that system's rules; where only the
+// username could tell, it is ambiguous, never guessed.
+func TestSharedUsername(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{
+		Rules: func(c resync.Connection) []linking.Rule {
+			return []linking.Rule{linking.RuleExternalID, linking.RuleEmail, linking.RuleUsername}
+		},
+	}, okta, aws, gh)
+	e.set("okta", active("00u1", "alex@acme.example"), active("00u2", "alex@subsidiary.example"))
+	e.set("gh", acct("10", func(a *resync.Account) { a.Username = "alex"; a.OwnerEmail = "alex@acme.example" }))
+	e.set("aws",
+		acct("iam-alex", func(a *resync.Account) { a.Username = "alex"; a.ExternalID = "00u2" }),
+		acct("iam-alex-2", func(a *resync.Account) { a.Username = "alex" }))
+	e.sync()
+
+	assert.Equal(t, "okta:00u1", e.link("gh", "10").PersonID)
+	assert.Equal(t, "okta:00u2", e.link("aws", "iam-alex").PersonID)
+	k := e.link("aws", "iam-alex-2")
+	assert.Equal(t, linking.Ambiguous, k.Situation)
+	assert.Empty(t, k.PersonID)
+	assert.Equal(t, linking.RuleUsername, k.Rule)
+	assert.Equal(t, []string{"okta:00u1", "okta:00u2"}, k.Candidates)
+	assert.Empty(t, e.findings(linking.FindingQuery{Kind: linking.FindingOrphaned}), "an ambiguous account is not an orphan")
+}
+
+// The IdP and the HRIS disagree: they are joined by employee ID despite
+// different emails; the HRIS decides employment, the IdP login; either
+// one saying the person left opens a gap.
+func TestIdPAndHRISDisagree(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, hris, aws)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane.doe@acme.example", EmployeeID: "42", Status: resync.StatusDeprovisioned})
+	e.set("bamboo", &resync.Identity{Key: "b1", Email: "jdoe@acme.example", EmployeeID: "42", Status: resync.StatusActive, Name: "Jane Doe"})
+	e.set("aws", acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jdoe@acme.example" }))
+	e.sync()
+
+	acc, err := e.lk.Access(e.ctx, tenant, admin, "JANE.DOE@acme.example")
+	require.NoError(t, err)
+	p := acc.Person
+	assert.Equal(t, "bamboo:b1", p.ID)
+	assert.Equal(t, "Jane Doe", p.Name)
+	assert.Equal(t, "jdoe@acme.example", p.Email, "the HRIS's email first")
+	assert.Equal(t, resync.StatusActive, p.Status, "employment from the HRIS")
+	assert.Equal(t, resync.StatusDeprovisioned, p.LoginStatus, "login from the IdP")
+	assert.True(t, p.Offboarded)
+	assert.Contains(t, p.OffboardedWhy, "identity provider")
+	assert.Len(t, p.Identities, 2)
+	require.Len(t, acc.Accounts, 1)
+	assert.Equal(t, linking.OffboardingGap, acc.Accounts[0].Link.Situation)
+	assert.Equal(t, "iam-jane", acc.Accounts[0].Account.Key)
+
+	// The other way round: the HRIS terminates her, then the IdP
+	// reactivates her (each seen by its own run: a run's connections are
+	// correlated as each is applied).
+	e.set("bamboo", &resync.Identity{Key: "b1", Email: "jdoe@acme.example", EmployeeID: "42", Status: resync.StatusDeprovisioned})
+	e.sync()
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane.doe@acme.example", EmployeeID: "42", Status: resync.StatusActive})
+	e.sync()
+	acc, err = e.lk.Access(e.ctx, tenant, admin, "42")
+	require.NoError(t, err)
+	assert.Equal(t, resync.StatusDeprovisioned, acc.Person.Status)
+	assert.Equal(t, resync.StatusActive, acc.Person.LoginStatus)
+	assert.Contains(t, acc.Person.OffboardedWhy, "HRIS")
+	assert.Equal(t, linking.OffboardingGap, e.link("aws", "iam-jane").Situation)
+	gaps := e.findings(linking.FindingQuery{Kind: linking.FindingOffboardingGap})
+	require.Len(t, gaps, 1, "the gap stayed open across the change of reason: one finding")
+	assert.True(t, gaps[0].Open())
+}
+
+// A rehire: the old HRIS record terminated, a new one active, joined by
+// employee ID: not offboarded. Past the end date of the current record:
+// offboarded.
+func TestRehireAndEndDate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, hris, aws)
+	e.set("bamboo",
+		&resync.Identity{Key: "b1", EmployeeID: "7", Email: "sam@acme.example", Status: resync.StatusDeprovisioned,
+			StartDate: t0.AddDate(-3, 0, 0), EndDate: t0.AddDate(-1, 0, 0)},
+		&resync.Identity{Key: "b9", EmployeeID: "7", Email: "sam@acme.example", Status: resync.StatusActive,
+			StartDate: t0.AddDate(0, -1, 0), EndDate: t0.AddDate(0, 0, 2)})
+	e.set("aws", acct("iam-sam", func(a *resync.Account) { a.EmployeeID = "7" }))
+	e.sync()
+	k := e.link("aws", "iam-sam")
+	assert.Equal(t, linking.Linked, k.Situation)
+	assert.Equal(t, "bamboo:b1", k.PersonID)
+	assert.Empty(t, e.findings(linking.FindingQuery{}))
+
+	// Two days later the last day is over; the end date alone opens the gap.
+	e.clock.Advance(3 * 24 * time.Hour)
+	res, err := e.lk.Correlate(e.ctx, tenant, admin, "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Opened)
+	assert.Equal(t, linking.OffboardingGap, e.link("aws", "iam-sam").Situation)
+	acc, err := e.lk.Access(e.ctx, tenant, admin, "bamboo:b9")
+	require.NoError(t, err)
+	assert.Contains(t, acc.Person.OffboardedWhy, "end date")
+}
+
+// A renamed email with the same IdP ID: the account linked by the IdP's
+// ID stays with the same person.
+func TestRenamedEmail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	e.set("okta", active("00u1", "jane.smith@acme.example"))
+	e.set("aws",
+		acct("iam-1", func(a *resync.Account) { a.ExternalID = "00u1" }),
+		acct("iam-2", func(a *resync.Account) { a.OwnerEmail = "jane.smith@acme.example" }))
+	e.sync()
+	assert.Equal(t, "okta:00u1", e.link("aws", "iam-1").PersonID)
+	assert.Equal(t, "okta:00u1", e.link("aws", "iam-2").PersonID)
+
+	e.set("okta", active("00u1", "jane.jones@acme.example"))
+	e.sync()
+	assert.Equal(t, linking.Linked, e.link("aws", "iam-1").Situation)
+	assert.Equal(t, "okta:00u1", e.link("aws", "iam-1").PersonID)
+	// The account known only by the old email is now nobody's: surfaced.
+	assert.Equal(t, linking.Unlinked, e.link("aws", "iam-2").Situation)
+	acc, err := e.lk.Access(e.ctx, tenant, admin, "jane.jones@acme.example")
+	require.NoError(t, err)
+	require.Len(t, acc.Accounts, 1)
+	assert.Equal(t, "iam-1", acc.Accounts[0].Link.AccountKey)
+}
+
+// The offboarding scene: Jane deprovisioned in the IdP while still active
+// in AWS opens a gap in that run; the AWS resync that sees her account
+// gone closes it. One query answers when each happened.
+func TestOffboardingGapOpensAndCloses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	jane := active("00u1", "jane@acme.example")
+	e.set("okta", jane, active("00u2", "bob@acme.example"))
+	e.set("aws",
+		acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }),
+		acct("iam-bob", func(a *resync.Account) { a.OwnerEmail = "bob@acme.example" }))
+	e.sync()
+	require.Empty(t, e.findings(linking.FindingQuery{}))
+
+	e.clock.Advance(time.Hour)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned},
+		active("00u2", "bob@acme.example"))
+	opened := e.sync()
+	openedAt := e.clock.Now()
+	assert.Equal(t, linking.OffboardingGap, e.link("aws", "iam-jane").Situation)
+	assert.Equal(t, linking.Linked, e.link("aws", "iam-bob").Situation)
+	require.Len(t, e.findings(linking.FindingQuery{OpenedRun: opened, Kind: linking.FindingOffboardingGap}), 1)
+
+	// A resync that changes nothing confirms it.
+	e.clock.Advance(time.Hour)
+	confirmed := e.sync()
+	gaps := e.findings(linking.FindingQuery{Kind: linking.FindingOffboardingGap})
+	require.Len(t, gaps, 1)
+	assert.Equal(t, confirmed, gaps[0].ConfirmedRun)
+
+	e.clock.Advance(time.Hour)
+	e.set("aws", acct("iam-bob", func(a *resync.Account) { a.OwnerEmail = "bob@acme.example" }))
+	run, err := e.eng.ResyncAccounts(e.ctx, tenant, admin, resync.Infrastructure)
+	require.NoError(t, err)
+	_, err = run.Wait(e.ctx)
+	require.NoError(t, err)
+	closedAt := e.clock.Now()
+
+	gaps = e.findings(linking.FindingQuery{Kind: linking.FindingOffboardingGap, PersonID: "okta:00u1", ConnectionID: "aws"})
+	require.Len(t, gaps, 1)
+	g := gaps[0]
+	assert.Equal(t, "iam-jane", g.AccountKey)
+	assert.Equal(t, opened, g.OpenedRun)
+	assert.Equal(t, openedAt, g.OpenedAt)
+	assert.Equal(t, run.ID(), g.ClosedRun)
+	assert.Equal(t, closedAt, g.ClosedAt)
+	assert.Contains(t, g.Detail, "identity provider")
+	// By time: opened or closed within a window.
+	assert.Len(t, e.findings(linking.FindingQuery{Since: closedAt, Until: closedAt.Add(time.Second)}), 1)
+	assert.Empty(t, e.findings(linking.FindingQuery{Since: closedAt.Add(time.Second)}))
+	// OnFinding heard it open and close.
+	require.Len(t, e.seen, 2)
+	assert.True(t, e.seen[0].Open())
+	assert.False(t, e.seen[1].Open())
+	// Access no longer lists the account.
+	acc, err := e.lk.Access(e.ctx, tenant, admin, "jane@acme.example")
+	require.NoError(t, err)
+	assert.Empty(t, acc.Accounts)
+}
+
+// Admins' decisions override the rules, survive resyncs, are audited and
+// are undone only by an admin's clear.
+func TestDecisions(t *testing.T) {
+	t.Parallel()
+	grants := resynctest.Grants{tenant: {
+		"u1":     {resync.ActionLinkAccounts, resync.ActionViewRecords, resync.ActionResyncAll},
+		"viewer": {resync.ActionViewRecords},
+	}}
+	e := newEnv(t, nil, linking.Config{Authorizer: grants}, okta, aws)
+	e.set("okta", active("00u1", "jane@acme.example"), active("00u2", "bob@acme.example"))
+	e.set("aws",
+		acct("deploy-bot", func(a *resync.Account) { a.Username = "deploy" }),
+		acct("shared", func(a *resync.Account) { a.Username = "shared-admin" }),
+		acct("iam-bob", func(a *resync.Account) { a.OwnerEmail = "bob@acme.example" }),
+		acct("typed-bot", func(a *resync.Account) { a.Type = resync.AccountTypeService; a.MFA = resync.MFADisabled }))
+	e.sync()
+	assert.Equal(t, linking.Unlinked, e.link("aws", "deploy-bot").Situation)
+	assert.Equal(t, linking.ServiceAccount, e.link("aws", "typed-bot").Situation)
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true}), 2, "two orphans; a typed service account is neither orphan nor without MFA")
+
+	viewer := resync.Principal{ID: "viewer"}
+	_, err := e.lk.Decide(e.ctx, tenant, viewer, linking.Decision{ConnectionID: "aws", AccountKey: "shared", Kind: linking.DecideLink, Person: "okta:00u1", Reason: "x"})
+	require.ErrorIs(t, err, resync.ErrForbidden)
+	for _, bad := range []linking.Decision{
+		{ConnectionID: "aws", AccountKey: "shared", Kind: linking.DecideLink, Reason: "no person"},
+		{ConnectionID: "aws", AccountKey: "shared", Kind: linking.DecideLink, Person: "okta:00u1"},
+		{ConnectionID: "aws", AccountKey: "shared", Kind: "adopt", Reason: "x"},
+		{ConnectionID: "okta", AccountKey: "00u1", Kind: linking.DecideUnlink, Reason: "an identity"},
+	} {
+		_, err := e.lk.Decide(e.ctx, tenant, admin, bad)
+		assert.ErrorIs(t, err, resync.ErrInvalidRequest, "%+v", bad)
+	}
+	_, err = e.lk.Decide(e.ctx, tenant, admin, linking.Decision{ConnectionID: "aws", AccountKey: "shared", Kind: linking.DecideLink, Person: "okta:404", Reason: "x"})
+	assert.ErrorIs(t, err, resync.ErrNotFound)
+	_, err = e.lk.Decide(e.ctx, tenant, resync.SystemPrincipal, linking.Decision{ConnectionID: "aws", AccountKey: "shared", Kind: linking.DecideUnlink, Reason: "x"})
+	assert.Error(t, err)
+
+	decide := func(key string, kind linking.DecisionKind, person, why string) {
+		t.Helper()
+		_, err := e.lk.Decide(e.ctx, tenant, admin, linking.Decision{ConnectionID: "aws", AccountKey: key, Kind: kind, Person: person, Reason: why})
+		require.NoError(t, err)
+	}
+	decide("shared", linking.DecideLink, "okta:00u1", "Jane owns the shared admin login (ticket 12)")
+	decide("deploy-bot", linking.DecideService, "", "CI deploys")
+	decide("iam-bob", linking.DecideUnlink, "", "Bob's account was handed to a contractor")
+	// At once, without a resync.
+	assert.Equal(t, linking.Linked, e.link("aws", "shared").Situation)
+	assert.Equal(t, "okta:00u1", e.link("aws", "shared").PersonID)
+	assert.Equal(t, linking.RuleManual, e.link("aws", "shared").Rule)
+
+	// Jane leaves: the account she was linked to by hand is a gap; the
+	// service account is not, nor an orphan.
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned}, active("00u2", "bob@acme.example"))
+	e.sync()
+	e.sync()
+	assert.Equal(t, linking.OffboardingGap, e.link("aws", "shared").Situation)
+	assert.Equal(t, linking.ServiceAccount, e.link("aws", "deploy-bot").Situation)
+	assert.Equal(t, linking.Unlinked, e.link("aws", "iam-bob").Situation)
+	open := e.findings(linking.FindingQuery{OpenOnly: true})
+	kinds := map[string]linking.FindingKind{}
+	for _, f := range open {
+		kinds[f.AccountKey] = f.Kind
+	}
+	assert.Equal(t, map[string]linking.FindingKind{"shared": linking.FindingOffboardingGap, "iam-bob": linking.FindingOrphaned}, kinds)
+
+	// The audit: who, when, why; then undone.
+	decide("iam-bob", linking.DecideClear, "", "the contractor left; back to the rules")
+	assert.Equal(t, linking.Linked, e.link("aws", "iam-bob").Situation)
+	ds, err := e.lk.Decisions(e.ctx, tenant, viewer, linking.DecisionQuery{AccountKey: "iam-bob"})
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	assert.Equal(t, linking.DecideUnlink, ds[0].Kind)
+	assert.Equal(t, admin, ds[0].By)
+	assert.Equal(t, e.clock.Now(), ds[1].At)
+	assert.Equal(t, "Bob's account was handed to a contractor", ds[0].Reason)
+	cur, err := e.lk.Decisions(e.ctx, tenant, viewer, linking.DecisionQuery{Current: true})
+	require.NoError(t, err)
+	assert.Len(t, cur, 2, "shared and deploy-bot; iam-bob's was cleared")
+	_, err = e.lk.Decisions(e.ctx, tenant, resync.Principal{ID: "stranger"}, linking.DecisionQuery{})
+	assert.ErrorIs(t, err, resync.ErrForbidden)
+}
+
+// Accounts without MFA, and unused for UnusedAfter where the provider
+// reports last use; a service account the host marks has neither MFA
+// finding nor gap.
+func TestMFAAndUnused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{
+		UnusedAfter:    30 * 24 * time.Hour,
+		ServiceAccount: func(c resync.Connection, a *resync.Account) bool { return strings.HasPrefix(a.Username, "svc-") },
+	}, okta, aws)
+	e.set("okta", active("00u1", "jane@acme.example"))
+	e.set("aws",
+		acct("a1", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example"; a.MFA = resync.MFADisabled }),
+		acct("a2", func(a *resync.Account) {
+			a.OwnerEmail = "jane@acme.example"
+			a.LastLogin = t0.AddDate(0, 0, -40)
+			a.LastUsed = map[string]time.Time{"AKIA1": t0.AddDate(0, 0, -10)}
+		}),
+		acct("a3", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example"; a.LastLogin = t0.AddDate(0, 0, -31) }),
+		acct("svc", func(a *resync.Account) { a.Username = "svc-ci"; a.MFA = resync.MFADisabled }),
+		acct("off", func(a *resync.Account) {
+			a.OwnerEmail = "jane@acme.example"
+			a.MFA = resync.MFADisabled
+			a.Status = resync.StatusSuspended
+		}))
+	e.sync()
+	got := map[string]linking.FindingKind{}
+	for _, f := range e.findings(linking.FindingQuery{OpenOnly: true}) {
+		got[f.AccountKey] = f.Kind
+	}
+	assert.Equal(t, map[string]linking.FindingKind{"a1": linking.FindingNoMFA, "a3": linking.FindingUnused}, got)
+	assert.Equal(t, linking.ServiceAccount, e.link("aws", "svc").Situation)
+	assert.False(t, e.link("aws", "off").Active)
+}
+
+// The CSV export lists every account with its person and situation.
+func TestWriteCSV(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Name: "Jane, \"JD\" Doe", Status: resync.StatusActive})
+	e.set("aws", acct("iam-1", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example"; a.Username = "jane" }),
+		acct("iam-2", nil))
+	e.sync()
+	var buf bytes.Buffer
+	require.NoError(t, e.lk.WriteCSV(e.ctx, tenant, admin, &buf))
+	rows, err := csv.NewReader(&buf).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	assert.Equal(t, "connection_id", rows[0][0])
+	assert.Equal(t, []string{"aws", "infrastructure", "aws", "AWS prod", "iam-1", "jane", "jane@acme.example", "active",
+		"linked", "email", "okta:00u1", "Jane, \"JD\" Doe", "jane@acme.example", "2026-12-01T09:00:00Z"}, rows[1])
+	assert.Equal(t, "unlinked", rows[2][8])
+	err = e.lk.WriteCSV(e.ctx, tenant, resync.Principal{ID: "x"}, &buf)
+	assert.NoError(t, err, "AllowAll")
+}
+
+func TestNewNeedsLinkStore(t *testing.T) {
+	t.Parallel()
+	_, err := linking.New(linking.Config{Store: struct{ resync.Store }{memstore.New()}, Connections: resynctest.NewSource(), Authorizer: resynctest.AllowAll})
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+	assert.Contains(t, err.Error(), "storage.LinkStore")
+	_, err = linking.New(linking.Config{})
+	assert.True(t, errors.Is(err, resync.ErrInvalidRequest))
+}
