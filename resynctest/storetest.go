@@ -124,6 +124,7 @@ var storeChecks = []storeCheck{
 	{"DecideHeldOnce", checkDecideOnce},
 	{"DecideHeldConcurrent", checkDecideConcurrent},
 	{"DecidedChangeSetsOrder", checkDecidedOrder},
+	{"LinkStore", checkLinkStore},
 }
 
 // rule names a rule and the file that states it; failures start with it.
