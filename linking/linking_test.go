@@ -196,13 +196,13 @@ func TestNormalizeEmail(t *testing.T) {
 	t.Parallel()
 	al := map[string]string{"corp.example.com": "example.com"}
 	for in, want := range map[string]string{
-		"Jane.Doe@Example.COM":           "jane.doe@example.com",
-		" jane+aws@corp.example.com ":    "jane@example.com",
-		"jane@other.example.com":         "jane@other.example.com",
-		"+jane@example.com":              "+jane@example.com",
-		"jane":                           "",
-		"@example.com":                   "",
-		"jane@":                          "",
+		"Jane.Doe@Example.COM":            "jane.doe@example.com",
+		" jane+aws@corp.example.com ":     "jane@example.com",
+		"jane@other.example.com":          "jane@other.example.com",
+		"+jane@example.com":               "+jane@example.com",
+		"jane":                            "",
+		"@example.com":                    "",
+		"jane@":                           "",
 		"first.last+x+y@CORP.example.com": "first.last@example.com",
 	} {
 		assert.Equal(t, want, linking.NormalizeEmail(in, al), "%q", in)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
@@ -76,7 +77,7 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 	opened := make([]linking.Finding, 0, len(w.Open))
 	for _, f := range w.Open {
 		ls.seq++
-		f.Seq, f.Tenant = ls.seq, w.Tenant
+		f.Seq, f.Tenant, f.ClosedAt, f.ClosedRun = ls.seq, w.Tenant, time.Time{}, ""
 		tl.at[f.Seq] = len(tl.findings)
 		tl.findings = append(tl.findings, f)
 		opened = append(opened, f)
