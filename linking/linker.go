@@ -322,8 +322,9 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		}
 		done[id] = true
 	}
-	// Links of other connections: gone, disabled or defining people.
-	var after AccountRef
+	// Links of other connections: gone, disabled or defining people. One
+	// link of each connection is read.
+	after := AccountRef{}
 	for {
 		page, err := l.store.Links(ctx, LinkQuery{Tenant: tenant, After: after, Limit: 1})
 		if err != nil {
@@ -338,7 +339,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 				return res, err
 			}
 		}
-		after = AccountRef{ConnectionID: id + "\x00"}
+		after = AccountRef{ConnectionID: id}
 	}
 	return res, nil
 }

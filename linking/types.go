@@ -251,7 +251,8 @@ type LinkQuery struct {
 	Limit int
 	// After is the store's position (the Linker sets it from Cursor):
 	// links sort by connection ID then account key, and a page starts
-	// after this one.
+	// after this one. With an empty AccountKey (no account has one), it
+	// starts after every link of After.ConnectionID.
 	After AccountRef `json:"-"`
 }
 

@@ -123,6 +123,9 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 		}
 		i := 0
 		if id == q.After.ConnectionID {
+			if q.After.AccountKey == "" {
+				continue
+			}
 			i, _ = slices.BinarySearch(c.sorted, q.After.AccountKey)
 			if i < len(c.sorted) && c.sorted[i] == q.After.AccountKey {
 				i++

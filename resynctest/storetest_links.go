@@ -40,7 +40,7 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		return linking.Link{Tenant: t, ConnectionID: conn, AccountKey: key, Situation: s, PersonID: person,
 			Rule: linking.RuleEmail, Active: true, UpdatedAt: at, RunID: "run1"}
 	}
-	amb := mk("b", "a\x00odd 'key\"", linking.Ambiguous, "")
+	amb := mk("b", "a odd 'key\" ü", linking.Ambiguous, "")
 	amb.Candidates, amb.Rule = []string{"okta:1", "okta:2"}, linking.RuleUsername
 	put := []linking.Link{mk("b", "2", linking.Linked, "okta:1"), mk("a", "9", linking.OffboardingGap, "okta:1"),
 		mk("b", "10", linking.Unlinked, ""), amb, mk("a", "1", linking.ServiceAccount, "")}
@@ -54,7 +54,7 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 	if err != nil {
 		return ruleLinks.errorf("Links: %v", err)
 	}
-	want := []string{"a/1", "a/9", "b/10", "b/2", "b/a\x00odd 'key\""}
+	want := []string{"a/1", "a/9", "b/10", "b/2", "b/a odd 'key\" ü"}
 	if got := linkKeys(all); !reflect.DeepEqual(got, want) {
 		return ruleLinks.errorf("Links listed %q, want %q (by connection ID, then account key as bytes; tenant isolation)", got, want)
 	}
@@ -71,7 +71,7 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		{linking.LinkQuery{PersonID: "okta:1"}, []string{"a/9", "b/2"}},
 		{linking.LinkQuery{Situation: linking.Unlinked}, []string{"b/10"}},
 		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "a", AccountKey: "9"}, Limit: 2}, []string{"b/10", "b/2"}},
-		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "a\x00"}}, []string{"b/10", "b/2", "b/a\x00odd 'key\""}},
+		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "a"}}, []string{"b/10", "b/2", "b/a odd 'key\" ü"}},
 		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "a", AccountKey: "zz"}, Limit: 1}, []string{"b/10"}},
 	} {
 		c.q.Tenant = t
@@ -98,7 +98,7 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		return ruleLinks.errorf("after a Put of b/2, Links returned %+v, want %+v", all, upd)
 	}
 	all, _ = ls.Links(e.ctx, linking.LinkQuery{Tenant: t})
-	if got := linkKeys(all); !reflect.DeepEqual(got, []string{"a/1", "b/10", "b/2", "b/a\x00odd 'key\""}) {
+	if got := linkKeys(all); !reflect.DeepEqual(got, []string{"a/1", "b/10", "b/2", "b/a odd 'key\" ü"}) {
 		return ruleLinks.errorf("after deleting a/9, Links listed %q", got)
 	}
 	return nil

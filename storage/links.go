@@ -29,7 +29,8 @@ type LinkStore interface {
 	WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error)
 	// Links returns the tenant's links matching q (ConnectionID,
 	// Situation, PersonID where not zero), ordered by connection ID then
-	// account key (as bytes), after q.After when it is not zero, at most
+	// account key (as bytes), after q.After when it is not zero (with an
+	// empty AccountKey: after every link of After.ConnectionID), at most
 	// q.Limit unless it is 0. q.Cursor is empty.
 	Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error)
 	// Findings returns the tenant's findings matching q, by Seq: Kind,

@@ -113,7 +113,9 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 	if q.PersonID != "" {
 		filter("person_id = ?", q.PersonID)
 	}
-	if q.After != (linking.AccountRef{}) {
+	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
+		filter("connection_id > ?", q.After.ConnectionID)
+	} else if q.After != (linking.AccountRef{}) {
 		filter("(connection_id > ? OR (connection_id = ? AND account_key > ?))", q.After.ConnectionID, q.After.ConnectionID, q.After.AccountKey)
 	}
 	b.WriteString(" ORDER BY connection_id, account_key")
