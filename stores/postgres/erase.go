@@ -143,7 +143,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		// held_changes go with their held_change_sets (ON DELETE CASCADE).
-		for _, table := range []string{"held_change_sets", "decided_change_sets", "changes", "applied_change_sets", "records", "connections", "runs"} {
+		for _, table := range []string{"held_change_sets", "decided_change_sets", "changes", "applied_change_sets", "records", "connections", "runs", "account_links", "findings", "link_decisions"} {
 			b.Queue(s.sql(`DELETE FROM {schema}.`+table+` WHERE tenant = $1`), tenant)
 		}
 		return tx.SendBatch(ctx, &b).Close()

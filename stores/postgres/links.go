@@ -1,0 +1,308 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openresync/resync/linking"
+	"github.com/openresync/resync/storage"
+)
+
+var _ storage.LinkStore = (*Store)(nil)
+
+func fromNanos(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// WriteLinks implements storage.LinkStore in one transaction: links and
+// deletions as arrays (one statement each), opened findings one by one
+// (for their Seqs), closes and confirmations as arrays.
+func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
+	if err := checkText("tenant", w.Tenant); err != nil {
+		return nil, err
+	}
+	var opened []linking.Finding
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		opened = make([]linking.Finding, 0, len(w.Open))
+		if len(w.Put) > 0 {
+			n := len(w.Put)
+			conn, key, sit, person, rule, cands := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
+			active, updated, run := make([]bool, n), make([]int64, n), make([]string, n)
+			for i, k := range w.Put {
+				conn[i], key[i], sit[i], person[i], rule[i] = k.ConnectionID, k.AccountKey, string(k.Situation), k.PersonID, string(k.Rule)
+				if len(k.Candidates) > 0 {
+					b, _ := json.Marshal(k.Candidates)
+					c := string(b)
+					cands[i] = &c
+				}
+				active[i], updated[i], run[i] = k.Active, k.UpdatedAt.UnixNano(), k.RunID
+			}
+			if _, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.account_links
+				(tenant, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id)
+				SELECT $1, c, k, s, p, r, CASE WHEN j IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(j::jsonb)) END, a, u, run
+				FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bigint[], $10::text[])
+					AS t(c, k, s, p, r, j, a, u, run)
+				ON CONFLICT (tenant, connection_id, account_key) DO UPDATE SET situation = EXCLUDED.situation,
+					person_id = EXCLUDED.person_id, rule = EXCLUDED.rule, candidates = EXCLUDED.candidates,
+					active = EXCLUDED.active, updated_at = EXCLUDED.updated_at, run_id = EXCLUDED.run_id`),
+				w.Tenant, conn, key, sit, person, rule, cands, active, updated, run); err != nil {
+				return fmt.Errorf("putting links: %w", err)
+			}
+		}
+		if len(w.Delete) > 0 {
+			conn, key := make([]string, len(w.Delete)), make([]string, len(w.Delete))
+			for i, a := range w.Delete {
+				conn[i], key[i] = a.ConnectionID, a.AccountKey
+			}
+			if _, err := tx.Exec(ctx, s.sql(`DELETE FROM {schema}.account_links l USING unnest($2::text[], $3::text[]) AS t(c, k)
+				WHERE l.tenant = $1 AND l.connection_id = t.c AND l.account_key = t.k`), w.Tenant, conn, key); err != nil {
+				return fmt.Errorf("deleting links: %w", err)
+			}
+		}
+		if len(w.Open) > 0 {
+			var b pgx.Batch
+			for _, f := range w.Open {
+				b.Queue(s.sql(`INSERT INTO {schema}.findings (tenant, kind, connection_id, account_key, person_id, detail,
+					opened_at, opened_run, confirmed_at, confirmed_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`),
+					w.Tenant, string(f.Kind), f.ConnectionID, f.AccountKey, f.PersonID, f.Detail,
+					f.OpenedAt.UnixNano(), f.OpenedRun, f.ConfirmedAt.UnixNano(), f.ConfirmedRun)
+			}
+			br := tx.SendBatch(ctx, &b)
+			for _, f := range w.Open {
+				f.Tenant, f.ClosedAt, f.ClosedRun = w.Tenant, time.Time{}, ""
+				if err := br.QueryRow().Scan(&f.Seq); err != nil {
+					_ = br.Close()
+					return fmt.Errorf("opening findings: %w", err)
+				}
+				opened = append(opened, f)
+			}
+			if err := br.Close(); err != nil {
+				return fmt.Errorf("opening findings: %w", err)
+			}
+		}
+		if len(w.Close) > 0 {
+			if _, err := tx.Exec(ctx, s.sql(`UPDATE {schema}.findings SET closed_at = $2, closed_run = $3
+				WHERE tenant = $1 AND seq = ANY($4) AND closed_at IS NULL`), w.Tenant, w.At.UnixNano(), w.RunID, w.Close); err != nil {
+				return fmt.Errorf("closing findings: %w", err)
+			}
+		}
+		if len(w.Confirm) > 0 {
+			if _, err := tx.Exec(ctx, s.sql(`UPDATE {schema}.findings SET confirmed_at = $2, confirmed_run = $3
+				WHERE tenant = $1 AND seq = ANY($4) AND closed_at IS NULL`), w.Tenant, w.At.UnixNano(), w.RunID, w.Confirm); err != nil {
+				return fmt.Errorf("confirming findings: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: writing links: %w", err)
+	}
+	return opened, nil
+}
+
+// where builds a WHERE clause with numbered parameters.
+type where struct {
+	b    strings.Builder
+	args []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(w.args)), 1)
+	}
+	w.b.WriteString(" AND " + cond)
+}
+
+// Links implements storage.LinkStore.
+func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
+	if err := checkText("tenant", q.Tenant); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("tenant = ?", q.Tenant)
+	if q.ConnectionID != "" {
+		w.add("connection_id = ?", q.ConnectionID)
+	}
+	if q.Situation != "" {
+		w.add("situation = ?", string(q.Situation))
+	}
+	if q.PersonID != "" {
+		w.add("person_id = ?", q.PersonID)
+	}
+	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
+		w.add("connection_id > ?", q.After.ConnectionID)
+	} else if q.After != (linking.AccountRef{}) {
+		w.add("(connection_id, account_key) > (?, ?)", q.After.ConnectionID, q.After.AccountKey)
+	}
+	query := `SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
+		FROM {schema}.account_links WHERE true` + w.b.String() + ` ORDER BY connection_id, account_key`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(query), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing links: %w", err)
+	}
+	defer rows.Close()
+	var out []linking.Link
+	for rows.Next() {
+		k := linking.Link{Tenant: q.Tenant}
+		var sit, rule string
+		var updated int64
+		if err := rows.Scan(&k.ConnectionID, &k.AccountKey, &sit, &k.PersonID, &rule, &k.Candidates, &k.Active, &updated, &k.RunID); err != nil {
+			return nil, fmt.Errorf("postgres: listing links: %w", err)
+		}
+		if len(k.Candidates) == 0 {
+			k.Candidates = nil
+		}
+		k.Situation, k.Rule, k.UpdatedAt = linking.Situation(sit), linking.Rule(rule), fromNanos(&updated)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: listing links: %w", err)
+	}
+	return out, nil
+}
+
+// Findings implements storage.LinkStore.
+func (s *Store) Findings(ctx context.Context, q linking.FindingQuery) ([]linking.Finding, error) {
+	if err := checkText("tenant", q.Tenant); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("tenant = ?", q.Tenant)
+	w.add("seq > ?", q.AfterSeq)
+	if q.Kind != "" {
+		w.add("kind = ?", string(q.Kind))
+	}
+	if q.ConnectionID != "" {
+		w.add("connection_id = ?", q.ConnectionID)
+	}
+	if q.AccountKey != "" {
+		w.add("account_key = ?", q.AccountKey)
+	}
+	if q.PersonID != "" {
+		w.add("person_id = ?", q.PersonID)
+	}
+	if q.OpenedRun != "" {
+		w.add("opened_run = ?", q.OpenedRun)
+	}
+	if q.OpenOnly {
+		w.add("closed_at IS NULL")
+	}
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		lo, hi := int64(-1<<63), int64(1<<63-1)
+		if !q.Since.IsZero() {
+			lo = q.Since.UnixNano()
+		}
+		if !q.Until.IsZero() {
+			hi = q.Until.UnixNano()
+		}
+		w.add("((opened_at >= ? AND opened_at < ?) OR (closed_at >= ? AND closed_at < ?))", lo, hi, lo, hi)
+	}
+	query := `SELECT seq, kind, connection_id, account_key, person_id, detail, opened_at, opened_run,
+		confirmed_at, confirmed_run, closed_at, closed_run FROM {schema}.findings WHERE true` + w.b.String() + ` ORDER BY seq`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(query), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing findings: %w", err)
+	}
+	defer rows.Close()
+	var out []linking.Finding
+	for rows.Next() {
+		f := linking.Finding{Tenant: q.Tenant}
+		var kind string
+		var opened, confirmed int64
+		var closed *int64
+		if err := rows.Scan(&f.Seq, &kind, &f.ConnectionID, &f.AccountKey, &f.PersonID, &f.Detail, &opened, &f.OpenedRun,
+			&confirmed, &f.ConfirmedRun, &closed, &f.ClosedRun); err != nil {
+			return nil, fmt.Errorf("postgres: listing findings: %w", err)
+		}
+		f.Kind, f.OpenedAt, f.ConfirmedAt, f.ClosedAt = linking.FindingKind(kind), fromNanos(&opened), fromNanos(&confirmed), fromNanos(closed)
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: listing findings: %w", err)
+	}
+	return out, nil
+}
+
+// AddLinkDecision implements storage.LinkStore.
+func (s *Store) AddLinkDecision(ctx context.Context, d linking.Decision) (int64, error) {
+	if err := checkTexts("tenant", d.Tenant, "connection ID", d.ConnectionID, "account key", d.AccountKey,
+		"person", d.Person, "reason", d.Reason); err != nil {
+		return 0, err
+	}
+	by, err := json.Marshal(d.By)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: encoding the decider: %w", err)
+	}
+	var seq int64
+	err = s.pool.QueryRow(ctx, s.sql(`INSERT INTO {schema}.link_decisions (tenant, connection_id, account_key, kind, person, decided_by, at, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`), d.Tenant, d.ConnectionID, d.AccountKey, string(d.Kind), d.Person,
+		string(by), d.At.UnixNano(), d.Reason).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: storing a link decision: %w", err)
+	}
+	return seq, nil
+}
+
+// LinkDecisions implements storage.LinkStore.
+func (s *Store) LinkDecisions(ctx context.Context, q linking.DecisionQuery) ([]linking.Decision, error) {
+	if err := checkText("tenant", q.Tenant); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("tenant = ?", q.Tenant)
+	w.add("seq > ?", q.AfterSeq)
+	if q.ConnectionID != "" {
+		w.add("connection_id = ?", q.ConnectionID)
+	}
+	if q.AccountKey != "" {
+		w.add("account_key = ?", q.AccountKey)
+	}
+	if q.Current {
+		w.add(`kind <> 'clear' AND NOT EXISTS (SELECT 1 FROM {schema}.link_decisions l WHERE l.tenant = d.tenant
+			AND l.connection_id = d.connection_id AND l.account_key = d.account_key AND l.seq > d.seq)`)
+	}
+	query := `SELECT seq, connection_id, account_key, kind, person, decided_by, at, reason FROM {schema}.link_decisions d
+		WHERE true` + w.b.String() + ` ORDER BY seq`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, s.sql(query), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing link decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []linking.Decision
+	for rows.Next() {
+		d := linking.Decision{Tenant: q.Tenant}
+		var kind string
+		var by []byte
+		var at int64
+		if err := rows.Scan(&d.Seq, &d.ConnectionID, &d.AccountKey, &kind, &d.Person, &by, &at, &d.Reason); err != nil {
+			return nil, fmt.Errorf("postgres: listing link decisions: %w", err)
+		}
+		if err := json.Unmarshal(by, &d.By); err != nil {
+			return nil, fmt.Errorf("postgres: decoding the decider: %w", err)
+		}
+		d.Kind, d.At = linking.DecisionKind(kind), fromNanos(&at)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: listing link decisions: %w", err)
+	}
+	return out, nil
+}
