@@ -157,27 +157,32 @@ func definesPeople(t resync.ConnectionType) bool { return t == resync.IdP || t =
 // findings (the read saw them still there). A change set of a
 // connection the ConnectionSource no longer lists does nothing.
 func (l *Linker) AfterApply(ctx context.Context, cs *resync.ChangeSet) error {
+	_, err := l.CorrelateChanges(ctx, cs)
+	return err
+}
+
+// CorrelateChanges is AfterApply, returning the work it did. cs is a
+// change set the engine applied.
+func (l *Linker) CorrelateChanges(ctx context.Context, cs *resync.ChangeSet) (Result, error) {
 	conns, err := l.connections(ctx, cs.Tenant)
 	if err != nil {
-		return err
+		return Result{}, err
 	}
 	c, ok := conns[cs.ConnectionID]
 	if !ok {
-		return nil
+		return Result{}, nil
 	}
 	ts := l.tenant(cs.Tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if definesPeople(c.Type) {
 		if len(cs.Changes) == 0 && ts.people != nil {
-			return nil
+			return Result{}, nil
 		}
 		ts.people = nil
-		_, err := l.correlateAll(ctx, ts, cs.Tenant, cs.RunID, conns)
-		return err
+		return l.correlateAll(ctx, ts, cs.Tenant, cs.RunID, conns)
 	}
-	_, err = l.correlateChanges(ctx, ts, cs, conns)
-	return err
+	return l.correlateChanges(ctx, ts, cs, conns)
 }
 
 // Correlate correlates every account of the tenant against its people,

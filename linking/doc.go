@@ -1,0 +1,96 @@
+// Package linking links a tenant's accounts to its people: for each
+// person, which accounts they hold in each system, which accounts belong
+// to nobody, and which belong to someone who has left.
+//
+// # Setup
+//
+// A Linker works beside an Engine, on the same Store (which must
+// implement storage.LinkStore: memstore, stores/sqlite and
+// stores/postgres do), ConnectionSource and Authorizer. The engine calls
+// it after each change set it applies:
+//
+//	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: authz})
+//	...
+//	engine, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: authz,
+//		Connectors: connectors, AfterApply: lk.AfterApply})
+//
+// # People
+//
+// A person is the join of the identities of the tenant's IdP and HRIS
+// connections that share a work email (compared by NormalizeEmail, with
+// Config.DomainAliases) or an employee ID; identities removed from their
+// connection stay in the join as deprovisioned, so that an IdP user
+// deleted at offboarding still has their accounts. Where the sources
+// disagree, the HRIS decides employment (the record of the latest
+// employment: an active one first, then the latest start date, so a
+// rehire's new record wins over the old one) and the IdP decides login.
+// A person is offboarded when the HRIS says they are terminated or past
+// the end of their last day, or when the IdP says they are deprovisioned.
+// A person's ID is the reference (IdentityRef) of their first identity,
+// HRIS before IdP.
+//
+// # Rules
+//
+// Every account of every other connection (security training included)
+// is linked by the first of these that decides:
+//
+//  1. an admin's decision (Decide), which no resync changes;
+//  2. the connection's rules (Config.Rules; DefaultRules otherwise), in
+//     order: RuleExternalID (the provider's own reference to the owner at
+//     the IdP), RuleEmployeeID, RuleEmail (case, "+tag" and domain
+//     aliases ignored), RuleUsername. The first rule that finds anyone
+//     decides: one person links the account; two or more make it
+//     Ambiguous, listed with its candidates and never guessed.
+//
+// # Situations
+//
+// Each account has a Situation: Linked, Unlinked (an orphaned account),
+// Ambiguous, OffboardingGap (active, and its person is offboarded) or
+// ServiceAccount (the provider's resync.AccountTypeService,
+// Config.ServiceAccount, or an admin's DecideService): listed, never a gap
+// or an orphan. Links lists them, by situation, person or connection,
+// a page at a time; Access gives one person's accounts everywhere;
+// WriteCSV exports them for auditors.
+//
+// # Findings
+//
+// A correlation opens a Finding for each active account that is an
+// offboarding gap, an orphan, without MFA (where the provider reports
+// it) or unused for Config.UnusedAfter (where the provider reports a last
+// login or credential use), and closes the findings it no longer sees.
+// A finding keeps when and in which run it was opened, last confirmed
+// and closed; closed findings stay, so Findings answers "when did we
+// learn that Jane still had AWS access, and when was it removed" with one
+// query. Config.OnFinding hears each finding opened or closed.
+//
+// # When correlation runs
+//
+// After a change set of an IdP or HRIS connection with changes, every
+// account of the tenant is correlated again against the people, built
+// again from the stored identities. After a change set of another
+// connection, only the accounts it added, changed or removed are; the
+// connection's other open findings are confirmed by the read. The people
+// are cached per tenant in the Linker between these. Correlate correlates
+// the whole tenant again, for what time alone changes (an end date
+// passing, an account becoming unused): call it daily, or after a
+// scheduled run. The connections of one run are applied, and so
+// correlated, one at a time: when the IdP and the HRIS of a person both
+// change in one run, the findings may show the state between the two.
+// Correlations of one tenant are serialized within a Linker; engines in
+// several processes each correlate the change sets they apply.
+//
+// # Decisions
+//
+// Decide records an admin's decision on an account (DecideLink,
+// DecideUnlink, DecideService, DecideClear) with who, when and a required
+// reason, and correlates the account at once. Decisions are a log
+// (Decisions lists it): the latest decides, and only another admin
+// decision undoes it.
+//
+// # Authorization
+//
+// Decide and Correlate need resync.ActionLinkAccounts; every read needs
+// resync.ActionViewRecords. Every call takes the tenant and the
+// principal, and the listings take a query struct with a cursor (Links)
+// or a sequence to continue after (Findings, Decisions).
+package linking
