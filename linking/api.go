@@ -95,7 +95,7 @@ func (l *Linker) Decide(ctx context.Context, tenant string, by resync.Principal,
 	if err != nil {
 		return d, err
 	}
-	return d, p.connection(ctx, c, recs[i:i+1], nil, false)
+	return d, p.connection(ctx, c, records(recs[i:i+1]), nil, false)
 }
 
 // Decisions returns the tenant's decisions matching q (q.Tenant is set
@@ -246,6 +246,19 @@ func (l *Linker) Access(ctx context.Context, tenant string, by resync.Principal,
 	}
 	p := found[0]
 	out := Access{Person: p.view(l.cfg.Clock.Now())}
+	for _, s := range append(slices.Clone(p.hris), p.idp...) {
+		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: s.conn, Kind: resync.KindIdentity, IdentityKey: s.id.Key, IncludeRemoved: true},
+			func(r resync.StoredRecord) error {
+				if r.Key == s.id.Key {
+					r.ConnectionID = s.conn
+					out.Person.Identities = append(out.Person.Identities, r)
+				}
+				return nil
+			})
+		if err != nil {
+			return Access{}, fmt.Errorf("linking: reading identities of connection %q: %w", s.conn, err)
+		}
+	}
 	q := LinkQuery{Tenant: tenant, PersonID: p.ID, Limit: maxLimit}
 	byConn := map[string]map[string]resync.StoredRecord{}
 	for {

@@ -260,18 +260,15 @@ func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, c
 		if !definesPeople(c.Type) || c.Disabled {
 			continue
 		}
-		recs, err := l.cfg.Store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true})
+		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true},
+			func(r resync.StoredRecord) error {
+				if idn, ok := r.Record.(*resync.Identity); ok && idn != nil {
+					srcs = append(srcs, newSource(id, r, idn, c.Type == resync.HRIS))
+				}
+				return nil
+			})
 		if err != nil {
 			return nil, fmt.Errorf("linking: reading identities of connection %q: %w", id, err)
-		}
-		for _, r := range recs {
-			idn, ok := r.Record.(*resync.Identity)
-			if !ok || idn == nil {
-				continue
-			}
-			r.ConnectionID = id
-			r.Connection = nil
-			srcs = append(srcs, &source{rec: r, id: idn, hris: c.Type == resync.HRIS})
 		}
 	}
 	ts.people = buildPeople(srcs, l.cfg.DomainAliases)
@@ -318,9 +315,8 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		if definesPeople(c.Type) || c.Disabled {
 			continue
 		}
-		recs, err := l.cfg.Store.Records(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount})
-		if err != nil {
-			return res, fmt.Errorf("linking: reading accounts of connection %q: %w", id, err)
+		recs := func(fn func(resync.StoredRecord) error) error {
+			return l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount}, fn)
 		}
 		if err := p.connection(ctx, c, recs, nil, true); err != nil {
 			return res, err
@@ -340,7 +336,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		}
 		id := page[0].ConnectionID
 		if !done[id] {
-			if err := p.connection(ctx, resync.Connection{ID: id, Tenant: tenant}, nil, nil, true); err != nil {
+			if err := p.connection(ctx, resync.Connection{ID: id, Tenant: tenant}, records(nil), nil, true); err != nil {
 				return res, err
 			}
 		}
@@ -373,7 +369,56 @@ func (l *Linker) correlateChanges(ctx context.Context, ts *tenantState, cs *resy
 		}
 		recs = append(recs, resync.StoredRecord{ConnectionID: c.ID, Kind: ch.Kind, Key: ch.Key, Record: ch.Record})
 	}
-	return res, p.connection(ctx, c, recs, removed, false)
+	return res, p.connection(ctx, c, records(recs), removed, false)
+}
+
+// records iterates over recs.
+func records(recs []resync.StoredRecord) func(func(resync.StoredRecord) error) error {
+	return func(fn func(resync.StoredRecord) error) error {
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// recordSearcher is the method set of storage.RecordSearcher.
+type recordSearcher interface {
+	SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error)
+}
+
+// eachRecord calls fn with each record of q.ConnectionID matching q, a
+// page at a time with a storage.RecordSearcher, else all at once.
+func (l *Linker) eachRecord(ctx context.Context, q resync.RecordQuery, fn func(resync.StoredRecord) error) error {
+	rs, ok := l.cfg.Store.(recordSearcher)
+	if !ok {
+		recs, err := l.cfg.Store.Records(ctx, q)
+		if err != nil {
+			return err
+		}
+		return records(recs)(fn)
+	}
+	const page = 1000
+	q.Limit = page
+	var after resync.StoredRecord
+	for {
+		recs, err := rs.SearchRecords(ctx, q, after)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(recs) < page {
+			return nil
+		}
+		last := recs[len(recs)-1]
+		after = resync.StoredRecord{ConnectionID: last.ConnectionID, Kind: last.Kind, Key: last.Key}
+	}
 }
 
 func (l *Linker) newPass(ctx context.Context, ts *tenantState, tenant, runID string, conns map[string]resync.Connection, res *Result) (*pass, error) {
@@ -398,7 +443,7 @@ type findingKey struct {
 // longer counts): links of other accounts are deleted and their findings
 // closed. Otherwise the accounts in removed lose their links and
 // findings, and the connection's other open findings are confirmed.
-func (p *pass) connection(ctx context.Context, c resync.Connection, recs []resync.StoredRecord, removed map[string]bool, whole bool) error {
+func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
 	l := p.l
 	old := map[string]Link{}
 	var after AccountRef
@@ -432,10 +477,10 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs []resyn
 	}
 	w := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
 	seen := map[string]bool{}
-	for _, r := range recs {
+	err := recs(func(r resync.StoredRecord) error {
 		a, ok := r.Record.(*resync.Account)
 		if !ok || a == nil {
-			continue
+			return nil
 		}
 		p.res.Accounts++
 		seen[r.Key] = true
@@ -458,6 +503,10 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs []resyn
 				delete(open, findingKey{kind, r.Key})
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("linking: reading accounts of connection %q: %w", c.ID, err)
 	}
 	for key := range old {
 		if !seen[key] && (whole || removed[key]) {

@@ -35,11 +35,21 @@ func NormalizeEmail(email string, aliases map[string]string) string {
 	return local + "@" + domain
 }
 
-// source is one identity with what the join needs.
+// source is one identity with what the join needs: a slim copy, so that
+// the cached people do not keep groups and attributes.
 type source struct {
-	rec  resync.StoredRecord
-	id   *resync.Identity
-	hris bool
+	conn     string
+	id       *resync.Identity
+	username string
+	removed  bool
+	hris     bool
+}
+
+// newSource returns the source of identity r of connection conn.
+func newSource(conn string, r resync.StoredRecord, idn *resync.Identity, hris bool) *source {
+	return &source{conn: conn, hris: hris, removed: !r.RemovedAt.IsZero(), username: idn.Attributes["username"],
+		id: &resync.Identity{Key: idn.Key, EmployeeID: idn.EmployeeID, ExternalID: idn.ExternalID, Email: idn.Email,
+			Name: idn.Name, Status: idn.Status, StartDate: idn.StartDate, EndDate: idn.EndDate}}
 }
 
 // person is a Person being built, with its sources.
@@ -123,7 +133,7 @@ func buildPeople(srcs []*source, aliases map[string]string) *people {
 		p.settle()
 		ps.all = append(ps.all, p)
 		for _, s := range append(slices.Clone(p.hris), p.idp...) {
-			ps.byRef[IdentityRef(s.rec.ConnectionID, s.id.Key)] = p
+			ps.byRef[IdentityRef(s.conn, s.id.Key)] = p
 			add(ps.byKey, s.id.Key, p)
 			add(ps.byKey, s.id.ExternalID, p)
 			add(ps.byEmp, strings.TrimSpace(s.id.EmployeeID), p)
@@ -131,7 +141,7 @@ func buildPeople(srcs []*source, aliases map[string]string) *people {
 				add(ps.byEmail, e, p)
 				add(ps.byUser, e[:strings.LastIndexByte(e, '@')], p)
 			}
-			add(ps.byUser, strings.ToLower(strings.TrimSpace(s.id.Attributes["username"])), p)
+			add(ps.byUser, strings.ToLower(strings.TrimSpace(s.username)), p)
 		}
 	}
 	return ps
@@ -151,7 +161,7 @@ func add(m map[string][]*person, k string, p *person) {
 // status is the status of an identity: a removed one counts as
 // deprovisioned.
 func (s *source) status() resync.LifecycleStatus {
-	if !s.rec.RemovedAt.IsZero() {
+	if s.removed {
 		return resync.StatusDeprovisioned
 	}
 	return s.id.Status
@@ -173,14 +183,13 @@ func statusRank(st resync.LifecycleStatus) int {
 // precedence Person documents.
 func (p *person) settle() {
 	bySource := func(a, b *source) int {
-		return cmp.Or(cmp.Compare(a.rec.ConnectionID, b.rec.ConnectionID), cmp.Compare(a.id.Key, b.id.Key))
+		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.id.Key, b.id.Key))
 	}
 	slices.SortFunc(p.hris, bySource)
 	slices.SortFunc(p.idp, bySource)
 	first := append(slices.Clone(p.hris), p.idp...)
-	p.ID = IdentityRef(first[0].rec.ConnectionID, first[0].id.Key)
+	p.ID = IdentityRef(first[0].conn, first[0].id.Key)
 	for _, s := range first {
-		p.Identities = append(p.Identities, s.rec)
 		if p.EmployeeID == "" {
 			p.EmployeeID = s.id.EmployeeID
 		}
@@ -233,10 +242,9 @@ func (p *person) offboarded(now time.Time) (bool, string) {
 	return false, ""
 }
 
-// view returns the Person as of now.
+// view returns the Person as of now, without Identities.
 func (p *person) view(now time.Time) Person {
 	v := p.Person
-	v.Identities = slices.Clone(p.Identities)
 	v.Offboarded, v.OffboardedWhy = p.offboarded(now)
 	return v
 }
