@@ -4,7 +4,9 @@
 // the exports change (an offboarding, a new hire, a group move, an AWS
 // account removed) and the change log shows exactly what changed; finally
 // an empty IdP export trips the delete guard, and the held change set is
-// rejected.
+// rejected. Accounts are linked to people (package linking) after each
+// applied change set: the offboarding opens a gap (Jane deprovisioned,
+// her AWS user still active), which the accounts resync closes.
 //
 //	go run ./examples/quickstart [-dir DIR] [-db FILE]
 //
@@ -33,6 +35,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
 )
@@ -86,6 +89,7 @@ type demo struct {
 	engine *resync.Engine
 	store  resync.Store
 	conns  []resync.Connection
+	linker *linking.Linker
 }
 
 // run is the whole program: it writes its report to w and returns the
@@ -122,6 +126,13 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 	source.Add(d.conns...)
 	admins := resynctest.Admins{tenant: {admin}}
 	slowFiles := withLatency(file.Factory, pageDelay)
+	// The linker links AWS users to people of the HRIS and the IdP after
+	// every change set the engine applies. (UnusedAfter is off: the
+	// sample's last logins are fixed dates.)
+	d.linker, err = linking.New(linking.Config{Store: d.store, Connections: source, Authorizer: admins, UnusedAfter: -1})
+	if err != nil {
+		return err
+	}
 
 	d.engine, err = resync.New(ctx, resync.Config{
 		Store:       d.store,
@@ -134,6 +145,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		// platform keeps the default (30s between two reads of a
 		// connection), which bounds what an admin's repeated clicks cost.
 		MinReadInterval: time.Second,
+		AfterApply:      d.linker.AfterApply,
 	})
 	if err != nil {
 		return err
@@ -235,6 +247,9 @@ func (d *demo) changes(ctx context.Context) error {
 	if err := d.printChanges(ctx, info); err != nil {
 		return err
 	}
+	if err := d.printGaps(ctx, info.ID); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(d.w, "\n  Jane Doe's AWS user is deleted (aws.json); accounts resync of Infrastructure:")
 	if err := d.editAccounts(func(accts []map[string]any) []map[string]any {
@@ -251,7 +266,35 @@ func (d *demo) changes(ctx context.Context) error {
 	if info, err = d.resync(ctx, d.accounts); err != nil {
 		return err
 	}
-	return d.printChanges(ctx, info)
+	if err := d.printChanges(ctx, info); err != nil {
+		return err
+	}
+	return d.printGaps(ctx, info.ID)
+}
+
+// printGaps shows the offboarding gaps a run opened and closed: people
+// who left but still hold an active account.
+func (d *demo) printGaps(ctx context.Context, runID string) error {
+	gaps, err := d.linker.Findings(ctx, tenant, admin, linking.FindingQuery{Kind: linking.FindingOffboardingGap, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, g := range gaps {
+		conn := g.ConnectionID
+		for _, c := range d.conns {
+			if c.ID == g.ConnectionID {
+				conn = c.Name
+			}
+		}
+		switch runID {
+		case g.OpenedRun:
+			fmt.Fprintf(d.w, "  offboarding gap opened: %s still has %s user %s (%s)\n", g.PersonID, conn, g.AccountKey, g.Detail)
+		case g.ClosedRun:
+			fmt.Fprintf(d.w, "  offboarding gap closed: %s no longer has %s user %s (open since %s)\n",
+				g.PersonID, conn, g.AccountKey, g.OpenedAt.Format(time.TimeOnly))
+		}
+	}
+	return nil
 }
 
 // deleteGuard empties the IdP export: the resync holds the change set

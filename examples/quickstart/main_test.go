@@ -39,6 +39,10 @@ func TestRun(t *testing.T) {
 		"~ group 00g1 Engineering: members -barbara.liskov@acme.example +sam.rivera@acme.example\n",
 		"~ group 00g2 Sales: members +barbara.liskov@acme.example\n",
 		"- account AIDA0000000000000004 jane.doe\n",
+		// Linking: the gap opens with the offboarding and closes with the
+		// accounts resync.
+		"offboarding gap opened: hris:E003 still has AWS prod user AIDA0000000000000004 (hris:E003 terminated at the HRIS)\n",
+		"offboarding gap closed: hris:E003 no longer has AWS prod user AIDA0000000000000004 (open since ",
 		// The delete guard.
 		"[notify in_app → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",
 		"[notify email → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",
