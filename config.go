@@ -53,14 +53,16 @@ type Config struct {
 	//
 	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
 	NotifyScheduled func(RunInfo) bool
-	// AfterApply is called after each successful read of a connection,
-	// with the change set the read applied (no Changes when nothing
-	// changed), and after an approved held change set is applied, from
-	// the goroutine that applied it, before the run completes. It is
-	// where accounts are linked to people: pass a linking.Linker's
-	// AfterApply. An error is logged and does not fail the read: the
-	// change set is applied. Default nil.
-	AfterApply func(ctx context.Context, cs *ChangeSet) error
+	// AfterRun is called when every read of a run has ended and its
+	// change sets are applied, before its final status is stored and
+	// notified, with the run (Status set, the connections' results); and
+	// after an approved held change set is applied, with the run that
+	// held it, as stored. What each change set applied is in the change
+	// log under the run's ID (Store.Changes). It is where accounts are
+	// linked to people, once the run's IdP, HRIS and accounts are all
+	// applied: pass a linking.Linker's AfterRun. An error is logged and
+	// changes nothing about the run. Default nil.
+	AfterRun func(ctx context.Context, run RunInfo) error
 
 	// PersonnelTypes is the default personnel scope. Default: the types
 	// the product's "Resync Personnel" action covers, IdP, HRIS,

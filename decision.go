@@ -114,12 +114,6 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 		return HeldSummary{}, err
 	}
 	d := Decision{Kind: kind, By: by, At: e.cfg.Clock.Now(), Reason: reason}
-	// The changes to hand to Config.AfterApply once applied: a decider
-	// need not keep them.
-	var applied *ChangeSet
-	if kind == ConnApplied && e.cfg.AfterApply != nil {
-		applied, _ = e.cfg.Store.GetHeld(ctx, tenant, heldID)
-	}
 	var sum HeldSummary
 	if dec := e.decider(); dec != nil {
 		var err error
@@ -155,8 +149,12 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 		}
 		sum.Decision = d
 	}
-	if applied != nil {
-		e.afterApply(ctx, applied)
+	if kind == ConnApplied && e.cfg.AfterRun != nil {
+		if info, err := e.cfg.Store.GetRun(ctx, tenant, sum.RunID); err == nil {
+			e.afterRun(ctx, info)
+		} else {
+			e.log.Warn("after run: reading the run that held the change set", "tenant", tenant, "run", sum.RunID, "err", err)
+		}
 	}
 	e.log.Info("held change set decided", "tenant", tenant, "held", heldID, "connection", sum.ConnectionID, "decision", kind,
 		"by", by.label(), "reason", reason, "added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)

@@ -191,6 +191,9 @@ func (e *Engine) runLoop(r *Run) {
 	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
 	r.info.FinishedAt = e.cfg.Clock.Now()
 	e.mu.Unlock()
+	// What the run applied stays applied when it was canceled: it is
+	// followed up all the same.
+	e.afterRun(context.WithoutCancel(r.ctx), r.Info())
 	e.persist(r)
 	r.acks.Wait() // every requester is acknowledged before it hears of the end
 	e.notify(r, NotifyRunCompleted, nil)

@@ -488,18 +488,16 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 		}
 	}
 	res.Status = ConnSucceeded
-	e.afterApply(ctx, cs)
 	return nil
 }
 
-// afterApply calls Config.AfterApply with an applied change set, logging
-// its error.
-func (e *Engine) afterApply(ctx context.Context, cs *ChangeSet) {
-	if e.cfg.AfterApply == nil {
+// afterRun calls Config.AfterRun, logging its error.
+func (e *Engine) afterRun(ctx context.Context, info RunInfo) {
+	if e.cfg.AfterRun == nil {
 		return
 	}
-	if err := e.cfg.AfterApply(ctx, cs); err != nil {
-		e.log.Warn("after apply", "tenant", cs.Tenant, "connection", cs.ConnectionID, "run", cs.RunID, "err", err)
+	if err := e.cfg.AfterRun(ctx, info); err != nil {
+		e.log.Warn("after run", "tenant", info.Tenant, "run", info.ID, "err", err)
 	}
 }
 

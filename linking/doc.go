@@ -7,12 +7,12 @@
 // A Linker works beside an Engine, on the same Store (which must
 // implement storage.LinkStore: memstore, stores/sqlite and
 // stores/postgres do), ConnectionSource and Authorizer. The engine calls
-// it after each change set it applies:
+// it after each run:
 //
 //	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: authz})
 //	...
 //	engine, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: authz,
-//		Connectors: connectors, AfterApply: lk.AfterApply})
+//		Connectors: connectors, AfterRun: lk.AfterRun})
 //
 // # People
 //
@@ -65,19 +65,22 @@
 //
 // # When correlation runs
 //
-// After a change set of an IdP or HRIS connection with changes, every
-// account of the tenant is correlated again against the people, built
-// again from the stored identities. After a change set of another
-// connection, only the accounts it added, changed or removed are; the
-// connection's other open findings are confirmed by the read. The people
-// are cached per tenant in the Linker between these. Correlate correlates
-// the whole tenant again, for what time alone changes (an end date
-// passing, an account becoming unused): call it daily, or after a
-// scheduled run. The connections of one run are applied, and so
-// correlated, one at a time: when the IdP and the HRIS of a person both
-// change in one run, the findings may show the state between the two.
-// Correlations of one tenant are serialized within a Linker; engines in
-// several processes each correlate the change sets they apply.
+// Once a run's reads have all ended (resync.Config.AfterRun), the
+// Linker reads what the run applied from the change log. If an identity
+// of an IdP or HRIS connection changed, every account of the tenant is
+// correlated again against the people, built again from the stored
+// identities. Otherwise only the accounts the run added, changed or
+// removed are, and the other open findings of each connection the run
+// read are confirmed by that read. Correlating once per run, not once per
+// connection, keeps a run whose IdP and accounts change together from
+// showing the state between the two. An approved held change set is
+// correlated when it is applied. The people are cached per tenant in the
+// Linker between runs (a new Linker builds them on its first run).
+// Correlate correlates the whole tenant again, for what time alone
+// changes (an end date passing, an account becoming unused): call it
+// daily, or after a scheduled run. Correlations of one tenant are
+// serialized within a Linker; engines in several processes each
+// correlate the runs they carry out.
 //
 // # Decisions
 //

@@ -60,8 +60,8 @@ type Config struct {
 }
 
 // Linker links a tenant's accounts to its people, keeps the findings and
-// records admins' decisions. Create it with New and hand AfterApply to
-// resync.Config.AfterApply. It is safe for concurrent use.
+// records admins' decisions. Create it with New and hand AfterRun to
+// resync.Config.AfterRun. It is safe for concurrent use.
 type Linker struct {
 	cfg   Config
 	store linkStore
@@ -149,40 +149,120 @@ func (l *Linker) tenant(t string) *tenantState {
 // definesPeople reports whether a connection type's identities are people.
 func definesPeople(t resync.ConnectionType) bool { return t == resync.IdP || t == resync.HRIS }
 
-// AfterApply correlates after a change set was applied; pass it as
-// resync.Config.AfterApply. A change set of an IdP or HRIS connection
-// with changes rebuilds the tenant's people and correlates every account
-// of the tenant; one of another connection correlates the accounts it
-// added, changed or removed, and confirms the connection's other open
-// findings (the read saw them still there). A change set of a
-// connection the ConnectionSource no longer lists does nothing.
-func (l *Linker) AfterApply(ctx context.Context, cs *resync.ChangeSet) error {
-	_, err := l.CorrelateChanges(ctx, cs)
+// AfterRun correlates what a run applied; pass it as
+// resync.Config.AfterRun. See CorrelateRun.
+func (l *Linker) AfterRun(ctx context.Context, run resync.RunInfo) error {
+	_, err := l.CorrelateRun(ctx, run)
 	return err
 }
 
-// CorrelateChanges is AfterApply, returning the work it did. cs is a
-// change set the engine applied.
-func (l *Linker) CorrelateChanges(ctx context.Context, cs *resync.ChangeSet) (Result, error) {
-	conns, err := l.connections(ctx, cs.Tenant)
+// CorrelateRun correlates what a run applied, as its change-log entries
+// (resync.Store.Changes by run ID) say, and returns the work it did. If
+// an identity of an IdP or HRIS connection changed, or the Linker has not
+// yet built the tenant's people, it builds them and correlates every
+// account of the tenant. Otherwise it correlates only the accounts the
+// run added, changed or removed, and confirms the other open findings of
+// each connection the run read (run.Connections with status
+// resync.ConnSucceeded): the read saw them still there.
+func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, error) {
+	if run.Tenant == "" || run.ID == "" {
+		return Result{}, invalid("CorrelateRun needs the run's tenant and ID")
+	}
+	conns, err := l.connections(ctx, run.Tenant)
 	if err != nil {
 		return Result{}, err
 	}
-	c, ok := conns[cs.ConnectionID]
-	if !ok {
-		return Result{}, nil
+	// The connections the run changed, and whether people changed.
+	changed := map[string]bool{}
+	people := false
+	err = l.eachChange(ctx, resync.ChangeQuery{Tenant: run.Tenant, RunID: run.ID}, func(e resync.ChangeLogEntry) error {
+		c, ok := conns[e.ConnectionID]
+		if !ok {
+			return nil
+		}
+		if definesPeople(c.Type) {
+			people = people || e.Kind == resync.KindIdentity
+		} else if e.Kind == resync.KindAccount {
+			changed[e.ConnectionID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, err
 	}
-	ts := l.tenant(cs.Tenant)
+	ts := l.tenant(run.Tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if definesPeople(c.Type) {
-		if len(cs.Changes) == 0 && ts.people != nil {
-			return Result{}, nil
-		}
+	if people || ts.people == nil {
 		ts.people = nil
-		return l.correlateAll(ctx, ts, cs.Tenant, cs.RunID, conns)
+		return l.correlateAll(ctx, ts, run.Tenant, run.ID, conns)
 	}
-	return l.correlateChanges(ctx, ts, cs, conns)
+	for _, r := range run.Connections {
+		if r.Status == resync.ConnSucceeded {
+			if _, ok := changed[r.ConnectionID]; !ok {
+				changed[r.ConnectionID] = false
+			}
+		}
+	}
+	var res Result
+	p, err := l.newPass(ctx, ts, run.Tenant, run.ID, conns, &res)
+	if err != nil {
+		return res, err
+	}
+	for _, id := range slices.Sorted(maps.Keys(changed)) {
+		c, ok := conns[id]
+		if !ok || c.Disabled || definesPeople(c.Type) {
+			continue
+		}
+		var recs []resync.StoredRecord
+		removed := map[string]bool{}
+		if changed[id] {
+			// The latest entry of each key decides.
+			latest := map[string]resync.ChangeLogEntry{}
+			err := l.eachChange(ctx, resync.ChangeQuery{Tenant: run.Tenant, RunID: run.ID, ConnectionID: id, Kind: resync.KindAccount},
+				func(e resync.ChangeLogEntry) error {
+					latest[e.Key] = e
+					return nil
+				})
+			if err != nil {
+				return res, err
+			}
+			for _, key := range slices.Sorted(maps.Keys(latest)) {
+				e := latest[key]
+				if e.After == nil {
+					removed[key] = true
+					continue
+				}
+				recs = append(recs, resync.StoredRecord{ConnectionID: id, Kind: e.Kind, Key: key, Record: e.After})
+			}
+		}
+		if err := p.connection(ctx, c, records(recs), removed, false); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// eachChange calls fn with each change-log entry matching q, a page at a
+// time.
+func (l *Linker) eachChange(ctx context.Context, q resync.ChangeQuery, fn func(resync.ChangeLogEntry) error) error {
+	const page = 1000
+	q.Limit = page
+	for {
+		es, err := l.cfg.Store.Changes(ctx, q)
+		if err != nil {
+			return fmt.Errorf("linking: reading the change log of run %q: %w", q.RunID, err)
+		}
+		for _, e := range es {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(es) < page {
+			return nil
+		}
+		q.AfterSeq = es[len(es)-1].Seq
+	}
 }
 
 // Correlate correlates every account of the tenant against its people,
@@ -343,33 +423,6 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		after = AccountRef{ConnectionID: id}
 	}
 	return res, nil
-}
-
-// correlateChanges correlates the accounts a change set of an account
-// connection touched.
-func (l *Linker) correlateChanges(ctx context.Context, ts *tenantState, cs *resync.ChangeSet, conns map[string]resync.Connection) (Result, error) {
-	var res Result
-	c := conns[cs.ConnectionID]
-	if c.Disabled {
-		return res, nil
-	}
-	p, err := l.newPass(ctx, ts, cs.Tenant, cs.RunID, conns, &res)
-	if err != nil {
-		return res, err
-	}
-	var recs []resync.StoredRecord
-	removed := map[string]bool{}
-	for _, ch := range cs.Changes {
-		if ch.Kind != resync.KindAccount {
-			continue
-		}
-		if ch.Op == resync.OpRemove || ch.Op == resync.OpErase || ch.Record == nil {
-			removed[ch.Key] = true
-			continue
-		}
-		recs = append(recs, resync.StoredRecord{ConnectionID: c.ID, Kind: ch.Kind, Key: ch.Key, Record: ch.Record})
-	}
-	return res, p.connection(ctx, c, records(recs), removed, false)
 }
 
 // records iterates over recs.

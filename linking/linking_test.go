@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ const tenant = "acme"
 
 var admin = resync.Principal{ID: "u1", Email: "admin@acme.example"}
 
-// env is an engine on memstore with a Linker on AfterApply, in virtual
+// env is an engine on memstore with a Linker on AfterRun, in virtual
 // time.
 type env struct {
 	t     *testing.T
@@ -40,6 +42,12 @@ var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 // newEnv starts an engine and linker over store (nil: a memstore) with the
 // connections given and cfg's linking settings.
 func newEnv(t *testing.T, store resync.Store, cfg linking.Config, conns ...resync.Connection) *env {
+	t.Helper()
+	return newEnvGuard(t, store, cfg, resync.DeleteGuard{Disabled: true}, conns...)
+}
+
+// newEnvGuard is newEnv with the engine's delete guard.
+func newEnvGuard(t *testing.T, store resync.Store, cfg linking.Config, guard resync.DeleteGuard, conns ...resync.Connection) *env {
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), clock: resynctest.NewClock(t0), src: resynctest.NewSource(), fakes: resynctest.NewFakes()}
 	if store == nil {
@@ -68,8 +76,8 @@ func newEnv(t *testing.T, store resync.Store, cfg linking.Config, conns ...resyn
 	e.lk = lk
 	eng, err := resync.New(e.ctx, resync.Config{
 		Store: store, Connections: e.src, Connectors: e.fakes.Factories(ps...), Authorizer: cfg.Authorizer,
-		Clock: e.clock, MinReadInterval: -1, AfterApply: lk.AfterApply,
-		DeleteGuard: resync.DeleteGuard{Disabled: true},
+		Clock: e.clock, MinReadInterval: -1, AfterRun: lk.AfterRun,
+		DeleteGuard: guard,
 	})
 	require.NoError(t, err)
 	e.eng = eng
@@ -85,12 +93,18 @@ func (e *env) set(id string, recs ...resync.Record) {
 // sync reads every connection of the tenant and returns the run's ID.
 func (e *env) sync() string {
 	e.t.Helper()
+	return e.syncInfo().ID
+}
+
+// syncInfo reads every connection of the tenant and returns the run.
+func (e *env) syncInfo() resync.RunInfo {
+	e.t.Helper()
 	run, err := e.eng.Start(e.ctx, resync.Request{Tenant: tenant, Initiator: admin, Scope: resync.Scope{Kind: resync.ScopeAll}})
 	require.NoError(e.t, err)
 	info, err := run.Wait(e.ctx)
 	require.NoError(e.t, err)
 	require.Equal(e.t, resync.RunSucceeded, info.Status, "%+v", info.Connections)
-	return info.ID
+	return info
 }
 
 // link returns the link of an account.
@@ -538,4 +552,95 @@ func TestNewNeedsLinkStore(t *testing.T) {
 	assert.Contains(t, err.Error(), "storage.LinkStore")
 	_, err = linking.New(linking.Config{})
 	assert.True(t, errors.Is(err, resync.ErrInvalidRequest))
+}
+
+// A run that changed accounts only correlates those, against the cached
+// people; one that changed the IdP correlates the whole tenant.
+func TestIncremental(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	var recs []resync.Record
+	for i := range 50 {
+		recs = append(recs, acct(fmt.Sprintf("a%d", i), func(a *resync.Account) { a.OwnerEmail = fmt.Sprintf("p%d@acme.example", i) }))
+	}
+	e.set("okta", active("00u1", "p1@acme.example"), active("00u2", "p2@acme.example"))
+	e.set("aws", recs...)
+	e.sync()
+	recs[7] = acct("a7", func(a *resync.Account) { a.OwnerEmail = "p2@acme.example" })
+	recs = slices.Delete(recs, 9, 10)
+	e.set("aws", recs...)
+	run, err := e.eng.ResyncAccounts(e.ctx, tenant, admin, resync.Infrastructure)
+	require.NoError(t, err)
+	info, err := run.Wait(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "okta:00u2", e.link("aws", "a7").PersonID)
+	_, _, err = e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{})
+	require.NoError(t, err)
+	// Correlating the run again shows the work: one account evaluated.
+	res, err := e.lk.CorrelateRun(e.ctx, info)
+	require.NoError(t, err)
+	assert.Equal(t, linking.Result{Accounts: 1, People: 2}, res)
+	orphans := e.findings(linking.FindingQuery{Kind: linking.FindingOrphaned})
+	closed := 0
+	for _, f := range orphans {
+		if !f.Open() {
+			closed++
+			assert.Contains(t, []string{"a7", "a9"}, f.AccountKey)
+			assert.Equal(t, info.ID, f.ClosedRun)
+		}
+	}
+	assert.Equal(t, 2, closed, "a7 now linked, a9 gone")
+
+	e.set("okta", active("00u1", "p1@acme.example"), active("00u2", "p2@acme.example"), active("00u3", "p3@acme.example"))
+	info2 := e.syncInfo()
+	res, err = e.lk.CorrelateRun(e.ctx, info2)
+	require.NoError(t, err)
+	assert.True(t, res.Rebuilt)
+	assert.Equal(t, 49, res.Accounts, "the whole tenant, as stored")
+	assert.Equal(t, "okta:00u3", e.link("aws", "a3").PersonID)
+}
+
+// Links of a connection the source no longer lists go, with their
+// findings, at the next full correlation.
+func TestConnectionGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws, gh)
+	e.set("okta", active("00u1", "jane@acme.example"))
+	e.set("aws", acct("x", nil))
+	e.set("gh", acct("y", nil))
+	e.sync()
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true}), 2)
+	e.src.Remove(tenant)
+	for _, c := range []resync.Connection{okta, aws} {
+		c.Tenant = tenant
+		e.src.Add(c)
+	}
+	res, err := e.lk.Correlate(e.ctx, tenant, admin, "")
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Closed)
+	links, _, err := e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{})
+	require.NoError(t, err)
+	require.Len(t, links, 1)
+	assert.Equal(t, "aws", links[0].ConnectionID)
+}
+
+// An approved held change set is correlated like a read's: the gap it
+// removes closes.
+func TestApprovedHeldCorrelates(t *testing.T) {
+	t.Parallel()
+	e := newEnvGuard(t, nil, linking.Config{}, resync.DeleteGuard{}, okta, aws)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned})
+	e.set("aws", acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }))
+	e.sync()
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true, Kind: linking.FindingOffboardingGap}), 1)
+	e.set("aws")
+	run, err := e.eng.ResyncAccounts(e.ctx, tenant, admin, resync.Infrastructure)
+	require.NoError(t, err)
+	info, err := run.Wait(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, resync.ConnHeld, info.Connections[0].Status)
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true}), 1, "held: nothing applied, the gap stays")
+	_, err = e.eng.Approve(e.ctx, tenant, info.Connections[0].HeldID, admin, "Jane's user was deleted")
+	require.NoError(t, err)
+	assert.Empty(t, e.findings(linking.FindingQuery{OpenOnly: true}))
 }

@@ -145,7 +145,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		// platform keeps the default (30s between two reads of a
 		// connection), which bounds what an admin's repeated clicks cost.
 		MinReadInterval: time.Second,
-		AfterApply:      d.linker.AfterApply,
+		AfterRun:        d.linker.AfterRun,
 	})
 	if err != nil {
 		return err

@@ -170,9 +170,13 @@ func linkingScale(b *testing.B, store resync.Store) {
 			a := &resync.Account{Key: fmt.Sprintf("%s-%d", conns[1], i+1), Username: "renamed", Status: resync.StatusSuspended}
 			cs.Changes = append(cs.Changes, resync.Change{Op: resync.OpUpdate, Kind: resync.KindAccount, Key: a.Key, Record: a, Fingerprint: resync.Fingerprint(a)})
 		}
-		_, _ = store.Snapshot(ctx, tenant, conns[1], func(resync.RecordKind, string, uint64, uint64) error { return nil })
+		version, err := store.Snapshot(ctx, tenant, conns[1], func(resync.RecordKind, string, uint64, uint64) error { return nil })
+		require.NoError(b, err)
+		cs.BaseVersion = version
+		require.NoError(b, store.Apply(ctx, cs))
 		start = time.Now()
-		res, err := lk.CorrelateChanges(ctx, cs)
+		res, err := lk.CorrelateRun(ctx, resync.RunInfo{ID: "run-inc", Tenant: tenant,
+			Connections: []resync.ConnectionResult{{ConnectionID: conns[1], Status: resync.ConnSucceeded}}})
 		took := time.Since(start)
 		require.NoError(b, err)
 		require.Equal(b, 100, res.Accounts)

@@ -41,7 +41,7 @@ func TestLinkingOffboardingScene(t *testing.T) {
 		lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll, Clock: clock})
 		require.NoError(t, err)
 		e, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Connectors: fakes.Factories("okta", "aws"),
-			Authorizer: resynctest.AllowAll, Clock: clock, MinReadInterval: -1, AfterApply: lk.AfterApply,
+			Authorizer: resynctest.AllowAll, Clock: clock, MinReadInterval: -1, AfterRun: lk.AfterRun,
 			DeleteGuard: resync.DeleteGuard{Disabled: true}})
 		require.NoError(t, err)
 		return lk, e
