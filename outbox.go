@@ -188,8 +188,10 @@ func (e *Engine) attempt(ctx context.Context, n Notification) {
 		if d, ok := RetryDelay(err); ok {
 			retryAfter = max(retryAfter, d)
 		}
-		giveUpAt := n.At.Add(e.cfg.NotifyGiveUp)
-		if IsPermanent(err) || !e.cfg.Clock.Now().Add(retryAfter).Before(giveUpAt) {
+		// The last attempt is made when NotifyGiveUp is over.
+		left := n.At.Add(e.cfg.NotifyGiveUp).Sub(e.cfg.Clock.Now())
+		retryAfter = min(retryAfter, left)
+		if IsPermanent(err) || left <= 0 {
 			retryAfter = 0
 			e.log.Warn("notification given up", "tenant", n.Tenant, "run", n.Run.ID, "notification", n.ID, "err", err)
 		} else {

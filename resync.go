@@ -42,17 +42,17 @@ type Engine struct {
 	// (Config.MinReadInterval).
 	lastStart map[connKey]time.Time
 
-	runWG   sync.WaitGroup // run goroutines
-	readWG  sync.WaitGroup // read goroutines and other helpers
-	hbStop  chan struct{}
-	hbDone  chan struct{}
+	runWG  sync.WaitGroup // run goroutines
+	readWG sync.WaitGroup // read goroutines and other helpers
+	hbStop chan struct{}
+	hbDone chan struct{}
 	// ob is the store's outbox when it has one and a Notifier is set;
 	// the dispatcher goroutine delivers from it.
 	ob       outboxStore
 	dispWake chan struct{}
 	dispStop chan struct{}
 	dispDone chan struct{}
-	closeMu sync.Mutex
+	closeMu  sync.Mutex
 }
 
 // New validates cfg, fills its defaults, takes the instance lease and marks
