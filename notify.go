@@ -67,11 +67,16 @@ type Notification struct {
 // Notifier delivers notifications: in-product messages and emails.
 //
 // Contract: Notify delivers n to every recipient on n.Channel, or returns an
-// error. The engine retries failed deliveries a few times with backoff,
-// records the final error on the run, and never fails a run because of it:
-// Notify should therefore be idempotent where it can be. It must honour ctx
-// and be safe for concurrent use. A Notifier may ignore channels it does not
-// serve (return nil).
+// error. The engine retries failed deliveries with backoff (with a Store
+// that keeps an outbox, until Config.NotifyGiveUp; see Notifications in the
+// package doc), records the final error on the run, and never fails a run
+// because of it. A Permanent error is not retried. Delivery is at least
+// once: the same notification may come again (after a crash between
+// delivering and recording it, say), with the same n.ID, which a Notifier
+// passes on (an idempotency key, a message ID) so that receivers drop the
+// duplicate. It must honour ctx (an attempt is bounded by Config.LeaseTTL)
+// and be safe for concurrent use. A Notifier may ignore channels it does
+// not serve (return nil).
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
