@@ -1,6 +1,9 @@
 // Package memstore is an in-memory resync.Store: the default for tests,
 // examples and single-process tools. It implements the whole contract of
-// package storage (it passes resynctest.TestStore) and is safe for
+// package storage, its optional capabilities included (Eraser,
+// RecordSearcher, HeldDecider and Outbox: notifications wait in memory
+// until delivered, so an engine's run never waits for its Notifier), and
+// passes resynctest.TestStore. It is safe for
 // concurrent use, but keeps nothing across restarts; use stores/sqlite or
 // stores/postgres for that.
 //
