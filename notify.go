@@ -186,7 +186,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	}
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.NotifyScheduled) {
+	for _, n := range e.notes(kind, info, admins, held) {
 		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))

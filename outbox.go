@@ -137,8 +137,9 @@ func (e *Engine) dispatch() {
 
 // deliverClaimed delivers claimed notifications: those of one run in the
 // order they were enqueued, different runs at once. An attempt not begun
-// by deadline is left for the lease to expire, so that it never starts
-// after another engine may have claimed the notification again.
+// by deadline, or when Close was called, is left for the lease to expire:
+// it never starts after another engine may have claimed the notification
+// again, and Close waits only for the attempts under way.
 func (e *Engine) deliverClaimed(ctx context.Context, ns []Notification, deadline time.Time) {
 	type runKey struct{ tenant, id string }
 	var order []runKey
@@ -155,6 +156,11 @@ func (e *Engine) deliverClaimed(ctx context.Context, ns []Notification, deadline
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for _, n := range groups[k] {
+				select {
+				case <-e.dispStop:
+					return
+				default:
+				}
 				if ctx.Err() != nil || e.cfg.Clock.Now().After(deadline) {
 					return
 				}
