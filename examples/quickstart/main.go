@@ -17,12 +17,10 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,17 +31,15 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
+	"github.com/openresync/resync/examples/internal/sampleorg"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
-//go:embed sample
-var sample embed.FS
-
-const tenant = "acme"
+const tenant = sampleorg.Tenant
 
 // admin is the tenant's administrator who asks for the resyncs.
-var admin = resync.Principal{ID: "u-ada", Email: "ada.lovelace@acme.example", Name: "Ada Lovelace"}
+var admin = sampleorg.Admin
 
 // Tuning that makes progress visible while keeping the whole program well
 // under a few seconds.
@@ -100,7 +96,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	if err := copySamples(dir); err != nil {
+	if err := sampleorg.Write(dir); err != nil {
 		return err
 	}
 
@@ -110,14 +106,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
 	d := &demo{w: w, dir: dir, store: store, db: dbPath}
-	settings := func(name, format string) map[string]string {
-		return map[string]string{"path": filepath.Join(dir, name), "format": format, "page_size": pageSize}
-	}
-	d.conns = []resync.Connection{
-		{ID: "hris", Tenant: tenant, Type: resync.HRIS, Provider: "bamboohr", Name: "BambooHR", Settings: settings("hris.csv", file.FormatHRISCSV)},
-		{ID: "idp", Tenant: tenant, Type: resync.IdP, Provider: "okta", Name: "Okta", Settings: settings("idp.json", file.FormatIdPJSON)},
-		{ID: "aws-prod", Tenant: tenant, Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod", Settings: settings("aws.json", file.FormatAccountsJSON)},
-	}
+	d.conns = sampleorg.Connections(dir, pageSize)
 	source := resynctest.NewSource()
 	source.Add(d.conns...)
 	admins := resynctest.Admins{tenant: {admin}}
@@ -436,23 +425,6 @@ func (s *slowConnector) CheckHealth(ctx context.Context) error {
 	}
 	_, err := s.Connector.ReadPage(ctx, "")
 	return err
-}
-
-// copySamples writes the embedded sample exports to dir.
-func copySamples(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return fs.WalkDir(sample, "sample", func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := sample.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
-	})
 }
 
 // subject is a one-line summary of a notification.
