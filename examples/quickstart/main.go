@@ -110,7 +110,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 	source := resynctest.NewSource()
 	source.Add(d.conns...)
 	admins := resynctest.Admins{tenant: {admin}}
-	slowFiles := withLatency(file.Factory, pageDelay)
+	slowFiles := sampleorg.WithLatency(file.Factory, pageDelay)
 
 	d.engine, err = resync.New(ctx, resync.Config{
 		Store:       d.store,
@@ -388,43 +388,6 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-// withLatency wraps a factory so that every page read takes at least d:
-// the sample files are read so fast that there would be no progress to show.
-func withLatency(f resync.ConnectorFactory, d time.Duration) resync.ConnectorFactory {
-	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
-		c, err := f(ctx, conn)
-		if err != nil {
-			return nil, err
-		}
-		return &slowConnector{Connector: c, delay: d}, nil
-	}
-}
-
-type slowConnector struct {
-	resync.Connector
-	delay time.Duration
-}
-
-func (s *slowConnector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
-	t := time.NewTimer(s.delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return resync.Page{}, ctx.Err()
-	case <-t.C:
-	}
-	return s.Connector.ReadPage(ctx, cursor)
-}
-
-// CheckHealth passes the check on to the wrapped connector.
-func (s *slowConnector) CheckHealth(ctx context.Context) error {
-	if hc, ok := s.Connector.(resync.HealthChecker); ok {
-		return hc.CheckHealth(ctx)
-	}
-	_, err := s.Connector.ReadPage(ctx, "")
-	return err
 }
 
 // subject is a one-line summary of a notification.

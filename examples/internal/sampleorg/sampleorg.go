@@ -5,10 +5,12 @@
 package sampleorg
 
 import (
+	"context"
 	"embed"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
@@ -53,4 +55,41 @@ func Connections(dir, pageSize string) []resync.Connection {
 		{ID: "idp", Tenant: Tenant, Type: resync.IdP, Provider: "okta", Name: "Okta", Settings: settings("idp.json", file.FormatIdPJSON)},
 		{ID: "aws-prod", Tenant: Tenant, Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod", Settings: settings("aws.json", file.FormatAccountsJSON)},
 	}
+}
+
+// WithLatency wraps a factory so that every page read takes at least d:
+// the sample files are read so fast that there would be no progress to show.
+func WithLatency(f resync.ConnectorFactory, d time.Duration) resync.ConnectorFactory {
+	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
+		c, err := f(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		return &slowConnector{Connector: c, delay: d}, nil
+	}
+}
+
+type slowConnector struct {
+	resync.Connector
+	delay time.Duration
+}
+
+func (s *slowConnector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
+	t := time.NewTimer(s.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return resync.Page{}, ctx.Err()
+	case <-t.C:
+	}
+	return s.Connector.ReadPage(ctx, cursor)
+}
+
+// CheckHealth passes the check on to the wrapped connector.
+func (s *slowConnector) CheckHealth(ctx context.Context) error {
+	if hc, ok := s.Connector.(resync.HealthChecker); ok {
+		return hc.CheckHealth(ctx)
+	}
+	_, err := s.Connector.ReadPage(ctx, "")
+	return err
 }
