@@ -3,6 +3,9 @@ package resync
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"io"
+	"strconv"
 	"time"
 )
 
@@ -51,6 +54,14 @@ type Notification struct {
 	Run RunInfo
 	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
+	// At is when the engine made the notification: when the event
+	// happened, by Config.Clock.
+	At time.Time `json:",omitzero"`
+	// Attempt counts the deliveries of the notification tried so far, this
+	// one included: 1 on the first, more on a retry (also after a
+	// restart, when the store keeps an outbox). 0 when the store keeps
+	// none.
+	Attempt int `json:",omitempty"`
 }
 
 // Notifier delivers notifications: in-product messages and emails.
@@ -78,7 +89,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		if len(to) == 0 {
 			return nil
 		}
-		return []Notification{{ID: notificationID(kind, ch, run, held), Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
+		return []Notification{{ID: notificationID(kind, ch, run, held, to), Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
 	}
 	requesters := run.Requesters
 	if len(requesters) == 0 {
@@ -116,13 +127,22 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 	return out
 }
 
-// notificationID derives a notification's ID from what makes it unique.
-func notificationID(kind NotificationKind, ch Channel, run RunInfo, held *HeldSummary) string {
+// notificationID derives a notification's ID from what makes it unique:
+// the run, the event, the held change set and its connection (if any),
+// the channel and the recipients (the "started" notice of a requester who
+// joined a run differs from the initiator's). It depends on nothing else,
+// so the same notification made again (the same state written twice) has
+// the same ID.
+func notificationID(kind NotificationKind, ch Channel, run RunInfo, held *HeldSummary, to []Principal) string {
 	id := run.ID + "/" + string(kind) + "/" + string(ch)
 	if held != nil {
-		id += "/" + held.ID
+		id += "/" + held.ConnectionID + "/" + held.ID
 	}
-	return id
+	h := fnv.New64a()
+	for _, p := range to {
+		_, _ = io.WriteString(h, p.ID+"\x00"+p.Email+"\x00")
+	}
+	return id + "/" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 func withoutSystem(ps []Principal) []Principal {

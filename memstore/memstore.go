@@ -42,6 +42,10 @@ type Store struct {
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
+	// outbox holds the notifications (storage.Outbox), by tenant + ID;
+	// obSeq orders them.
+	outbox map[tenantID]*note
+	obSeq  int64
 }
 
 type tenantID struct{ tenant, id string }
@@ -115,6 +119,7 @@ func New(cfg ...Config) *Store {
 		held:     map[tenantID]*resync.ChangeSet{},
 		decided:  map[tenantID]resync.HeldSummary{},
 		leases:   map[string]lease{},
+		outbox:   map[tenantID]*note{},
 	}
 	return s
 }
@@ -494,6 +499,11 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 			delete(s.decided, k)
 		}
 	}
+	for k := range s.outbox {
+		if k.tenant == tenant {
+			delete(s.outbox, k)
+		}
+	}
 	return nil
 }
 
@@ -509,6 +519,11 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 	if l := s.changes[tenant]; l != nil {
 		l.deleteFunc(func(e *resync.ChangeLogEntry) bool { return e.At.Before(before) })
 	}
+	for k, n := range s.outbox {
+		if k.tenant == tenant && n.state != statePending && n.doneAt.Before(before) {
+			delete(s.outbox, k)
+		}
+	}
 	return nil
 }
 
@@ -516,6 +531,12 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hold(cs)
+	return nil
+}
+
+// hold is Hold; s.mu is held.
+func (s *Store) hold(cs *resync.ChangeSet) {
 	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if c.heldID != "" {
 		delete(s.held, tenantID{cs.Tenant, c.heldID})
@@ -524,7 +545,6 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	cp.Changes = slices.Clone(cs.Changes)
 	s.held[tenantID{cs.Tenant, cs.ID}] = &cp
 	c.heldID = cs.ID
-	return nil
 }
 
 // HeldChangeSets implements storage.Store.
@@ -579,6 +599,11 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.decideHeld(tenant, id, d)
+}
+
+// decideHeld is DecideHeld; s.mu is held.
+func (s *Store) decideHeld(tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
 	k := tenantID{tenant, id}
 	cs := s.held[k]
 	if cs == nil {
