@@ -35,7 +35,14 @@ func (e *Engine) Notifications(ctx context.Context, tenant string, by Principal,
 	if limit == 0 {
 		limit = 100
 	}
-	log, ok := e.cfg.Store.(notificationLog)
+	s := e.cfg.Store
+	if g, ok := s.(storeGate); ok {
+		s = g.s
+	}
+	if err := live(ctx, "listing notifications of tenant %q", tenant); err != nil {
+		return nil, err
+	}
+	log, ok := s.(notificationLog)
 	if !ok {
 		return nil, fmt.Errorf("%w: the Store keeps no notification log (storage.NotificationLog)", ErrInvalidRequest)
 	}
