@@ -96,7 +96,7 @@ func (p *page) waitJS(expr string) {
 // shot saves a screenshot of the page as <n>-<name>.png.
 func (p *page) shot(name string) {
 	p.t.Helper()
-	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	require.NoError(p.t, err)
 	p.n++
 	path := filepath.Join(p.dir, fmt.Sprintf("%02d-%s.png", p.n, name))
@@ -149,7 +149,7 @@ func (p *page) accessible(screen string) {
 // member without rights refused.
 func TestAdminPage(t *testing.T) {
 	bctx := browser(t)
-	a, err := newApp(t.Context(), t.TempDir(), filepath.Join(t.TempDir(), "resync.db"))
+	a, err := newApp(t.Context(), t.Output(), t.TempDir(), filepath.Join(t.TempDir(), "resync.db"))
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.handler)
 	t.Cleanup(func() {
@@ -176,7 +176,7 @@ func TestAdminPage(t *testing.T) {
 	p.shot("confirmation")
 	p.do(chromedp.Click("#confirm-ok"))
 	p.waitText("#notices", "Personnel resync started by Ada Lovelace.")
-	p.waitText("#progress-table tbody", "idp")
+	p.waitText("#progress-table tbody", "Okta")
 	p.shot("progress")
 	p.waitText("#notices", "Personnel resync completed: succeeded.")
 	p.waitText("#runs tbody", "succeeded")

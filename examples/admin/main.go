@@ -68,7 +68,7 @@ type app struct {
 
 // newApp writes the sample exports to dir and builds an engine on the
 // SQLite file dbPath behind the admin page's handler.
-func newApp(ctx context.Context, dir, dbPath string) (*app, error) {
+func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, error) {
 	if err := sampleorg.Write(dir); err != nil {
 		return nil, err
 	}
@@ -89,6 +89,10 @@ func newApp(ctx context.Context, dir, dbPath string) (*app, error) {
 		Connectors:  map[string]resync.ConnectorFactory{"bamboohr": slow, "okta": slow, "aws": slow},
 		Authorizer:  admins,
 		Directory:   admins,
+		// In-product notices reach the page over the event stream, from
+		// the engine's durable record of notifications; a platform would
+		// send the emails here (notify/email). The example prints them.
+		Notifier: printNotifier{w: logw},
 		// A demo clicks again within seconds; a platform keeps the
 		// default interval between two reads of a connection.
 		MinReadInterval: time.Second,
@@ -148,7 +152,7 @@ func serve(ctx context.Context, w io.Writer, addr, dbPath string) (err error) {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	a, err := newApp(ctx, dir, dbPath)
+	a, err := newApp(ctx, w, dir, dbPath)
 	if err != nil {
 		return err
 	}
@@ -168,5 +172,20 @@ func serve(ctx context.Context, w io.Writer, addr, dbPath string) (err error) {
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// printNotifier prints each email the engine would send.
+type printNotifier struct{ w io.Writer }
+
+func (p printNotifier) Notify(_ context.Context, n resync.Notification) error {
+	if n.Channel != resync.ChannelEmail {
+		return nil // in-product notices: the page reads them from the event stream
+	}
+	to := make([]string, len(n.Recipients))
+	for i, r := range n.Recipients {
+		to[i] = r.Email
+	}
+	fmt.Fprintf(p.w, "email %s about run %s to %v\n", n.Kind, n.Run.ID, to)
 	return nil
 }
