@@ -1,0 +1,2 @@
+// Package aws is a resync connector for AWS.
+package aws
