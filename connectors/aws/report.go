@@ -70,7 +70,7 @@ func parseReport(content []byte) (map[string]*reportRow, error) {
 		}
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) && len(rec) > col["arn"] {
+			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) && len(rec) > max(col["arn"], col["user"]) && rec[col["arn"]] != "" {
 				// The ARN is still there: the user's record is rejected
 				// rather than read without its report line.
 				rows[rec[col["arn"]]] = &reportRow{arn: rec[col["arn"]], user: rec[col["user"]],

@@ -121,13 +121,20 @@ const (
 )
 
 func newFakeAWS(t *testing.T) *fakeAWS {
+	f := startFakeAWS()
+	t.Cleanup(f.close)
+	return f
+}
+
+func startFakeAWS() *fakeAWS {
 	f := &fakeAWS{keys: map[string]bool{testKeyID: true}, perKey: map[string]int{}, maxIAM: 1000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(func() {
-		f.srv.Client().CloseIdleConnections()
-		f.srv.Close()
-	})
 	return f
+}
+
+func (f *fakeAWS) close() {
+	f.srv.Client().CloseIdleConnections()
+	f.srv.Close()
 }
 
 func (f *fakeAWS) URL() string { return f.srv.URL }
