@@ -1,8 +1,10 @@
 package aws
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -194,9 +197,11 @@ func New(ctx context.Context, conn resync.Connection, cfg Config) (resync.Connec
 		Retryer:          func() awssdk.Retryer { return awssdk.NopRetryer{} },
 		RetryMaxAttempts: 1,
 	}
+	var hc awssdk.HTTPClient = awshttp.NewBuildableClient()
 	if cfg.HTTPClient != nil {
-		ac.HTTPClient = cfg.HTTPClient
+		hc = cfg.HTTPClient
 	}
+	ac.HTTPClient = bufferedClient{hc, MaxBodyBytes}
 	if cfg.BaseEndpoint != "" {
 		ac.BaseEndpoint = awssdk.String(cfg.BaseEndpoint)
 	}
@@ -290,4 +295,38 @@ func (c *connector) restart(cursor string) error {
 		cursor = cursor[:40] + "..."
 	}
 	return resync.RestartRead(fmt.Errorf("aws: connection %q: cursor %q continues a read this connector did not start", c.conn.ID, cursor))
+}
+
+// MaxBodyBytes bounds a response body: a larger one is a permanent error.
+// A page of 1,000 users with their inline policy documents, or the
+// credential report of a large account, is a few MiB.
+const MaxBodyBytes = 256 << 20
+
+// bufferedClient reads each response body whole before the SDK sees it.
+// The SDK closes the request body as soon as the response headers arrive;
+// net/http's write loop, still checking that body for its end, then closes
+// the connection under the response being read, and a large page fails
+// with "use of closed network connection" (aws-sdk-go-v2 issues 1825 and
+// 2737). With the body read first, nothing is left to lose.
+type bufferedClient struct {
+	c   awssdk.HTTPClient
+	max int64 // MaxBodyBytes
+}
+
+func (b bufferedClient) Do(r *http.Request) (*http.Response, error) {
+	resp, err := b.c.Do(r)
+	if err != nil || resp == nil || resp.Body == nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, b.max+1))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the response: %w", err)
+	}
+	if int64(len(body)) > b.max {
+		return nil, resync.Permanent(fmt.Errorf("response body over %d bytes", b.max))
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }

@@ -70,6 +70,7 @@ type fakeAWS struct {
 	assumed   []url.Values   // AssumeRole requests
 	maxIAM    int            // the server's own cap on MaxItems
 	nextUser  int            // the next IAM user's number
+	chunked   bool           // send bodies chunked, without Content-Length
 	signedKey []string       // access key IDs seen, in order
 }
 
@@ -120,7 +121,7 @@ const (
 	storeID     = "d-1234567890"
 )
 
-func newFakeAWS(t *testing.T) *fakeAWS {
+func newFakeAWS(t testing.TB) *fakeAWS {
 	f := startFakeAWS()
 	t.Cleanup(f.close)
 	return f
@@ -310,10 +311,10 @@ func xmlEscape(s string) string {
 	return b.String()
 }
 
-func writeXML(w http.ResponseWriter, op, ns, result string) {
-	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<%sResponse xmlns="%s"><%sResult>%s</%sResult><ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></%sResponse>`,
+func (f *fakeAWS) writeXML(w http.ResponseWriter, op, ns, result string) {
+	body := fmt.Sprintf(`<%sResponse xmlns="%s"><%sResult>%s</%sResult><ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></%sResponse>`,
 		op, ns, op, result, op, op)
+	writeBody(w, "text/xml", []byte(body), f.chunked)
 }
 
 const iamNS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -328,7 +329,7 @@ func (f *fakeAWS) assumeRole(w http.ResponseWriter, form url.Values) {
 		return
 	}
 	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	writeXML(w, "AssumeRole", "https://sts.amazonaws.com/doc/2011-06-15/", `<Credentials><AccessKeyId>`+assumedKey+`</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-session-token</SessionToken><Expiration>`+exp+`</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::`+testAccount+`:assumed-role/resync-reader/`+xmlEscape(form.Get("RoleSessionName"))+`</Arn><AssumedRoleId>AROA3XFRBF535PLBIFPI4:resync</AssumedRoleId></AssumedRoleUser>`)
+	f.writeXML(w, "AssumeRole", "https://sts.amazonaws.com/doc/2011-06-15/", `<Credentials><AccessKeyId>`+assumedKey+`</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-session-token</SessionToken><Expiration>`+exp+`</Expiration></Credentials><AssumedRoleUser><Arn>arn:aws:sts::`+testAccount+`:assumed-role/resync-reader/`+xmlEscape(form.Get("RoleSessionName"))+`</Arn><AssumedRoleId>AROA3XFRBF535PLBIFPI4:resync</AssumedRoleId></AssumedRoleUser>`)
 }
 
 func marker(prefix string, off int) string {
@@ -363,7 +364,7 @@ func (f *fakeAWS) serveIAM(w http.ResponseWriter, op string, form url.Values) {
 		} else {
 			f.reportState = "COMPLETE"
 		}
-		writeXML(w, op, iamNS, `<State>`+state+`</State><Description>No report exists. Starting a new report generation task</Description>`)
+		f.writeXML(w, op, iamNS, `<State>`+state+`</State><Description>No report exists. Starting a new report generation task</Description>`)
 	case "GetCredentialReport":
 		switch f.reportState {
 		case "":
@@ -378,7 +379,7 @@ func (f *fakeAWS) serveIAM(w http.ResponseWriter, op string, form url.Values) {
 			f.reportState = "COMPLETE"
 		}
 		content := base64.StdEncoding.EncodeToString([]byte(f.report()))
-		writeXML(w, op, iamNS, `<Content>`+content+`</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>2026-12-03T10:00:00Z</GeneratedTime>`)
+		f.writeXML(w, op, iamNS, `<Content>`+content+`</Content><ReportFormat>text/csv</ReportFormat><GeneratedTime>2026-12-03T10:00:00Z</GeneratedTime>`)
 	case "GetAccountAuthorizationDetails":
 		filter := form.Get("Filter.member.1")
 		size, err := strconv.Atoi(form.Get("MaxItems"))
@@ -446,9 +447,9 @@ func (f *fakeAWS) serveIAM(w http.ResponseWriter, op string, form url.Values) {
 		} else {
 			b.WriteString(`<IsTruncated>false</IsTruncated>`)
 		}
-		writeXML(w, op, iamNS, b.String())
+		f.writeXML(w, op, iamNS, b.String())
 	case "ListGroups":
-		writeXML(w, op, iamNS, `<Groups/><IsTruncated>false</IsTruncated>`)
+		f.writeXML(w, op, iamNS, `<Groups/><IsTruncated>false</IsTruncated>`)
 	default:
 		writeXMLError(w, 400, "InvalidAction", "unknown action "+op, nil)
 	}
@@ -581,8 +582,18 @@ func (f *fakeAWS) serveIdentityStore(w http.ResponseWriter, op string, req map[s
 		writeJSONError(w, 400, "UnknownOperationException", op, nil)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(w).Encode(out)
+	b, _ := json.Marshal(out)
+	writeBody(w, "application/x-amz-json-1.1", b, f.chunked)
+}
+
+// writeBody sends a body with its Content-Length, or chunked (a large one
+// then spans more reads, which TestLargePages needs).
+func writeBody(w http.ResponseWriter, contentType string, b []byte, chunked bool) {
+	w.Header().Set("Content-Type", contentType)
+	if !chunked {
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	}
+	_, _ = w.Write(b)
 }
 
 // addUsers adds n IAM users named prefix-i, every third in group g0..,
