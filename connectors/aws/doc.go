@@ -142,9 +142,10 @@
 // ReportPollInterval away: a wait, not a retry, bounded by the read's
 // ConnectionTimeout.
 //
-// Requests per read in "iam" mode: 2 + ceil(groups/page_size) +
-// ceil(users/page_size): at the default page size, 4 for an account of up
-// to 1,000 users and 1,000 groups, plus one AssumeRole with a role. Nothing is
+// Requests per read in "iam" mode: 2 + max(1, ceil(groups/page_size)) +
+// max(1, ceil(users/page_size)): at the default page size, 4 for an
+// account of up to 1,000 users and 1,000 groups, plus one AssumeRole with
+// a role. Nothing is
 // asked per user: the credential report and GetAccountAuthorizationDetails
 // are AWS's bulk calls for this. The fewest requests IAM allows for these
 // fields is 2 + ceil((users+groups)/1000): reading groups and users in
@@ -154,8 +155,9 @@
 // "identity_center" mode reads ListUsers, then ListGroups, then
 // ListGroupMemberships for each group in turn, NextToken paging, one
 // request a page. The identity store has no bulk membership call, so a
-// read costs ceil(users/100) + ceil(groups/100) + the sum over groups of
-// max(1, ceil(members/100)) requests: one per group at least. Cursors are
+// read costs max(1, ceil(users/100)) + max(1, ceil(groups/100)) + the sum
+// over groups of max(1, ceil(members/100)) requests: one per group at
+// least. Cursors are
 // "iu:<token>", "ig:<token>" and "im:<i>:<token>" (the i-th group); a group
 // is yielded on the page that completes its member list.
 //
