@@ -3,6 +3,7 @@ package aws
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -67,6 +69,10 @@ type Config struct {
 	BaseEndpoint string
 }
 
+// defaultHTTPClient is shared by the connectors of every read, so that
+// their connections are reused rather than left idle per read.
+var defaultHTTPClient = awshttp.NewBuildableClient()
+
 // Factory is the resync.ConnectorFactory of this package with the zero
 // Config.
 var Factory = NewFactory(Config{})
@@ -77,13 +83,42 @@ var secretSettings = []string{"access_key_id", "secret_access_key", "session_tok
 // NewFactory returns a resync.ConnectorFactory building connectors with
 // cfg, for resync.Config.Connectors.
 func NewFactory(cfg Config) resync.ConnectorFactory {
+	roles := &roleCache{}
 	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
 		conn, err := connkit.ResolveSecrets(ctx, conn, secretSettings...)
 		if err != nil {
 			return nil, fmt.Errorf("aws connector: %w", err)
 		}
-		return New(ctx, conn, cfg)
+		return newConnector(ctx, conn, cfg, roles)
 	}
+}
+
+// maxCachedRoles bounds the assumed-role credentials a factory keeps.
+const maxCachedRoles = 10000
+
+// roleCache keeps each role's credentials between the reads of one
+// factory, so a read within the session's lifetime (an hour) needs no
+// AssumeRole; the SDK's cache renews them before they expire.
+type roleCache struct {
+	mu sync.Mutex
+	m  map[string]*awssdk.CredentialsCache
+}
+
+func (rc *roleCache) get(key string, mk func() *awssdk.CredentialsCache) *awssdk.CredentialsCache {
+	if rc == nil {
+		return mk()
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if c := rc.m[key]; c != nil {
+		return c
+	}
+	if rc.m == nil || len(rc.m) >= maxCachedRoles {
+		rc.m = map[string]*awssdk.CredentialsCache{}
+	}
+	c := mk()
+	rc.m[key] = c
+	return c
 }
 
 // settings are a connection's checked settings.
@@ -187,6 +222,10 @@ func parseSettings(conn resync.Connection) (settings, error) {
 // credential. Credential settings must already be resolved (NewFactory
 // does it).
 func New(ctx context.Context, conn resync.Connection, cfg Config) (resync.Connector, error) {
+	return newConnector(ctx, conn, cfg, nil)
+}
+
+func newConnector(ctx context.Context, conn resync.Connection, cfg Config, roles *roleCache) (resync.Connector, error) {
 	st, err := parseSettings(conn)
 	if err != nil {
 		return nil, err
@@ -197,7 +236,7 @@ func New(ctx context.Context, conn resync.Connection, cfg Config) (resync.Connec
 		Retryer:          func() awssdk.Retryer { return awssdk.NopRetryer{} },
 		RetryMaxAttempts: 1,
 	}
-	var hc awssdk.HTTPClient = awshttp.NewBuildableClient()
+	var hc awssdk.HTTPClient = defaultHTTPClient
 	if cfg.HTTPClient != nil {
 		hc = cfg.HTTPClient
 	}
@@ -218,14 +257,20 @@ func New(ctx context.Context, conn resync.Connection, cfg Config) (resync.Connec
 		ac.Credentials = def.Credentials
 	}
 	if st.roleARN != "" {
-		stsClient := sts.NewFromConfig(ac)
-		provider := stscreds.NewAssumeRoleProvider(stsClient, st.roleARN, func(o *stscreds.AssumeRoleOptions) {
-			o.RoleSessionName = st.sessionName
-			if st.externalID != "" {
-				o.ExternalID = awssdk.String(st.externalID)
-			}
+		// The same role, external ID, session and base key reuse the
+		// credentials a read before this one was given.
+		sum := sha256.Sum256([]byte(strings.Join([]string{st.region, st.roleARN, st.externalID, st.sessionName, st.accessKeyID, st.secretAccessKey}, "\x00")))
+		key := string(sum[:])
+		base := ac
+		ac.Credentials = roles.get(key, func() *awssdk.CredentialsCache {
+			provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), st.roleARN, func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = st.sessionName
+				if st.externalID != "" {
+					o.ExternalID = awssdk.String(st.externalID)
+				}
+			})
+			return awssdk.NewCredentialsCache(provider)
 		})
-		ac.Credentials = awssdk.NewCredentialsCache(provider)
 	}
 	c := &connector{conn: conn, st: st}
 	switch st.mode {

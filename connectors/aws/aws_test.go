@@ -586,3 +586,32 @@ func TestLargePages(t *testing.T) {
 		require.Len(t, res.records, 2000+50+1)
 	}
 }
+
+// TestAssumeRoleCached: one factory's reads share the role's credentials
+// while they last; another external ID (another tenant naming the same
+// role) is assumed on its own.
+func TestAssumeRoleCached(t *testing.T) {
+	t.Parallel()
+	f := newFakeAWS(t)
+	f.addUsers("u", 3, 0)
+	factory := awsconn.NewFactory(f.config())
+	role := "arn:aws:iam::" + testAccount + ":role/resync-reader"
+	read := func(ext string) error {
+		c, err := factory(t.Context(), resync.Connection{ID: "aws1", Type: resync.Infrastructure,
+			Settings: staticSettings("role_arn", role, "external_id", ext)})
+		require.NoError(t, err)
+		_, err = c.ReadPage(t.Context(), "")
+		return err
+	}
+	require.NoError(t, read("ext-42"))
+	require.NoError(t, read("ext-42"))
+	require.Error(t, read("ext-other"))
+	require.Error(t, read("ext-other"), "a refused role is asked again, not cached")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var exts []string
+	for _, a := range f.assumed {
+		exts = append(exts, a.Get("ExternalId"))
+	}
+	assert.Equal(t, []string{"ext-42", "ext-other", "ext-other"}, exts)
+}

@@ -24,8 +24,10 @@
 //
 //   - "role_arn": the role to assume in the account
 //     (arn:aws:iam::123456789012:role/resync-reader), through STS
-//     AssumeRole, once per read. Without it the base credentials are used
-//     as they are.
+//     AssumeRole. The factory keeps the session (an hour, renewed by the
+//     SDK before it ends) for later reads with the same role, external ID
+//     and base credentials; a refused AssumeRole is not kept. Without it
+//     the base credentials are used as they are.
 //   - "external_id": the external ID the role's trust policy requires
 //     (sts:ExternalId), which keeps another tenant from naming the same
 //     role.
@@ -144,8 +146,8 @@
 //
 // Requests per read in "iam" mode: 2 + max(1, ceil(groups/page_size)) +
 // max(1, ceil(users/page_size)): at the default page size, 4 for an
-// account of up to 1,000 users and 1,000 groups, plus one AssumeRole with
-// a role. Nothing is
+// account of up to 1,000 users and 1,000 groups, plus one AssumeRole
+// when the factory holds no live session for the role. Nothing is
 // asked per user: the credential report and GetAccountAuthorizationDetails
 // are AWS's bulk calls for this. The fewest requests IAM allows for these
 // fields is 2 + ceil((users+groups)/1000): reading groups and users in
