@@ -615,3 +615,32 @@ func TestAssumeRoleCached(t *testing.T) {
 	}
 	assert.Equal(t, []string{"ext-42", "ext-other", "ext-other"}, exts)
 }
+
+// TestGroupDeletedDuringRead: an identity store group deleted between
+// ListGroups and its ListGroupMemberships is left out; the read goes on.
+func TestGroupDeletedDuringRead(t *testing.T) {
+	t.Parallel()
+	f := newFakeAWS(t)
+	f.addIDUsers(10, 3, 4)
+	c := connect(t, f, resync.IdP, idcSettings())
+	cursor := ""
+	var keys []string
+	for {
+		p, err := c.ReadPage(t.Context(), cursor)
+		require.NoError(t, err)
+		for _, r := range p.Records {
+			keys = append(keys, recKey(r))
+		}
+		if p.Next == "im:0:" {
+			f.mu.Lock()
+			f.idGroups = slices.Delete(f.idGroups, 1, 2) // the second group goes
+			f.mu.Unlock()
+		}
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	assert.Len(t, keys, 10+2)
+	assert.NotContains(t, keys, "group/a1b2c3d4e5-00000001-aaaa-bbbb-cccc-000000000000")
+}

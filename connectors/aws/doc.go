@@ -161,7 +161,9 @@
 // over groups of max(1, ceil(members/100)) requests: one per group at
 // least. Cursors are
 // "iu:<token>", "ig:<token>" and "im:<i>:<token>" (the i-th group); a group
-// is yielded on the page that completes its member list.
+// is yielded on the page that completes its member list. A group deleted
+// after ListGroups (ListGroupMemberships answers ResourceNotFoundException)
+// is left out, as the next read would find it gone.
 //
 // Pages can be read again (the engine's retry of a failed page). A cursor
 // of a read that this connector value did not start (a new process) cannot

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -156,6 +157,15 @@ func (c *connector) readIDMembers(ctx context.Context, i int, next string) (resy
 		MaxResults:      awssdk.Int32(int32(c.st.pageSize)),
 		NextToken:       token(next),
 	})
+	var gone *idtypes.ResourceNotFoundException
+	if errors.As(err, &gone) {
+		// Deleted since ListGroups: it is not in the account any more.
+		page := resync.Page{Total: c.isr.users + len(c.isr.groups)}
+		if i+1 < len(c.isr.groups) {
+			page.Next = idMembersCursor + strconv.Itoa(i+1) + ":"
+		}
+		return page, nil
+	}
 	if err != nil {
 		return resync.Page{}, c.classify(err)
 	}
