@@ -1,4 +1,4 @@
--- Version 6: what package linking keeps (storage.LinkStore): each
+-- Version 8: what package linking keeps (storage.LinkStore): each
 -- account's link to a person, the findings (open and closed, the log of
 -- what was learned when), and admins' decisions on accounts. {schema} is
 -- replaced by the quoted schema name. Times are Unix nanoseconds, so that
