@@ -61,7 +61,12 @@
 // A finding keeps when and in which run it was opened, last confirmed
 // and closed; closed findings stay, so Findings answers "when did we
 // learn that Jane still had AWS access, and when was it removed" with one
-// query. Config.OnFinding hears each finding opened or closed.
+// query. Config.OnFinding hears each finding opened or closed. A run is
+// correlated before its completion is notified, so a Notifier can say how
+// many offboarding gaps the run opened:
+//
+//	gaps, err := lk.Findings(ctx, msg.Tenant, by, linking.FindingQuery{
+//		OpenedRun: msg.Run.ID, Kind: linking.FindingOffboardingGap})
 //
 // # When correlation runs
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -643,4 +644,73 @@ func TestApprovedHeldCorrelates(t *testing.T) {
 	_, err = e.eng.Approve(e.ctx, tenant, info.Connections[0].HeldID, admin, "Jane's user was deleted")
 	require.NoError(t, err)
 	assert.Empty(t, e.findings(linking.FindingQuery{OpenOnly: true}))
+}
+
+// gapNotifier counts, when a run's completion is notified, the
+// offboarding gaps the run opened: correlation ends before the notice.
+type gapNotifier struct {
+	lk   *linking.Linker
+	mu   sync.Mutex
+	gaps map[string]int // run ID -> gaps it opened
+	done chan struct{}
+}
+
+func (n *gapNotifier) Notify(ctx context.Context, msg resync.Notification) error {
+	if msg.Kind != resync.NotifyRunCompleted || msg.Channel != resync.ChannelEmail {
+		return nil
+	}
+	fs, err := n.lk.Findings(ctx, msg.Tenant, admin, linking.FindingQuery{OpenedRun: msg.Run.ID, Kind: linking.FindingOffboardingGap})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.gaps[msg.Run.ID] = len(fs)
+	select {
+	case n.done <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// A run's completion notice can say how many offboarding gaps it opened.
+func TestCompletionNoticeCountsNewGaps(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	src := resynctest.NewSource()
+	for _, c := range []resync.Connection{okta, aws} {
+		c.Tenant = tenant
+		src.Add(c)
+	}
+	fakes := resynctest.NewFakes()
+	idp := resynctest.NewConnector([]resync.Record{
+		&resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u2", Email: "joe@acme.example", Status: resync.StatusDeprovisioned},
+	}, 0)
+	fakes.Set(tenant, "okta", idp)
+	fakes.Set(tenant, "aws", resynctest.NewConnector([]resync.Record{
+		acct("1", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }),
+		acct("2", func(a *resync.Account) { a.OwnerEmail = "joe@acme.example" }),
+	}, 0))
+	store := memstore.New()
+	admins := resynctest.Admins{tenant: {admin}}
+	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: admins})
+	require.NoError(t, err)
+	n := &gapNotifier{lk: lk, gaps: map[string]int{}, done: make(chan struct{}, 1)}
+	eng, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Connectors: fakes.Factories("okta", "aws"),
+		Authorizer: admins, Directory: admins, Notifier: n, AfterRun: lk.AfterRun, MinReadInterval: -1})
+	require.NoError(t, err)
+	run, err := eng.ResyncPersonnel(ctx, tenant, admin)
+	require.NoError(t, err)
+	_, err = run.Wait(ctx)
+	require.NoError(t, err)
+	select { // the email is delivered after the run ends
+	case <-n.done:
+	case <-ctx.Done():
+		t.Fatal("no completion email")
+	}
+	require.NoError(t, eng.Close(ctx))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	assert.Equal(t, map[string]int{run.ID(): 2}, n.gaps)
 }
