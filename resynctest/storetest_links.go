@@ -22,7 +22,55 @@ func checkLinkStore(e *storeEnv) error {
 	if !ok {
 		return nil
 	}
-	return errors.Join(checkLinks(e, ls), checkFindings(e, ls), checkLinkDecisions(e, ls))
+	if err := errors.Join(checkLinks(e, ls), checkFindings(e, ls), checkLinkDecisions(e, ls)); err != nil {
+		return err
+	}
+	return checkLinksDeleteTenant(e, ls)
+}
+
+// checkLinksDeleteTenant checks that an Eraser's DeleteTenant deletes the
+// tenant's links, findings and decisions, and no other tenant's.
+func checkLinksDeleteTenant(e *storeEnv, ls storage.LinkStore) error {
+	er, ok := e.s.(storage.Eraser)
+	if !ok {
+		return nil
+	}
+	rule := rule{"Eraser.DeleteTenant contract", "package storage"}
+	gone, kept := e.tenant("links"), e.tenant("links-other")
+	if err := er.DeleteTenant(e.ctx, gone); err != nil {
+		return rule.errorf("DeleteTenant: %v", err)
+	}
+	for _, c := range []struct {
+		tenant string
+		want   bool
+	}{{gone, false}, {kept, true}} {
+		links, err1 := ls.Links(e.ctx, linking.LinkQuery{Tenant: c.tenant})
+		fs, err2 := ls.Findings(e.ctx, linking.FindingQuery{Tenant: e.tenant("findings")})
+		if c.tenant == kept {
+			fs, err2 = ls.Findings(e.ctx, linking.FindingQuery{Tenant: e.tenant("findings-other")})
+		} else if err := er.DeleteTenant(e.ctx, e.tenant("findings")); err != nil {
+			return rule.errorf("DeleteTenant: %v", err)
+		} else {
+			fs, err2 = ls.Findings(e.ctx, linking.FindingQuery{Tenant: e.tenant("findings")})
+		}
+		if err := errors.Join(err1, err2); err != nil {
+			return rule.errorf("listing after DeleteTenant: %v", err)
+		}
+		if (len(links) > 0) != c.want || (len(fs) > 0) != c.want {
+			return rule.errorf("after DeleteTenant of %q, tenant %q has %d links and %d findings", gone, c.tenant, len(links), len(fs))
+		}
+	}
+	if err := er.DeleteTenant(e.ctx, e.tenant("decisions")); err != nil {
+		return rule.errorf("DeleteTenant: %v", err)
+	}
+	ds, err := ls.LinkDecisions(e.ctx, linking.DecisionQuery{Tenant: e.tenant("decisions")})
+	if err != nil {
+		return rule.errorf("LinkDecisions: %v", err)
+	}
+	if len(ds) > 0 {
+		return rule.errorf("after DeleteTenant, the tenant has %d link decisions", len(ds))
+	}
+	return nil
 }
 
 func linkKeys(ls []linking.Link) []string {
