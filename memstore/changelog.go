@@ -4,9 +4,40 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"time"
 
 	resync "github.com/openresync/resync"
 )
+
+// logBatch is what the change-log entries of one Apply (or Erase of one
+// connection) share, kept once rather than in every entry.
+type logBatch struct {
+	tenant, conn, run, changeSet string
+	at                           time.Time
+	by                           string
+}
+
+// logEntry is a change-log entry as the store keeps it: the fields of a
+// resync.ChangeLogEntry that differ between the entries of one Apply, 112
+// bytes where a resync.ChangeLogEntry takes 216. The records are the
+// values stored (the caller's, which nobody modifies), not copies.
+type logEntry struct {
+	seq           int64
+	batch         *logBatch
+	op            resync.ChangeOp
+	kind          resync.RecordKind
+	key           string
+	fp, prevFP    uint64
+	before, after resync.Record
+}
+
+// entry returns e as a resync.ChangeLogEntry.
+func (e *logEntry) entry() resync.ChangeLogEntry {
+	b := e.batch
+	return resync.ChangeLogEntry{Seq: e.seq, Tenant: b.tenant, ConnectionID: b.conn, RunID: b.run, ChangeSetID: b.changeSet,
+		Op: e.op, Kind: e.kind, Key: e.key, Fingerprint: e.fp, PrevFingerprint: e.prevFP, At: b.at,
+		Before: e.before, After: e.after, By: b.by}
+}
 
 // logBlock is the number of entries in a full block of a change log.
 const logBlock = 4096
@@ -18,18 +49,18 @@ const logBlock = 4096
 // only the first grows, and to logBlock entries at most, so that a tenant
 // with a short log costs no more than its entries.
 type changeLog struct {
-	blocks [][]resync.ChangeLogEntry
+	blocks [][]logEntry
 }
 
 // add appends e, whose Seq is above every entry's.
-func (l *changeLog) add(e resync.ChangeLogEntry) {
+func (l *changeLog) add(e logEntry) {
 	n := len(l.blocks)
 	if n == 0 {
-		l.blocks = [][]resync.ChangeLogEntry{nil}
+		l.blocks = [][]logEntry{nil}
 		n = 1
 	}
 	if len(l.blocks[n-1]) == logBlock {
-		l.blocks = append(l.blocks, make([]resync.ChangeLogEntry, 0, logBlock))
+		l.blocks = append(l.blocks, make([]logEntry, 0, logBlock))
 		n++
 	}
 	l.blocks[n-1] = append(l.blocks[n-1], e)
@@ -38,13 +69,13 @@ func (l *changeLog) add(e resync.ChangeLogEntry) {
 // after yields the entries with Seq above seq, in Seq order, for reading
 // or changing in place; a nil log has none. Finding the first costs
 // O(log n).
-func (l *changeLog) after(seq int64) iter.Seq[*resync.ChangeLogEntry] {
-	return func(yield func(*resync.ChangeLogEntry) bool) {
+func (l *changeLog) after(seq int64) iter.Seq[*logEntry] {
+	return func(yield func(*logEntry) bool) {
 		if l == nil {
 			return
 		}
 		// The first block whose last entry is after seq, then the entry.
-		b, _ := slices.BinarySearchFunc(l.blocks, seq, func(blk []resync.ChangeLogEntry, seq int64) int {
+		b, _ := slices.BinarySearchFunc(l.blocks, seq, func(blk []logEntry, seq int64) int {
 			return afterCmp(blk[len(blk)-1], seq)
 		})
 		for ; b < len(l.blocks); b++ {
@@ -59,17 +90,17 @@ func (l *changeLog) after(seq int64) iter.Seq[*resync.ChangeLogEntry] {
 	}
 }
 
-// afterCmp orders e before every position after seq: -1 if e.Seq <= seq,
+// afterCmp orders e before every position after seq: -1 if e.seq <= seq,
 // else +1.
-func afterCmp(e resync.ChangeLogEntry, seq int64) int {
-	if e.Seq <= seq {
+func afterCmp(e logEntry, seq int64) int {
+	if e.seq <= seq {
 		return -1
 	}
 	return 1
 }
 
 // deleteFunc deletes the entries for which del is true.
-func (l *changeLog) deleteFunc(del func(*resync.ChangeLogEntry) bool) {
+func (l *changeLog) deleteFunc(del func(*logEntry) bool) {
 	var kept changeLog
 	for e := range l.after(math.MinInt64) {
 		if !del(e) {

@@ -69,11 +69,46 @@ type recRef struct {
 	recKey
 }
 
+// stamp says when and by which run an Apply wrote: one per Apply, shared
+// by the records it stores and removes and the change-log entries it
+// writes.
+type stamp struct {
+	at  time.Time
+	run string
+}
+
+// record is a stored record of a connection, its kind and key being its
+// map key: 48 bytes held in the map itself, where a resync.StoredRecord
+// would be an allocation of 176 per record.
+type record struct {
+	rec     resync.Record
+	fp, vol uint64
+	updated *stamp // the last add or update
+	removed *stamp // set on a tombstone
+}
+
+func (r *record) live() bool { return r.removed == nil }
+
+// stored returns r as a resync.StoredRecord.
+func (r *record) stored(k recKey) resync.StoredRecord {
+	sr := resync.StoredRecord{Kind: k.kind, Key: k.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec}
+	if r.updated != nil {
+		sr.UpdatedAt, sr.UpdatedBy = r.updated.at, r.updated.run
+	}
+	if r.removed != nil {
+		sr.RemovedAt, sr.RemovedBy = r.removed.at, r.removed.run
+	}
+	return sr
+}
+
 type connection struct {
 	version int64
-	records map[recKey]*resync.StoredRecord
-	// sorted holds the keys of records in search order (kind, key); it is
-	// rebuilt on the first search after a key was added (unsorted).
+	records map[recKey]record
+	// sorted holds the keys of records in search order (kind, key). The
+	// first search builds it from records; from then on Apply appends the
+	// keys it adds (marking it unsorted) and the next search sorts it.
+	// Until a connection is searched Apply keeps nothing here, so that a
+	// first sync pays no second copy of its keys.
 	sorted   []recKey
 	unsorted bool
 	applied  map[string]struct{} // change set IDs
@@ -243,9 +278,9 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		fp, vol uint64
 	}
 	entries := make([]entry, 0, len(c.records))
-	for _, r := range c.records {
-		if r.RemovedAt.IsZero() {
-			entries = append(entries, entry{r.Kind, r.Key, r.Fingerprint, r.Volatile})
+	for k, r := range c.records {
+		if r.live() {
+			entries = append(entries, entry{k.kind, k.key, r.fp, r.vol})
 		}
 	}
 	version := c.version
@@ -263,7 +298,7 @@ func (s *Store) connection(tenant, id string) *connection {
 	k := tenantID{tenant, id}
 	c := s.conns[k]
 	if c == nil {
-		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
+		c = &connection{records: map[recKey]record{}, applied: map[string]struct{}{}}
 		s.conns[k] = c
 		if s.byTenant[tenant] == nil {
 			s.byTenant[tenant] = map[string]*connection{}
@@ -289,46 +324,46 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 	if c.version != cs.BaseVersion {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
-	now := s.clock.Now()
+	st := &stamp{at: s.clock.Now(), run: cs.RunID}
+	batch := &logBatch{tenant: cs.Tenant, conn: cs.ConnectionID, run: cs.RunID, changeSet: cs.ID, at: st.at}
 	log := s.log(cs.Tenant)
 	if len(c.records) == 0 && len(cs.Changes) > 0 {
-		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
+		c.records = make(map[recKey]record, len(cs.Changes))
 	}
+	people := s.people[cs.Tenant]
 	for _, ch := range cs.Changes {
 		rk := recKey{ch.Kind, ch.Key}
+		old, exists := c.records[rk]
+		live := exists && old.live()
 		var before resync.Record
-		if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-			before = old.Record
-		}
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
-			s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
-			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
-				Volatile: ch.Volatile, Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
+			if live && ch.Op == resync.OpUpdate {
+				before = old.rec // an add has none, even when it revives a tombstone
+			}
+			s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
+			c.records[rk] = record{rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, updated: st}
 		case resync.OpRefresh:
-			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-				cur := *old
-				s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
-				cur.Record, cur.Fingerprint, cur.Volatile = ch.Record, ch.Fingerprint, ch.Volatile
-				c.records[rk] = &cur
+			if live {
+				s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
+				old.rec, old.fp, old.vol = ch.Record, ch.Fingerprint, ch.Volatile
+				c.records[rk] = old
 			}
 			continue // no change-log entry
 		case resync.OpRemove:
-			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-				tomb := *old
-				tomb.RemovedAt, tomb.RemovedBy = now, cs.RunID
-				c.records[rk] = &tomb
+			if live {
+				before = old.rec
+				old.removed = st
+				c.records[rk] = old
+			}
+		default:
+			if live {
+				before = old.rec
 			}
 		}
-		if ch.Op == resync.OpAdd {
-			before = nil
-		}
 		s.seq++
-		log.add(resync.ChangeLogEntry{
-			Seq: s.seq, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID, ChangeSetID: cs.ID,
-			Op: ch.Op, Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint, PrevFingerprint: ch.PrevFingerprint, At: now,
-			Before: before, After: ch.Record,
-		})
+		log.add(logEntry{seq: s.seq, batch: batch, op: ch.Op, kind: ch.Kind, key: ch.Key,
+			fp: ch.Fingerprint, prevFP: ch.PrevFingerprint, before: before, after: ch.Record})
 	}
 	c.version++
 	c.applied[cs.ID] = struct{}{}
@@ -354,11 +389,11 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	s.mu.Lock()
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
-		for _, r := range c.records {
-			if (q.Kind != "" && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+		for k, r := range c.records {
+			if (q.Kind != "" && k.kind != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 				continue
 			}
-			out = append(out, *r)
+			out = append(out, r.stored(k))
 		}
 	}
 	s.mu.Unlock()
@@ -378,10 +413,10 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	defer s.mu.Unlock()
 	var out []resync.ChangeLogEntry
 	for e := range s.changes[q.Tenant].after(q.AfterSeq) {
-		if !matchesChange(*e, q) {
+		if !matchesChange(e, q) {
 			continue
 		}
-		out = append(out, *e)
+		out = append(out, e.entry())
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}
@@ -391,14 +426,14 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 
 // matchesChange reports whether e passes q's filters (tenant and AfterSeq
 // apart).
-func matchesChange(e resync.ChangeLogEntry, q resync.ChangeQuery) bool {
-	return (q.ConnectionID == "" || e.ConnectionID == q.ConnectionID) &&
-		(q.RunID == "" || e.RunID == q.RunID) &&
-		(q.Key == "" || e.Key == q.Key) &&
-		(q.Kind == "" || e.Kind == q.Kind) &&
-		(q.Op == "" || e.Op == q.Op) &&
-		(q.Since.IsZero() || !e.At.Before(q.Since)) &&
-		(q.Until.IsZero() || e.At.Before(q.Until))
+func matchesChange(e *logEntry, q resync.ChangeQuery) bool {
+	return (q.ConnectionID == "" || e.batch.conn == q.ConnectionID) &&
+		(q.RunID == "" || e.batch.run == q.RunID) &&
+		(q.Key == "" || e.key == q.Key) &&
+		(q.Kind == "" || e.kind == q.Kind) &&
+		(q.Op == "" || e.op == q.Op) &&
+		(q.Since.IsZero() || !e.batch.at.Before(q.Since)) &&
+		(q.Until.IsZero() || e.batch.at.Before(q.Until))
 }
 
 // target is a record of a tenant: connection, kind and key.
@@ -417,23 +452,23 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			continue
 		}
 		for rk, r := range c.records {
-			if match(r.Record) {
+			if match(r.rec) {
 				found[target{k.id, rk}] = struct{}{}
 			}
 		}
 	}
 	log := s.changes[tenant]
 	for e := range log.after(math.MinInt64) {
-		if e.Key != storage.Redacted && ((e.Before != nil && match(e.Before)) || (e.After != nil && match(e.After))) {
-			found[target{e.ConnectionID, recKey{e.Kind, e.Key}}] = struct{}{}
+		if e.key != storage.Redacted && ((e.before != nil && match(e.before)) || (e.after != nil && match(e.after))) {
+			found[target{e.batch.conn, recKey{e.kind, e.key}}] = struct{}{}
 		}
 	}
 	if len(found) == 0 {
 		return nil, nil
 	}
 	for e := range log.after(math.MinInt64) {
-		if _, ok := found[target{e.ConnectionID, recKey{e.Kind, e.Key}}]; ok && e.Key != storage.Redacted {
-			e.Key, e.Fingerprint, e.PrevFingerprint, e.Before, e.After = storage.Redacted, 0, 0, nil, nil
+		if _, ok := found[target{e.batch.conn, recKey{e.kind, e.key}}]; ok && e.key != storage.Redacted {
+			e.key, e.fp, e.prevFP, e.before, e.after = storage.Redacted, 0, 0, nil, nil
 		}
 	}
 	targets := make([]target, 0, len(found))
@@ -446,6 +481,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	now := s.clock.Now()
 	out := make([]resync.ChangeLogEntry, 0, len(targets))
 	touched := map[string]bool{}
+	var batch *logBatch
 	for _, t := range targets {
 		if c := s.conns[tenantID{tenant, t.conn}]; c != nil {
 			delete(c.records, t.recKey)
@@ -458,12 +494,15 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				}
 			}
 		}
+		if batch == nil || batch.conn != t.conn {
+			batch = &logBatch{tenant: tenant, conn: t.conn, run: id, changeSet: id, at: now, by: by}
+		}
 		s.seq++
-		out = append(out, resync.ChangeLogEntry{Seq: s.seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
-			Op: resync.OpErase, Kind: t.kind, Key: storage.Redacted, At: now, By: by})
-		s.log(tenant).add(out[len(out)-1])
+		e := logEntry{seq: s.seq, batch: batch, op: resync.OpErase, kind: t.kind, key: storage.Redacted}
+		s.log(tenant).add(e)
+		out = append(out, e.entry())
 	}
-	return slices.Clone(out), nil
+	return out, nil
 }
 
 // DeleteTenant implements storage.Eraser.
@@ -507,7 +546,7 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		}
 	}
 	if l := s.changes[tenant]; l != nil {
-		l.deleteFunc(func(e *resync.ChangeLogEntry) bool { return e.At.Before(before) })
+		l.deleteFunc(func(e *logEntry) bool { return e.batch.at.Before(before) })
 	}
 	return nil
 }
@@ -648,15 +687,17 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 }
 
 // index adds a record about to be stored to the connection's sorted keys
-// (marking them unsorted if the key is new) and, if the tenant has one, to
-// its person index; s.mu is held.
-func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Record) {
-	if _, ok := c.records[rk]; !ok {
-		c.sorted = append(c.sorted, rk)
+// (marking them unsorted if the key is new: not exists) and, if the
+// tenant has one (people), to its person index; s.mu is held.
+func (s *Store) index(people map[personTerm]map[recRef]struct{}, conn string, c *connection, rk recKey, exists bool, r resync.Record) {
+	if !exists {
+		if c.sorted != nil {
+			c.sorted = append(c.sorted, rk)
+		}
 		c.unsorted = true
 	}
-	if byTerm := s.people[tenant]; byTerm != nil {
-		indexPerson(byTerm, recRef{conn, rk}, r)
+	if people != nil {
+		indexPerson(people, recRef{conn, rk}, r)
 	}
 }
 
@@ -687,7 +728,7 @@ func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
 		byTerm = map[personTerm]map[recRef]struct{}{}
 		for id, c := range s.byTenant[tenant] {
 			for rk, r := range c.records {
-				indexPerson(byTerm, recRef{id, rk}, r.Record)
+				indexPerson(byTerm, recRef{id, rk}, r.rec)
 			}
 		}
 		s.people[tenant] = byTerm
@@ -711,6 +752,13 @@ func compareRefs(a, b recRef) int {
 
 // keys returns the connection's record keys in search order; s.mu is held.
 func (c *connection) keys() []recKey {
+	if c.sorted == nil {
+		c.sorted = make([]recKey, 0, len(c.records))
+		for k := range c.records {
+			c.sorted = append(c.sorted, k)
+		}
+		c.unsorted = true
+	}
 	if c.unsorted {
 		slices.SortFunc(c.sorted, compareKeys)
 		c.sorted = slices.CompactFunc(c.sorted, func(a, b recKey) bool { return a == b })
@@ -732,11 +780,11 @@ func (c *connection) keys() []recKey {
 func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	match := func(r *resync.StoredRecord) bool {
-		if (storage.KindCode(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+	match := func(k recKey, r record) bool {
+		if (storage.KindCode(q.Kind) != 0 && k.kind != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 			return false
 		}
-		email, key, status := storage.IndexFields(r.Record)
+		email, key, status := storage.IndexFields(r.rec)
 		return (q.Email == "" || email == q.Email) && (q.IdentityKey == "" || key == q.IdentityKey) &&
 			(q.Status == "" || status == q.Status)
 	}
@@ -767,8 +815,8 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			if c == nil {
 				continue
 			}
-			if r := c.records[ref.recKey]; r != nil && match(r) {
-				sr := *r
+			if r, ok := c.records[ref.recKey]; ok && match(ref.recKey, r) {
+				sr := r.stored(ref.recKey)
 				sr.ConnectionID = ref.conn
 				out = append(out, sr)
 				if len(out) == q.Limit {
@@ -811,8 +859,8 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			if storage.KindCode(q.Kind) != 0 && storage.KindCode(k.kind) > storage.KindCode(q.Kind) {
 				break
 			}
-			if r := c.records[k]; r != nil && match(r) {
-				sr := *r
+			if r, ok := c.records[k]; ok && match(k, r) {
+				sr := r.stored(k)
 				sr.ConnectionID = id
 				out = append(out, sr)
 				if len(out) == q.Limit {
