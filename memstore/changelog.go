@@ -7,6 +7,7 @@ import (
 	"time"
 
 	resync "github.com/openresync/resync"
+	"github.com/openresync/resync/storage"
 )
 
 // logBatch is what the change-log entries of one Apply (or Erase of one
@@ -18,24 +19,39 @@ type logBatch struct {
 }
 
 // logEntry is a change-log entry as the store keeps it: the fields of a
-// resync.ChangeLogEntry that differ between the entries of one Apply, 112
-// bytes where a resync.ChangeLogEntry takes 216. The records are the
-// values stored (the caller's, which nobody modifies), not copies.
+// resync.ChangeLogEntry that differ between the entries of one Apply, with
+// the operation and kind as their storage codes (as the SQL stores keep
+// them), 88 bytes where a resync.ChangeLogEntry takes 208. The records are
+// the values stored (the caller's, which nobody modifies), not copies.
 type logEntry struct {
 	seq           int64
 	batch         *logBatch
-	op            resync.ChangeOp
-	kind          resync.RecordKind
 	key           string
 	fp, prevFP    uint64
 	before, after resync.Record
+	op, kind      uint8 // storage.OpCode, storage.KindCode
+}
+
+func opCode(o resync.ChangeOp) uint8     { return uint8(storage.OpCode(o)) }
+func kindCode(k resync.RecordKind) uint8 { return uint8(storage.KindCode(k)) }
+
+// opOf and kindOf return the operation and kind of a code; "" for 0, an
+// operation or kind the store does not know.
+func opOf(code uint8) resync.ChangeOp {
+	o, _ := storage.OpOf(int64(code))
+	return o
+}
+
+func kindOf(code uint8) resync.RecordKind {
+	k, _ := storage.KindOf(int64(code))
+	return k
 }
 
 // entry returns e as a resync.ChangeLogEntry.
 func (e *logEntry) entry() resync.ChangeLogEntry {
 	b := e.batch
 	return resync.ChangeLogEntry{Seq: e.seq, Tenant: b.tenant, ConnectionID: b.conn, RunID: b.run, ChangeSetID: b.changeSet,
-		Op: e.op, Kind: e.kind, Key: e.key, Fingerprint: e.fp, PrevFingerprint: e.prevFP, At: b.at,
+		Op: opOf(e.op), Kind: kindOf(e.kind), Key: e.key, Fingerprint: e.fp, PrevFingerprint: e.prevFP, At: b.at,
 		Before: e.before, After: e.after, By: b.by}
 }
 

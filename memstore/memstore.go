@@ -51,10 +51,13 @@ type lease struct {
 	expires time.Time
 }
 
+// recKey is a record's key and kind, the kind as its storage.KindCode.
 type recKey struct {
-	kind resync.RecordKind
 	key  string
+	kind uint8
 }
+
+func keyOf(kind resync.RecordKind, key string) recKey { return recKey{key, kindCode(kind)} }
 
 // personTerm is a key of the person index: a folded email, or an
 // identity key.
@@ -70,35 +73,44 @@ type recRef struct {
 }
 
 // stamp says when and by which run an Apply wrote: one per Apply, shared
-// by the records it stores and removes and the change-log entries it
-// writes.
+// by the records it adds and updates. A tombstone has a stamp of its own
+// that keeps the last update's and points to the removing Apply's.
 type stamp struct {
-	at  time.Time
-	run string
+	at      time.Time
+	run     string
+	removed *stamp
 }
 
 // record is a stored record of a connection, its kind and key being its
-// map key: 48 bytes held in the map itself, where a resync.StoredRecord
+// map key: 40 bytes held in the map itself, where a resync.StoredRecord
 // would be an allocation of 176 per record.
 type record struct {
 	rec     resync.Record
 	fp, vol uint64
-	updated *stamp // the last add or update
-	removed *stamp // set on a tombstone
+	st      *stamp // the last add or update, and the removal
 }
 
-func (r *record) live() bool { return r.removed == nil }
+func (r *record) live() bool { return r.st.removed == nil }
 
 // stored returns r as a resync.StoredRecord.
 func (r *record) stored(k recKey) resync.StoredRecord {
-	sr := resync.StoredRecord{Kind: k.kind, Key: k.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec}
-	if r.updated != nil {
-		sr.UpdatedAt, sr.UpdatedBy = r.updated.at, r.updated.run
+	return resync.StoredRecord{Kind: kindOf(k.kind), Key: k.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec,
+		UpdatedAt: r.st.at, UpdatedBy: r.st.run, RemovedAt: r.st.removed.time(), RemovedBy: r.st.removed.by()}
+}
+
+// time and by return when and by which run s was written; zero for nil.
+func (s *stamp) time() time.Time {
+	if s == nil {
+		return time.Time{}
 	}
-	if r.removed != nil {
-		sr.RemovedAt, sr.RemovedBy = r.removed.at, r.removed.run
+	return s.at
+}
+
+func (s *stamp) by() string {
+	if s == nil {
+		return ""
 	}
-	return sr
+	return s.run
 }
 
 type connection struct {
@@ -280,7 +292,7 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 	entries := make([]entry, 0, len(c.records))
 	for k, r := range c.records {
 		if r.live() {
-			entries = append(entries, entry{k.kind, k.key, r.fp, r.vol})
+			entries = append(entries, entry{kindOf(k.kind), k.key, r.fp, r.vol})
 		}
 	}
 	version := c.version
@@ -332,7 +344,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 	}
 	people := s.people[cs.Tenant]
 	for _, ch := range cs.Changes {
-		rk := recKey{ch.Kind, ch.Key}
+		rk := keyOf(ch.Kind, ch.Key)
 		old, exists := c.records[rk]
 		live := exists && old.live()
 		var before resync.Record
@@ -342,7 +354,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 				before = old.rec // an add has none, even when it revives a tombstone
 			}
 			s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
-			c.records[rk] = record{rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, updated: st}
+			c.records[rk] = record{rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, st: st}
 		case resync.OpRefresh:
 			if live {
 				s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
@@ -353,7 +365,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		case resync.OpRemove:
 			if live {
 				before = old.rec
-				old.removed = st
+				old.st = &stamp{at: old.st.at, run: old.st.run, removed: st}
 				c.records[rk] = old
 			}
 		default:
@@ -362,7 +374,7 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 			}
 		}
 		s.seq++
-		log.add(logEntry{seq: s.seq, batch: batch, op: ch.Op, kind: ch.Kind, key: ch.Key,
+		log.add(logEntry{seq: s.seq, batch: batch, op: opCode(ch.Op), kind: rk.kind, key: ch.Key,
 			fp: ch.Fingerprint, prevFP: ch.PrevFingerprint, before: before, after: ch.Record})
 	}
 	c.version++
@@ -390,7 +402,7 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
 		for k, r := range c.records {
-			if (q.Kind != "" && k.kind != q.Kind) || (!q.IncludeRemoved && !r.live()) {
+			if (q.Kind != "" && kindOf(k.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 				continue
 			}
 			out = append(out, r.stored(k))
@@ -430,8 +442,8 @@ func matchesChange(e *logEntry, q resync.ChangeQuery) bool {
 	return (q.ConnectionID == "" || e.batch.conn == q.ConnectionID) &&
 		(q.RunID == "" || e.batch.run == q.RunID) &&
 		(q.Key == "" || e.key == q.Key) &&
-		(q.Kind == "" || e.kind == q.Kind) &&
-		(q.Op == "" || e.op == q.Op) &&
+		(q.Kind == "" || kindOf(e.kind) == q.Kind) &&
+		(q.Op == "" || opOf(e.op) == q.Op) &&
 		(q.Since.IsZero() || !e.batch.at.Before(q.Since)) &&
 		(q.Until.IsZero() || e.batch.at.Before(q.Until))
 }
@@ -460,14 +472,14 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	log := s.changes[tenant]
 	for e := range log.after(math.MinInt64) {
 		if e.key != storage.Redacted && ((e.before != nil && match(e.before)) || (e.after != nil && match(e.after))) {
-			found[target{e.batch.conn, recKey{e.kind, e.key}}] = struct{}{}
+			found[target{e.batch.conn, recKey{e.key, e.kind}}] = struct{}{}
 		}
 	}
 	if len(found) == 0 {
 		return nil, nil
 	}
 	for e := range log.after(math.MinInt64) {
-		if _, ok := found[target{e.batch.conn, recKey{e.kind, e.key}}]; ok && e.key != storage.Redacted {
+		if _, ok := found[target{e.batch.conn, recKey{e.key, e.kind}}]; ok && e.key != storage.Redacted {
 			e.key, e.fp, e.prevFP, e.before, e.after = storage.Redacted, 0, 0, nil, nil
 		}
 	}
@@ -476,7 +488,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		targets = append(targets, t)
 	}
 	slices.SortFunc(targets, func(a, b target) int {
-		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.kind, b.kind), cmp.Compare(a.key, b.key))
+		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(kindOf(a.kind), kindOf(b.kind)), cmp.Compare(a.key, b.key))
 	})
 	now := s.clock.Now()
 	out := make([]resync.ChangeLogEntry, 0, len(targets))
@@ -498,7 +510,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			batch = &logBatch{tenant: tenant, conn: t.conn, run: id, changeSet: id, at: now, by: by}
 		}
 		s.seq++
-		e := logEntry{seq: s.seq, batch: batch, op: resync.OpErase, kind: t.kind, key: storage.Redacted}
+		e := logEntry{seq: s.seq, batch: batch, op: opCode(resync.OpErase), kind: t.kind, key: storage.Redacted}
 		s.log(tenant).add(e)
 		out = append(out, e.entry())
 	}
@@ -737,7 +749,7 @@ func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
 }
 
 func compareKeys(a, b recKey) int {
-	if c := cmp.Compare(storage.KindCode(a.kind), storage.KindCode(b.kind)); c != 0 {
+	if c := cmp.Compare(a.kind, b.kind); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.key, b.key)
@@ -781,7 +793,7 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	match := func(k recKey, r record) bool {
-		if (storage.KindCode(q.Kind) != 0 && k.kind != q.Kind) || (!q.IncludeRemoved && !r.live()) {
+		if (storage.KindCode(q.Kind) != 0 && kindOf(k.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 			return false
 		}
 		email, key, status := storage.IndexFields(r.rec)
@@ -796,7 +808,7 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 		}
 		return c
 	}
-	from := recRef{after.ConnectionID, recKey{after.Kind, after.Key}}
+	from := recRef{after.ConnectionID, keyOf(after.Kind, after.Key)}
 	var out []resync.StoredRecord
 	if q.Email != "" || q.IdentityKey != "" {
 		term := personTerm{true, q.Email}
@@ -852,11 +864,11 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			}
 		}
 		if storage.KindCode(q.Kind) != 0 {
-			first, _ := slices.BinarySearchFunc(keys, recKey{kind: q.Kind}, compareKeys)
+			first, _ := slices.BinarySearchFunc(keys, recKey{kind: kindCode(q.Kind)}, compareKeys)
 			start = max(start, first)
 		}
 		for _, k := range keys[start:] {
-			if storage.KindCode(q.Kind) != 0 && storage.KindCode(k.kind) > storage.KindCode(q.Kind) {
+			if storage.KindCode(q.Kind) != 0 && k.kind > kindCode(q.Kind) {
 				break
 			}
 			if r, ok := c.records[k]; ok && match(k, r) {
