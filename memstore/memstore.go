@@ -81,10 +81,11 @@ type stamp struct {
 	removed *stamp
 }
 
-// record is a stored record of a connection, its kind and key being its
-// map key: 40 bytes held in the map itself, where a resync.StoredRecord
-// would be an allocation of 176 per record.
+// record is a stored record of a connection: 64 bytes held in the
+// connection's table, where a resync.StoredRecord would be an allocation
+// of 176 per record.
 type record struct {
+	key     recKey
 	rec     resync.Record
 	fp, vol uint64
 	st      *stamp // the last add or update, and the removal
@@ -93,8 +94,8 @@ type record struct {
 func (r *record) live() bool { return r.st.removed == nil }
 
 // stored returns r as a resync.StoredRecord.
-func (r *record) stored(k recKey) resync.StoredRecord {
-	return resync.StoredRecord{Kind: kindOf(k.kind), Key: k.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec,
+func (r *record) stored() resync.StoredRecord {
+	return resync.StoredRecord{Kind: kindOf(r.key.kind), Key: r.key.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec,
 		UpdatedAt: r.st.at, UpdatedBy: r.st.run, RemovedAt: r.st.removed.time(), RemovedBy: r.st.removed.by()}
 }
 
@@ -115,7 +116,7 @@ func (s *stamp) by() string {
 
 type connection struct {
 	version int64
-	records map[recKey]record
+	records *table
 	// sorted holds the keys of records in search order (kind, key). The
 	// first search builds it from records; from then on Apply appends the
 	// keys it adds (marking it unsorted) and the next search sorts it.
@@ -289,10 +290,10 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		key     string
 		fp, vol uint64
 	}
-	entries := make([]entry, 0, len(c.records))
-	for k, r := range c.records {
-		if r.live() {
-			entries = append(entries, entry{kindOf(k.kind), k.key, r.fp, r.vol})
+	entries := make([]entry, 0, c.records.len())
+	for i := range c.records.recs {
+		if r := &c.records.recs[i]; r.live() {
+			entries = append(entries, entry{kindOf(r.key.kind), r.key.key, r.fp, r.vol})
 		}
 	}
 	version := c.version
@@ -310,7 +311,7 @@ func (s *Store) connection(tenant, id string) *connection {
 	k := tenantID{tenant, id}
 	c := s.conns[k]
 	if c == nil {
-		c = &connection{records: map[recKey]record{}, applied: map[string]struct{}{}}
+		c = &connection{records: newTable(), applied: map[string]struct{}{}}
 		s.conns[k] = c
 		if s.byTenant[tenant] == nil {
 			s.byTenant[tenant] = map[string]*connection{}
@@ -339,13 +340,18 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 	st := &stamp{at: s.clock.Now(), run: cs.RunID}
 	batch := &logBatch{tenant: cs.Tenant, conn: cs.ConnectionID, run: cs.RunID, changeSet: cs.ID, at: st.at}
 	log := s.log(cs.Tenant)
-	if len(c.records) == 0 && len(cs.Changes) > 0 {
-		c.records = make(map[recKey]record, len(cs.Changes))
+	adds := 0
+	for i := range cs.Changes {
+		if cs.Changes[i].Op == resync.OpAdd {
+			adds++
+		}
 	}
+	c.records.reserve(adds)
 	people := s.people[cs.Tenant]
 	for _, ch := range cs.Changes {
 		rk := keyOf(ch.Kind, ch.Key)
-		old, exists := c.records[rk]
+		old := c.records.get(rk)
+		exists := old != nil
 		live := exists && old.live()
 		var before resync.Record
 		switch ch.Op {
@@ -354,19 +360,17 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 				before = old.rec // an add has none, even when it revives a tombstone
 			}
 			s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
-			c.records[rk] = record{rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, st: st}
+			c.records.put(record{key: rk, rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, st: st})
 		case resync.OpRefresh:
 			if live {
 				s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
 				old.rec, old.fp, old.vol = ch.Record, ch.Fingerprint, ch.Volatile
-				c.records[rk] = old
 			}
 			continue // no change-log entry
 		case resync.OpRemove:
 			if live {
 				before = old.rec
 				old.st = &stamp{at: old.st.at, run: old.st.run, removed: st}
-				c.records[rk] = old
 			}
 		default:
 			if live {
@@ -401,11 +405,12 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	s.mu.Lock()
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
-		for k, r := range c.records {
-			if (q.Kind != "" && kindOf(k.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
+		for i := range c.records.recs {
+			r := &c.records.recs[i]
+			if (q.Kind != "" && kindOf(r.key.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 				continue
 			}
-			out = append(out, r.stored(k))
+			out = append(out, r.stored())
 		}
 	}
 	s.mu.Unlock()
@@ -463,9 +468,9 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		if k.tenant != tenant {
 			continue
 		}
-		for rk, r := range c.records {
-			if match(r.rec) {
-				found[target{k.id, rk}] = struct{}{}
+		for i := range c.records.recs {
+			if r := &c.records.recs[i]; match(r.rec) {
+				found[target{k.id, r.key}] = struct{}{}
 			}
 		}
 	}
@@ -496,7 +501,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	var batch *logBatch
 	for _, t := range targets {
 		if c := s.conns[tenantID{tenant, t.conn}]; c != nil {
-			delete(c.records, t.recKey)
+			c.records.remove(t.recKey)
 			if !touched[t.conn] {
 				touched[t.conn] = true
 				c.version++
@@ -739,8 +744,9 @@ func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
 	if byTerm == nil {
 		byTerm = map[personTerm]map[recRef]struct{}{}
 		for id, c := range s.byTenant[tenant] {
-			for rk, r := range c.records {
-				indexPerson(byTerm, recRef{id, rk}, r.rec)
+			for i := range c.records.recs {
+				r := &c.records.recs[i]
+				indexPerson(byTerm, recRef{id, r.key}, r.rec)
 			}
 		}
 		s.people[tenant] = byTerm
@@ -765,9 +771,9 @@ func compareRefs(a, b recRef) int {
 // keys returns the connection's record keys in search order; s.mu is held.
 func (c *connection) keys() []recKey {
 	if c.sorted == nil {
-		c.sorted = make([]recKey, 0, len(c.records))
-		for k := range c.records {
-			c.sorted = append(c.sorted, k)
+		c.sorted = make([]recKey, 0, c.records.len())
+		for i := range c.records.recs {
+			c.sorted = append(c.sorted, c.records.recs[i].key)
 		}
 		c.unsorted = true
 	}
@@ -792,8 +798,8 @@ func (c *connection) keys() []recKey {
 func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	match := func(k recKey, r record) bool {
-		if (storage.KindCode(q.Kind) != 0 && kindOf(k.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
+	match := func(r *record) bool {
+		if (storage.KindCode(q.Kind) != 0 && kindOf(r.key.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 			return false
 		}
 		email, key, status := storage.IndexFields(r.rec)
@@ -827,8 +833,8 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			if c == nil {
 				continue
 			}
-			if r, ok := c.records[ref.recKey]; ok && match(ref.recKey, r) {
-				sr := r.stored(ref.recKey)
+			if r := c.records.get(ref.recKey); r != nil && match(r) {
+				sr := r.stored()
 				sr.ConnectionID = ref.conn
 				out = append(out, sr)
 				if len(out) == q.Limit {
@@ -871,8 +877,8 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			if storage.KindCode(q.Kind) != 0 && k.kind > kindCode(q.Kind) {
 				break
 			}
-			if r, ok := c.records[k]; ok && match(k, r) {
-				sr := r.stored(k)
+			if r := c.records.get(k); r != nil && match(r) {
+				sr := r.stored()
 				sr.ConnectionID = id
 				out = append(out, sr)
 				if len(out) == q.Limit {
