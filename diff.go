@@ -324,11 +324,11 @@ func (d *differ) observe(r Record) {
 		d.seen++
 		switch {
 		case s.fp != fp:
-			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+			d.push(OpUpdate, k, r, fp, s.fp, vol)
 		case s.vol != vol || s.stale:
 			// Only volatile fields moved, or the stored fingerprint is of
 			// another version: store the new data, report nothing.
-			d.changes = append(d.changes, Change{Op: OpRefresh, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+			d.push(OpRefresh, k, r, fp, s.fp, vol)
 		}
 		return
 	}
@@ -338,7 +338,21 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	d.added.insert(h, int32(len(d.changes)), d.changes)
-	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, Volatile: vol})
+	d.push(OpAdd, k, r, fp, 0, vol)
+}
+
+// push appends a change to d.changes field by field: appending a Change
+// value copies it with a bulk write barrier while the garbage collector
+// runs, which a first sync, its heap growing, makes most of the time.
+func (d *differ) push(op ChangeOp, k recKey, r Record, fp, prev, vol uint64) {
+	n := len(d.changes)
+	if n == cap(d.changes) {
+		d.changes = slices.Grow(d.changes, 1)
+	}
+	d.changes = d.changes[:n+1]
+	c := &d.changes[n]
+	c.Op, c.Kind, c.Key, c.Record = op, k.kind, k.key, r
+	c.Fingerprint, c.PrevFingerprint, c.Volatile = fp, prev, vol
 }
 
 // rejectInput counts input a connector could not turn into a record.

@@ -69,17 +69,29 @@ type changeLog struct {
 }
 
 // add appends e, whose Seq is above every entry's.
-func (l *changeLog) add(e logEntry) {
+func (l *changeLog) add(e logEntry) { *l.next() = e }
+
+// next appends a zero entry for the caller to fill in field by field,
+// whose Seq will be above every entry's, and returns it. Filling it in place
+// spares the bulk write barrier of copying a logEntry value, which costs
+// while the garbage collector runs.
+func (l *changeLog) next() *logEntry {
 	n := len(l.blocks)
 	if n == 0 {
 		l.blocks = [][]logEntry{nil}
 		n = 1
 	}
-	if len(l.blocks[n-1]) == logBlock {
-		l.blocks = append(l.blocks, make([]logEntry, 0, logBlock))
+	blk := l.blocks[n-1]
+	if len(blk) == logBlock {
+		blk = make([]logEntry, 0, logBlock)
+		l.blocks = append(l.blocks, blk)
 		n++
+	} else if len(blk) == cap(blk) {
+		blk = slices.Grow(blk, 1)
 	}
-	l.blocks[n-1] = append(l.blocks[n-1], e)
+	blk = blk[:len(blk)+1]
+	l.blocks[n-1] = blk
+	return &blk[len(blk)-1] // zero: blocks only grow, and fresh
 }
 
 // after yields the entries with Seq above seq, in Seq order, for reading

@@ -360,7 +360,8 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 				before = old.rec // an add has none, even when it revives a tombstone
 			}
 			s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
-			c.records.put(record{key: rk, rec: ch.Record, fp: ch.Fingerprint, vol: ch.Volatile, st: st})
+			r := c.records.put(rk)
+			r.rec, r.fp, r.vol, r.st = ch.Record, ch.Fingerprint, ch.Volatile, st
 		case resync.OpRefresh:
 			if live {
 				s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
@@ -378,8 +379,9 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 			}
 		}
 		s.seq++
-		log.add(logEntry{seq: s.seq, batch: batch, op: opCode(ch.Op), kind: rk.kind, key: ch.Key,
-			fp: ch.Fingerprint, prevFP: ch.PrevFingerprint, before: before, after: ch.Record})
+		e := log.next()
+		e.seq, e.batch, e.op, e.kind, e.key = s.seq, batch, opCode(ch.Op), rk.kind, ch.Key
+		e.fp, e.prevFP, e.before, e.after = ch.Fingerprint, ch.PrevFingerprint, before, ch.Record
 	}
 	c.version++
 	c.applied[cs.ID] = struct{}{}

@@ -22,7 +22,7 @@ func TestTableMatchesMap(t *testing.T) {
 			k := recKey{key: fmt.Sprint(rng.IntN(keys)), kind: uint8(1 + rng.IntN(3))}
 			switch rng.IntN(3) {
 			case 0, 1:
-				tb.put(record{key: k, fp: uint64(step)})
+				tb.put(k).fp = uint64(step)
 				want[k] = uint64(step)
 			default:
 				tb.remove(k)
