@@ -11,25 +11,51 @@ import (
 )
 
 // logBatch is what the change-log entries of one Apply (or Erase of one
-// connection) share, kept once rather than in every entry.
+// connection) share, kept once rather than in every entry. Its entries
+// have consecutive Seqs from seq0.
 type logBatch struct {
 	tenant, conn, run, changeSet string
 	at                           time.Time
 	by                           string
+	seq0                         int64
+	// before holds the entries' Before records by offset, for the
+	// batches that have any: an add has none, and a first sync adds.
+	before []resync.Record
+	size   int // the most entries the batch may have
 }
 
 // logEntry is a change-log entry as the store keeps it: the fields of a
 // resync.ChangeLogEntry that differ between the entries of one Apply, with
 // the operation and kind as their storage codes (as the SQL stores keep
-// them), 88 bytes where a resync.ChangeLogEntry takes 208. The records are
-// the values stored (the caller's, which nobody modifies), not copies.
+// them) and the Seq and Before in the batch: 64 bytes where a
+// resync.ChangeLogEntry takes 208. The records are the values stored (the
+// caller's, which nobody modifies), not copies.
 type logEntry struct {
-	seq           int64
-	batch         *logBatch
-	key           string
-	fp, prevFP    uint64
-	before, after resync.Record
-	op, kind      uint8 // storage.OpCode, storage.KindCode
+	batch      *logBatch
+	key        string
+	fp, prevFP uint64
+	after      resync.Record
+	off        int32 // Seq - batch.seq0
+	op, kind   uint8 // storage.OpCode, storage.KindCode
+}
+
+func (e *logEntry) seq() int64 { return e.batch.seq0 + int64(e.off) }
+
+func (e *logEntry) before() resync.Record {
+	if e.batch.before == nil {
+		return nil
+	}
+	return e.batch.before[e.off]
+}
+
+func (e *logEntry) setBefore(r resync.Record) {
+	if r == nil && e.batch.before == nil {
+		return
+	}
+	if e.batch.before == nil {
+		e.batch.before = make([]resync.Record, e.batch.size)
+	}
+	e.batch.before[e.off] = r
 }
 
 func opCode(o resync.ChangeOp) uint8     { return uint8(storage.OpCode(o)) }
@@ -50,9 +76,9 @@ func kindOf(code uint8) resync.RecordKind {
 // entry returns e as a resync.ChangeLogEntry.
 func (e *logEntry) entry() resync.ChangeLogEntry {
 	b := e.batch
-	return resync.ChangeLogEntry{Seq: e.seq, Tenant: b.tenant, ConnectionID: b.conn, RunID: b.run, ChangeSetID: b.changeSet,
+	return resync.ChangeLogEntry{Seq: e.seq(), Tenant: b.tenant, ConnectionID: b.conn, RunID: b.run, ChangeSetID: b.changeSet,
 		Op: opOf(e.op), Kind: kindOf(e.kind), Key: e.key, Fingerprint: e.fp, PrevFingerprint: e.prevFP, At: b.at,
-		Before: e.before, After: e.after, By: b.by}
+		Before: e.before(), After: e.after, By: b.by}
 }
 
 // logBlock is the number of entries in a full block of a change log.
@@ -121,7 +147,7 @@ func (l *changeLog) after(seq int64) iter.Seq[*logEntry] {
 // afterCmp orders e before every position after seq: -1 if e.seq <= seq,
 // else +1.
 func afterCmp(e logEntry, seq int64) int {
-	if e.seq <= seq {
+	if e.seq() <= seq {
 		return -1
 	}
 	return 1

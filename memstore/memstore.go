@@ -338,7 +338,11 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
 	st := &stamp{at: s.clock.Now(), run: cs.RunID}
-	batch := &logBatch{tenant: cs.Tenant, conn: cs.ConnectionID, run: cs.RunID, changeSet: cs.ID, at: st.at}
+	if len(cs.Changes) > math.MaxInt32 {
+		return fmt.Errorf("%w: %d changes in one change set, more than %d", resync.ErrInvalidRequest, len(cs.Changes), math.MaxInt32)
+	}
+	batch := &logBatch{tenant: cs.Tenant, conn: cs.ConnectionID, run: cs.RunID, changeSet: cs.ID, at: st.at,
+		seq0: s.seq + 1, size: len(cs.Changes)}
 	log := s.log(cs.Tenant)
 	adds := 0
 	for i := range cs.Changes {
@@ -380,8 +384,9 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 		}
 		s.seq++
 		e := log.next()
-		e.seq, e.batch, e.op, e.kind, e.key = s.seq, batch, opCode(ch.Op), rk.kind, ch.Key
-		e.fp, e.prevFP, e.before, e.after = ch.Fingerprint, ch.PrevFingerprint, before, ch.Record
+		e.batch, e.off, e.op, e.kind, e.key = batch, int32(s.seq-batch.seq0), opCode(ch.Op), rk.kind, ch.Key
+		e.fp, e.prevFP, e.after = ch.Fingerprint, ch.PrevFingerprint, ch.Record
+		e.setBefore(before)
 	}
 	c.version++
 	c.applied[cs.ID] = struct{}{}
@@ -478,7 +483,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	}
 	log := s.changes[tenant]
 	for e := range log.after(math.MinInt64) {
-		if e.key != storage.Redacted && ((e.before != nil && match(e.before)) || (e.after != nil && match(e.after))) {
+		if before := e.before(); e.key != storage.Redacted && ((before != nil && match(before)) || (e.after != nil && match(e.after))) {
 			found[target{e.batch.conn, recKey{e.key, e.kind}}] = struct{}{}
 		}
 	}
@@ -487,7 +492,8 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	}
 	for e := range log.after(math.MinInt64) {
 		if _, ok := found[target{e.batch.conn, recKey{e.key, e.kind}}]; ok && e.key != storage.Redacted {
-			e.key, e.fp, e.prevFP, e.before, e.after = storage.Redacted, 0, 0, nil, nil
+			e.key, e.fp, e.prevFP, e.after = storage.Redacted, 0, 0, nil
+			e.setBefore(nil)
 		}
 	}
 	targets := make([]target, 0, len(found))
@@ -514,10 +520,10 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			}
 		}
 		if batch == nil || batch.conn != t.conn {
-			batch = &logBatch{tenant: tenant, conn: t.conn, run: id, changeSet: id, at: now, by: by}
+			batch = &logBatch{tenant: tenant, conn: t.conn, run: id, changeSet: id, at: now, by: by, seq0: s.seq + 1}
 		}
 		s.seq++
-		e := logEntry{seq: s.seq, batch: batch, op: opCode(resync.OpErase), kind: t.kind, key: storage.Redacted}
+		e := logEntry{batch: batch, off: int32(s.seq - batch.seq0), op: opCode(resync.OpErase), kind: t.kind, key: storage.Redacted}
 		s.log(tenant).add(e)
 		out = append(out, e.entry())
 	}
