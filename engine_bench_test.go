@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/cputime"
 	"github.com/openresync/resync/resynctest"
 )
 
@@ -258,10 +259,10 @@ func BenchmarkFirstSync(b *testing.B) {
 				}
 				bare += bareWaits(n, pages, latency)
 				b.StartTimer()
-				start, startCPU := time.Now(), cpuTime()
+				start, startCPU := time.Now(), cputime.Process()
 				runPersonnel(b, h)
 				total += time.Since(start)
-				cpu += cpuTime() - startCPU
+				cpu += cputime.Process() - startCPU
 				b.StopTimer()
 				_ = h.engine.Close(context.Background())
 				b.StartTimer()
