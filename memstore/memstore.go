@@ -6,6 +6,9 @@
 //
 // Records are kept as the values connectors returned; callers must not
 // modify a record after handing it over, nor modify records they read back.
+// Besides those values, a stored record takes about 72 bytes and a
+// change-log entry 64 (an update's or removal's 16 more, for the record
+// before it), so a first sync of a million records adds about 136 MB.
 package memstore
 
 import (
