@@ -73,6 +73,7 @@
 //   - SCIM's 1-based startIndex and count, over a list that may change
 //     between requests: StartIndex overlaps pages and drops what an earlier
 //     page returned, so an item that shifts is neither lost nor read twice.
+//     A short page before totalResults is a provider's cap, not the end.
 //
 // # Secrets
 //

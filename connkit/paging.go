@@ -142,6 +142,15 @@ func truncate(s string, n int) string {
 // StartIndex steps back a page at a time until it meets items it has
 // read, so nothing present for the whole read is lost.
 //
+// A page shorter than Count is not the end of the list: a service provider
+// may cap count at its own maximum (RFC 7644 §3.4.2.4) and return fewer
+// items than asked while totalResults says more follow. The list ends at
+// the page that reaches totalResults, or at an empty page. Without
+// totalResults (which RFC 7644 requires), a short page is followed by one
+// more request, and only an empty page ends the list. The next page
+// starts where the last one ended, less the overlap; a page shorter than
+// the overlap still moves on by at least one item.
+//
 // Use one StartIndex per read (a field of the connector value the
 // factory builds): it remembers the IDs it has returned. Re-reading a
 // cursor returns that page's items again, as the engine's retries need.
@@ -161,12 +170,15 @@ type StartIndex[T any] struct {
 }
 
 // Fetch requests count items from the 1-based startIndex, returning them
-// and the provider's totalResults (-1 if absent).
+// and the provider's totalResults (-1 if absent). It may return fewer than
+// count items (the provider's own maximum): StartIndex asks for the rest
+// on the next page.
 type Fetch[T any] func(ctx context.Context, startIndex, count int) (items []T, totalResults int, err error)
 
 // Page reads the page at cursor ("" for the first) through fetch, and
 // returns its items not returned by an earlier page and the next cursor
-// ("" after the last page). An error of fetch is returned as it is.
+// ("" after the last page: an empty page, or one that reaches
+// totalResults). An error of fetch is returned as it is.
 func (p *StartIndex[T]) Page(ctx context.Context, cursor string, fetch Fetch[T]) ([]T, string, error) {
 	count, overlap := p.Count, p.Overlap
 	if count <= 0 {
@@ -197,7 +209,9 @@ func (p *StartIndex[T]) Page(ctx context.Context, cursor string, fetch Fetch[T])
 	// met on the way.
 	var back []T
 	for from, window := start, items; from > 1 && len(window) > 0 && !p.anyEarlier(window, start); {
-		from = max(from-(count-overlap), 1)
+		// Step back by what the provider returns per request (it may cap
+		// count), so that the windows meet.
+		from = max(from-max(len(window)-overlap, 1), 1)
 		if window, _, err = fetch(ctx, from, count); err != nil {
 			return nil, "", err
 		}
@@ -213,10 +227,12 @@ func (p *StartIndex[T]) Page(ctx context.Context, cursor string, fetch Fetch[T])
 		p.seen[id], here[id] = start, true
 		out = append(out, it)
 	}
-	if got < count || (total >= 0 && start+got-1 >= total) {
+	if got == 0 || (total >= 0 && start+got-1 >= total) {
 		return out, "", nil
 	}
-	return out, strconv.Itoa(start + got - overlap), nil
+	// A short page is the provider's cap, not the end: the next page
+	// overlaps this one, and moves on by at least one item.
+	return out, strconv.Itoa(start + got - min(overlap, got-1)), nil
 }
 
 // anyEarlier reports whether an item of window was returned by a page

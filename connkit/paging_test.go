@@ -99,6 +99,10 @@ type scimList struct {
 	next    int
 	fetches int
 	onFetch func(l *scimList) // runs before each fetch but the first, lock held
+	// cap is the provider's own maximum per response (0: none); noTotal
+	// leaves totalResults out.
+	cap     int
+	noTotal bool
 }
 
 func (l *scimList) fetch(_ context.Context, startIndex, count int) ([]string, int, error) {
@@ -108,9 +112,16 @@ func (l *scimList) fetch(_ context.Context, startIndex, count int) ([]string, in
 		l.onFetch(l)
 	}
 	l.fetches++
+	if l.cap > 0 {
+		count = min(count, l.cap)
+	}
 	from := min(startIndex-1, len(l.ids))
 	to := min(from+count, len(l.ids))
-	return append([]string(nil), l.ids[from:to]...), len(l.ids), nil
+	total := len(l.ids)
+	if l.noTotal {
+		total = -1
+	}
+	return append([]string(nil), l.ids[from:to]...), total, nil
 }
 
 func (l *scimList) remove(i int) { l.ids = append(l.ids[:i], l.ids[i+1:]...) }
@@ -257,4 +268,67 @@ func TestStartIndexRereadCursor(t *testing.T) {
 
 	_, _, err = (&connkit.StartIndex[string]{Count: 5, Overlap: 5, ID: func(s string) string { return s }}).Page(context.Background(), "", l.fetch)
 	assert.True(t, resync.IsPermanent(err), "an overlap as large as the page never progresses")
+}
+
+// TestStartIndexShortPages: a provider that caps count at its own maximum
+// returns short pages before totalResults is reached; they are not the end
+// of the list. Without totalResults the read goes on to an empty page.
+func TestStartIndexShortPages(t *testing.T) {
+	t.Parallel()
+	id := func(s string) string { return s }
+	for _, tc := range []struct {
+		name              string
+		cap, overlap      int
+		noTotal           bool
+		churn             bool
+		wantFetchesAtMost int
+	}{
+		{"capped at 7 of 10", 7, 2, false, false, 10}, // 50 items, 5 new per page
+		{"capped below the overlap", 2, 3, false, false, 50},
+		{"capped, no total", 7, 2, true, false, 13}, // and the tail: 49-50, 50, then empty
+		{"capped, churning", 7, 2, false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for seed := range uint64(20) {
+				r := rand.New(rand.NewPCG(seed, 3))
+				l := newSCIMList(50)
+				l.cap, l.noTotal = tc.cap, tc.noTotal
+				initial := append([]string(nil), l.ids...)
+				if tc.churn {
+					l.onFetch = func(l *scimList) {
+						if r.IntN(2) == 0 && len(l.ids) > 0 {
+							l.remove(r.IntN(len(l.ids)))
+						} else {
+							l.insert(r.IntN(len(l.ids) + 1))
+						}
+					}
+				}
+				got := readAll(t, l, &connkit.StartIndex[string]{Count: 10, Overlap: tc.overlap, ID: id})
+				count := map[string]int{}
+				for _, x := range got {
+					count[x]++
+				}
+				l.mu.Lock()
+				final := map[string]bool{}
+				for _, x := range l.ids {
+					final[x] = true
+				}
+				fetches := l.fetches
+				l.mu.Unlock()
+				for x, n := range count {
+					require.Equal(t, 1, n, "seed %d: %s read %d times", seed, x, n)
+				}
+				for _, x := range initial {
+					if final[x] {
+						require.Equal(t, 1, count[x], "seed %d: %s, present throughout, was lost", seed, x)
+					}
+				}
+				if !tc.churn {
+					require.Len(t, got, 50)
+					assert.LessOrEqual(t, fetches, tc.wantFetchesAtMost, "requests")
+				}
+			}
+		})
+	}
 }

@@ -47,7 +47,9 @@ type NotifierOptions struct {
 //			mu.Lock()
 //			boxes[t] = box
 //			mu.Unlock()
-//			return email.New(email.Config{Addr: box.Addr(), From: "resync@example.com"})
+//			mailer, err := email.New(email.Config{Addr: box.Addr(), TLS: email.TLSNone, From: "resync@example.com"})
+//			require.NoError(t, err)
+//			return mailer
 //		}, resynctest.NotifierOptions{
 //			Channels: []resync.Channel{resync.ChannelEmail},
 //			Delivered: func(t *testing.T) int {

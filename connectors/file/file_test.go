@@ -440,7 +440,8 @@ func TestEngine(t *testing.T) {
 		Settings: map[string]string{"path": path, "format": file.FormatHRISCSV, "page_size": "2"}})
 	store := memstore.New()
 	e, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll,
-		Connectors: map[string]resync.ConnectorFactory{"bamboohr": file.Factory}})
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
+		Connectors:      map[string]resync.ConnectorFactory{"bamboohr": file.Factory}})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, e.Close(context.Background())) }()
 

@@ -78,7 +78,8 @@ func TestEngine(t *testing.T) {
 		Settings: map[string]string{"url": srv.URL + "/export.csv", "token": "tok-live-8d7f", "page_size": "2"}})
 	store := memstore.New()
 	e, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll,
-		Retry: resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		Retry:           resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
 		Connectors: map[string]resync.ConnectorFactory{
 			"workday": hris.NewFactory(hris.Config{Clock: resynctest.NewClock(today), HTTPClient: srv.Client()}),
 		}})

@@ -1,5 +1,5 @@
-// Package hris is a resync connector for HRIS exports: a CSV report of
-// employees, from a file or an HTTPS URL, with the columns mapped to
+// Package hris is a resync connector for HRIS exports: a CSV or JSON report
+// of employees, from a file or an HTTPS URL, with the columns mapped to
 // identity fields, presets for BambooHR's and Workday's reports, and each
 // person's status worked out from their employment status and dates.
 //
@@ -18,10 +18,12 @@
 //
 // Connection.Settings:
 //
-//   - "path" or "url" (exactly one): the export. A path is a local file,
+//   - "path" or "url" (exactly one, or neither when Config.Fetch gets
+//     the export from an HRIS API, as connectors/bamboohr does): the export. A path is a local file,
 //     relative to the process's working directory; never let a tenant
 //     choose the path of a shared server. A URL must be https (a Workday
-//     Report-as-a-Service URL ending in ?format=csv, a signed link);
+//     Report-as-a-Service URL ending in ?format=csv or ?format=json, a
+//     signed link);
 //     query parameters named like secrets (sig, token, key, ...) are
 //     redacted from every message.
 //   - "token" (URL only): sent as "Authorization: Bearer <token>". Or
@@ -53,16 +55,27 @@
 //     guessed.
 //   - "page_size" (optional): rows per page, 1 to 100000, default 500.
 //   - "max_bytes" (optional): the largest export accepted, default 256 MiB.
-//   - "format" (optional): "hris-csv" or "csv", accepted so that a
-//     connection of connectors/file's hris-csv format moves over unchanged.
+//   - "format" (optional): "csv" (or "hris-csv", so that a connection of
+//     connectors/file's hris-csv format moves over unchanged) or "json".
+//     Without it the format is detected, the first of these that tells:
+//     the response's Content-Type (URL mode: application/json, text/json
+//     or a +json type is JSON; text/csv or application/csv is CSV); the
+//     extension of the file or of the URL's path (.json, .csv); the first
+//     byte that is not white space, after a byte order mark: "[" or "{" is
+//     JSON, anything else CSV.
 //
 // Any other setting is an error, so that a misspelled column mapping is
 // not silently ignored. New checks the settings without reading the export.
 //
 // # Records
 //
-// The export is CSV: a header row, then one employee per row, one Identity
-// each. Header names are compared ignoring case, spaces and punctuation
+// A CSV export is a header row, then one employee per row, one Identity
+// each. A JSON export is one object per employee, in an array at the top
+// level, under the "Report_Entry" key of an object (Workday's
+// Report-as-a-Service) or under its "employees" key (BambooHR's employee
+// directory and reports, whose "fields" and "title" are skipped); its
+// field names are the header, and each object a row (see JSON below).
+// Header names are compared ignoring case, spaces and punctuation
 // ("Hire Date", "hire_date" and "hireDate" are one name; "#" reads as
 // "number", so "Employee #" is employeeNumber). For each field
 // the first of its preset's names present in the header is its column:
@@ -144,13 +157,26 @@
 // header when the extra fields are empty (a spreadsheet's trailing
 // columns), and rows with every field empty (skipped).
 //
+// JSON: UTF-8 with or without a byte order mark. A string is the field's
+// value; a number is its text as written (BambooHR's numeric ids: 123 is
+// the key "123"); true and false are the words; null, or a field left out
+// (Workday leaves out empty fields), is empty. The header is every field
+// name of every entry, in the order first seen; names that differ only in
+// case and punctuation are one name, as in CSV. An object or array in an
+// unmapped field is kept in Attributes as compact JSON text; in a mapped
+// field it is malformed (below). An entry with every field empty ({}) is
+// skipped. Positions are entries, counted from 1, and field names: "entry
+// 3 (field "hireDate")" where CSV says "line 4, column 12 (hireDate)". An
+// export with no entries reads as no employees.
+//
 // A row that cannot become a record does not stop the read: it is reported
 // in Page.Rejected as a *resync.RecordError naming the export, the line
 // and column (the byte column, and the header's name for it) and the
 // employee ID when the row has one, so its stored version is kept. Such
 // rows: an empty employee ID; a date that does not parse; an unknown status;
 // more non-empty fields than header columns; a field that is not UTF-8; a
-// quote out of place within one line. An employee ID on more than one row
+// quote out of place within one line. In JSON the same rules hold per
+// entry, the messages naming the entry and field. An employee ID on more than one row
 // (a row rejected for another reason included) is reported on each of
 // them, naming the other lines, and none of them is used: the stored record is kept as it was rather than merged from rows
 // that disagree.
@@ -166,8 +192,8 @@
 // which the engine does after each read.
 //
 // resync.HealthChecker: CheckHealth fetches and parses the export and
-// fails if it cannot, or if any row would be rejected (naming the first
-// three).
+// fails if it cannot, or if any row or entry would be rejected (naming the
+// first three).
 //
 // No incremental reads: every read is a full read of the export.
 //
@@ -182,7 +208,14 @@
 // setting names (the error quotes the header it saw), a mapped column
 // named twice, or a quote that opens on one line and is broken or never
 // closed on a later one (its lines may be rows, and rejecting them as one
-// would lose them).
+// would lose them). In JSON, any malformed entry fails the read, naming
+// the entry and the field, so that the read stores nothing: JSON that does
+// not parse (with its byte offset), an entry that is not an object, a
+// field named twice in one entry, an object or array in a mapped field, a
+// document that is neither an array nor an object with one "Report_Entry"
+// or "employees" array, or data after the document. JSON is decoded as a
+// stream, entry by entry, so a large export is held once, as the bytes
+// read, beside the records made of it.
 //
 // A response over "max_bytes" is permanent too.
 //

@@ -1,13 +1,16 @@
 package hris
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +53,15 @@ type Config struct {
 	// matched several people or no one, and in URL mode one Debug line per
 	// request. Nil discards them.
 	Logger *slog.Logger
+	// Fetch, if set, gets the export in place of the "path" and "url"
+	// settings, which must then be absent, as must the credentials: it
+	// returns the export's bytes and media type ("" to detect the format),
+	// or an error already classified for the engine, which the read
+	// returns as it is. A connector for an HRIS API (connectors/bamboohr)
+	// fetches its report with it and leaves the mapping, the status rules
+	// and the paging to this package. Messages name the export as the
+	// connection's provider's report.
+	Fetch func(ctx context.Context) (data []byte, contentType string, err error)
 }
 
 // Factory is the resync.ConnectorFactory of this package with the zero
@@ -91,10 +103,16 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 			return nil, bad("unknown setting %q", k)
 		}
 	}
-	if f := strings.ToLower(strings.TrimSpace(s["format"])); f != "" && f != "hris-csv" && f != "csv" {
-		return nil, bad(`setting "format" is %q: this connector reads CSV ("hris-csv" or "csv")`, s["format"])
-	}
 	c := &connector{conn: conn, cfg: cfg, pageSize: DefaultPageSize, maxBytes: DefaultMaxBytes}
+	switch f := strings.ToLower(strings.TrimSpace(s["format"])); f {
+	case "":
+	case "csv", "hris-csv":
+		c.format = formatCSV
+	case "json":
+		c.format = formatJSON
+	default:
+		return nil, bad(`setting "format" is %q, want "csv" (or "hris-csv") or "json", or no setting to detect it`, s["format"])
+	}
 	if c.cfg.Clock == nil {
 		c.cfg.Clock = systemClock{}
 	}
@@ -103,6 +121,11 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	}
 	path, rawURL := strings.TrimSpace(s["path"]), strings.TrimSpace(s["url"])
 	switch {
+	case cfg.Fetch != nil:
+		if path != "" || rawURL != "" || s["token"] != "" || s["username"] != "" || s["password"] != "" {
+			return nil, bad(`"path", "url" and credentials are not settings of a connection whose export Config.Fetch gets`)
+		}
+		c.src = strings.TrimSpace(conn.Provider + " report")
 	case path == "" && rawURL == "":
 		return nil, bad(`set "path" (a file) or "url" (an https URL)`)
 	case path != "" && rawURL != "":
@@ -181,6 +204,7 @@ type connector struct {
 	src  string   // path or redacted URL, for messages
 
 	token, user, pass string
+	format            string // formatCSV, formatJSON, or "" to detect
 
 	loaded bool
 	items  []item
@@ -197,13 +221,18 @@ func (c *connector) load(ctx context.Context) (*parsed, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	data, err := c.fetch(ctx)
+	data, ctype, err := c.fetch(ctx)
 	if err != nil {
 		return nil, err
 	}
 	y, m, d := c.cfg.Clock.Now().UTC().Date()
 	p := &parser{src: c.src, m: c.mapping, layouts: c.layouts, today: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
-	out, err := p.parse(data)
+	var out *parsed
+	if c.formatOf(data, ctype) == formatJSON {
+		out, err = p.parseJSON(data)
+	} else {
+		out, err = p.parse(data)
+	}
 	if err != nil {
 		return nil, resync.Permanent(fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
@@ -296,6 +325,46 @@ func (c *connector) CheckHealth(ctx context.Context) error {
 		msg += fmt.Sprintf("; and %d more", len(problems)-show)
 	}
 	return fmt.Errorf("%w: %s: %d of %d rows would be rejected: %s", ErrMalformed, c.src, len(problems), len(out.items), msg)
+}
+
+// Export formats.
+const (
+	formatCSV  = "csv"
+	formatJSON = "json"
+)
+
+// formatOf is the export's format: the "format" setting; else the
+// response's Content-Type when it names JSON or CSV; else the extension of
+// the file or of the URL's path (.json, .csv); else JSON if the first byte
+// that is not white space (after a byte order mark) opens an array or an
+// object, CSV otherwise.
+func (c *connector) formatOf(data []byte, ctype string) string {
+	if c.format != "" {
+		return c.format
+	}
+	if mt, _, err := mime.ParseMediaType(ctype); err == nil {
+		switch {
+		case mt == "application/json", mt == "text/json", strings.HasSuffix(mt, "+json"):
+			return formatJSON
+		case mt == "text/csv", mt == "application/csv", mt == "text/comma-separated-values":
+			return formatCSV
+		}
+	}
+	name := c.path
+	if c.url != nil {
+		name = c.url.Path
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json":
+		return formatJSON
+	case ".csv":
+		return formatCSV
+	}
+	rest := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\ufeff")), " \t\r\n")
+	if len(rest) > 0 && (rest[0] == '[' || rest[0] == '{') {
+		return formatJSON
+	}
+	return formatCSV
 }
 
 // clone copies an identity, so a page handed to the engine shares no

@@ -332,7 +332,7 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"colum.email", "Email"}, `unknown setting "colum.email"`},
 		{[]string{"column.mail", "Email"}, `unknown setting "column.mail"`},
 		{[]string{"page_size", "0"}, `"page_size" is "0"`},
-		{[]string{"format", "idp-json"}, `reads CSV`},
+		{[]string{"format", "idp-json"}, `want "csv" (or "hris-csv") or "json"`},
 		{[]string{"token", "s3cret"}, `credentials are for "url" only`},
 	}
 	for _, tc := range tests {

@@ -177,8 +177,13 @@ type columns struct {
 // resolve matches the header against the mapping. A column set by a
 // setting that the header lacks, a header without an employee ID column, or
 // a mapped column whose name appears twice is an error naming the column
-// and quoting the header.
-func (m *mapping) resolve(header []string) (*columns, error) {
+// and quoting the header. what names the header in messages: "header" for
+// a CSV header row, "fields" for the field names of JSON entries.
+func (m *mapping) resolve(header []string, what string) (*columns, error) {
+	unit := "columns"
+	if what != "header" {
+		unit = what
+	}
 	c := &columns{names: make([]string, len(header)), attr: make([]string, len(header))}
 	byNorm := map[string][]int{}
 	for i, h := range header {
@@ -207,8 +212,8 @@ func (m *mapping) resolve(header []string) (*columns, error) {
 			name = want
 			found = byNorm[normName(want)]
 			if len(found) == 0 {
-				return nil, fmt.Errorf("column %q (setting %q) is not in the header; the header is %s",
-					want, "column."+f.String(), quoted())
+				return nil, fmt.Errorf("column %q (setting %q) is not in the %s; the %s is %s",
+					want, "column."+f.String(), what, what, quoted())
 			}
 		} else {
 			for _, cand := range m.cands[f] {
@@ -222,17 +227,17 @@ func (m *mapping) resolve(header []string) (*columns, error) {
 		}
 		if len(found) == 0 {
 			if f == fEmployeeID {
-				return nil, fmt.Errorf("no employee ID column in the header (preset %s looks for %s; set %q to name it); the header is %s",
-					m.preset, strings.Join(m.cands[f], ", "), "column.employee_id", quoted())
+				return nil, fmt.Errorf("no employee ID column in the %s (preset %s looks for %s; set %q to name it); the %s is %s",
+					what, m.preset, strings.Join(m.cands[f], ", "), "column.employee_id", what, quoted())
 			}
 			continue
 		}
 		if len(found) > 1 {
-			return nil, fmt.Errorf("column %q (%s) appears %d times in the header, as columns %d and %d; the header is %s",
-				name, f, len(found), found[0]+1, found[1]+1, quoted())
+			return nil, fmt.Errorf("column %q (%s) appears %d times in the %s, as %s %d and %d; the %s is %s",
+				name, f, len(found), what, unit, found[0]+1, found[1]+1, what, quoted())
 		}
 		if g, taken := mapped[found[0]]; taken {
-			return nil, fmt.Errorf("column %q is mapped to both %s and %s; the header is %s", c.names[found[0]], g, f, quoted())
+			return nil, fmt.Errorf("column %q is mapped to both %s and %s; the %s is %s", c.names[found[0]], g, f, what, quoted())
 		}
 		mapped[found[0]] = f
 		c.idx[f] = found[0]

@@ -66,7 +66,7 @@ func (p *parser) parse(data []byte) (*parsed, error) {
 			return nil, fmt.Errorf("%s line 1: column %d of the header is not UTF-8 (export the file as UTF-8)", p.src, i+1)
 		}
 	}
-	cols, err := p.m.resolve(header)
+	cols, err := p.m.resolve(header, "header")
 	if err != nil {
 		return nil, fmt.Errorf("%s line 1: %w", p.src, err)
 	}
@@ -103,17 +103,32 @@ func (p *parser) parse(data []byte) (*parsed, error) {
 			continue // an empty row a spreadsheet left behind
 		}
 		line, _ := r.FieldPos(0)
-		id, bad := p.row(row, line, r, cols)
+		at := func(col int) string {
+			where := fmt.Sprintf("%s line %d", p.src, line)
+			if col >= len(row) && col < len(cols.names) {
+				return where + fmt.Sprintf(" (%s, missing from the row)", cols.names[col])
+			} else if col >= 0 {
+				l, cc := r.FieldPos(col)
+				where = fmt.Sprintf("%s line %d, column %d", p.src, l, cc)
+				if col < len(cols.names) && cols.names[col] != "" {
+					where += fmt.Sprintf(" (%s)", cols.names[col])
+				}
+			}
+			return where
+		}
+		id, bad := p.row(row, at, cols)
 		out.items = append(out.items, item{rec: id, bad: bad, line: line})
 	}
-	p.dedupe(out)
+	p.dedupe(out, "line")
 	p.managers(out, cols)
 	return out, nil
 }
 
-// row builds the identity of one row. bad is set, naming line, column and
-// the employee ID when it has one, if the row cannot become a record.
-func (p *parser) row(row []string, line int, r *csv.Reader, c *columns) (*resync.Identity, *resync.RecordError) {
+// row builds the identity of one row, its fields in header order. bad is
+// set, naming the row and field (at gives where field col is, for a
+// message; col -1 for the row) and the employee ID when it has one, if the
+// row cannot become a record.
+func (p *parser) row(row []string, at func(col int) string, c *columns) (*resync.Identity, *resync.RecordError) {
 	get := func(f field) string {
 		i := c.idx[f]
 		if i < 0 || i >= len(row) {
@@ -123,18 +138,8 @@ func (p *parser) row(row []string, line int, r *csv.Reader, c *columns) (*resync
 	}
 	key := get(fEmployeeID)
 	fail := func(col int, format string, args ...any) *resync.RecordError {
-		where := fmt.Sprintf("%s line %d", p.src, line)
-		if col >= len(row) && col < len(c.names) {
-			where += fmt.Sprintf(" (%s, missing from the row)", c.names[col])
-		} else if col >= 0 {
-			l, cc := r.FieldPos(col)
-			where = fmt.Sprintf("%s line %d, column %d", p.src, l, cc)
-			if col < len(c.names) && c.names[col] != "" {
-				where += fmt.Sprintf(" (%s)", c.names[col])
-			}
-		}
 		return &resync.RecordError{Kind: resync.KindIdentity, Key: key,
-			Reason: where + ": " + fmt.Sprintf(format, args...)}
+			Reason: at(col) + ": " + fmt.Sprintf(format, args...)}
 	}
 	for i, v := range row {
 		if !utf8.ValidString(v) {
@@ -272,9 +277,10 @@ func (p *parser) layoutHint() string {
 }
 
 // dedupe rejects every row of an employee ID that appears more than once
-// (rejected rows included), naming the other lines: which of them is
-// right cannot be told, and the stored record is kept.
-func (p *parser) dedupe(out *parsed) {
+// (rejected rows included), naming the others by unit ("line" or "entry")
+// and number: which of them is right cannot be told, and the stored
+// record is kept.
+func (p *parser) dedupe(out *parsed, unit string) {
 	const show = 5
 	keyOf := func(it item) string {
 		switch {
@@ -295,6 +301,10 @@ func (p *parser) dedupe(out *parsed) {
 	}
 	if !dups {
 		return
+	}
+	prep := "on" // on line 3, in entry 3
+	if unit != "line" {
+		prep = "in"
 	}
 	first := map[string][]int{} // the first show+1 lines of each duplicated ID
 	for _, it := range out.items {
@@ -318,8 +328,8 @@ func (p *parser) dedupe(out *parsed) {
 			also += fmt.Sprintf(" and %d more", more)
 		}
 		out.items[i] = item{line: it.line, bad: &resync.RecordError{Kind: resync.KindIdentity, Key: k,
-			Reason: fmt.Sprintf("%s line %d: employee ID %q is also on line %s; none of its rows is used",
-				p.src, it.line, k, also)}}
+			Reason: fmt.Sprintf("%s %s %d: employee ID %q is also %s %s %s; none of its rows is used",
+				p.src, unit, it.line, k, prep, unit, also)}}
 	}
 }
 

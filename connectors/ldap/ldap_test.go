@@ -318,7 +318,8 @@ func TestResync(t *testing.T) {
 		Store: store, Connections: src, Authorizer: resynctest.AllowAll,
 		Connectors: map[string]resync.ConnectorFactory{"ldap": ldap.Factory},
 		// Removing 1 of 12 records is not a mass deletion.
-		Retry: resync.RetryPolicy{InitialInterval: 10 * time.Millisecond},
+		Retry:           resync.RetryPolicy{InitialInterval: 10 * time.Millisecond},
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
 	})
 	require.NoError(t, err)
 	defer e.Close(context.Background())
@@ -433,8 +434,9 @@ func TestStoppedMidRead(t *testing.T) {
 	store := memstore.New()
 	e, err := resync.New(context.Background(), resync.Config{
 		Store: store, Connections: src, Authorizer: resynctest.AllowAll,
-		Connectors: map[string]resync.ConnectorFactory{"ldap": factory},
-		Retry:      resync.RetryPolicy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
+		Connectors:      map[string]resync.ConnectorFactory{"ldap": factory},
+		Retry:           resync.RetryPolicy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
 	})
 	require.NoError(t, err)
 	defer e.Close(context.Background())

@@ -102,10 +102,9 @@
 // (connkit.StartIndex), so a user present for the whole read is read
 // exactly once whatever is added or removed around it. A provider that
 // returns fewer resources than asked while totalResults says more follow
-// (it caps count at its own maximum) is asked again from where it
-// stopped, so the page is complete; without totalResults (which RFC 7644
-// requires), a short answer is followed by one more request, and only an
-// empty answer ends the list. Page.Total is totalResults (users, then
+// (it caps count at its own maximum) is asked for the rest on the next
+// page; without totalResults (which RFC 7644 requires), a short answer is
+// followed by one more request, and only an empty answer ends the list. Page.Total is totalResults (users, then
 // users plus groups), for progress.
 //
 // resync.HealthChecker: CheckHealth asks for one user, with the filter.

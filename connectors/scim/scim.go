@@ -267,45 +267,32 @@ func (c *connector) readGroupsPage(ctx context.Context, inner string) (resync.Pa
 	return page, nil
 }
 
-// fetch is the connkit.Fetch of an endpoint. A service provider may return
-// fewer resources than the count asked for (RFC 7644 §3.4.2.4: it caps
-// count at its own maximum) while totalResults says more follow; the kit's
-// StartIndex takes a short page for the last, so fetch asks again from
-// where the answer ended until it has count resources or the list's end.
+// fetch is the connkit.Fetch of an endpoint: one request. A service
+// provider may return fewer resources than the count asked for (RFC 7644
+// §3.4.2.4: it caps count at its own maximum); StartIndex then asks for
+// the rest on the next page, until totalResults or an empty answer.
 func (c *connector) fetch(endpoint string, q url.Values, total *int, last **connkit.Response) connkit.Fetch[resource] {
 	return func(ctx context.Context, startIndex, count int) ([]resource, int, error) {
-		var out []resource
-		tot := -1
-		for len(out) < count {
-			from := startIndex + len(out)
-			qq := maps.Clone(q)
-			qq.Set("startIndex", strconv.Itoa(from))
-			qq.Set("count", strconv.Itoa(count-len(out)))
-			resp, err := c.client.Get(ctx, endpoint, qq)
-			if err != nil {
-				return nil, 0, wrapError(err)
-			}
-			*last = resp
-			lr, err := decodeList(resp.Body)
-			if err != nil {
-				return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s (startIndex %d): %w", endpoint, from, err))
-			}
-			if lr.start > 0 && lr.start != from && len(lr.resources) > 0 {
-				// A provider that ignores startIndex would have every
-				// page repeat the first, and the read end with one page.
-				return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s: %w: asked for startIndex %d, answered startIndex %d",
-					endpoint, ErrMalformed, from, lr.start))
-			}
-			tot = lr.total
-			out = append(out, lr.resources...)
-			if len(lr.resources) == 0 || (tot >= 0 && from+len(lr.resources)-1 >= tot) {
-				// The list's end. Without a total, a short answer is
-				// followed by one more request: only an empty one ends it.
-				break
-			}
+		qq := maps.Clone(q)
+		qq.Set("startIndex", strconv.Itoa(startIndex))
+		qq.Set("count", strconv.Itoa(count))
+		resp, err := c.client.Get(ctx, endpoint, qq)
+		if err != nil {
+			return nil, 0, wrapError(err)
 		}
-		*total = tot
-		return out, tot, nil
+		*last = resp
+		lr, err := decodeList(resp.Body)
+		if err != nil {
+			return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s (startIndex %d): %w", endpoint, startIndex, err))
+		}
+		if lr.start > 0 && lr.start != startIndex && len(lr.resources) > 0 {
+			// A provider that ignores startIndex would have every
+			// page repeat the first, and the read end with one page.
+			return nil, 0, resync.Permanent(fmt.Errorf("scim: GET %s: %w: asked for startIndex %d, answered startIndex %d",
+				endpoint, ErrMalformed, startIndex, lr.start))
+		}
+		*total = lr.total
+		return lr.resources, lr.total, nil
 	}
 }
 

@@ -89,11 +89,40 @@ func TestConformance(t *testing.T) {
 	for g := range 5 {
 		srv.addGroup(t, "group-"+strconv.Itoa(g), ids[g:g+4]...)
 	}
+	// The fault checks: the suite queues a fault (401, 429 with
+	// Retry-After, 500, 503) for the next requests of the first page,
+	// answered as a SCIM error message (RFC 7644 §3.12), and counts the
+	// requests each failing ReadPage makes.
+	var mu sync.Mutex
+	var faults []resynctest.ProviderFault
+	srv.setIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(faults) == 0 || r.URL.Query().Get("startIndex") != "1" {
+			return false
+		}
+		f := &faults[0]
+		for k, v := range f.Header {
+			w.Header()[k] = v
+		}
+		writeSCIMError(w, scimerrors.ScimError{Status: f.Status, Detail: "injected fault"})
+		if f.Times--; f.Times <= 0 {
+			faults = faults[1:]
+		}
+		return true
+	})
 	for _, typ := range []resync.ConnectionType{resync.IdP, resync.AccessReview} {
 		t.Run(string(typ), func(t *testing.T) {
 			resynctest.TestConnector(t, func(t *testing.T) resync.Connector {
 				return connect(t, srv, typ, scim.Config{}, "page_size", "7", "group_page_size", "2")
-			}, resynctest.ConnectorOptions{WantRecords: 28})
+			}, resynctest.ConnectorOptions{WantRecords: 28,
+				Fail: func(f resynctest.ProviderFault) {
+					mu.Lock()
+					defer mu.Unlock()
+					faults = append(faults, f)
+				},
+				Requests: func() int { return int(srv.requests.Load()) },
+			})
 		})
 	}
 }
@@ -516,8 +545,9 @@ func TestEngine(t *testing.T) {
 		Settings: map[string]string{"url": srv.baseURL(), "token": testToken, "page_size": "10"}})
 	store := memstore.New()
 	e, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll,
-		Retry:      resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
-		Connectors: map[string]resync.ConnectorFactory{"scim": scim.NewFactory(scim.Config{HTTPClient: srv.Client()})}})
+		Retry:           resync.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		MinReadInterval: -1, // resyncs back to back, not 30s apart
+		Connectors:      map[string]resync.ConnectorFactory{"scim": scim.NewFactory(scim.Config{HTTPClient: srv.Client()})}})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, e.Close(context.Background())) }()
 	run := func() resync.ConnectionResult {
