@@ -53,6 +53,18 @@ type Config struct {
 	//
 	//	NotifyScheduled: func(r resync.RunInfo) bool { return r.Status != resync.RunSucceeded },
 	NotifyScheduled func(RunInfo) bool
+	// NotifyGiveUp is how long the engine keeps trying to deliver a
+	// notification, from when it was made, when the Store keeps an outbox
+	// (storage.Outbox: memstore, stores/sqlite and stores/postgres do).
+	// A failed delivery is retried after Retry's InitialInterval, the
+	// wait growing by Retry's Multiplier (with its jitter) to at most 30
+	// minutes, until this much time has passed or the Notifier returns a
+	// Permanent error; the last error is then recorded on the run
+	// (RunInfo.NotifyErrors). Default 24 hours: a mail server or webhook
+	// receiver down overnight still gets the message in the morning,
+	// while a message about a run is not sent once it is a day stale.
+	// See "Notifications" in the package doc.
+	NotifyGiveUp time.Duration
 
 	// PersonnelTypes is the default personnel scope. Default: the types
 	// the product's "Resync Personnel" action covers, IdP, HRIS,
@@ -101,10 +113,14 @@ type Config struct {
 	// Default: random.
 	InstanceID string
 	// LeaseTTL is the lifetime of the instance and read leases; they are
-	// renewed at a third of it. Default 30s.
+	// renewed at a third of it. It also bounds one delivery attempt of a
+	// notification from the outbox, which the delivering engine leases
+	// for twice as long. Default 30s.
 	LeaseTTL time.Duration
 	// LeasePoll is how often a read waits for another instance's read lease
-	// on the same connection. Default 1s.
+	// on the same connection, and how often the engine looks for
+	// notifications due in the outbox (those of other instances, and
+	// retries). Default 1s.
 	LeasePoll time.Duration
 
 	// TracerProvider and MeterProvider receive spans and metrics. Default:
@@ -161,8 +177,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Notifier != nil && c.Directory == nil {
 		errs = append(errs, errors.New("field Directory is required with a Notifier: personnel completion emails and held-change alerts go to the tenant's admins (a Directory that lists no one sends none)"))
 	}
-	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 || c.Retention < 0 {
-		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL, LeasePoll and Retention must not be negative"))
+	if c.Concurrency < 0 || c.ConnectionTimeout < 0 || c.LeaseTTL < 0 || c.LeasePoll < 0 || c.Retention < 0 || c.NotifyGiveUp < 0 {
+		errs = append(errs, errors.New("fields Concurrency, ConnectionTimeout, LeaseTTL, LeasePoll, Retention and NotifyGiveUp must not be negative"))
 	}
 	if c.DeleteGuard.MaxFraction > 1 {
 		errs = append(errs, fmt.Errorf("field DeleteGuard.MaxFraction %v is above 1", c.DeleteGuard.MaxFraction))
@@ -194,6 +210,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LeasePoll == 0 {
 		c.LeasePoll = time.Second
+	}
+	if c.NotifyGiveUp == 0 {
+		c.NotifyGiveUp = 24 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

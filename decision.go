@@ -117,7 +117,7 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 	var sum HeldSummary
 	if dec := e.decider(); dec != nil {
 		var err error
-		sum, err = dec.DecideHeld(ctx, tenant, heldID, d)
+		sum, err = e.decideHeld(ctx, dec, tenant, heldID, d)
 		if errors.Is(err, ErrConflict) {
 			cs, gerr := e.cfg.Store.GetHeld(ctx, tenant, heldID)
 			if gerr != nil {
@@ -164,7 +164,7 @@ func (e *Engine) supersedeStale(ctx context.Context, dec *deciderGate, cs *Chang
 	sum := summarize(cs)
 	var err error
 	if dec != nil {
-		sum, err = dec.DecideHeld(ctx, cs.Tenant, cs.ID, d)
+		sum, err = e.decideHeld(ctx, dec, cs.Tenant, cs.ID, d)
 	} else {
 		err = e.cfg.Store.DiscardHeld(ctx, cs.Tenant, cs.ID)
 		sum.Decision = d
@@ -212,7 +212,7 @@ func (e *Engine) supersedeHeld(ctx context.Context, t *read, prior []HeldSummary
 		d := Decision{Kind: ConnSuperseded, By: SystemPrincipal, At: e.cfg.Clock.Now(),
 			Reason: fmt.Sprintf("replaced by the complete read of run %s", t.owner.id)}
 		if dec != nil {
-			h, err = dec.DecideHeld(ctx, h.Tenant, h.ID, d)
+			h, err = e.decideHeld(ctx, dec, h.Tenant, h.ID, d)
 		} else {
 			err = e.cfg.Store.DiscardHeld(ctx, h.Tenant, h.ID)
 			h.Decision = d
@@ -333,8 +333,8 @@ func (e *Engine) settle(ctx context.Context, h HeldSummary) {
 		}
 	}
 
-	if e.cfg.Notifier == nil {
-		return
+	if e.cfg.Notifier == nil || e.ob != nil {
+		return // with an outbox, the notifications were stored with the decision
 	}
 	if r := live[h.RunID]; r != nil {
 		e.deliver(r, NotifyHeldDecided, r.Info(), &h)

@@ -24,18 +24,33 @@ func heldRun(t *testing.T, h *harness) (resync.RunInfo, *resynctest.Connector, [
 	info := h.personnel(alice)
 	require.Equal(t, resync.ConnHeld, result(t, info, "okta1").Status)
 	require.Equal(t, resync.RunPartial, info.Status)
+	h.waitNotes(8) // 3 of the first run, 5 of this one (started, held twice, completed twice)
 	h.notifier.Reset()
 	return info, c, recs
 }
 
-func decidedNotes(h *harness) []resync.Notification {
+// decidedNotes waits until want NotifyHeldDecided notifications were
+// delivered (5 seconds at most) and returns them.
+func decidedNotes(h *harness, want int) []resync.Notification {
+	h.t.Helper()
 	var out []resync.Notification
-	for _, n := range h.notifier.Notifications() {
-		if n.Kind == resync.NotifyHeldDecided {
-			out = append(out, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		got := h.notifier.Notifications()
+		out = out[:0]
+		for _, n := range got {
+			if n.Kind == resync.NotifyHeldDecided {
+				out = append(out, n)
+			}
+		}
+		if len(out) >= want {
+			return out
+		}
+		if _, err := h.notifier.WaitFor(ctx, len(got)+1); err != nil {
+			return out
 		}
 	}
-	return out
 }
 
 func TestApproveRecordsTheDecision(t *testing.T) {
@@ -77,7 +92,7 @@ func TestApproveRecordsTheDecision(t *testing.T) {
 	assert.Equal(t, sum, decided[0])
 
 	// The admins heard of it, in-product and by email.
-	notes := decidedNotes(h)
+	notes := decidedNotes(h, 2)
 	require.Len(t, notes, 2)
 	for _, n := range notes {
 		assert.ElementsMatch(t, []resync.Principal{alice, bob}, n.Recipients)
@@ -126,7 +141,7 @@ func TestRejectRecordsTheDecision(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, decided, 1)
 	assert.Equal(t, resync.ConnRejected, decided[0].Decision.Kind)
-	require.Len(t, decidedNotes(h), 2)
+	require.Len(t, decidedNotes(h, 2), 2)
 
 	_, err = h.engine.Approve(ctx, "t1", heldID, bob, "")
 	require.ErrorIs(t, err, resync.ErrConflict)
@@ -165,7 +180,7 @@ func TestLaterReadSupersedesHold(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, decided, 1)
 	assert.Equal(t, resync.ConnSuperseded, decided[0].Decision.Kind)
-	notes := decidedNotes(h)
+	notes := decidedNotes(h, 1)
 	require.Len(t, notes, 1, "a supersession is told in-product only")
 	assert.Equal(t, resync.ChannelInApp, notes[0].Channel)
 
@@ -304,9 +319,13 @@ func (g *heldGate) Notify(ctx context.Context, n resync.Notification) error {
 
 // A decision made while the read that held the set is still alerting the
 // admins (before the run has its result) is not lost: the run records it.
+// The read alerts them itself only with a store that keeps no outbox.
 func TestDecisionBeforeTheRunHasItsResult(t *testing.T) {
 	gate := &heldGate{Notifier: &resynctest.Notifier{}, reached: make(chan struct{}), released: make(chan struct{})}
-	h := newHarness(t, func(c *resync.Config) { c.Notifier = gate })
+	h := newHarness(t, func(c *resync.Config) {
+		c.Notifier = gate
+		c.Store = withoutOutbox(c.Store)
+	})
 	recs := resynctest.Identities("u", 50)
 	c := h.conn("t1", "okta1", resync.IdP, "okta", recs, 0)
 	h.personnel(alice)

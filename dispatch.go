@@ -58,7 +58,19 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	// Store the run before any read can start, so that a crash leaves a
 	// record to mark interrupted. Holding e.mu here makes identical
 	// concurrent requests wait and join rather than race.
-	if err := e.cfg.Store.CreateRun(ctx, r.infoLocked()); err != nil {
+	// With an outbox the initiator's "started" notice is stored with the
+	// run.
+	var err error
+	if e.ob != nil {
+		info := r.infoLocked()
+		if err = validateRun(info); err == nil {
+			err = wrap(e.ob.CreateRunNotify(ctx, info, e.notes(NotifyRunStarted, info, nil, nil)), "creating run %q of tenant %q", info.ID, info.Tenant)
+		}
+		r.acked = len(info.Requesters)
+	} else {
+		err = e.cfg.Store.CreateRun(ctx, r.infoLocked())
+	}
+	if err != nil {
 		e.mu.Unlock()
 		cancel()
 		return nil, err
@@ -75,6 +87,9 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	e.byKey[key] = r
 	e.runWG.Add(1)
 	e.mu.Unlock()
+	if e.ob != nil {
+		e.wake()
+	}
 	e.tel.inflight.Add(context.WithoutCancel(ctx), 1)
 	e.log.Info("run started", "tenant", req.Tenant, "run", id, "scope", req.Scope.String(), "trigger", req.Trigger,
 		"by", req.Initiator.label(), "connections", len(plan.Sync))
@@ -138,6 +153,14 @@ func (e *Engine) acknowledge(r *Run) {
 	if len(pending) == 0 {
 		return
 	}
+	if e.ob != nil {
+		// Stored with the run's state, which names the new requesters.
+		_ = e.persistNotify(r, func(cur RunInfo) []Notification {
+			cur.Requesters = pending
+			return e.notes(NotifyRunStarted, cur, nil, nil)
+		})
+		return
+	}
 	info.Requesters = pending
 	e.deliver(r, NotifyRunStarted, info, nil)
 }
@@ -191,10 +214,24 @@ func (e *Engine) runLoop(r *Run) {
 	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
 	r.info.FinishedAt = e.cfg.Clock.Now()
 	e.mu.Unlock()
-	e.persist(r)
-	r.acks.Wait() // every requester is acknowledged before it hears of the end
-	e.notify(r, NotifyRunCompleted, nil)
-	e.persist(r) // with any notification errors
+	if e.ob != nil {
+		// The final state and its notifications in one transaction.
+		admins, aerr := e.adminsFor(ctx, r.tenant, NotifyRunCompleted)
+		if aerr != nil {
+			e.recordNotifyError(r, aerr)
+		}
+		r.acks.Wait() // every requester's "started" is stored before the end
+		if err := e.persistNotify(r, func(info RunInfo) []Notification {
+			return e.notes(NotifyRunCompleted, info, admins, nil)
+		}); err != nil {
+			e.persist(r) // the state at least
+		}
+	} else {
+		e.persist(r)
+		r.acks.Wait() // every requester is acknowledged before it hears of the end
+		e.notify(r, NotifyRunCompleted, nil)
+		e.persist(r) // with any notification errors
+	}
 	info := r.Info()
 	e.tel.runEnded(ctx, info, e.cfg.Clock.Now().Sub(start))
 	e.tel.inflight.Add(context.WithoutCancel(ctx), -1)

@@ -147,8 +147,46 @@
 // to every admin of the tenant (personnel resync) or to the requester
 // (accounts resync); held change sets alert the admins, and so do the
 // decisions on them (NotifyHeldDecided). Scheduled runs notify nobody
-// unless Config.NotifyScheduled says otherwise. A failing
-// Notifier is retried and recorded on the run, never failing it.
+// unless Config.NotifyScheduled says otherwise. The in-product notices and
+// the emails go to the same Notifier (Notification.Channel tells them
+// apart), from the same records.
+//
+// With a Store that keeps an outbox (storage.Outbox; memstore,
+// stores/sqlite and stores/postgres do), notifications are durable: each
+// is written in the same transaction as the state change that causes it
+// (the run created or joined, the run ended, a change set held, a decision
+// on one), and a dispatcher in the engine delivers it afterwards:
+//
+//   - at least once: a process that dies after a run completed and before
+//     its emails went out leaves them in the store, and any engine on
+//     that store delivers them (after the dead engine's claim of two
+//     Config.LeaseTTL expires). Notification.ID is the same on every
+//     attempt, before and after a restart, and unique per run, event,
+//     held change set, channel and recipients: a receiver that drops
+//     duplicates by it sees each notification once. Notification.Attempt
+//     counts the attempts.
+//   - once in the normal case among several engines on one store: an
+//     engine claims a notification with a lease before delivering it.
+//   - with retries: a failed delivery is retried with backoff (see
+//     Config.NotifyGiveUp) until it succeeds, the Notifier returns a
+//     Permanent error, or Config.NotifyGiveUp (a day by default) has
+//     passed since the notification was made; the last error is then
+//     recorded on the run (RunInfo.NotifyErrors).
+//   - never blocking or failing a run: a run ends, and Run.Done is
+//     closed, once its state and notifications are stored; delivery
+//     happens after, in the order they were stored for each run (a retry
+//     goes after the notifications that followed it). A delivery attempt
+//     is bounded by Config.LeaseTTL.
+//   - no secrets: a notification carries the run's state (RunInfo) and the
+//     held change set's summary, never a connection's settings or
+//     resolved credentials.
+//
+// Engine.Prune deletes delivered and given-up notifications older than
+// Config.Retention, Engine.DeleteTenant all of a tenant's. Engine.Close
+// waits for the attempts under way (canceling them if its context ends
+// first); notifications not yet delivered stay for the next engine. With another Store the engine delivers directly, after
+// the state change (a few attempts with backoff, the failure recorded on
+// the run): a process that dies in between loses the notification.
 //
 // # Telemetry
 //

@@ -11,6 +11,7 @@ import (
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 )
 
 // Principals of the test tenants: alice and bob administer t1, dave t2;
@@ -84,6 +85,27 @@ func (h *harness) conn(tenant, id string, typ resync.ConnectionType, provider st
 	h.fakes.Set(tenant, id, c)
 	h.src.Add(resync.Connection{ID: id, Tenant: tenant, Type: typ, Provider: provider, Name: provider + " " + id})
 	return c
+}
+
+// waitNotes waits until n notifications were delivered (since the last
+// Reset), for 5 seconds at most, and returns them: the engine delivers
+// from the outbox after a run's state is stored.
+func (h *harness) waitNotes(n int) []resync.Notification {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ns, err := h.notifier.WaitFor(ctx, n)
+	require.NoError(h.t, err, "waiting for %d notifications, got %d", n, len(ns))
+	return ns
+}
+
+// withoutOutbox hides a store's storage.Outbox capability (and keeps its
+// HeldDecider), so that the engine delivers notifications directly.
+func withoutOutbox(s resync.Store) resync.Store {
+	return struct {
+		resync.Store
+		storage.HeldDecider
+	}{s, s.(storage.HeldDecider)}
 }
 
 func (h *harness) personnel(by resync.Principal) resync.RunInfo {

@@ -114,7 +114,8 @@ func personMatcher(person string) func(Record) bool {
 }
 
 // DeleteTenant deletes everything the Store keeps of the tenant: runs,
-// snapshots, the change log and held change sets. The host removes the
+// snapshots, the change log, held change sets and notifications (delivered
+// or not). The host removes the
 // tenant from its ConnectionSource (and any Scheduler) first; a run of the
 // tenant still in progress on this engine makes it fail with ErrConflict,
 // as it would write again. It needs ActionEraseData and a Store
@@ -154,8 +155,9 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenant string, by Principal) 
 }
 
 // Prune deletes the tenant's finished runs and change-log entries older
-// than Config.Retention (ErrInvalidRequest when it is 0: keep forever).
-// Records, and runs still in progress, stay. Hosts call it from their own
+// than Config.Retention (ErrInvalidRequest when it is 0: keep forever),
+// and the notifications delivered or given up before then. Records, runs
+// still in progress and notifications still to deliver stay. Hosts call it from their own
 // periodic job. It needs ActionEraseData and a Store implementing
 // storage.Eraser (else an error wrapping errors.ErrUnsupported).
 func (e *Engine) Prune(ctx context.Context, tenant string, by Principal) error {

@@ -114,6 +114,7 @@ func TestJoin_EveryRequesterAcknowledged(t *testing.T) {
 		okta.Unblock()
 		_, err = r.Wait(context.Background())
 		require.NoError(t, err)
+		synctest.Wait()
 		assert.Equal(t, []string{"alice", "bob"}, started())
 
 		ns := h.notifier.Notifications()

@@ -3,6 +3,9 @@ package resync
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"io"
+	"strconv"
 	"time"
 )
 
@@ -51,16 +54,33 @@ type Notification struct {
 	Run RunInfo
 	// Held is set for NotifyChangesHeld and NotifyHeldDecided.
 	Held *HeldSummary `json:",omitempty"`
+	// At is when the engine made the notification: when the event
+	// happened, by Config.Clock.
+	At time.Time `json:",omitzero"`
+	// Attempt counts the deliveries of the notification tried so far, this
+	// one included: 1 on the first, more on a retry (also after a
+	// restart, when the store keeps an outbox). 0 when the store keeps
+	// none.
+	Attempt int `json:",omitempty"`
+	// Seq is the notification's place in the order its store enqueued the
+	// tenant's notifications, set on those Engine.Notifications returns: a
+	// reader that has seen up to Seq asks for what came after it.
+	Seq int64 `json:",omitempty"`
 }
 
 // Notifier delivers notifications: in-product messages and emails.
 //
 // Contract: Notify delivers n to every recipient on n.Channel, or returns an
-// error. The engine retries failed deliveries a few times with backoff,
-// records the final error on the run, and never fails a run because of it:
-// Notify should therefore be idempotent where it can be. It must honour ctx
-// and be safe for concurrent use. A Notifier may ignore channels it does not
-// serve (return nil).
+// error. The engine retries failed deliveries with backoff (with a Store
+// that keeps an outbox, until Config.NotifyGiveUp; see Notifications in the
+// package doc), records the final error on the run, and never fails a run
+// because of it. A Permanent error is not retried. Delivery is at least
+// once: the same notification may come again (after a crash between
+// delivering and recording it, say), with the same n.ID, which a Notifier
+// passes on (an idempotency key, a message ID) so that receivers drop the
+// duplicate. It must honour ctx (an attempt is bounded by Config.LeaseTTL)
+// and be safe for concurrent use. A Notifier may ignore channels it does
+// not serve (return nil).
 type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
@@ -78,7 +98,7 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 		if len(to) == 0 {
 			return nil
 		}
-		return []Notification{{ID: notificationID(kind, ch, run, held), Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
+		return []Notification{{ID: notificationID(kind, ch, run, held, to), Kind: kind, Channel: ch, Tenant: run.Tenant, Recipients: to, Run: run, Held: held}}
 	}
 	requesters := run.Requesters
 	if len(requesters) == 0 {
@@ -116,13 +136,22 @@ func route(kind NotificationKind, run RunInfo, admins []Principal, held *HeldSum
 	return out
 }
 
-// notificationID derives a notification's ID from what makes it unique.
-func notificationID(kind NotificationKind, ch Channel, run RunInfo, held *HeldSummary) string {
+// notificationID derives a notification's ID from what makes it unique:
+// the run, the event, the held change set and its connection (if any),
+// the channel and the recipients (the "started" notice of a requester who
+// joined a run differs from the initiator's). It depends on nothing else,
+// so the same notification made again (the same state written twice) has
+// the same ID.
+func notificationID(kind NotificationKind, ch Channel, run RunInfo, held *HeldSummary, to []Principal) string {
 	id := run.ID + "/" + string(kind) + "/" + string(ch)
 	if held != nil {
-		id += "/" + held.ID
+		id += "/" + held.ConnectionID + "/" + held.ID
 	}
-	return id
+	h := fnv.New64a()
+	for _, p := range to {
+		_, _ = io.WriteString(h, p.ID+"\x00"+p.Email+"\x00")
+	}
+	return id + "/" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 func withoutSystem(ps []Principal) []Principal {
@@ -161,7 +190,7 @@ func (e *Engine) deliver(r *Run, kind NotificationKind, info RunInfo, held *Held
 	}
 	policy := e.cfg.Retry
 	policy.MaxAttempts = 3
-	for _, n := range route(kind, info, admins, held, e.cfg.NotifyScheduled) {
+	for _, n := range e.notes(kind, info, admins, held) {
 		_, err := e.retryDo(ctx, policy, func(int) error { return safeNotify(ctx, e.cfg.Notifier, n) }, nil)
 		if err != nil {
 			e.recordNotifyError(r, fmt.Errorf("%s %s notification to %d recipients: %w", n.Kind, n.Channel, len(n.Recipients), err))

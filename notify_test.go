@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,7 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 
 	info := h.personnel(bob)
 	require.Equal(t, resync.RunSucceeded, info.Status)
+	h.waitNotes(3)
 	assert.Equal(t, []sent{
 		{resync.NotifyRunStarted, resync.ChannelInApp, []string{"bob"}},
 		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"bob"}},
@@ -59,6 +61,7 @@ func TestNotifications_PersonnelAndAccounts(t *testing.T) {
 	info, err = r.Wait(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, resync.RunSucceeded, info.Status)
+	h.waitNotes(3)
 	assert.Equal(t, []sent{
 		{resync.NotifyRunStarted, resync.ChannelInApp, []string{"alice"}},
 		{resync.NotifyRunCompleted, resync.ChannelInApp, []string{"alice"}},
@@ -76,7 +79,7 @@ func TestNotifications_IDsAreDistinct(t *testing.T) {
 	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
 	h.personnel(bob)
 	h.personnel(bob)
-	ns := h.notifier.Notifications()
+	ns := h.waitNotes(6)
 	require.Len(t, ns, 6)
 	seen := map[string]bool{}
 	for _, n := range ns {
@@ -116,32 +119,53 @@ func TestNotifications_Scheduled(t *testing.T) {
 			require.NoError(t, err)
 			_, err = r.Wait(context.Background())
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, summarize(h.notifier.Notifications()))
+			assert.Equal(t, tc.want, summarize(h.waitNotes(len(tc.want))))
 		})
 	}
 }
 
-// A notifier error is retried, recorded on the run when it persists, and
-// never fails the run.
+// A notifier error is retried, with backoff, until Config.NotifyGiveUp
+// after the notification was made; then it is recorded on the stored run.
+// It never fails the run.
 func TestNotifications_FailuresNeverFailTheRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, nil)
+		h := newHarness(t, func(c *resync.Config) { c.NotifyGiveUp = 10 * time.Minute })
 		h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
-		h.notifier.FailNext(2, nil) // the started notification fails twice, then goes through
+		h.notifier.FailNext(2, nil) // two deliveries fail, then they go through
 		info := h.personnel(alice)
 		assert.Equal(t, resync.RunSucceeded, info.Status)
-		assert.Empty(t, info.NotifyErrors)
+		time.Sleep(time.Minute) // virtual time: the retries are due
+		synctest.Wait()
 		assert.Len(t, h.notifier.Notifications(), 3)
+		stored, err := h.store.GetRun(context.Background(), "t1", info.ID)
+		require.NoError(t, err)
+		assert.Empty(t, stored.NotifyErrors)
 
 		h.notifier.Reset()
 		h.notifier.FailNext(1000, errors.New("smtp: 451 try later"))
+		start := time.Now()
 		info = h.personnel(alice)
 		assert.Equal(t, resync.RunSucceeded, info.Status)
-		require.Len(t, info.NotifyErrors, 3, "started, completed in-app, completed email")
-		assert.Contains(t, info.NotifyErrors[2], "451 try later")
-		stored, err := h.store.GetRun(context.Background(), "t1", info.ID)
+		assert.Empty(t, info.NotifyErrors, "the run ends before any delivery")
+		time.Sleep(9 * time.Minute)
+		synctest.Wait()
+		stored, err = h.store.GetRun(context.Background(), "t1", info.ID)
 		require.NoError(t, err)
-		assert.Equal(t, info.NotifyErrors, stored.NotifyErrors)
+		assert.Empty(t, stored.NotifyErrors, "still retrying before NotifyGiveUp")
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		stored, err = h.store.GetRun(context.Background(), "t1", info.ID)
+		require.NoError(t, err)
+		require.Len(t, stored.NotifyErrors, 3, "started, completed in-app, completed email")
+		for _, e := range stored.NotifyErrors {
+			assert.Contains(t, e, "451 try later")
+		}
+		assert.Empty(t, h.notifier.Notifications())
+		h.notifier.FailNext(0, nil)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Empty(t, h.notifier.Notifications(), "given up: never delivered after")
+		assert.Less(t, time.Since(start), 2*time.Hour)
 	})
 }
 
@@ -149,16 +173,22 @@ type panicky struct{}
 
 func (panicky) Notify(context.Context, resync.Notification) error { panic("template bug") }
 
-// A panicking notifier is contained like a failing one.
+// A panicking notifier is contained like a failing one, and not retried:
+// the failure is recorded on the run at once.
 func TestNotifications_PanickingNotifier(t *testing.T) {
-	h := newHarness(t, func(c *resync.Config) {
-		c.Notifier = panicky{}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, func(c *resync.Config) {
+			c.Notifier = panicky{}
+		})
+		h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+		info := h.personnel(alice)
+		assert.Equal(t, resync.RunSucceeded, info.Status)
+		synctest.Wait()
+		stored, err := h.store.GetRun(context.Background(), "t1", info.ID)
+		require.NoError(t, err)
+		require.Len(t, stored.NotifyErrors, 3)
+		assert.Contains(t, stored.NotifyErrors[0], "template bug")
 	})
-	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
-	info := h.personnel(alice)
-	assert.Equal(t, resync.RunSucceeded, info.Status)
-	require.NotEmpty(t, info.NotifyErrors)
-	assert.Contains(t, info.NotifyErrors[0], "template bug")
 }
 
 func TestPlan(t *testing.T) {

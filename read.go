@@ -155,7 +155,7 @@ func (e *Engine) execute(t *read) {
 	if res.FinishedAt.IsZero() {
 		res.FinishedAt = e.cfg.Clock.Now()
 	}
-	if t.held != nil {
+	if t.held != nil && e.ob == nil {
 		// Sent after the concurrency slot and the read lease are released:
 		// a slow notifier must not hold up other reads.
 		e.notify(t.owner, NotifyChangesHeld, t.held)
@@ -467,7 +467,7 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	}
 	if reason := e.cfg.DeleteGuard.check(dr); reason != "" {
 		cs.HoldReason = reason
-		if err := e.cfg.Store.Hold(ctx, cs); err != nil {
+		if err := e.hold(ctx, t, cs); err != nil {
 			return fmt.Errorf("holding change set: %w", err)
 		}
 		res.Status, res.HeldID = ConnHeld, cs.ID
@@ -518,4 +518,23 @@ func safeReadPage(ctx context.Context, c Connector, cursor string) (p Page, err 
 		}
 	}()
 	return c.ReadPage(ctx, cursor)
+}
+
+// hold stores cs as the connection's held change set; with an outbox, the
+// admins' NotifyChangesHeld notifications are stored with it.
+func (e *Engine) hold(ctx context.Context, t *read, cs *ChangeSet) error {
+	if e.ob == nil {
+		return e.cfg.Store.Hold(ctx, cs)
+	}
+	admins, err := e.adminsFor(ctx, cs.Tenant, NotifyChangesHeld)
+	if err != nil {
+		e.recordNotifyError(t.owner, err)
+	}
+	sum := summarize(cs)
+	ns := e.notes(NotifyChangesHeld, t.owner.Info(), admins, &sum)
+	if err := e.ob.HoldNotify(ctx, cs, ns); err != nil {
+		return wrap(err, "holding change set %q of connection %q", cs.ID, cs.ConnectionID)
+	}
+	e.wake()
+	return nil
 }

@@ -42,11 +42,17 @@ type Engine struct {
 	// (Config.MinReadInterval).
 	lastStart map[connKey]time.Time
 
-	runWG   sync.WaitGroup // run goroutines
-	readWG  sync.WaitGroup // read goroutines and other helpers
-	hbStop  chan struct{}
-	hbDone  chan struct{}
-	closeMu sync.Mutex
+	runWG  sync.WaitGroup // run goroutines
+	readWG sync.WaitGroup // read goroutines and other helpers
+	hbStop chan struct{}
+	hbDone chan struct{}
+	// ob is the store's outbox when it has one and a Notifier is set;
+	// the dispatcher goroutine delivers from it.
+	ob       outboxStore
+	dispWake chan struct{}
+	dispStop chan struct{}
+	dispDone chan struct{}
+	closeMu  sync.Mutex
 }
 
 // New validates cfg, fills its defaults, takes the instance lease and marks
@@ -84,12 +90,21 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		sizeHints: map[connKey]int{},
 		lastStart: map[connKey]time.Time{},
 		hbStop:    make(chan struct{}), hbDone: make(chan struct{}),
+		dispWake: make(chan struct{}, 1), dispStop: make(chan struct{}), dispDone: make(chan struct{}),
+	}
+	if cfg.Notifier != nil {
+		e.ob = outboxOf(cfg.Store)
 	}
 	if err := e.recover(ctx); err != nil {
 		cancel()
 		return nil, err
 	}
 	go e.heartbeat()
+	if e.ob != nil {
+		go e.dispatch()
+	} else {
+		close(e.dispDone)
+	}
 	return e, nil
 }
 
@@ -361,6 +376,16 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	close(e.hbStop)
 	<-e.hbDone
+	// The dispatcher ends its attempts under way (within LeaseTTL each);
+	// if ctx ends first they are canceled, and their notifications are
+	// delivered after their lease expires, by this store's next engine.
+	close(e.dispStop)
+	select {
+	case <-e.dispDone:
+	case <-ctx.Done():
+		e.cancel()
+		<-e.dispDone
+	}
 	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if rerr := e.cfg.Store.ReleaseLease(rctx, instanceLease(e.owner), e.owner); rerr != nil {

@@ -141,7 +141,9 @@ type RunInfo struct {
 	Owner       string
 	Connections []ConnectionResult
 	// NotifyErrors lists notifications that could not be delivered; they
-	// never fail the run.
+	// never fail the run. With a Store that keeps an outbox, a failure is
+	// added to the stored run when its delivery is given up (see
+	// Config.NotifyGiveUp), usually after the run ended.
 	NotifyErrors []string `json:",omitempty"`
 	CreatedAt    time.Time
 	FinishedAt   time.Time `json:",omitzero"`

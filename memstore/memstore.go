@@ -1,6 +1,9 @@
 // Package memstore is an in-memory resync.Store: the default for tests,
 // examples and single-process tools. It implements the whole contract of
-// package storage (it passes resynctest.TestStore) and is safe for
+// package storage, its optional capabilities included (Eraser,
+// RecordSearcher, HeldDecider and Outbox: notifications wait in memory
+// until delivered, so an engine's run never waits for its Notifier), and
+// passes resynctest.TestStore. It is safe for
 // concurrent use, but keeps nothing across restarts; use stores/sqlite or
 // stores/postgres for that.
 //
@@ -45,6 +48,10 @@ type Store struct {
 	held    map[tenantID]*resync.ChangeSet  // by tenant + held ID
 	decided map[tenantID]resync.HeldSummary // decided change sets, by tenant + ID
 	leases  map[string]lease
+	// outbox holds the notifications (storage.Outbox), by tenant + ID;
+	// obSeq orders them.
+	outbox map[tenantID]*note
+	obSeq  int64
 }
 
 type tenantID struct{ tenant, id string }
@@ -166,6 +173,7 @@ func New(cfg ...Config) *Store {
 		held:     map[tenantID]*resync.ChangeSet{},
 		decided:  map[tenantID]resync.HeldSummary{},
 		leases:   map[string]lease{},
+		outbox:   map[tenantID]*note{},
 	}
 	return s
 }
@@ -561,6 +569,11 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 			delete(s.decided, k)
 		}
 	}
+	for k := range s.outbox {
+		if k.tenant == tenant {
+			delete(s.outbox, k)
+		}
+	}
 	return nil
 }
 
@@ -576,6 +589,11 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 	if l := s.changes[tenant]; l != nil {
 		l.deleteFunc(func(e *logEntry) bool { return e.batch.at.Before(before) })
 	}
+	for k, n := range s.outbox {
+		if k.tenant == tenant && n.state != statePending && n.doneAt.Before(before) {
+			delete(s.outbox, k)
+		}
+	}
 	return nil
 }
 
@@ -583,6 +601,12 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hold(cs)
+	return nil
+}
+
+// hold is Hold; s.mu is held.
+func (s *Store) hold(cs *resync.ChangeSet) {
 	c := s.connection(cs.Tenant, cs.ConnectionID)
 	if c.heldID != "" {
 		delete(s.held, tenantID{cs.Tenant, c.heldID})
@@ -591,7 +615,6 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 	cp.Changes = slices.Clone(cs.Changes)
 	s.held[tenantID{cs.Tenant, cs.ID}] = &cp
 	c.heldID = cs.ID
-	return nil
 }
 
 // HeldChangeSets implements storage.Store.
@@ -646,6 +669,11 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.decideHeld(tenant, id, d)
+}
+
+// decideHeld is DecideHeld; s.mu is held.
+func (s *Store) decideHeld(tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
 	k := tenantID{tenant, id}
 	cs := s.held[k]
 	if cs == nil {

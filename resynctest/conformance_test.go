@@ -352,6 +352,12 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 			"DecideHeldConcurrent", "Store contract: safe for concurrent use (package storage): two concurrent decisions on one held change set both succeeded"},
 		{"an approval that applies nothing", func() resync.Store { return approvesWithoutApplying{memstore.New()} },
 			"DecideHeldApply", "HeldDecider.DecideHeld contract (package storage): after an approval the version is 1, want 2"},
+		{"claims ignoring leases", func() resync.Store { return greedyClaims{memstore.New()} },
+			"OutboxClaimLease", "Outbox.ClaimNotifications contract (package storage): another owner's claim returned [n00 n01 n02], want [n02]"},
+		{"notifications not written with the run", func() resync.Store { return dropsNotes{memstore.New()} },
+			"OutboxEnqueue", "Outbox contract: notifications written with the state change (package storage): claimed [n1 n5 n6], want [n1 n3 n5 n6]"},
+		{"a give-up not recorded on the run", func() resync.Store { return silentGiveUp{memstore.New()} },
+			"OutboxSettle", "Outbox.SettleNotification contract (package storage): after a give-up the run's NotifyErrors are []"},
 		{"a decision that loses its reason", func() resync.Store { return forgetsReason{memstore.New()} },
 			"DecideHeldReject", "HeldDecider.DecideHeld contract (package storage): DecideHeld returned a summary that is not the set's with the decision: decision: got"},
 	}
@@ -632,13 +638,38 @@ func (s forgetsReason) DecideHeld(ctx context.Context, tenant, id string, d resy
 	return s.Store.DecideHeld(ctx, tenant, id, d)
 }
 
-// A store without the HeldDecider capability skips its checks.
+// greedyClaims claims notifications leased to others.
+type greedyClaims struct{ *memstore.Store }
+
+func (s greedyClaims) ClaimNotifications(ctx context.Context, owner string, lease time.Duration, limit int) ([]resync.Notification, error) {
+	return s.Store.ClaimNotifications(ctx, owner, 0, limit)
+}
+
+// dropsNotes updates a run without enqueuing its notifications.
+type dropsNotes struct{ *memstore.Store }
+
+func (s dropsNotes) UpdateRunNotify(ctx context.Context, r resync.RunInfo, ns []resync.Notification) error {
+	return s.Store.UpdateRun(ctx, r)
+}
+
+// silentGiveUp gives up on a notification without telling the run.
+type silentGiveUp struct{ *memstore.Store }
+
+func (s silentGiveUp) SettleNotification(ctx context.Context, tenant, id, owner string, retryAfter time.Duration, lastErr string) error {
+	if lastErr != "" && retryAfter <= 0 {
+		retryAfter = 1000 * time.Hour
+	}
+	return s.Store.SettleNotification(ctx, tenant, id, owner, retryAfter, lastErr)
+}
+
+// A store without the HeldDecider and Outbox capabilities skips their
+// checks.
 func TestDecideChecksSkipWithoutCapability(t *testing.T) {
 	var plain struct{ resync.Store }
 	plain.Store = memstore.New()
 	for _, c := range storeChecks {
 		err := runStoreCheck(t.Context(), plain, c.fn)
-		if strings.HasPrefix(c.name, "Decide") {
+		if strings.HasPrefix(c.name, "Decide") || strings.HasPrefix(c.name, "Outbox") {
 			assert.ErrorIs(t, err, errSkipCheck, c.name)
 		} else {
 			assert.NoError(t, err, c.name)

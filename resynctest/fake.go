@@ -407,6 +407,8 @@ type Notifier struct {
 	got   []resync.Notification
 	fails int
 	err   error
+	// more is closed (and replaced) at each delivery, for WaitFor.
+	more chan struct{}
 }
 
 var _ resync.Notifier = (*Notifier)(nil)
@@ -433,7 +435,36 @@ func (n *Notifier) Notify(ctx context.Context, msg resync.Notification) error {
 		return n.err
 	}
 	n.got = append(n.got, msg)
+	if n.more != nil {
+		close(n.more)
+		n.more = nil
+	}
 	return nil
+}
+
+// WaitFor waits until at least count notifications were delivered (since
+// the last Reset), or ctx is done, and returns those delivered. With a
+// Store that keeps an outbox the engine delivers after the run's state is
+// stored, so a test that saw a run end waits here for its notifications.
+func (n *Notifier) WaitFor(ctx context.Context, count int) ([]resync.Notification, error) {
+	for {
+		n.mu.Lock()
+		if len(n.got) >= count {
+			got := slices.Clone(n.got)
+			n.mu.Unlock()
+			return got, nil
+		}
+		if n.more == nil {
+			n.more = make(chan struct{})
+		}
+		more := n.more
+		n.mu.Unlock()
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return n.Notifications(), ctx.Err()
+		}
+	}
 }
 
 // Notifications returns what was delivered, in order.

@@ -24,8 +24,8 @@ import (
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
 // values that round-trip, the sentinels), and the optional
-// storage.HeldDecider capability if the store has it (the checks named
-// DecideHeld... are skipped if not). It checks persistence only: the
+// storage.HeldDecider and storage.Outbox capabilities if the store has
+// them (the checks named DecideHeld... and Outbox... are skipped if not). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
@@ -65,7 +65,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) resync.Store) {
 				t.Fatal("resynctest.TestStore: newStore returned nil")
 			}
 			if err := runStoreCheck(t.Context(), s, c.fn); errors.Is(err, errSkipCheck) {
-				t.Skip("the store does not implement storage.HeldDecider")
+				t.Skip("the store does not implement the optional capability this check is about")
 			} else if err != nil {
 				t.Error(err)
 			}
@@ -124,6 +124,12 @@ var storeChecks = []storeCheck{
 	{"DecideHeldOnce", checkDecideOnce},
 	{"DecideHeldConcurrent", checkDecideConcurrent},
 	{"DecidedChangeSetsOrder", checkDecidedOrder},
+	{"OutboxEnqueue", checkOutboxEnqueue},
+	{"OutboxClaimLease", checkOutboxClaimLease},
+	{"OutboxSettle", checkOutboxSettle},
+	{"OutboxConcurrentClaims", checkOutboxConcurrentClaims},
+	{"OutboxPruneAndDelete", checkOutboxErase},
+	{"NotificationLog", checkNotificationLog},
 }
 
 // rule names a rule and the file that states it; failures start with it.

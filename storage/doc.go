@@ -66,6 +66,13 @@
 //   - RecordSearcher: find a tenant's records across its connections by
 //     person, kind and status, a page at a time, with indexes
 //     (Engine.Records, Engine.Person).
+//   - HeldDecider: keep decisions on held change sets, one winner of
+//     concurrent decisions (Engine.Approve, Engine.Reject,
+//     Engine.DecidedChangeSets).
+//   - Outbox: keep notifications durably, written in the transaction of
+//     the state change that causes them, claimed with leases by the
+//     engines that deliver them (the durable notifications of the
+//     package doc of resync).
 //
 // # Fingerprints
 //
@@ -81,10 +88,9 @@
 //
 // # Compatibility
 //
-// The Store interface will not grow. HeldDecider is the first optional
-// capability. Future storage features (a durable
-// notification outbox, links between records, distributed execution of
-// reads) will come as optional capability interfaces, which the engine
+// The Store interface will not grow. New storage features (HeldDecider,
+// Outbox, and later links between records, distributed execution of
+// reads) come as optional capability interfaces, which the engine
 // detects on a Store by type assertion and falls back without, as
 // database/sql does with its drivers. A host's own Store keeps compiling
 // and working across releases.

@@ -42,12 +42,14 @@ type Eraser interface {
 	Erase(ctx context.Context, tenant, id, by string, match func(resync.Record) bool) ([]resync.ChangeLogEntry, error)
 	// DeleteTenant deletes everything the store keeps of the tenant: runs,
 	// records, snapshot versions, applied change-set IDs, change-log
-	// entries, held change sets and decided ones (HeldDecider). Another
-	// tenant's data stays; leases are nobody's and expire.
+	// entries, held change sets and decided ones (HeldDecider), and
+	// notifications, pending or settled (Outbox). Another tenant's data
+	// stays; leases are nobody's and expire.
 	DeleteTenant(ctx context.Context, tenant string) error
 	// Prune deletes the tenant's runs that are final and were created
 	// before the given time (pending and running ones stay) and its
-	// change-log entries with At before it. Records and held change sets
-	// stay.
+	// change-log entries with At before it, and (Outbox) its
+	// notifications settled before it. Records, held change sets and
+	// pending notifications stay.
 	Prune(ctx context.Context, tenant string, before time.Time) error
 }

@@ -70,6 +70,16 @@
 //     it touched.
 //   - held_change_sets (one per connection at most, with the change counts)
 //     and held_changes (its changes in order, deleted with it).
+//   - outbox (seq identity, tenant, id, run_id, body jsonb, state,
+//     attempts, due_at, lease_owner, lease_until, last_error, created_at,
+//     settled_at): the notifications of storage.Outbox, body the
+//     Notification, written in the transaction of the run, hold or
+//     decision that causes them; unique per (tenant, id). Engines claim
+//     due rows with SELECT ... FOR UPDATE SKIP LOCKED in one UPDATE that
+//     leases them (lease and retry times by the database clock), so that
+//     replicas claiming at once take different rows without waiting.
+//     Pending rows are indexed by seq, settled ones by (tenant,
+//     settled_at) for Prune.
 //   - leases (name, owner, expires_at): expiry by the database clock.
 //   - schema_version (version, name, applied_at).
 //

@@ -143,7 +143,7 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b pgx.Batch
 		// held_changes go with their held_change_sets (ON DELETE CASCADE).
-		for _, table := range []string{"held_change_sets", "decided_change_sets", "changes", "applied_change_sets", "records", "connections", "runs"} {
+		for _, table := range []string{"held_change_sets", "decided_change_sets", "changes", "applied_change_sets", "records", "connections", "runs", "outbox"} {
 			b.Queue(s.sql(`DELETE FROM {schema}.`+table+` WHERE tenant = $1`), tenant)
 		}
 		return tx.SendBatch(ctx, &b).Close()
@@ -163,6 +163,7 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		var b pgx.Batch
 		b.Queue(s.sql(`DELETE FROM {schema}.runs WHERE tenant = $1 AND created_at < $2 AND status NOT IN ('pending', 'running')`), tenant, before)
 		b.Queue(s.sql(`DELETE FROM {schema}.changes WHERE tenant = $1 AND at < $2`), tenant, before)
+		b.Queue(s.sql(`DELETE FROM {schema}.outbox WHERE tenant = $1 AND state <> 'pending' AND settled_at < $2`), tenant, before)
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {

@@ -16,6 +16,11 @@ import (
 // held_changes in the same transaction that replaces the connection's
 // earlier held change set.
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
+	return s.hold(ctx, cs, nil)
+}
+
+// hold is Hold, enqueuing notes in the same transaction.
+func (s *Store) hold(ctx context.Context, cs *resync.ChangeSet, notes []encodedNote) error {
 	if err := checkTexts("tenant", cs.Tenant, "connection ID", cs.ConnectionID, "change set ID", cs.ID,
 		"run ID", cs.RunID, "hold reason", cs.HoldReason); err != nil {
 		return err
@@ -40,7 +45,10 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 		}
 		src := newChangeRows(cs, layoutStage, time.Time{})
 		src.held = true
-		return copyRows(ctx, tx, s.table("held_changes"), heldColumns, src)
+		if err := copyRows(ctx, tx, s.table("held_changes"), heldColumns, src); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, notes)
 	})
 	if err != nil {
 		if errors.Is(err, resync.ErrInvalidRequest) {
@@ -154,6 +162,12 @@ func (s *Store) heldChanges(ctx context.Context, tx pgx.Tx, tenant, id string) (
 // decided_change_sets. A concurrent decision waits for the lock and then
 // finds the row gone and the decision recorded: ErrConflict.
 func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	return s.decideHeld(ctx, tenant, id, d, nil)
+}
+
+// decideHeld is DecideHeld, enqueuing what notesFor returns (if it is not nil)
+// in the same transaction.
+func (s *Store) decideHeld(ctx context.Context, tenant, id string, d resync.Decision, notesFor func(resync.HeldSummary) []resync.Notification) (resync.HeldSummary, error) {
 	if err := checkTexts("tenant", tenant, "held change set ID", id, "decision reason", d.Reason,
 		"decider ID", d.By.ID, "decider email", d.By.Email, "decider name", d.By.Name); err != nil {
 		return resync.HeldSummary{}, err
@@ -212,7 +226,19 @@ func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Deci
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`),
 			tenant, id, h.ConnectionID, h.RunID, h.BaseVersion, h.Reason, created, ns, h.Added, h.Updated, h.Removed,
 			string(d.Kind), d.By, at, atNS, d.Reason)
-		return tx.SendBatch(ctx, &b).Close()
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
+		if notesFor == nil {
+			return nil
+		}
+		decided := h
+		decided.Decision = d
+		notes, err := encodeNotes(notesFor(decided))
+		if err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, notes)
 	})
 	switch {
 	case err == nil:

@@ -119,8 +119,18 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
+// execer runs a statement: the pool, or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // CreateRun implements storage.Store.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
+	return s.createRun(ctx, s.pool, r)
+}
+
+// createRun is CreateRun on db.
+func (s *Store) createRun(ctx context.Context, db execer, r resync.RunInfo) error {
 	if err := checkRun(r); err != nil {
 		return err
 	}
@@ -129,7 +139,7 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 		return err
 	}
 	created, ns := splitTime(r.CreatedAt)
-	_, err = s.pool.Exec(ctx, s.sql(`INSERT INTO {schema}.runs
+	_, err = db.Exec(ctx, s.sql(`INSERT INTO {schema}.runs
 		(tenant, id, trigger, status, owner, created_at, created_ns, finished_at, info)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`),
 		r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, created, ns, nullTime(r.FinishedAt), info)
@@ -144,6 +154,11 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 
 // UpdateRun implements storage.Store.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
+	return s.updateRun(ctx, s.pool, r)
+}
+
+// updateRun is UpdateRun on db.
+func (s *Store) updateRun(ctx context.Context, db execer, r resync.RunInfo) error {
 	if err := checkRun(r); err != nil {
 		return err
 	}
@@ -152,7 +167,7 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 		return err
 	}
 	created, ns := splitTime(r.CreatedAt)
-	tag, err := s.pool.Exec(ctx, s.sql(`UPDATE {schema}.runs SET
+	tag, err := db.Exec(ctx, s.sql(`UPDATE {schema}.runs SET
 		trigger = $3, status = $4, owner = $5, created_at = $6, created_ns = $7, finished_at = $8, info = $9
 		WHERE tenant = $1 AND id = $2`),
 		r.Tenant, r.ID, string(r.Trigger), string(r.Status), r.Owner, created, ns, nullTime(r.FinishedAt), info)

@@ -63,6 +63,15 @@
 //   - held_change_sets (tenant, id, connection_id, run_id, base_version,
 //     added, updated, removed, reason, created_at, changes): changes is a
 //     JSON array; unique per (tenant, connection_id).
+//   - outbox (seq AUTOINCREMENT, tenant, id, run_id, body, state,
+//     attempts, due_at, lease_owner, lease_until, last_error, created_at,
+//     settled_at): the notifications of storage.Outbox, body the
+//     Notification as JSON, written in the transaction of the run, hold or
+//     decision that causes them; unique per (tenant, id), so writing the
+//     same notification twice stores it once. A claim is one immediate
+//     transaction: the file's write lock makes processes take turns, each
+//     leasing other rows. Pending rows are indexed by seq, settled ones by
+//     (tenant, settled_at) for Prune.
 //   - leases (name, owner, expires_at).
 //
 // # Concurrency

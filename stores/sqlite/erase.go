@@ -123,7 +123,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 // DeleteTenant implements storage.Eraser.
 func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"runs", "connections", "records", "applied_change_sets", "change_log", "held_change_sets", "decided_change_sets"} {
+		for _, table := range []string{"runs", "connections", "records", "applied_change_sets", "change_log", "held_change_sets", "decided_change_sets", "outbox"} {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE tenant = ?`, tenant); err != nil {
 				return fmt.Errorf("sqlite: deleting the tenant's %s: %w", table, err)
 			}
@@ -141,6 +141,9 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM change_log WHERE tenant = ? AND at < ?`, tenant, before.UnixNano()); err != nil {
 			return fmt.Errorf("sqlite: pruning the change log: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE tenant = ? AND state <> 'pending' AND settled_at < ?`, tenant, before.UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: pruning the outbox: %w", err)
 		}
 		return nil
 	})

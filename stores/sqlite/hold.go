@@ -71,7 +71,16 @@ func decodeChanges(b []byte) ([]resync.Change, error) {
 // Hold implements storage.Store. The new held change set replaces the
 // connection's earlier one (and any held set of the tenant with the same ID).
 func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
+	return s.hold(ctx, cs, nil)
+}
+
+// hold is Hold, enqueuing ns in the same transaction.
+func (s *Store) hold(ctx context.Context, cs *resync.ChangeSet, ns []resync.Notification) error {
 	changes, err := encodeChanges(cs.Changes)
+	if err != nil {
+		return err
+	}
+	notes, err := encodeNotes(ns)
 	if err != nil {
 		return err
 	}
@@ -86,7 +95,7 @@ func (s *Store) Hold(ctx context.Context, cs *resync.ChangeSet) error {
 			cs.HoldReason, nanos(cs.CreatedAt), changes); err != nil {
 			return fmt.Errorf("sqlite: holding change set: %w", err)
 		}
-		return nil
+		return s.enqueue(ctx, tx, notes)
 	})
 }
 
@@ -167,6 +176,12 @@ func (s *Store) DiscardHeld(ctx context.Context, tenant, id string) error {
 // it to decided_change_sets; the write lock makes concurrent decisions, of
 // this process or another, take turns, so the second finds the set decided.
 func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Decision) (resync.HeldSummary, error) {
+	return s.decideHeld(ctx, tenant, id, d, nil)
+}
+
+// decideHeld is DecideHeld, enqueuing what ns returns (if ns is not nil)
+// in the same transaction.
+func (s *Store) decideHeld(ctx context.Context, tenant, id string, d resync.Decision, ns func(resync.HeldSummary) []resync.Notification) (resync.HeldSummary, error) {
 	by, err := json.Marshal(d.By)
 	if err != nil {
 		return resync.HeldSummary{}, fmt.Errorf("sqlite: encoding the decider: %w", err)
@@ -215,6 +230,13 @@ func (s *Store) DecideHeld(ctx context.Context, tenant, id string, d resync.Deci
 		}
 		h.Decision = d
 		out = h
+		if ns != nil {
+			notes, err := encodeNotes(ns(h))
+			if err != nil {
+				return err
+			}
+			return s.enqueue(ctx, tx, notes)
+		}
 		return nil
 	})
 	if err != nil {

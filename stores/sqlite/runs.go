@@ -30,7 +30,16 @@ func decodeRun(b []byte) (resync.RunInfo, error) {
 
 // CreateRun implements storage.Store.
 func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
+	return s.createRun(ctx, r, nil)
+}
+
+// createRun is CreateRun, enqueuing ns in the same transaction.
+func (s *Store) createRun(ctx context.Context, r resync.RunInfo, ns []resync.Notification) error {
 	b, err := encodeRun(r)
+	if err != nil {
+		return err
+	}
+	notes, err := encodeNotes(ns)
 	if err != nil {
 		return err
 	}
@@ -46,13 +55,22 @@ func (s *Store) CreateRun(ctx context.Context, r resync.RunInfo) error {
 		} else if n == 0 {
 			return fmt.Errorf("%w: the run exists", resync.ErrConflict)
 		}
-		return nil
+		return s.enqueue(ctx, tx, notes)
 	})
 }
 
 // UpdateRun implements storage.Store.
 func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
+	return s.updateRun(ctx, r, nil)
+}
+
+// updateRun is UpdateRun, enqueuing ns in the same transaction.
+func (s *Store) updateRun(ctx context.Context, r resync.RunInfo, ns []resync.Notification) error {
 	b, err := encodeRun(r)
+	if err != nil {
+		return err
+	}
+	notes, err := encodeNotes(ns)
 	if err != nil {
 		return err
 	}
@@ -68,7 +86,7 @@ func (s *Store) UpdateRun(ctx context.Context, r resync.RunInfo) error {
 		} else if n == 0 {
 			return resync.ErrNotFound
 		}
-		return nil
+		return s.enqueue(ctx, tx, notes)
 	})
 }
 
