@@ -129,7 +129,7 @@ var storeChecks = []storeCheck{
 	{"OutboxSettle", checkOutboxSettle},
 	{"OutboxConcurrentClaims", checkOutboxConcurrentClaims},
 	{"OutboxPruneAndDelete", checkOutboxErase},
-	{"NotificationLog", checkNotificationLog},
+	{"OutboxNotificationLog", checkNotificationLog},
 	{"LinkStore", checkLinkStore},
 }
 
