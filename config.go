@@ -137,6 +137,11 @@ type Config struct {
 	// random hex.
 	NewID func() string
 
+	// Executor carries out the reads of runs on a job queue instead of
+	// this engine's goroutines (see Executor). Default nil: reads run in
+	// process, bounded by Concurrency.
+	Executor Executor
+
 	// Retention is how long runs and change-log entries are kept:
 	// Engine.Prune deletes those older. Default 0: kept forever (Prune
 	// then fails with ErrInvalidRequest).
