@@ -61,4 +61,9 @@
 // the connection again once the dead worker's read lease has expired (the
 // engine's Config.LeaseTTL). The time to recover is at most RescueAfter
 // plus 30 seconds plus LeaseTTL.
+//
+// The rescuer runs on whichever River client on the schema is elected
+// leader, and discards a stuck job of a kind that client does not know.
+// Every River client of the host on the same schema must therefore know
+// the read job: register it with Executor.AddWorker.
 package river

@@ -242,6 +242,16 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return err
 }
 
+// AddWorker registers the executor's read worker in workers, for a River
+// client of the host's own on the same schema. Every client on the
+// schema that may be elected River's leader must know the read job's
+// kind: River's rescuer discards a stuck job of a kind its leader does not
+// know, instead of handing it to another worker. A client that works no
+// queue named by the executor (river.QueueDefault) never works a read.
+func (x *Executor) AddWorker(workers *river.Workers) error {
+	return river.AddWorkerSafely(workers, &readWorker{x: x})
+}
+
 // Client returns the River client, for the host's own jobs and River UI.
 func (x *Executor) Client() *river.Client[pgx.Tx] { return x.client }
 
