@@ -156,7 +156,11 @@ func (e *Engine) followRun(r *Run) {
 // the read's error: nil when it succeeded, permanent (IsPermanent) when
 // trying again cannot help, ErrHeld when the delete guard held the change
 // set. A canceled ctx stops the read between pages; it then applies
-// nothing. An unknown connection is a permanent error.
+// nothing. A connection the tenant no longer has, or whose provider has
+// no connector, is a permanent error, recorded as the connection's
+// failure. record is nil only when nothing could be tried: bad
+// arguments, a closed engine, or an error listing the tenant's
+// connections (which a later attempt may not have).
 func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, readID string) (record func(*RunInfo) (final bool), err error) {
 	if e.isClosed() {
 		return nil, ErrClosed
@@ -168,19 +172,31 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 	if err != nil {
 		return nil, fmt.Errorf("resync: listing connections of tenant %q: %w", run.Tenant, err)
 	}
+	var res ConnectionResult
+	var rerr error
 	i := slices.IndexFunc(conns, func(c Connection) bool { return c.ID == connectionID })
-	if i < 0 {
-		return nil, Permanent(fmt.Errorf("%w: tenant %q has no connection %q", ErrNotFound, run.Tenant, connectionID))
+	_, known := e.cfg.Connectors[connProvider(conns, i)]
+	switch {
+	case i < 0:
+		rerr = Permanent(fmt.Errorf("%w: tenant %q has no connection %q", ErrNotFound, run.Tenant, connectionID))
+	case !known:
+		rerr = Permanent(fmt.Errorf("%w: no connector for provider %q", ErrNotFound, conns[i].Provider))
+	default:
+		owner := &Run{e: e, id: run.ID, tenant: run.Tenant, info: run, ctx: ctx, traceCtx: ctx, done: make(chan struct{})}
+		rctx, stop := context.WithCancel(ctx)
+		t := &read{conn: conns[i], owner: owner, id: readID, done: make(chan struct{}), ctx: rctx, stop: stop, waiters: 1}
+		e.readWG.Add(1)
+		e.execute(t)
+		res, rerr = t.result, t.err
 	}
-	if _, ok := e.cfg.Connectors[conns[i].Provider]; !ok {
-		return nil, Permanent(fmt.Errorf("%w: no connector for provider %q", ErrNotFound, conns[i].Provider))
+	if i < 0 || !known {
+		// Nothing was read: the run records the connection failed.
+		res = ConnectionResult{ConnectionID: connectionID, Status: ConnFailed, Error: rerr.Error(), FinishedAt: e.cfg.Clock.Now()}
+		if i >= 0 {
+			c := conns[i]
+			res.Provider, res.Type, res.Name = c.Provider, c.Type, c.Name
+		}
 	}
-	owner := &Run{e: e, id: run.ID, tenant: run.Tenant, info: run, ctx: ctx, traceCtx: ctx, done: make(chan struct{})}
-	rctx, stop := context.WithCancel(ctx)
-	t := &read{conn: conns[i], owner: owner, id: readID, done: make(chan struct{}), ctx: rctx, stop: stop, waiters: 1}
-	e.readWG.Add(1)
-	e.execute(t)
-	res, rerr := t.result, t.err
 	record = func(ri *RunInfo) bool {
 		if ri.Status.Final() {
 			return false
@@ -206,4 +222,12 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 		return true
 	}
 	return record, rerr
+}
+
+// connProvider is the provider of conns[i], or "" when i is out of range.
+func connProvider(conns []Connection, i int) string {
+	if i < 0 {
+		return ""
+	}
+	return conns[i].Provider
 }

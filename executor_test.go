@@ -3,7 +3,6 @@ package resync_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -40,7 +39,7 @@ func (x *goExecutor) Submit(ctx context.Context, run resync.RunInfo) error {
 			defer x.wg.Done()
 			record, err := x.engine().ExecuteRead(rctx, run, c.ConnectionID, run.ID+"/"+c.ConnectionID)
 			if record == nil {
-				panic(fmt.Sprintf("ExecuteRead: %v", err))
+				return // canceled before the read could begin
 			}
 			x.mu.Lock()
 			defer x.mu.Unlock()
@@ -134,9 +133,13 @@ func TestExecutorCancel(t *testing.T) {
 // ExecuteRead, with nothing read.
 func TestExecuteReadBadInput(t *testing.T) {
 	h, _ := executorHarness(t)
-	_, err := h.engine.ExecuteRead(context.Background(), resync.RunInfo{Tenant: "t1", ID: "r1"}, "nope", "r1/nope")
+	run := resync.RunInfo{Tenant: "t1", ID: "r1", Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: "nope", Status: resync.ConnPending}}}
+	record, err := h.engine.ExecuteRead(context.Background(), run, "nope", "r1/nope")
 	require.ErrorIs(t, err, resync.ErrNotFound)
 	require.True(t, resync.IsPermanent(err))
+	require.True(t, record(&run), "the run's last connection ends it")
+	require.Equal(t, resync.RunFailed, run.Status)
+	require.Equal(t, resync.ConnFailed, run.Connections[0].Status)
 	_, err = h.engine.ExecuteRead(context.Background(), resync.RunInfo{Tenant: "t1"}, "okta1", "x")
 	require.ErrorIs(t, err, resync.ErrInvalidRequest)
 }
