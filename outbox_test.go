@@ -127,3 +127,21 @@ func TestOutbox_JoinerStartedNoticeHasItsOwnID(t *testing.T) {
 type notifyFunc func(context.Context, resync.Notification) error
 
 func (f notifyFunc) Notify(ctx context.Context, n resync.Notification) error { return f(ctx, n) }
+
+// With a Store that keeps no outbox, the engine delivers directly, before
+// the run's end: nothing is stored to deliver later.
+func TestOutbox_DirectDeliveryWithoutOutbox(t *testing.T) {
+	h := newHarness(t, func(c *resync.Config) { c.Store = withoutOutbox(c.Store) })
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 5), 0)
+	info := h.personnel(alice)
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	ns := h.notifier.Notifications()
+	require.Len(t, ns, 3, "delivered before the run ended")
+	for _, n := range ns {
+		assert.Zero(t, n.Attempt)
+		assert.False(t, n.At.IsZero())
+	}
+	pending, err := h.store.ClaimNotifications(context.Background(), "probe", time.Hour, 100)
+	require.NoError(t, err)
+	assert.Empty(t, pending, "nothing written to the outbox")
+}

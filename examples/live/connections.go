@@ -9,9 +9,16 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/atlassian"
+	"github.com/openresync/resync/connectors/bamboohr"
+	"github.com/openresync/resync/connectors/datadog"
+	"github.com/openresync/resync/connectors/entra"
+	"github.com/openresync/resync/connectors/github"
+	"github.com/openresync/resync/connectors/gitlab"
+	"github.com/openresync/resync/connectors/google"
 	"github.com/openresync/resync/connectors/hris"
 	"github.com/openresync/resync/connectors/knowbe4"
 	"github.com/openresync/resync/connectors/ldap"
+	"github.com/openresync/resync/connectors/okta"
 	"github.com/openresync/resync/connectors/scim"
 )
 
@@ -34,6 +41,34 @@ type spec struct {
 // the environment: no credential is ever stored in a connection's settings.
 func specs() []spec {
 	return []spec{
+		{id: "okta", name: "Okta", typ: resync.IdP, factory: okta.Factory,
+			need:     []string{"OKTA_ORG_URL", "OKTA_API_TOKEN"},
+			settings: map[string]string{"url": "OKTA_ORG_URL", "token": "OKTA_API_TOKEN", "mfa": "OKTA_MFA"},
+			secrets:  []string{"token"}},
+		{id: "entra", name: "Microsoft Entra ID", typ: resync.IdP, factory: entra.Factory,
+			need:     []string{"ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "ENTRA_CLIENT_SECRET"},
+			settings: map[string]string{"tenant_id": "ENTRA_TENANT_ID", "client_id": "ENTRA_CLIENT_ID", "client_secret": "ENTRA_CLIENT_SECRET", "sign_in_activity": "ENTRA_SIGN_IN_ACTIVITY", "mfa": "ENTRA_MFA"},
+			secrets:  []string{"client_secret"}},
+		{id: "google", name: "Google Workspace", typ: resync.IdP, factory: google.Factory,
+			need:     []string{"GOOGLE_CREDENTIALS_JSON", "GOOGLE_SUBJECT"},
+			settings: map[string]string{"credentials_json": "GOOGLE_CREDENTIALS_JSON", "subject": "GOOGLE_SUBJECT", "customer": "GOOGLE_CUSTOMER", "domain": "GOOGLE_DOMAIN"},
+			secrets:  []string{"credentials_json"}},
+		{id: "github", name: "GitHub", typ: resync.VersionControl, factory: github.Factory,
+			need:     []string{"GITHUB_ORG", "GITHUB_TOKEN"},
+			settings: map[string]string{"org": "GITHUB_ORG", "token": "GITHUB_TOKEN", "base_url": "GITHUB_API_URL", "saml": "GITHUB_SAML"},
+			secrets:  []string{"token"}},
+		{id: "gitlab", name: "GitLab", typ: resync.VersionControl, factory: gitlab.Factory,
+			need:     []string{"GITLAB_TOKEN", "GITLAB_GROUP"},
+			settings: map[string]string{"token": "GITLAB_TOKEN", "group": "GITLAB_GROUP", "base_url": "GITLAB_API_URL", "users": "GITLAB_USERS"},
+			secrets:  []string{"token"}},
+		{id: "bamboohr", name: "BambooHR", typ: resync.HRIS, factory: bamboohr.Factory,
+			need:     []string{"BAMBOOHR_COMPANY_DOMAIN", "BAMBOOHR_API_KEY"},
+			settings: map[string]string{"company_domain": "BAMBOOHR_COMPANY_DOMAIN", "api_key": "BAMBOOHR_API_KEY"},
+			secrets:  []string{"api_key"}},
+		{id: "datadog", name: "Datadog", typ: resync.Observability, factory: datadog.Factory,
+			need:     []string{"DATADOG_API_KEY", "DATADOG_APP_KEY"},
+			settings: map[string]string{"api_key": "DATADOG_API_KEY", "application_key": "DATADOG_APP_KEY", "site": "DATADOG_SITE"},
+			secrets:  []string{"api_key", "application_key"}},
 		{id: "ldap", name: "LDAP directory", typ: resync.IdP, factory: ldap.Factory,
 			need:     []string{"LDAP_URL", "LDAP_BASE_DN"},
 			settings: map[string]string{"url": "LDAP_URL", "base_dn": "LDAP_BASE_DN", "bind_dn": "LDAP_BIND_DN", "bind_password": "LDAP_BIND_PASSWORD", "preset": "LDAP_PRESET", "start_tls": "LDAP_START_TLS"},
