@@ -2,10 +2,13 @@
 # (the root module alone builds with Go 1.25; connectors/ldap needs 1.26).
 PKGS := github.com/openresync/resync/...
 
-.PHONY: quickstart test test-integration lint bench bench-short fuzz concurrency
+.PHONY: quickstart admin test test-integration lint bench bench-short fuzz concurrency load
 
 quickstart: ## run the quickstart example (no servers, no credentials)
 	go run ./examples/quickstart
+
+admin: ## serve the admin page on 127.0.0.1:8080 (the quickstart's sample organisation)
+	go run ./examples/admin
 
 test: ## all modules, race detector on (PostgreSQL and LDAP tests skip without RESYNC_POSTGRES_URL, RESYNC_LDAP_URL)
 	go test -race -count=1 $(PKGS)
@@ -28,3 +31,6 @@ fuzz: ## the diff/apply round-trip fuzzer, one minute
 
 concurrency: ## the engine's rule tests, many times under the race detector
 	go test -race -count=50 -run 'Rule' .
+
+load: ## 200 concurrent admins starting, polling and streaming for 30 s against the admin API on SQLite
+	cd examples/admin && go test -run '^$$' -bench Load -benchtime 1x -count 1 .

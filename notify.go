@@ -62,6 +62,10 @@ type Notification struct {
 	// restart, when the store keeps an outbox). 0 when the store keeps
 	// none.
 	Attempt int `json:",omitempty"`
+	// Seq is the notification's place in the order its store enqueued the
+	// tenant's notifications, set on those Engine.Notifications returns: a
+	// reader that has seen up to Seq asks for what came after it.
+	Seq int64 `json:",omitempty"`
 }
 
 // Notifier delivers notifications: in-product messages and emails.

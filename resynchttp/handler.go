@@ -40,6 +40,10 @@ type Config struct {
 	// Logger receives one line per request answered with a server error
 	// (5xx), with the error. Nil discards them.
 	Logger *slog.Logger
+	// EventPoll is how often an event stream looks for new events; 0
+	// means DefaultEventPoll. Each open stream asks the engine for new
+	// notifications and for the runs in progress this often.
+	EventPoll time.Duration
 }
 
 // Handler serves the admin API of one Engine. Create it with New and mount it
@@ -67,6 +71,9 @@ func New(engine *resync.Engine, cfg Config) (*Handler, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.EventPoll <= 0 {
+		cfg.EventPoll = DefaultEventPoll
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -132,6 +139,8 @@ func (h *Handler) routes() {
 	h.handle("GET /records", h.records)
 	h.handle("GET /people/{person}", h.person)
 	h.handle("GET /changes", h.changes)
+	h.handle("GET /events", h.events)
+	h.handle("GET /runs/{id}/events", h.events)
 }
 
 // route answers a request no route takes with a problem: 405 with Allow

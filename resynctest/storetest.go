@@ -129,6 +129,7 @@ var storeChecks = []storeCheck{
 	{"OutboxSettle", checkOutboxSettle},
 	{"OutboxConcurrentClaims", checkOutboxConcurrentClaims},
 	{"OutboxPruneAndDelete", checkOutboxErase},
+	{"NotificationLog", checkNotificationLog},
 }
 
 // rule names a rule and the file that states it; failures start with it.

@@ -81,3 +81,18 @@ type Outbox interface {
 	// unknown notification is an error wrapping resync.ErrNotFound.
 	SettleNotification(ctx context.Context, tenant, id, owner string, retryAfter time.Duration, lastErr string) error
 }
+
+// NotificationLog is the optional capability of an Outbox to list a
+// tenant's notifications in the order they were enqueued, delivered or
+// not: the durable record that an admin page's event stream reads, so
+// that what it shows and what is delivered never disagree.
+// Engine.Notifications uses it.
+type NotificationLog interface {
+	// Notifications returns the tenant's notifications enqueued after
+	// afterSeq, in enqueue order, at most limit of them, each with its
+	// Seq set (increasing with the enqueue order, positive, never reused).
+	// A negative afterSeq returns the tenant's last limit notifications,
+	// still in enqueue order. Notifications removed by Prune or
+	// DeleteTenant are not returned. limit is positive.
+	Notifications(ctx context.Context, tenant string, afterSeq int64, limit int) ([]resync.Notification, error)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/atlassian"
+	"github.com/openresync/resync/connectors/aws"
 	"github.com/openresync/resync/connectors/bamboohr"
 	"github.com/openresync/resync/connectors/datadog"
 	"github.com/openresync/resync/connectors/entra"
@@ -65,6 +66,16 @@ func specs() []spec {
 			need:     []string{"BAMBOOHR_COMPANY_DOMAIN", "BAMBOOHR_API_KEY"},
 			settings: map[string]string{"company_domain": "BAMBOOHR_COMPANY_DOMAIN", "api_key": "BAMBOOHR_API_KEY"},
 			secrets:  []string{"api_key"}},
+		// AWS: the base credentials come from the SDK's usual chain
+		// (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...); the connection assumes a
+		// role in the account to read.
+		{id: "aws", name: "AWS IAM", typ: resync.Infrastructure, factory: aws.Factory,
+			need:     []string{"AWS_RESYNC_ROLE_ARN"},
+			settings: map[string]string{"role_arn": "AWS_RESYNC_ROLE_ARN", "external_id": "AWS_RESYNC_EXTERNAL_ID", "region": "AWS_RESYNC_REGION"}},
+		{id: "aws-identity-center", name: "AWS IAM Identity Center", typ: resync.IdP, factory: aws.Factory,
+			need:     []string{"AWS_IDENTITY_STORE_ID", "AWS_IDENTITY_CENTER_REGION"},
+			settings: map[string]string{"identity_store_id": "AWS_IDENTITY_STORE_ID", "region": "AWS_IDENTITY_CENTER_REGION", "role_arn": "AWS_IDENTITY_CENTER_ROLE_ARN", "external_id": "AWS_IDENTITY_CENTER_EXTERNAL_ID"},
+			fixed:    map[string]string{"mode": "identity_center"}},
 		{id: "datadog", name: "Datadog", typ: resync.Observability, factory: datadog.Factory,
 			need:     []string{"DATADOG_API_KEY", "DATADOG_APP_KEY"},
 			settings: map[string]string{"api_key": "DATADOG_API_KEY", "application_key": "DATADOG_APP_KEY", "site": "DATADOG_SITE"},

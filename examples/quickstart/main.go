@@ -17,12 +17,10 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,17 +31,15 @@ import (
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
+	"github.com/openresync/resync/examples/internal/sampleorg"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
 )
 
-//go:embed sample
-var sample embed.FS
-
-const tenant = "acme"
+const tenant = sampleorg.Tenant
 
 // admin is the tenant's administrator who asks for the resyncs.
-var admin = resync.Principal{ID: "u-ada", Email: "ada.lovelace@acme.example", Name: "Ada Lovelace"}
+var admin = sampleorg.Admin
 
 // Tuning that makes progress visible while keeping the whole program well
 // under a few seconds.
@@ -100,7 +96,7 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	if err := copySamples(dir); err != nil {
+	if err := sampleorg.Write(dir); err != nil {
 		return err
 	}
 
@@ -110,18 +106,11 @@ func run(ctx context.Context, w io.Writer, dir, dbPath string) (err error) {
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
 	d := &demo{w: w, dir: dir, store: store, db: dbPath}
-	settings := func(name, format string) map[string]string {
-		return map[string]string{"path": filepath.Join(dir, name), "format": format, "page_size": pageSize}
-	}
-	d.conns = []resync.Connection{
-		{ID: "hris", Tenant: tenant, Type: resync.HRIS, Provider: "bamboohr", Name: "BambooHR", Settings: settings("hris.csv", file.FormatHRISCSV)},
-		{ID: "idp", Tenant: tenant, Type: resync.IdP, Provider: "okta", Name: "Okta", Settings: settings("idp.json", file.FormatIdPJSON)},
-		{ID: "aws-prod", Tenant: tenant, Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod", Settings: settings("aws.json", file.FormatAccountsJSON)},
-	}
+	d.conns = sampleorg.Connections(dir, pageSize)
 	source := resynctest.NewSource()
 	source.Add(d.conns...)
 	admins := resynctest.Admins{tenant: {admin}}
-	slowFiles := withLatency(file.Factory, pageDelay)
+	slowFiles := sampleorg.WithLatency(file.Factory, pageDelay)
 
 	d.engine, err = resync.New(ctx, resync.Config{
 		Store:       d.store,
@@ -399,60 +388,6 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
-}
-
-// withLatency wraps a factory so that every page read takes at least d:
-// the sample files are read so fast that there would be no progress to show.
-func withLatency(f resync.ConnectorFactory, d time.Duration) resync.ConnectorFactory {
-	return func(ctx context.Context, conn resync.Connection) (resync.Connector, error) {
-		c, err := f(ctx, conn)
-		if err != nil {
-			return nil, err
-		}
-		return &slowConnector{Connector: c, delay: d}, nil
-	}
-}
-
-type slowConnector struct {
-	resync.Connector
-	delay time.Duration
-}
-
-func (s *slowConnector) ReadPage(ctx context.Context, cursor string) (resync.Page, error) {
-	t := time.NewTimer(s.delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return resync.Page{}, ctx.Err()
-	case <-t.C:
-	}
-	return s.Connector.ReadPage(ctx, cursor)
-}
-
-// CheckHealth passes the check on to the wrapped connector.
-func (s *slowConnector) CheckHealth(ctx context.Context) error {
-	if hc, ok := s.Connector.(resync.HealthChecker); ok {
-		return hc.CheckHealth(ctx)
-	}
-	_, err := s.Connector.ReadPage(ctx, "")
-	return err
-}
-
-// copySamples writes the embedded sample exports to dir.
-func copySamples(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return fs.WalkDir(sample, "sample", func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		data, err := sample.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
-	})
 }
 
 // subject is a one-line summary of a notification.
