@@ -2,6 +2,7 @@ package river
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -187,7 +188,14 @@ func (x *Executor) migrate(ctx context.Context) error {
 		CREATE TABLE IF NOT EXISTS {s}.resync_waits (
 			job_id bigint NOT NULL, tenant text NOT NULL, run_id text NOT NULL,
 			PRIMARY KEY (job_id, tenant, run_id));
-		CREATE INDEX IF NOT EXISTS resync_waits_run ON {s}.resync_waits (tenant, run_id);`))
+		CREATE INDEX IF NOT EXISTS resync_waits_run ON {s}.resync_waits (tenant, run_id);
+		CREATE TABLE IF NOT EXISTS {s}.resync_runs (
+			tenant text NOT NULL, run_id text NOT NULL, trigger text NOT NULL,
+			remaining int NOT NULL, done boolean NOT NULL DEFAULT false, written_at timestamptz,
+			PRIMARY KEY (tenant, run_id));
+		CREATE TABLE IF NOT EXISTS {s}.resync_results (
+			tenant text NOT NULL, run_id text NOT NULL, connection_id text NOT NULL, result jsonb NOT NULL,
+			PRIMARY KEY (tenant, run_id, connection_id));`))
 	if err != nil {
 		return fmt.Errorf("river: creating the executor's tables: %w", err)
 	}
@@ -272,6 +280,12 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 	}
 	slices.Sort(ids) // rows locked in one order: no deadlock between submits
 	ids = slices.Compact(ids)
+	// The run's counter of unfinished connections: jobs finish it without
+	// rewriting its record each time.
+	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_runs (tenant, run_id, trigger, remaining) VALUES ($1, $2, $3, $4)`),
+		run.Tenant, run.ID, string(run.Trigger), len(ids)); err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
 	for _, id := range ids {
 		// The row lock held to commit orders this submit against the
 		// start of a read (which moves the generation on): a read that
@@ -315,12 +329,19 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	ri, err := x.cfg.Store.LockRunTx(ctx, tx, tenant, runID)
+	tag, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2 AND NOT done`), tenant, runID)
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // ended, or not a run of the executor
+	}
+	ri, err := x.runWithResults(ctx, tx, tenant, runID)
 	if err != nil {
 		return err
 	}
 	if ri.Status.Final() {
-		return nil
+		return tx.Commit(ctx)
 	}
 	ri.Status, ri.FinishedAt = resync.RunCanceled, time.Now()
 	for i := range ri.Connections {
@@ -331,47 +352,57 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, x.sql(`SELECT w.job_id, array_agg(o.run_id) FILTER (WHERE o.run_id IS NOT NULL)
-		FROM {s}.resync_waits w
-		LEFT JOIN {s}.resync_waits o ON o.job_id = w.job_id AND NOT (o.tenant = w.tenant AND o.run_id = w.run_id)
-		WHERE w.tenant = $1 AND w.run_id = $2 GROUP BY w.job_id ORDER BY w.job_id`), tenant, runID)
+	// The jobs of the run no other live run waits for.
+	rows, err := tx.Query(ctx, x.sql(`SELECT w.job_id FROM {s}.resync_waits w
+		WHERE w.tenant = $1 AND w.run_id = $2 AND NOT EXISTS (
+			SELECT 1 FROM {s}.resync_waits o JOIN {s}.resync_runs r ON r.tenant = o.tenant AND r.run_id = o.run_id
+			WHERE o.job_id = w.job_id AND NOT r.done)
+		ORDER BY w.job_id`), tenant, runID)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	type jobWaiters struct {
-		id     int64
-		others []string
-	}
-	var jobs []jobWaiters
-	for rows.Next() {
-		var j jobWaiters
-		if err := rows.Scan(&j.id, &j.others); err != nil {
-			rows.Close()
-			return fmt.Errorf("river: %w", err)
-		}
-		jobs = append(jobs, j)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	for _, j := range jobs {
-		live := false
-		for _, o := range j.others {
-			if oi, err := x.cfg.Store.GetRun(ctx, tenant, o); err == nil && !oi.Status.Final() {
-				live = true
-				break
-			}
-		}
-		if live {
-			continue // the read goes on for the other runs
-		}
-		if _, err := x.client.JobCancelTx(ctx, tx, j.id); err != nil && !errors.Is(err, river.ErrNotFound) {
-			return fmt.Errorf("river: canceling job %d: %w", j.id, err)
+	for _, id := range ids {
+		if _, err := x.client.JobCancelTx(ctx, tx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
+			return fmt.Errorf("river: canceling job %d: %w", id, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("river: committing cancel of run %q: %w", runID, err)
 	}
 	return nil
+}
+
+// runWithResults reads a run's record, locked until tx ends, with the
+// results its jobs recorded since it was last written.
+func (x *Executor) runWithResults(ctx context.Context, tx pgx.Tx, tenant, runID string) (resync.RunInfo, error) {
+	ri, err := x.cfg.Store.LockRunTx(ctx, tx, tenant, runID)
+	if err != nil {
+		return ri, err
+	}
+	rows, err := tx.Query(ctx, x.sql(`SELECT result FROM {s}.resync_results WHERE tenant = $1 AND run_id = $2`), tenant, runID)
+	if err != nil {
+		return ri, fmt.Errorf("river: reading results of run %q: %w", runID, err)
+	}
+	results, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return ri, fmt.Errorf("river: reading results of run %q: %w", runID, err)
+	}
+	byID := make(map[string]int, len(ri.Connections))
+	for i, c := range ri.Connections {
+		byID[c.ConnectionID] = i
+	}
+	for _, b := range results {
+		var c resync.ConnectionResult
+		if err := json.Unmarshal(b, &c); err != nil {
+			return ri, fmt.Errorf("river: decoding a result of run %q: %w", runID, err)
+		}
+		if i, ok := byID[c.ConnectionID]; ok {
+			ri.Connections[i] = c
+		}
+	}
+	return ri, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -92,6 +93,10 @@ type nodeOpts struct {
 	jobTimeout  time.Duration
 	rescueAfter time.Duration
 	conns       func(*node) // adds connections before the engine starts
+	inProcess   bool        // no Executor: the engine reads itself
+	concurrency int         // the engine's; default max(workers, 1)
+	pollEvery   time.Duration
+	tracer      pgx.QueryTracer
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -103,7 +108,13 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 		o.conns(n)
 	}
 	var err error
-	n.store, err = postgres.Open(ctx, dbURL, postgres.Config{})
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	pcfg.ConnConfig.Tracer = o.tracer
+	pcfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	require.NoError(t, err)
+	n.store, err = postgres.New(ctx, pool, postgres.Config{})
 	require.NoError(t, err)
 	interval := o.interval
 	if interval == 0 {
@@ -115,23 +126,38 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 		FetchPollInterval: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)
+	var exec resync.Executor = n.x
+	if o.inProcess {
+		exec = nil
+	}
+	conc := o.concurrency
+	if conc == 0 {
+		conc = max(o.workers, 1)
+	}
+	poll := o.pollEvery
+	if poll == 0 {
+		poll = 20 * time.Millisecond
+	}
 	n.e, err = resync.New(ctx, resync.Config{
-		Store: n.store, Executor: n.x, Connections: n.src,
+		Store: n.store, Executor: exec, Connections: n.src,
 		Connectors:  n.fakes.Factories("okta", "aws", "github"),
 		Authorizer:  resynctest.Admins{"t1": {alice}},
-		Concurrency: max(o.workers, 1),
+		Concurrency: conc,
 		Retry:       resync.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
-		LeaseTTL:    time.Second, LeasePoll: 20 * time.Millisecond,
+		LeaseTTL:    time.Second, LeasePoll: poll,
 		MinReadInterval: interval,
 	})
 	require.NoError(t, err)
-	require.NoError(t, n.x.Start(ctx, n.e))
+	if !o.inProcess {
+		require.NoError(t, n.x.Start(ctx, n.e))
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = n.x.Stop(ctx)
 		_ = n.e.Close(ctx)
 		n.store.Close()
+		pool.Close()
 	})
 	return n
 }
@@ -151,12 +177,15 @@ func (n *node) start() *resync.Run {
 	return r
 }
 
+// waitFor bounds a wait for a run (the benchmark sets it longer).
+var waitFor = 30 * time.Second
+
 func wait(t testing.TB, r *resync.Run) resync.RunInfo {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	info, err := r.Wait(ctx)
-	require.NoError(t, err, "run %s did not end: %+v", r.ID(), info)
+	require.NoError(t, err, "run %s did not end: %s", r.ID(), info.Status)
 	return info
 }
 

@@ -90,7 +90,9 @@ func TestRequestsDuringReadGetOneFollowUp(t *testing.T) {
 	r0 := w.start()
 	<-reading
 	r1, r2 := s1.start(), s2.start()
-	require.Equal(t, map[string]int{"running": 1, "available": 1}, jobs(t, w, "okta1"))
+	// The follow-up may be fetched meanwhile: it then snoozes, joinable.
+	js := jobs(t, w, "okta1")
+	require.Equal(t, 2, js["running"]+js["available"], "%v", js)
 	c.Unblock()
 	i0, i1, i2 := wait(t, r0), wait(t, r1), wait(t, r2)
 	for _, i := range []resync.RunInfo{i0, i1, i2} {

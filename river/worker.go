@@ -2,6 +2,7 @@ package river
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -57,32 +58,25 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		WHERE tenant = $1 AND connection_id = $2`), a.Tenant, a.ConnectionID, a.Gen); err != nil {
 		return fmt.Errorf("river: starting read: %w", err)
 	}
-	var ids []string
-	if err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, x.sql(`SELECT run_id FROM {s}.resync_waits WHERE job_id = $1 ORDER BY run_id`), job.ID)
-		if err != nil {
-			return err
-		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	}); err != nil {
+	// The live runs waiting for the read; the earliest owns it (its ID is
+	// on the change set).
+	rows, err := x.pool.Query(ctx, x.sql(`SELECT r.run_id, r.trigger FROM {s}.resync_waits w
+		JOIN {s}.resync_runs r ON r.tenant = w.tenant AND r.run_id = w.run_id
+		WHERE w.job_id = $1 AND NOT r.done ORDER BY r.run_id`), job.ID)
+	if err != nil {
 		return fmt.Errorf("river: listing runs of job %d: %w", job.ID, err)
 	}
-	// The earliest live run owns the read: its ID is on the change set.
-	var owner *resync.RunInfo
-	for _, id := range ids {
-		ri, err := x.cfg.Store.GetRun(ctx, a.Tenant, id)
-		if err != nil && !errors.Is(err, resync.ErrNotFound) {
-			return fmt.Errorf("river: reading run %q: %w", id, err)
-		}
-		if err == nil && !ri.Status.Final() {
-			owner = &ri
-			break
-		}
+	type waiter struct {
+		ID, Trigger string
 	}
-	if owner == nil {
+	waiting, err := pgx.CollectRows(rows, pgx.RowToStructByPos[waiter])
+	if err != nil {
+		return fmt.Errorf("river: listing runs of job %d: %w", job.ID, err)
+	}
+	if len(waiting) == 0 {
 		return nil // every waiting run ended (canceled): nothing to read for
 	}
+	owner := &resync.RunInfo{ID: waiting[0].ID, Tenant: a.Tenant, Trigger: resync.Trigger(waiting[0].Trigger), Status: resync.RunRunning}
 	// The same for every attempt of this job: a retried read applies once.
 	readID := fmt.Sprintf("%s/%s/j%d", owner.ID, a.ConnectionID, job.ID)
 	record, err := e.ExecuteRead(ctx, *owner, a.ConnectionID, readID)
@@ -96,23 +90,80 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		return err // the read failed as a whole: River tries it again
 	}
 	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
-		for _, id := range ids {
-			ri, err := x.cfg.Store.LockRunTx(ctx, tx, a.Tenant, id)
-			if errors.Is(err, resync.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if ri.Status.Final() {
-				continue
-			}
-			record(&ri)
-			if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		for _, wr := range waiting {
+			if err := x.record(ctx, tx, a, wr.ID, record); err != nil {
 				return err
 			}
 		}
 		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
 		return err
 	})
+}
+
+// progressEvery bounds how often a run's record is rewritten with its
+// jobs' results while it runs: each write stores every connection's
+// result.
+const progressEvery = time.Second
+
+// record stores the read's result for run runID in tx. The run's record is
+// rewritten when this was its last unfinished connection (completing it,
+// once: the counter row is locked) or its progress was last written more
+// than progressEvery ago; otherwise the result waits in resync_results.
+func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool) error {
+	var remaining int
+	var written *time.Time
+	var now time.Time
+	err := tx.QueryRow(ctx, x.sql(`UPDATE {s}.resync_runs SET remaining = remaining - 1
+		WHERE tenant = $1 AND run_id = $2 AND NOT done RETURNING remaining, written_at, now()`), a.Tenant, runID).Scan(&remaining, &written, &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // canceled meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("river: counting down run %q: %w", runID, err)
+	}
+	if remaining == 0 {
+		// The last connection: its result goes into the record with the
+		// others', and record derives the run's final status, once.
+		ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
+		if errors.Is(err, resync.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !record(&ri) {
+			return nil // final already, or a connection without a result
+		}
+		if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
+	}
+	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
+	record(&one)
+	res, err := json.Marshal(one.Connections[0])
+	if err != nil {
+		return fmt.Errorf("river: encoding result: %w", err)
+	}
+	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_results (tenant, run_id, connection_id, result) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, run_id, connection_id) DO UPDATE SET result = EXCLUDED.result`), a.Tenant, runID, a.ConnectionID, res); err != nil {
+		return fmt.Errorf("river: storing result: %w", err)
+	}
+	if written != nil && now.Sub(*written) < progressEvery {
+		return nil
+	}
+	ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
+	if errors.Is(err, resync.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ri.Status.Final() {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET written_at = now() WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
 }
