@@ -286,33 +286,48 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 		run.Tenant, run.ID, string(run.Trigger), len(ids)); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	for _, id := range ids {
-		// The row lock held to commit orders this submit against the
-		// start of a read (which moves the generation on): a read that
-		// starts after it sees this run waiting for it.
-		var gen int64
-		var started *time.Time
-		var now time.Time
-		err := tx.QueryRow(ctx, x.sql(`INSERT INTO {s}.resync_reads (tenant, connection_id) VALUES ($1, $2)
-			ON CONFLICT (tenant, connection_id) DO UPDATE SET gen = {s}.resync_reads.gen
-			RETURNING gen, started_at, now()`), run.Tenant, id).Scan(&gen, &started, &now)
-		if err != nil {
-			return fmt.Errorf("river: reading the read generation: %w", err)
-		}
+	// The row locks held to commit order this submit against the start
+	// of a read (which moves the generation on): a read that starts after
+	// it sees this run waiting for it. Rows are locked in the sorted
+	// order of ids.
+	rows, err := tx.Query(ctx, x.sql(`INSERT INTO {s}.resync_reads (tenant, connection_id)
+		SELECT $1, c FROM unnest($2::text[]) WITH ORDINALITY AS t(c, i) ORDER BY i
+		ON CONFLICT (tenant, connection_id) DO UPDATE SET gen = {s}.resync_reads.gen
+		RETURNING connection_id, gen, started_at, now()`), run.Tenant, ids)
+	if err != nil {
+		return fmt.Errorf("river: reading read generations: %w", err)
+	}
+	type genRow struct {
+		ID      string
+		Gen     int64
+		Started *time.Time
+		Now     time.Time
+	}
+	gens, err := pgx.CollectRows(rows, pgx.RowToStructByPos[genRow])
+	if err != nil {
+		return fmt.Errorf("river: reading read generations: %w", err)
+	}
+	params := make([]river.InsertManyParams, len(gens))
+	for i, g := range gens {
 		opts := &river.InsertOpts{MaxAttempts: x.cfg.MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates}}
-		if started != nil && x.cfg.MinReadInterval > 0 {
-			if at := started.Add(x.cfg.MinReadInterval); at.After(now) {
+		if g.Started != nil && x.cfg.MinReadInterval > 0 {
+			if at := g.Started.Add(x.cfg.MinReadInterval); at.After(g.Now) {
 				opts.ScheduledAt = at
 			}
 		}
-		res, err := x.client.InsertTx(ctx, tx, readArgs{Tenant: run.Tenant, ConnectionID: id, Gen: gen}, opts)
-		if err != nil {
-			return fmt.Errorf("river: inserting the read of connection %q: %w", id, err)
-		}
-		if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_waits (job_id, tenant, run_id) VALUES ($1, $2, $3)
-			ON CONFLICT DO NOTHING`), res.Job.ID, run.Tenant, run.ID); err != nil {
-			return fmt.Errorf("river: %w", err)
-		}
+		params[i] = river.InsertManyParams{Args: readArgs{Tenant: run.Tenant, ConnectionID: g.ID, Gen: g.Gen}, InsertOpts: opts}
+	}
+	res, err := x.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("river: inserting the reads of run %q: %w", run.ID, err)
+	}
+	jobIDs := make([]int64, len(res))
+	for i, r := range res {
+		jobIDs[i] = r.Job.ID
+	}
+	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_waits (job_id, tenant, run_id)
+		SELECT j, $2, $3 FROM unnest($1::bigint[]) AS j ON CONFLICT DO NOTHING`), jobIDs, run.Tenant, run.ID); err != nil {
+		return fmt.Errorf("river: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("river: committing run %q: %w", run.ID, err)

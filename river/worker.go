@@ -90,13 +90,15 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		return err // the read failed as a whole: River tries it again
 	}
 	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+			return err
+		}
 		for _, wr := range waiting {
 			if err := x.record(ctx, tx, a, wr.ID, record); err != nil {
 				return err
 			}
 		}
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		return err
+		return nil
 	})
 }
 
@@ -110,35 +112,6 @@ const progressEvery = time.Second
 // once: the counter row is locked) or its progress was last written more
 // than progressEvery ago; otherwise the result waits in resync_results.
 func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool) error {
-	var remaining int
-	var written *time.Time
-	var now time.Time
-	err := tx.QueryRow(ctx, x.sql(`UPDATE {s}.resync_runs SET remaining = remaining - 1
-		WHERE tenant = $1 AND run_id = $2 AND NOT done RETURNING remaining, written_at, now()`), a.Tenant, runID).Scan(&remaining, &written, &now)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil // canceled meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("river: counting down run %q: %w", runID, err)
-	}
-	if remaining == 0 {
-		// The last connection: its result goes into the record with the
-		// others', and record derives the run's final status, once.
-		ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
-		if errors.Is(err, resync.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if !record(&ri) {
-			return nil // final already, or a connection without a result
-		}
-		if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
-			return fmt.Errorf("river: %w", err)
-		}
-		return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
-	}
 	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
 	record(&one)
 	res, err := json.Marshal(one.Connections[0])
@@ -149,7 +122,20 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 		ON CONFLICT (tenant, run_id, connection_id) DO UPDATE SET result = EXCLUDED.result`), a.Tenant, runID, a.ConnectionID, res); err != nil {
 		return fmt.Errorf("river: storing result: %w", err)
 	}
-	if written != nil && now.Sub(*written) < progressEvery {
+	// The run's counter row is locked last, so that jobs of one run
+	// finishing together wait for each other only for their commits.
+	var remaining int
+	var written *time.Time
+	var now time.Time
+	err = tx.QueryRow(ctx, x.sql(`UPDATE {s}.resync_runs SET remaining = remaining - 1
+		WHERE tenant = $1 AND run_id = $2 AND NOT done RETURNING remaining, written_at, now()`), a.Tenant, runID).Scan(&remaining, &written, &now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // canceled meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("river: counting down run %q: %w", runID, err)
+	}
+	if remaining > 0 && written != nil && now.Sub(*written) < progressEvery {
 		return nil
 	}
 	ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
@@ -162,7 +148,23 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 	if ri.Status.Final() {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET written_at = now() WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
+	if remaining > 0 {
+		if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET written_at = now() WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
+	}
+	// The last connection: record derives the run's final status, once
+	// (it counts this read again, so its result goes in afresh).
+	for i := range ri.Connections {
+		if c := &ri.Connections[i]; c.ConnectionID == a.ConnectionID {
+			c.Status, c.Reads = resync.ConnPending, c.Reads-1
+		}
+	}
+	if !record(&ri) {
+		return fmt.Errorf("river: run %q has connections without a result after its last job", runID)
+	}
+	if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
