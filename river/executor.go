@@ -60,6 +60,12 @@ type Config struct {
 	// FetchPollInterval is how often a worker looks for jobs when no
 	// notification told it of one. Default 1 second (River's).
 	FetchPollInterval time.Duration
+	// FetchCooldown is the least time between two fetches of jobs by a
+	// worker: a slot freed by a finished read waits up to this long for
+	// its next job. Default 10 milliseconds (River's is 100, which costs
+	// a pool of reads of a few hundred milliseconds a tenth of its
+	// throughput).
+	FetchCooldown time.Duration
 	// Logger receives River's logs and the executor's. Default: discarded.
 	Logger *slog.Logger
 }
@@ -124,6 +130,9 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	if cfg.MinReadInterval == 0 {
 		cfg.MinReadInterval = 30 * time.Second
 	}
+	if cfg.FetchCooldown == 0 {
+		cfg.FetchCooldown = 10 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		MaxAttempts:          cfg.MaxAttempts,
 		FetchPollInterval:    cfg.FetchPollInterval,
+		FetchCooldown:        cfg.FetchCooldown,
 		Logger:               cfg.Logger,
 	}
 	if cfg.Workers > 0 {
