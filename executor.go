@@ -27,7 +27,10 @@ import (
 // every Config.LeasePoll and is done when the record is final (or when
 // the engine is closed, with the last state it saw). Engine.Cancel and
 // Run.Cancel call Cancel, from any engine sharing the store. Recovery
-// leaves the runs of an Executor alone: they belong to no engine.
+// leaves the runs of an Executor alone: they belong to no engine. The
+// run notifications (started, completed) are not sent for an Executor's
+// runs; a change set held by the delete guard still notifies the admins
+// through the worker engine's Notifier.
 //
 // On the worker side, a job calls Engine.ExecuteRead on an engine built
 // with the same Store, Connections and Connectors. Each call is one read

@@ -45,8 +45,10 @@
 //
 // Completion: a job records its result on every run waiting for it and
 // completes itself (River's JobCompleteTx) in one transaction, each run's
-// row locked: a result is recorded once, and the job that records a run's
-// last connection completes the run, once.
+// counter row locked: a result is recorded once, and the job that records
+// a run's last connection completes the run, once. While the run goes on,
+// its stored record (what Engine.GetRun and the run handle show) is
+// rewritten with the results so far at most once a second.
 //
 // Cancel (Engine.Cancel from any process, or Run.Cancel) marks the run
 // canceled and cancels with River's job cancel the jobs no other live run
