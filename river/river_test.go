@@ -153,3 +153,24 @@ func TestMinReadIntervalSchedulesTheRead(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"completed": 1, "cancelled": 1}, jobs(t, w, "okta1"))
 }
+
+// A run on River belongs to no engine: the engine that submitted it
+// closing, and another starting (which marks the runs of dead engines
+// interrupted), leave it alone; the workers complete it.
+func TestSubmitterGoneRunCompletes(t *testing.T) {
+	db := freshDB(t)
+	add := func(n *node) { n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10) }
+	s := newNode(t, db, nodeOpts{conns: add})
+	id := s.start().ID()
+	require.NoError(t, s.e.Close(context.Background()))
+	w := newNode(t, db, nodeOpts{workers: 2, conns: add})
+	var info resync.RunInfo
+	eventually(t, "the run completed", func() bool {
+		var err error
+		info, err = w.store.GetRun(context.Background(), "t1", id)
+		require.NoError(t, err)
+		return info.Status.Final()
+	})
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	require.Equal(t, 30, result(t, info, "okta1").Added)
+}
