@@ -54,6 +54,14 @@
 // canceled and cancels with River's job cancel the jobs no other live run
 // waits for; a read under way stops between pages and applies nothing.
 //
+// # Scheduled syncs
+//
+// Run a resync.Scheduler on the engine of each replica (or of a few): it
+// starts each tenant's scheduled runs from its due-time heap through
+// Engine.Start, so their reads are River jobs like any run's, and its
+// per-tenant slot lease makes each slot run once however many replicas
+// schedule. River's periodic jobs are not used.
+//
 // # Crashed workers
 //
 // A worker killed mid-read leaves its job running and its connection's

@@ -39,23 +39,22 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		return errors.New("river: executor not started with an engine")
 	}
 	a := job.Args
-	// An earlier read of the connection still running (a follow-up was
-	// requested during it): this one waits without starting, so that
-	// requests meanwhile still join it.
-	var busy bool
-	if err := x.pool.QueryRow(ctx, x.sql(`SELECT EXISTS (SELECT 1 FROM {s}.river_job
-		WHERE kind = 'resync_read' AND state = 'running' AND id <> $4
-		AND args->>'tenant' = $1 AND args->>'connection' = $2 AND (args->>'gen')::bigint < $3)`),
-		a.Tenant, a.ConnectionID, a.Gen, job.ID).Scan(&busy); err != nil {
-		return fmt.Errorf("river: looking for an earlier read: %w", err)
-	}
-	if busy {
+	// The read starts: the connection's generation moves on, so that a
+	// request from now on gets a follow-up read. This waits on the row
+	// lock of a submit under way, which then joins this read: the set of
+	// waiting runs is fixed from here on. While an earlier read of the
+	// connection still runs (this is a follow-up requested during it),
+	// the read does not start: it waits, joinable, snoozed.
+	var started bool
+	err := x.pool.QueryRow(ctx, x.sql(`UPDATE {s}.resync_reads SET gen = GREATEST(gen, $3 + 1), started_at = now()
+		WHERE tenant = $1 AND connection_id = $2 AND NOT EXISTS (SELECT 1 FROM {s}.river_job
+			WHERE kind = 'resync_read' AND state = 'running' AND id <> $4
+			AND args->>'tenant' = $1 AND args->>'connection' = $2 AND (args->>'gen')::bigint < $3)
+		RETURNING true`), a.Tenant, a.ConnectionID, a.Gen, job.ID).Scan(&started)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return river.JobSnooze(followUpPoll)
 	}
-	// Waits on the row lock of a submit under way, which then joins this
-	// read: the set of waiting runs is fixed from here on.
-	if _, err := x.pool.Exec(ctx, x.sql(`UPDATE {s}.resync_reads SET gen = GREATEST(gen, $3 + 1), started_at = now()
-		WHERE tenant = $1 AND connection_id = $2`), a.Tenant, a.ConnectionID, a.Gen); err != nil {
+	if err != nil {
 		return fmt.Errorf("river: starting read: %w", err)
 	}
 	// The live runs waiting for the read; the earliest owns it (its ID is
