@@ -77,30 +77,50 @@ func crashConn(n *node, latency time.Duration) *resynctest.Connector {
 // job to another worker after RescueAfter, which reads the connection
 // again once the dead worker's read lease has expired; the run completes
 // and nothing is applied twice.
-func TestWorkerKilledMidRead(t *testing.T) {
+func TestWorkerKilled(t *testing.T) {
 	if u := os.Getenv(childEnv); u != "" {
-		workerChild(t, u)
+		workerChild(t, u, os.Getenv(childWhenEnv))
 		return
 	}
+	for _, when := range []string{"mid-read", "after-apply"} {
+		t.Run(when, func(t *testing.T) { testWorkerKilled(t, when) })
+	}
+}
+
+// childWhenEnv tells the worker process when to wait to be killed:
+// "mid-read" (after 5 pages) or "after-apply" (its changes committed, its
+// job not completed).
+const childWhenEnv = "RESYNC_RIVER_CHILD_WHEN"
+
+func testWorkerKilled(t *testing.T, when string) {
 	db := freshDB(t)
 	opts := nodeOpts{jobTimeout: crashJobTimeout, rescueAfter: crashRescueAfter, conns: func(n *node) { crashConn(n, 0) }}
 	s := newNode(t, db, opts)
 	l1 := leader(t, s, "leader-1")
 	r := s.start()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerKilledMidRead$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+db)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerKilled$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnv+"="+db, childWhenEnv+"="+when)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	sc := bufio.NewScanner(out)
-	pages := 0
+	pages, applied := 0, false
 	for sc.Scan() {
-		if _, err := fmt.Sscanf(strings.TrimSpace(sc.Text()), "page %d", &pages); err == nil && pages >= 5 {
+		line := strings.TrimSpace(sc.Text())
+		if line == "applied" {
+			applied = true
+			break
+		}
+		if _, err := fmt.Sscanf(line, "page %d", &pages); err == nil && pages >= 5 && when == "mid-read" {
 			break
 		}
 	}
-	require.GreaterOrEqual(t, pages, 5, "the worker process read 5 pages")
+	if when == "mid-read" {
+		require.GreaterOrEqual(t, pages, 5, "the worker process read 5 pages")
+	} else {
+		require.True(t, applied, "the worker process applied its changes")
+	}
 	require.NoError(t, cmd.Process.Kill())
 	killed := time.Now()
 	_ = cmd.Wait()
@@ -128,7 +148,12 @@ func TestWorkerKilledMidRead(t *testing.T) {
 	rescued := time.Since(killed)
 	require.Equal(t, resync.RunSucceeded, info.Status)
 	res := result(t, info, "okta1")
-	require.Equal(t, crashPages*10, res.Added)
+	if when == "mid-read" {
+		require.Equal(t, crashPages*10, res.Added)
+	} else {
+		// The retry found the records the killed attempt had applied.
+		require.Equal(t, crashPages*10, res.Unchanged)
+	}
 	require.Equal(t, 1, res.Reads)
 	require.Equal(t, 1, w.Reads())
 	ch, err := s.store.Changes(context.Background(), resync.ChangeQuery{Tenant: "t1", Limit: 10000})
@@ -138,17 +163,39 @@ func TestWorkerKilledMidRead(t *testing.T) {
 	require.NoError(t, s.store.Pool().QueryRow(context.Background(),
 		`SELECT attempt FROM resync_river.river_job WHERE kind = 'resync_read' AND state = 'completed'`).Scan(&attempt))
 	require.Equal(t, 2, attempt, "the killed attempt and the rescued one")
-	t.Logf("killed after %d pages; run completed %s after the kill (job started %s before the kill)",
-		pages, rescued.Round(100*time.Millisecond), killed.Sub(attempted).Round(10*time.Millisecond))
+	t.Logf("%s: killed after %d pages; run completed %s after the kill (job started %s before the kill)",
+		when, pages, rescued.Round(100*time.Millisecond), killed.Sub(attempted).Round(10*time.Millisecond))
 }
 
-// workerChild is the worker process of TestWorkerKilledMidRead: it reads
-// slowly, printing each page, until it is killed.
-func workerChild(t *testing.T, dbURL string) {
-	newNode(t, dbURL, nodeOpts{workers: 2, jobTimeout: crashJobTimeout, rescueAfter: crashRescueAfter, conns: func(n *node) {
-		c := crashConn(n, 20*time.Millisecond)
-		c.OnRead(func(page int) { fmt.Printf("page %d\n", page) })
-	}})
+// workerChild is the worker process of TestWorkerKilled: it reads
+// slowly, printing each page, and "applied" once its changes are
+// committed, until it is killed.
+func workerChild(t *testing.T, dbURL, when string) {
+	newNode(t, dbURL, nodeOpts{
+		workers: 2, jobTimeout: crashJobTimeout, rescueAfter: crashRescueAfter,
+		conns: func(n *node) {
+			c := crashConn(n, 5*time.Millisecond)
+			c.OnRead(func(page int) { fmt.Printf("page %d\n", page) })
+		},
+		wrapStore: func(s resync.Store) resync.Store {
+			if when != "after-apply" {
+				return s
+			}
+			return applyThenHang{s}
+		},
+	})
 	time.Sleep(time.Minute) // killed long before
 	t.Fatal("the worker process was not killed")
+}
+
+// applyThenHang applies, says so, and hangs until the process is killed.
+type applyThenHang struct{ resync.Store }
+
+func (s applyThenHang) Apply(ctx context.Context, cs *resync.ChangeSet) error {
+	if err := s.Store.Apply(ctx, cs); err != nil {
+		return err
+	}
+	fmt.Println("applied")
+	time.Sleep(time.Minute)
+	return nil
 }

@@ -97,6 +97,7 @@ type nodeOpts struct {
 	concurrency int         // the engine's; default max(workers, 1)
 	pollEvery   time.Duration
 	tracer      pgx.QueryTracer
+	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -138,8 +139,12 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	if poll == 0 {
 		poll = 20 * time.Millisecond
 	}
+	var st resync.Store = n.store
+	if o.wrapStore != nil {
+		st = o.wrapStore(n.store)
+	}
 	n.e, err = resync.New(ctx, resync.Config{
-		Store: n.store, Executor: exec, Connections: n.src,
+		Store: st, Executor: exec, Connections: n.src,
 		Connectors:  n.fakes.Factories("okta", "aws", "github"),
 		Authorizer:  resynctest.Admins{"t1": {alice}},
 		Concurrency: conc,
