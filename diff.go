@@ -54,8 +54,16 @@ func (x *snapIndex) hash(kind uint8, key string) uint64 {
 
 // find returns the index of the entry for kind and key, or -1.
 func (x *snapIndex) find(k RecordKind, key string) int32 {
+	return x.findHash(x.hash(k.index(), key), k, key)
+}
+
+// findHash is find with the hash of kind and key given.
+func (x *snapIndex) findHash(h uint64, k RecordKind, key string) int32 {
+	if len(x.entries) == 0 {
+		return -1
+	}
 	kind := k.index()
-	i, ok := x.heads[x.hash(kind, key)]
+	i, ok := x.heads[h]
 	if !ok {
 		return -1
 	}
@@ -91,13 +99,88 @@ func (x *snapIndex) key(e *snapEntry) string { return string(x.arena[e.off : e.o
 
 func (x *snapIndex) len() int { return len(x.entries) }
 
+// addedSet is the set of kinds and keys a read adds (those not in the
+// snapshot), to find a key read twice: an open-addressing hash table of
+// indexes into the differ's changes, which hold the kinds and keys. It is
+// pointer-free and one allocation, sized ahead by differ.expect: a first
+// sync, where every record read is an addition, pays no map of its keys.
+type addedSet struct {
+	seed  maphash.Seed // the snapshot index's: one hash serves both
+	slots []int32      // index of a change + 1; 0: empty
+	n     int
+}
+
+func (a *addedSet) hash(k RecordKind, key string) uint64 {
+	return maphash.String(a.seed, key) ^ uint64(k.index())*0x9e3779b97f4a7c15
+}
+
+// reserve makes room for n more additions; changes are the differ's.
+func (a *addedSet) reserve(n int, changes []Change) {
+	size := 16
+	for size < 2*(a.n+n) { // at most half full
+		size *= 2
+	}
+	if size <= len(a.slots) {
+		return
+	}
+	old := a.slots
+	a.slots = make([]int32, size)
+	mask := uint64(size - 1)
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		c := &changes[v-1]
+		for j := a.hash(c.Kind, c.Key) & mask; ; j = (j + 1) & mask {
+			if a.slots[j] == 0 {
+				a.slots[j] = v
+				break
+			}
+		}
+	}
+}
+
+// find returns the index in changes of the addition of k, whose hash is
+// h, or -1.
+func (a *addedSet) find(h uint64, k recKey, changes []Change) int32 {
+	if a.n == 0 {
+		return -1
+	}
+	mask := uint64(len(a.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		v := a.slots[j]
+		if v == 0 {
+			return -1
+		}
+		if c := &changes[v-1]; c.Key == k.key && c.Kind == k.kind {
+			return v - 1
+		}
+	}
+}
+
+// insert adds the change at index i of changes, whose kind and key hash
+// to h and are not in the set.
+func (a *addedSet) insert(h uint64, i int32, changes []Change) {
+	if 2*(a.n+1) > len(a.slots) {
+		a.reserve(max(a.n, 8), changes)
+	}
+	mask := uint64(len(a.slots) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		if a.slots[j] == 0 {
+			a.slots[j] = i + 1
+			a.n++
+			return
+		}
+	}
+}
+
 // differ computes a change set while pages stream in: it keeps the
 // snapshot's fingerprints and only the changed records of the read, so a
 // large connection with few changes needs little memory.
 type differ struct {
 	limits  Limits
 	snap    *snapIndex
-	added   map[recKey]struct{}
+	added   addedSet
 	dups    map[recKey]struct{}
 	changes []Change
 
@@ -126,7 +209,7 @@ func newDiffer(l Limits, sizeHint int) *differ {
 	return &differ{
 		limits: l.withDefaults(),
 		snap:   snap,
-		added:  make(map[recKey]struct{}),
+		added:  addedSet{seed: snap.seed},
 	}
 }
 
@@ -140,10 +223,10 @@ const maxExpected = 1 << 17
 // growing them record by record.
 func (d *differ) expect(total int) {
 	n := min(total-d.snap.len(), maxExpected)
-	if n <= 0 || len(d.added) > 0 || len(d.changes) > 0 {
+	if n <= 0 || d.added.n > 0 || len(d.changes) > 0 {
 		return
 	}
-	d.added = make(map[recKey]struct{}, n)
+	d.added.reserve(n, d.changes)
 	d.changes = make([]Change, 0, n)
 }
 
@@ -229,7 +312,8 @@ func (d *differ) observe(r Record) {
 		return
 	}
 	fp, vol := fingerprints(r)
-	if i := d.snap.find(k.kind, k.key); i >= 0 {
+	h := d.added.hash(k.kind, k.key)
+	if i := d.snap.findHash(h, k.kind, k.key); i >= 0 {
 		s := &d.snap.entries[i]
 		if s.seen {
 			d.reject(dupReason(k))
@@ -240,21 +324,35 @@ func (d *differ) observe(r Record) {
 		d.seen++
 		switch {
 		case s.fp != fp:
-			d.changes = append(d.changes, Change{Op: OpUpdate, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+			d.push(OpUpdate, k, r, fp, s.fp, vol)
 		case s.vol != vol || s.stale:
 			// Only volatile fields moved, or the stored fingerprint is of
 			// another version: store the new data, report nothing.
-			d.changes = append(d.changes, Change{Op: OpRefresh, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, PrevFingerprint: s.fp, Volatile: vol})
+			d.push(OpRefresh, k, r, fp, s.fp, vol)
 		}
 		return
 	}
-	if _, ok := d.added[k]; ok {
+	if d.added.find(h, k, d.changes) >= 0 {
 		d.reject(dupReason(k))
 		d.poison(k)
 		return
 	}
-	d.added[k] = struct{}{}
-	d.changes = append(d.changes, Change{Op: OpAdd, Kind: k.kind, Key: k.key, Record: r, Fingerprint: fp, Volatile: vol})
+	d.added.insert(h, int32(len(d.changes)), d.changes)
+	d.push(OpAdd, k, r, fp, 0, vol)
+}
+
+// push appends a change to d.changes field by field: appending a Change
+// value copies it with a bulk write barrier while the garbage collector
+// runs, which a first sync, its heap growing, makes most of the time.
+func (d *differ) push(op ChangeOp, k recKey, r Record, fp, prev, vol uint64) {
+	n := len(d.changes)
+	if n == cap(d.changes) {
+		d.changes = slices.Grow(d.changes, 1)
+	}
+	d.changes = d.changes[:n+1]
+	c := &d.changes[n]
+	c.Op, c.Kind, c.Key, c.Record = op, k.kind, k.key, r
+	c.Fingerprint, c.PrevFingerprint, c.Volatile = fp, prev, vol
 }
 
 // rejectInput counts input a connector could not turn into a record.
@@ -303,7 +401,7 @@ func (d *differ) poison(k recKey) {
 		d.dupInSnap++
 		return
 	}
-	if _, ok := d.added[k]; ok {
+	if d.added.find(d.added.hash(k.kind, k.key), k, d.changes) >= 0 {
 		d.reject(dupReason(k)) // the valid copy accepted until now
 		d.dupInAdded++
 	}
@@ -355,7 +453,7 @@ func (d *differ) finish() diffResult {
 	})
 	res.removed = len(removes)
 	res.unchanged = d.seen - res.updated - d.dupInSnap
-	res.validRead = d.seen - d.dupInSnap + len(d.added) - d.dupInAdded
+	res.validRead = d.seen - d.dupInSnap + d.added.n - d.dupInAdded
 	res.changes = changes
 	return res
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/cputime"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
 )
@@ -36,6 +38,7 @@ func BenchmarkApply(b *testing.B) {
 	}{{"add", adds}, {"update", updates}, {"remove", removes}} {
 		b.Run(fmt.Sprintf("%s/%dk", bc.op, n/1000), func(b *testing.B) {
 			ctx := context.Background()
+			var cpu time.Duration
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				s := memstore.New()
@@ -46,9 +49,14 @@ func BenchmarkApply(b *testing.B) {
 				}
 				cs := &resync.ChangeSet{ID: "bench", Tenant: "t", ConnectionID: "c", RunID: "bench", BaseVersion: base, Changes: bc.changes}
 				b.StartTimer()
+				start := cputime.Process()
 				require.NoError(b, s.Apply(ctx, cs))
+				cpu += cputime.Process() - start
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+			if cpu > 0 {
+				b.ReportMetric(float64(cpu)/float64(b.N)/n, "cpu-ns/record")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}

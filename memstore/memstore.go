@@ -9,6 +9,9 @@
 //
 // Records are kept as the values connectors returned; callers must not
 // modify a record after handing it over, nor modify records they read back.
+// Besides those values, a stored record takes about 72 bytes and a
+// change-log entry 64 (an update's or removal's 16 more, for the record
+// before it), so a first sync of a million records adds about 136 MB.
 package memstore
 
 import (
@@ -58,10 +61,13 @@ type lease struct {
 	expires time.Time
 }
 
+// recKey is a record's key and kind, the kind as its storage.KindCode.
 type recKey struct {
-	kind resync.RecordKind
 	key  string
+	kind uint8
 }
+
+func keyOf(kind resync.RecordKind, key string) recKey { return recKey{key, kindCode(kind)} }
 
 // personTerm is a key of the person index: a folded email, or an
 // identity key.
@@ -76,11 +82,56 @@ type recRef struct {
 	recKey
 }
 
+// stamp says when and by which run an Apply wrote: one per Apply, shared
+// by the records it adds and updates. A tombstone has a stamp of its own
+// that keeps the last update's and points to the removing Apply's.
+type stamp struct {
+	at      time.Time
+	run     string
+	removed *stamp
+}
+
+// record is a stored record of a connection: 64 bytes held in the
+// connection's table, where a resync.StoredRecord would be an allocation
+// of 176 per record.
+type record struct {
+	key     recKey
+	rec     resync.Record
+	fp, vol uint64
+	st      *stamp // the last add or update, and the removal
+}
+
+func (r *record) live() bool { return r.st.removed == nil }
+
+// stored returns r as a resync.StoredRecord.
+func (r *record) stored() resync.StoredRecord {
+	return resync.StoredRecord{Kind: kindOf(r.key.kind), Key: r.key.key, Fingerprint: r.fp, Volatile: r.vol, Record: r.rec,
+		UpdatedAt: r.st.at, UpdatedBy: r.st.run, RemovedAt: r.st.removed.time(), RemovedBy: r.st.removed.by()}
+}
+
+// time and by return when and by which run s was written; zero for nil.
+func (s *stamp) time() time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.at
+}
+
+func (s *stamp) by() string {
+	if s == nil {
+		return ""
+	}
+	return s.run
+}
+
 type connection struct {
 	version int64
-	records map[recKey]*resync.StoredRecord
-	// sorted holds the keys of records in search order (kind, key); it is
-	// rebuilt on the first search after a key was added (unsorted).
+	records *table
+	// sorted holds the keys of records in search order (kind, key). The
+	// first search builds it from records; from then on Apply appends the
+	// keys it adds (marking it unsorted) and the next search sorts it.
+	// Until a connection is searched Apply keeps nothing here, so that a
+	// first sync pays no second copy of its keys.
 	sorted   []recKey
 	unsorted bool
 	applied  map[string]struct{} // change set IDs
@@ -250,10 +301,10 @@ func (s *Store) Snapshot(ctx context.Context, tenant, connectionID string, fn fu
 		key     string
 		fp, vol uint64
 	}
-	entries := make([]entry, 0, len(c.records))
-	for _, r := range c.records {
-		if r.RemovedAt.IsZero() {
-			entries = append(entries, entry{r.Kind, r.Key, r.Fingerprint, r.Volatile})
+	entries := make([]entry, 0, c.records.len())
+	for i := range c.records.recs {
+		if r := &c.records.recs[i]; r.live() {
+			entries = append(entries, entry{kindOf(r.key.kind), r.key.key, r.fp, r.vol})
 		}
 	}
 	version := c.version
@@ -271,7 +322,7 @@ func (s *Store) connection(tenant, id string) *connection {
 	k := tenantID{tenant, id}
 	c := s.conns[k]
 	if c == nil {
-		c = &connection{records: map[recKey]*resync.StoredRecord{}, applied: map[string]struct{}{}}
+		c = &connection{records: newTable(), applied: map[string]struct{}{}}
 		s.conns[k] = c
 		if s.byTenant[tenant] == nil {
 			s.byTenant[tenant] = map[string]*connection{}
@@ -297,46 +348,56 @@ func (s *Store) apply(cs *resync.ChangeSet) error {
 	if c.version != cs.BaseVersion {
 		return fmt.Errorf("%w: the snapshot is at version %d, not %d", resync.ErrConflict, c.version, cs.BaseVersion)
 	}
-	now := s.clock.Now()
-	log := s.log(cs.Tenant)
-	if len(c.records) == 0 && len(cs.Changes) > 0 {
-		c.records = make(map[recKey]*resync.StoredRecord, len(cs.Changes))
+	st := &stamp{at: s.clock.Now(), run: cs.RunID}
+	if len(cs.Changes) > math.MaxInt32 {
+		return fmt.Errorf("%w: %d changes in one change set, more than %d", resync.ErrInvalidRequest, len(cs.Changes), math.MaxInt32)
 	}
-	for _, ch := range cs.Changes {
-		rk := recKey{ch.Kind, ch.Key}
-		var before resync.Record
-		if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-			before = old.Record
+	batch := &logBatch{tenant: cs.Tenant, conn: cs.ConnectionID, run: cs.RunID, changeSet: cs.ID, at: st.at,
+		seq0: s.seq + 1, size: len(cs.Changes)}
+	log := s.log(cs.Tenant)
+	adds := 0
+	for i := range cs.Changes {
+		if cs.Changes[i].Op == resync.OpAdd {
+			adds++
 		}
+	}
+	c.records.reserve(adds)
+	people := s.people[cs.Tenant]
+	for _, ch := range cs.Changes {
+		rk := keyOf(ch.Kind, ch.Key)
+		old := c.records.get(rk)
+		exists := old != nil
+		live := exists && old.live()
+		var before resync.Record
 		switch ch.Op {
 		case resync.OpAdd, resync.OpUpdate:
-			s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
-			c.records[rk] = &resync.StoredRecord{Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint,
-				Volatile: ch.Volatile, Record: ch.Record, UpdatedAt: now, UpdatedBy: cs.RunID}
+			if live && ch.Op == resync.OpUpdate {
+				before = old.rec // an add has none, even when it revives a tombstone
+			}
+			s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
+			r := c.records.put(rk)
+			r.rec, r.fp, r.vol, r.st = ch.Record, ch.Fingerprint, ch.Volatile, st
 		case resync.OpRefresh:
-			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-				cur := *old
-				s.index(cs.Tenant, cs.ConnectionID, c, rk, ch.Record)
-				cur.Record, cur.Fingerprint, cur.Volatile = ch.Record, ch.Fingerprint, ch.Volatile
-				c.records[rk] = &cur
+			if live {
+				s.index(people, cs.ConnectionID, c, rk, exists, ch.Record)
+				old.rec, old.fp, old.vol = ch.Record, ch.Fingerprint, ch.Volatile
 			}
 			continue // no change-log entry
 		case resync.OpRemove:
-			if old := c.records[rk]; old != nil && old.RemovedAt.IsZero() {
-				tomb := *old
-				tomb.RemovedAt, tomb.RemovedBy = now, cs.RunID
-				c.records[rk] = &tomb
+			if live {
+				before = old.rec
+				old.st = &stamp{at: old.st.at, run: old.st.run, removed: st}
+			}
+		default:
+			if live {
+				before = old.rec
 			}
 		}
-		if ch.Op == resync.OpAdd {
-			before = nil
-		}
 		s.seq++
-		log.add(resync.ChangeLogEntry{
-			Seq: s.seq, Tenant: cs.Tenant, ConnectionID: cs.ConnectionID, RunID: cs.RunID, ChangeSetID: cs.ID,
-			Op: ch.Op, Kind: ch.Kind, Key: ch.Key, Fingerprint: ch.Fingerprint, PrevFingerprint: ch.PrevFingerprint, At: now,
-			Before: before, After: ch.Record,
-		})
+		e := log.next()
+		e.batch, e.off, e.op, e.kind, e.key = batch, int32(s.seq-batch.seq0), opCode(ch.Op), rk.kind, ch.Key
+		e.fp, e.prevFP, e.after = ch.Fingerprint, ch.PrevFingerprint, ch.Record
+		e.setBefore(before)
 	}
 	c.version++
 	c.applied[cs.ID] = struct{}{}
@@ -362,11 +423,12 @@ func (s *Store) Records(ctx context.Context, q resync.RecordQuery) ([]resync.Sto
 	s.mu.Lock()
 	var out []resync.StoredRecord
 	if c := s.conns[tenantID{q.Tenant, q.ConnectionID}]; c != nil {
-		for _, r := range c.records {
-			if (q.Kind != "" && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+		for i := range c.records.recs {
+			r := &c.records.recs[i]
+			if (q.Kind != "" && kindOf(r.key.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 				continue
 			}
-			out = append(out, *r)
+			out = append(out, r.stored())
 		}
 	}
 	s.mu.Unlock()
@@ -386,10 +448,10 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 	defer s.mu.Unlock()
 	var out []resync.ChangeLogEntry
 	for e := range s.changes[q.Tenant].after(q.AfterSeq) {
-		if !matchesChange(*e, q) {
+		if !matchesChange(e, q) {
 			continue
 		}
-		out = append(out, *e)
+		out = append(out, e.entry())
 		if q.Limit > 0 && len(out) == q.Limit {
 			break
 		}
@@ -399,14 +461,14 @@ func (s *Store) Changes(ctx context.Context, q resync.ChangeQuery) ([]resync.Cha
 
 // matchesChange reports whether e passes q's filters (tenant and AfterSeq
 // apart).
-func matchesChange(e resync.ChangeLogEntry, q resync.ChangeQuery) bool {
-	return (q.ConnectionID == "" || e.ConnectionID == q.ConnectionID) &&
-		(q.RunID == "" || e.RunID == q.RunID) &&
-		(q.Key == "" || e.Key == q.Key) &&
-		(q.Kind == "" || e.Kind == q.Kind) &&
-		(q.Op == "" || e.Op == q.Op) &&
-		(q.Since.IsZero() || !e.At.Before(q.Since)) &&
-		(q.Until.IsZero() || e.At.Before(q.Until))
+func matchesChange(e *logEntry, q resync.ChangeQuery) bool {
+	return (q.ConnectionID == "" || e.batch.conn == q.ConnectionID) &&
+		(q.RunID == "" || e.batch.run == q.RunID) &&
+		(q.Key == "" || e.key == q.Key) &&
+		(q.Kind == "" || kindOf(e.kind) == q.Kind) &&
+		(q.Op == "" || opOf(e.op) == q.Op) &&
+		(q.Since.IsZero() || !e.batch.at.Before(q.Since)) &&
+		(q.Until.IsZero() || e.batch.at.Before(q.Until))
 }
 
 // target is a record of a tenant: connection, kind and key.
@@ -424,24 +486,25 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		if k.tenant != tenant {
 			continue
 		}
-		for rk, r := range c.records {
-			if match(r.Record) {
-				found[target{k.id, rk}] = struct{}{}
+		for i := range c.records.recs {
+			if r := &c.records.recs[i]; match(r.rec) {
+				found[target{k.id, r.key}] = struct{}{}
 			}
 		}
 	}
 	log := s.changes[tenant]
 	for e := range log.after(math.MinInt64) {
-		if e.Key != storage.Redacted && ((e.Before != nil && match(e.Before)) || (e.After != nil && match(e.After))) {
-			found[target{e.ConnectionID, recKey{e.Kind, e.Key}}] = struct{}{}
+		if before := e.before(); e.key != storage.Redacted && ((before != nil && match(before)) || (e.after != nil && match(e.after))) {
+			found[target{e.batch.conn, recKey{e.key, e.kind}}] = struct{}{}
 		}
 	}
 	if len(found) == 0 {
 		return nil, nil
 	}
 	for e := range log.after(math.MinInt64) {
-		if _, ok := found[target{e.ConnectionID, recKey{e.Kind, e.Key}}]; ok && e.Key != storage.Redacted {
-			e.Key, e.Fingerprint, e.PrevFingerprint, e.Before, e.After = storage.Redacted, 0, 0, nil, nil
+		if _, ok := found[target{e.batch.conn, recKey{e.key, e.kind}}]; ok && e.key != storage.Redacted {
+			e.key, e.fp, e.prevFP, e.after = storage.Redacted, 0, 0, nil
+			e.setBefore(nil)
 		}
 	}
 	targets := make([]target, 0, len(found))
@@ -449,14 +512,15 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		targets = append(targets, t)
 	}
 	slices.SortFunc(targets, func(a, b target) int {
-		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.kind, b.kind), cmp.Compare(a.key, b.key))
+		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(kindOf(a.kind), kindOf(b.kind)), cmp.Compare(a.key, b.key))
 	})
 	now := s.clock.Now()
 	out := make([]resync.ChangeLogEntry, 0, len(targets))
 	touched := map[string]bool{}
+	var batch *logBatch
 	for _, t := range targets {
 		if c := s.conns[tenantID{tenant, t.conn}]; c != nil {
-			delete(c.records, t.recKey)
+			c.records.remove(t.recKey)
 			if !touched[t.conn] {
 				touched[t.conn] = true
 				c.version++
@@ -466,12 +530,15 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				}
 			}
 		}
+		if batch == nil || batch.conn != t.conn {
+			batch = &logBatch{tenant: tenant, conn: t.conn, run: id, changeSet: id, at: now, by: by, seq0: s.seq + 1}
+		}
 		s.seq++
-		out = append(out, resync.ChangeLogEntry{Seq: s.seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
-			Op: resync.OpErase, Kind: t.kind, Key: storage.Redacted, At: now, By: by})
-		s.log(tenant).add(out[len(out)-1])
+		e := logEntry{batch: batch, off: int32(s.seq - batch.seq0), op: opCode(resync.OpErase), kind: t.kind, key: storage.Redacted}
+		s.log(tenant).add(e)
+		out = append(out, e.entry())
 	}
-	return slices.Clone(out), nil
+	return out, nil
 }
 
 // DeleteTenant implements storage.Eraser.
@@ -520,7 +587,7 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		}
 	}
 	if l := s.changes[tenant]; l != nil {
-		l.deleteFunc(func(e *resync.ChangeLogEntry) bool { return e.At.Before(before) })
+		l.deleteFunc(func(e *logEntry) bool { return e.batch.at.Before(before) })
 	}
 	for k, n := range s.outbox {
 		if k.tenant == tenant && n.state != statePending && n.doneAt.Before(before) {
@@ -676,15 +743,17 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 }
 
 // index adds a record about to be stored to the connection's sorted keys
-// (marking them unsorted if the key is new) and, if the tenant has one, to
-// its person index; s.mu is held.
-func (s *Store) index(tenant, conn string, c *connection, rk recKey, r resync.Record) {
-	if _, ok := c.records[rk]; !ok {
-		c.sorted = append(c.sorted, rk)
+// (marking them unsorted if the key is new: not exists) and, if the
+// tenant has one (people), to its person index; s.mu is held.
+func (s *Store) index(people map[personTerm]map[recRef]struct{}, conn string, c *connection, rk recKey, exists bool, r resync.Record) {
+	if !exists {
+		if c.sorted != nil {
+			c.sorted = append(c.sorted, rk)
+		}
 		c.unsorted = true
 	}
-	if byTerm := s.people[tenant]; byTerm != nil {
-		indexPerson(byTerm, recRef{conn, rk}, r)
+	if people != nil {
+		indexPerson(people, recRef{conn, rk}, r)
 	}
 }
 
@@ -714,8 +783,9 @@ func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
 	if byTerm == nil {
 		byTerm = map[personTerm]map[recRef]struct{}{}
 		for id, c := range s.byTenant[tenant] {
-			for rk, r := range c.records {
-				indexPerson(byTerm, recRef{id, rk}, r.Record)
+			for i := range c.records.recs {
+				r := &c.records.recs[i]
+				indexPerson(byTerm, recRef{id, r.key}, r.rec)
 			}
 		}
 		s.people[tenant] = byTerm
@@ -724,7 +794,7 @@ func (s *Store) peopleOf(tenant string) map[personTerm]map[recRef]struct{} {
 }
 
 func compareKeys(a, b recKey) int {
-	if c := cmp.Compare(storage.KindCode(a.kind), storage.KindCode(b.kind)); c != 0 {
+	if c := cmp.Compare(a.kind, b.kind); c != 0 {
 		return c
 	}
 	return cmp.Compare(a.key, b.key)
@@ -739,6 +809,13 @@ func compareRefs(a, b recRef) int {
 
 // keys returns the connection's record keys in search order; s.mu is held.
 func (c *connection) keys() []recKey {
+	if c.sorted == nil {
+		c.sorted = make([]recKey, 0, c.records.len())
+		for i := range c.records.recs {
+			c.sorted = append(c.sorted, c.records.recs[i].key)
+		}
+		c.unsorted = true
+	}
 	if c.unsorted {
 		slices.SortFunc(c.sorted, compareKeys)
 		c.sorted = slices.CompactFunc(c.sorted, func(a, b recKey) bool { return a == b })
@@ -760,11 +837,11 @@ func (c *connection) keys() []recKey {
 func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) ([]resync.StoredRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	match := func(r *resync.StoredRecord) bool {
-		if (storage.KindCode(q.Kind) != 0 && r.Kind != q.Kind) || (!q.IncludeRemoved && !r.RemovedAt.IsZero()) {
+	match := func(r *record) bool {
+		if (storage.KindCode(q.Kind) != 0 && kindOf(r.key.kind) != q.Kind) || (!q.IncludeRemoved && !r.live()) {
 			return false
 		}
-		email, key, status := storage.IndexFields(r.Record)
+		email, key, status := storage.IndexFields(r.rec)
 		return (q.Email == "" || email == q.Email) && (q.IdentityKey == "" || key == q.IdentityKey) &&
 			(q.Status == "" || status == q.Status)
 	}
@@ -776,7 +853,7 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 		}
 		return c
 	}
-	from := recRef{after.ConnectionID, recKey{after.Kind, after.Key}}
+	from := recRef{after.ConnectionID, keyOf(after.Kind, after.Key)}
 	var out []resync.StoredRecord
 	if q.Email != "" || q.IdentityKey != "" {
 		term := personTerm{true, q.Email}
@@ -795,8 +872,8 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			if c == nil {
 				continue
 			}
-			if r := c.records[ref.recKey]; r != nil && match(r) {
-				sr := *r
+			if r := c.records.get(ref.recKey); r != nil && match(r) {
+				sr := r.stored()
 				sr.ConnectionID = ref.conn
 				out = append(out, sr)
 				if len(out) == q.Limit {
@@ -832,15 +909,15 @@ func (s *Store) SearchRecords(ctx context.Context, q resync.RecordQuery, after r
 			}
 		}
 		if storage.KindCode(q.Kind) != 0 {
-			first, _ := slices.BinarySearchFunc(keys, recKey{kind: q.Kind}, compareKeys)
+			first, _ := slices.BinarySearchFunc(keys, recKey{kind: kindCode(q.Kind)}, compareKeys)
 			start = max(start, first)
 		}
 		for _, k := range keys[start:] {
-			if storage.KindCode(q.Kind) != 0 && storage.KindCode(k.kind) > storage.KindCode(q.Kind) {
+			if storage.KindCode(q.Kind) != 0 && k.kind > kindCode(q.Kind) {
 				break
 			}
-			if r := c.records[k]; r != nil && match(r) {
-				sr := *r
+			if r := c.records.get(k); r != nil && match(r) {
+				sr := r.stored()
 				sr.ConnectionID = id
 				out = append(out, sr)
 				if len(out) == q.Limit {

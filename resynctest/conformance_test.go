@@ -358,6 +358,8 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 			"OutboxEnqueue", "Outbox contract: notifications written with the state change (package storage): claimed [n1 n5 n6], want [n1 n3 n5 n6]"},
 		{"a give-up not recorded on the run", func() resync.Store { return silentGiveUp{memstore.New()} },
 			"OutboxSettle", "Outbox.SettleNotification contract (package storage): after a give-up the run's NotifyErrors are []"},
+		{"a notification log that ignores afterSeq", func() resync.Store { return logFromStart{memstore.New()} },
+			"OutboxNotificationLog", "NotificationLog.Notifications contract (package storage): after the second, two: listed [n00 n01], want [n02 n03]"},
 		{"a decision that loses its reason", func() resync.Store { return forgetsReason{memstore.New()} },
 			"DecideHeldReject", "HeldDecider.DecideHeld contract (package storage): DecideHeld returned a summary that is not the set's with the decision: decision: got"},
 	}
@@ -650,6 +652,14 @@ type dropsNotes struct{ *memstore.Store }
 
 func (s dropsNotes) UpdateRunNotify(ctx context.Context, r resync.RunInfo, ns []resync.Notification) error {
 	return s.Store.UpdateRun(ctx, r)
+}
+
+// logFromStart lists a tenant's notifications from the first, whatever the
+// caller has seen.
+type logFromStart struct{ *memstore.Store }
+
+func (s logFromStart) Notifications(ctx context.Context, tenant string, afterSeq int64, limit int) ([]resync.Notification, error) {
+	return s.Store.Notifications(ctx, tenant, min(afterSeq, 0), limit)
 }
 
 // silentGiveUp gives up on a notification without telling the run.

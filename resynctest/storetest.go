@@ -129,7 +129,7 @@ var storeChecks = []storeCheck{
 	{"OutboxSettle", checkOutboxSettle},
 	{"OutboxConcurrentClaims", checkOutboxConcurrentClaims},
 	{"OutboxPruneAndDelete", checkOutboxErase},
-	{"NotificationLog", checkNotificationLog},
+	{"OutboxNotificationLog", checkNotificationLog},
 }
 
 // rule names a rule and the file that states it; failures start with it.
