@@ -38,7 +38,11 @@
 // Retries: page retries (with backoff and throttle waits) stay inside the
 // job. River retries a job only when the read failed as a whole (its page
 // retries spent, a non-permanent error) or its worker died, up to
-// Config.MaxAttempts; the last attempt's result is recorded whatever it is.
+// Config.MaxAttempts; the last attempt's result is recorded whatever it is
+// (a timeout included). A job whose worker died on its last attempt is
+// discarded by River's rescuer and records nothing: its runs stay running
+// until canceled, so keep MaxAttempts above the worker deaths you expect
+// in a row.
 // Every attempt of a job applies under the same change-set ID, and a retry
 // diffs against the snapshot the earlier attempt may have applied, so
 // nothing is applied twice.

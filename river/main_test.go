@@ -98,6 +98,7 @@ type nodeOpts struct {
 	pollEvery   time.Duration
 	tracer      pgx.QueryTracer
 	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
+	maxAttempts int
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -123,7 +124,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	}
 	n.x, err = river.New(ctx, river.Config{
 		Store: n.store, Workers: o.workers, MinReadInterval: interval,
-		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter,
+		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, MaxAttempts: o.maxAttempts,
 		FetchPollInterval: 100 * time.Millisecond,
 	})
 	require.NoError(t, err)

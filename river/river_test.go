@@ -174,3 +174,16 @@ func TestSubmitterGoneRunCompletes(t *testing.T) {
 	require.Equal(t, resync.RunSucceeded, info.Status)
 	require.Equal(t, 30, result(t, info, "okta1").Added)
 }
+
+// A read whose last attempt times out is recorded as failed: its run ends.
+func TestLastAttemptTimeoutIsRecorded(t *testing.T) {
+	db := freshDB(t)
+	w := newNode(t, db, nodeOpts{workers: 2, maxAttempts: 1, jobTimeout: 300 * time.Millisecond, rescueAfter: 5 * time.Second, conns: func(n *node) {
+		n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10).Block()
+	}})
+	info := wait(t, w.start())
+	require.Equal(t, resync.RunFailed, info.Status)
+	require.Equal(t, resync.ConnFailed, result(t, info, "okta1").Status)
+	require.Contains(t, result(t, info, "okta1").Error, "deadline exceeded")
+	require.Equal(t, map[string]int{"completed": 1}, jobs(t, w, "okta1"))
+}

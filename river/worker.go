@@ -82,8 +82,14 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	if record == nil {
 		return err
 	}
-	if ctx.Err() != nil {
-		return ctx.Err() // canceled, timed out or stopping: River decides
+	if err := ctx.Err(); err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) || job.Attempt < job.MaxAttempts {
+			return err // canceled, stopping, or timed out with attempts left: River decides
+		}
+		// The last attempt timed out: its failure is recorded.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		ctx = rctx
 	}
 	if err != nil && !resync.IsPermanent(err) && !errors.Is(err, resync.ErrHeld) && job.Attempt < job.MaxAttempts {
 		return err // the read failed as a whole: River tries it again
