@@ -74,6 +74,11 @@ type Config struct {
 	// linked to people, once the run's IdP, HRIS and accounts are all
 	// applied: pass a linking.Linker's AfterRun. An error is logged and
 	// changes nothing about the run. Default nil.
+	//
+	// With an Executor, whose workers end runs, the engine does not call
+	// it: call the function yourself for each run that ended (from a
+	// Notifier's NotifyRunCompleted, for one); what it reads is in the
+	// Store.
 	AfterRun func(ctx context.Context, run RunInfo) error
 
 	// PersonnelTypes is the default personnel scope. Default: the types
@@ -146,6 +151,11 @@ type Config struct {
 	// NewID returns run IDs, unique across instances. Default: time-ordered
 	// random hex.
 	NewID func() string
+
+	// Executor carries out the reads of runs on a job queue instead of
+	// this engine's goroutines (see Executor). Default nil: reads run in
+	// process, bounded by Concurrency.
+	Executor Executor
 
 	// Retention is how long runs and change-log entries are kept:
 	// Engine.Prune deletes those older. Default 0: kept forever (Prune

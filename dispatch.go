@@ -39,6 +39,9 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.label())
 		return r, nil
 	}
+	if e.cfg.Executor != nil {
+		return e.startOnExecutor(ctx, key, req, plan)
+	}
 	now := e.cfg.Clock.Now()
 	id := e.cfg.NewID()
 	rctx, cancel := context.WithCancel(e.base)
@@ -105,6 +108,9 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 // The requester gets its own in-product acknowledgement, sent before the
 // run's completion notice.
 func (e *Engine) joinLocked(r *Run, p Principal) {
+	if r.exec {
+		return // the Executor's run: its record is the executor's to write
+	}
 	if !slices.ContainsFunc(r.info.Requesters, func(q Principal) bool { return q.ID == p.ID && q.Email == p.Email }) {
 		r.info.Requesters = append(r.info.Requesters, p)
 		r.acks.Add(1)

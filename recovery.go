@@ -32,7 +32,7 @@ func (e *Engine) recoverRuns(ctx context.Context) ([]RunInfo, error) {
 	}
 	byOwner := map[string][]RunInfo{}
 	for _, r := range runs {
-		if r.Owner != e.owner {
+		if r.Owner != e.owner && r.Owner != executorOwner {
 			byOwner[r.Owner] = append(byOwner[r.Owner], r)
 		}
 	}

@@ -243,11 +243,25 @@ func (e *Engine) Runs(ctx context.Context, tenant string, by Principal, q RunQue
 
 // Cancel cancels a run this engine is carrying out; the principal needs
 // the right to start a run of the same scope. ErrNotFound if the run is
-// not live here.
+// not live here. With Config.Executor it cancels a live run of the
+// executor whichever engine started it (see Executor).
 func (e *Engine) Cancel(ctx context.Context, tenant, id string, by Principal) error {
 	e.mu.Lock()
 	r := e.runs[id]
 	e.mu.Unlock()
+	if (r == nil || r.tenant != tenant) && e.cfg.Executor != nil {
+		// A run of the Executor may have been started by another engine.
+		info, err := e.cfg.Store.GetRun(ctx, tenant, id)
+		if err == nil && info.Owner == executorOwner {
+			if err := e.authorize(ctx, tenant, by, scopeAction(info.Scope.Kind)); err != nil {
+				return err
+			}
+			if info.Status.Final() {
+				return nil
+			}
+			return e.cfg.Executor.Cancel(ctx, tenant, id)
+		}
+	}
 	if r == nil || r.tenant != tenant {
 		if err := e.authorize(ctx, tenant, by, ActionViewRuns); err != nil {
 			return err
@@ -358,6 +372,11 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
+	for _, r := range e.runs {
+		if r.exec {
+			r.cancel() // only stops following it: the Executor carries it on
+		}
+	}
 	e.mu.Unlock()
 
 	drained := make(chan struct{})

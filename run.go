@@ -233,6 +233,7 @@ type Run struct {
 	slots     []*slot
 	finishing bool
 	canceled  bool
+	exec      bool // carried out by Config.Executor: info follows the store
 
 	// Acknowledgements: requesters [0, acked) have had their "started"
 	// notice; acks counts the deliveries under way, which the completion
@@ -269,6 +270,14 @@ func (r *Run) Wait(ctx context.Context) (RunInfo, error) {
 // reads shared with other runs go on for them. Cancel returns at once.
 func (r *Run) Cancel() {
 	e := r.e
+	if r.exec {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 30*time.Second)
+		defer cancel()
+		if err := e.cfg.Executor.Cancel(ctx, r.tenant, r.id); err != nil {
+			e.log.Error("canceling run on the executor", "tenant", r.tenant, "run", r.id, "err", err)
+		}
+		return
+	}
 	e.mu.Lock()
 	if r.finishing || r.canceled {
 		e.mu.Unlock()

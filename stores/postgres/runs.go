@@ -269,3 +269,34 @@ func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+// CreateRunTx is CreateRun as part of the caller's transaction tx on the
+// store's database: a job queue on the same database (package
+// github.com/openresync/resync/river) stores a run and its jobs in one
+// transaction with it, so that neither exists without the other.
+func (s *Store) CreateRunTx(ctx context.Context, tx pgx.Tx, r resync.RunInfo) error {
+	return s.createRun(ctx, tx, r)
+}
+
+// UpdateRunTx is UpdateRun as part of the caller's transaction tx.
+func (s *Store) UpdateRunTx(ctx context.Context, tx pgx.Tx, r resync.RunInfo) error {
+	return s.updateRun(ctx, tx, r)
+}
+
+// LockRunTx reads a run as GetRun does, in the caller's transaction tx,
+// and locks its row until tx ends: writers of one run's record from
+// several processes take turns.
+func (s *Store) LockRunTx(ctx context.Context, tx pgx.Tx, tenant, id string) (resync.RunInfo, error) {
+	if err := checkTexts("tenant", tenant, "run ID", id); err != nil {
+		return resync.RunInfo{}, err
+	}
+	var info []byte
+	err := tx.QueryRow(ctx, s.sql(`SELECT info FROM {schema}.runs WHERE tenant = $1 AND id = $2 FOR UPDATE`), tenant, id).Scan(&info)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return resync.RunInfo{}, resync.ErrNotFound
+	}
+	if err != nil {
+		return resync.RunInfo{}, fmt.Errorf("postgres: reading run: %w", err)
+	}
+	return decodeRun(info)
+}

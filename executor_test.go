@@ -1,0 +1,145 @@
+package resync_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+)
+
+// goExecutor is the smallest Executor: one goroutine per read, calling
+// back into an engine; it records results in the store under a mutex (the
+// transaction a real executor has). It does not dedup: the River executor
+// is tested for that on PostgreSQL.
+type goExecutor struct {
+	store  resync.Store
+	engine func() *resync.Engine
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	cancel map[string]context.CancelFunc
+}
+
+func (x *goExecutor) Submit(ctx context.Context, run resync.RunInfo) error {
+	if err := x.store.CreateRun(ctx, run); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	x.mu.Lock()
+	x.cancel[run.ID] = cancel
+	x.mu.Unlock()
+	for _, c := range run.Connections {
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			record, err := x.engine().ExecuteRead(rctx, run, c.ConnectionID, run.ID+"/"+c.ConnectionID)
+			if record == nil {
+				return // canceled before the read could begin
+			}
+			x.mu.Lock()
+			defer x.mu.Unlock()
+			ri, err := x.store.GetRun(context.Background(), run.Tenant, run.ID)
+			if err == nil && record(&ri) || err == nil && !ri.Status.Final() {
+				_ = x.store.UpdateRun(context.Background(), ri)
+			}
+		}()
+	}
+	return nil
+}
+
+func (x *goExecutor) Cancel(ctx context.Context, tenant, id string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ri, err := x.store.GetRun(ctx, tenant, id)
+	if err != nil || ri.Status.Final() {
+		return err
+	}
+	ri.Status, ri.FinishedAt = resync.RunCanceled, time.Now()
+	for i := range ri.Connections {
+		if c := &ri.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
+			c.Status, c.Error = resync.ConnCanceled, "canceled"
+		}
+	}
+	x.cancel[id]()
+	return x.store.UpdateRun(ctx, ri)
+}
+
+func executorHarness(t *testing.T) (*harness, *goExecutor) {
+	x := &goExecutor{cancel: map[string]context.CancelFunc{}}
+	h := newHarness(t, func(c *resync.Config) {
+		x.store = c.Store
+		c.Executor = x
+		c.LeasePoll = 5 * time.Millisecond
+		c.Notifier, c.Directory = nil, nil
+	})
+	x.engine = func() *resync.Engine { return h.engine }
+	t.Cleanup(x.wg.Wait)
+	return h, x
+}
+
+// With an Executor the engine reads nothing itself: the run is the
+// executor's, its reads go through ExecuteRead, one connection's failure
+// stays its own, and the run handle follows the stored record to its end.
+func TestExecutorRunsReadsThroughExecuteRead(t *testing.T) {
+	h, _ := executorHarness(t)
+	okta := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+	gh := h.conn("t1", "gh1", resync.VersionControl, "github", resynctest.Identities("g", 5), 10)
+	gh.AddFault(resynctest.Fault{Page: 0, Err: resync.Permanent(errors.New("401"))})
+
+	info := h.personnel(alice)
+	require.Equal(t, "executor", info.Owner)
+	require.Equal(t, resync.RunPartial, info.Status)
+	require.Equal(t, resync.ConnSucceeded, result(t, info, "okta1").Status)
+	require.Equal(t, 30, result(t, info, "okta1").Added)
+	require.Equal(t, 1, result(t, info, "okta1").Reads)
+	require.Equal(t, resync.ConnFailed, result(t, info, "gh1").Status)
+	require.Len(t, h.live("t1", "okta1"), 30)
+	require.Equal(t, 3, okta.TotalPageReads())
+	stored, err := h.store.GetRun(context.Background(), "t1", info.ID)
+	require.NoError(t, err)
+	require.Equal(t, resync.RunPartial, stored.Status)
+
+	// The same read ID applies once: a retried attempt finds nothing new.
+	record, err := h.engine.ExecuteRead(context.Background(), info, "okta1", info.ID+"/okta1")
+	require.NoError(t, err)
+	require.False(t, record(&stored), "a final run is left alone")
+	require.Len(t, h.changes("t1"), 30)
+}
+
+// Cancel reaches the executor from the engine, and the handle ends
+// canceled; the blocked read applies nothing.
+func TestExecutorCancel(t *testing.T) {
+	h, _ := executorHarness(t)
+	c := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+	c.Block()
+	r, err := h.engine.ResyncPersonnel(context.Background(), "t1", alice)
+	require.NoError(t, err)
+	require.NoError(t, h.engine.Cancel(context.Background(), "t1", r.ID(), alice))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := r.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, resync.RunCanceled, info.Status)
+	require.Empty(t, h.live("t1", "okta1"))
+	c.Unblock()
+}
+
+// Unknown connections and bad arguments are permanent errors of
+// ExecuteRead, with nothing read.
+func TestExecuteReadBadInput(t *testing.T) {
+	h, _ := executorHarness(t)
+	run := resync.RunInfo{Tenant: "t1", ID: "r1", Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: "nope", Status: resync.ConnPending}}}
+	record, err := h.engine.ExecuteRead(context.Background(), run, "nope", "r1/nope")
+	require.ErrorIs(t, err, resync.ErrNotFound)
+	require.True(t, resync.IsPermanent(err))
+	require.True(t, record(&run), "the run's last connection ends it")
+	require.Equal(t, resync.RunFailed, run.Status)
+	require.Equal(t, resync.ConnFailed, run.Connections[0].Status)
+	_, err = h.engine.ExecuteRead(context.Background(), resync.RunInfo{Tenant: "t1"}, "okta1", "x")
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+}

@@ -1,0 +1,236 @@
+package river_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/river"
+	"github.com/openresync/resync/stores/postgres"
+)
+
+// childEnv carries the database URL to the worker process of
+// TestWorkerKilledMidRead.
+const childEnv = "RESYNC_RIVER_CHILD_URL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(m.Run()) // killed mid-read: no leak check
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func serverURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("RESYNC_POSTGRES_URL")
+	if u == "" {
+		msg := "RESYNC_POSTGRES_URL is not set: start a server with eval \"$(bash .ci/postgres.sh)\""
+		if os.Getenv("RESYNC_REQUIRE_INTEGRATION") == "1" {
+			t.Fatal(msg + " (RESYNC_REQUIRE_INTEGRATION=1)")
+		}
+		t.Skip(msg)
+	}
+	return u
+}
+
+// freshDB creates a database with a random name, dropped when the test
+// ends, and returns its URL.
+func freshDB(t testing.TB) string {
+	t.Helper()
+	base := serverURL(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "resync_river_" + hex.EncodeToString(b)
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
+}
+
+var alice = resync.Principal{ID: "alice", Email: "alice@t1.example"}
+
+// node is one process's view: a store, an executor and an engine on a
+// shared database, with its own fake connectors.
+type node struct {
+	t     testing.TB
+	store *postgres.Store
+	x     *river.Executor
+	e     *resync.Engine
+	src   *resynctest.Source
+	fakes *resynctest.Fakes
+}
+
+type nodeOpts struct {
+	workers     int
+	interval    time.Duration // MinReadInterval; 0: none
+	jobTimeout  time.Duration
+	rescueAfter time.Duration
+	conns       func(*node) // adds connections before the engine starts
+	inProcess   bool        // no Executor: the engine reads itself
+	concurrency int         // the engine's; default max(workers, 1)
+	pollEvery   time.Duration
+	tracer      pgx.QueryTracer
+	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
+	maxAttempts int
+}
+
+func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
+	t.Helper()
+	ctx := context.Background()
+	n := &node{t: t, src: resynctest.NewSource(), fakes: resynctest.NewFakes()}
+	n.src.AddTenant("t1")
+	if o.conns != nil {
+		o.conns(n)
+	}
+	var err error
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	require.NoError(t, err)
+	pcfg.ConnConfig.Tracer = o.tracer
+	pcfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	require.NoError(t, err)
+	n.store, err = postgres.New(ctx, pool, postgres.Config{})
+	require.NoError(t, err)
+	interval := o.interval
+	if interval == 0 {
+		interval = -1
+	}
+	n.x, err = river.New(ctx, river.Config{
+		Store: n.store, Workers: o.workers, MinReadInterval: interval,
+		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, MaxAttempts: o.maxAttempts,
+		FetchPollInterval: 100 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	var exec resync.Executor = n.x
+	if o.inProcess {
+		exec = nil
+	}
+	conc := o.concurrency
+	if conc == 0 {
+		conc = max(o.workers, 1)
+	}
+	poll := o.pollEvery
+	if poll == 0 {
+		poll = 20 * time.Millisecond
+	}
+	var st resync.Store = n.store
+	if o.wrapStore != nil {
+		st = o.wrapStore(n.store)
+	}
+	n.e, err = resync.New(ctx, resync.Config{
+		Store: st, Executor: exec, Connections: n.src,
+		Connectors:  n.fakes.Factories("okta", "aws", "github"),
+		Authorizer:  resynctest.Admins{"t1": {alice}},
+		Concurrency: conc,
+		Retry:       resync.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+		LeaseTTL:    time.Second, LeasePoll: poll,
+		MinReadInterval: interval,
+	})
+	require.NoError(t, err)
+	if !o.inProcess {
+		require.NoError(t, n.x.Start(ctx, n.e))
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.x.Stop(ctx)
+		_ = n.e.Close(ctx)
+		n.store.Close()
+		pool.Close()
+	})
+	return n
+}
+
+// conn adds a connection served by a fake connector in this node.
+func (n *node) conn(id string, typ resync.ConnectionType, provider string, recs []resync.Record, pageSize int) *resynctest.Connector {
+	c := resynctest.NewConnector(recs, pageSize)
+	n.fakes.Set("t1", id, c)
+	n.src.Add(resync.Connection{ID: id, Tenant: "t1", Type: typ, Provider: provider, Name: provider + " " + id})
+	return c
+}
+
+func (n *node) start() *resync.Run {
+	n.t.Helper()
+	r, err := n.e.ResyncPersonnel(context.Background(), "t1", alice)
+	require.NoError(n.t, err)
+	return r
+}
+
+// waitFor bounds a wait for a run (the benchmark sets it longer).
+var waitFor = 30 * time.Second
+
+func wait(t testing.TB, r *resync.Run) resync.RunInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	info, err := r.Wait(ctx)
+	require.NoError(t, err, "run %s did not end: %s", r.ID(), info.Status)
+	return info
+}
+
+func result(t testing.TB, info resync.RunInfo, conn string) resync.ConnectionResult {
+	t.Helper()
+	for _, c := range info.Connections {
+		if c.ConnectionID == conn {
+			return c
+		}
+	}
+	t.Fatalf("run %s has no connection %s", info.ID, conn)
+	return resync.ConnectionResult{}
+}
+
+// jobs counts the read jobs of a connection by state.
+func jobs(t testing.TB, n *node, conn string) map[string]int {
+	t.Helper()
+	rows, err := n.store.Pool().Query(context.Background(), `SELECT state::text, count(*) FROM resync_river.river_job
+		WHERE kind = 'resync_read' AND args->>'connection' = $1 GROUP BY state`, conn)
+	require.NoError(t, err)
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var c int
+		require.NoError(t, rows.Scan(&s, &c))
+		out[s] = c
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// eventually polls cond every 20 ms for up to 20 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
