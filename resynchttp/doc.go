@@ -38,6 +38,23 @@
 //	GET  /changes                  the change log (?connection= &run= &key= &kind= &op=
 //	                               &since= &until= (RFC 3339) &after= &limit=)
 //	                               → {"Entries": [...], "Next": after}
+//	GET  /events                   the tenant's event stream (see Event stream)
+//	GET  /runs/{id}/events         one run's event stream
+//
+// With Config.Linker (package linking), who holds what:
+//
+//	GET  /people/{person}/access   a person (email or identity) and every account
+//	                               linked to them, with its situation
+//	GET  /links                    accounts and their situations (?connection= &situation=
+//	                               &person= &cursor= &limit=) → {"Links": [...], "Next": cursor}
+//	GET  /findings                 offboarding gaps, orphaned, no MFA, unused (?kind= &open=
+//	                               &connection= &account= &person= &run= &since= &until=
+//	                               &after= &limit=) → {"Findings": [...], "Next": after}
+//	GET  /decisions                admins' linking decisions (?connection= &account=
+//	                               &current= &after= &limit=)
+//	POST /decisions                link, unlink or mark a service account: {"ConnectionID",
+//	                               "AccountKey", "Kind", "Person", "Reason"} → 201, Decision
+//	GET  /accounts.csv             every account with its person and situation, for auditors
 //
 // Ids in paths are path-escaped by the client (a held change set's id
 // contains "/": url.PathEscape, encodeURIComponent). A scope is the JSON of
@@ -61,6 +78,31 @@
 // for a scope the engine refuses, 503 while the engine closes. A 500 says
 // nothing but "internal error"; the error goes to Config.Logger. No answer
 // carries a stack trace, a credential or a connection's settings.
+//
+// # Event stream
+//
+// GET /events serves Server-Sent Events (text/event-stream) of the tenant's
+// runs; GET /runs/{id}/events those of one run. Events:
+//
+//   - started, held, decided, completed: an in-product notification (the
+//     JSON of resync.Notification: its Kind, Recipients, Run and, for held
+//     and decided, Held), read from the engine's durable record of
+//     notifications (Engine.Notifications) in the order they were stored.
+//     Each has an id; a client that reconnects sends the last one it saw as
+//     Last-Event-ID (EventSource does) and gets every event after it, none
+//     twice, however long it was away.
+//   - progress: the JSON of resync.RunInfo of a run in progress, when it
+//     changed, at most once per Config.EventPoll (default twice a second).
+//     Progress has no id: a client that falls behind or reconnects misses
+//     intermediate states, never a lifecycle event.
+//   - error: the stream ends ({"detail": ...}), e.g. while the engine closes.
+//
+// A stream with no Last-Event-ID starts after the newest event. It needs
+// resync.ActionViewRuns, and a Store that keeps a notification log
+// (memstore, stores/sqlite and stores/postgres do; else 422). Streams never
+// slow a run: each reads the store on its own schedule, and a client that
+// stops reading blocks only its own stream. A comment line every 15 s of
+// silence keeps proxies from closing it.
 //
 // # Cross-site requests
 //

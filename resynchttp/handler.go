@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 )
 
 // DefaultMaxBodyBytes bounds a request body when Config.MaxBodyBytes is 0.
@@ -40,6 +41,10 @@ type Config struct {
 	// Logger receives one line per request answered with a server error
 	// (5xx), with the error. Nil discards them.
 	Logger *slog.Logger
+	// Linker, if set, serves who holds what: a person's access across
+	// every system, links, findings, linking decisions and the accounts
+	// CSV for auditors (package linking).
+	Linker *linking.Linker
 	// EventPoll is how often an event stream looks for new events; 0
 	// means DefaultEventPoll. Each open stream asks the engine for new
 	// notifications and for the runs in progress this often.
@@ -141,6 +146,7 @@ func (h *Handler) routes() {
 	h.handle("GET /changes", h.changes)
 	h.handle("GET /events", h.events)
 	h.handle("GET /runs/{id}/events", h.events)
+	h.linkRoutes()
 }
 
 // route answers a request no route takes with a problem: 405 with Allow
