@@ -178,7 +178,9 @@ func TestSubmitterGoneRunCompletes(t *testing.T) {
 // A read whose last attempt times out is recorded as failed: its run ends.
 func TestLastAttemptTimeoutIsRecorded(t *testing.T) {
 	db := freshDB(t)
-	w := newNode(t, db, nodeOpts{workers: 2, maxAttempts: 1, jobTimeout: 300 * time.Millisecond, rescueAfter: 5 * time.Second, conns: func(n *node) {
+	// The timeout leaves room for the job's own queries on a loaded
+	// machine: the read itself is blocked, and times out whatever it is.
+	w := newNode(t, db, nodeOpts{workers: 2, maxAttempts: 1, jobTimeout: 2 * time.Second, rescueAfter: 5 * time.Second, conns: func(n *node) {
 		n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10).Block()
 	}})
 	info := wait(t, w.start())

@@ -80,7 +80,22 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	readID := fmt.Sprintf("%s/%s/j%d", owner.ID, a.ConnectionID, job.ID)
 	record, err := e.ExecuteRead(ctx, *owner, a.ConnectionID, readID)
 	if record == nil {
-		return err
+		if !errors.Is(err, context.DeadlineExceeded) || job.Attempt < job.MaxAttempts {
+			return err
+		}
+		// The last attempt timed out before the read could start (the
+		// engine could not even list the connections): record that, or
+		// the runs waiting for it would never end.
+		failure := err.Error()
+		record = func(ri *resync.RunInfo) bool {
+			for i := range ri.Connections {
+				if ri.Connections[i].ConnectionID == a.ConnectionID {
+					ri.Connections[i].Status = resync.ConnFailed
+					ri.Connections[i].Error = failure
+				}
+			}
+			return false
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		if !errors.Is(err, context.DeadlineExceeded) || job.Attempt < job.MaxAttempts {
