@@ -154,7 +154,7 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 // waits as the responses said.
 func newClient(kit *connkit.Client, base string) (*gh.Client, error) {
 	return gh.NewClient(
-		gh.WithHTTPClient(&http.Client{Transport: kitTransport{kit: kit}}),
+		gh.WithHTTPClient(&http.Client{Transport: kit.Transport()}),
 		gh.WithURLs(&base, &base),
 		gh.WithDisableRateLimitCheck(),
 		gh.WithUserAgent("resync-github-connector"),

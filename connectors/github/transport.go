@@ -1,15 +1,11 @@
-// This file puts the connector kit under go-github: every request the
-// go-github client makes is sent by a connkit.Client, which authenticates,
-// bounds the body, reads the rate-limit fields and classifies failures for
-// the engine. go-github builds the requests and decodes the pages.
+// This file is how go-github meets the connector kit: every request the
+// go-github client makes is sent by a connkit.Client (Client.Transport),
+// and its errors are mapped to the engine's classification here.
 
 package github
 
 import (
-	"bytes"
 	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -18,40 +14,6 @@ import (
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connkit"
 )
-
-// kitTransport is an http.RoundTripper that sends each request through a
-// connkit.Client. A 2xx comes back as an http.Response with the body the
-// kit read; anything else comes back as the kit's classified error
-// (resync.Permanent, resync.RetryAfter or transient), which net/http wraps
-// in a *url.Error and go-github returns as it is. go-github's own rate-limit
-// errors are therefore never built from a live response: the kit has
-// already classified it, once, and nothing retries but the engine.
-type kitTransport struct{ kit *connkit.Client }
-
-// RoundTrip sends req through the kit.
-func (t kitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil {
-		// The kit resends a request once after a 401 answered with a
-		// renewed token: it needs GetBody for that, which go-github's
-		// requests have. The RoundTripper contract says to close the body.
-		defer req.Body.Close()
-	}
-	resp, err := t.kit.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	return &http.Response{
-		Status:        http.StatusText(resp.StatusCode),
-		StatusCode:    resp.StatusCode,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        resp.Header,
-		Body:          io.NopCloser(bytes.NewReader(resp.Body)),
-		ContentLength: int64(len(resp.Body)),
-		Request:       req,
-	}, nil
-}
 
 // secondaryWait is the least wait after a secondary rate limit without
 // Retry-After: GitHub asks for at least a minute

@@ -116,7 +116,7 @@ func New(conn resync.Connection, cfg Config) (resync.Connector, error) {
 	kit := &connkit.Client{BaseURL: u.String(), Auth: connkit.Bearer(token), HTTPClient: hc, Logger: cfg.Logger}
 	c.client, err = gl.NewAuthSourceClient(gl.Unauthenticated{},
 		gl.WithBaseURL(u.String()),
-		gl.WithHTTPClient(&http.Client{Transport: kitTransport{kit: kit}}),
+		gl.WithHTTPClient(&http.Client{Transport: kit.Transport()}),
 		gl.WithoutRetries(),
 		gl.WithCustomLimiter(noLimiter{}),
 		gl.WithUserAgent("resync-gitlab-connector"),
