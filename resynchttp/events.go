@@ -2,12 +2,12 @@ package resynchttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/openresync/resync"
@@ -206,8 +206,8 @@ func (s *stream) end(err error) error {
 		msg = "forbidden"
 	case errors.Is(err, resync.ErrNotFound), errors.Is(err, resync.ErrInvalidRequest):
 		msg = err.Error()
-	case strings.Contains(err.Error(), "context canceled"):
-		return nil
+	case errors.Is(err, context.Canceled):
+		return nil // the client went away
 	}
 	s.event("error", "", map[string]string{"detail": msg})
 	_ = s.flush()

@@ -423,10 +423,8 @@ func (h *Handler) changes(c *call) error {
 	if cq.Until, err = timeParam(q, "until"); err != nil {
 		return err
 	}
-	if v := q.Get("after"); v != "" {
-		if cq.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || cq.AfterSeq < 0 {
-			return badParam("after", v, "a change-log sequence number")
-		}
+	if cq.AfterSeq, err = seqParam(q.Get("after")); err != nil {
+		return err
 	}
 	if cq.Limit, err = intParam(q, "limit", 0, 1000); err != nil {
 		return err
@@ -436,11 +434,7 @@ func (h *Handler) changes(c *call) error {
 		return err
 	}
 	v := changesView{Entries: nonNil(entries)}
-	limit := cq.Limit
-	if limit == 0 {
-		limit = 100
-	}
-	if len(entries) == limit {
+	if len(entries) > 0 && len(entries) == pageLimit(cq.Limit) {
 		v.Next = entries[len(entries)-1].Seq
 	}
 	return writeJSON(c.w, http.StatusOK, v)

@@ -101,14 +101,15 @@ func (h *Handler) findings(c *call) error {
 		return err
 	}
 	v := findingsView{Findings: nonNil(fs)}
-	if len(fs) > 0 && len(fs) == cmpLimit(fq.Limit) {
+	if len(fs) > 0 && len(fs) == pageLimit(fq.Limit) {
 		v.Next = fs[len(fs)-1].Seq
 	}
 	return writeJSON(c.w, http.StatusOK, v)
 }
 
-// cmpLimit is a limit with 0 read as the default page of 100.
-func cmpLimit(limit int) int {
+// pageLimit is the size of a full page for a query's limit: 0 means the
+// engine's default page of 100.
+func pageLimit(limit int) int {
 	if limit == 0 {
 		return 100
 	}
