@@ -89,15 +89,6 @@ func load(tb testing.TB, clients int, d time.Duration) loadResult {
 		return true
 	}
 
-	// Warm up (one run), then measure the live heap.
-	var first resync.RunInfo
-	if !call(context.Background(), "POST", "/runs", `{"Scope":{"Kind":"personnel"}}`, &first) {
-		tb.Fatal(res.firstErr)
-	}
-	for first.FinishedAt.IsZero() {
-		time.Sleep(50 * time.Millisecond)
-		call(context.Background(), "GET", "/runs/"+first.ID, "", &first)
-	}
 	quiesce := func() uint64 {
 		// Idle keep-alive connections hold buffers on both sides: close
 		// them, so that what is measured is the engine's and the
