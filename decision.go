@@ -22,10 +22,7 @@ type deciderGate struct{ d heldDecider }
 // decider returns the store's HeldDecider capability behind the gate, or
 // nil if the store lacks it.
 func (e *Engine) decider() *deciderGate {
-	s := e.cfg.Store
-	if g, ok := s.(storeGate); ok {
-		s = g.s
-	}
+	s := ungated(e.cfg.Store)
 	if d, ok := s.(heldDecider); ok {
 		return &deciderGate{d}
 	}

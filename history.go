@@ -45,10 +45,7 @@ type eraser interface {
 // eraser returns the Store's storage.Eraser capability, or an error
 // wrapping errors.ErrUnsupported.
 func (e *Engine) eraser() (eraser, error) {
-	s := e.cfg.Store
-	if g, ok := s.(storeGate); ok {
-		s = g.s
-	}
+	s := ungated(e.cfg.Store)
 	if er, ok := s.(eraser); ok {
 		return er, nil
 	}

@@ -35,10 +35,7 @@ func (e *Engine) Notifications(ctx context.Context, tenant string, by Principal,
 	if limit == 0 {
 		limit = 100
 	}
-	s := e.cfg.Store
-	if g, ok := s.(storeGate); ok {
-		s = g.s
-	}
+	s := ungated(e.cfg.Store)
 	if err := live(ctx, "listing notifications of tenant %q", tenant); err != nil {
 		return nil, err
 	}

@@ -35,10 +35,7 @@ const (
 // outboxOf returns the store's Outbox capability (behind the gate), or nil
 // if it lacks it.
 func outboxOf(s Store) outboxStore {
-	if g, ok := s.(storeGate); ok {
-		s = g.s
-	}
-	if o, ok := s.(outboxStore); ok {
+	if o, ok := ungated(s).(outboxStore); ok {
 		return o
 	}
 	return nil

@@ -214,10 +214,7 @@ func (e *Engine) searchRecords(ctx context.Context, q RecordQuery, conns map[str
 	}
 	var zeroType ConnectionType
 	q.ConnectionType = zeroType
-	s := e.cfg.Store
-	if g, ok := s.(storeGate); ok {
-		s = g.s
-	}
+	s := ungated(e.cfg.Store)
 	if err := live(ctx, "searching records of tenant %q", q.Tenant); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,15 @@ type storeGate struct{ s store }
 
 var _ store = storeGate{}
 
+// ungated returns the Store behind the gate: where the engine looks for a
+// store's optional capabilities, which the gate does not have.
+func ungated(s Store) Store {
+	if g, ok := s.(storeGate); ok {
+		return g.s
+	}
+	return s
+}
+
 func invalidArg(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
