@@ -63,6 +63,8 @@
 //	                    ("jira-software", "jira-servicedesk", ...) whose
 //	                    groups include one of the user's groups
 //
+// # Capabilities
+//
 // resync.HealthChecker: CheckHealth asks for one user.
 //
 // No incremental reads: every read is a full read, in phases: the

@@ -73,6 +73,8 @@
 // A change in a user's training is an update of their account, in the
 // change log like any other.
 //
+// # Capabilities
+//
 // resync.HealthChecker: CheckHealth asks for one user.
 //
 // No incremental reads: every read is a full read. A read is made of four
