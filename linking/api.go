@@ -246,10 +246,10 @@ func (l *Linker) Access(ctx context.Context, tenant string, by resync.Principal,
 	}
 	p := found[0]
 	out := Access{Person: p.view(l.cfg.Clock.Now())}
-	for _, s := range append(slices.Clone(p.hris), p.idp...) {
-		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: s.conn, Kind: resync.KindIdentity, IdentityKey: s.id.Key, IncludeRemoved: true},
+	for _, s := range ps.identities(p) {
+		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: s.conn, Kind: resync.KindIdentity, IdentityKey: s.key, IncludeRemoved: true},
 			func(r resync.StoredRecord) error {
-				if r.Key == s.id.Key {
+				if r.Key == s.key {
 					r.ConnectionID = s.conn
 					out.Person.Identities = append(out.Person.Identities, r)
 				}

@@ -334,7 +334,7 @@ func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, c
 		res.People = len(ts.people.all)
 		return ts.people, nil
 	}
-	var srcs []*source
+	var srcs []source
 	for _, id := range slices.Sorted(maps.Keys(conns)) {
 		c := conns[id]
 		if !definesPeople(c.Type) || c.Disabled {
@@ -343,7 +343,7 @@ func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, c
 		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true},
 			func(r resync.StoredRecord) error {
 				if idn, ok := r.Record.(*resync.Identity); ok && idn != nil {
-					srcs = append(srcs, newSource(id, r, idn, c.Type == resync.HRIS))
+					srcs = append(srcs, newSource(id, r, idn, c.Type == resync.HRIS, l.cfg.DomainAliases))
 				}
 				return nil
 			})
@@ -351,7 +351,7 @@ func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, c
 			return nil, fmt.Errorf("linking: reading identities of connection %q: %w", id, err)
 		}
 	}
-	ts.people = buildPeople(srcs, l.cfg.DomainAliases)
+	ts.people = buildPeople(srcs)
 	res.People, res.Rebuilt = len(ts.people.all), true
 	return ts.people, nil
 }
@@ -491,56 +491,132 @@ type findingKey struct {
 	key  string
 }
 
+// writeChunk bounds the links and findings one WriteLinks stores, so
+// that correlating a connection holds no more than that many in memory
+// whatever its size.
+const writeChunk = 10000
+
+// linkSig is what sameLink compares of a stored link, compactly: the
+// links of a whole connection are held while it is correlated.
+type linkSig struct {
+	// who is the person, or an Ambiguous link's candidates joined by
+	// NULs.
+	who       string
+	sit, rule uint8
+	active    bool
+}
+
+var (
+	situations = []Situation{Linked, Unlinked, Ambiguous, OffboardingGap, ServiceAccount}
+	ruleNames  = []Rule{"", RuleManual, RuleExternalID, RuleEmployeeID, RuleEmail, RuleUsername}
+)
+
+// code returns the index of v in list plus one, or 0 for a value not in
+// it: a link stored with a situation or rule this version does not know
+// never equals one it evaluates, and is written again.
+func code[T comparable](list []T, v T) uint8 {
+	for i, x := range list {
+		if x == v {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// sig returns the signature of k. A person ID the people know is
+// replaced by theirs, so that the signatures of a connection share the
+// people's strings rather than keep one each.
+func (p *pass) sig(k Link) linkSig {
+	s := linkSig{who: k.PersonID, sit: code(situations, k.Situation), rule: code(ruleNames, k.Rule), active: k.Active}
+	if len(k.Candidates) > 0 {
+		s.who = k.PersonID + "\x00" + strings.Join(k.Candidates, "\x00")
+	} else if who := p.ps.byRef[k.PersonID]; who != nil && who.ID == k.PersonID {
+		s.who = who.ID
+	}
+	return s
+}
+
 // connection correlates recs, accounts of connection c. With whole, recs
 // are all of the connection's accounts (none for a connection that no
 // longer counts): links of other accounts are deleted and their findings
 // closed. Otherwise the accounts in removed lose their links and
 // findings, and the connection's other open findings are confirmed.
+//
+// It holds the connection's stored links (as signatures) and open
+// findings, and writes what changed writeChunk links or findings at a
+// time, each write atomic: a correlation that fails part way has stored
+// some of what it found, and the next one finds the rest.
 func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
 	l := p.l
-	old := map[string]Link{}
+	const page = 5000
+	old := map[string]linkSig{}
 	var after AccountRef
 	for {
-		page, err := l.store.Links(ctx, LinkQuery{Tenant: p.tenant, ConnectionID: c.ID, After: after, Limit: 1000})
+		links, err := l.store.Links(ctx, LinkQuery{Tenant: p.tenant, ConnectionID: c.ID, After: after, Limit: page})
 		if err != nil {
 			return fmt.Errorf("linking: listing links of connection %q: %w", c.ID, err)
 		}
-		for _, k := range page {
-			old[k.AccountKey] = k
+		for _, k := range links {
+			old[k.AccountKey] = p.sig(k)
 		}
-		if len(page) < 1000 {
+		if len(links) < page {
 			break
 		}
-		after = AccountRef{c.ID, page[len(page)-1].AccountKey}
+		after = AccountRef{c.ID, links[len(links)-1].AccountKey}
 	}
 	open := map[findingKey]Finding{}
 	var seq int64
 	for {
-		page, err := l.store.Findings(ctx, FindingQuery{Tenant: p.tenant, ConnectionID: c.ID, OpenOnly: true, AfterSeq: seq, Limit: 1000})
+		fs, err := l.store.Findings(ctx, FindingQuery{Tenant: p.tenant, ConnectionID: c.ID, OpenOnly: true, AfterSeq: seq, Limit: 1000})
 		if err != nil {
 			return fmt.Errorf("linking: listing findings of connection %q: %w", c.ID, err)
 		}
-		for _, f := range page {
+		for _, f := range fs {
 			open[findingKey{f.Kind, f.AccountKey}] = f
 		}
-		if len(page) < 1000 {
+		if len(fs) < 1000 {
 			break
 		}
-		seq = page[len(page)-1].Seq
+		seq = fs[len(fs)-1].Seq
 	}
+	rules := p.rules(c)
 	w := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
-	seen := map[string]bool{}
+	var closed []int64 // for OnFinding
+	flush := func() error {
+		if len(w.Put)+len(w.Delete)+len(w.Open)+len(w.Close)+len(w.Confirm) == 0 {
+			return nil
+		}
+		slices.Sort(w.Close)
+		slices.Sort(w.Confirm)
+		opened, err := l.store.WriteLinks(ctx, w)
+		if err != nil {
+			return fmt.Errorf("linking: storing links of connection %q: %w", c.ID, err)
+		}
+		p.res.Written += len(w.Put) + len(w.Delete)
+		p.res.Opened += len(opened)
+		p.res.Closed += len(w.Close)
+		if l.cfg.OnFinding != nil {
+			for _, f := range opened {
+				l.cfg.OnFinding(f)
+			}
+			closed = append(closed, w.Close...)
+		}
+		w.Put, w.Delete, w.Open, w.Close, w.Confirm = w.Put[:0], w.Delete[:0], w.Open[:0], w.Close[:0], w.Confirm[:0]
+		return nil
+	}
+	var fs []Finding
 	err := recs(func(r resync.StoredRecord) error {
 		a, ok := r.Record.(*resync.Account)
 		if !ok || a == nil {
 			return nil
 		}
 		p.res.Accounts++
-		seen[r.Key] = true
-		k, fs := p.evaluate(c, a)
-		if o, ok := old[r.Key]; !ok || !sameLink(o, k) {
+		var k Link
+		k, fs = p.evaluate(c, rules, a, fs[:0])
+		if o, ok := old[r.Key]; !ok || o != p.sig(k) {
 			w.Put = append(w.Put, k)
 		}
+		delete(old, r.Key) // seen: what is left at the end was not
 		for _, f := range fs {
 			fk := findingKey{f.Kind, f.AccountKey}
 			if o, ok := open[fk]; ok {
@@ -556,13 +632,16 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 				delete(open, findingKey{kind, r.Key})
 			}
 		}
+		if len(w.Put)+len(w.Open)+len(w.Close)+len(w.Confirm) >= writeChunk {
+			return flush()
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("linking: reading accounts of connection %q: %w", c.ID, err)
 	}
 	for key := range old {
-		if !seen[key] && (whole || removed[key]) {
+		if whole || removed[key] {
 			w.Delete = append(w.Delete, AccountRef{c.ID, key})
 		}
 	}
@@ -573,30 +652,17 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 			w.Confirm = append(w.Confirm, o.Seq)
 		}
 	}
-	if len(w.Put)+len(w.Delete)+len(w.Open)+len(w.Close)+len(w.Confirm) == 0 {
-		return nil
+	if err := flush(); err != nil {
+		return err
 	}
-	slices.Sort(w.Close)
-	slices.Sort(w.Confirm)
-	opened, err := l.store.WriteLinks(ctx, w)
-	if err != nil {
-		return fmt.Errorf("linking: storing links of connection %q: %w", c.ID, err)
-	}
-	p.res.Written += len(w.Put) + len(w.Delete)
-	p.res.Opened += len(opened)
-	p.res.Closed += len(w.Close)
-	if l.cfg.OnFinding != nil {
-		for _, f := range opened {
-			l.cfg.OnFinding(f)
+	if len(closed) > 0 {
+		slices.Sort(closed)
+		fs, err := l.closedFindings(ctx, p.tenant, c.ID, closed)
+		if err != nil {
+			return err
 		}
-		if len(w.Close) > 0 {
-			closed, err := l.closedFindings(ctx, p.tenant, c.ID, w.Close)
-			if err != nil {
-				return err
-			}
-			for _, f := range closed {
-				l.cfg.OnFinding(f)
-			}
+		for _, f := range fs {
+			l.cfg.OnFinding(f)
 		}
 	}
 	return nil
@@ -625,13 +691,9 @@ func (l *Linker) closedFindings(ctx context.Context, tenant, conn string, seqs [
 
 var allKinds = []FindingKind{FindingOffboardingGap, FindingOrphaned, FindingNoMFA, FindingUnused}
 
-func sameLink(a, b Link) bool {
-	return a.Situation == b.Situation && a.PersonID == b.PersonID && a.Rule == b.Rule &&
-		a.Active == b.Active && slices.Equal(a.Candidates, b.Candidates)
-}
-
-// evaluate returns account a's link and its findings.
-func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding) {
+// evaluate returns account a's link, found by rules, and its findings
+// appended to fs.
+func (p *pass) evaluate(c resync.Connection, rules []Rule, a *resync.Account, fs []Finding) (Link, []Finding) {
 	k := Link{Tenant: p.tenant, ConnectionID: c.ID, AccountKey: a.Key, Active: a.Status == resync.StatusActive,
 		UpdatedAt: p.now, RunID: p.runID}
 	service := a.Type == resync.AccountTypeService || (p.l.cfg.ServiceAccount != nil && p.l.cfg.ServiceAccount(c, a))
@@ -654,7 +716,7 @@ func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding
 		}
 		k.Situation = Linked
 	default:
-		rule, found := p.ps.match(a, p.rules(c), p.l.cfg.DomainAliases)
+		rule, found := p.ps.match(a, rules, p.l.cfg.DomainAliases)
 		k.Rule = rule
 		switch len(found) {
 		case 0:
@@ -680,9 +742,8 @@ func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding
 		k.Situation = ServiceAccount
 	}
 	if !k.Active {
-		return k, nil
+		return k, fs
 	}
-	var fs []Finding
 	finding := func(kind FindingKind, detail string) {
 		fs = append(fs, Finding{Tenant: p.tenant, Kind: kind, ConnectionID: c.ID, AccountKey: a.Key, PersonID: k.PersonID,
 			Detail: detail, OpenedAt: p.now, OpenedRun: p.runID, ConfirmedAt: p.now, ConfirmedRun: p.runID})

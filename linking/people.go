@@ -35,33 +35,61 @@ func NormalizeEmail(email string, aliases map[string]string) string {
 	return local + "@" + domain
 }
 
-// source is one identity with what the join needs: a slim copy, so that
-// the cached people do not keep groups and attributes.
+// source is one identity with what the join needs, read while the people
+// are built: a slim copy, so that neither groups nor attributes are kept.
 type source struct {
-	conn     string
-	id       *resync.Identity
-	username string
-	removed  bool
-	hris     bool
+	conn, key, ref        string // ref is IdentityRef(conn, key)
+	emp, ext, email, norm string // norm is email by NormalizeEmail
+	name, username        string
+	status                resync.LifecycleStatus
+	start, end            time.Time
+	removed, hris         bool
 }
 
 // newSource returns the source of identity r of connection conn.
-func newSource(conn string, r resync.StoredRecord, idn *resync.Identity, hris bool) *source {
-	return &source{conn: conn, hris: hris, removed: !r.RemovedAt.IsZero(), username: idn.Attributes["username"],
-		id: &resync.Identity{Key: idn.Key, EmployeeID: idn.EmployeeID, ExternalID: idn.ExternalID, Email: idn.Email,
-			Name: idn.Name, Status: idn.Status, StartDate: idn.StartDate, EndDate: idn.EndDate}}
+func newSource(conn string, r resync.StoredRecord, idn *resync.Identity, hris bool, aliases map[string]string) source {
+	return source{conn: conn, key: idn.Key, ref: IdentityRef(conn, idn.Key), emp: idn.EmployeeID,
+		ext: idn.ExternalID, email: idn.Email, norm: NormalizeEmail(idn.Email, aliases),
+		name: idn.Name, username: strings.ToLower(strings.TrimSpace(idn.Attributes["username"])),
+		status: internStatus(idn.Status), start: idn.StartDate, end: idn.EndDate, removed: !r.RemovedAt.IsZero(), hris: hris}
 }
 
-// person is a Person being built, with its sources.
+// internStatus returns the constant equal to st, so that a decoded
+// status does not keep a string of its own.
+func internStatus(st resync.LifecycleStatus) resync.LifecycleStatus {
+	for _, c := range []resync.LifecycleStatus{resync.StatusActive, resync.StatusSuspended, resync.StatusDeprovisioned, resync.StatusNotStarted} {
+		if st == c {
+			return c
+		}
+	}
+	return st
+}
+
+// identRef names one identity of a person.
+type identRef struct{ conn, key string }
+
+// person is one person of the index: the fields of Person the
+// correlation needs, and where their identities are in people.idents.
 type person struct {
-	Person
-	hris, idp []*source
+	ID, Name, Email, EmployeeID string
+	Status, LoginStatus         resync.LifecycleStatus
+	StartDate, EndDate          time.Time
+	// first is the index of the person's first identity in
+	// people.idents; nHRIS HRIS identities come first, then nIdP IdP
+	// ones, each sorted by connection ID and key.
+	first, nHRIS, nIdP int32
 }
 
 // people is the index of a tenant's people that correlation looks
-// accounts up in.
+// accounts up in. It is kept between correlations, for every account of
+// the tenant, so it is compact: the people are one slice, a key found in
+// one person (nearly every key) maps to a one-element slice of self
+// instead of a slice of its own, and the strings are those of the
+// identities, shared by the people and the maps.
 type people struct {
-	all     []*person
+	all     []person
+	self    []*person  // self[i] is &all[i]
+	idents  []identRef // the people's identities, a run per person
 	byRef   map[string]*person
 	byKey   map[string][]*person // identity Key and ExternalID
 	byEmp   map[string][]*person
@@ -69,102 +97,129 @@ type people struct {
 	byUser  map[string][]*person
 }
 
+// identities returns the identities of p, HRIS ones first.
+func (ps *people) identities(p *person) []identRef {
+	return ps.idents[p.first : p.first+p.nHRIS+p.nIdP]
+}
+
 // buildPeople joins identities sharing a normalized email or an employee
 // ID into people.
-func buildPeople(srcs []*source, aliases map[string]string) *people {
-	parent := make([]int, len(srcs))
+func buildPeople(srcs []source) *people {
+	parent := make([]int32, len(srcs))
 	for i := range parent {
-		parent[i] = i
+		parent[i] = int32(i)
 	}
-	var find func(int) int
-	find = func(i int) int {
+	find := func(i int32) int32 {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
 		}
 		return i
 	}
-	union := func(a, b int) {
+	union := func(a, b int32) {
 		ra, rb := find(a), find(b)
 		if ra != rb {
 			parent[rb] = ra
 		}
 	}
-	firstEmail := map[string]int{}
-	firstEmp := map[string]int{}
-	for i, s := range srcs {
-		if e := NormalizeEmail(s.id.Email, aliases); e != "" {
-			if j, ok := firstEmail[e]; ok {
-				union(j, i)
+	firstEmail := map[string]int32{}
+	firstEmp := map[string]int32{}
+	for i := range srcs {
+		s := &srcs[i]
+		if s.norm != "" {
+			if j, ok := firstEmail[s.norm]; ok {
+				union(j, int32(i))
 			} else {
-				firstEmail[e] = i
+				firstEmail[s.norm] = int32(i)
 			}
 		}
-		if emp := strings.TrimSpace(s.id.EmployeeID); emp != "" {
+		if emp := strings.TrimSpace(s.emp); emp != "" {
 			if j, ok := firstEmp[emp]; ok {
-				union(j, i)
+				union(j, int32(i))
 			} else {
-				firstEmp[emp] = i
+				firstEmp[emp] = int32(i)
 			}
 		}
 	}
-	groups := map[int]*person{}
-	var order []int
-	for i, s := range srcs {
-		r := find(i)
-		p := groups[r]
-		if p == nil {
-			p = &person{}
-			groups[r] = p
-			order = append(order, r)
+	firstEmail, firstEmp = nil, nil
+	// Number the people in the order of their first identity: of[i] is
+	// the person of source i.
+	of := make([]int32, len(srcs))
+	num := make([]int32, len(srcs)) // by root: the person's number + 1
+	var size []int32
+	for i := range srcs {
+		r := find(int32(i))
+		if num[r] == 0 {
+			size = append(size, 0)
+			num[r] = int32(len(size))
 		}
-		if s.hris {
-			p.hris = append(p.hris, s)
-		} else {
-			p.idp = append(p.idp, s)
-		}
+		of[i] = num[r] - 1
+		size[of[i]]++
+	}
+	parent, num = nil, nil
+	start := make([]int32, len(size)+1)
+	for n, k := range size {
+		start[n+1] = start[n] + k
+	}
+	order := make([]int32, len(srcs))
+	fill := slices.Clone(start[:len(size)])
+	for i := range srcs {
+		order[fill[of[i]]] = int32(i)
+		fill[of[i]]++
 	}
 	ps := &people{
-		byRef: map[string]*person{}, byKey: map[string][]*person{}, byEmp: map[string][]*person{},
+		all: make([]person, len(size)), self: make([]*person, len(size)), idents: make([]identRef, len(srcs)),
+		byRef: make(map[string]*person, len(srcs)), byKey: map[string][]*person{}, byEmp: map[string][]*person{},
 		byEmail: map[string][]*person{}, byUser: map[string][]*person{},
 	}
-	for _, r := range order {
-		p := groups[r]
-		p.settle()
-		ps.all = append(ps.all, p)
-		for _, s := range append(slices.Clone(p.hris), p.idp...) {
-			ps.byRef[IdentityRef(s.conn, s.id.Key)] = p
-			add(ps.byKey, s.id.Key, p)
-			add(ps.byKey, s.id.ExternalID, p)
-			add(ps.byEmp, strings.TrimSpace(s.id.EmployeeID), p)
-			if e := NormalizeEmail(s.id.Email, aliases); e != "" {
-				add(ps.byEmail, e, p)
-				add(ps.byUser, e[:strings.LastIndexByte(e, '@')], p)
+	for n := range ps.all {
+		ps.self[n] = &ps.all[n]
+	}
+	for n := range ps.all {
+		p := ps.self[n]
+		mine := order[start[n]:start[n+1]]
+		p.settle(srcs, mine, start[n])
+		for j, i := range mine {
+			s := &srcs[i]
+			ps.idents[int(start[n])+j] = identRef{s.conn, s.key}
+			ps.byRef[s.ref] = p
+			ps.add(ps.byKey, s.key, n)
+			ps.add(ps.byKey, s.ext, n)
+			ps.add(ps.byEmp, strings.TrimSpace(s.emp), n)
+			if s.norm != "" {
+				ps.add(ps.byEmail, s.norm, n)
+				ps.add(ps.byUser, s.norm[:strings.LastIndexByte(s.norm, '@')], n)
 			}
-			add(ps.byUser, strings.ToLower(strings.TrimSpace(s.username)), p)
+			ps.add(ps.byUser, s.username, n)
 		}
 	}
 	return ps
 }
 
-// add appends p to m[k] once, for a non-empty k.
-func add(m map[string][]*person, k string, p *person) {
+// add adds person n to m[k] once, for a non-empty k.
+func (ps *people) add(m map[string][]*person, k string, n int) {
 	if k == "" {
 		return
 	}
-	if l := m[k]; len(l) > 0 && l[len(l)-1] == p || slices.Contains(l, p) {
-		return
+	p := ps.self[n]
+	l, ok := m[k]
+	switch {
+	case !ok:
+		m[k] = ps.self[n : n+1 : n+1]
+	case l[len(l)-1] == p || slices.Contains(l, p):
+	default:
+		// A one-element slice of self has no room: append copies it.
+		m[k] = append(l, p)
 	}
-	m[k] = append(m[k], p)
 }
 
-// status is the status of an identity: a removed one counts as
+// state is the status of an identity: a removed one counts as
 // deprovisioned.
-func (s *source) status() resync.LifecycleStatus {
+func (s *source) state() resync.LifecycleStatus {
 	if s.removed {
 		return resync.StatusDeprovisioned
 	}
-	return s.id.Status
+	return s.status
 }
 
 func statusRank(st resync.LifecycleStatus) int {
@@ -179,55 +234,75 @@ func statusRank(st resync.LifecycleStatus) int {
 	return 3
 }
 
-// settle sets the person's ID and fields from their sources, by the
-// precedence Person documents.
-func (p *person) settle() {
+// settle sets the person's ID and fields from their sources (mine,
+// indexes into srcs; first is where their identities start in
+// people.idents), by the precedence Person documents, and sorts mine:
+// HRIS identities first, each by connection ID and key.
+func (p *person) settle(srcs []source, mine []int32, first int32) {
 	bySource := func(a, b *source) int {
-		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.id.Key, b.id.Key))
+		return cmp.Or(cmp.Compare(a.conn, b.conn), cmp.Compare(a.key, b.key))
 	}
-	slices.SortFunc(p.hris, bySource)
-	slices.SortFunc(p.idp, bySource)
-	first := append(slices.Clone(p.hris), p.idp...)
-	p.ID = IdentityRef(first[0].conn, first[0].id.Key)
-	for _, s := range first {
+	slices.SortFunc(mine, func(i, j int32) int {
+		a, b := &srcs[i], &srcs[j]
+		if a.hris != b.hris {
+			if a.hris {
+				return -1
+			}
+			return 1
+		}
+		return bySource(a, b)
+	})
+	p.first = first
+	for _, i := range mine {
+		if srcs[i].hris {
+			p.nHRIS++
+		} else {
+			p.nIdP++
+		}
+	}
+	hris, idp := mine[:p.nHRIS], mine[p.nHRIS:]
+	p.ID = srcs[mine[0]].ref
+	for _, i := range mine {
+		s := &srcs[i]
 		if p.EmployeeID == "" {
-			p.EmployeeID = s.id.EmployeeID
+			p.EmployeeID = s.emp
 		}
 		if p.Name == "" {
-			p.Name = s.id.Name
+			p.Name = s.name
 		}
 		if p.Email == "" {
-			p.Email = s.id.Email
+			p.Email = s.email
 		}
 	}
-	if len(p.idp) > 0 {
-		best := p.idp[0].status()
-		for _, s := range p.idp[1:] {
-			if st := s.status(); statusRank(st) < statusRank(best) {
+	if len(idp) > 0 {
+		best := srcs[idp[0]].state()
+		for _, i := range idp[1:] {
+			if st := srcs[i].state(); statusRank(st) < statusRank(best) {
 				best = st
 			}
 		}
 		p.LoginStatus = best
 		p.Status = best
 	}
-	if len(p.hris) > 0 {
-		cur := slices.MinFunc(p.hris, func(a, b *source) int {
-			return cmp.Or(cmp.Compare(statusRank(a.status()), statusRank(b.status())),
-				b.id.StartDate.Compare(a.id.StartDate), bySource(a, b))
-		})
-		p.Status, p.StartDate, p.EndDate = cur.status(), cur.id.StartDate, cur.id.EndDate
-		if cur.id.Name != "" {
-			p.Name = cur.id.Name
+	if len(hris) > 0 {
+		cur := &srcs[slices.MinFunc(hris, func(i, j int32) int {
+			a, b := &srcs[i], &srcs[j]
+			return cmp.Or(cmp.Compare(statusRank(a.state()), statusRank(b.state())),
+				b.start.Compare(a.start), bySource(a, b))
+		})]
+		p.Status, p.StartDate, p.EndDate = cur.state(), cur.start, cur.end
+		if cur.name != "" {
+			p.Name = cur.name
 		}
-		if cur.id.Email != "" {
-			p.Email = cur.id.Email
+		if cur.email != "" {
+			p.Email = cur.email
 		}
 	}
 }
 
 // offboarded says whether the person is offboarded at now, and why.
 func (p *person) offboarded(now time.Time) (bool, string) {
-	if len(p.hris) > 0 {
+	if p.nHRIS > 0 {
 		if p.Status == resync.StatusDeprovisioned {
 			return true, "terminated at the HRIS"
 		}
@@ -236,7 +311,7 @@ func (p *person) offboarded(now time.Time) (bool, string) {
 			return true, "past the end date " + p.EndDate.Format(time.DateOnly)
 		}
 	}
-	if len(p.idp) > 0 && p.LoginStatus == resync.StatusDeprovisioned {
+	if p.nIdP > 0 && p.LoginStatus == resync.StatusDeprovisioned {
 		return true, "deprovisioned at the identity provider"
 	}
 	return false, ""
@@ -244,7 +319,8 @@ func (p *person) offboarded(now time.Time) (bool, string) {
 
 // view returns the Person as of now, without Identities.
 func (p *person) view(now time.Time) Person {
-	v := p.Person
+	v := Person{ID: p.ID, Name: p.Name, Email: p.Email, EmployeeID: p.EmployeeID, Status: p.Status,
+		StartDate: p.StartDate, EndDate: p.EndDate, LoginStatus: p.LoginStatus}
 	v.Offboarded, v.OffboardedWhy = p.offboarded(now)
 	return v
 }
