@@ -1,9 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,8 +26,9 @@ func fromNanos(n *int64) time.Time {
 }
 
 // WriteLinks implements storage.LinkStore in one transaction: links as
-// arrays, or staged through COPY when there are many; deletions as
-// arrays; opened findings one by one (for their Seqs); closes and
+// arrays, or by COPY when there are many (straight into the table when
+// none of their accounts has a link yet, as in a first correlation, else
+// staged and merged); deletions, opened findings, closes and
 // confirmations as arrays.
 func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
 	if err := checkText("tenant", w.Tenant); err != nil {
@@ -32,7 +36,6 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 	}
 	var opened []linking.Finding
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		opened = make([]linking.Finding, 0, len(w.Open))
 		if len(w.Put) >= s.copyMin {
 			if err := s.copyLinks(ctx, tx, w); err != nil {
 				return fmt.Errorf("putting links: %w", err)
@@ -72,26 +75,9 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 				return fmt.Errorf("deleting links: %w", err)
 			}
 		}
-		if len(w.Open) > 0 {
-			var b pgx.Batch
-			for _, f := range w.Open {
-				b.Queue(s.sql(`INSERT INTO {schema}.findings (tenant, kind, connection_id, account_key, person_id, detail,
-					opened_at, opened_run, confirmed_at, confirmed_run) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`),
-					w.Tenant, string(f.Kind), f.ConnectionID, f.AccountKey, f.PersonID, f.Detail,
-					f.OpenedAt.UnixNano(), f.OpenedRun, f.ConfirmedAt.UnixNano(), f.ConfirmedRun)
-			}
-			br := tx.SendBatch(ctx, &b)
-			for _, f := range w.Open {
-				f.Tenant, f.ClosedAt, f.ClosedRun = w.Tenant, time.Time{}, ""
-				if err := br.QueryRow().Scan(&f.Seq); err != nil {
-					_ = br.Close()
-					return fmt.Errorf("opening findings: %w", err)
-				}
-				opened = append(opened, f)
-			}
-			if err := br.Close(); err != nil {
-				return fmt.Errorf("opening findings: %w", err)
-			}
+		var err error
+		if opened, err = s.openFindings(ctx, tx, w); err != nil {
+			return fmt.Errorf("opening findings: %w", err)
 		}
 		if len(w.Close) > 0 {
 			if _, err := tx.Exec(ctx, s.sql(`UPDATE {schema}.findings SET closed_at = $2, closed_run = $3
@@ -113,26 +99,131 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 	return opened, nil
 }
 
-// copyLinks puts w.Put through a temporary table filled by COPY: from as
-// many links as Apply stages changes this way (a 50,000-link connection
-// is written in two thirds of the time of arrays).
+// openFindings inserts w.Open with one statement and returns them with
+// their Seqs, in w.Open's order. The statement inserts in that order, so
+// the Seqs increase along it; each returned row is matched to its finding
+// by kind and account all the same, the earliest Seq to the earliest
+// finding where w.Open repeats one.
+func (s *Store) openFindings(ctx context.Context, tx pgx.Tx, w linking.Write) ([]linking.Finding, error) {
+	n := len(w.Open)
+	if n == 0 {
+		return nil, nil
+	}
+	kind, conn, key, person, detail := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	orun, crun := make([]string, n), make([]string, n)
+	oat, cat := make([]int64, n), make([]int64, n)
+	type fkey struct{ kind, conn, key string }
+	where := make(map[fkey][]int, n)
+	for i, f := range w.Open {
+		kind[i], conn[i], key[i], person[i], detail[i] = string(f.Kind), f.ConnectionID, f.AccountKey, f.PersonID, f.Detail
+		oat[i], orun[i], cat[i], crun[i] = f.OpenedAt.UnixNano(), f.OpenedRun, f.ConfirmedAt.UnixNano(), f.ConfirmedRun
+		k := fkey{kind[i], conn[i], key[i]}
+		where[k] = append(where[k], i)
+	}
+	rows, err := tx.Query(ctx, s.sql(`INSERT INTO {schema}.findings (tenant, kind, connection_id, account_key, person_id, detail,
+		opened_at, opened_run, confirmed_at, confirmed_run)
+		SELECT $1, k, c, a, p, d, oa, orun, ca, crun
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::text[])
+			WITH ORDINALITY AS t(k, c, a, p, d, oa, orun, ca, crun, ord)
+		ORDER BY ord
+		RETURNING seq, kind, connection_id, account_key`), w.Tenant, kind, conn, key, person, detail, oat, orun, cat, crun)
+	if err != nil {
+		return nil, err
+	}
+	type ret struct {
+		seq int64
+		k   fkey
+	}
+	var got []ret
+	for rows.Next() {
+		var r ret
+		if err := rows.Scan(&r.seq, &r.k.kind, &r.k.conn, &r.k.key); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(got) != n {
+		return nil, fmt.Errorf("inserted %d findings of %d", len(got), n)
+	}
+	slices.SortFunc(got, func(a, b ret) int { return cmp.Compare(a.seq, b.seq) })
+	opened := slices.Clone(w.Open)
+	for _, r := range got {
+		is := where[r.k]
+		if len(is) == 0 {
+			return nil, fmt.Errorf("an inserted finding (%s %q %q) matches none opened", r.k.kind, r.k.conn, r.k.key)
+		}
+		f := &opened[is[0]]
+		where[r.k] = is[1:]
+		f.Seq, f.Tenant, f.ClosedAt, f.ClosedRun = r.seq, w.Tenant, time.Time{}, ""
+	}
+	return opened, nil
+}
+
+// linkColumns are account_links' columns, as linkRows gives them.
+var linkColumns = []string{"tenant", "connection_id", "account_key", "situation", "person_id", "rule", "candidates", "active", "updated_at", "run_id"}
+
+// linkRows streams links to COPY, one row at a time.
+type linkRows struct {
+	tenant string
+	links  []linking.Link
+	i      int
+	vals   []any
+}
+
+func (r *linkRows) Next() bool { r.i++; return r.i < len(r.links) }
+
+func (r *linkRows) Values() ([]any, error) {
+	k := &r.links[r.i]
+	var cands []string
+	if len(k.Candidates) > 0 {
+		cands = k.Candidates
+	}
+	r.vals = append(r.vals[:0], r.tenant, k.ConnectionID, k.AccountKey, string(k.Situation), k.PersonID, string(k.Rule),
+		cands, k.Active, k.UpdatedAt.UnixNano(), k.RunID)
+	return r.vals, nil
+}
+
+func (r *linkRows) Err() error { return nil }
+
+// copyLinks puts w.Put by COPY. When none of their accounts has a link
+// yet (a first correlation, or new accounts), the rows go straight into
+// account_links; otherwise, or when another correlation adds one of them
+// first, they are staged in a temporary table and merged (a 50,000-link
+// connection is written in two thirds of the time of arrays).
 func (s *Store) copyLinks(ctx context.Context, tx pgx.Tx, w linking.Write) error {
+	conn, key := make([]string, len(w.Put)), make([]string, len(w.Put))
+	for i, k := range w.Put {
+		conn[i], key[i] = k.ConnectionID, k.AccountKey
+	}
+	var linked bool
+	if err := tx.QueryRow(ctx, s.sql(`SELECT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS t(c, k)
+		JOIN {schema}.account_links l ON l.tenant = $1 AND l.connection_id = t.c AND l.account_key = t.k)`),
+		w.Tenant, conn, key).Scan(&linked); err != nil {
+		return err
+	}
+	if !linked {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = sp.CopyFrom(ctx, pgx.Identifier{s.rawName, "account_links"}, linkColumns, &linkRows{tenant: w.Tenant, links: w.Put, i: -1})
+		if err == nil {
+			return sp.Commit(ctx)
+		}
+		if rerr := sp.Rollback(ctx); rerr != nil || !isUniqueViolation(err) {
+			return errors.Join(err, rerr)
+		}
+	}
 	if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE resync_links_stage (
-		connection_id text, account_key text, situation text, person_id text, rule text,
+		tenant text, connection_id text, account_key text, situation text, person_id text, rule text,
 		candidates text[], active boolean, updated_at bigint, run_id text) ON COMMIT DROP`); err != nil {
 		return err
 	}
-	rows := make([][]any, len(w.Put))
-	for i, k := range w.Put {
-		var cands []string
-		if len(k.Candidates) > 0 {
-			cands = k.Candidates
-		}
-		rows[i] = []any{k.ConnectionID, k.AccountKey, string(k.Situation), k.PersonID, string(k.Rule), cands, k.Active, k.UpdatedAt.UnixNano(), k.RunID}
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"resync_links_stage"},
-		[]string{"connection_id", "account_key", "situation", "person_id", "rule", "candidates", "active", "updated_at", "run_id"},
-		pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"resync_links_stage"}, linkColumns, &linkRows{tenant: w.Tenant, links: w.Put, i: -1}); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.account_links
