@@ -121,6 +121,9 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "a", AccountKey: "9"}, Limit: 2}, []string{"b/10", "b/2"}},
 		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "a"}}, []string{"b/10", "b/2", "b/a odd 'key\" ü"}},
 		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "a", AccountKey: "zz"}, Limit: 1}, []string{"b/10"}},
+		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "b", AccountKey: "10"}}, []string{"b/2", "b/a odd 'key\" ü"}},
+		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "b"}}, []string{}},
+		{linking.LinkQuery{ConnectionID: "a", After: linking.AccountRef{ConnectionID: "b", AccountKey: "1"}}, []string{}},
 	} {
 		c.q.Tenant = t
 		got, err := ls.Links(e.ctx, c.q)

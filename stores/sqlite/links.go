@@ -14,42 +14,58 @@ import (
 
 var _ storage.LinkStore = (*Store)(nil)
 
-// WriteLinks implements storage.LinkStore in one immediate transaction.
+// Multi-row statements of WriteLinks, run by a batcher like Apply's.
+var (
+	linkPutStmt = &stmtKind{"link put", `INSERT INTO account_links
+		(tenant, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id) VALUES `,
+		`(?1,?,?,?,?,?,?,?,?,?)`,
+		` ON CONFLICT (tenant, connection_id, account_key) DO UPDATE SET situation = excluded.situation,
+		person_id = excluded.person_id, rule = excluded.rule, candidates = excluded.candidates, active = excluded.active,
+		updated_at = excluded.updated_at, run_id = excluded.run_id`, 1, 9}
+	linkDeleteStmt = &stmtKind{"link delete", `DELETE FROM account_links WHERE tenant = ?1 AND (connection_id, account_key) IN (VALUES `,
+		`(?,?)`, `)`, 1, 2}
+	findingCloseStmt = &stmtKind{"finding close", `UPDATE findings SET closed_at = ?2, closed_run = ?3
+		WHERE tenant = ?1 AND closed_at IS NULL AND seq IN (`, `?`, `)`, 3, 1}
+	findingConfirmStmt = &stmtKind{"finding confirm", `UPDATE findings SET confirmed_at = ?2, confirmed_run = ?3
+		WHERE tenant = ?1 AND closed_at IS NULL AND seq IN (`, `?`, `)`, 3, 1}
+)
+
+// WriteLinks implements storage.LinkStore in one immediate transaction:
+// links put and deleted, and findings closed and confirmed, by multi-row
+// statements; findings opened one by one, for their Seqs.
 func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
 	opened := make([]linking.Finding, 0, len(w.Open))
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		opened = opened[:0]
 		fail := func(err error) error { return fmt.Errorf("sqlite: writing links: %w", err) }
 		if len(w.Put) > 0 {
-			st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO account_links
-				(tenant, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-			if err != nil {
-				return fail(err)
-			}
-			defer st.Close()
+			b := newBatcher(ctx, tx, linkPutStmt, []any{w.Tenant})
+			defer b.close()
 			for _, k := range w.Put {
 				var cands any
 				if len(k.Candidates) > 0 {
-					b, _ := json.Marshal(k.Candidates)
-					cands = string(b)
+					j, _ := json.Marshal(k.Candidates)
+					cands = string(j)
 				}
-				if _, err := st.ExecContext(ctx, w.Tenant, k.ConnectionID, k.AccountKey, string(k.Situation), k.PersonID,
+				if err := b.add(k.ConnectionID, k.AccountKey, string(k.Situation), k.PersonID,
 					string(k.Rule), cands, k.Active, k.UpdatedAt.UnixNano(), k.RunID); err != nil {
 					return fail(err)
 				}
 			}
-		}
-		if len(w.Delete) > 0 {
-			st, err := tx.PrepareContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND connection_id = ? AND account_key = ?`)
-			if err != nil {
+			if err := b.flush(); err != nil {
 				return fail(err)
 			}
-			defer st.Close()
+		}
+		if len(w.Delete) > 0 {
+			b := newBatcher(ctx, tx, linkDeleteStmt, []any{w.Tenant})
+			defer b.close()
 			for _, a := range w.Delete {
-				if _, err := st.ExecContext(ctx, w.Tenant, a.ConnectionID, a.AccountKey); err != nil {
+				if err := b.add(a.ConnectionID, a.AccountKey); err != nil {
 					return fail(err)
 				}
+			}
+			if err := b.flush(); err != nil {
+				return fail(err)
 			}
 		}
 		if len(w.Open) > 0 {
@@ -70,20 +86,20 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 		}
 		for _, u := range []struct {
 			seqs []int64
-			set  string
-		}{{w.Close, "closed_at = ?, closed_run = ?"}, {w.Confirm, "confirmed_at = ?, confirmed_run = ?"}} {
+			kind *stmtKind
+		}{{w.Close, findingCloseStmt}, {w.Confirm, findingConfirmStmt}} {
 			if len(u.seqs) == 0 {
 				continue
 			}
-			st, err := tx.PrepareContext(ctx, `UPDATE findings SET `+u.set+` WHERE tenant = ? AND seq = ? AND closed_at IS NULL`)
-			if err != nil {
-				return fail(err)
-			}
-			defer st.Close()
+			b := newBatcher(ctx, tx, u.kind, []any{w.Tenant, w.At.UnixNano(), w.RunID})
+			defer b.close()
 			for _, seq := range u.seqs {
-				if _, err := st.ExecContext(ctx, w.At.UnixNano(), w.RunID, w.Tenant, seq); err != nil {
+				if err := b.add(seq); err != nil {
 					return fail(err)
 				}
+			}
+			if err := b.flush(); err != nil {
+				return fail(err)
 			}
 		}
 		return nil
@@ -96,35 +112,10 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 
 // Links implements storage.LinkStore.
 func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
-	var b strings.Builder
-	b.WriteString(`SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
-		FROM account_links WHERE tenant = ?`)
-	args := []any{q.Tenant}
-	filter := func(cond string, a ...any) {
-		b.WriteString(" AND " + cond)
-		args = append(args, a...)
-	}
-	if q.ConnectionID != "" {
-		filter("connection_id = ?", q.ConnectionID)
-	}
-	if q.Situation != "" {
-		filter("situation = ?", string(q.Situation))
-	}
-	if q.PersonID != "" {
-		filter("person_id = ?", q.PersonID)
-	}
-	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
-		filter("connection_id > ?", q.After.ConnectionID)
-	} else if q.After != (linking.AccountRef{}) {
-		filter("(connection_id > ? OR (connection_id = ? AND account_key > ?))", q.After.ConnectionID, q.After.ConnectionID, q.After.AccountKey)
-	}
-	b.WriteString(" ORDER BY connection_id, account_key")
-	if q.Limit > 0 {
-		fmt.Fprintf(&b, " LIMIT %d", q.Limit)
-	}
+	query, args := linksSQL(q)
 	var out []linking.Link
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, b.String(), args...)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("sqlite: listing links: %w", err)
 		}
@@ -279,4 +270,45 @@ func (s *Store) LinkDecisions(ctx context.Context, q linking.DecisionQuery) ([]l
 		return rows.Err()
 	})
 	return out, err
+}
+
+// linksSQL returns the query of Links.
+func linksSQL(q linking.LinkQuery) (string, []any) {
+	var b strings.Builder
+	b.WriteString(`SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
+		FROM account_links WHERE tenant = ?`)
+	args := []any{q.Tenant}
+	filter := func(cond string, a ...any) {
+		b.WriteString(" AND " + cond)
+		args = append(args, a...)
+	}
+	if q.ConnectionID != "" {
+		filter("connection_id = ?", q.ConnectionID)
+	}
+	if q.Situation != "" {
+		filter("situation = ?", string(q.Situation))
+	}
+	if q.PersonID != "" {
+		filter("person_id = ?", q.PersonID)
+	}
+	// Each position is a range of the primary key, so that a listing a
+	// page at a time reads each link once: SQLite bounds the key by
+	// neither an OR nor a row value beside connection_id = ?.
+	switch a := q.After; {
+	case a == linking.AccountRef{}:
+	case q.ConnectionID != "" && a.ConnectionID < q.ConnectionID:
+	case q.ConnectionID != "" && (a.ConnectionID > q.ConnectionID || a.AccountKey == ""):
+		filter("false")
+	case q.ConnectionID != "":
+		filter("account_key > ?", a.AccountKey)
+	case a.AccountKey == "":
+		filter("connection_id > ?", a.ConnectionID)
+	default:
+		filter("(connection_id, account_key) > (?, ?)", a.ConnectionID, a.AccountKey)
+	}
+	b.WriteString(" ORDER BY connection_id, account_key")
+	if q.Limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", q.Limit)
+	}
+	return b.String(), args
 }
