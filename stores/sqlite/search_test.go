@@ -43,6 +43,10 @@ func TestSearchUsesIndexes(t *testing.T) {
 		{resync.RecordQuery{Status: resync.StatusActive}, after, "PRIMARY KEY"},
 		{resync.RecordQuery{ConnectionID: "conn-2", Kind: resync.KindIdentity}, resync.StoredRecord{}, "PRIMARY KEY"},
 		{resync.RecordQuery{}, after, "PRIMARY KEY"},
+		// A page of a connection's records of a kind starts at its
+		// position, not at the connection's first record.
+		{resync.RecordQuery{ConnectionID: "conn-1", Kind: resync.KindIdentity}, after, "PRIMARY KEY (tenant=? AND connection_id=? AND kind=? AND key>?)"},
+		{resync.RecordQuery{ConnectionID: "conn-1"}, after, "PRIMARY KEY (tenant=? AND connection_id=? AND (kind,key)>(?,?))"},
 	} {
 		q := c.q
 		q.Tenant, q.Limit = "acme", 100

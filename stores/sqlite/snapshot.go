@@ -436,9 +436,28 @@ func searchSQL(q resync.RecordQuery, after resync.StoredRecord) (string, []any) 
 	if !q.IncludeRemoved {
 		b.WriteString(" AND removed_at IS NULL")
 	}
-	if after.ConnectionID != "" {
+	// The position is a range of the primary key: beside equalities on
+	// its leading columns SQLite bounds it by a plain comparison of the
+	// next one, but by neither a row value nor an OR (it would read the
+	// connection from its first record on every page).
+	ac, ak := after.ConnectionID, int64(storage.KindCode(after.Kind))
+	code := int64(storage.KindCode(q.Kind))
+	switch {
+	case ac == "":
+	case q.ConnectionID != "" && ac < q.ConnectionID:
+	case q.ConnectionID != "" && ac > q.ConnectionID:
+		b.WriteString(" AND false")
+	case q.ConnectionID != "" && code != 0 && ak < code:
+	case q.ConnectionID != "" && code != 0 && ak > code:
+		b.WriteString(" AND false")
+	case q.ConnectionID != "" && code != 0:
+		filter("key > ?", after.Key)
+	case q.ConnectionID != "":
+		b.WriteString(" AND (kind, key) > (?, ?)")
+		args = append(args, ak, after.Key)
+	default:
 		b.WriteString(" AND (connection_id, kind, key) > (?, ?, ?)")
-		args = append(args, after.ConnectionID, int64(storage.KindCode(after.Kind)), after.Key)
+		args = append(args, ac, ak, after.Key)
 	}
 	b.WriteString(" ORDER BY connection_id, kind, key LIMIT ?")
 	args = append(args, q.Limit)
