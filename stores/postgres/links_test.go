@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -99,4 +100,48 @@ func closeEngine(t testing.TB, e *resync.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, e.Close(ctx))
+}
+
+// A large Put of accounts without links goes straight into account_links
+// by COPY. When another correlation adds one of those links first (here,
+// a transaction that commits while the COPY waits on its row), the COPY
+// is undone and the links are merged instead: the write succeeds and its
+// links replace the other's.
+func TestWriteLinksCopyMeetsConcurrentLink(t *testing.T) {
+	ctx := context.Background()
+	s, dbURL := openStore(t, postgres.Config{})
+	s.SetCopyMin(1)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	mk := func(key, person, run string) linking.Link {
+		return linking.Link{Tenant: "acme", ConnectionID: "aws", AccountKey: key, Situation: linking.Linked, PersonID: person,
+			Rule: linking.RuleEmail, Active: true, UpdatedAt: at, RunID: run}
+	}
+	other, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer func() { _ = other.Close(ctx) }()
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO resync.account_links (tenant, connection_id, account_key, situation, person_id, rule,
+		active, updated_at, run_id) VALUES ('acme', 'aws', 'k2', 'unlinked', '', '', true, 1, 'other')`)
+	require.NoError(t, err)
+
+	put := []linking.Link{mk("k1", "okta:1", "mine"), mk("k2", "okta:2", "mine"), mk("k3", "okta:3", "mine")}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.WriteLinks(ctx, linking.Write{Tenant: "acme", RunID: "mine", At: at, Put: put})
+		done <- err
+	}()
+	// The COPY waits for the other transaction's k2.
+	require.Eventually(t, func() bool {
+		var n int
+		err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return err == nil && n > 0
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-done)
+
+	got, err := s.Links(ctx, linking.LinkQuery{Tenant: "acme"})
+	require.NoError(t, err)
+	assert.Equal(t, put, got)
 }
