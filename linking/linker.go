@@ -494,7 +494,7 @@ type findingKey struct {
 // writeChunk bounds the links and findings one WriteLinks stores, so
 // that correlating a connection holds no more than that many in memory
 // whatever its size.
-const writeChunk = 10000
+var writeChunk = 10000
 
 // linkSig is what sameLink compares of a stored link, compactly: the
 // links of a whole connection are held while it is correlated.

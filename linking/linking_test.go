@@ -714,3 +714,61 @@ func TestCompletionNoticeCountsNewGaps(t *testing.T) {
 	defer n.mu.Unlock()
 	assert.Equal(t, map[string]int{run.ID(): 2}, n.gaps)
 }
+
+// A connection's changes are written a bounded number at a time: with
+// one link or finding per write, two resyncs (the first opening findings,
+// the second removing, changing and confirming accounts) leave the same
+// links and findings, and report the same findings, as with one write
+// per connection.
+func TestCorrelationWritesInChunks(t *testing.T) {
+	scene := func(chunk int) ([]linking.Link, []linking.Finding, []linking.Finding) {
+		defer linking.SetWriteChunk(chunk)()
+		e := newEnv(t, nil, linking.Config{},
+			resync.Connection{ID: "okta", Type: resync.IdP, Provider: "okta"},
+			resync.Connection{ID: "aws", Type: resync.Infrastructure, Provider: "aws"})
+		var people []resync.Record
+		for i := range 6 {
+			st := resync.StatusActive
+			if i%3 == 0 {
+				st = resync.StatusDeprovisioned
+			}
+			people = append(people, &resync.Identity{Key: fmt.Sprintf("00u%d", i), Email: fmt.Sprintf("p%d@acme.example", i), Status: st})
+		}
+		e.set("okta", people...)
+		accounts := func(n int, mfa resync.MFAState) []resync.Record {
+			var out []resync.Record
+			for i := range n {
+				out = append(out, &resync.Account{Key: fmt.Sprintf("a%d", i), OwnerEmail: fmt.Sprintf("p%d@acme.example", i),
+					Status: resync.StatusActive, MFA: mfa})
+			}
+			return out
+		}
+		e.set("aws", accounts(9, resync.MFADisabled)...) // three orphans, two gaps, nine without MFA
+		run1 := e.sync()
+		e.set("aws", accounts(5, resync.MFAEnabled)...) // four removed, MFA turned on
+		run2 := e.sync()
+		// Run IDs are random: name them by their order.
+		name := strings.NewReplacer(run1, "run1", run2, "run2").Replace
+		links, _, err := e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{Limit: 1000})
+		require.NoError(t, err)
+		for i := range links {
+			links[i].RunID = name(links[i].RunID)
+		}
+		fs, err := e.lk.Findings(e.ctx, tenant, admin, linking.FindingQuery{Limit: 1000})
+		require.NoError(t, err)
+		for _, l := range [][]linking.Finding{fs, e.seen} {
+			for i := range l {
+				l[i].OpenedRun, l[i].ConfirmedRun, l[i].ClosedRun = name(l[i].OpenedRun), name(l[i].ConfirmedRun), name(l[i].ClosedRun)
+			}
+		}
+		return links, fs, e.seen
+	}
+	links, fs, seen := scene(1)
+	wantLinks, wantFs, wantSeen := scene(10000)
+	require.Len(t, wantLinks, 5)
+	require.Len(t, wantFs, 14)
+	require.Len(t, wantSeen, 14+12) // each opened, then all closed but the two gaps
+	assert.Equal(t, wantLinks, links)
+	assert.Equal(t, wantFs, fs)
+	assert.ElementsMatch(t, wantSeen, seen)
+}
