@@ -545,7 +545,7 @@ func (p *pass) sig(k Link) linkSig {
 // It holds the connection's stored links (as signatures) and open
 // findings, and writes what changed writeChunk links or findings at a
 // time, each write atomic: a correlation that fails part way has stored
-// some of what it found, and the next one finds the rest.
+// some of what it found, and one of the whole tenant finds the rest.
 func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
 	l := p.l
 	const page = 5000
