@@ -54,6 +54,20 @@
 // its stored record (what Engine.GetRun and the run handle show) is
 // rewritten with the results so far at most once a second.
 //
+// # Notifications and AfterRun
+//
+// Runs on River notify as in process, through the PostgreSQL store's
+// outbox, when the engines have a Notifier: the "started" notifications
+// are stored with the run by the process that submits it, and the
+// "completed" ones with the run's end by the worker whose job completes
+// it (or the process that cancels it). Any engine on the store delivers
+// them, each once. That worker's engine calls Config.AfterRun (a
+// linking.Linker's, say) with the ended run before its final state is
+// stored and notified, once per run, so that what the run applied is
+// linked without host code; only when storing the end fails after it (the
+// worker died in between) is it called again, by the job's retry. A
+// canceled run is ended the same way, by the process that cancels it.
+//
 // Cancel (Engine.Cancel from any process, or Run.Cancel) marks the run
 // canceled and cancels with River's job cancel the jobs no other live run
 // waits for; a read under way stops between pages and applies nothing.

@@ -274,14 +274,17 @@ func (x *Executor) AddWorker(workers *river.Workers) error {
 func (x *Executor) Client() *river.Client[pgx.Tx] { return x.client }
 
 // Submit implements resync.Executor: in one transaction it stores run and
-// inserts (or joins) one read job per connection.
-func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
+// its notifications and inserts (or joins) one read job per connection.
+func (x *Executor) Submit(ctx context.Context, run resync.RunInfo, notes []resync.Notification) error {
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := x.cfg.Store.CreateRunTx(ctx, tx, run); err != nil {
+		return err
+	}
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	ids := make([]string, 0, len(run.Connections))
@@ -374,7 +377,7 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", ri.FinishedAt
 		}
 	}
-	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+	if err := x.end(ctx, tx, &ri); err != nil {
 		return err
 	}
 	// The jobs of the run no other live run waits for.
@@ -399,6 +402,20 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: committing cancel of run %q: %w", runID, err)
 	}
 	return nil
+}
+
+// end stores the final record of a run in tx with its "completed"
+// notifications, having called Config.AfterRun through the engine's
+// EndRun (when Start gave the executor an engine).
+func (x *Executor) end(ctx context.Context, tx pgx.Tx, ri *resync.RunInfo) error {
+	var notes []resync.Notification
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, ri)
+	}
+	if err := x.cfg.Store.UpdateRunTx(ctx, tx, *ri); err != nil {
+		return err
+	}
+	return x.cfg.Store.EnqueueTx(ctx, tx, notes)
 }
 
 // runWithResults reads a run's record, locked until tx ends, with the

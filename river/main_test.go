@@ -99,6 +99,8 @@ type nodeOpts struct {
 	tracer      pgx.QueryTracer
 	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
 	maxAttempts int
+	notifier    resync.Notifier                                     // with the admins of t1 as Directory
+	afterRun    func(ctx context.Context, run resync.RunInfo) error // Config.AfterRun
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -144,7 +146,12 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	if o.wrapStore != nil {
 		st = o.wrapStore(n.store)
 	}
+	var dir resync.Directory
+	if o.notifier != nil {
+		dir = resynctest.Admins{"t1": {alice}}
+	}
 	n.e, err = resync.New(ctx, resync.Config{
+		Notifier: o.notifier, Directory: dir, AfterRun: o.afterRun,
 		Store: st, Executor: exec, Connections: n.src,
 		Connectors:  n.fakes.Factories("okta", "aws", "github"),
 		Authorizer:  resynctest.Admins{"t1": {alice}},

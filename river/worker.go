@@ -132,7 +132,10 @@ const progressEvery = time.Second
 // once: the counter row is locked) or its progress was last written more
 // than progressEvery ago; otherwise the result waits in resync_results.
 func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool) error {
-	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
+	// The connection's result alone, taken from a view of the run that
+	// record cannot end: a second connection stays pending in it.
+	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{
+		{ConnectionID: a.ConnectionID, Status: resync.ConnPending}, {Status: resync.ConnPending}}}
 	record(&one)
 	res, err := json.Marshal(one.Connections[0])
 	if err != nil {
@@ -187,5 +190,5 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 	if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
+	return x.end(ctx, tx, &ri)
 }
