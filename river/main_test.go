@@ -21,7 +21,7 @@ import (
 )
 
 // childEnv carries the database URL to the worker process of
-// TestWorkerKilledMidRead.
+// TestWorkerKilled.
 const childEnv = "RESYNC_RIVER_CHILD_URL"
 
 func TestMain(m *testing.M) {

@@ -72,8 +72,8 @@ func TestNotificationsAndAfterRunOnRiver(t *testing.T) {
 	require.NoError(t, err)
 	eventually(t, "the outbox delivered", func() bool {
 		var pending int
-		_ = nodes[0].store.Pool().QueryRow(context.Background(),
-			`SELECT count(*) FROM outbox WHERE state = 'pending'`).Scan(&pending)
+		require.NoError(t, nodes[0].store.Pool().QueryRow(context.Background(),
+			`SELECT count(*) FROM resync.outbox WHERE state = 'pending'`).Scan(&pending))
 		return pending == 0
 	})
 	got := notifier.Notifications()
@@ -91,6 +91,9 @@ func TestNotificationsAndAfterRunOnRiver(t *testing.T) {
 		require.Equal(t, 1, byKey[id+" run_completed email"], "run %s completed by email: %v", id, byKey)
 	}
 	require.Len(t, got, 9, "each notification delivered once")
+	var stored int
+	require.NoError(t, nodes[0].store.Pool().QueryRow(context.Background(), `SELECT count(*) FROM resync.outbox`).Scan(&stored))
+	require.Equal(t, 9, stored, "each notification stored once")
 }
 
 // A run canceled on River ends through the engine too: AfterRun is
