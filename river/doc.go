@@ -90,6 +90,10 @@
 // engine's Config.LeaseTTL). The time to recover is at most RescueAfter
 // plus 30 seconds plus LeaseTTL.
 //
+// A PostgreSQL restart fails the reads under way as a whole (nothing of
+// them is applied); River tries their jobs again once the server is back,
+// and the runs complete.
+//
 // The rescuer runs on whichever River client on the schema is elected
 // leader, and discards a stuck job of a kind that client does not know.
 // Every River client of the host on the same schema must therefore know
