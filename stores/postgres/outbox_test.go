@@ -266,23 +266,26 @@ func TestEnqueueTx(t *testing.T) {
 	// Rolled back: nothing.
 	tx, err := s.Pool().Begin(ctx)
 	require.NoError(t, err)
-	require.NoError(t, s.EnqueueTx(ctx, tx, []resync.Notification{note("n1")}))
+	enqueued := s.EnqueueTx(ctx, tx, []resync.Notification{note("n1")})
 	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, enqueued)
 	require.Zero(t, count())
 
 	// Committed, twice: once.
 	for range 2 {
 		tx, err := s.Pool().Begin(ctx)
 		require.NoError(t, err)
-		require.NoError(t, s.EnqueueTx(ctx, tx, []resync.Notification{note("n1"), note("n2")}))
+		enqueued := s.EnqueueTx(ctx, tx, []resync.Notification{note("n1"), note("n2")})
 		require.NoError(t, tx.Commit(ctx))
+		require.NoError(t, enqueued)
 	}
 	require.Equal(t, 2, count())
 
-	// A notification without an ID: an error, nothing of the batch stored.
+	// An ID PostgreSQL cannot hold: an error, nothing of the batch stored.
 	tx, err = s.Pool().Begin(ctx)
 	require.NoError(t, err)
-	err = s.EnqueueTx(ctx, tx, []resync.Notification{note("n3"), note("")})
+	defer func() { _ = tx.Rollback(ctx) }() // a failed check must not leave the pool busy
+	err = s.EnqueueTx(ctx, tx, []resync.Notification{note("n3"), note("n\x00")})
 	require.ErrorIs(t, err, resync.ErrInvalidRequest)
 	require.NoError(t, tx.Commit(ctx))
 	require.Equal(t, 2, count())
