@@ -65,7 +65,9 @@
 // linking.Linker's, say) with the ended run before its final state is
 // stored and notified, once per run, so that what the run applied is
 // linked without host code; only when storing the end fails after it (the
-// worker died in between) is it called again, by the job's retry. A
+// worker died in between) is it called again, by the job's retry. It
+// runs with no transaction of the worker open, so it may use the store's
+// pool however many workers end runs at once. A
 // canceled run is ended the same way, by the process that cancels it.
 //
 // Cancel (Engine.Cancel from any process, or Run.Cancel) marks the run

@@ -131,3 +131,45 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	}
 	require.Equal(t, map[resync.NotificationKind]int{resync.NotifyRunStarted: 1, resync.NotifyRunCompleted: 2}, kinds)
 }
+
+// AfterRun runs with no transaction of the worker ending the run open
+// (which would hold one of the store's pool's connections while AfterRun
+// needs another): workers ending runs at once cannot leave AfterRun
+// without a connection.
+func TestAfterRunHoldsNoTransaction(t *testing.T) {
+	db := freshDB(t)
+	var mu sync.Mutex
+	var seen []resync.RunStatus
+	var open []int
+	var self *node
+	self = newNode(t, db, nodeOpts{
+		workers: 2,
+		conns: func(n *node) {
+			n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+			n.conn("gh1", resync.VersionControl, "github", resynctest.Identities("g", 20), 10)
+		},
+		afterRun: func(ctx context.Context, run resync.RunInfo) error {
+			stored, err := self.store.GetRun(ctx, run.Tenant, run.ID)
+			if err != nil {
+				return err
+			}
+			// The executor's transactions, open and waiting.
+			var n int
+			if err := self.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'`).Scan(&n); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, stored.Status)
+			open = append(open, n)
+			return nil
+		},
+	})
+	info := wait(t, self.start())
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []resync.RunStatus{resync.RunRunning}, seen, "AfterRun read the run before its end was stored")
+	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran")
+}
