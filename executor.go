@@ -61,10 +61,11 @@ import (
 // process died mid-read; then it applies the returned record function to
 // the stored record of every run waiting for the read, in one transaction
 // with marking the read done, so that a result is recorded exactly once
-// and the last read of a run completes it exactly once. When record ends
-// the run, the executor calls EndRun with it in the same transaction,
-// before it stores the final record, and stores the notifications EndRun
-// returns in the outbox with it.
+// and the last read of a run completes it exactly once. A run that record
+// ends is handed to EndRun before its final record is stored, and the
+// notifications EndRun returns are stored in the outbox with that record;
+// call EndRun with no transaction of your own open, since AfterRun may use
+// the Store.
 //
 // Cancel marks the run canceled (its unfinished connections canceled)
 // and cancels its reads that no other live run waits for; a read under
@@ -240,12 +241,13 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 }
 
 // EndRun ends a run of an Executor (see Executor: What an Executor must
-// do): call it once the run's record is final (its last read recorded, or
-// the run canceled), in the transaction that stores that record, before
-// storing it. It calls Config.AfterRun with run, as the engine does for
-// its own runs, and returns the run's "completed" notifications, to be
-// stored in the store's outbox in the same transaction; none when the
-// engine has no Notifier or run is not final. A failure listing the
+// do): call it with a run's final record (its last read recorded, or the
+// run canceled) before storing that record, with no transaction of your
+// own open (AfterRun may use the Store). It calls Config.AfterRun with
+// run, as the engine does for its own runs, and returns the run's
+// "completed" notifications, to be stored in the store's outbox in the
+// transaction that stores the record; none when the engine has no
+// Notifier or run is not final. A failure listing the
 // tenant's admins is appended to run.NotifyErrors. The notifications'
 // IDs depend only on the run, so storing them again (a transaction
 // retried after its worker died) stores nothing new; AfterRun is then
