@@ -348,10 +348,38 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo, notes []resyn
 	return nil
 }
 
-// Cancel implements resync.Executor: it marks the run canceled and
-// cancels, with River's job cancel, the read jobs no other live run waits
-// for, in one transaction.
+// Cancel implements resync.Executor: it ends the run canceled through the
+// engine's EndRun, then, in one transaction, stores it so with its
+// notifications and cancels, with River's job cancel, the read jobs no
+// other live run waits for.
 func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
+	// The run's end (AfterRun, its notifications) is made before the
+	// transaction that stores it, with no connection held: AfterRun may
+	// use the store's pool.
+	var ri resync.RunInfo
+	var live bool
+	err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, x.sql(`SELECT NOT done FROM {s}.resync_runs WHERE tenant = $1 AND run_id = $2`), tenant, runID).Scan(&live)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+			return nil // ended, or not a run of the executor
+		}
+		if err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		ri, err = x.runWithResults(ctx, tx, tenant, runID)
+		return err
+	})
+	if err != nil || !live || ri.Status.Final() {
+		return err
+	}
+	at := time.Now()
+	canceled(&ri, at)
+	var notes []resync.Notification
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, &ri)
+	}
+	ended := ri
+
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -362,22 +390,21 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return nil // ended, or not a run of the executor
+		return nil // ended meanwhile
 	}
-	ri, err := x.runWithResults(ctx, tx, tenant, runID)
+	ri, err = x.runWithResults(ctx, tx, tenant, runID)
 	if err != nil {
 		return err
 	}
 	if ri.Status.Final() {
 		return tx.Commit(ctx)
 	}
-	ri.Status, ri.FinishedAt = resync.RunCanceled, time.Now()
-	for i := range ri.Connections {
-		if c := &ri.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", ri.FinishedAt
-		}
+	canceled(&ri, at)
+	ri.NotifyErrors = ended.NotifyErrors
+	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		return err
 	}
-	if err := x.end(ctx, tx, &ri); err != nil {
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	// The jobs of the run no other live run waits for.
@@ -404,18 +431,14 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 	return nil
 }
 
-// end stores the final record of a run in tx with its "completed"
-// notifications, having called Config.AfterRun through the engine's
-// EndRun (when Start gave the executor an engine).
-func (x *Executor) end(ctx context.Context, tx pgx.Tx, ri *resync.RunInfo) error {
-	var notes []resync.Notification
-	if e := x.engine.Load(); e != nil {
-		notes = e.EndRun(ctx, ri)
+// canceled marks run canceled at at, with its unfinished connections.
+func canceled(run *resync.RunInfo, at time.Time) {
+	run.Status, run.FinishedAt = resync.RunCanceled, at
+	for i := range run.Connections {
+		if c := &run.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
+			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", at
+		}
 	}
-	if err := x.cfg.Store.UpdateRunTx(ctx, tx, *ri); err != nil {
-		return err
-	}
-	return x.cfg.Store.EnqueueTx(ctx, tx, notes)
 }
 
 // runWithResults reads a run's record, locked until tx ends, with the

@@ -103,14 +103,18 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	notifier := &resynctest.Notifier{}
 	var mu sync.Mutex
 	var after []resync.RunInfo
-	s := newNode(t, db, nodeOpts{
+	var open []int
+	var s *node
+	s = newNode(t, db, nodeOpts{
 		conns:    func(n *node) { n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10) },
 		notifier: notifier,
 		afterRun: func(ctx context.Context, run resync.RunInfo) error {
+			n, err := openTxs(ctx, s)
 			mu.Lock()
 			defer mu.Unlock()
 			after = append(after, run)
-			return nil
+			open = append(open, n)
+			return err
 		},
 	})
 	r := s.start() // no worker: the read stays pending
@@ -120,6 +124,7 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	mu.Lock()
 	require.Len(t, after, 1)
 	require.Equal(t, resync.RunCanceled, after[0].Status)
+	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran")
 	mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -153,10 +158,8 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			// The executor's transactions, open and waiting.
-			var n int
-			if err := self.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'`).Scan(&n); err != nil {
+			n, err := openTxs(ctx, self)
+			if err != nil {
 				return err
 			}
 			mu.Lock()
@@ -172,4 +175,13 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []resync.RunStatus{resync.RunRunning}, seen, "AfterRun read the run before its end was stored")
 	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran")
+}
+
+// openTxs counts the executor's transactions open and waiting on n's
+// database.
+func openTxs(ctx context.Context, n *node) (int, error) {
+	var c int
+	err := n.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'`).Scan(&c)
+	return c, err
 }
