@@ -1,0 +1,383 @@
+package river_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/openresync/resync"
+	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/river"
+	"github.com/openresync/resync/stores/postgres"
+)
+
+// procsEnv carries a worker process's orders (procsOrders, JSON) to the
+// re-executed test binary of TestThreeWorkerProcesses.
+const procsEnv = "RESYNC_RIVER_PROCS_CHILD"
+
+// procsTenantsEnv sets the size of TestThreeWorkerProcesses: the full
+// size is RESYNC_RIVER_PROCS_TENANTS=1000; CI runs 50.
+const procsTenantsEnv = "RESYNC_RIVER_PROCS_TENANTS"
+
+type procsOrders struct {
+	DB       string
+	Tenants  int
+	Period   time.Duration // the compressed "day"
+	End      time.Time     // the schedule has no slot after End
+	Workers  int
+	MaxConns int32
+}
+
+// procsRecords is the records of each of a tenant's three connections.
+const procsRecords = 10
+
+func procsTenant(i int) string { return fmt.Sprintf("p%04d", i) }
+
+// until ends a TenantSchedule at end: two "days" of schedules, then none.
+type until struct {
+	ts  resync.TenantSchedule
+	end time.Time
+}
+
+func (u until) For(tenant string) resync.Schedule { return untilSchedule{u.ts.For(tenant), u.end} }
+
+type untilSchedule struct {
+	s   resync.Schedule
+	end time.Time
+}
+
+func (u untilSchedule) Next(t time.Time) time.Time {
+	n := u.s.Next(t)
+	if n.After(u.end) {
+		return time.Time{}
+	}
+	return n
+}
+
+func (o procsOrders) schedule() resync.TenantSchedule {
+	return until{resync.Every(o.Period), o.End}
+}
+
+// procsSetup is what every process of the test shares: the tenants, each
+// with an IdP, a version control and an infrastructure connection of
+// procsRecords records, served by this process's fakes.
+func procsSetup(o procsOrders) (*resynctest.Source, *resynctest.Fakes, resynctest.Admins) {
+	src, fakes, admins := resynctest.NewSource(), resynctest.NewFakes(), resynctest.Admins{}
+	for i := range o.Tenants {
+		tn := procsTenant(i)
+		src.AddTenant(tn)
+		admins[tn] = []resync.Principal{{ID: "admin-" + tn, Email: "admin@" + tn + ".example"}}
+		accounts := func(prefix string) []resync.Record {
+			out := make([]resync.Record, procsRecords)
+			for k := range out {
+				key := prefix + strconv.Itoa(k)
+				out[k] = &resync.Account{Key: key, Username: key, OwnerEmail: key + "@example.com", Status: resync.StatusActive}
+			}
+			return out
+		}
+		for _, c := range []struct {
+			id, provider string
+			typ          resync.ConnectionType
+			recs         []resync.Record
+		}{
+			{"okta1", "okta", resync.IdP, resynctest.Identities("u", procsRecords)},
+			{"github1", "github", resync.VersionControl, accounts("gh")},
+			{"aws1", "aws", resync.Infrastructure, accounts("iam")},
+		} {
+			fakes.Set(tn, c.id, resynctest.NewConnector(c.recs, procsRecords))
+			src.Add(resync.Connection{ID: c.id, Tenant: tn, Type: c.typ, Provider: c.provider, Name: c.provider})
+		}
+	}
+	return src, fakes, admins
+}
+
+// procsNode opens the store, executor and engine of one process.
+func procsNode(t testing.TB, o procsOrders, workers int, sched bool) (*postgres.Store, *river.Executor, *resync.Engine, *resynctest.Fakes, func()) {
+	t.Helper()
+	ctx := context.Background()
+	src, fakes, admins := procsSetup(o)
+	pcfg, err := pgxpool.ParseConfig(o.DB)
+	require.NoError(t, err)
+	pcfg.MaxConns = max(o.MaxConns, 4)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	require.NoError(t, err)
+	store, err := postgres.New(ctx, pool, postgres.Config{})
+	require.NoError(t, err)
+	xc := river.Config{Store: store, Workers: workers, MinReadInterval: -1, FetchPollInterval: 100 * time.Millisecond}
+	if sched {
+		xc.Schedule = &river.ScheduleConfig{Schedule: o.schedule(), Tick: time.Second}
+	}
+	x, err := river.New(ctx, xc)
+	require.NoError(t, err)
+	e, err := resync.New(ctx, resync.Config{
+		Store: store, Executor: x, Connections: src,
+		Connectors:  fakes.Factories("okta", "aws", "github"),
+		Authorizer:  admins,
+		Concurrency: max(workers, 1),
+		Retry:       resync.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+		LeaseTTL:    5 * time.Second, LeasePoll: 20 * time.Millisecond,
+		MinReadInterval: -1,
+	})
+	require.NoError(t, err)
+	if sched {
+		for i := range o.Tenants {
+			require.NoError(t, x.Schedule(procsTenant(i), resync.TenantConfig{}))
+		}
+	}
+	require.NoError(t, x.Start(ctx, e))
+	closeAll := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		require.NoError(t, x.Stop(ctx))
+		if err := e.Close(ctx); !errors.Is(err, resync.ErrClosed) {
+			require.NoError(t, err)
+		}
+		store.Close()
+		pool.Close()
+	}
+	return store, x, e, fakes, closeAll
+}
+
+// Three worker processes (the test binary re-executed) on one PostgreSQL
+// share an ad-hoc personnel resync of every tenant and two compressed
+// days of scheduled syncs (an interval schedule of a few seconds, ended
+// after two periods): River's leader enqueues the due tenants from the
+// periodic job, whichever process works it. Every run completes; each
+// tenant has exactly one scheduled run per slot of the schedule between
+// the first and the last tick; no change is logged twice; all three
+// processes read.
+func TestThreeWorkerProcesses(t *testing.T) {
+	if s := os.Getenv(procsEnv); s != "" {
+		procsChild(t, s)
+		return
+	}
+	o := procsOrders{DB: freshDB(t), Tenants: 50, Period: 4 * time.Second, Workers: 8, MaxConns: 16}
+	deadline := time.Minute
+	if s := os.Getenv(procsTenantsEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		o.Tenants, o.Period, o.Workers, o.MaxConns, deadline = n, 20*time.Second, 16, 30, 20*time.Minute
+	}
+	// Two "days" of slots after the workers are up (a few seconds, a
+	// minute at the full size).
+	startup := 5 * time.Second
+	if o.Tenants > 100 {
+		startup = time.Minute
+	}
+	o.End = time.Now().Add(startup + 2*o.Period)
+
+	// An API replica (no workers) submits the ad-hoc runs. Opening it
+	// first migrates the schema once.
+	api, _, apiEngine, _, closeAPI := procsNode(t, o, 0, false)
+	defer closeAPI()
+	pool := api.Pool()
+
+	type child struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		lines chan string
+	}
+	var kids []*child
+	for i := range 3 {
+		orders, err := json.Marshal(o)
+		require.NoError(t, err)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestThreeWorkerProcesses$", "-test.v")
+		cmd.Env = append(os.Environ(), procsEnv+"="+string(orders))
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
+		go func() {
+			defer close(c.lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				c.lines <- strings.TrimSpace(sc.Text())
+			}
+		}()
+		kids = append(kids, c)
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		expect := func(prefix string) string {
+			for line := range c.lines {
+				if strings.HasPrefix(line, prefix) {
+					return line
+				}
+			}
+			t.Fatalf("worker %d ended before %q", i, prefix)
+			return ""
+		}
+		expect("ready")
+	}
+	start := time.Now()
+
+	// The personnel resync of every tenant, submitted at once by eight
+	// admins' clicks in parallel.
+	var wg sync.WaitGroup
+	errs := make(chan error, o.Tenants)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < o.Tenants; i += 8 {
+				tn := procsTenant(i)
+				_, err := apiEngine.ResyncPersonnel(context.Background(), tn, resync.Principal{ID: "admin-" + tn, Email: "admin@" + tn + ".example"})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	submitted := time.Since(start)
+	// The API replica's run handles follow their records by polling:
+	// closing its engine stops them; the test reads the database.
+	require.NoError(t, apiEngine.Close(context.Background()))
+
+	ctx := context.Background()
+	// The schedule has ended once a tick passed its end; then every job
+	// and run finishes.
+	waitUntil := time.Now().Add(deadline)
+	for {
+		require.False(t, time.Now().After(waitUntil), "the runs did not finish within %s", deadline)
+		var ended bool
+		var open, live int
+		_ = pool.QueryRow(ctx, `SELECT coalesce((SELECT last_tick > $1 FROM resync_river.resync_schedule), false)`, o.End).Scan(&ended)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync_river.river_job WHERE kind <> 'resync_schedule_tick'
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&open)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync.runs WHERE status IN ('pending', 'running')`).Scan(&live)
+		if ended && open == 0 && live == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+
+	// The workers stop (stdin closed) and say how many reads they made.
+	var split []int
+	for i, c := range kids {
+		require.NoError(t, c.stdin.Close())
+		reads := -1
+		for line := range c.lines {
+			if n, err := fmt.Sscanf(line, "reads %d", &reads); err == nil && n == 1 {
+				break
+			}
+		}
+		require.NoError(t, c.cmd.Wait(), "worker %d", i)
+		require.Positive(t, reads, "worker %d took part", i)
+		split = append(split, reads)
+	}
+
+	// Every run succeeded: one ad-hoc run per tenant, and one scheduled
+	// run per slot of the tenant's schedule between the first tick and
+	// the last, with the slot's run ID.
+	var first, last time.Time
+	require.NoError(t, pool.QueryRow(ctx, `SELECT first_tick, last_tick FROM resync_river.resync_schedule`).Scan(&first, &last))
+	byStatus := map[string]int{}
+	rows, err := pool.Query(ctx, `SELECT trigger || '/' || status, count(*) FROM resync.runs GROUP BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		var n int
+		require.NoError(t, rows.Scan(&k, &n))
+		byStatus[k] = n
+	}
+	require.NoError(t, rows.Err())
+	sched := o.schedule()
+	want := map[string]bool{}
+	for i := range o.Tenants {
+		tn := procsTenant(i)
+		s := sched.For(tn)
+		for n := s.Next(first); !n.IsZero() && !n.After(last); n = s.Next(n) {
+			want[tn+"/sched-"+n.UTC().Format("20060102T150405.000000000Z")] = true
+		}
+	}
+	got := map[string]bool{}
+	rows, err = pool.Query(ctx, `SELECT tenant || '/' || id FROM resync.runs WHERE trigger = 'scheduled'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		got[k] = true
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, want, got, "one scheduled run per slot, each slot once")
+	require.GreaterOrEqual(t, len(want), o.Tenants, "at least a slot per tenant")
+	require.Equal(t, map[string]int{"adhoc/succeeded": o.Tenants, "scheduled/succeeded": len(want)}, byStatus)
+
+	var starts, distinctStarts int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (args->>'tenant', args->>'slot')) FROM resync_river.river_job
+		WHERE kind = 'resync_scheduled_run' AND state = 'completed'`).Scan(&starts, &distinctStarts))
+	require.Equal(t, len(want), starts, "one start job per slot")
+	require.Equal(t, starts, distinctStarts)
+
+	// Each record was added once, and nothing else was logged.
+	var changes, distinctChanges int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (tenant, connection_id, key)) FROM resync.changes`).Scan(&changes, &distinctChanges))
+	require.Equal(t, o.Tenants*3*procsRecords, changes)
+	require.Equal(t, changes, distinctChanges, "no change logged twice")
+
+	// Which River client worked what: reads, starts and ticks.
+	perClient := map[string]map[string]int{}
+	rows, err = pool.Query(ctx, `SELECT attempted_by[array_length(attempted_by, 1)], kind, count(*) FROM resync_river.river_job
+		WHERE state = 'completed' GROUP BY 1, 2`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c, k string
+		var n int
+		require.NoError(t, rows.Scan(&c, &k, &n))
+		if perClient[c] == nil {
+			perClient[c] = map[string]int{}
+		}
+		perClient[c][k] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, perClient, 3, "three River clients worked jobs")
+	var clients []string
+	for _, m := range perClient {
+		clients = append(clients, fmt.Sprintf("reads %d starts %d ticks %d", m["resync_read"], m["resync_scheduled_run"], m["resync_schedule_tick"]))
+	}
+	t.Logf("%d tenants x 3 connections, 3 workers of %d: %d ad-hoc runs (submitted in %s) and %d scheduled runs (%d slots from %s, one tick a second over %s) done in %s; reads per worker %v; per River client: %s",
+		o.Tenants, o.Workers, o.Tenants, submitted.Round(time.Millisecond), len(want), len(want), o.Period, last.Sub(first).Round(time.Millisecond),
+		elapsed.Round(time.Millisecond), split, strings.Join(clients, "; "))
+}
+
+// procsChild is a worker process of TestThreeWorkerProcesses: it works
+// jobs (and the schedule) until its stdin closes, then stops and prints
+// how many reads it made.
+func procsChild(t *testing.T, orders string) {
+	var o procsOrders
+	require.NoError(t, json.Unmarshal([]byte(orders), &o))
+	_, _, _, fakes, closeAll := procsNode(t, o, o.Workers, true)
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	closeAll()
+	reads := 0
+	for i := range o.Tenants {
+		for _, c := range []string{"okta1", "github1", "aws1"} {
+			reads += fakes.Get(procsTenant(i), c).Reads()
+		}
+	}
+	fmt.Printf("reads %d\n", reads)
+}
