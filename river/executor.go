@@ -273,12 +273,14 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return err
 }
 
-// AddWorker registers the executor's read worker in workers, for a River
-// client of the host's own on the same schema. Every client on the
-// schema that may be elected River's leader must know the read job's
-// kind: River's rescuer discards a stuck job of a kind its leader does not
-// know, instead of handing it to another worker. A client that works no
-// queue named by the executor (river.QueueDefault) never works a read.
+// AddWorker registers the executor's workers (reads, scheduled runs'
+// starts and the schedule's ticks) in workers, for a River client of the
+// host's own on the same schema. Every client on the schema that may be
+// elected River's leader must know their kinds: River's rescuer discards
+// a stuck job of a kind its leader does not know, instead of handing it
+// to another worker. A client that works no queue named by the executor
+// (river.QueueDefault, and "resync_schedule" for the ticks) never works
+// one of its jobs.
 func (x *Executor) AddWorker(workers *river.Workers) error {
 	if err := river.AddWorkerSafely(workers, &readWorker{x: x}); err != nil {
 		return err
