@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ type procsOrders struct {
 	DB       string
 	Tenants  int
 	Period   time.Duration // the compressed "day"
-	End      time.Time     // the schedule has no slot after End
+	End      time.Time     // the schedule has no slot after End; zero: told later (procsEnd)
 	Workers  int
 	MaxConns int32
 }
@@ -46,29 +48,39 @@ const procsRecords = 10
 
 func procsTenant(i int) string { return fmt.Sprintf("p%04d", i) }
 
-// until ends a TenantSchedule at end: two "days" of schedules, then none.
+// until ends a TenantSchedule at end (UnixNano; 0: not yet known, no
+// end): two "days" of schedules, then none.
 type until struct {
 	ts  resync.TenantSchedule
-	end time.Time
+	end *atomic.Int64
 }
 
 func (u until) For(tenant string) resync.Schedule { return untilSchedule{u.ts.For(tenant), u.end} }
 
 type untilSchedule struct {
 	s   resync.Schedule
-	end time.Time
+	end *atomic.Int64
 }
 
 func (u untilSchedule) Next(t time.Time) time.Time {
 	n := u.s.Next(t)
-	if n.After(u.end) {
+	if end := u.end.Load(); end != 0 && n.UnixNano() > end {
 		return time.Time{}
 	}
 	return n
 }
 
+// procsEnd is the end of this process's schedules, when the orders did
+// not give it: a worker process is told it on stdin.
+var procsEnd atomic.Int64
+
 func (o procsOrders) schedule() resync.TenantSchedule {
-	return until{resync.Every(o.Period), o.End}
+	if o.End.IsZero() {
+		return until{resync.Every(o.Period), &procsEnd}
+	}
+	end := &atomic.Int64{}
+	end.Store(o.End.UnixNano())
+	return until{resync.Every(o.Period), end}
 }
 
 // procsSetup is what every process of the test shares: the tenants, each
@@ -169,16 +181,8 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	if s := os.Getenv(procsTenantsEnv); s != "" {
 		n, err := strconv.Atoi(s)
 		require.NoError(t, err)
-		o.Tenants, o.Period, o.Workers, o.MaxConns, deadline = n, 20*time.Second, 16, 30, 20*time.Minute
+		o.Tenants, o.Period, o.Workers, o.MaxConns, deadline = n, time.Minute, 16, 30, 20*time.Minute
 	}
-	// Two "days" of slots after the workers are up (a few seconds, a
-	// minute at the full size).
-	startup := 5 * time.Second
-	if o.Tenants > 100 {
-		startup = time.Minute
-	}
-	o.End = time.Now().Add(startup + 2*o.Period)
-
 	// An API replica (no workers) submits the ad-hoc runs. Opening it
 	// first migrates the schema once.
 	api, _, apiEngine, _, closeAPI := procsNode(t, o, 0, false)
@@ -228,6 +232,16 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		}
 		expect("ready")
 	}
+	// Two "days" of slots: the schedule ends two periods after its first
+	// tick, so every tenant has two slots; the workers are told.
+	eventually(t, "the first tick", func() bool {
+		return pool.QueryRow(context.Background(), `SELECT first_tick FROM resync_river.resync_schedule`).Scan(&o.End) == nil
+	})
+	o.End = o.End.Add(2 * o.Period)
+	for _, c := range kids {
+		_, err := fmt.Fprintf(c.stdin, "end %d\n", o.End.UnixNano())
+		require.NoError(t, err)
+	}
 	start := time.Now()
 
 	// The personnel resync of every tenant, submitted at once by eight
@@ -255,23 +269,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	// closing its engine stops them; the test reads the database.
 	require.NoError(t, apiEngine.Close(context.Background()))
 
-	ctx := context.Background()
-	// The schedule has ended once a tick passed its end; then every job
-	// and run finishes.
-	waitUntil := time.Now().Add(deadline)
-	for {
-		require.False(t, time.Now().After(waitUntil), "the runs did not finish within %s", deadline)
-		var ended bool
-		var open, live int
-		_ = pool.QueryRow(ctx, `SELECT coalesce((SELECT last_tick > $1 FROM resync_river.resync_schedule), false)`, o.End).Scan(&ended)
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync_river.river_job WHERE kind <> 'resync_schedule_tick'
-			AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&open)
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync.runs WHERE status IN ('pending', 'running')`).Scan(&live)
-		if ended && open == 0 && live == 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitSettled(t, pool, o.End, deadline)
 	elapsed := time.Since(start)
 
 	// The workers stop (stdin closed) and say how many reads they made.
@@ -289,10 +287,87 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		split = append(split, reads)
 	}
 
-	// Every run succeeded: one ad-hoc run per tenant, and one scheduled
-	// run per slot of the tenant's schedule between the first tick and
-	// the last, with the slot's run ID.
-	var first, last time.Time
+	first, last, slots := checkSchedule(t, pool, o, o.Tenants)
+	checkChanges(t, pool, o)
+
+	// Which River client worked what: reads, starts and ticks.
+	perClient := map[string]map[string]int{}
+	rows, err := pool.Query(context.Background(), `SELECT attempted_by[array_length(attempted_by, 1)], kind, count(*) FROM resync_river.river_job
+		WHERE state = 'completed' GROUP BY 1, 2`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c, k string
+		var n int
+		require.NoError(t, rows.Scan(&c, &k, &n))
+		if perClient[c] == nil {
+			perClient[c] = map[string]int{}
+		}
+		perClient[c][k] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, perClient, 3, "three River clients worked jobs")
+	var clients []string
+	for _, m := range perClient {
+		clients = append(clients, fmt.Sprintf("reads %d starts %d ticks %d", m["resync_read"], m["resync_scheduled_run"], m["resync_schedule_tick"]))
+	}
+	t.Logf("%d tenants x 3 connections, 3 workers of %d: %d ad-hoc runs (submitted in %s) and %d scheduled runs (%d slots from %s, one tick a second over %s) done in %s; reads per worker %v; per River client: %s",
+		o.Tenants, o.Workers, o.Tenants, submitted.Round(time.Millisecond), slots, slots, o.Period, last.Sub(first).Round(time.Millisecond),
+		elapsed.Round(time.Millisecond), split, strings.Join(clients, "; "))
+}
+
+// procsChild is a worker process of TestThreeWorkerProcesses: it works
+// jobs (and the schedule) until its stdin closes, then stops and prints
+// how many reads it made.
+func procsChild(t *testing.T, orders string) {
+	var o procsOrders
+	require.NoError(t, json.Unmarshal([]byte(orders), &o))
+	_, _, _, fakes, closeAll := procsNode(t, o, o.Workers, true)
+	fmt.Println("ready")
+	in := bufio.NewReader(os.Stdin)
+	line, err := in.ReadString('\n')
+	require.NoError(t, err)
+	var end int64
+	_, err = fmt.Sscanf(line, "end %d", &end)
+	require.NoError(t, err)
+	procsEnd.Store(end)
+	_, _ = io.Copy(io.Discard, in)
+	closeAll()
+	reads := 0
+	for i := range o.Tenants {
+		for _, c := range []string{"okta1", "github1", "aws1"} {
+			reads += fakes.Get(procsTenant(i), c).Reads()
+		}
+	}
+	fmt.Printf("reads %d\n", reads)
+}
+
+// waitSettled waits until a tick has passed the schedule's end, and then
+// every job and run has finished.
+func waitSettled(t testing.TB, pool *pgxpool.Pool, end time.Time, deadline time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	waitUntil := time.Now().Add(deadline)
+	for {
+		require.False(t, time.Now().After(waitUntil), "the runs did not finish within %s", deadline)
+		var ended bool
+		var open, live int
+		_ = pool.QueryRow(ctx, `SELECT coalesce((SELECT last_tick > $1 FROM resync_river.resync_schedule), false)`, end).Scan(&ended)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync_river.river_job WHERE kind <> 'resync_schedule_tick'
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`).Scan(&open)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync.runs WHERE status IN ('pending', 'running')`).Scan(&live)
+		if ended && open == 0 && live == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkSchedule checks that every run succeeded: adhoc ad-hoc runs, and
+// one scheduled run per slot of each tenant's schedule between the first
+// tick and the last, with the slot's run ID, started by one start job.
+func checkSchedule(t testing.TB, pool *pgxpool.Pool, o procsOrders, adhoc int) (first, last time.Time, slots int) {
+	t.Helper()
+	ctx := context.Background()
 	require.NoError(t, pool.QueryRow(ctx, `SELECT first_tick, last_tick FROM resync_river.resync_schedule`).Scan(&first, &last))
 	byStatus := map[string]int{}
 	rows, err := pool.Query(ctx, `SELECT trigger || '/' || status, count(*) FROM resync.runs GROUP BY 1`)
@@ -322,62 +397,88 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		got[k] = true
 	}
 	require.NoError(t, rows.Err())
+	if !maps.Equal(want, got) {
+		rows, err := pool.Query(ctx, `SELECT id, kind, state::text, args::text, coalesce(attempted_by[1], ''), created_at, coalesce(finalized_at, 'epoch'), coalesce(errors::text, '') FROM resync_river.river_job
+			WHERE kind IN ('resync_scheduled_run', 'resync_schedule_tick') ORDER BY id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id int64
+			var kind, state, args, by, errs string
+			var created, fin time.Time
+			require.NoError(t, rows.Scan(&id, &kind, &state, &args, &by, &created, &fin, &errs))
+			t.Logf("job %d %s %s %s by %s created %s finalized %s %s", id, kind, state, args, by, created.Format("15:04:05.000000"), fin.Format("15:04:05.000000"), errs)
+		}
+		t.Logf("first %s last %s", first.Format("15:04:05.000000"), last.Format("15:04:05.000000"))
+	}
 	require.Equal(t, want, got, "one scheduled run per slot, each slot once")
 	require.GreaterOrEqual(t, len(want), o.Tenants, "at least a slot per tenant")
-	require.Equal(t, map[string]int{"adhoc/succeeded": o.Tenants, "scheduled/succeeded": len(want)}, byStatus)
+	if end := o.End.Sub(first); end == 2*o.Period {
+		require.Len(t, want, 2*o.Tenants, "two slots per tenant")
+	}
+	wantStatus := map[string]int{"scheduled/succeeded": len(want)}
+	if adhoc > 0 {
+		wantStatus["adhoc/succeeded"] = adhoc
+	}
+	require.Equal(t, wantStatus, byStatus)
 
 	var starts, distinctStarts int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (args->>'tenant', args->>'slot')) FROM resync_river.river_job
 		WHERE kind = 'resync_scheduled_run' AND state = 'completed'`).Scan(&starts, &distinctStarts))
 	require.Equal(t, len(want), starts, "one start job per slot")
 	require.Equal(t, starts, distinctStarts)
-
-	// Each record was added once, and nothing else was logged.
-	var changes, distinctChanges int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (tenant, connection_id, key)) FROM resync.changes`).Scan(&changes, &distinctChanges))
-	require.Equal(t, o.Tenants*3*procsRecords, changes)
-	require.Equal(t, changes, distinctChanges, "no change logged twice")
-
-	// Which River client worked what: reads, starts and ticks.
-	perClient := map[string]map[string]int{}
-	rows, err = pool.Query(ctx, `SELECT attempted_by[array_length(attempted_by, 1)], kind, count(*) FROM resync_river.river_job
-		WHERE state = 'completed' GROUP BY 1, 2`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var c, k string
-		var n int
-		require.NoError(t, rows.Scan(&c, &k, &n))
-		if perClient[c] == nil {
-			perClient[c] = map[string]int{}
-		}
-		perClient[c][k] = n
-	}
-	require.NoError(t, rows.Err())
-	require.Len(t, perClient, 3, "three River clients worked jobs")
-	var clients []string
-	for _, m := range perClient {
-		clients = append(clients, fmt.Sprintf("reads %d starts %d ticks %d", m["resync_read"], m["resync_scheduled_run"], m["resync_schedule_tick"]))
-	}
-	t.Logf("%d tenants x 3 connections, 3 workers of %d: %d ad-hoc runs (submitted in %s) and %d scheduled runs (%d slots from %s, one tick a second over %s) done in %s; reads per worker %v; per River client: %s",
-		o.Tenants, o.Workers, o.Tenants, submitted.Round(time.Millisecond), len(want), len(want), o.Period, last.Sub(first).Round(time.Millisecond),
-		elapsed.Round(time.Millisecond), split, strings.Join(clients, "; "))
+	return first, last, len(want)
 }
 
-// procsChild is a worker process of TestThreeWorkerProcesses: it works
-// jobs (and the schedule) until its stdin closes, then stops and prints
-// how many reads it made.
-func procsChild(t *testing.T, orders string) {
-	var o procsOrders
-	require.NoError(t, json.Unmarshal([]byte(orders), &o))
-	_, _, _, fakes, closeAll := procsNode(t, o, o.Workers, true)
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	closeAll()
-	reads := 0
-	for i := range o.Tenants {
-		for _, c := range []string{"okta1", "github1", "aws1"} {
-			reads += fakes.Get(procsTenant(i), c).Reads()
-		}
+// checkChanges checks that each record was added once, and nothing else
+// was logged.
+func checkChanges(t testing.TB, pool *pgxpool.Pool, o procsOrders) {
+	t.Helper()
+	var changes, distinctChanges int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (tenant, connection_id, key)) FROM resync.changes`).Scan(&changes, &distinctChanges))
+	require.Equal(t, o.Tenants*3*procsRecords, changes)
+	require.Equal(t, changes, distinctChanges, "no change logged twice")
+}
+
+// The leader changes mid-schedule: the process leading River (and so
+// inserting the periodic job) stops; another is elected and its periodic
+// job starts again. No slot is lost or doubled across the change.
+func TestScheduleAcrossLeaderChange(t *testing.T) {
+	// The period is longer than the time River takes to elect another
+	// leader and tick (a few seconds): a longer gap between two ticks
+	// would run a tenant once for the slots it spans.
+	o := procsOrders{DB: freshDB(t), Tenants: 20, Period: 6 * time.Second, Workers: 4, MaxConns: 10}
+	o.End = time.Now().Add(2*o.Period + time.Second)
+	a, xa, _, _, closeA := procsNode(t, o, o.Workers, true)
+	b, xb, _, _, closeB := procsNode(t, o, o.Workers, true)
+	pool := a.Pool()
+	ctx := context.Background()
+	leader := func() string {
+		var id string
+		_ = pool.QueryRow(ctx, `SELECT leader_id FROM resync_river.river_leader`).Scan(&id)
+		return id
 	}
-	fmt.Printf("reads %d\n", reads)
+	eventually(t, "a leader elected", func() bool { return leader() != "" })
+	// Stop the leader's process once a tick has enqueued slots.
+	eventually(t, "slots enqueued", func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM resync_river.river_job WHERE kind = 'resync_scheduled_run'`).Scan(&n)
+		return n > 0
+	})
+	first, other := leader(), xb.Client().ID()
+	if first == xa.Client().ID() {
+		pool = b.Pool()
+		closeA()
+		defer closeB()
+	} else {
+		require.Equal(t, xb.Client().ID(), first)
+		other = xa.Client().ID()
+		closeB()
+		defer closeA()
+	}
+	eventually(t, "the other process elected", func() bool { return leader() == other })
+	changed := time.Now()
+	waitSettled(t, pool, o.End, 30*time.Second)
+	_, last, slots := checkSchedule(t, pool, o, 0)
+	require.True(t, last.After(changed), "ticks after the change")
+	t.Logf("%d slots of %d tenants; leader %s stopped, %s elected", slots, o.Tenants, first, other)
 }
