@@ -77,9 +77,9 @@
 // every process), then moves the last tick to now, in one transaction:
 // the ticks are ordered, each instant belongs to exactly one tick, and a
 // tick that fails enqueues nothing (the next one covers its slots). The
-// due tenants come from a min-heap of due times in each process (as in
-// resync.Scheduler: O(log n) per tenant due, never a scan of the
-// tenants); a process's heap moves on with each tick it works, so a
+// due tenants come from a min-heap of due times in each process (the one
+// resync.Scheduler keeps its tenants in: O(log n) per tenant due, never a
+// scan of the tenants); a process's heap moves on with each tick it works, so a
 // process that has not worked a tick for a while skips the slots earlier
 // ticks enqueued, at the same O(log n) each.
 //

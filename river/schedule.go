@@ -1,7 +1,6 @@
 package river
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/dueheap"
 )
 
 // ScheduleConfig configures scheduled syncs on River (Config.Schedule).
@@ -61,15 +61,16 @@ type startArgs struct {
 // Kind implements river.JobArgs.
 func (startArgs) Kind() string { return "resync_scheduled_run" }
 
-// scheduler is an executor's schedule: each tenant's next due time in a
-// min-heap (an event costs O(log n); nothing scans the tenants), advanced
-// only by the ticks this process works.
+// scheduler is an executor's schedule: each tenant's next due time in the
+// min-heap resync.Scheduler keeps its tenants in (an event costs
+// O(log n); nothing scans the tenants), advanced only by the ticks this
+// process works.
 type scheduler struct {
 	cfg ScheduleConfig
 
 	mu      sync.Mutex
 	tenants map[string]*schedTenant
-	h       dueHeap
+	h       dueheap.Heap[*schedTenant]
 	ord     uint32
 }
 
@@ -373,69 +374,32 @@ func (w *startWorker) Work(ctx context.Context, job *river.Job[startArgs]) error
 func (s *scheduler) pushLocked(t *schedTenant, due int64) {
 	t.seq++
 	t.due, t.queued = due, true
-	heap.Push(&s.h, dueEntry{due: due, ord: t.ord, seq: t.seq, t: t})
+	s.h.Push(dueheap.Entry[*schedTenant]{Due: due, Ord: t.ord, Seq: t.seq, Val: t})
 	s.compactLocked()
 }
 
-// compactLocked rebuilds the heap when stale entries outnumber live
-// ones, so that Schedule and Unschedule cost O(log n) amortized.
+// compactLocked drops the stale entries when they outnumber live ones, so
+// that Schedule and Unschedule cost O(log n) amortized.
 func (s *scheduler) compactLocked() {
 	if len(s.h) <= 64 || len(s.h) <= 2*len(s.tenants) {
 		return
 	}
-	live := s.h[:0]
-	for _, e := range s.h {
-		if e.live() {
-			live = append(live, e)
-		}
-	}
-	clear(s.h[len(live):])
-	s.h = live
-	heap.Init(&s.h)
+	s.h.Filter(live)
 }
 
 // popLocked removes and returns the earliest tenant if it is due at
 // limit, else nil.
 func (s *scheduler) popLocked(limit int64) *schedTenant {
-	for len(s.h) > 0 && s.h[0].due <= limit {
-		e := heap.Pop(&s.h).(dueEntry)
-		if !e.live() {
+	for len(s.h) > 0 && s.h[0].Due <= limit {
+		e := s.h.Pop()
+		if !live(e) {
 			continue
 		}
-		e.t.queued = false
-		return e.t
+		e.Val.queued = false
+		return e.Val
 	}
 	return nil
 }
 
-// dueEntry is one tenant's next event; the key is inline so that heap
-// operations touch only the entries' array.
-type dueEntry struct {
-	due int64
-	ord uint32
-	seq uint32
-	t   *schedTenant
-}
-
-func (e dueEntry) live() bool { return e.t.queued && e.t.seq == e.seq }
-
-// dueHeap is a min-heap of events by due time, for container/heap.
-type dueHeap []dueEntry
-
-func (h dueHeap) Len() int { return len(h) }
-func (h dueHeap) Less(i, j int) bool {
-	if h[i].due != h[j].due {
-		return h[i].due < h[j].due
-	}
-	return h[i].ord < h[j].ord
-}
-func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = dueEntry{}
-	*h = old[:n-1]
-	return e
-}
+// live reports whether the entry is its tenant's current one.
+func live(e dueheap.Entry[*schedTenant]) bool { return e.Val.queued && e.Val.seq == e.Seq }
