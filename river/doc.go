@@ -79,29 +79,32 @@
 // tick that fails enqueues nothing (the next one covers its slots). The
 // due tenants come from a min-heap of due times in each process (the one
 // resync.Scheduler keeps its tenants in: O(log n) per tenant due, never a
-// scan of the tenants); a process's heap moves on with each tick it works, so a
-// process that has not worked a tick for a while skips the slots earlier
-// ticks enqueued, at the same O(log n) each.
+// scan of the tenants); a process's heap moves on with each tick it
+// works, so a process that has not worked a tick for a while skips the
+// slots earlier ticks enqueued, at the same O(log n) each.
 //
 // The job of a tenant's slot is a River unique job by tenant and slot, in
 // every state River keeps (completed included): a slot is enqueued once
-// however many ticks, leaders or processes find it due, and a leader
-// change (its periodic job starts again on the new leader) neither loses
-// nor doubles one. The job plans the tenant's run as the engine plans a
-// scheduled request (SystemPrincipal, TriggerScheduled, the tenant's
-// Scope), then stores the run, with an ID derived from the slot, and its
-// read jobs, and completes itself, in one transaction: a slot's run is
-// stored once even when a worker dies between the two, and its reads are
-// read jobs like any run's (dedup, retries and completion above).
+// however many ticks, leaders or processes find it due. A leader change
+// (River elects another leader within seconds, whose periodic job ticks
+// at once) neither loses nor doubles a slot, as long as it takes less
+// than a tenant's period (see below for longer gaps). The job plans the
+// tenant's run as the engine plans a scheduled request (SystemPrincipal,
+// TriggerScheduled, the tenant's Scope), then stores the run, with an ID
+// derived from the slot, and its read jobs, and completes itself, all in
+// one transaction: if its worker dies, either all of it happened or none
+// did and River's rescuer hands the job to another worker; a slot's run
+// is never stored twice. Its reads are read jobs like any run's (dedup,
+// retries and completion above).
 //
-// When no tick ran for a while (every worker down), each tenant runs once
-// for the first slot it missed, then on schedule again; a tenant
-// scheduled for the first time waits for its first slot. Unlike
-// resync.Scheduler, a failed scheduled run is not retried before the
-// tenant's next slot (its reads have River's retries) and tenants are
-// not quarantined. A River client of the host's own on the schema that
-// may be elected leader must carry Executor.PeriodicJob, or no tick is
-// enqueued while it leads.
+// When no tick ran for longer than a tenant's period (every worker down,
+// or no leader), the tenant runs once for the first slot it missed, then
+// on schedule again; a tenant scheduled for the first time waits for its
+// first slot. Unlike resync.Scheduler, a failed scheduled run is not
+// retried before the tenant's next slot (its reads have River's retries)
+// and tenants are not quarantined. A River client of the host's own on
+// the schema that may be elected leader must carry Executor.PeriodicJob,
+// or no tick is enqueued while it leads.
 //
 // A resync.Scheduler on each replica's engine (Config.Schedule unset)
 // works too: it starts runs through Engine.Start, so their reads are
