@@ -482,3 +482,40 @@ func TestScheduleAcrossLeaderChange(t *testing.T) {
 	require.True(t, last.After(changed), "ticks after the change")
 	t.Logf("%d slots of %d tenants; leader %s stopped, %s elected", slots, o.Tenants, first, other)
 }
+
+// startJob has the kind and arguments of the executor's job that starts a
+// tenant's scheduled run of a slot.
+type startJob struct {
+	Tenant string       `json:"tenant"`
+	Slot   time.Time    `json:"slot"`
+	Scope  resync.Scope `json:"scope"`
+}
+
+func (startJob) Kind() string { return "resync_scheduled_run" }
+
+// Two start jobs of one slot (River's uniqueness bypassed, as a retried
+// job whose first attempt committed would be): the slot's run is stored
+// once, and both jobs complete.
+func TestSlotRunStoredOnce(t *testing.T) {
+	o := procsOrders{DB: freshDB(t), Tenants: 1, Period: time.Hour, End: time.Now(), Workers: 2, MaxConns: 6}
+	store, x, _, _, closeAll := procsNode(t, o, o.Workers, false)
+	defer closeAll()
+	ctx := context.Background()
+	slot := time.Date(2026, 12, 3, 2, 0, 0, 0, time.UTC)
+	for range 2 {
+		_, err := x.Client().Insert(ctx, startJob{Tenant: procsTenant(0), Slot: slot, Scope: resync.Scope{Kind: resync.ScopeAll}}, nil)
+		require.NoError(t, err)
+	}
+	eventually(t, "both start jobs completed", func() bool {
+		var n int
+		_ = store.Pool().QueryRow(ctx, `SELECT count(*) FROM resync_river.river_job WHERE kind = 'resync_scheduled_run' AND state = 'completed'`).Scan(&n)
+		return n == 2
+	})
+	runs, err := store.ListRuns(ctx, resync.RunQuery{Tenant: procsTenant(0), Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, "sched-20261203T020000.000000000Z", runs[0].ID)
+	require.Equal(t, resync.TriggerScheduled, runs[0].Trigger)
+	require.Equal(t, resync.SystemPrincipal.ID, runs[0].Initiator.ID)
+	require.Len(t, runs[0].Connections, 3)
+}
