@@ -142,7 +142,11 @@ func (x *Executor) PeriodicJob() *river.PeriodicJob {
 // from the last tick of the schedule (the first tick when there was
 // none), so a tenant scheduled again after a restart catches up on one
 // missed slot. Without Config.Schedule, or for an empty tenant, an error
-// wrapping resync.ErrInvalidRequest.
+// wrapping resync.ErrInvalidRequest. The schedule and scope are checked
+// when a slot is due: a schedule whose Next is zero never runs the
+// tenant, and a slot whose scope the engine rejects (or whose tenant it
+// does not know) is canceled with the engine's error, which River keeps
+// on the job.
 func (x *Executor) Schedule(tenant string, tc resync.TenantConfig) error {
 	s := x.sched
 	if s == nil {
