@@ -310,7 +310,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	for _, m := range perClient {
 		clients = append(clients, fmt.Sprintf("reads %d starts %d ticks %d", m["resync_read"], m["resync_scheduled_run"], m["resync_schedule_tick"]))
 	}
-	t.Logf("%d tenants x 3 connections, 3 workers of %d: %d ad-hoc runs (submitted in %s) and %d scheduled runs (%d slots from %s, one tick a second over %s) done in %s; reads per worker %v; per River client: %s",
+	t.Logf("%d tenants x 3 connections, 3 workers of %d: %d ad-hoc runs (submitted in %s) and %d scheduled runs (%d slots of a %s period; ticks every second for %s) done in %s; reads per worker %v; per River client: %s",
 		o.Tenants, o.Workers, o.Tenants, submitted.Round(time.Millisecond), slots, slots, o.Period, last.Sub(first).Round(time.Millisecond),
 		elapsed.Round(time.Millisecond), split, strings.Join(clients, "; "))
 }
