@@ -87,6 +87,9 @@ type Result struct {
 	// Written is the number of links put or deleted; Opened and Closed
 	// the findings opened and closed.
 	Written, Opened, Closed int
+	// OpenedByKind counts the findings opened by kind (nil when none
+	// was).
+	OpenedByKind map[FindingKind]int
 }
 
 type systemClock struct{}
@@ -149,10 +152,19 @@ func (l *Linker) tenant(t string) *tenantState {
 // definesPeople reports whether a connection type's identities are people.
 func definesPeople(t resync.ConnectionType) bool { return t == resync.IdP || t == resync.HRIS }
 
-// AfterRun correlates what a run applied; pass it as
-// resync.Config.AfterRun. See CorrelateRun.
-func (l *Linker) AfterRun(ctx context.Context, run resync.RunInfo) error {
-	_, err := l.CorrelateRun(ctx, run)
+// AfterRun correlates what a run applied (see CorrelateRun) and adds the
+// findings the correlation opened to run.Findings, by kind
+// ("offboarding_gap": 2), so that the run's completion notice can say
+// how many offboarding gaps it opened; pass it as
+// resync.Config.AfterRun. What it opened before a failure is counted too.
+func (l *Linker) AfterRun(ctx context.Context, run *resync.RunInfo) error {
+	res, err := l.CorrelateRun(ctx, *run)
+	for k, n := range res.OpenedByKind {
+		if run.Findings == nil {
+			run.Findings = map[string]int{}
+		}
+		run.Findings[string(k)] += n
+	}
 	return err
 }
 
@@ -584,6 +596,12 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 	}
 	p.res.Written += len(w.Put) + len(w.Delete)
 	p.res.Opened += len(opened)
+	for _, f := range opened {
+		if p.res.OpenedByKind == nil {
+			p.res.OpenedByKind = map[FindingKind]int{}
+		}
+		p.res.OpenedByKind[f.Kind]++
+	}
 	p.res.Closed += len(w.Close)
 	if l.cfg.OnFinding != nil {
 		for _, f := range opened {

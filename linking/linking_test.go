@@ -652,7 +652,9 @@ type gapNotifier struct {
 	lk   *linking.Linker
 	mu   sync.Mutex
 	gaps map[string]int // run ID -> gaps it opened
-	done chan struct{}
+	// counted is the run's Findings as the notice carries them.
+	counted map[string]map[string]int
+	done    chan struct{}
 }
 
 func (n *gapNotifier) Notify(ctx context.Context, msg resync.Notification) error {
@@ -666,6 +668,7 @@ func (n *gapNotifier) Notify(ctx context.Context, msg resync.Notification) error
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.gaps[msg.Run.ID] = len(fs)
+	n.counted[msg.Run.ID] = msg.Run.Findings
 	select {
 	case n.done <- struct{}{}:
 	default:
@@ -696,7 +699,7 @@ func TestCompletionNoticeCountsNewGaps(t *testing.T) {
 	admins := resynctest.Admins{tenant: {admin}}
 	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: admins})
 	require.NoError(t, err)
-	n := &gapNotifier{lk: lk, gaps: map[string]int{}, done: make(chan struct{}, 1)}
+	n := &gapNotifier{lk: lk, gaps: map[string]int{}, counted: map[string]map[string]int{}, done: make(chan struct{}, 1)}
 	eng, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Connectors: fakes.Factories("okta", "aws"),
 		Authorizer: admins, Directory: admins, Notifier: n, AfterRun: lk.AfterRun, MinReadInterval: -1})
 	require.NoError(t, err)
@@ -713,4 +716,57 @@ func TestCompletionNoticeCountsNewGaps(t *testing.T) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	assert.Equal(t, map[string]int{run.ID(): 2}, n.gaps)
+	// The Linker's AfterRun counted them on the run: in the notice, on
+	// the run and in the stored run.
+	assert.Equal(t, map[string]map[string]int{run.ID(): {"offboarding_gap": 2}}, n.counted)
+	assert.Equal(t, map[string]int{"offboarding_gap": 2}, run.Info().Findings)
+	stored, err := store.GetRun(ctx, tenant, run.ID())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"offboarding_gap": 2}, stored.Findings)
+}
+
+// Findings counts each kind the run opened, and a run that opens nothing
+// counts nothing.
+func TestRunFindingsByKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	e.set("okta",
+		&resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u2", Email: "joe@acme.example", Status: resync.StatusActive})
+	e.set("aws",
+		acct("jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example"; a.MFA = resync.MFADisabled }),
+		acct("joe", func(a *resync.Account) { a.OwnerEmail = "joe@acme.example" }),
+		acct("nobody", func(a *resync.Account) { a.OwnerEmail = "ghost@acme.example" }))
+	info := e.syncInfo()
+	assert.Equal(t, map[string]int{"offboarding_gap": 1, "no_mfa": 1, "orphaned": 1}, info.Findings)
+	stored, err := e.store.GetRun(e.ctx, tenant, info.ID)
+	require.NoError(t, err)
+	assert.Equal(t, info.Findings, stored.Findings)
+	// The same state again: the findings are confirmed, none opened.
+	info = e.syncInfo()
+	assert.Nil(t, info.Findings)
+}
+
+// An approved held change set that opens gaps adds them to the run that
+// held it, as stored.
+func TestApprovedHeldCountsFindings(t *testing.T) {
+	t.Parallel()
+	e := newEnvGuard(t, nil, linking.Config{}, resync.DeleteGuard{}, okta, aws)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusActive})
+	e.set("aws", acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }))
+	require.Nil(t, e.syncInfo().Findings)
+	e.set("okta") // Jane's IdP user deleted: an empty read is held
+	run, err := e.eng.ResyncPersonnel(e.ctx, tenant, admin)
+	require.NoError(t, err)
+	info, err := run.Wait(e.ctx)
+	require.NoError(t, err)
+	i := slices.IndexFunc(info.Connections, func(c resync.ConnectionResult) bool { return c.ConnectionID == "okta" })
+	require.Equal(t, resync.ConnHeld, info.Connections[i].Status)
+	require.Nil(t, info.Findings)
+	_, err = e.eng.Approve(e.ctx, tenant, info.Connections[i].HeldID, admin, "Jane left")
+	require.NoError(t, err)
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true, Kind: linking.FindingOffboardingGap, OpenedRun: info.ID}), 1)
+	stored, err := e.store.GetRun(e.ctx, tenant, info.ID)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"offboarding_gap": 1}, stored.Findings)
 }

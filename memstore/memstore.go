@@ -18,6 +18,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -193,6 +194,7 @@ func cloneRun(r resync.RunInfo) resync.RunInfo {
 	r.Requesters = slices.Clone(r.Requesters)
 	r.Connections = slices.Clone(r.Connections)
 	r.NotifyErrors = slices.Clone(r.NotifyErrors)
+	r.Findings = maps.Clone(r.Findings)
 	r.Scope.Types = slices.Clone(r.Scope.Types)
 	r.Scope.Providers = slices.Clone(r.Scope.Providers)
 	r.Scope.ConnectionIDs = slices.Clone(r.Scope.ConnectionIDs)
