@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
 
@@ -542,6 +543,16 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		s.log(tenant).add(e)
 		out = append(out, e.entry())
 	}
+	accounts, people := map[linking.AccountRef]bool{}, map[string]bool{}
+	for _, t := range targets {
+		switch kindOf(t.kind) {
+		case resync.KindAccount:
+			accounts[linking.AccountRef{ConnectionID: t.conn, AccountKey: t.key}] = true
+		case resync.KindIdentity:
+			people[linking.IdentityRef(t.conn, t.key)] = true
+		}
+	}
+	s.links.erase(tenant, id, now, accounts, people)
 	return out, nil
 }
 
@@ -599,6 +610,7 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 			delete(s.outbox, k)
 		}
 	}
+	s.links.prune(tenant, before)
 	return nil
 }
 

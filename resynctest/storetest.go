@@ -131,6 +131,8 @@ var storeChecks = []storeCheck{
 	{"OutboxPruneAndDelete", checkOutboxErase},
 	{"OutboxNotificationLog", checkNotificationLog},
 	{"LinkStore", checkLinkStore},
+	{"LinkStoreErase", checkLinkStoreErase},
+	{"LinkStorePrune", checkLinkStorePrune},
 }
 
 // rule names a rule and the file that states it; failures start with it.
