@@ -163,8 +163,8 @@ type Config struct {
 	// process, bounded by Concurrency.
 	Executor Executor
 
-	// Retention is how long runs and change-log entries are kept:
-	// Engine.Prune deletes those older. Default 0: kept forever (Prune
+	// Retention is how long runs, change-log entries and closed findings
+	// (package linking) are kept: Engine.Prune deletes those older. Default 0: kept forever (Prune
 	// then fails with ErrInvalidRequest).
 	Retention time.Duration
 }

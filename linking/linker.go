@@ -73,7 +73,12 @@ type Linker struct {
 
 type tenantState struct {
 	mu     sync.Mutex
-	people *people // nil until built, and after an IdP or HRIS change
+	people *people // nil until built, and after an IdP or HRIS change or an erasure
+	// erasedSeq is the change-log position up to which erasures were
+	// looked for (forgetErased); erased says one was seen since the last
+	// correlation of every account.
+	erasedSeq int64
+	erased    bool
 }
 
 // Result counts the work of one correlation.
@@ -187,7 +192,9 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 	// The connections the run changed, and whether people changed.
 	changed := map[string]bool{}
 	people := false
+	var lastSeq int64
 	err = l.eachChange(ctx, resync.ChangeQuery{Tenant: run.Tenant, RunID: run.ID}, func(e resync.ChangeLogEntry) error {
+		lastSeq = max(lastSeq, e.Seq)
 		c, ok := conns[e.ConnectionID]
 		if !ok {
 			return nil
@@ -205,7 +212,12 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 	ts := l.tenant(run.Tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if people || ts.people == nil {
+	if err := l.forgetErased(ctx, ts, run.Tenant); err != nil {
+		return Result{}, err
+	}
+	// Erasures before the run's last change were looked for just now.
+	ts.erasedSeq = max(ts.erasedSeq, lastSeq)
+	if people || ts.people == nil || ts.erased {
 		ts.people = nil
 		return l.correlateAll(ctx, ts, run.Tenant, run.ID, conns)
 	}
@@ -342,6 +354,9 @@ func (l *Linker) connections(ctx context.Context, tenant string) (map[string]res
 // of its enabled IdP and HRIS connections (removed ones included) if the
 // cache is empty.
 func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, conns map[string]resync.Connection, res *Result) (*people, error) {
+	if err := l.forgetErased(ctx, ts, tenant); err != nil {
+		return nil, err
+	}
 	if ts.people != nil {
 		res.People = len(ts.people.all)
 		return ts.people, nil
@@ -434,6 +449,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		}
 		after = AccountRef{ConnectionID: id}
 	}
+	ts.erased = false
 	return res, nil
 }
 
@@ -656,7 +672,8 @@ func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding
 	var who *person
 	d, decided := p.decisions[AccountRef{c.ID, a.Key}]
 	switch {
-	case decided && d.Kind == DecideUnlink:
+	case decided && (d.Kind == DecideUnlink || (d.Kind == DecideLink && d.Person == "")):
+		// A link decision without a person: the person was erased.
 		k.Situation, k.Rule = Unlinked, RuleManual
 	case decided && (d.Kind == DecideLink || d.Kind == DecideService):
 		k.Rule = RuleManual
