@@ -24,8 +24,10 @@ import (
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
 // values that round-trip, the sentinels), and the optional
-// storage.HeldDecider and storage.Outbox capabilities if the store has
-// them (the checks named DecideHeld... and Outbox... are skipped if not). It checks persistence only: the
+// storage.HeldDecider, storage.Outbox and storage.LinkStore capabilities
+// if the store has them (the checks named DecideHeld..., Outbox... and
+// LinkStore... are skipped if not; LinkStoreErase and LinkStorePrune also
+// need storage.Eraser). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
