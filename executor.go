@@ -244,7 +244,8 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 // do): call it with a run's final record (its last read recorded, or the
 // run canceled) before storing that record, with no transaction of your
 // own open (AfterRun may use the Store). It calls Config.AfterRun with
-// run, as the engine does for its own runs, and returns the run's
+// run, as the engine does for its own runs (run.Findings is what it
+// set: store it with the record), and returns the run's
 // "completed" notifications, to be stored in the store's outbox in the
 // transaction that stores the record; none when the engine has no
 // Notifier or run is not final. A failure listing the
@@ -256,7 +257,7 @@ func (e *Engine) EndRun(ctx context.Context, run *RunInfo) []Notification {
 	if run == nil || !run.Status.Final() {
 		return nil
 	}
-	e.afterRun(context.WithoutCancel(ctx), *run)
+	run.Findings = e.afterRun(context.WithoutCancel(ctx), *run)
 	if e.ob == nil {
 		return nil
 	}

@@ -125,10 +125,11 @@ func TestExecutorEndRunCallsAfterRun(t *testing.T) {
 		c.Executor = x
 		c.LeasePoll = 5 * time.Millisecond
 		c.Notifier, c.Directory = nil, nil
-		c.AfterRun = func(ctx context.Context, run resync.RunInfo) error {
+		c.AfterRun = func(ctx context.Context, run *resync.RunInfo) error {
 			mu.Lock()
 			defer mu.Unlock()
-			after = append(after, run)
+			after = append(after, *run)
+			run.Findings = map[string]int{"orphan": 2}
 			return nil
 		}
 	})
@@ -144,6 +145,7 @@ func TestExecutorEndRunCallsAfterRun(t *testing.T) {
 	require.Equal(t, info.ID, after[0].ID)
 	require.Equal(t, resync.RunSucceeded, after[0].Status)
 	mu.Unlock()
+	require.Equal(t, map[string]int{"orphan": 2}, info.Findings, "what AfterRun found is stored with the run")
 
 	running := info
 	running.Status = resync.RunRunning

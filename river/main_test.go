@@ -125,8 +125,8 @@ type nodeOpts struct {
 	tracer      pgx.QueryTracer
 	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
 	maxAttempts int
-	notifier    resync.Notifier                                     // with the admins of t1 as Directory
-	afterRun    func(ctx context.Context, run resync.RunInfo) error // Config.AfterRun
+	notifier    resync.Notifier                                      // with the admins of t1 as Directory
+	afterRun    func(ctx context.Context, run *resync.RunInfo) error // Config.AfterRun
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {

@@ -25,13 +25,14 @@ func TestNotificationsAndAfterRunOnRiver(t *testing.T) {
 	after := map[string]int{}                   // run ID → AfterRun calls
 	storedThen := map[string]resync.RunStatus{} // the stored status while AfterRun ran
 	var nodes []*node
-	afterRun := func(ctx context.Context, run resync.RunInfo) error {
+	afterRun := func(ctx context.Context, run *resync.RunInfo) error {
 		stored, err := nodes[0].store.GetRun(ctx, run.Tenant, run.ID)
 		require.NoError(t, err)
 		mu.Lock()
 		defer mu.Unlock()
 		after[run.ID]++
 		storedThen[run.ID] = stored.Status
+		run.Findings = map[string]int{"orphan": 1}
 		return nil
 	}
 	conns := func(n *node) {
@@ -52,6 +53,7 @@ func TestNotificationsAndAfterRunOnRiver(t *testing.T) {
 	for _, r := range runs {
 		info := wait(t, r)
 		require.Equal(t, resync.RunSucceeded, info.Status)
+		require.Equal(t, map[string]int{"orphan": 1}, info.Findings, "what AfterRun found is stored with the run")
 		ids[info.ID] = true
 	}
 	require.Len(t, ids, 3)
@@ -83,6 +85,7 @@ func TestNotificationsAndAfterRunOnRiver(t *testing.T) {
 		byKey[n.Run.ID+" "+string(n.Kind)+" "+string(n.Channel)]++
 		if n.Kind == resync.NotifyRunCompleted {
 			require.Equal(t, resync.RunSucceeded, n.Run.Status)
+			require.Equal(t, map[string]int{"orphan": 1}, n.Run.Findings, "the completion notice tells what AfterRun found")
 		}
 	}
 	for id := range ids {
@@ -108,11 +111,11 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	s = newNode(t, db, nodeOpts{
 		conns:    func(n *node) { n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10) },
 		notifier: notifier,
-		afterRun: func(ctx context.Context, run resync.RunInfo) error {
+		afterRun: func(ctx context.Context, run *resync.RunInfo) error {
 			n, err := openTxs(ctx, s)
 			mu.Lock()
 			defer mu.Unlock()
-			after = append(after, run)
+			after = append(after, *run)
 			open = append(open, n)
 			return err
 		},
@@ -153,7 +156,7 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 			n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 			n.conn("gh1", resync.VersionControl, "github", resynctest.Identities("g", 20), 10)
 		},
-		afterRun: func(ctx context.Context, run resync.RunInfo) error {
+		afterRun: func(ctx context.Context, run *resync.RunInfo) error {
 			stored, err := self.store.GetRun(ctx, run.Tenant, run.ID)
 			if err != nil {
 				return err

@@ -164,8 +164,9 @@ var errEndFirst = errors.New("river: runs to end first")
 // endedRun is a run endFirst ended: EndRun was called (ok) with the
 // notifications it returned, or the run was not found to end.
 type endedRun struct {
-	notes []resync.Notification
-	ok    bool
+	notes    []resync.Notification
+	findings map[string]int // what AfterRun set on the run
+	ok       bool
 }
 
 // endFirst ends run runID, which the read's result (record) is to end,
@@ -191,6 +192,7 @@ func (x *Executor) endFirst(ctx context.Context, a readArgs, runID string, recor
 	if e := x.engine.Load(); e != nil {
 		end.notes = e.EndRun(ctx, &ri)
 	}
+	end.findings = ri.Findings
 	return end, nil
 }
 
@@ -269,6 +271,7 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 		return nil
 	}
 	notes := end.notes
+	ri.Findings = end.findings
 	if !end.ok {
 		// endFirst saw the run not ending, which it is: end it here.
 		if e := x.engine.Load(); e != nil {
