@@ -405,10 +405,11 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 	at := time.Now()
 	canceled(&ri, at)
 	var notes []resync.Notification
+	before := len(ri.NotifyErrors)
 	if e := x.engine.Load(); e != nil {
 		notes = e.EndRun(ctx, &ri)
 	}
-	ended := ri
+	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
 
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
@@ -430,7 +431,7 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return tx.Commit(ctx)
 	}
 	canceled(&ri, at)
-	ri.NotifyErrors, ri.Findings = ended.NotifyErrors, ended.Findings
+	ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
 	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
 		return err
 	}

@@ -127,6 +127,7 @@ type nodeOpts struct {
 	maxAttempts int
 	notifier    resync.Notifier                                      // with the admins of t1 as Directory
 	afterRun    func(ctx context.Context, run *resync.RunInfo) error // Config.AfterRun
+	directory   resync.Directory                                     // with notifier; default the admins of t1
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -175,6 +176,9 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	var dir resync.Directory
 	if o.notifier != nil {
 		dir = resynctest.Admins{"t1": {alice}}
+		if o.directory != nil {
+			dir = o.directory
+		}
 	}
 	n.e, err = resync.New(ctx, resync.Config{
 		Notifier: o.notifier, Directory: dir, AfterRun: o.afterRun,

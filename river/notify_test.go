@@ -2,6 +2,7 @@ package river_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -187,4 +188,33 @@ func openTxs(ctx context.Context, n *node) (int, error) {
 	err := n.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'`).Scan(&c)
 	return c, err
+}
+
+// brokenDirectory cannot list admins.
+type brokenDirectory struct{}
+
+func (brokenDirectory) Admins(context.Context, string) ([]resync.Principal, error) {
+	return nil, errors.New("directory down")
+}
+
+// When the tenant's admins cannot be listed at a run's end, the run says
+// so (RunInfo.NotifyErrors) and its requester still hears of the end.
+func TestEndWithoutAdminsIsRecorded(t *testing.T) {
+	db := freshDB(t)
+	notifier := &resynctest.Notifier{}
+	w := newNode(t, db, nodeOpts{
+		workers: 2, notifier: notifier, directory: brokenDirectory{},
+		conns: func(n *node) { n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10) },
+	})
+	info := wait(t, w.start())
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	require.Len(t, info.NotifyErrors, 1)
+	require.Contains(t, info.NotifyErrors[0], "directory down")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := notifier.WaitFor(ctx, 2)
+	require.NoError(t, err)
+	require.Equal(t, resync.NotifyRunStarted, got[0].Kind)
+	require.Equal(t, resync.NotifyRunCompleted, got[1].Kind)
+	require.Equal(t, resync.ChannelInApp, got[1].Channel, "in-app to the requester; no email without admins")
 }

@@ -164,9 +164,10 @@ var errEndFirst = errors.New("river: runs to end first")
 // endedRun is a run endFirst ended: EndRun was called (ok) with the
 // notifications it returned, or the run was not found to end.
 type endedRun struct {
-	notes    []resync.Notification
-	findings map[string]int // what AfterRun set on the run
-	ok       bool
+	notes        []resync.Notification
+	findings     map[string]int // what AfterRun set on the run
+	notifyErrors []string       // what EndRun added to the run's
+	ok           bool
 }
 
 // endFirst ends run runID, which the read's result (record) is to end,
@@ -189,10 +190,11 @@ func (x *Executor) endFirst(ctx context.Context, a readArgs, runID string, recor
 		return &endedRun{}, nil
 	}
 	end := &endedRun{ok: true}
+	before := len(ri.NotifyErrors)
 	if e := x.engine.Load(); e != nil {
 		end.notes = e.EndRun(ctx, &ri)
 	}
-	end.findings = ri.Findings
+	end.findings, end.notifyErrors = ri.Findings, ri.NotifyErrors[before:]
 	return end, nil
 }
 
@@ -210,10 +212,7 @@ const progressEvery = time.Second
 // caller rolls tx back.
 func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool,
 	ended map[string]*endedRun, ending *[]string) error {
-	// The connection's result alone, taken from a view of the run that
-	// record cannot end: a second connection stays pending in it.
-	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{
-		{ConnectionID: a.ConnectionID, Status: resync.ConnPending}, {Status: resync.ConnPending}}}
+	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
 	record(&one)
 	res, err := json.Marshal(one.Connections[0])
 	if err != nil {
@@ -272,6 +271,7 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 	}
 	notes := end.notes
 	ri.Findings = end.findings
+	ri.NotifyErrors = append(ri.NotifyErrors, end.notifyErrors...)
 	if !end.ok {
 		// endFirst saw the run not ending, which it is: end it here.
 		if e := x.engine.Load(); e != nil {
