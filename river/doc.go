@@ -128,13 +128,18 @@
 //
 // # Crashed workers
 //
-// A worker killed mid-read leaves its job running and its connection's
-// read lease held. River's rescuer, on the elected leader, makes the job
-// retryable once it has run for Config.RescueAfter (which must exceed
-// Config.JobTimeout); it looks every 30 seconds. Another worker then reads
-// the connection again once the dead worker's read lease has expired (the
-// engine's Config.LeaseTTL). The time to recover is at most RescueAfter
-// plus 30 seconds plus LeaseTTL.
+// A worker killed at any point of a read (before its first page, mid-read,
+// after applying, while completing its job, or while submitting a run of
+// its own) leaves its job running and its connection's read lease held;
+// what it was submitting is not stored. River's rescuer, on the elected
+// leader, makes the job retryable once it has run for Config.RescueAfter
+// (which must exceed Config.JobTimeout); it looks every 30 seconds.
+// Another worker then takes it after River's retry backoff (a second for a
+// second attempt) and reads the connection again once the dead worker's
+// read lease has expired (the engine's Config.LeaseTTL); what the killed
+// attempt applied is found unchanged, not applied again. The time to
+// recover is at most RescueAfter plus 30 seconds plus the larger of the
+// backoff and LeaseTTL.
 //
 // A PostgreSQL restart fails the reads under way as a whole (nothing of
 // them is applied); River tries their jobs again once the server is back,
