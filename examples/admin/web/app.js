@@ -473,6 +473,8 @@ function init() {
   });
   $("#findings-all").addEventListener("click", () => {
     findingsRun = null;
+    $("#findings-kind").value = "";
+    $("#findings-closed").checked = false;
     loadFindings().catch(showError);
   });
   $("#access-form").addEventListener("submit", (ev) => {
