@@ -337,7 +337,7 @@ async function showAccess(person) {
   accessShown = a.Person.ID;
   $("#access-person").value = person;
   const p = a.Person;
-  let text = (p.Name || p.ID) + (p.Email ? " (" + p.Email + ")" : "") + ": employment " + (p.Status || "unknown");
+  let text = (p.Name || p.ID) + (p.Email ? " (" + p.Email + ")" : "") + ": status " + (p.Status || "unknown");
   if (p.LoginStatus) text += ", login " + p.LoginStatus;
   if (p.EndDate) text += ", left " + p.EndDate.slice(0, 10);
   text += p.Offboarded ? " — offboarded (" + p.OffboardedWhy + ")" : "";
