@@ -292,7 +292,8 @@ async function loadFindings() {
   }
   const parts = Object.entries(counts).map(([k, n]) => n + " " + kindText(k, n));
   $("#findings-summary").textContent =
-    fs.length === 0 ? "No finding." : open + " open: " + (parts.join(", ") || "none") + (fs.length > open ? "; " + (fs.length - open) + " closed." : ".");
+    (fs.length === 0 ? "No finding." : open + " open: " + (parts.join(", ") || "none") + (fs.length > open ? "; " + (fs.length - open) + " closed." : ".")) +
+    (page.Next ? " Only the first 1000 are listed: choose a kind to narrow them." : "");
   const body = $("#findings-table tbody");
   body.replaceChildren();
   for (const f of fs) {
@@ -375,11 +376,18 @@ function loadDecideConnections() {
 }
 
 async function loadDecisions() {
-  const ds = await api("GET", "/decisions?limit=1000");
+  // Decisions are listed oldest first: page through, keep the latest 20.
+  let ds = [];
+  for (let after = 0; ; ) {
+    const page = await api("GET", "/decisions?limit=1000&after=" + after);
+    ds = ds.concat(page).slice(-20);
+    if (page.length < 1000) break;
+    after = page[page.length - 1].Seq;
+  }
   const body = $("#decisions tbody");
   body.replaceChildren();
   if (ds.length === 0) body.appendChild(row([el("td", "No decision yet.", { colspan: "7" })]));
-  for (const d of ds.slice(-20).reverse()) {
+  for (const d of ds.reverse()) {
     body.appendChild(row([new Date(d.At).toLocaleString(), who(d.By), connName(d.ConnectionID), d.AccountKey, d.Kind, d.Person || "", d.Reason]));
   }
 }
@@ -394,6 +402,7 @@ async function decide(ev) {
     Person: $("#decide-person").value.trim(),
     Reason: $("#decide-reason").value.trim(),
   };
+  if (body.Kind === "unlink" || body.Kind === "clear") body.Person = ""; // these name no one
   if (body.Reason === "") {
     showError(new Error("A decision needs a reason."));
     $("#decide-reason").focus();
