@@ -252,6 +252,7 @@ func TestAdminPage(t *testing.T) {
 	// active: the resync says it opened an offboarding gap.
 	p.waitText("#notices", "Personnel resync completed: succeeded, 1 new offboarding gap")
 	p.waitText("#runs tbody", "1 new offboarding gap")
+	p.waitText("#progress-summary", "New findings: 1 new offboarding gap")
 	p.accessible("completed")
 	p.shot("completed")
 

@@ -149,7 +149,13 @@ async function confirmAndStart(scope) {
 function showProgress(run) {
   if (currentRun !== run.ID) return;
   $("#progress").hidden = false;
-  $("#progress-summary").textContent = scopeText(run.Scope) + " started by " + who(run.Initiator) + ": " + run.Status + ".";
+  const summary = $("#progress-summary");
+  summary.textContent = scopeText(run.Scope) + " started by " + who(run.Initiator) + ": " + run.Status + ".";
+  if (findingsText(run.Findings).length > 0) {
+    summary.append(" New findings: ");
+    runFindingsLinks(summary, run);
+    summary.append(".");
+  }
   const body = $("#progress-table tbody");
   body.replaceChildren();
   for (const c of run.Connections || []) {
@@ -246,19 +252,24 @@ function findingsText(counts) {
     .map(([kind, n]) => ({ kind, n, text: n + " new " + kindText(kind, n) }));
 }
 
-function runFindingsCell(r) {
-  const td = el("td");
-  const found = findingsText(r.Findings);
-  if (found.length === 0) td.textContent = "none";
-  found.forEach((f, i) => {
-    if (i > 0) td.append(", ");
+// runFindingsLinks appends to parent a link per kind of finding the run
+// opened ("1 new offboarding gap"), each to the findings it opened.
+function runFindingsLinks(parent, r) {
+  findingsText(r.Findings).forEach((f, i) => {
+    if (i > 0) parent.append(", ");
     const a = el("a", f.text, { href: "#findings-h", class: "run-finding", "data-run": r.ID, "data-kind": f.kind });
     a.addEventListener("click", (ev) => {
       ev.preventDefault();
       showRunFindings(r, f.kind);
     });
-    td.appendChild(a);
+    parent.appendChild(a);
   });
+}
+
+function runFindingsCell(r) {
+  const td = el("td");
+  if (findingsText(r.Findings).length === 0) td.textContent = "none";
+  runFindingsLinks(td, r);
   return td;
 }
 
