@@ -7,3 +7,6 @@ func SetWriteChunk(n int) (restore func()) {
 	writeChunk = n
 	return func() { writeChunk = old }
 }
+
+// RedactedForTest is redacted, for the test that it is storage.Redacted.
+var RedactedForTest = redacted

@@ -68,6 +68,12 @@ type Config struct {
 	FetchCooldown time.Duration
 	// Logger receives River's logs and the executor's. Default: discarded.
 	Logger *slog.Logger
+	// Schedule, when set, runs scheduled syncs as River jobs: River's
+	// leader runs one periodic job that enqueues the tenants due (see
+	// Executor.Schedule and the package doc, "Scheduled syncs"). Give
+	// every worker process the same Schedule and tenants. Default nil: no
+	// scheduled syncs from this executor.
+	Schedule *ScheduleConfig
 }
 
 // Executor is a resync.Executor on River. It is safe for concurrent use.
@@ -78,6 +84,7 @@ type Executor struct {
 	schema string // quoted
 	engine atomic.Pointer[resync.Engine]
 	log    *slog.Logger
+	sched  *scheduler // nil without Config.Schedule
 }
 
 var _ resync.Executor = (*Executor)(nil)
@@ -140,8 +147,11 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	if err := x.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if err := x.configureSchedule(); err != nil {
+		return nil, err
+	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &readWorker{x: x}); err != nil {
+	if err := x.AddWorker(workers); err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	rc := &river.Config{
@@ -157,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	}
+	x.addSchedule(rc)
 	client, err := river.NewClient(riverpgxv5.New(x.pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
@@ -205,7 +216,9 @@ func (x *Executor) migrate(ctx context.Context) error {
 			PRIMARY KEY (tenant, run_id));
 		CREATE TABLE IF NOT EXISTS {s}.resync_results (
 			tenant text NOT NULL, run_id text NOT NULL, connection_id text NOT NULL, result jsonb NOT NULL,
-			PRIMARY KEY (tenant, run_id, connection_id));`))
+			PRIMARY KEY (tenant, run_id, connection_id));
+		CREATE TABLE IF NOT EXISTS {s}.resync_schedule (
+			id int PRIMARY KEY CHECK (id = 1), first_tick timestamptz NOT NULL, last_tick timestamptz NOT NULL);`))
 	if err != nil {
 		return fmt.Errorf("river: creating the executor's tables: %w", err)
 	}
@@ -260,28 +273,51 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return err
 }
 
-// AddWorker registers the executor's read worker in workers, for a River
-// client of the host's own on the same schema. Every client on the
-// schema that may be elected River's leader must know the read job's
-// kind: River's rescuer discards a stuck job of a kind its leader does not
-// know, instead of handing it to another worker. A client that works no
-// queue named by the executor (river.QueueDefault) never works a read.
+// AddWorker registers the executor's workers (reads, scheduled runs'
+// starts and the schedule's ticks) in workers, for a River client of the
+// host's own on the same schema. Every client on the schema that may be
+// elected River's leader must know their kinds: River's rescuer discards
+// a stuck job of a kind its leader does not know, instead of handing it
+// to another worker. A client that works no queue named by the executor
+// (river.QueueDefault, and "resync_schedule" for the ticks) never works
+// one of its jobs.
 func (x *Executor) AddWorker(workers *river.Workers) error {
-	return river.AddWorkerSafely(workers, &readWorker{x: x})
+	if err := river.AddWorkerSafely(workers, &readWorker{x: x}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, &startWorker{x: x}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(workers, &tickWorker{x: x})
 }
 
 // Client returns the River client, for the host's own jobs and River UI.
 func (x *Executor) Client() *river.Client[pgx.Tx] { return x.client }
 
 // Submit implements resync.Executor: in one transaction it stores run and
-// inserts (or joins) one read job per connection.
-func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
+// its notifications and inserts (or joins) one read job per connection.
+func (x *Executor) Submit(ctx context.Context, run resync.RunInfo, notes []resync.Notification) error {
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := x.submitTx(ctx, tx, run, notes); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("river: committing run %q: %w", run.ID, err)
+	}
+	return nil
+}
+
+// submitTx stores run and its notifications and inserts (or joins) its
+// read jobs in tx.
+func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo, notes []resync.Notification) error {
 	if err := x.cfg.Store.CreateRunTx(ctx, tx, run); err != nil {
+		return err
+	}
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	ids := make([]string, 0, len(run.Connections))
@@ -339,16 +375,42 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 		SELECT j, $2, $3 FROM unnest($1::bigint[]) AS j ON CONFLICT DO NOTHING`), jobIDs, run.Tenant, run.ID); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("river: committing run %q: %w", run.ID, err)
-	}
 	return nil
 }
 
-// Cancel implements resync.Executor: it marks the run canceled and
-// cancels, with River's job cancel, the read jobs no other live run waits
-// for, in one transaction.
+// Cancel implements resync.Executor: it ends the run canceled through the
+// engine's EndRun, then, in one transaction, stores it so with its
+// notifications and cancels, with River's job cancel, the read jobs no
+// other live run waits for.
 func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
+	// The run's end (AfterRun, its notifications) is made before the
+	// transaction that stores it, with no connection held: AfterRun may
+	// use the store's pool.
+	var ri resync.RunInfo
+	var live bool
+	err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, x.sql(`SELECT NOT done FROM {s}.resync_runs WHERE tenant = $1 AND run_id = $2`), tenant, runID).Scan(&live)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+			return nil // ended, or not a run of the executor
+		}
+		if err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		ri, err = x.runWithResults(ctx, tx, tenant, runID)
+		return err
+	})
+	if err != nil || !live || ri.Status.Final() {
+		return err
+	}
+	at := time.Now()
+	canceled(&ri, at)
+	var notes []resync.Notification
+	before := len(ri.NotifyErrors)
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, &ri)
+	}
+	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
+
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -359,22 +421,21 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return nil // ended, or not a run of the executor
+		return nil // ended meanwhile
 	}
-	ri, err := x.runWithResults(ctx, tx, tenant, runID)
+	ri, err = x.runWithResults(ctx, tx, tenant, runID)
 	if err != nil {
 		return err
 	}
 	if ri.Status.Final() {
 		return tx.Commit(ctx)
 	}
-	ri.Status, ri.FinishedAt = resync.RunCanceled, time.Now()
-	for i := range ri.Connections {
-		if c := &ri.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", ri.FinishedAt
-		}
-	}
+	canceled(&ri, at)
+	ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
 	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		return err
+	}
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	// The jobs of the run no other live run waits for.
@@ -399,6 +460,16 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: committing cancel of run %q: %w", runID, err)
 	}
 	return nil
+}
+
+// canceled marks run canceled at at, with its unfinished connections.
+func canceled(run *resync.RunInfo, at time.Time) {
+	run.Status, run.FinishedAt = resync.RunCanceled, at
+	for i := range run.Connections {
+		if c := &run.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
+			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", at
+		}
+	}
 }
 
 // runWithResults reads a run's record, locked until tx ends, with the

@@ -109,17 +109,93 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	if err != nil && !resync.IsPermanent(err) && !errors.Is(err, resync.ErrHeld) && job.Attempt < job.MaxAttempts {
 		return err // the read failed as a whole: River tries it again
 	}
-	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
-		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-			return err
-		}
-		for _, wr := range waiting {
-			if err := x.record(ctx, tx, a, wr.ID, record); err != nil {
+	// The runs this job ends are ended (Config.AfterRun, their
+	// notifications) before the transaction that stores their end, with
+	// no connection held: AfterRun uses the store's pool, which the
+	// transactions of workers ending runs at once could leave without a
+	// connection for it. A run found ending in the transaction that was
+	// not ended before (its other jobs finished meanwhile) is ended, and
+	// the transaction tried again.
+	ids := make([]string, len(waiting))
+	for i, wr := range waiting {
+		ids[i] = wr.ID
+	}
+	rows, err = x.pool.Query(ctx, x.sql(`SELECT run_id FROM {s}.resync_runs
+		WHERE tenant = $1 AND run_id = ANY($2) AND remaining = 1 AND NOT done`), a.Tenant, ids)
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	ending, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("river: %w", err)
+	}
+	ended := map[string]*endedRun{}
+	for {
+		for _, id := range ending {
+			if ended[id], err = x.endFirst(ctx, a, id, record); err != nil {
 				return err
 			}
 		}
-		return nil
+		ending = ending[:0]
+		err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+			if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+				return err
+			}
+			for _, wr := range waiting {
+				if err := x.record(ctx, tx, a, wr.ID, record, ended, &ending); err != nil {
+					return err
+				}
+			}
+			if len(ending) > 0 {
+				return errEndFirst
+			}
+			return nil
+		})
+		if !errors.Is(err, errEndFirst) {
+			return err
+		}
+	}
+}
+
+// errEndFirst rolls back a job's completion that found runs to end
+// which were not ended before it.
+var errEndFirst = errors.New("river: runs to end first")
+
+// endedRun is a run endFirst ended: EndRun was called (ok) with the
+// notifications it returned, or the run was not found to end.
+type endedRun struct {
+	notes        []resync.Notification
+	findings     map[string]int // what AfterRun set on the run
+	notifyErrors []string       // what EndRun added to the run's
+	ok           bool
+}
+
+// endFirst ends run runID, which the read's result (record) is to end,
+// through the engine's EndRun, and returns its notifications; not ok when
+// the run does not end by it after all (canceled meanwhile).
+func (x *Executor) endFirst(ctx context.Context, a readArgs, runID string, record func(*resync.RunInfo) bool) (*endedRun, error) {
+	var ri resync.RunInfo
+	err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		var err error
+		ri, err = x.runWithResults(ctx, tx, a.Tenant, runID)
+		return err
 	})
+	if errors.Is(err, resync.ErrNotFound) {
+		return &endedRun{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !record(&ri) {
+		return &endedRun{}, nil
+	}
+	end := &endedRun{ok: true}
+	before := len(ri.NotifyErrors)
+	if e := x.engine.Load(); e != nil {
+		end.notes = e.EndRun(ctx, &ri)
+	}
+	end.findings, end.notifyErrors = ri.Findings, ri.NotifyErrors[before:]
+	return end, nil
 }
 
 // progressEvery bounds how often a run's record is rewritten with its
@@ -131,7 +207,11 @@ const progressEvery = time.Second
 // rewritten when this was its last unfinished connection (completing it,
 // once: the counter row is locked) or its progress was last written more
 // than progressEvery ago; otherwise the result waits in resync_results.
-func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool) error {
+// A run it completes must be in ended, with its notifications (see
+// endFirst); if it is not, its ID is appended to ending instead, and the
+// caller rolls tx back.
+func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID string, record func(*resync.RunInfo) bool,
+	ended map[string]*endedRun, ending *[]string) error {
 	one := resync.RunInfo{ID: runID, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
 	record(&one)
 	res, err := json.Marshal(one.Connections[0])
@@ -184,8 +264,25 @@ func (x *Executor) record(ctx context.Context, tx pgx.Tx, a readArgs, runID stri
 	if !record(&ri) {
 		return fmt.Errorf("river: run %q has connections without a result after its last job", runID)
 	}
+	end, ok := ended[runID]
+	if !ok {
+		*ending = append(*ending, runID)
+		return nil
+	}
+	notes := end.notes
+	ri.Findings = end.findings
+	ri.NotifyErrors = append(ri.NotifyErrors, end.notifyErrors...)
+	if !end.ok {
+		// endFirst saw the run not ending, which it is: end it here.
+		if e := x.engine.Load(); e != nil {
+			notes = e.EndRun(ctx, &ri)
+		}
+	}
 	if _, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true WHERE tenant = $1 AND run_id = $2`), a.Tenant, runID); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
-	return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
+	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		return err
+	}
+	return x.cfg.Store.EnqueueTx(ctx, tx, notes)
 }

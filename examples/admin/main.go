@@ -2,7 +2,15 @@
 // organisation: its connections, "Resync personnel" and "Resync accounts"
 // with a confirmation of what will and will not be touched, live progress
 // and notices over the event stream, the resync history, held removals to
-// approve or reject, and a person's identities and accounts everywhere.
+// approve or reject, a person's identities and accounts everywhere, and
+// who holds what: the findings of package linking (offboarding gaps,
+// orphaned accounts, accounts without MFA), each run's new findings, a
+// person's access across systems, admins' linking decisions and the CSV
+// export of every account with its person and situation.
+//
+// The sample organisation starts with an offboarding under way: Jane Doe
+// left on 2026-11-30 (terminated in the HRIS export) while her AWS user is
+// still active, so the first personnel resync opens an offboarding gap.
 //
 //	go run ./examples/admin [-addr 127.0.0.1:8080] [-db FILE]
 //
@@ -31,6 +39,7 @@ import (
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
 	"github.com/openresync/resync/examples/internal/sampleorg"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/resynchttp"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
@@ -72,6 +81,9 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 	if err := sampleorg.Write(dir); err != nil {
 		return nil, err
 	}
+	if err := offboardJane(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
 		return nil, err
 	}
@@ -83,6 +95,13 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 	source.Add(sampleorg.Connections(dir, "2")...)
 	admins := resynctest.Admins{sampleorg.Tenant: {sampleorg.Admin}}
 	slow := sampleorg.WithLatency(file.Factory, pageDelay)
+	// The linker links AWS users to the people of the HRIS and the IdP
+	// after every run, keeps the findings and records admins' decisions.
+	// (UnusedAfter is off: the sample's last logins are fixed dates.)
+	lk, err := linking.New(linking.Config{Store: store, Connections: source, Authorizer: admins, UnusedAfter: -1})
+	if err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
 	engine, err := resync.New(ctx, resync.Config{
 		Store:       store,
 		Connections: source,
@@ -96,11 +115,12 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 		// A demo clicks again within seconds; a platform keeps the
 		// default interval between two reads of a connection.
 		MinReadInterval: time.Second,
+		AfterRun:        lk.AfterRun,
 	})
 	if err != nil {
 		return nil, errors.Join(err, store.Close())
 	}
-	api, err := resynchttp.New(engine, resynchttp.Config{Authenticate: authenticate})
+	api, err := resynchttp.New(engine, resynchttp.Config{Authenticate: authenticate, Linker: lk})
 	if err != nil {
 		return nil, errors.Join(err, engine.Close(ctx), store.Close())
 	}
