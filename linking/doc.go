@@ -98,9 +98,9 @@
 // Linker between runs (a new Linker builds them on its first run).
 // A connection's changed links and findings are stored a bounded number
 // at a time, each write atomic, so that correlating a connection of any
-// size holds about the same memory; a correlation that fails part way has
-// stored part of what it found, and correlating the tenant again
-// (Correlate) stores the rest.
+// size holds about the same memory. A correlation that fails part way has
+// stored part of what it found; the Linker then correlates every account
+// of the tenant at its next run (or Correlate), which stores the rest.
 // Correlate correlates the whole tenant again, for what time alone
 // changes (an end date passing, an account becoming unused): call it
 // daily, or after a scheduled run. Correlations of one tenant are

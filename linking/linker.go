@@ -181,7 +181,7 @@ func (l *Linker) AfterRun(ctx context.Context, run *resync.RunInfo) error {
 // run added, changed or removed, and confirms the other open findings of
 // each connection the run read (run.Connections with status
 // resync.ConnSucceeded): the read saw them still there.
-func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, error) {
+func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (res Result, err error) {
 	if run.Tenant == "" || run.ID == "" {
 		return Result{}, invalid("CorrelateRun needs the run's tenant and ID")
 	}
@@ -212,6 +212,13 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 	ts := l.tenant(run.Tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	defer func() {
+		if err != nil {
+			// Part of what the correlation found may be stored: the
+			// next run correlates every account, which stores the rest.
+			ts.people = nil
+		}
+	}()
 	if err := l.forgetErased(ctx, ts, run.Tenant); err != nil {
 		return Result{}, err
 	}
@@ -228,7 +235,6 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 			}
 		}
 	}
-	var res Result
 	p, err := l.newPass(ctx, ts, run.Tenant, run.ID, conns, &res)
 	if err != nil {
 		return res, err
@@ -573,7 +579,7 @@ func (p *pass) sig(k Link) linkSig {
 // It holds the connection's stored links (as signatures) and open
 // findings, and writes what changed writeChunk links or findings at a
 // time, each write atomic: a correlation that fails part way has stored
-// some of what it found, and one of the whole tenant finds the rest.
+// some of what it found, and the next, of the whole tenant, the rest.
 func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
 	l := p.l
 	const page = 5000

@@ -923,3 +923,60 @@ func TestCorrelationWritesInChunks(t *testing.T) {
 	assert.Equal(t, wantFs, fs)
 	assert.ElementsMatch(t, wantSeen, seen)
 }
+
+// flakyLinks is a memstore whose WriteLinks fails once armed, after ok
+// more writes.
+type flakyLinks struct {
+	*memstore.Store
+	mu    sync.Mutex
+	armed bool
+	ok    int
+}
+
+func (s *flakyLinks) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
+	s.mu.Lock()
+	if s.armed {
+		if s.ok == 0 {
+			s.armed = false
+			s.mu.Unlock()
+			return nil, errors.New("write failed")
+		}
+		s.ok--
+	}
+	s.mu.Unlock()
+	return s.Store.WriteLinks(ctx, w)
+}
+
+// A correlation that fails part way through a connection is finished by
+// the next run, even one that changed nothing.
+func TestFailedCorrelationFinishedByNextRun(t *testing.T) {
+	defer linking.SetWriteChunk(1)()
+	store := &flakyLinks{Store: memstore.New(memstore.Config{})}
+	e := newEnv(t, store, linking.Config{}, okta, aws)
+	var people, accounts []resync.Record
+	for i := range 5 {
+		people = append(people, active(fmt.Sprintf("00u%d", i), fmt.Sprintf("p%d@acme.example", i)))
+		accounts = append(accounts, acct(fmt.Sprintf("a%d", i), func(a *resync.Account) { a.OwnerEmail = fmt.Sprintf("p%d@acme.example", i) }))
+	}
+	e.set("okta", people...)
+	e.sync()
+	store.mu.Lock()
+	store.armed, store.ok = true, 2
+	store.mu.Unlock()
+	e.set("aws", accounts...)
+	e.sync() // its correlation stores two links, then fails
+	linked := func() int {
+		links, _, err := e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{ConnectionID: "aws"})
+		require.NoError(t, err)
+		n := 0
+		for _, l := range links {
+			if l.Situation == linking.Linked {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 2, linked(), "the failed correlation stored part of its links")
+	e.sync() // nothing changed
+	assert.Equal(t, 5, linked(), "the next run stored the rest")
+}
