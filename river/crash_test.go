@@ -160,6 +160,7 @@ func testWorkerKilled(t *testing.T, when string) {
 	require.NoError(t, err)
 	require.Len(t, ch, crashPages*10, "each record added once")
 	var attempt int
+	settledJobs(t, s, "okta1")
 	require.NoError(t, s.store.Pool().QueryRow(context.Background(),
 		`SELECT attempt FROM resync_river.river_job WHERE kind = 'resync_read' AND state = 'completed'`).Scan(&attempt))
 	require.Equal(t, 2, attempt, "the killed attempt and the rescued one")

@@ -205,7 +205,13 @@ func (x *Executor) migrate(ctx context.Context) error {
 			PRIMARY KEY (tenant, run_id));
 		CREATE TABLE IF NOT EXISTS {s}.resync_results (
 			tenant text NOT NULL, run_id text NOT NULL, connection_id text NOT NULL, result jsonb NOT NULL,
-			PRIMARY KEY (tenant, run_id, connection_id));`))
+			PRIMARY KEY (tenant, run_id, connection_id));
+		-- The job of the read last started on a connection, until it is
+		-- recorded: a follow-up read waits while it runs.
+		ALTER TABLE {s}.resync_reads ADD COLUMN IF NOT EXISTS running_job bigint;
+		-- Whether the job's result is recorded on the run: a retried
+		-- attempt records it once.
+		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;`))
 	if err != nil {
 		return fmt.Errorf("river: creating the executor's tables: %w", err)
 	}

@@ -234,3 +234,16 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// settledJobs is jobs once no read job of conn is running: River marks a
+// job completed shortly after its Work returns (its completer batches),
+// so a run can end before its last job shows completed.
+func settledJobs(t testing.TB, n *node, conn string) map[string]int {
+	t.Helper()
+	var out map[string]int
+	eventually(t, "no job of "+conn+" running", func() bool {
+		out = jobs(t, n, conn)
+		return out["running"] == 0
+	})
+	return out
+}
