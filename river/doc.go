@@ -60,6 +60,17 @@
 // canceled and cancels with River's job cancel the jobs no other live run
 // waits for; a read under way stops between pages and applies nothing.
 //
+// # Telemetry
+//
+// With Config.TracerProvider (or MeterProvider) set, the River client
+// runs River's OpenTelemetry middleware (otelriver): a span and metrics
+// for each insert of a run's jobs and for each job worked. The trace
+// context of the request that submits a run travels in its jobs'
+// metadata, and a job's span is a child of it; the engine's spans of the
+// read ("resync.connection") are children of the job's. A read, on
+// whichever worker, is thus in the trace of the request that asked for
+// it. Give the executor the engines' providers.
+//
 // # Scheduled syncs
 //
 // Run a resync.Scheduler on the engine of each replica (or of a few): it

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/openresync/resync"
@@ -99,6 +100,7 @@ type nodeOpts struct {
 	tracer      pgx.QueryTracer
 	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
 	maxAttempts int
+	traces      trace.TracerProvider // the engine's and the executor's
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -125,7 +127,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	n.x, err = river.New(ctx, river.Config{
 		Store: n.store, Workers: o.workers, MinReadInterval: interval,
 		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, MaxAttempts: o.maxAttempts,
-		FetchPollInterval: 100 * time.Millisecond,
+		FetchPollInterval: 100 * time.Millisecond, TracerProvider: o.traces,
 	})
 	require.NoError(t, err)
 	var exec resync.Executor = n.x
@@ -151,7 +153,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 		Concurrency: conc,
 		Retry:       resync.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
 		LeaseTTL:    time.Second, LeasePoll: poll,
-		MinReadInterval: interval,
+		MinReadInterval: interval, TracerProvider: o.traces,
 	})
 	require.NoError(t, err)
 	if !o.inProcess {
