@@ -30,8 +30,9 @@ const progressEvery = time.Second
 // run finishing together barely wait for each other. A run counted down
 // to zero is then completed in a transaction of its own, once (its counter
 // row says done). A worker that dies between the two leaves its job
-// running; the rescued attempt records nothing again (the waits are marked)
-// and completes the run.
+// running; the rescued attempt reads the connection again (applying
+// nothing twice), records nothing again (the waits are marked) and
+// completes the run.
 func (x *Executor) complete(ctx context.Context, job *river.Job[readArgs], runIDs []string, record func(*resync.RunInfo) bool) error {
 	a := job.Args
 	results := make([]string, len(runIDs))
