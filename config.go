@@ -72,14 +72,20 @@ type Config struct {
 	// held it, as stored. What each change set applied is in the change
 	// log under the run's ID (Store.Changes). It is where accounts are
 	// linked to people, once the run's IdP, HRIS and accounts are all
-	// applied: pass a linking.Linker's AfterRun. An error is logged and
-	// changes nothing about the run. Default nil.
+	// applied: pass a linking.Linker's AfterRun. It may annotate the run
+	// by setting run.Findings (counts of what the run opened, by kind;
+	// add to the counts already there): the engine keeps that field, and
+	// only that one, in the run's stored state and in the completion
+	// notification; after an approved held change set, in the stored run.
+	// An error is logged and changes nothing else about the run. Default
+	// nil.
 	//
 	// With an Executor, whose workers end runs, the engine does not call
 	// it: call the function yourself for each run that ended (from a
 	// Notifier's NotifyRunCompleted, for one); what it reads is in the
-	// Store.
-	AfterRun func(ctx context.Context, run RunInfo) error
+	// Store, and what it sets on the run is kept only if you store it
+	// (Store.UpdateRun).
+	AfterRun func(ctx context.Context, run *RunInfo) error
 
 	// PersonnelTypes is the default personnel scope. Default: the types
 	// the product's "Resync Personnel" action covers, IdP, HRIS,
@@ -157,8 +163,8 @@ type Config struct {
 	// process, bounded by Concurrency.
 	Executor Executor
 
-	// Retention is how long runs and change-log entries are kept:
-	// Engine.Prune deletes those older. Default 0: kept forever (Prune
+	// Retention is how long runs, change-log entries and closed findings
+	// (package linking) are kept: Engine.Prune deletes those older. Default 0: kept forever (Prune
 	// then fails with ErrInvalidRequest).
 	Retention time.Duration
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf8"
 )
@@ -147,16 +148,51 @@ func (e *Engine) decide(ctx context.Context, tenant, heldID string, by Principal
 		sum.Decision = d
 	}
 	if kind == ConnApplied && e.cfg.AfterRun != nil {
-		if info, err := e.cfg.Store.GetRun(ctx, tenant, sum.RunID); err == nil {
-			e.afterRun(ctx, info)
-		} else {
-			e.log.Warn("after run: reading the run that held the change set", "tenant", tenant, "run", sum.RunID, "err", err)
-		}
+		e.afterApproved(ctx, tenant, sum.RunID)
 	}
 	e.log.Info("held change set decided", "tenant", tenant, "held", heldID, "connection", sum.ConnectionID, "decision", kind,
 		"by", by.label(), "reason", reason, "added", sum.Added, "updated", sum.Updated, "removed", sum.Removed)
 	e.settle(ctx, sum)
 	return sum, nil
+}
+
+// afterApproved calls Config.AfterRun with the run that held an approved
+// change set, and keeps the Findings it set on the run: on the live run
+// (stored with its final state) or, when the run is over, on the stored
+// run.
+func (e *Engine) afterApproved(ctx context.Context, tenant, runID string) {
+	info, err := e.cfg.Store.GetRun(ctx, tenant, runID)
+	if err != nil {
+		e.log.Warn("after run: reading the run that held the change set", "tenant", tenant, "run", runID, "err", err)
+		return
+	}
+	e.mu.Lock()
+	if r := e.runs[runID]; r != nil && r.tenant == tenant {
+		info.Findings = maps.Clone(r.info.Findings)
+	}
+	e.mu.Unlock()
+	before := info.Findings
+	found := e.afterRun(ctx, info)
+	if maps.Equal(found, before) {
+		return
+	}
+	e.mu.Lock()
+	if r := e.runs[runID]; r != nil && r.tenant == tenant {
+		r.info.Findings = found
+		e.mu.Unlock()
+		e.persist(r)
+		return
+	}
+	e.mu.Unlock()
+	// The run is over: store the counts on it as it is now.
+	cur, err := e.cfg.Store.GetRun(ctx, tenant, runID)
+	if err == nil {
+		cur.Findings = found
+		err = e.cfg.Store.UpdateRun(ctx, cur)
+	}
+	if err != nil {
+		e.log.Warn("after run: recording findings on the run that held the change set", "tenant", tenant, "run", runID, "err", err)
+	}
 }
 
 // supersedeStale resolves a held change set whose connection changed after

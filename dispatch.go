@@ -222,7 +222,10 @@ func (e *Engine) runLoop(r *Run) {
 	e.mu.Unlock()
 	// What the run applied stays applied when it was canceled: it is
 	// followed up all the same.
-	e.afterRun(context.WithoutCancel(r.ctx), r.Info())
+	found := e.afterRun(context.WithoutCancel(r.ctx), r.Info())
+	e.mu.Lock()
+	r.info.Findings = found
+	e.mu.Unlock()
 	if e.ob != nil {
 		// The final state and its notifications in one transaction.
 		admins, aerr := e.adminsFor(ctx, r.tenant, NotifyRunCompleted)

@@ -138,7 +138,12 @@
 // their place, run, op, kind and time, and records the erasure (OpErase
 // entries naming who asked, not the person); Engine.DeleteTenant deletes
 // everything of a tenant; Engine.Prune deletes runs and change-log entries
-// older than Config.Retention. They need ActionEraseData.
+// older than Config.Retention. With a Store that also keeps links
+// (package linking), an erasure deletes the links of the person's
+// accounts and of the accounts linked to them, and redacts the findings
+// and admins' linking decisions about them (keeping their kind, time and
+// who decided); Prune deletes findings closed before the retention. They
+// need ActionEraseData.
 //
 // # Notifications
 //

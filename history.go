@@ -61,8 +61,13 @@ func (e *Engine) eraser() (eraser, error) {
 // change sets of their connections are discarded, and the erasure is
 // recorded in the change log with one OpErase entry per erased record,
 // naming by and not the person. It returns those entries (none when
-// nothing matched). Groups are not searched: their member lists keep the
-// keys they have. A connection that still has the person gets them back
+// nothing matched). With a Store that keeps links (package linking), what
+// they hold about the erased records goes too: the links of the person's
+// accounts and of the accounts linked to them are deleted, and the
+// findings and admins' decisions about them are redacted and kept (their
+// kind, connection, times and who decided stay; open findings are closed
+// by the erasure), as storage.Eraser documents. Groups are not searched:
+// their member lists keep the keys they have. A connection that still has the person gets them back
 // on its next read: erase at the provider first.
 //
 // It needs ActionEraseData, and a Store implementing storage.Eraser (else
@@ -153,8 +158,10 @@ func (e *Engine) DeleteTenant(ctx context.Context, tenant string, by Principal) 
 
 // Prune deletes the tenant's finished runs and change-log entries older
 // than Config.Retention (ErrInvalidRequest when it is 0: keep forever),
-// and the notifications delivered or given up before then. Records, runs
-// still in progress and notifications still to deliver stay. Hosts call it from their own
+// the notifications delivered or given up before then and, with a Store
+// that keeps links (package linking), the findings closed before then.
+// Records, runs still in progress, notifications still to deliver, open
+// findings, links and linking decisions stay. Hosts call it from their own
 // periodic job. It needs ActionEraseData and a Store implementing
 // storage.Eraser (else an error wrapping errors.ErrUnsupported).
 func (e *Engine) Prune(ctx context.Context, tenant string, by Principal) error {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -491,14 +492,26 @@ func (e *Engine) readDiffApply(ctx context.Context, t *read, res *ConnectionResu
 	return nil
 }
 
-// afterRun calls Config.AfterRun, logging its error.
-func (e *Engine) afterRun(ctx context.Context, info RunInfo) {
+// afterRun calls Config.AfterRun with info, logging its error, and
+// returns the Findings it set (info's own when it set none, or there is
+// no AfterRun).
+func (e *Engine) afterRun(ctx context.Context, info RunInfo) map[string]int {
 	if e.cfg.AfterRun == nil {
-		return
+		return info.Findings
 	}
-	if err := e.cfg.AfterRun(ctx, info); err != nil {
+	info.Findings = maps.Clone(info.Findings)
+	if err := e.cfg.AfterRun(ctx, &info); err != nil {
 		e.log.Warn("after run", "tenant", info.Tenant, "run", info.ID, "err", err)
 	}
+	for k, n := range info.Findings {
+		if n <= 0 {
+			delete(info.Findings, k)
+		}
+	}
+	if len(info.Findings) == 0 {
+		return nil
+	}
+	return info.Findings
 }
 
 func callFactory(ctx context.Context, f ConnectorFactory, c Connection) (conn Connector, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -145,8 +146,15 @@ type RunInfo struct {
 	// added to the stored run when its delivery is given up (see
 	// Config.NotifyGiveUp), usually after the run ended.
 	NotifyErrors []string `json:",omitempty"`
-	CreatedAt    time.Time
-	FinishedAt   time.Time `json:",omitzero"`
+	// Findings counts what Config.AfterRun found the run opened, by kind
+	// (a linking.Linker sets "offboarding_gap", "orphaned", "no_mfa" and
+	// "unused"); nil when nothing was opened or nothing looked. It is
+	// set before the run's final state is stored and its completion
+	// notified, so the notice can say "2 new offboarding gaps"; an
+	// approved held change set adds what its apply opened.
+	Findings   map[string]int `json:",omitempty"`
+	CreatedAt  time.Time
+	FinishedAt time.Time `json:",omitzero"`
 }
 
 // Err joins the failures of the run's connections as *ConnectionError
@@ -317,6 +325,7 @@ func (r *Run) infoLocked() RunInfo {
 	ri := r.info
 	ri.Requesters = slices.Clone(ri.Requesters)
 	ri.NotifyErrors = slices.Clone(ri.NotifyErrors)
+	ri.Findings = maps.Clone(ri.Findings)
 	ri.Connections = slices.Clone(ri.Connections)
 	for i, s := range r.slots {
 		c := &ri.Connections[i]

@@ -12,6 +12,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/openresync/resync/internal/dueheap"
 )
 
 // SchedulerConfig configures a Scheduler. Every field is optional; the
@@ -269,7 +271,7 @@ type Scheduler struct {
 	mu      sync.Mutex
 	tenants map[string]*schedTenant
 	ord     uint32
-	h       tenantHeap
+	h       dueheap.Heap[*schedTenant]
 	stale   int  // heap entries of tenants since rescheduled or removed
 	running int  // attempts in progress
 	state   int  // schedIdle, schedRunning, schedStopped

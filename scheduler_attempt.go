@@ -343,7 +343,7 @@ func (s *Scheduler) endLocked() {
 	}
 	s.ended = true
 	for _, e := range s.h {
-		e.t.queued = false
+		e.Val.queued = false
 	}
 	clear(s.h)
 	s.h, s.stale = s.h[:0], 0

@@ -1,8 +1,9 @@
 package resync
 
 import (
-	"container/heap"
 	"time"
+
+	"github.com/openresync/resync/internal/dueheap"
 )
 
 // initLocked puts a tenant in the heap for its first event: the catch-up
@@ -27,8 +28,7 @@ func (s *Scheduler) pushLocked(t *schedTenant, due time.Time) {
 	}
 	t.seq++
 	t.due, t.queued = due, true
-	s.h = append(s.h, heapEntry{due: due.UnixNano(), ord: t.ord, seq: t.seq, t: t})
-	heap.Fix(&s.h, len(s.h)-1)
+	s.h.Push(heapEntry{Due: due.UnixNano(), Ord: t.ord, Seq: t.seq, Val: t})
 }
 
 // removeLocked takes t out of the schedule. Its heap entry goes stale;
@@ -41,16 +41,8 @@ func (s *Scheduler) removeLocked(t *schedTenant) {
 	t.queued = false
 	s.stale++
 	if s.stale > 64 && s.stale > len(s.h)/2 {
-		live := s.h[:0]
-		for _, e := range s.h {
-			if e.live() {
-				live = append(live, e)
-			}
-		}
-		clear(s.h[len(live):])
-		s.h = live
+		s.h.Filter(liveEntry)
 		s.stale = 0
-		heap.Init(&s.h)
 	}
 }
 
@@ -58,21 +50,14 @@ func (s *Scheduler) removeLocked(t *schedTenant) {
 // now, else nil. Stale entries on the way are dropped.
 func (s *Scheduler) popDueLocked(now time.Time) *schedTenant {
 	limit := now.UnixNano()
-	for len(s.h) > 0 && s.h[0].due <= limit {
-		e := s.h[0]
-		n := len(s.h) - 1
-		s.h[0] = s.h[n]
-		s.h[n] = heapEntry{}
-		s.h = s.h[:n]
-		if n > 0 {
-			heap.Fix(&s.h, 0)
-		}
-		if !e.live() {
+	for len(s.h) > 0 && s.h[0].Due <= limit {
+		e := s.h.Pop()
+		if !liveEntry(e) {
 			s.stale--
 			continue
 		}
-		e.t.queued = false
-		return e.t
+		e.Val.queued = false
+		return e.Val
 	}
 	return nil
 }
@@ -80,44 +65,17 @@ func (s *Scheduler) popDueLocked(now time.Time) *schedTenant {
 // nextDueLocked returns the earliest due time in the heap, or false.
 // It may be a stale entry's: the loop then wakes up early and drops it.
 func (s *Scheduler) nextDueLocked() (time.Time, bool) {
-	if len(s.h) == 0 {
+	e, ok := s.h.Top()
+	if !ok {
 		return time.Time{}, false
 	}
-	return time.Unix(0, s.h[0].due), true
+	return time.Unix(0, e.Due), true
 }
 
-// heapEntry is one scheduled event. The key is stored inline, so that
-// heap operations read only the entries' contiguous array and never the
-// tenants' state (which would cost a cache miss per level at 100k tenants).
-type heapEntry struct {
-	due int64 // UnixNano
-	ord uint32
-	seq uint32
-	t   *schedTenant
-}
+// heapEntry is one scheduled event of a tenant (see package dueheap: the
+// key is inline, so that heap operations never read the tenants' state,
+// which would cost a cache miss per level at 100k tenants).
+type heapEntry = dueheap.Entry[*schedTenant]
 
-// live reports whether the entry is the tenant's current one.
-func (e heapEntry) live() bool { return e.t.queued && e.t.seq == e.seq }
-
-// tenantHeap is a min-heap of events by due time, for container/heap.
-// Push and Pop are there for the interface; the scheduler appends and
-// removes entries itself and calls heap.Fix, which does not box them.
-type tenantHeap []heapEntry
-
-func (h tenantHeap) Len() int { return len(h) }
-func (h tenantHeap) Less(i, j int) bool {
-	if h[i].due != h[j].due {
-		return h[i].due < h[j].due
-	}
-	return h[i].ord < h[j].ord
-}
-func (h tenantHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *tenantHeap) Push(x any)   { *h = append(*h, x.(heapEntry)) }
-func (h *tenantHeap) Pop() any {
-	old := *h
-	n := len(old)
-	e := old[n-1]
-	old[n-1] = heapEntry{}
-	*h = old[:n-1]
-	return e
-}
+// liveEntry reports whether the entry is its tenant's current one.
+func liveEntry(e heapEntry) bool { return e.Val.queued && e.Val.seq == e.Seq }

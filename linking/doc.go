@@ -61,12 +61,27 @@
 // A finding keeps when and in which run it was opened, last confirmed
 // and closed; closed findings stay, so Findings answers "when did we
 // learn that Jane still had AWS access, and when was it removed" with one
-// query. Config.OnFinding hears each finding opened or closed. A run is
-// correlated before its completion is notified, so a Notifier can say how
-// many offboarding gaps the run opened:
+// query. Config.OnFinding hears each finding opened or closed.
+//
+// # Completion notices
+//
+// A run is correlated before its final state is stored and its
+// completion notified, and AfterRun counts the findings the correlation
+// opened on the run, by kind: resync.RunInfo.Findings
+// ({"offboarding_gap": 2, "orphaned": 1}). The run's completion
+// notification carries it, so a notice can say "2 new offboarding gaps":
+// notify/email's completion message says so (in the subject too) and
+// links each kind to email.Config.FindingsLink's address; notify/webhook's
+// payload has it as run.findings; resynchttp's GET /runs/{id} returns it
+// with the run. The findings themselves are listed by the run that opened
+// them:
 //
 //	gaps, err := lk.Findings(ctx, msg.Tenant, by, linking.FindingQuery{
 //		OpenedRun: msg.Run.ID, Kind: linking.FindingOffboardingGap})
+//
+// (resynchttp: GET /findings?kind=offboarding_gap&run=ID). An approved
+// held change set adds what its correlation opened to the stored run that
+// held it.
 //
 // # When correlation runs
 //
@@ -94,6 +109,31 @@
 // reason, and correlates the account at once. Decisions are a log
 // (Decisions lists it): the latest decides, and only another admin
 // decision undoes it.
+//
+// # Erasure and retention
+//
+// resync.Engine.Erase erases a person's records; with a Store that keeps
+// links (storage.LinkStore and storage.Eraser: the three shipped), it
+// removes in the same transaction what the links, findings and decisions
+// hold about the erased records. Links are deleted: those of the erased
+// accounts, those linked to an erased identity (their person) and those
+// ambiguous between it and others. Findings and decisions are kept for
+// the audit trail, redacted: an erased account's key becomes
+// storage.Redacted, the person and a finding's detail are cleared, a
+// decision's reason becomes storage.Redacted; kind, connection, when a
+// finding was opened, confirmed and closed, and who decided when, stay.
+// Open findings about the erased are closed by the erasure (ClosedRun is
+// its ID). The Linker notices an erasure of identities in the change log
+// (its OpErase entries) the next time it reads the tenant's people: it
+// forgets the people it cached, and its next correlation covers every
+// account, so the accounts that were linked to the erased person are
+// linked again to whoever is left. An admin's link to the erased person
+// names no one after the erasure: the account is Unlinked (RuleManual)
+// until an admin decides again.
+//
+// resync.Engine.Prune deletes, beside old runs and change-log entries,
+// the findings closed more than resync.Config.Retention ago. Open
+// findings, links and decisions stay.
 //
 // # Authorization
 //

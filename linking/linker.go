@@ -73,7 +73,12 @@ type Linker struct {
 
 type tenantState struct {
 	mu     sync.Mutex
-	people *people // nil until built, and after an IdP or HRIS change
+	people *people // nil until built, and after an IdP or HRIS change or an erasure
+	// erasedSeq is the change-log position up to which erasures were
+	// looked for (forgetErased); erased says one was seen since the last
+	// correlation of every account.
+	erasedSeq int64
+	erased    bool
 }
 
 // Result counts the work of one correlation.
@@ -87,6 +92,9 @@ type Result struct {
 	// Written is the number of links put or deleted; Opened and Closed
 	// the findings opened and closed.
 	Written, Opened, Closed int
+	// OpenedByKind counts the findings opened by kind (nil when none
+	// was).
+	OpenedByKind map[FindingKind]int
 }
 
 type systemClock struct{}
@@ -149,10 +157,19 @@ func (l *Linker) tenant(t string) *tenantState {
 // definesPeople reports whether a connection type's identities are people.
 func definesPeople(t resync.ConnectionType) bool { return t == resync.IdP || t == resync.HRIS }
 
-// AfterRun correlates what a run applied; pass it as
-// resync.Config.AfterRun. See CorrelateRun.
-func (l *Linker) AfterRun(ctx context.Context, run resync.RunInfo) error {
-	_, err := l.CorrelateRun(ctx, run)
+// AfterRun correlates what a run applied (see CorrelateRun) and adds the
+// findings the correlation opened to run.Findings, by kind
+// ("offboarding_gap": 2), so that the run's completion notice can say
+// how many offboarding gaps it opened; pass it as
+// resync.Config.AfterRun. What it opened before a failure is counted too.
+func (l *Linker) AfterRun(ctx context.Context, run *resync.RunInfo) error {
+	res, err := l.CorrelateRun(ctx, *run)
+	for k, n := range res.OpenedByKind {
+		if run.Findings == nil {
+			run.Findings = map[string]int{}
+		}
+		run.Findings[string(k)] += n
+	}
 	return err
 }
 
@@ -175,7 +192,9 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 	// The connections the run changed, and whether people changed.
 	changed := map[string]bool{}
 	people := false
+	var lastSeq int64
 	err = l.eachChange(ctx, resync.ChangeQuery{Tenant: run.Tenant, RunID: run.ID}, func(e resync.ChangeLogEntry) error {
+		lastSeq = max(lastSeq, e.Seq)
 		c, ok := conns[e.ConnectionID]
 		if !ok {
 			return nil
@@ -193,7 +212,12 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (Result, 
 	ts := l.tenant(run.Tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if people || ts.people == nil {
+	if err := l.forgetErased(ctx, ts, run.Tenant); err != nil {
+		return Result{}, err
+	}
+	// Erasures before the run's last change were looked for just now.
+	ts.erasedSeq = max(ts.erasedSeq, lastSeq)
+	if people || ts.people == nil || ts.erased {
 		ts.people = nil
 		return l.correlateAll(ctx, ts, run.Tenant, run.ID, conns)
 	}
@@ -330,6 +354,9 @@ func (l *Linker) connections(ctx context.Context, tenant string) (map[string]res
 // of its enabled IdP and HRIS connections (removed ones included) if the
 // cache is empty.
 func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, conns map[string]resync.Connection, res *Result) (*people, error) {
+	if err := l.forgetErased(ctx, ts, tenant); err != nil {
+		return nil, err
+	}
 	if ts.people != nil {
 		res.People = len(ts.people.all)
 		return ts.people, nil
@@ -422,6 +449,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		}
 		after = AccountRef{ConnectionID: id}
 	}
+	ts.erased = false
 	return res, nil
 }
 
@@ -584,6 +612,12 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 	}
 	p.res.Written += len(w.Put) + len(w.Delete)
 	p.res.Opened += len(opened)
+	for _, f := range opened {
+		if p.res.OpenedByKind == nil {
+			p.res.OpenedByKind = map[FindingKind]int{}
+		}
+		p.res.OpenedByKind[f.Kind]++
+	}
 	p.res.Closed += len(w.Close)
 	if l.cfg.OnFinding != nil {
 		for _, f := range opened {
@@ -638,7 +672,8 @@ func (p *pass) evaluate(c resync.Connection, a *resync.Account) (Link, []Finding
 	var who *person
 	d, decided := p.decisions[AccountRef{c.ID, a.Key}]
 	switch {
-	case decided && d.Kind == DecideUnlink:
+	case decided && (d.Kind == DecideUnlink || (d.Kind == DecideLink && d.Person == "")):
+		// A link decision without a person: the person was erased.
 		k.Situation, k.Rule = Unlinked, RuleManual
 	case decided && (d.Kind == DecideLink || d.Kind == DecideService):
 		k.Rule = RuleManual

@@ -16,6 +16,7 @@ import (
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,6 +40,9 @@ type env struct {
 }
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+
+// retention is the engine's Config.Retention (Engine.Prune).
+const retention = 30 * 24 * time.Hour
 
 // newEnv starts an engine and linker over store (nil: a memstore) with the
 // connections given and cfg's linking settings.
@@ -78,7 +82,7 @@ func newEnvGuard(t *testing.T, store resync.Store, cfg linking.Config, guard res
 	eng, err := resync.New(e.ctx, resync.Config{
 		Store: store, Connections: e.src, Connectors: e.fakes.Factories(ps...), Authorizer: cfg.Authorizer,
 		Clock: e.clock, MinReadInterval: -1, AfterRun: lk.AfterRun,
-		DeleteGuard: guard,
+		DeleteGuard: guard, Retention: retention,
 	})
 	require.NoError(t, err)
 	e.eng = eng
@@ -652,7 +656,9 @@ type gapNotifier struct {
 	lk   *linking.Linker
 	mu   sync.Mutex
 	gaps map[string]int // run ID -> gaps it opened
-	done chan struct{}
+	// counted is the run's Findings as the notice carries them.
+	counted map[string]map[string]int
+	done    chan struct{}
 }
 
 func (n *gapNotifier) Notify(ctx context.Context, msg resync.Notification) error {
@@ -666,6 +672,7 @@ func (n *gapNotifier) Notify(ctx context.Context, msg resync.Notification) error
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.gaps[msg.Run.ID] = len(fs)
+	n.counted[msg.Run.ID] = msg.Run.Findings
 	select {
 	case n.done <- struct{}{}:
 	default:
@@ -696,7 +703,7 @@ func TestCompletionNoticeCountsNewGaps(t *testing.T) {
 	admins := resynctest.Admins{tenant: {admin}}
 	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: admins})
 	require.NoError(t, err)
-	n := &gapNotifier{lk: lk, gaps: map[string]int{}, done: make(chan struct{}, 1)}
+	n := &gapNotifier{lk: lk, gaps: map[string]int{}, counted: map[string]map[string]int{}, done: make(chan struct{}, 1)}
 	eng, err := resync.New(ctx, resync.Config{Store: store, Connections: src, Connectors: fakes.Factories("okta", "aws"),
 		Authorizer: admins, Directory: admins, Notifier: n, AfterRun: lk.AfterRun, MinReadInterval: -1})
 	require.NoError(t, err)
@@ -713,4 +720,148 @@ func TestCompletionNoticeCountsNewGaps(t *testing.T) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	assert.Equal(t, map[string]int{run.ID(): 2}, n.gaps)
+	// The Linker's AfterRun counted them on the run: in the notice, on
+	// the run and in the stored run.
+	assert.Equal(t, map[string]map[string]int{run.ID(): {"offboarding_gap": 2}}, n.counted)
+	assert.Equal(t, map[string]int{"offboarding_gap": 2}, run.Info().Findings)
+	stored, err := store.GetRun(ctx, tenant, run.ID())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"offboarding_gap": 2}, stored.Findings)
+}
+
+// Findings counts each kind the run opened, and a run that opens nothing
+// counts nothing.
+func TestRunFindingsByKind(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	e.set("okta",
+		&resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u2", Email: "joe@acme.example", Status: resync.StatusActive})
+	e.set("aws",
+		acct("jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example"; a.MFA = resync.MFADisabled }),
+		acct("joe", func(a *resync.Account) { a.OwnerEmail = "joe@acme.example" }),
+		acct("nobody", func(a *resync.Account) { a.OwnerEmail = "ghost@acme.example" }))
+	info := e.syncInfo()
+	assert.Equal(t, map[string]int{"offboarding_gap": 1, "no_mfa": 1, "orphaned": 1}, info.Findings)
+	stored, err := e.store.GetRun(e.ctx, tenant, info.ID)
+	require.NoError(t, err)
+	assert.Equal(t, info.Findings, stored.Findings)
+	// The same state again: the findings are confirmed, none opened.
+	info = e.syncInfo()
+	assert.Nil(t, info.Findings)
+}
+
+// An approved held change set that opens gaps adds them to the run that
+// held it, as stored.
+func TestApprovedHeldCountsFindings(t *testing.T) {
+	t.Parallel()
+	e := newEnvGuard(t, nil, linking.Config{}, resync.DeleteGuard{}, okta, aws)
+	e.set("okta", &resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusActive})
+	e.set("aws", acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }))
+	require.Nil(t, e.syncInfo().Findings)
+	e.set("okta") // Jane's IdP user deleted: an empty read is held
+	run, err := e.eng.ResyncPersonnel(e.ctx, tenant, admin)
+	require.NoError(t, err)
+	info, err := run.Wait(e.ctx)
+	require.NoError(t, err)
+	i := slices.IndexFunc(info.Connections, func(c resync.ConnectionResult) bool { return c.ConnectionID == "okta" })
+	require.Equal(t, resync.ConnHeld, info.Connections[i].Status)
+	require.Nil(t, info.Findings)
+	_, err = e.eng.Approve(e.ctx, tenant, info.Connections[i].HeldID, admin, "Jane left")
+	require.NoError(t, err)
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true, Kind: linking.FindingOffboardingGap, OpenedRun: info.ID}), 1)
+	stored, err := e.store.GetRun(e.ctx, tenant, info.ID)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"offboarding_gap": 1}, stored.Findings)
+}
+
+// Erasing a person (Engine.Erase) removes what the links, findings and
+// decisions hold about them, keeping who decided and when; the Linker
+// forgets the person at once, and the next resync correlates the
+// accounts that were linked to them. Prune then deletes the findings
+// closed before the retention.
+func TestEraseAndPrune(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, linking.Config{}, okta, aws)
+	e.set("okta",
+		&resync.Identity{Key: "00u1", Email: "jane@acme.example", Name: "Jane Doe", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u2", Email: "kim@acme.example", Status: resync.StatusActive})
+	e.set("aws",
+		acct("iam-jane", func(a *resync.Account) { a.OwnerEmail = "jane@acme.example" }),
+		acct("iam-jadmin", func(a *resync.Account) { a.OwnerEmail = "ops@acme.example" }),
+		acct("iam-kim", func(a *resync.Account) { a.OwnerEmail = "kim@acme.example" }))
+	e.sync()
+	_, err := e.lk.Decide(e.ctx, tenant, admin, linking.Decision{ConnectionID: "aws", AccountKey: "iam-jadmin",
+		Kind: linking.DecideLink, Person: "jane@acme.example", Reason: "Jane Doe's admin user"})
+	require.Error(t, err, "a decision names a person by ID or identity reference, not by email")
+	d, err := e.lk.Decide(e.ctx, tenant, admin, linking.Decision{ConnectionID: "aws", AccountKey: "iam-jadmin",
+		Kind: linking.DecideLink, Person: linking.IdentityRef("okta", "00u1"), Reason: "Jane Doe's admin user"})
+	require.NoError(t, err)
+	require.Equal(t, linking.OffboardingGap, e.link("aws", "iam-jadmin").Situation)
+	require.Len(t, e.findings(linking.FindingQuery{OpenOnly: true, Kind: linking.FindingOffboardingGap}), 2)
+	_, err = e.lk.Access(e.ctx, tenant, admin, "jane@acme.example")
+	require.NoError(t, err, "the Linker has Jane's person cached")
+
+	e.set("okta", &resync.Identity{Key: "00u2", Email: "kim@acme.example", Status: resync.StatusActive})
+	e.set("aws", // erased at the provider first
+		acct("iam-jadmin", func(a *resync.Account) { a.OwnerEmail = "ops@acme.example" }),
+		acct("iam-kim", func(a *resync.Account) { a.OwnerEmail = "kim@acme.example" }))
+	erased, err := e.eng.Erase(e.ctx, tenant, admin, "jane@acme.example")
+	require.NoError(t, err)
+	require.Len(t, erased, 2, "Jane's identity and her IAM user")
+	eraseID := erased[0].RunID
+
+	// Links: hers and the one linked to her are gone.
+	links, _, err := e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{})
+	require.NoError(t, err)
+	require.Len(t, links, 1)
+	assert.Equal(t, "iam-kim", links[0].AccountKey)
+	// Findings: kept, redacted, closed by the erasure.
+	fs := e.findings(linking.FindingQuery{Kind: linking.FindingOffboardingGap})
+	require.Len(t, fs, 2)
+	for _, f := range fs {
+		assert.Empty(t, f.PersonID)
+		assert.Empty(t, f.Detail)
+		assert.False(t, f.Open())
+		assert.Equal(t, eraseID, f.ClosedRun)
+		assert.Equal(t, t0, f.OpenedAt, "when it was learned stays")
+	}
+	assert.ElementsMatch(t, []string{storage.Redacted, "iam-jadmin"}, []string{fs[0].AccountKey, fs[1].AccountKey})
+	// Decisions: who and when stay; the person and reason go.
+	ds, err := e.lk.Decisions(e.ctx, tenant, admin, linking.DecisionQuery{})
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	assert.Equal(t, linking.Decision{Seq: d.Seq, Tenant: tenant, ConnectionID: "aws", AccountKey: "iam-jadmin", Kind: linking.DecideLink,
+		By: admin, At: d.At, Reason: storage.Redacted}, ds[0])
+	// The Linker no longer knows her, nor does its export.
+	_, err = e.lk.Access(e.ctx, tenant, admin, "jane@acme.example")
+	require.ErrorIs(t, err, resync.ErrNotFound)
+	var export bytes.Buffer
+	require.NoError(t, e.lk.WriteCSV(e.ctx, tenant, admin, &export))
+	assert.NotContains(t, export.String(), "jane")
+	assert.NotContains(t, export.String(), "Jane")
+
+	// The next resync changes nothing in the IdP (Jane is already gone from
+	// the store) yet correlates the account linked to her: the admin's
+	// link names no one now, so it belongs to nobody.
+	e.clock.Advance(time.Hour)
+	info := e.syncInfo()
+	k := e.link("aws", "iam-jadmin")
+	assert.Equal(t, linking.Unlinked, k.Situation)
+	assert.Equal(t, linking.RuleManual, k.Rule)
+	assert.Equal(t, map[string]int{"orphaned": 1}, info.Findings)
+
+	// Retention: the findings closed by the erasure go once they are older
+	// than it; the open orphan finding stays.
+	e.clock.Advance(retention)
+	require.NoError(t, e.eng.Prune(e.ctx, tenant, admin))
+	fs = e.findings(linking.FindingQuery{})
+	require.Len(t, fs, 1)
+	assert.Equal(t, linking.FindingOrphaned, fs[0].Kind)
+	assert.True(t, fs[0].Open())
+}
+
+func TestRedactedIsStorageRedacted(t *testing.T) {
+	// linking finds erasures by the key storage.Redacted.
+	assert.Equal(t, storage.Redacted, linking.RedactedForTest)
 }

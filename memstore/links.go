@@ -244,3 +244,67 @@ func (ls *linkState) deleteTenant(tenant string) {
 	defer ls.mu.Unlock()
 	delete(ls.tenants, tenant)
 }
+
+// erase removes and redacts what the tenant's links, findings and
+// decisions hold about erased accounts and people (identity references),
+// as storage.Eraser documents.
+func (ls *linkState) erase(tenant, id string, now time.Time, accounts map[linking.AccountRef]bool, people map[string]bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenants[tenant]
+	if tl == nil {
+		return
+	}
+	for connID, c := range tl.conns {
+		for key, k := range c.links {
+			if accounts[linking.AccountRef{ConnectionID: connID, AccountKey: key}] || people[k.PersonID] ||
+				slices.ContainsFunc(k.Candidates, func(p string) bool { return people[p] }) {
+				delete(c.links, key)
+				c.sorted = nil
+			}
+		}
+	}
+	for i := range tl.findings {
+		f := &tl.findings[i]
+		account := accounts[linking.AccountRef{ConnectionID: f.ConnectionID, AccountKey: f.AccountKey}]
+		if !account && !people[f.PersonID] {
+			continue
+		}
+		if account {
+			f.AccountKey = storage.Redacted
+		}
+		f.PersonID, f.Detail = "", ""
+		if f.Open() {
+			f.ClosedAt, f.ClosedRun = now, id
+		}
+	}
+	for i := range tl.decisions {
+		d := &tl.decisions[i]
+		account := accounts[linking.AccountRef{ConnectionID: d.ConnectionID, AccountKey: d.AccountKey}]
+		if !account && !people[d.Person] {
+			continue
+		}
+		if account {
+			d.AccountKey = storage.Redacted
+		}
+		if people[d.Person] {
+			d.Person = ""
+		}
+		d.Reason = storage.Redacted
+	}
+}
+
+// prune deletes the tenant's findings closed before before.
+func (ls *linkState) prune(tenant string, before time.Time) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	tl := ls.tenants[tenant]
+	if tl == nil {
+		return
+	}
+	tl.findings = slices.DeleteFunc(tl.findings, func(f linking.Finding) bool { return !f.Open() && f.ClosedAt.Before(before) })
+	clear(tl.at)
+	for i, f := range tl.findings {
+		tl.at[f.Seq] = i
+	}
+}

@@ -18,12 +18,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
 
@@ -193,6 +195,7 @@ func cloneRun(r resync.RunInfo) resync.RunInfo {
 	r.Requesters = slices.Clone(r.Requesters)
 	r.Connections = slices.Clone(r.Connections)
 	r.NotifyErrors = slices.Clone(r.NotifyErrors)
+	r.Findings = maps.Clone(r.Findings)
 	r.Scope.Types = slices.Clone(r.Scope.Types)
 	r.Scope.Providers = slices.Clone(r.Scope.Providers)
 	r.Scope.ConnectionIDs = slices.Clone(r.Scope.ConnectionIDs)
@@ -540,6 +543,16 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		s.log(tenant).add(e)
 		out = append(out, e.entry())
 	}
+	accounts, people := map[linking.AccountRef]bool{}, map[string]bool{}
+	for _, t := range targets {
+		switch kindOf(t.kind) {
+		case resync.KindAccount:
+			accounts[linking.AccountRef{ConnectionID: t.conn, AccountKey: t.key}] = true
+		case resync.KindIdentity:
+			people[linking.IdentityRef(t.conn, t.key)] = true
+		}
+	}
+	s.links.erase(tenant, id, now, accounts, people)
 	return out, nil
 }
 
@@ -597,6 +610,7 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 			delete(s.outbox, k)
 		}
 	}
+	s.links.prune(tenant, before)
 	return nil
 }
 

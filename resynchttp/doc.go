@@ -56,6 +56,10 @@
 //	                               "AccountKey", "Kind", "Person", "Reason"} → 201, Decision
 //	GET  /accounts.csv             every account with its person and situation, for auditors
 //
+// A run's "Findings" (GET /runs/{id}) counts the findings it opened by
+// kind; GET /findings?kind=offboarding_gap&run={id} lists them, the
+// address a completion email links to.
+//
 // Ids in paths are path-escaped by the client (a held change set's id
 // contains "/": url.PathEscape, encodeURIComponent). A scope is the JSON of
 // resync.Scope: {"Kind": "personnel"}, or

@@ -121,6 +121,29 @@ func TestLinkingRoutes(t *testing.T) {
 	assert.Contains(t, raw, "offboarding_gap")
 }
 
+// A run says how many findings it opened, and the findings route lists
+// them by that run: the link a completion email gives.
+func TestRunFindingsRoute(t *testing.T) {
+	e := linkEnv(t)
+	var runs []resync.RunInfo
+	status, raw := e.do(t, "alice", "GET", "/runs", "", &runs)
+	require.Equal(t, 200, status, raw)
+	require.Len(t, runs, 1)
+	var run resync.RunInfo
+	status, raw = e.do(t, "alice", "GET", "/runs/"+url.PathEscape(runs[0].ID), "", &run)
+	require.Equal(t, 200, status, raw)
+	assert.Equal(t, map[string]int{"offboarding_gap": 1, "orphaned": 1}, run.Findings, raw)
+
+	var findings struct{ Findings []linking.Finding }
+	status, raw = e.do(t, "alice", "GET", "/findings?kind=offboarding_gap&run="+url.QueryEscape(run.ID), "", &findings)
+	require.Equal(t, 200, status, raw)
+	require.Len(t, findings.Findings, run.Findings["offboarding_gap"])
+	assert.Equal(t, "AIDA1", findings.Findings[0].AccountKey)
+	status, raw = e.do(t, "alice", "GET", "/findings?kind=offboarding_gap&run=another-run", "", &findings)
+	require.Equal(t, 200, status, raw)
+	assert.Empty(t, findings.Findings)
+}
+
 // Each linking route refuses a principal without the right and shows
 // nothing of another tenant; a decision without a reason is refused.
 func TestLinkingRoutesRefused(t *testing.T) {

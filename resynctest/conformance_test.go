@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/storage"
 )
@@ -359,6 +360,10 @@ func TestStoreChecksCatchBrokenStores(t *testing.T) {
 			"OutboxSettle", "Outbox.SettleNotification contract (package storage): after a give-up the run's NotifyErrors are []"},
 		{"a notification log that ignores afterSeq", func() resync.Store { return logFromStart{memstore.New()} },
 			"OutboxNotificationLog", "NotificationLog.Notifications contract (package storage): after the second, two: listed [n00 n01], want [n02 n03]"},
+		{"an erasure that forgets the link data", func() resync.Store { return separateLinks{memstore.New(), memstore.New()} },
+			"LinkStoreErase", "Eraser.Erase contract: link data (package storage): after erasing Alice, the tenant's links are"},
+		{"a prune that keeps closed findings", func() resync.Store { return separateLinks{memstore.New(), memstore.New()} },
+			"LinkStorePrune", "Eraser.Prune contract: findings (package storage): after Prune at +2h the findings are"},
 		{"a decision that loses its reason", func() resync.Store { return forgetsReason{memstore.New()} },
 			"DecideHeldReject", "HeldDecider.DecideHeld contract (package storage): DecideHeld returned a summary that is not the set's with the decision: decision: got"},
 	}
@@ -665,17 +670,44 @@ func (s silentGiveUp) SettleNotification(ctx context.Context, tenant, id, owner 
 	return s.Store.SettleNotification(ctx, tenant, id, owner, retryAfter, lastErr)
 }
 
-// A store without the HeldDecider and Outbox capabilities skips their
-// checks.
+// A store without the HeldDecider, Outbox and LinkStore capabilities
+// skips their checks.
 func TestDecideChecksSkipWithoutCapability(t *testing.T) {
 	var plain struct{ resync.Store }
 	plain.Store = memstore.New()
 	for _, c := range storeChecks {
 		err := runStoreCheck(t.Context(), plain, c.fn)
-		if strings.HasPrefix(c.name, "Decide") || strings.HasPrefix(c.name, "Outbox") {
+		if strings.HasPrefix(c.name, "Decide") || strings.HasPrefix(c.name, "Outbox") || strings.HasPrefix(c.name, "LinkStore") {
 			assert.ErrorIs(t, err, errSkipCheck, c.name)
 		} else {
 			assert.NoError(t, err, c.name)
 		}
 	}
+}
+
+// separateLinks keeps its link data in a store of its own, which Erase
+// and Prune do not reach.
+type separateLinks struct {
+	*memstore.Store
+	links *memstore.Store
+}
+
+func (s separateLinks) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
+	return s.links.WriteLinks(ctx, w)
+}
+
+func (s separateLinks) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
+	return s.links.Links(ctx, q)
+}
+
+func (s separateLinks) Findings(ctx context.Context, q linking.FindingQuery) ([]linking.Finding, error) {
+	return s.links.Findings(ctx, q)
+}
+
+func (s separateLinks) AddLinkDecision(ctx context.Context, d linking.Decision) (int64, error) {
+	return s.links.AddLinkDecision(ctx, d)
+}
+
+func (s separateLinks) LinkDecisions(ctx context.Context, q linking.DecisionQuery) ([]linking.Decision, error) {
+	return s.links.LinkDecisions(ctx, q)
 }

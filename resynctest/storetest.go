@@ -24,8 +24,10 @@ import (
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
 // values that round-trip, the sentinels), and the optional
-// storage.HeldDecider and storage.Outbox capabilities if the store has
-// them (the checks named DecideHeld... and Outbox... are skipped if not). It checks persistence only: the
+// storage.HeldDecider, storage.Outbox and storage.LinkStore capabilities
+// if the store has them (the checks named DecideHeld..., Outbox... and
+// LinkStore... are skipped if not; LinkStoreErase and LinkStorePrune also
+// need storage.Eraser). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
@@ -131,6 +133,8 @@ var storeChecks = []storeCheck{
 	{"OutboxPruneAndDelete", checkOutboxErase},
 	{"OutboxNotificationLog", checkNotificationLog},
 	{"LinkStore", checkLinkStore},
+	{"LinkStoreErase", checkLinkStoreErase},
+	{"LinkStorePrune", checkLinkStorePrune},
 }
 
 // rule names a rule and the file that states it; failures start with it.
@@ -276,6 +280,9 @@ func normRun(r resync.RunInfo) resync.RunInfo {
 	r.CreatedAt, r.FinishedAt = normTime(r.CreatedAt), normTime(r.FinishedAt)
 	r.Requesters = nilIfEmpty(r.Requesters)
 	r.NotifyErrors = nilIfEmpty(r.NotifyErrors)
+	if len(r.Findings) == 0 {
+		r.Findings = nil
+	}
 	r.Scope.Types = nilIfEmpty(r.Scope.Types)
 	r.Scope.Providers = nilIfEmpty(r.Scope.Providers)
 	r.Scope.ConnectionIDs = nilIfEmpty(r.Scope.ConnectionIDs)
@@ -569,15 +576,26 @@ func checkUpdateRun(e *storeEnv) error {
 	upd.Connections[2].Status, upd.Connections[2].Error = resync.ConnThrottled, "page 2: 429 Too Many Requests"
 	upd.Connections[2].RetryAt = baseTime.Add(time.Hour)
 	upd.NotifyErrors = []string{"email: smtp down"}
+	upd.Findings = map[string]int{"offboarding_gap": 2, "orphaned": 1}
 	if err := s.UpdateRun(ctx, upd); err != nil {
 		return ruleUpdateRun.errorf("UpdateRun of a stored run: %v", err)
 	}
+	passed := upd.Findings
+	upd.Findings = map[string]int{"offboarding_gap": 2, "orphaned": 1}
+	passed["offboarding_gap"] = 99 // the caller's map is not the stored one
 	got, err := s.GetRun(ctx, a, "run-1")
 	if err != nil {
 		return ruleGetRun.errorf("GetRun after UpdateRun: %v", err)
 	}
 	if d := runDiff(got, upd); d != "" {
-		return ruleUpdateRun.errorf("UpdateRun did not replace the run: %s", d)
+		return ruleUpdateRun.errorf("UpdateRun did not replace the run (Findings included): %s", d)
+	}
+	got.Findings["orphaned"] = 99
+	if again, err := s.GetRun(ctx, a, "run-1"); err != nil || runDiff(again, upd) != "" {
+		return ruleRoundTrip.errorf("changing the Findings GetRun returned changed the stored run (now %+v, %v)", again, err)
+	}
+	if list, err := s.ListRuns(ctx, resync.RunQuery{Tenant: a, Limit: 10}); err != nil || len(list) != 1 || runDiff(list[0], upd) != "" {
+		return ruleListRuns.errorf("ListRuns after UpdateRun returned %+v, %v; want the updated run with its Findings", list, err)
 	}
 	missing := testRun(a, "run-404", "inst-1", resync.RunRunning, resync.TriggerAdhoc, baseTime)
 	if err := s.UpdateRun(ctx, missing); !errors.Is(err, resync.ErrNotFound) {

@@ -12,7 +12,7 @@ import (
 )
 
 // The checks of the optional storage.LinkStore capability. A store
-// without it passes them: package linking refuses such a store.
+// without it skips them: package linking refuses such a store.
 
 var ruleLinks = rule{"LinkStore contract", "package storage"}
 
@@ -20,7 +20,7 @@ var ruleLinks = rule{"LinkStore contract", "package storage"}
 func checkLinkStore(e *storeEnv) error {
 	ls, ok := e.s.(storage.LinkStore)
 	if !ok {
-		return nil
+		return errSkipCheck
 	}
 	if err := errors.Join(checkLinks(e, ls), checkFindings(e, ls), checkLinkDecisions(e, ls)); err != nil {
 		return err

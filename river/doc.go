@@ -73,11 +73,55 @@
 //
 // # Scheduled syncs
 //
-// Run a resync.Scheduler on the engine of each replica (or of a few): it
-// starts each tenant's scheduled runs from its due-time heap through
-// Engine.Start, so their reads are River jobs like any run's, and its
-// per-tenant slot lease makes each slot run once however many replicas
-// schedule. River's periodic jobs are not used.
+// Set Config.Schedule on every worker process and call Executor.Schedule
+// for each tenant (the same tenants everywhere, typically all of them at
+// start):
+//
+//	x, _ := river.New(ctx, river.Config{Store: store, Workers: 16,
+//		Schedule: &river.ScheduleConfig{Schedule: resync.Daily(2, 0, nil, 4*time.Hour)}})
+//	for _, tenant := range tenants {
+//		_ = x.Schedule(tenant, resync.TenantConfig{})
+//	}
+//
+// River's elected leader runs one periodic job, every ScheduleConfig.Tick
+// (a minute by default). Whichever worker process works it takes the
+// schedule's row lock and enqueues a job for each tenant with a slot
+// between the last tick and now (the database's clock, the same for
+// every process), then moves the last tick to now, in one transaction:
+// the ticks are ordered, each instant belongs to exactly one tick, and a
+// tick that fails enqueues nothing (the next one covers its slots). The
+// due tenants come from a min-heap of due times in each process (the one
+// resync.Scheduler keeps its tenants in: O(log n) per tenant due, never a
+// scan of the tenants); a process's heap moves on with each tick it
+// works, so a process that has not worked a tick for a while skips the
+// slots earlier ticks enqueued, at the same O(log n) each.
+//
+// The job of a tenant's slot is a River unique job by tenant and slot, in
+// every state River keeps (completed included): a slot is enqueued once
+// however many ticks, leaders or processes find it due. A leader change
+// (River elects another leader within seconds, whose periodic job ticks
+// at once) neither loses nor doubles a slot, as long as it takes less
+// than a tenant's period (see below for longer gaps). The job plans the
+// tenant's run as the engine plans a scheduled request (SystemPrincipal,
+// TriggerScheduled, the tenant's Scope), then stores the run, with an ID
+// derived from the slot, and its read jobs, and completes itself, all in
+// one transaction: if its worker dies, either all of it happened or none
+// did and River's rescuer hands the job to another worker; a slot's run
+// is never stored twice. Its reads are read jobs like any run's (dedup,
+// retries and completion above).
+//
+// When no tick ran for longer than a tenant's period (every worker down,
+// or no leader), the tenant runs once for the first slot it missed, then
+// on schedule again; a tenant scheduled for the first time waits for its
+// first slot. Unlike resync.Scheduler, a failed scheduled run is not
+// retried before the tenant's next slot (its reads have River's retries)
+// and tenants are not quarantined. A River client of the host's own on
+// the schema that may be elected leader must carry Executor.PeriodicJob,
+// or no tick is enqueued while it leads.
+//
+// A resync.Scheduler on each replica's engine (Config.Schedule unset)
+// works too: it starts runs through Engine.Start, so their reads are
+// River jobs, and its per-tenant lease keeps a slot to one replica.
 //
 // # Crashed workers
 //
@@ -92,5 +136,5 @@
 // The rescuer runs on whichever River client on the schema is elected
 // leader, and discards a stuck job of a kind that client does not know.
 // Every River client of the host on the same schema must therefore know
-// the read job: register it with Executor.AddWorker.
+// the executor's jobs: register them with Executor.AddWorker.
 package river

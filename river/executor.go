@@ -82,6 +82,12 @@ type Config struct {
 	// trace. Default nil, both: no middleware, nothing recorded.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// Schedule, when set, runs scheduled syncs as River jobs: River's
+	// leader runs one periodic job that enqueues the tenants due (see
+	// Executor.Schedule and the package doc, "Scheduled syncs"). Give
+	// every worker process the same Schedule and tenants. Default nil: no
+	// scheduled syncs from this executor.
+	Schedule *ScheduleConfig
 }
 
 // Executor is a resync.Executor on River. It is safe for concurrent use.
@@ -92,6 +98,7 @@ type Executor struct {
 	schema string // quoted
 	engine atomic.Pointer[resync.Engine]
 	log    *slog.Logger
+	sched  *scheduler // nil without Config.Schedule
 }
 
 var _ resync.Executor = (*Executor)(nil)
@@ -154,8 +161,11 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	if err := x.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if err := x.configureSchedule(); err != nil {
+		return nil, err
+	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &readWorker{x: x}); err != nil {
+	if err := x.AddWorker(workers); err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
 	rc := &river.Config{
@@ -172,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	}
+	x.addSchedule(rc)
 	client, err := river.NewClient(riverpgxv5.New(x.pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
@@ -226,7 +237,9 @@ func (x *Executor) migrate(ctx context.Context) error {
 		ALTER TABLE {s}.resync_reads ADD COLUMN IF NOT EXISTS running_job bigint;
 		-- Whether the job's result is recorded on the run: a retried
 		-- attempt records it once.
-		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;`))
+		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;
+		CREATE TABLE IF NOT EXISTS {s}.resync_schedule (
+			id int PRIMARY KEY CHECK (id = 1), first_tick timestamptz NOT NULL, last_tick timestamptz NOT NULL);`))
 	if err != nil {
 		return fmt.Errorf("river: creating the executor's tables: %w", err)
 	}
@@ -281,14 +294,22 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return err
 }
 
-// AddWorker registers the executor's read worker in workers, for a River
-// client of the host's own on the same schema. Every client on the
-// schema that may be elected River's leader must know the read job's
-// kind: River's rescuer discards a stuck job of a kind its leader does not
-// know, instead of handing it to another worker. A client that works no
-// queue named by the executor (river.QueueDefault) never works a read.
+// AddWorker registers the executor's workers (reads, scheduled runs'
+// starts and the schedule's ticks) in workers, for a River client of the
+// host's own on the same schema. Every client on the schema that may be
+// elected River's leader must know their kinds: River's rescuer discards
+// a stuck job of a kind its leader does not know, instead of handing it
+// to another worker. A client that works no queue named by the executor
+// (river.QueueDefault, and "resync_schedule" for the ticks) never works
+// one of its jobs.
 func (x *Executor) AddWorker(workers *river.Workers) error {
-	return river.AddWorkerSafely(workers, &readWorker{x: x})
+	if err := river.AddWorkerSafely(workers, &readWorker{x: x}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, &startWorker{x: x}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(workers, &tickWorker{x: x})
 }
 
 // Client returns the River client, for the host's own jobs and River UI.
@@ -302,6 +323,17 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 		return fmt.Errorf("river: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := x.submitTx(ctx, tx, run); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("river: committing run %q: %w", run.ID, err)
+	}
+	return nil
+}
+
+// submitTx stores run and inserts (or joins) its read jobs in tx.
+func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo) error {
 	if err := x.cfg.Store.CreateRunTx(ctx, tx, run); err != nil {
 		return err
 	}
@@ -359,9 +391,6 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_waits (job_id, tenant, run_id)
 		SELECT j, $2, $3 FROM unnest($1::bigint[]) AS j ON CONFLICT DO NOTHING`), jobIDs, run.Tenant, run.ID); err != nil {
 		return fmt.Errorf("river: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("river: committing run %q: %w", run.ID, err)
 	}
 	return nil
 }

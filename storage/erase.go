@@ -39,6 +39,28 @@ type Eraser interface {
 	// were. Erase returns the OpErase entries in Seq order (none when
 	// nothing matched). It may read all of the tenant's records and
 	// change log: erasures are rare.
+	//
+	// A Store that is also a LinkStore erases, in the same transaction,
+	// what package linking keeps about the erased records. An erased
+	// account is named by its connection and key; an erased identity by
+	// its person reference, linking.IdentityRef(connection, key). Erase:
+	//   - deletes the link of each erased account, and each link whose
+	//     PersonID, or one of whose Candidates, is an erased identity's
+	//     reference (the next correlation links those accounts again, to
+	//     whoever is left);
+	//   - redacts each finding of an erased account (AccountKey becomes
+	//     Redacted) and each finding whose PersonID is an erased
+	//     identity's reference, clearing PersonID and Detail on both, and
+	//     closes those still open (ClosedAt the store's clock, ClosedRun
+	//     id); Seq, Kind, ConnectionID and the times and runs of opening
+	//     and confirming stay, so the findings still say what was learned
+	//     when;
+	//   - redacts each decision on an erased account (AccountKey becomes
+	//     Redacted) and each decision whose Person is an erased identity's
+	//     reference (Person becomes ""), and the Reason of both becomes
+	//     Redacted; Seq, Kind, ConnectionID, By and At stay: the audit
+	//     still says which admin decided what kind of thing, and when.
+	// Other links, findings and decisions stay as they were.
 	Erase(ctx context.Context, tenant, id, by string, match func(resync.Record) bool) ([]resync.ChangeLogEntry, error)
 	// DeleteTenant deletes everything the store keeps of the tenant: runs,
 	// records, snapshot versions, applied change-set IDs, change-log
@@ -48,8 +70,9 @@ type Eraser interface {
 	DeleteTenant(ctx context.Context, tenant string) error
 	// Prune deletes the tenant's runs that are final and were created
 	// before the given time (pending and running ones stay) and its
-	// change-log entries with At before it, and (Outbox) its
-	// notifications settled before it. Records, held change sets and
-	// pending notifications stay.
+	// change-log entries with At before it, (Outbox) its notifications
+	// settled before it, and (LinkStore) its findings closed before it.
+	// Records, held change sets, pending notifications, open findings,
+	// links and linking decisions stay.
 	Prune(ctx context.Context, tenant string, before time.Time) error
 }

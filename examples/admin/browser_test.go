@@ -143,6 +143,76 @@ func (p *page) accessible(screen string) {
 	}
 }
 
+// whoHoldsWhat follows the run's new offboarding gap to the finding and
+// its person's access, records a decision on the orphaned CI account
+// (a refused one without a reason first) and sees its finding close and
+// its situation change in the CSV export.
+func (p *page) whoHoldsWhat() {
+	t := p.t
+	t.Helper()
+	const jane, bot = "AIDA0000000000000004", "AIDA0000000000000006"
+	p.do(chromedp.Click(`#runs a.run-finding[data-kind="offboarding_gap"]`))
+	p.waitJS(`!document.querySelector("#findings-run").hidden`)
+	p.waitText("#findings-run-text", "Personnel resync")
+	p.waitText("#findings-table tbody", jane)
+	rows := p.text("#findings-table tbody")
+	assert.Contains(t, rows, "offboarding gap")
+	assert.Contains(t, rows, "AWS prod")
+	assert.Contains(t, rows, "hris:E003")
+	assert.NotContains(t, rows, bot, "the run filter shows only the run's offboarding gaps")
+	p.accessible("run findings")
+	p.shot("run-findings")
+
+	p.do(chromedp.Click(`#findings-table tr[data-account="` + jane + `"] button.link`))
+	p.waitText("#access-summary", "Jane Doe")
+	assert.Contains(t, p.text("#access-summary"), "offboarded (terminated at the HRIS)")
+	p.waitText("#access-accounts tbody", "offboarding_gap")
+	assert.Contains(t, p.text("#access-accounts tbody"), "jane.doe")
+	assert.Contains(t, p.text("#access-identities tbody"), "Okta")
+	p.accessible("access")
+	p.shot("access")
+
+	// Every open finding: the CI bot's account belongs to nobody.
+	p.do(chromedp.Click("#findings-all"))
+	p.waitText("#findings-table tbody", bot)
+	assert.Contains(t, p.text("#findings-summary"), "1 offboarding gap")
+	assert.Contains(t, p.text("#findings-summary"), "1 orphaned account")
+	p.do(chromedp.Click(`#findings-table tr[data-account="` + bot + `"] button[aria-label^="Decide"]`))
+	p.waitJS(`document.querySelector("#decide-account").value === "` + bot + `"`)
+	// A blank reason is refused and stores nothing.
+	p.do(chromedp.SendKeys("#decide-reason", "   "), chromedp.Click("#decide-submit"))
+	p.waitText("#errors", "A decision needs a reason.")
+	assert.Contains(t, p.text("#decisions tbody"), "No decision yet.")
+	p.do(chromedp.Evaluate[chromedp.Void](`document.querySelector("#decide-reason").value = ""`), chromedp.SendKeys("#decide-reason", "CI deploy bot, owned by the platform team"),
+		chromedp.Click("#decide-submit"))
+	p.waitText("#notices", "Decision recorded: AWS prod account "+bot+" — service.")
+	p.waitText("#decisions tbody", "CI deploy bot, owned by the platform team")
+	assert.Contains(t, p.text("#decisions tbody"), "Ada Lovelace")
+	p.waitJS(`!document.querySelector("#findings-table tbody").textContent.includes("` + bot + `")`)
+	assert.Contains(t, p.text("#findings-table tbody"), jane, "the gap stays open")
+	p.accessible("decided")
+	p.shot("decided")
+
+	// The closed finding stays, and the export says service account.
+	p.do(chromedp.Click("#findings-closed"), chromedp.Click("#findings-show"))
+	p.waitJS(`document.querySelector('#findings-table tr[data-account="` + bot + `"][data-open="false"]') !== null`)
+	csv, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](
+		`fetch(document.querySelector("#accounts-csv").href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	var botLine, janeLine string
+	for _, l := range strings.Split(csv, "\n") {
+		switch {
+		case strings.Contains(l, bot):
+			botLine = l
+		case strings.Contains(l, jane):
+			janeLine = l
+		}
+	}
+	assert.Contains(t, botLine, "service_account")
+	assert.Contains(t, janeLine, "offboarding_gap")
+	assert.Contains(t, janeLine, "hris:E003")
+}
+
 // The seed's flow in a real browser: confirm and run a personnel resync
 // with its notices and progress arriving over the event stream; an
 // accounts resync of a selected connection; a held removal approved; a
@@ -178,8 +248,11 @@ func TestAdminPage(t *testing.T) {
 	p.waitText("#notices", "Personnel resync started by Ada Lovelace.")
 	p.waitText("#progress-table tbody", "Okta")
 	p.shot("progress")
-	p.waitText("#notices", "Personnel resync completed: succeeded.")
-	p.waitText("#runs tbody", "succeeded")
+	// Jane Doe left (the HRIS says terminated) but her AWS user is still
+	// active: the resync says it opened an offboarding gap.
+	p.waitText("#notices", "Personnel resync completed: succeeded, 1 new offboarding gap")
+	p.waitText("#runs tbody", "1 new offboarding gap")
+	p.waitText("#progress-summary", "New findings: 1 new offboarding gap")
 	p.accessible("completed")
 	p.shot("completed")
 
@@ -189,6 +262,9 @@ func TestAdminPage(t *testing.T) {
 	assert.NotContains(t, p.text("#confirm-sync"), "Okta")
 	p.do(chromedp.Click("#confirm-ok"))
 	p.waitText("#notices", "Accounts resync (infrastructure) completed: succeeded.")
+
+	// Who holds what: the run's gap, Jane's access, a decision.
+	p.whoHoldsWhat()
 
 	// Everyone leaves the IdP: the delete guard holds the removals; Ada
 	// approves them with a reason.

@@ -2,7 +2,15 @@
 // organisation: its connections, "Resync personnel" and "Resync accounts"
 // with a confirmation of what will and will not be touched, live progress
 // and notices over the event stream, the resync history, held removals to
-// approve or reject, and a person's identities and accounts everywhere.
+// approve or reject, a person's identities and accounts everywhere, and
+// who holds what: the findings of package linking (offboarding gaps,
+// orphaned accounts, accounts without MFA), each run's new findings, a
+// person's access across systems, admins' linking decisions and the CSV
+// export of every account with its person and situation.
+//
+// The sample organisation starts with an offboarding under way: Jane Doe
+// left on 2026-11-30 (terminated in the HRIS export) while her AWS user is
+// still active, so the first personnel resync opens an offboarding gap.
 //
 //	go run ./examples/admin [-addr 127.0.0.1:8080] [-db FILE] [-postgres URL]
 //
@@ -15,7 +23,9 @@
 // With -postgres (or RESYNC_ADMIN_POSTGRES_URL) naming a PostgreSQL
 // database, the engine keeps its state there instead of in SQLite, its
 // reads run as River jobs (package river) worked by this process, and
-// River UI, which lists those jobs, is served at /riverui/.
+// River UI, which lists those jobs, is served at /riverui/. (The engine
+// does not link accounts after the runs of an Executor: their findings
+// are not updated in that mode.)
 package main
 
 import (
@@ -36,6 +46,7 @@ import (
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/connectors/file"
 	"github.com/openresync/resync/examples/internal/sampleorg"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/resynchttp"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/sqlite"
@@ -88,6 +99,9 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 	if err := sampleorg.Write(dir); err != nil {
 		return nil, err
 	}
+	if err := offboardJane(dir); err != nil {
+		return nil, err
+	}
 	var store resync.Store
 	var rv *onRiver
 	var executor resync.Executor
@@ -117,6 +131,13 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 	source.Add(sampleorg.Connections(dir, "2")...)
 	admins := resynctest.Admins{sampleorg.Tenant: {sampleorg.Admin}}
 	slow := sampleorg.WithLatency(file.Factory, pageDelay)
+	// The linker links AWS users to the people of the HRIS and the IdP
+	// after every run, keeps the findings and records admins' decisions.
+	// (UnusedAfter is off: the sample's last logins are fixed dates.)
+	lk, err := linking.New(linking.Config{Store: store, Connections: source, Authorizer: admins, UnusedAfter: -1})
+	if err != nil {
+		return nil, errors.Join(err, closeStore())
+	}
 	engine, err := resync.New(ctx, resync.Config{
 		Store:       store,
 		Connections: source,
@@ -129,6 +150,7 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 		Notifier:        printNotifier{w: logw},
 		MinReadInterval: minReadInterval,
 		Executor:        executor,
+		AfterRun:        lk.AfterRun,
 	})
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
@@ -146,7 +168,7 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 			return nil, errors.Join(err, closeAll())
 		}
 	}
-	api, err := resynchttp.New(engine, resynchttp.Config{Authenticate: authenticate})
+	api, err := resynchttp.New(engine, resynchttp.Config{Authenticate: authenticate, Linker: lk})
 	if err != nil {
 		return nil, errors.Join(err, closeAll())
 	}

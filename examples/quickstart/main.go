@@ -443,7 +443,15 @@ func subject(n resync.Notification) string {
 	case resync.NotifyRunStarted:
 		return what + " started"
 	case resync.NotifyRunCompleted:
-		return fmt.Sprintf("%s %s", what, n.Run.Status)
+		s := fmt.Sprintf("%s %s", what, n.Run.Status)
+		// The linker counted what the run opened (RunInfo.Findings).
+		switch gaps := n.Run.Findings["offboarding_gap"]; {
+		case gaps == 1:
+			s += ", 1 new offboarding gap"
+		case gaps > 1:
+			s += fmt.Sprintf(", %d new offboarding gaps", gaps)
+		}
+		return s
 	case resync.NotifyChangesHeld:
 		name := n.Held.ConnectionID
 		for _, c := range n.Run.Connections {

@@ -43,6 +43,8 @@ func TestRun(t *testing.T) {
 		// accounts resync.
 		"offboarding gap opened: hris:E003 still has AWS prod user AIDA0000000000000004 (hris:E003 terminated at the HRIS)\n",
 		"offboarding gap closed: hris:E003 no longer has AWS prod user AIDA0000000000000004 (open since ",
+		// The personnel resync's completion notice counts the gap it opened.
+		"[notify email → ada.lovelace@acme.example] Personnel resync succeeded, 1 new offboarding gap\n",
 		// The delete guard.
 		"[notify in_app → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",
 		"[notify email → ada.lovelace@acme.example] Removal of 16 records from Okta held for review",

@@ -2,6 +2,8 @@ package email
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +50,71 @@ type Data struct {
 	Decision string
 	// Link is Config.Link's address for the notification ("" without one).
 	Link string
+	// NewGaps is the number of offboarding gaps the run opened (its
+	// RunInfo.Findings), for a completion; 0 otherwise.
+	NewGaps int
+	// Findings lists what the run opened, by kind, offboarding gaps
+	// first, for a completion whose run opened any (RunInfo.Findings,
+	// which package linking sets).
+	Findings []Finding
+}
+
+// Finding is the number of findings of one kind a run opened, for the
+// templates.
+type Finding struct {
+	// Kind is the finding kind ("offboarding_gap", "orphaned", "no_mfa",
+	// "unused").
+	Kind string
+	// Count is how many the run opened.
+	Count int
+	// Text says it: "2 new offboarding gaps", "1 new orphaned account".
+	Text string
+	// Link is Config.FindingsLink's address of them ("" without one).
+	Link string
+}
+
+// findingWords are the singular and plural of each kind's Text.
+var findingWords = map[string][2]string{
+	"offboarding_gap": {"new offboarding gap", "new offboarding gaps"},
+	"orphaned":        {"new orphaned account", "new orphaned accounts"},
+	"no_mfa":          {"new account without MFA", "new accounts without MFA"},
+	"unused":          {"new unused account", "new unused accounts"},
+}
+
+// findingOrder is the order of the known kinds; others follow by name.
+var findingOrder = []string{"offboarding_gap", "orphaned", "no_mfa", "unused"}
+
+// findings words what the run opened, with Config.FindingsLink's
+// addresses.
+func (e *Notifier) findings(n resync.Notification) []Finding {
+	kinds := slices.Sorted(maps.Keys(n.Run.Findings))
+	slices.SortStableFunc(kinds, func(a, b string) int {
+		ia, ib := slices.Index(findingOrder, a), slices.Index(findingOrder, b)
+		if ia < 0 {
+			ia = len(findingOrder)
+		}
+		if ib < 0 {
+			ib = len(findingOrder)
+		}
+		return ia - ib
+	})
+	var out []Finding
+	for _, k := range kinds {
+		c := n.Run.Findings[k]
+		if c <= 0 {
+			continue
+		}
+		w, ok := findingWords[k]
+		if !ok {
+			w = [2]string{"new " + k + " finding", "new " + k + " findings"}
+		}
+		f := Finding{Kind: oneLine(k), Count: c, Text: oneLine(fmt.Sprintf("%d %s", c, w[min(c-1, 1)]))}
+		if e.cfg.FindingsLink != nil {
+			f.Link = oneLine(e.cfg.FindingsLink(n, k))
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // Connection is one connection's result, for the templates.
@@ -217,6 +284,10 @@ func (e *Notifier) data(n resync.Notification) Data {
 			resync.NotifyHeldDecided: fmt.Sprintf("Held changes to %s %s", name, map[resync.ConnectionStatus]string{resync.ConnApplied: "approved", resync.ConnRejected: "rejected", resync.ConnSuperseded: "superseded"}[h.Decision.Kind]),
 		}[n.Kind]
 	}
+	if n.Kind == resync.NotifyRunCompleted {
+		d.Findings = e.findings(n)
+		d.NewGaps = max(r.Findings["offboarding_gap"], 0)
+	}
 	total := len(r.Connections)
 	ok := counts[resync.ConnSucceeded] + counts[resync.ConnApplied]
 	var parts []string
@@ -235,6 +306,9 @@ func (e *Notifier) data(n resync.Notification) Data {
 			d.Title = fmt.Sprintf("%s finished: %s", d.What, r.Status)
 			if bad := total - ok; bad > 0 && r.Status != resync.RunFailed {
 				d.Title += fmt.Sprintf(" (%d of %d connections need attention)", bad, total)
+			}
+			if len(d.Findings) > 0 && d.Findings[0].Kind == "offboarding_gap" {
+				d.Title += ", " + d.Findings[0].Text
 			}
 		default:
 			d.Title = fmt.Sprintf("%s: %s", d.What, n.Kind)

@@ -52,7 +52,12 @@
 // records read, added, updated, removed and rejected, with its error and
 // the first rejection reasons; held removals are listed with the change
 // set's ID and what to do about them (approve if the people or accounts
-// are really gone, reject and fix the connection if not); the link
+// are really gone, reject and fix the connection if not); when the run
+// opened findings (RunInfo.Findings, which a linking.Linker on
+// resync.Config.AfterRun sets), it says how many of each kind, "2 new
+// offboarding gaps" first and in the subject too, each linked to
+// Config.FindingsLink's address (resynchttp's GET
+// /findings?kind=offboarding_gap&run=ID lists them); the link
 // Config.Link returns closes the message. A host replaces any template
 // through Config.Templates, working from Data, and can preview the result
 // with Notifier.Render.

@@ -92,6 +92,14 @@ type Config struct {
 	// ("https://app.example.com/t/" + n.Tenant + "/resyncs/" + n.Run.ID).
 	// Optional: without it the messages have no link.
 	Link func(n resync.Notification) string
+	// FindingsLink returns the address of the findings of kind
+	// ("offboarding_gap", ...) that n's run opened, for a completion
+	// message that lists them (RunInfo.Findings, which package linking
+	// sets), such as the admin API's
+	// "https://app.example.com/resync/findings?kind=" + kind + "&run=" +
+	// url.QueryEscape(n.Run.ID) (package resynchttp) or a page of the
+	// host's console. Optional: without it the counts have no link.
+	FindingsLink func(n resync.Notification, kind string) string
 	// Location is the time zone of the times in messages. Default UTC.
 	Location *time.Location
 	// Clock dates the messages. Default: the system clock.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/notify/email"
 	"github.com/openresync/resync/resynctest"
@@ -382,6 +384,75 @@ func TestEngine(t *testing.T) {
 	assert.Contains(t, sched.Text, "Started by: the daily schedule")
 	assert.Contains(t, sched.Text, "  - Okta (IdP): failed")
 	assert.Contains(t, sched.Text, "error: page 1: okta: 401 Unauthorized: token revoked")
+}
+
+// A personnel resync whose IdP says two people left while their AWS
+// accounts are active: the completion email (through a linking.Linker on
+// AfterRun) says "2 new offboarding gaps" and links to them; the next
+// resync, which opens none, says nothing of gaps.
+func TestEngineCountsNewGaps(t *testing.T) {
+	m := needMailpit(t)
+	tg := tag(t)
+	admins := []resync.Principal{{ID: "a1", Email: "admin." + tg + "@acme.example", Name: "Ada Admin"}}
+	src := resynctest.NewSource()
+	src.Add(
+		resync.Connection{ID: "okta", Tenant: "acme", Type: resync.IdP, Provider: "okta", Name: "Okta"},
+		resync.Connection{ID: "aws", Tenant: "acme", Type: resync.Infrastructure, Provider: "aws", Name: "AWS prod"},
+	)
+	fakes := resynctest.NewFakes()
+	fakes.Set("acme", "okta", resynctest.NewConnector([]resync.Record{
+		&resync.Identity{Key: "00u1", Email: "jane@acme.example", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u2", Email: "joe@acme.example", Status: resync.StatusDeprovisioned},
+		&resync.Identity{Key: "00u3", Email: "kim@acme.example", Status: resync.StatusActive},
+	}, 0))
+	fakes.Set("acme", "aws", resynctest.NewConnector([]resync.Record{
+		&resync.Account{Key: "iam-jane", OwnerEmail: "jane@acme.example", Status: resync.StatusActive},
+		&resync.Account{Key: "iam-joe", OwnerEmail: "joe@acme.example", Status: resync.StatusActive},
+		&resync.Account{Key: "iam-kim", OwnerEmail: "kim@acme.example", Status: resync.StatusActive},
+		&resync.Account{Key: "iam-ci", OwnerEmail: "nobody@acme.example", Status: resync.StatusActive},
+	}, 0))
+	store := memstore.New()
+	lk, err := linking.New(linking.Config{Store: store, Connections: src, Authorizer: resynctest.AllowAll})
+	require.NoError(t, err)
+	mailer := newNotifier(t, m, email.Config{FindingsLink: func(n resync.Notification, kind string) string {
+		return "https://app.example.com/resync/findings?kind=" + url.QueryEscape(kind) + "&run=" + url.QueryEscape(n.Run.ID)
+	}})
+	ctx := t.Context()
+	eng, err := resync.New(ctx, resync.Config{
+		Store: store, Connections: src, Connectors: fakes.Factories("okta", "aws"),
+		Authorizer: resynctest.AllowAll, Directory: resynctest.Admins{"acme": admins}, Notifier: mailer,
+		AfterRun: lk.AfterRun, MinReadInterval: -1,
+	})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, eng.Close(context.WithoutCancel(ctx))) }()
+
+	resyncWait := func(want int) (resync.RunInfo, message) {
+		t.Helper()
+		run, err := eng.ResyncPersonnel(ctx, "acme", admins[0])
+		require.NoError(t, err)
+		info, err := run.Wait(ctx)
+		require.NoError(t, err)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := search(t, m.api, "to:"+admins[0].Email)
+			if len(got) >= want || time.Now().After(deadline) {
+				require.Len(t, got, want)
+				return info, got[0] // newest first
+			}
+			time.Sleep(50 * time.Millisecond) // polling mailpit's API, not waiting for a backoff
+		}
+	}
+	info, msg := resyncWait(1)
+	assert.Equal(t, map[string]int{"offboarding_gap": 2, "orphaned": 1}, info.Findings)
+	assert.Equal(t, "[acme] Personnel resync (IdP, HRIS, Infrastructure, Version control, Security training) finished: succeeded, 2 new offboarding gaps", msg.Subject)
+	link := "https://app.example.com/resync/findings?kind=offboarding_gap&run=" + url.QueryEscape(info.ID)
+	assert.Contains(t, msg.Text, "Found by this resync:\n  - 2 new offboarding gaps: "+link+"\n  - 1 new orphaned account: https://app.example.com/resync/findings?kind=orphaned&run=")
+	assert.Contains(t, msg.HTML, `<li><a href="`+strings.ReplaceAll(link, "&", "&amp;")+`">2 new offboarding gaps</a></li>`)
+
+	_, msg = resyncWait(2) // nothing new
+	assert.Equal(t, "[acme] Personnel resync (IdP, HRIS, Infrastructure, Version control, Security training) finished: succeeded", msg.Subject)
+	assert.NotContains(t, msg.Text, "offboarding")
+	assert.NotContains(t, msg.Text, "Found by this resync")
 }
 
 // TestSlowServer: a server that accepts the connection and never greets

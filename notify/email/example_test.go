@@ -2,6 +2,8 @@ package email_test
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/notify/email"
@@ -101,4 +103,37 @@ func ExampleNotifier_Render_held() {
 	//
 	// --
 	// Sent automatically by resync. Replies are not read.
+}
+
+// A completion whose run opened findings (a linking.Linker on
+// resync.Config.AfterRun counts them on the run) says so in the subject
+// and the body, each kind linked to the admin API's findings of the run.
+func ExampleConfig_findingsLink() {
+	mailer, err := email.New(email.Config{
+		Addr: "smtp.example.com:587",
+		From: "Compliance <compliance@example.com>",
+		FindingsLink: func(n resync.Notification, kind string) string {
+			return "https://app.example.com/resync/findings?kind=" + url.QueryEscape(kind) + "&run=" + url.QueryEscape(n.Run.ID)
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n := resynctest.SampleNotifications("acme")[5] // run completed, email
+	n.Run.Findings = map[string]int{"offboarding_gap": 2, "orphaned": 1, "no_mfa": 3}
+	subject, text, _, err := mailer.Render(n)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("Subject:", subject)
+	_, found, _ := strings.Cut(text, "Found by this resync:\n")
+	found, _, _ = strings.Cut(found, "\n\n")
+	fmt.Println(found)
+	// Output:
+	// Subject: [acme] Personnel resync (IdP, HRIS, Version control) finished: partial (1 of 3 connections need attention), 2 new offboarding gaps
+	//   - 2 new offboarding gaps: https://app.example.com/resync/findings?kind=offboarding_gap&run=run-7f3a
+	//   - 1 new orphaned account: https://app.example.com/resync/findings?kind=orphaned&run=run-7f3a
+	//   - 3 new accounts without MFA: https://app.example.com/resync/findings?kind=no_mfa&run=run-7f3a
 }

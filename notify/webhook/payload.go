@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"maps"
 	"time"
 
 	"github.com/openresync/resync"
@@ -65,6 +66,11 @@ type Run struct {
 	CreatedAt   time.Time    `json:"created_at"`
 	FinishedAt  *time.Time   `json:"finished_at,omitempty"`
 	Connections []Connection `json:"connections"`
+	// Findings counts the findings the run opened, by kind
+	// ("offboarding_gap", "orphaned", "no_mfa", "unused"), when accounts
+	// are linked to people after each run (package linking); omitted
+	// when it opened none.
+	Findings map[string]int `json:"findings,omitempty"`
 }
 
 // Scope is what a run covers.
@@ -212,6 +218,7 @@ func run(r resync.RunInfo) Run {
 		CreatedAt:   r.CreatedAt.UTC(),
 		FinishedAt:  optTime(r.FinishedAt),
 		Connections: make([]Connection, len(r.Connections)),
+		Findings:    maps.Clone(r.Findings),
 	}
 	for i, c := range r.Connections {
 		out.Connections[i] = Connection{

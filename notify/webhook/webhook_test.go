@@ -135,8 +135,11 @@ func TestDeliverSignedPayload(t *testing.T) {
 	})
 	w := newNotifier(t, rc, webhook.Config{})
 	n := completed()
+	n.Run.Findings = map[string]int{"offboarding_gap": 2, "orphaned": 1}
 	require.NoError(t, w.Notify(t.Context(), n))
 	require.Equal(t, 1, rc.delivered())
+	assert.Contains(t, string(rc.bodies[0]), `"findings":{"offboarding_gap":2,"orphaned":1}`,
+		"the payload carries the findings the run opened")
 
 	assert.Equal(t, n.ID, got.Get(webhook.HeaderID), "the idempotency key is the notification's ID")
 	assert.Equal(t, "application/json", got.Get("Content-Type"))
@@ -160,6 +163,9 @@ func TestDeliverSignedPayload(t *testing.T) {
 		StartedAt: p.Run.Connections[0].StartedAt, FinishedAt: p.Run.Connections[0].FinishedAt,
 	}, p.Run.Connections[0])
 	assert.Contains(t, p.Run.Connections[1].Error, "401 Unauthorized")
+	assert.Equal(t, map[string]int{"offboarding_gap": 2, "orphaned": 1}, p.Run.Findings)
+	assert.NotContains(t, string(must(json.Marshal(webhook.NewPayload(completed())))), `"findings"`,
+		"a run that opened nothing has no findings field")
 	assert.Equal(t, []string{"zoe.obrien@example.com", "security@example.com"}, []string{p.Recipients[0].Email, p.Recipients[1].Email})
 
 	// A redelivery sends the same body and key: receivers can drop it.
@@ -435,4 +441,11 @@ func TestEngineRetries(t *testing.T) {
 	require.Equal(t, 1, rc.delivered(), "delivered once after the retries")
 	assert.Equal(t, 3, rc.requests(), "500, 429, then 200")
 	assert.GreaterOrEqual(t, time.Duration(acceptedAt.Load()-throttledAt.Load()), time.Second, "the retry waited for Retry-After")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

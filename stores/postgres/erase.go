@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
 
@@ -127,7 +128,7 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 				return err
 			}
 		}
-		return nil
+		return s.eraseLinks(ctx, tx, tenant, id, targets)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: erasing: %w", err)
@@ -164,10 +165,56 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		b.Queue(s.sql(`DELETE FROM {schema}.runs WHERE tenant = $1 AND created_at < $2 AND status NOT IN ('pending', 'running')`), tenant, before)
 		b.Queue(s.sql(`DELETE FROM {schema}.changes WHERE tenant = $1 AND at < $2`), tenant, before)
 		b.Queue(s.sql(`DELETE FROM {schema}.outbox WHERE tenant = $1 AND state <> 'pending' AND settled_at < $2`), tenant, before)
+		b.Queue(s.sql(`DELETE FROM {schema}.findings WHERE tenant = $1 AND closed_at < $2`), tenant, before.UnixNano())
 		return tx.SendBatch(ctx, &b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: pruning: %w", err)
 	}
 	return nil
+}
+
+// eraseLinks removes and redacts what the tenant's links, findings and
+// decisions hold about the erased records, as storage.Eraser documents,
+// in the erasure's transaction. Open findings close at the transaction's
+// time, as the OpErase entries are dated.
+func (s *Store) eraseLinks(ctx context.Context, tx pgx.Tx, tenant, id string, targets []erased) error {
+	people := []string{}
+	var conns, keys []string
+	for _, t := range targets {
+		kind, err := storage.KindOf(int64(t.kind))
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case resync.KindIdentity:
+			people = append(people, linking.IdentityRef(t.conn, t.key))
+		case resync.KindAccount:
+			conns, keys = append(conns, t.conn), append(keys, t.key)
+		}
+	}
+	const closeFinding = `closed_at = COALESCE(closed_at, (extract(epoch FROM now()) * 1000000)::bigint * 1000),
+		closed_run = CASE WHEN closed_at IS NULL THEN $3 ELSE closed_run END`
+	var b pgx.Batch
+	if len(people) > 0 {
+		b.Queue(s.sql(`DELETE FROM {schema}.account_links WHERE tenant = $1 AND (person_id = ANY($2) OR candidates && $2::text[])`), tenant, people)
+		b.Queue(s.sql(`UPDATE {schema}.findings SET person_id = '', detail = '', `+closeFinding+`
+			WHERE tenant = $1 AND person_id = ANY($2)`), tenant, people, id)
+		b.Queue(s.sql(`UPDATE {schema}.link_decisions SET person = '', reason = $3 WHERE tenant = $1 AND person = ANY($2)`),
+			tenant, people, storage.Redacted)
+	}
+	if len(keys) > 0 {
+		b.Queue(s.sql(`DELETE FROM {schema}.account_links l USING unnest($2::text[], $3::text[]) AS t(c, k)
+			WHERE l.tenant = $1 AND l.connection_id = t.c AND l.account_key = t.k`), tenant, conns, keys)
+		b.Queue(s.sql(`UPDATE {schema}.findings f SET account_key = $5, person_id = '', detail = '', `+closeFinding+`
+			FROM unnest($2::text[], $4::text[]) AS t(c, k)
+			WHERE f.tenant = $1 AND f.connection_id = t.c AND f.account_key = t.k`), tenant, conns, id, keys, storage.Redacted)
+		b.Queue(s.sql(`UPDATE {schema}.link_decisions d SET account_key = $4, reason = $4
+			FROM unnest($2::text[], $3::text[]) AS t(c, k)
+			WHERE d.tenant = $1 AND d.connection_id = t.c AND d.account_key = t.k`), tenant, conns, keys, storage.Redacted)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, &b).Close()
 }

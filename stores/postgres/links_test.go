@@ -11,6 +11,7 @@ import (
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/resynctest"
+	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/postgres"
 )
 
@@ -92,6 +93,26 @@ func TestLinkingOffboardingScene(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	assert.Equal(t, admin, ds[0].By)
+
+	// The run that opened the gap says so, as stored.
+	stored, err := e.GetRun(ctx, "acme", opened, admin)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"offboarding_gap": 1}, stored.Findings)
+
+	// Erasing Jane redacts the gap (kept, with its times) and forgets her.
+	erased, err := e.Erase(ctx, "acme", admin, "jane@acme.example")
+	require.NoError(t, err)
+	require.Len(t, erased, 2, "her identity and her removed IAM user")
+	gaps, err = lk.Findings(ctx, "acme", admin, linking.FindingQuery{Kind: linking.FindingOffboardingGap})
+	require.NoError(t, err)
+	require.Len(t, gaps, 1)
+	assert.Equal(t, storage.Redacted, gaps[0].AccountKey)
+	assert.Empty(t, gaps[0].PersonID)
+	assert.Empty(t, gaps[0].Detail)
+	assert.Equal(t, opened, gaps[0].OpenedRun)
+	assert.Equal(t, run.ID(), gaps[0].ClosedRun, "closed before the erasure: its closing stays")
+	_, err = lk.Access(ctx, "acme", admin, "jane@acme.example")
+	assert.ErrorIs(t, err, resync.ErrNotFound)
 }
 
 func closeEngine(t testing.TB, e *resync.Engine) {

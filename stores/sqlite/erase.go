@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
 
@@ -112,6 +115,9 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			out = append(out, resync.ChangeLogEntry{Seq: seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
 				Op: resync.OpErase, Kind: kind, Key: storage.Redacted, At: time.Unix(0, now.UnixNano()).UTC(), By: by})
 		}
+		if err := eraseLinks(ctx, tx, tenant, id, now, targets); err != nil {
+			return fail(err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -145,6 +151,91 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE tenant = ? AND state <> 'pending' AND settled_at < ?`, tenant, before.UnixNano()); err != nil {
 			return fmt.Errorf("sqlite: pruning the outbox: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM findings WHERE tenant = ? AND closed_at < ?`, tenant, before.UnixNano()); err != nil {
+			return fmt.Errorf("sqlite: pruning findings: %w", err)
+		}
 		return nil
 	})
+}
+
+// eraseLinks removes and redacts what the tenant's links, findings and
+// decisions hold about the erased records, as storage.Eraser documents,
+// in the erasure's transaction.
+func eraseLinks(ctx context.Context, tx *sql.Tx, tenant, id string, now time.Time, targets []erased) error {
+	var people []string
+	for _, t := range targets {
+		kind, err := storage.KindOf(t.kind)
+		if err != nil {
+			return err
+		}
+		if kind == resync.KindIdentity {
+			people = append(people, linking.IdentityRef(t.conn, t.key))
+		}
+	}
+	closeFinding := `closed_at = COALESCE(closed_at, ?3), closed_run = CASE WHEN closed_at IS NULL THEN ?4 ELSE closed_run END`
+	for _, p := range people {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND person_id = ?`, tenant, p); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET person_id = '', detail = '', `+closeFinding+`
+			WHERE tenant = ?1 AND person_id = ?2`, tenant, p, now.UnixNano(), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE link_decisions SET person = '', reason = ?3 WHERE tenant = ?1 AND person = ?2`,
+			tenant, p, storage.Redacted); err != nil {
+			return err
+		}
+	}
+	if len(people) > 0 {
+		// Ambiguous links naming an erased person among their candidates.
+		rows, err := tx.QueryContext(ctx, `SELECT connection_id, account_key, candidates FROM account_links
+			WHERE tenant = ? AND candidates IS NOT NULL`, tenant)
+		if err != nil {
+			return err
+		}
+		var drop []linking.AccountRef
+		for rows.Next() {
+			var a linking.AccountRef
+			var cands []byte
+			if err := rows.Scan(&a.ConnectionID, &a.AccountKey, &cands); err != nil {
+				rows.Close()
+				return err
+			}
+			var cs []string
+			if err := json.Unmarshal(cands, &cs); err != nil {
+				rows.Close()
+				return fmt.Errorf("decoding candidates: %w", err)
+			}
+			if slices.ContainsFunc(cs, func(c string) bool { return slices.Contains(people, c) }) {
+				drop = append(drop, a)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		for _, a := range drop {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND connection_id = ? AND account_key = ?`,
+				tenant, a.ConnectionID, a.AccountKey); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range targets {
+		if kind, _ := storage.KindOf(t.kind); kind != resync.KindAccount {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND connection_id = ? AND account_key = ?`,
+			tenant, t.conn, t.key); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE findings SET account_key = ?6, person_id = '', detail = '', `+closeFinding+`
+			WHERE tenant = ?1 AND connection_id = ?2 AND account_key = ?5`, tenant, t.conn, now.UnixNano(), id, t.key, storage.Redacted); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE link_decisions SET account_key = ?4, reason = ?4
+			WHERE tenant = ?1 AND connection_id = ?2 AND account_key = ?3`, tenant, t.conn, t.key, storage.Redacted); err != nil {
+			return err
+		}
+	}
+	return nil
 }

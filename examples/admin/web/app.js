@@ -6,6 +6,8 @@
 const $ = (sel) => document.querySelector(sel);
 let me = null; // the signed-in user's id
 let currentRun = null; // the run whose progress is shown
+const connections = new Map(); // connection ID -> connection, from the plan
+let findingsRun = null; // the run whose findings are shown, or null for all
 
 async function api(method, path, body) {
   const opts = { method, credentials: "same-origin", headers: {} };
@@ -75,6 +77,13 @@ async function loadConnections() {
   body.replaceChildren();
   for (const c of plan.Sync) body.appendChild(row([c.Name || c.ID, c.Type, c.Provider, "included"]));
   for (const s of plan.Skip) body.appendChild(row([s.Connection.Name || s.Connection.ID, s.Connection.Type, s.Connection.Provider, s.Reason]));
+  for (const c of [...plan.Sync, ...plan.Skip.map((s) => s.Connection)]) connections.set(c.ID, c);
+  loadDecideConnections();
+}
+
+function connName(id) {
+  const c = connections.get(id);
+  return (c && c.Name) || id;
 }
 
 async function loadAccountsChoices() {
@@ -140,7 +149,13 @@ async function confirmAndStart(scope) {
 function showProgress(run) {
   if (currentRun !== run.ID) return;
   $("#progress").hidden = false;
-  $("#progress-summary").textContent = scopeText(run.Scope) + " started by " + who(run.Initiator) + ": " + run.Status + ".";
+  const summary = $("#progress-summary");
+  summary.textContent = scopeText(run.Scope) + " started by " + who(run.Initiator) + ": " + run.Status + ".";
+  if (findingsText(run.Findings).length > 0) {
+    summary.append(" New findings: ");
+    runFindingsLinks(summary, run);
+    summary.append(".");
+  }
   const body = $("#progress-table tbody");
   body.replaceChildren();
   for (const c of run.Connections || []) {
@@ -159,7 +174,7 @@ async function loadRuns() {
       updated += c.Updated;
       removed += c.Removed;
     }
-    body.appendChild(row([new Date(r.CreatedAt).toLocaleString(), scopeText(r.Scope), who(r.Initiator), statusCell(r.Status), added, updated, removed]));
+    body.appendChild(row([new Date(r.CreatedAt).toLocaleString(), scopeText(r.Scope), who(r.Initiator), statusCell(r.Status), added, updated, removed, runFindingsCell(r)]));
   }
 }
 
@@ -213,9 +228,210 @@ async function lookUp(ev) {
   }
 }
 
+// Who holds what: findings, a person's access, linking decisions.
+
+// kindWords names a finding kind, singular and plural.
+const kindWords = {
+  offboarding_gap: ["offboarding gap", "offboarding gaps"],
+  orphaned: ["orphaned account", "orphaned accounts"],
+  no_mfa: ["account without MFA", "accounts without MFA"],
+  unused: ["unused account", "unused accounts"],
+};
+
+function kindText(kind, n) {
+  const w = kindWords[kind] || [kind, kind];
+  return n === 1 ? w[0] : w[1];
+}
+
+// findingsText turns a run's Findings counts into [{kind, n, text}], gaps first.
+function findingsText(counts) {
+  const order = Object.keys(kindWords);
+  return Object.entries(counts || {})
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99))
+    .map(([kind, n]) => ({ kind, n, text: n + " new " + kindText(kind, n) }));
+}
+
+// runFindingsLinks appends to parent a link per kind of finding the run
+// opened ("1 new offboarding gap"), each to the findings it opened.
+function runFindingsLinks(parent, r) {
+  findingsText(r.Findings).forEach((f, i) => {
+    if (i > 0) parent.append(", ");
+    const a = el("a", f.text, { href: "#findings-h", class: "run-finding", "data-run": r.ID, "data-kind": f.kind });
+    a.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      showRunFindings(r, f.kind);
+    });
+    parent.appendChild(a);
+  });
+}
+
+function runFindingsCell(r) {
+  const td = el("td");
+  if (findingsText(r.Findings).length === 0) td.textContent = "none";
+  runFindingsLinks(td, r);
+  return td;
+}
+
+// showRunFindings lists the findings of one kind a run opened.
+function showRunFindings(r, kind) {
+  clearError();
+  findingsRun = { id: r.ID, text: scopeText(r.Scope) + " of " + new Date(r.CreatedAt).toLocaleString() };
+  $("#findings-kind").value = kind;
+  loadFindings()
+    .then(() => $("#findings-h").focus())
+    .catch(showError);
+}
+
+async function loadFindings() {
+  const params = new URLSearchParams({ limit: "1000" });
+  const kind = $("#findings-kind").value;
+  if (kind) params.set("kind", kind);
+  if (findingsRun) params.set("run", findingsRun.id);
+  else if (!$("#findings-closed").checked) params.set("open", "true");
+  const page = await api("GET", "/findings?" + params);
+  const fs = page.Findings.slice().reverse(); // latest first
+  $("#findings-run").hidden = !findingsRun;
+  $("#findings-run-text").textContent = findingsRun ? "Findings opened by the " + findingsRun.text + "." : "";
+  const counts = {};
+  let open = 0;
+  for (const f of fs) {
+    if (!f.ClosedAt) {
+      open++;
+      counts[f.Kind] = (counts[f.Kind] || 0) + 1;
+    }
+  }
+  const parts = Object.entries(counts).map(([k, n]) => n + " " + kindText(k, n));
+  $("#findings-summary").textContent =
+    (fs.length === 0 ? "No finding." : open + " open: " + (parts.join(", ") || "none") + (fs.length > open ? "; " + (fs.length - open) + " closed." : ".")) +
+    (page.Next ? " Only the first 1000 are listed: choose a kind to narrow them." : "");
+  const body = $("#findings-table tbody");
+  body.replaceChildren();
+  for (const f of fs) {
+    const person = el("td");
+    if (f.PersonID) {
+      const b = el("button", f.PersonID, { type: "button", class: "link", "aria-label": "Access of " + f.PersonID });
+      b.addEventListener("click", () => {
+        clearError();
+        showAccess(f.PersonID)
+          .then(() => $("#access-h").focus())
+          .catch(showError);
+      });
+      person.appendChild(b);
+    } else person.textContent = "nobody";
+    const opened = new Date(f.OpenedAt).toLocaleString() + (f.OpenedRun ? " (run " + f.OpenedRun + ")" : "");
+    const status = f.ClosedAt ? "closed " + new Date(f.ClosedAt).toLocaleString() : "open";
+    const tr = row([kindText(f.Kind, 1), connName(f.ConnectionID), f.AccountKey, person, f.Detail || "", opened, status, decideCell(f.ConnectionID, f.AccountKey)]);
+    tr.dataset.kind = f.Kind;
+    tr.dataset.account = f.AccountKey;
+    tr.dataset.open = f.ClosedAt ? "false" : "true";
+    body.appendChild(tr);
+  }
+}
+
+// decideCell is a button that fills the decision form for one account.
+function decideCell(connectionID, accountKey) {
+  const td = el("td");
+  const b = el("button", "Decide…", { type: "button", "aria-label": "Decide on " + connName(connectionID) + " account " + accountKey });
+  b.addEventListener("click", () => {
+    $("#decide-connection").value = connectionID;
+    $("#decide-account").value = accountKey;
+    $("#decide-reason").focus();
+  });
+  td.appendChild(b);
+  return td;
+}
+
+let accessShown = null; // the person whose access is shown
+
+async function showAccess(person) {
+  const a = await api("GET", "/people/" + encodeURIComponent(person) + "/access");
+  accessShown = a.Person.ID;
+  $("#access-person").value = person;
+  const p = a.Person;
+  let text = (p.Name || p.ID) + (p.Email ? " (" + p.Email + ")" : "") + ": status " + (p.Status || "unknown");
+  if (p.LoginStatus) text += ", login " + p.LoginStatus;
+  if (p.EndDate) text += ", left " + p.EndDate.slice(0, 10);
+  text += p.Offboarded ? " — offboarded (" + p.OffboardedWhy + ")" : "";
+  const accts = a.Accounts || [];
+  const active = accts.filter((x) => x.Link.Active).length;
+  text += ". " + accts.length + " account(s), " + active + " active.";
+  $("#access-summary").textContent = text;
+  const ids = $("#access-identities tbody");
+  ids.replaceChildren();
+  for (const r of p.Identities || []) {
+    const status = r.RemovedAt ? "removed" : (r.Record && r.Record.Status) || "";
+    ids.appendChild(row([connName(r.ConnectionID), r.Key, (r.Record && r.Record.Email) || "", status]));
+  }
+  $("#access-identities").hidden = (p.Identities || []).length === 0;
+  const body = $("#access-accounts tbody");
+  body.replaceChildren();
+  for (const x of accts) {
+    const rec = x.Account.Record || {};
+    const tr = row([connName(x.Link.ConnectionID), x.Link.AccountKey, rec.Username || "", rec.Status || "", el("td", x.Link.Situation, { class: "situation-" + x.Link.Situation }), x.Link.Rule || "", decideCell(x.Link.ConnectionID, x.Link.AccountKey)]);
+    tr.dataset.account = x.Link.AccountKey;
+    body.appendChild(tr);
+  }
+  $("#access-accounts").hidden = accts.length === 0;
+}
+
+function loadDecideConnections() {
+  const sel = $("#decide-connection");
+  const keep = sel.value;
+  sel.replaceChildren();
+  for (const c of connections.values()) {
+    if (c.Type === "idp" || c.Type === "hris") continue; // their identities are the people
+    sel.appendChild(el("option", (c.Name || c.ID) + " (" + c.Type + ")", { value: c.ID }));
+  }
+  if (keep) sel.value = keep;
+}
+
+async function loadDecisions() {
+  // Decisions are listed oldest first: page through, keep the latest 20.
+  let ds = [];
+  for (let after = 0; ; ) {
+    const page = await api("GET", "/decisions?limit=1000&after=" + after);
+    ds = ds.concat(page).slice(-20);
+    if (page.length < 1000) break;
+    after = page[page.length - 1].Seq;
+  }
+  const body = $("#decisions tbody");
+  body.replaceChildren();
+  if (ds.length === 0) body.appendChild(row([el("td", "No decision yet.", { colspan: "7" })]));
+  for (const d of ds.reverse()) {
+    body.appendChild(row([new Date(d.At).toLocaleString(), who(d.By), connName(d.ConnectionID), d.AccountKey, d.Kind, d.Person || "", d.Reason]));
+  }
+}
+
+async function decide(ev) {
+  ev.preventDefault();
+  clearError();
+  const body = {
+    ConnectionID: $("#decide-connection").value,
+    AccountKey: $("#decide-account").value.trim(),
+    Kind: $("#decide-kind").value,
+    Person: $("#decide-person").value.trim(),
+    Reason: $("#decide-reason").value.trim(),
+  };
+  if (body.Kind === "unlink" || body.Kind === "clear") body.Person = ""; // these name no one
+  if (body.Reason === "") {
+    showError(new Error("A decision needs a reason."));
+    $("#decide-reason").focus();
+    return;
+  }
+  try {
+    const d = await api("POST", "/decisions", body);
+    notice("Decision recorded: " + connName(d.ConnectionID) + " account " + d.AccountKey + " — " + d.Kind + (d.Person ? " " + d.Person : "") + ".");
+    $("#decide-reason").value = "";
+    await Promise.all([loadFindings(), loadDecisions(), accessShown ? showAccess(accessShown) : null]);
+  } catch (err) {
+    showError(err);
+  }
+}
+
 async function refresh() {
   try {
-    await Promise.all([loadConnections(), loadRuns(), loadHeld(), loadAccountsChoices()]);
+    await Promise.all([loadConnections(), loadRuns(), loadHeld(), loadAccountsChoices(), loadFindings(), loadDecisions()]);
   } catch (err) {
     showError(err);
   }
@@ -231,14 +447,22 @@ function listen() {
     const run = n.Run;
     if (mine) {
       if (kind === "started") notice(scopeText(run.Scope) + " started by " + who(run.Initiator) + ".");
-      if (kind === "completed") notice(scopeText(run.Scope) + " completed: " + run.Status + ".");
+      if (kind === "completed") {
+        const found = findingsText(run.Findings);
+        notice(scopeText(run.Scope) + " completed: " + run.Status + (found.length > 0 ? ", " + found.map((f) => f.text).join(", ") : "") + ".");
+      }
       if (kind === "held") notice("Removals held for " + n.Held.ConnectionID + ": an admin must approve or reject them.");
       if (kind === "decided") notice("Held removals of " + n.Held.ConnectionID + ": " + n.Held.Decision.Kind + ".");
     }
     if (run && currentRun === null && run.Initiator && run.Initiator.ID === me) currentRun = run.ID;
     if (run) showProgress(run);
     loadRuns().catch(showError);
-    if (kind !== "started") loadHeld().catch(showError);
+    if (kind !== "started") {
+      loadHeld().catch(showError);
+      loadFindings().catch(showError);
+      loadDecisions().catch(showError);
+      if (accessShown) showAccess(accessShown).catch(showError);
+    }
   };
   for (const kind of ["started", "completed", "held", "decided"]) src.addEventListener(kind, lifecycle(kind));
   src.addEventListener("progress", (ev) => showProgress(JSON.parse(ev.data)));
@@ -262,6 +486,23 @@ function init() {
     confirmAndStart(scope);
   });
   $("#person-form").addEventListener("submit", lookUp);
+  $("#findings-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    clearError();
+    loadFindings().catch(showError);
+  });
+  $("#findings-all").addEventListener("click", () => {
+    findingsRun = null;
+    $("#findings-kind").value = "";
+    $("#findings-closed").checked = false;
+    loadFindings().catch(showError);
+  });
+  $("#access-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    clearError();
+    showAccess($("#access-person").value.trim()).catch(showError);
+  });
+  $("#decide-form").addEventListener("submit", decide);
   listen();
   refresh();
 }
