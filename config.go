@@ -80,11 +80,11 @@ type Config struct {
 	// An error is logged and changes nothing else about the run. Default
 	// nil.
 	//
-	// With an Executor, whose workers end runs, the engine does not call
-	// it: call the function yourself for each run that ended (from a
-	// Notifier's NotifyRunCompleted, for one); what it reads is in the
-	// Store, and what it sets on the run is kept only if you store it
-	// (Store.UpdateRun).
+	// With an Executor, the engine of the worker that ends a run calls it
+	// (through Engine.EndRun), once, before the run's final status is
+	// stored and notified, and keeps run.Findings as above; again only if
+	// storing that end failed and is tried again (its worker died, say),
+	// so it must bear a second call.
 	AfterRun func(ctx context.Context, run *RunInfo) error
 
 	// PersonnelTypes is the default personnel scope. Default: the types

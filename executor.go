@@ -27,10 +27,12 @@ import (
 // every Config.LeasePoll and is done when the record is final (or when
 // the engine is closed, with the last state it saw). Engine.Cancel and
 // Run.Cancel call Cancel, from any engine sharing the store. Recovery
-// leaves the runs of an Executor alone: they belong to no engine. The
-// run notifications (started, completed) are not sent for an Executor's
-// runs; a change set held by the delete guard still notifies the admins
-// through the worker engine's Notifier.
+// leaves the runs of an Executor alone: they belong to no engine. When
+// the engine has a Notifier and its Store an outbox (storage.Outbox), it
+// hands Submit the run's "started" notifications, to be stored with the
+// run; the "completed" ones, and Config.AfterRun, come from EndRun, which
+// the executor calls when the run ends. A change set held by the delete
+// guard notifies the admins through the worker engine's Notifier.
 //
 // On the worker side, a job calls Engine.ExecuteRead on an engine built
 // with the same Store, Connections and Connectors. Each call is one read
@@ -44,9 +46,11 @@ import (
 //
 // # What an Executor must do
 //
-// Submit stores the run's record (as Store.CreateRun) and schedules a read
-// of each of its connections atomically: the run never exists without its
-// reads, nor a read without its run. It dedups like the in-process queue:
+// Submit stores the run's record (as Store.CreateRun), its notifications
+// (in the store's outbox, as storage.Outbox's CreateRunNotify; none when
+// the engine has no Notifier) and schedules a read of each of its
+// connections atomically: the run never exists without its reads, nor a
+// read without its run. It dedups like the in-process queue:
 // at most one read of a connection pending (a request finding one pending
 // joins it), and a request arriving while a read of the connection is
 // under way gets exactly one follow-up read that starts after it.
@@ -57,14 +61,18 @@ import (
 // process died mid-read; then it applies the returned record function to
 // the stored record of every run waiting for the read, in one transaction
 // with marking the read done, so that a result is recorded exactly once
-// and the last read of a run completes it exactly once.
+// and the last read of a run completes it exactly once. A run that record
+// ends is handed to EndRun before its final record is stored, and the
+// notifications EndRun returns are stored in the outbox with that record;
+// call EndRun with no transaction of your own open, since AfterRun may use
+// the Store.
 //
 // Cancel marks the run canceled (its unfinished connections canceled)
 // and cancels its reads that no other live run waits for; a read under
 // way stops between pages and applies nothing. A run already final is
-// left as it is.
+// left as it is. The run it cancels ends through EndRun too.
 type Executor interface {
-	Submit(ctx context.Context, run RunInfo) error
+	Submit(ctx context.Context, run RunInfo, notes []Notification) error
 	Cancel(ctx context.Context, tenant, runID string) error
 }
 
@@ -90,7 +98,12 @@ func (e *Engine) startOnExecutor(ctx context.Context, key string, req Request, p
 	}
 	err := validateRun(r.info)
 	if err == nil {
-		err = e.cfg.Executor.Submit(ctx, r.infoLocked())
+		info := r.infoLocked()
+		var notes []Notification
+		if e.ob != nil {
+			notes = e.notes(NotifyRunStarted, info, nil, nil)
+		}
+		err = e.cfg.Executor.Submit(ctx, info, notes)
 	}
 	if err != nil {
 		e.mu.Unlock()
@@ -225,6 +238,35 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 		return true
 	}
 	return record, rerr
+}
+
+// EndRun ends a run of an Executor (see Executor: What an Executor must
+// do): call it with a run's final record (its last read recorded, or the
+// run canceled) before storing that record, with no transaction of your
+// own open (AfterRun may use the Store). It calls Config.AfterRun with
+// run, as the engine does for its own runs (run.Findings is what it
+// set: store it with the record), and returns the run's
+// "completed" notifications, to be stored in the store's outbox in the
+// transaction that stores the record; none when the engine has no
+// Notifier or run is not final. A failure listing the
+// tenant's admins is appended to run.NotifyErrors. The notifications'
+// IDs depend only on the run, so storing them again (a transaction
+// retried after its worker died) stores nothing new; AfterRun is then
+// called again, and must bear it, as it does after an approval.
+func (e *Engine) EndRun(ctx context.Context, run *RunInfo) []Notification {
+	if run == nil || !run.Status.Final() {
+		return nil
+	}
+	run.Findings = e.afterRun(context.WithoutCancel(ctx), *run)
+	if e.ob == nil {
+		return nil
+	}
+	admins, err := e.adminsFor(ctx, run.Tenant, NotifyRunCompleted)
+	if err != nil {
+		e.log.Warn("notification failed", "tenant", run.Tenant, "run", run.ID, "err", err)
+		run.NotifyErrors = append(run.NotifyErrors, err.Error())
+	}
+	return e.notes(NotifyRunCompleted, *run, admins, nil)
 }
 
 // connProvider is the provider of conns[i], or "" when i is out of range.

@@ -25,7 +25,7 @@ type goExecutor struct {
 	cancel map[string]context.CancelFunc
 }
 
-func (x *goExecutor) Submit(ctx context.Context, run resync.RunInfo) error {
+func (x *goExecutor) Submit(ctx context.Context, run resync.RunInfo, _ []resync.Notification) error {
 	if err := x.store.CreateRun(ctx, run); err != nil {
 		return err
 	}
@@ -44,7 +44,10 @@ func (x *goExecutor) Submit(ctx context.Context, run resync.RunInfo) error {
 			x.mu.Lock()
 			defer x.mu.Unlock()
 			ri, err := x.store.GetRun(context.Background(), run.Tenant, run.ID)
-			if err == nil && record(&ri) || err == nil && !ri.Status.Final() {
+			if err == nil && record(&ri) {
+				x.engine().EndRun(context.Background(), &ri)
+				_ = x.store.UpdateRun(context.Background(), ri)
+			} else if err == nil && !ri.Status.Final() {
 				_ = x.store.UpdateRun(context.Background(), ri)
 			}
 		}()
@@ -109,6 +112,47 @@ func TestExecutorRunsReadsThroughExecuteRead(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, record(&stored), "a final run is left alone")
 	require.Len(t, h.changes("t1"), 30)
+}
+
+// EndRun calls Config.AfterRun with the ended run, before the executor
+// stores it; a run not final is not ended.
+func TestExecutorEndRunCallsAfterRun(t *testing.T) {
+	var mu sync.Mutex
+	var after []resync.RunInfo
+	x := &goExecutor{cancel: map[string]context.CancelFunc{}}
+	h := newHarness(t, func(c *resync.Config) {
+		x.store = c.Store
+		c.Executor = x
+		c.LeasePoll = 5 * time.Millisecond
+		c.Notifier, c.Directory = nil, nil
+		c.AfterRun = func(ctx context.Context, run *resync.RunInfo) error {
+			mu.Lock()
+			defer mu.Unlock()
+			after = append(after, *run)
+			run.Findings = map[string]int{"orphan": 2}
+			return nil
+		}
+	})
+	x.engine = func() *resync.Engine { return h.engine }
+	t.Cleanup(x.wg.Wait)
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+	h.conn("t1", "gh1", resync.VersionControl, "github", resynctest.Identities("g", 5), 10)
+
+	info := h.personnel(alice)
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	mu.Lock()
+	require.Len(t, after, 1, "AfterRun once per run")
+	require.Equal(t, info.ID, after[0].ID)
+	require.Equal(t, resync.RunSucceeded, after[0].Status)
+	mu.Unlock()
+	require.Equal(t, map[string]int{"orphan": 2}, info.Findings, "what AfterRun found is stored with the run")
+
+	running := info
+	running.Status = resync.RunRunning
+	require.Nil(t, h.engine.EndRun(context.Background(), &running))
+	mu.Lock()
+	require.Len(t, after, 1, "a run still running is not ended")
+	mu.Unlock()
 }
 
 // Cancel reaches the executor from the engine, and the handle ends

@@ -104,10 +104,52 @@ func (x *Executor) complete(ctx context.Context, job *river.Job[readArgs], runID
 	return nil
 }
 
-// finish completes run runID, whose connections all have a result: it
-// marks its counter row done, then writes its final record, in one
-// transaction. A run already done (completed or canceled) is left alone.
+// finish completes run runID, whose connections all have a result. The
+// run's end (Config.AfterRun, its notifications: the engine's EndRun) is
+// made first, with no connection held, as AfterRun may use the store's
+// pool; then one transaction marks its counter row done and stores its
+// final record with its notifications. A run already done (completed or
+// canceled) is left alone. Only the job that counted the run down to zero
+// gets here, or its rescued attempt: EndRun then runs again, which its
+// contract allows.
 func (x *Executor) finish(ctx context.Context, a readArgs, runID string, record func(*resync.RunInfo) bool) error {
+	// final is the run's final record from its stored one: record derives
+	// the final status (it counts this read again, so its result goes in
+	// afresh).
+	final := func(tx pgx.Tx) (resync.RunInfo, bool, error) {
+		ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
+		if errors.Is(err, resync.ErrNotFound) || err == nil && ri.Status.Final() {
+			return ri, false, nil
+		}
+		if err != nil {
+			return ri, false, err
+		}
+		for i := range ri.Connections {
+			if c := &ri.Connections[i]; c.ConnectionID == a.ConnectionID {
+				c.Status, c.Reads = resync.ConnPending, c.Reads-1
+			}
+		}
+		if !record(&ri) {
+			return ri, false, fmt.Errorf("river: run %q has connections without a result after its last job", runID)
+		}
+		return ri, true, nil
+	}
+	var ri resync.RunInfo
+	var ending bool
+	err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		var err error
+		ri, ending, err = final(tx)
+		return err
+	})
+	if err != nil || !ending {
+		return err
+	}
+	var notes []resync.Notification
+	before := len(ri.NotifyErrors)
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, &ri)
+	}
+	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
 	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true
 			WHERE tenant = $1 AND run_id = $2 AND remaining <= 0 AND NOT done`), a.Tenant, runID)
@@ -115,29 +157,17 @@ func (x *Executor) finish(ctx context.Context, a readArgs, runID string, record 
 			return fmt.Errorf("river: completing run %q: %w", runID, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return nil
+			return nil // completed or canceled meanwhile
 		}
-		ri, err := x.runWithResults(ctx, tx, a.Tenant, runID)
-		if errors.Is(err, resync.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
+		ri, ending, err := final(tx)
+		if err != nil || !ending {
 			return err
 		}
-		if ri.Status.Final() {
-			return nil
+		ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
+		if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+			return err
 		}
-		// record derives the run's final status, once (it counts this
-		// read again, so its result goes in afresh).
-		for i := range ri.Connections {
-			if c := &ri.Connections[i]; c.ConnectionID == a.ConnectionID {
-				c.Status, c.Reads = resync.ConnPending, c.Reads-1
-			}
-		}
-		if !record(&ri) {
-			return fmt.Errorf("river: run %q has connections without a result after its last job", runID)
-		}
-		return x.cfg.Store.UpdateRunTx(ctx, tx, ri)
+		return x.cfg.Store.EnqueueTx(ctx, tx, notes)
 	})
 }
 

@@ -56,6 +56,22 @@
 // on, its stored record (what Engine.GetRun and the run handle show) is
 // rewritten with the results so far at most once a second.
 //
+// # Notifications and AfterRun
+//
+// Runs on River notify as in process, through the PostgreSQL store's
+// outbox, when the engines have a Notifier: the "started" notifications
+// are stored with the run by the process that submits it, and the
+// "completed" ones with the run's end by the worker whose job completes
+// it (or the process that cancels it). Any engine on the store delivers
+// them, each once. That worker's engine calls Config.AfterRun (a
+// linking.Linker's, say) with the ended run before its final state is
+// stored and notified, once per run, so that what the run applied is
+// linked without host code; only when storing the end fails after it (the
+// worker died in between) is it called again, by the job's retry. It
+// runs with no transaction of the worker open, so it may use the store's
+// pool however many workers end runs at once. A
+// canceled run is ended the same way, by the process that cancels it.
+//
 // Cancel (Engine.Cancel from any process, or Run.Cancel) marks the run
 // canceled and cancels with River's job cancel the jobs no other live run
 // waits for; a read under way stops between pages and applies nothing.
@@ -125,13 +141,22 @@
 //
 // # Crashed workers
 //
-// A worker killed mid-read leaves its job running and its connection's
-// read lease held. River's rescuer, on the elected leader, makes the job
-// retryable once it has run for Config.RescueAfter (which must exceed
-// Config.JobTimeout); it looks every 30 seconds. Another worker then reads
-// the connection again once the dead worker's read lease has expired (the
-// engine's Config.LeaseTTL). The time to recover is at most RescueAfter
-// plus 30 seconds plus LeaseTTL.
+// A worker killed at any point of a read (before its first page, mid-read,
+// after applying, while completing its job, or while submitting a run of
+// its own) leaves its job running and its connection's read lease held;
+// what it was submitting is not stored. River's rescuer, on the elected
+// leader, makes the job retryable once it has run for Config.RescueAfter
+// (which must exceed Config.JobTimeout); it looks every 30 seconds.
+// Another worker then takes it after River's retry backoff (a second for a
+// second attempt) and reads the connection again once the dead worker's
+// read lease has expired (the engine's Config.LeaseTTL); what the killed
+// attempt applied is found unchanged, not applied again. The time to
+// recover is at most RescueAfter plus 30 seconds plus the larger of the
+// backoff and LeaseTTL.
+//
+// A PostgreSQL restart fails the reads under way as a whole (nothing of
+// them is applied); River tries their jobs again once the server is back,
+// and the runs complete.
 //
 // The rescuer runs on whichever River client on the schema is elected
 // leader, and discards a stuck job of a kind that client does not know.

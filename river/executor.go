@@ -316,14 +316,14 @@ func (x *Executor) AddWorker(workers *river.Workers) error {
 func (x *Executor) Client() *river.Client[pgx.Tx] { return x.client }
 
 // Submit implements resync.Executor: in one transaction it stores run and
-// inserts (or joins) one read job per connection.
-func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
+// its notifications and inserts (or joins) one read job per connection.
+func (x *Executor) Submit(ctx context.Context, run resync.RunInfo, notes []resync.Notification) error {
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := x.submitTx(ctx, tx, run); err != nil {
+	if err := x.submitTx(ctx, tx, run, notes); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -332,9 +332,13 @@ func (x *Executor) Submit(ctx context.Context, run resync.RunInfo) error {
 	return nil
 }
 
-// submitTx stores run and inserts (or joins) its read jobs in tx.
-func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo) error {
+// submitTx stores run and its notifications and inserts (or joins) its
+// read jobs in tx.
+func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo, notes []resync.Notification) error {
 	if err := x.cfg.Store.CreateRunTx(ctx, tx, run); err != nil {
+		return err
+	}
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	ids := make([]string, 0, len(run.Connections))
@@ -395,10 +399,39 @@ func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo) 
 	return nil
 }
 
-// Cancel implements resync.Executor: it marks the run canceled and
-// cancels, with River's job cancel, the read jobs no other live run waits
-// for, in one transaction.
+// Cancel implements resync.Executor: it ends the run canceled through the
+// engine's EndRun, then, in one transaction, stores it so with its
+// notifications and cancels, with River's job cancel, the read jobs no
+// other live run waits for.
 func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
+	// The run's end (AfterRun, its notifications) is made before the
+	// transaction that stores it, with no connection held: AfterRun may
+	// use the store's pool.
+	var ri resync.RunInfo
+	var live bool
+	err := pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, x.sql(`SELECT NOT done FROM {s}.resync_runs WHERE tenant = $1 AND run_id = $2`), tenant, runID).Scan(&live)
+		if errors.Is(err, pgx.ErrNoRows) || err == nil && !live {
+			return nil // ended, or not a run of the executor
+		}
+		if err != nil {
+			return fmt.Errorf("river: %w", err)
+		}
+		ri, err = x.runWithResults(ctx, tx, tenant, runID)
+		return err
+	})
+	if err != nil || !live || ri.Status.Final() {
+		return err
+	}
+	at := time.Now()
+	canceled(&ri, at)
+	var notes []resync.Notification
+	before := len(ri.NotifyErrors)
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, &ri)
+	}
+	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
+
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("river: %w", err)
@@ -409,22 +442,21 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return nil // ended, or not a run of the executor
+		return nil // ended meanwhile
 	}
-	ri, err := x.runWithResults(ctx, tx, tenant, runID)
+	ri, err = x.runWithResults(ctx, tx, tenant, runID)
 	if err != nil {
 		return err
 	}
 	if ri.Status.Final() {
 		return tx.Commit(ctx)
 	}
-	ri.Status, ri.FinishedAt = resync.RunCanceled, time.Now()
-	for i := range ri.Connections {
-		if c := &ri.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
-			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", ri.FinishedAt
-		}
-	}
+	canceled(&ri, at)
+	ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
 	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		return err
+	}
+	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
 		return err
 	}
 	// The jobs of the run no other live run waits for.
@@ -449,6 +481,16 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return fmt.Errorf("river: committing cancel of run %q: %w", runID, err)
 	}
 	return nil
+}
+
+// canceled marks run canceled at at, with its unfinished connections.
+func canceled(run *resync.RunInfo, at time.Time) {
+	run.Status, run.FinishedAt = resync.RunCanceled, at
+	for i := range run.Connections {
+		if c := &run.Connections[i]; c.Status == resync.ConnPending || c.Status == resync.ConnRunning {
+			c.Status, c.Error, c.FinishedAt = resync.ConnCanceled, "canceled", at
+		}
+	}
 }
 
 // runWithResults reads a run's record, locked until tx ends, with the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ import (
 )
 
 // childEnv carries the database URL to the worker process of
-// TestWorkerKilledMidRead.
+// TestWorkerKilled.
 const childEnv = "RESYNC_RIVER_CHILD_URL"
 
 func TestMain(m *testing.M) {
@@ -49,16 +51,33 @@ func serverURL(t testing.TB) string {
 // ends, and returns its URL.
 func freshDB(t testing.TB) string {
 	t.Helper()
+	return freshDBs(t, 1)[0]
+}
+
+// freshDBs creates n databases at once (creating one takes most of a
+// second), each dropped when the test ends, and returns their URLs.
+func freshDBs(t testing.TB, n int) []string {
+	t.Helper()
 	base := serverURL(t)
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "resync_river_" + hex.EncodeToString(b)
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	require.NoError(t, err)
+	names := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range names {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		names[i] = "resync_river_" + hex.EncodeToString(b)
+		wg.Go(func() {
+			ctx := context.Background()
+			admin, err := pgx.Connect(ctx, base)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer admin.Close(ctx)
+			_, errs[i] = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{names[i]}.Sanitize())
+		})
+	}
+	wg.Wait()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -67,12 +86,19 @@ func freshDB(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		for _, name := range names {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		}
 	})
+	require.NoError(t, errors.Join(errs...))
 	u, err := url.Parse(base)
 	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
+	urls := make([]string, n)
+	for i, name := range names {
+		u.Path = "/" + name
+		urls[i] = u.String()
+	}
+	return urls
 }
 
 var alice = resync.Principal{ID: "alice", Email: "alice@t1.example"}
@@ -100,7 +126,10 @@ type nodeOpts struct {
 	tracer      pgx.QueryTracer
 	wrapStore   func(resync.Store) resync.Store // the engine's view of the store
 	maxAttempts int
-	traces      trace.TracerProvider // the engine's and the executor's
+	notifier    resync.Notifier                                      // with the admins of t1 as Directory
+	afterRun    func(ctx context.Context, run *resync.RunInfo) error // Config.AfterRun
+	directory   resync.Directory                                     // with notifier; default the admins of t1
+	traces      trace.TracerProvider                                 // the engine's and the executor's
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -146,7 +175,15 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	if o.wrapStore != nil {
 		st = o.wrapStore(n.store)
 	}
+	var dir resync.Directory
+	if o.notifier != nil {
+		dir = resynctest.Admins{"t1": {alice}}
+		if o.directory != nil {
+			dir = o.directory
+		}
+	}
 	n.e, err = resync.New(ctx, resync.Config{
+		Notifier: o.notifier, Directory: dir, AfterRun: o.afterRun,
 		Store: st, Executor: exec, Connections: n.src,
 		Connectors:  n.fakes.Factories("okta", "aws", "github"),
 		Authorizer:  resynctest.Admins{"t1": {alice}},

@@ -364,7 +364,8 @@ func (w *startWorker) Work(ctx context.Context, job *river.Job[startArgs]) error
 			return fmt.Errorf("river: scheduled run of tenant %q: %w", a.Tenant, err)
 		}
 		if !exists {
-			if err := x.submitTx(ctx, tx, run); err != nil {
+			// A scheduled run has no "started" notifications.
+			if err := x.submitTx(ctx, tx, run, nil); err != nil {
 				return err
 			}
 		}

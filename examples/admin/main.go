@@ -23,9 +23,7 @@
 // With -postgres (or RESYNC_ADMIN_POSTGRES_URL) naming a PostgreSQL
 // database, the engine keeps its state there instead of in SQLite, its
 // reads run as River jobs (package river) worked by this process, and
-// River UI, which lists those jobs, is served at /riverui/. (The engine
-// does not link accounts after the runs of an Executor: their findings
-// are not updated in that mode.)
+// River UI, which lists those jobs, is served at /riverui/.
 package main
 
 import (

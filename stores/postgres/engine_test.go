@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/pgserver"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/stores/postgres"
 )
@@ -373,60 +373,13 @@ func TestThreeEnginesOneDatabase(t *testing.T) {
 
 // ---- database restarted during a run ----
 
-func pgCtl(t *testing.T, bin string, args ...string) {
-	t.Helper()
-	var cmd *exec.Cmd
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
-	} else {
-		cmd = exec.Command(bin, args...)
-	}
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "pg_ctl %v: %s", args, out)
-}
-
-// privateServer starts a PostgreSQL server of the test's own with
-// .ci/postgres.sh, stopped when the test ends, and returns its URL, pg_ctl
-// and data directory. A test that stops the server must not stop the one
-// other test packages share.
-func privateServer(t *testing.T) (dbURL, ctl, pgdata string) {
-	t.Helper()
-	if os.Getenv("RESYNC_PG_CTL") == "" {
-		msg := "RESYNC_PG_CTL is not set (eval \"$(bash .ci/postgres.sh)\" sets it): cannot run a server of the test's own to restart"
-		if os.Getenv("RESYNC_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(msg + " (RESYNC_REQUIRE_INTEGRATION=1)")
-		}
-		t.Skip(msg)
-	}
-	script, err := filepath.Abs(filepath.Join("..", "..", ".ci", "postgres.sh"))
-	require.NoError(t, err)
-	env := append(os.Environ(), "RESYNC_PG_STATE="+filepath.Join(t.TempDir(), "pg.env"), "RESYNC_PG_PORT=")
-	cmd := exec.Command("bash", script)
-	cmd.Env = env
-	out, err := cmd.Output()
-	require.NoError(t, err, "starting a private server: %s", out)
-	t.Cleanup(func() {
-		stop := exec.Command("bash", script, "stop")
-		stop.Env = env
-		_ = stop.Run()
-	})
-	vars := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "="); ok {
-			vars[k] = v
-		}
-	}
-	require.NotEmpty(t, vars["RESYNC_POSTGRES_URL"], "%s", out)
-	return vars["RESYNC_POSTGRES_URL"], vars["RESYNC_PG_CTL"], vars["RESYNC_PGDATA"]
-}
-
 // The server restarts while a read is held: the apply meets a dead server
 // and the run fails cleanly, nothing applied; the same engine goes on once
 // it is back. The test runs a server of its own, so that restarting it
 // disturbs no other package's tests.
 func TestDatabaseRestartDuringRun(t *testing.T) {
-	dbURL, ctl, pgdata := privateServer(t)
-	s, err := postgres.Open(context.Background(), dbURL, postgres.Config{})
+	srv := pgserver.Private(t)
+	s, err := postgres.Open(context.Background(), srv.URL, postgres.Config{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	ctx := context.Background()
@@ -452,11 +405,11 @@ func TestDatabaseRestartDuringRun(t *testing.T) {
 	run, err := e.ResyncPersonnel(ctx, "acme", admin)
 	require.NoError(t, err)
 	<-began
-	pgCtl(t, ctl, "-D", pgdata, "-m", "fast", "-w", "stop")
+	srv.Stop(t)
 	restarted := false
 	defer func() {
 		if !restarted {
-			pgCtl(t, ctl, "-D", pgdata, "-l", filepath.Join(filepath.Dir(pgdata), "server.log"), "-w", "start")
+			srv.Start(t)
 		}
 	}()
 	fake.Unblock()
@@ -467,7 +420,7 @@ func TestDatabaseRestartDuringRun(t *testing.T) {
 	assert.Equal(t, resync.RunFailed, failed.Status)
 	require.Len(t, failed.Connections, 1)
 	assert.Contains(t, failed.Connections[0].Error, "applying")
-	pgCtl(t, ctl, "-D", pgdata, "-l", filepath.Join(filepath.Dir(pgdata), "server.log"), "-w", "start")
+	srv.Start(t)
 	restarted = true
 
 	// Nothing of the failed run was applied.

@@ -53,6 +53,22 @@ func (s *Store) enqueue(ctx context.Context, tx pgx.Tx, notes []encodedNote) err
 	return tx.SendBatch(ctx, &b).Close()
 }
 
+// EnqueueTx stores notifications in the outbox as part of the caller's
+// transaction tx, skipping those stored already (by tenant and ID): a job
+// queue on the store's database (package
+// github.com/openresync/resync/river) stores a run's notifications with
+// the state change that causes them, as UpdateRunNotify does.
+func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, ns []resync.Notification) error {
+	notes, err := encodeNotes(ns)
+	if err != nil {
+		return err
+	}
+	if err := s.enqueue(ctx, tx, notes); err != nil {
+		return fmt.Errorf("postgres: enqueuing notifications: %w", err)
+	}
+	return nil
+}
+
 // withNotes runs fn and enqueues ns in one transaction.
 func (s *Store) withNotes(ctx context.Context, ns []resync.Notification, fn func(tx pgx.Tx) error) error {
 	notes, err := encodeNotes(ns)

@@ -246,3 +246,48 @@ func TestOutboxThreeEngines(t *testing.T) {
 	assert.Len(t, recv.got, 3*len(tenants))
 	t.Logf("deliveries per engine: %v", perEngine)
 }
+
+// EnqueueTx stores notifications in the caller's transaction: with it
+// when it commits, once however often they are enqueued; not at all when
+// it rolls back; a bad notification is an error that stores nothing.
+func TestEnqueueTx(t *testing.T) {
+	s, _ := openStore(t, postgres.Config{})
+	ctx := context.Background()
+	run := resync.RunInfo{ID: "r1", Tenant: "acme", Status: resync.RunRunning, Initiator: admin}
+	note := func(id string) resync.Notification {
+		return resync.Notification{ID: id, Kind: resync.NotifyRunStarted, Channel: resync.ChannelInApp, Tenant: "acme",
+			Recipients: []resync.Principal{admin}, Run: run, At: time.Now()}
+	}
+	count := func() int {
+		var n int
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM resync.outbox`).Scan(&n))
+		return n
+	}
+	// Rolled back: nothing.
+	tx, err := s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	enqueued := s.EnqueueTx(ctx, tx, []resync.Notification{note("n1")})
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, enqueued)
+	require.Zero(t, count())
+
+	// Committed, twice: once.
+	for range 2 {
+		tx, err := s.Pool().Begin(ctx)
+		require.NoError(t, err)
+		enqueued := s.EnqueueTx(ctx, tx, []resync.Notification{note("n1"), note("n2")})
+		require.NoError(t, tx.Commit(ctx))
+		require.NoError(t, enqueued)
+	}
+	require.Equal(t, 2, count())
+
+	// An ID PostgreSQL cannot hold: an error, nothing of the batch stored.
+	tx, err = s.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }() // a failed check must not leave the pool busy
+	err = s.EnqueueTx(ctx, tx, []resync.Notification{note("n3"), note("n\x00")})
+	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, 2, count())
+	require.NoError(t, s.EnqueueTx(ctx, nil, nil), "nothing to enqueue needs no transaction")
+}
