@@ -89,7 +89,7 @@ var killPoints = []killPoint{
 	{"first-page", "page 0", false},        // the read started, its lease held, no page read
 	{"mid-read", "page 5", false},          // 5 pages read, nothing applied
 	{"after-apply", "applied", true},       // changes committed, the job not completed
-	{"completing", "completing", true},     // inside the transaction that completes the job
+	{"completing", "completing", true},     // the result recorded, inside the transaction that completes the run
 	{"during-submit", "submitting", false}, // mid-read, and inside its own Submit of a second run
 }
 
@@ -233,6 +233,7 @@ func (k *killCase) check(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ch, crashPages*10, "each record added once")
 	var attempt int
+	settledJobs(t, k.s, "okta1")
 	var by []string
 	var rescued, retried time.Time
 	require.NoError(t, k.s.store.Pool().QueryRow(context.Background(),
@@ -279,7 +280,7 @@ func workerChild(t *testing.T, dbURL, when string) {
 	case "after-apply":
 		opts.wrapStore = func(s resync.Store) resync.Store { return applyThenHang{s} }
 	case "completing":
-		opts.tracer = hangOn{"remaining = remaining - 1", "completing"}
+		opts.tracer = hangOn{"SET done = true", "completing"}
 	case "during-submit":
 		opts.tracer = hangOn{"resync_waits (job_id", "submitting"}
 	}

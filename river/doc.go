@@ -47,11 +47,13 @@
 // diffs against the snapshot the earlier attempt may have applied, so
 // nothing is applied twice.
 //
-// Completion: a job records its result on every run waiting for it and
-// completes itself (River's JobCompleteTx) in one transaction, each run's
-// counter row locked: a result is recorded once, and the job that records
-// a run's last connection completes the run, once. While the run goes on,
-// its stored record (what Engine.GetRun and the run handle show) is
+// Completion: a job records its result on every run waiting for it in
+// one statement, which marks the job's waits recorded and counts down each
+// run's counter of unfinished connections; River then marks the job
+// completed. A result is recorded once (a rescued attempt of a job whose
+// worker died after recording finds its waits recorded), and the job that
+// counts a run down to zero completes the run, once. While the run goes
+// on, its stored record (what Engine.GetRun and the run handle show) is
 // rewritten with the results so far at most once a second.
 //
 // # Notifications and AfterRun
@@ -73,6 +75,17 @@
 // Cancel (Engine.Cancel from any process, or Run.Cancel) marks the run
 // canceled and cancels with River's job cancel the jobs no other live run
 // waits for; a read under way stops between pages and applies nothing.
+//
+// # Telemetry
+//
+// With Config.TracerProvider (or MeterProvider) set, the River client
+// runs River's OpenTelemetry middleware (otelriver): a span and metrics
+// for each insert of a run's jobs and for each job worked. The trace
+// context of the request that submits a run travels in its jobs'
+// metadata, and a job's span is a child of it; the engine's spans of the
+// read ("resync.connection") are children of the job's. A read, on
+// whichever worker, is thus in the trace of the request that asked for
+// it. Give the executor the engines' providers.
 //
 // # Scheduled syncs
 //

@@ -17,6 +17,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/openresync/resync"
 	"github.com/openresync/resync/stores/postgres"
@@ -68,6 +70,18 @@ type Config struct {
 	FetchCooldown time.Duration
 	// Logger receives River's logs and the executor's. Default: discarded.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider receive the River client's spans
+	// and metrics, through River's OpenTelemetry middleware (otelriver):
+	// a span for each insert of a run's jobs, and one for each job
+	// worked. Give them the engines' providers (resync.Config): a job's
+	// span is a child of the span of the request that created the job
+	// (its trace context travels in the job's metadata), and the engine's
+	// spans of the read are children of the job's, so a read on any
+	// worker is in the trace of the request that asked for it. A run that
+	// joins a job created by an earlier request joins that request's
+	// trace. Default nil, both: no middleware, nothing recorded.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 	// Schedule, when set, runs scheduled syncs as River jobs: River's
 	// leader runs one periodic job that enqueues the tenants due (see
 	// Executor.Schedule and the package doc, "Scheduled syncs"). Give
@@ -163,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		FetchPollInterval:    cfg.FetchPollInterval,
 		FetchCooldown:        cfg.FetchCooldown,
 		Logger:               cfg.Logger,
+		Middleware:           middleware(cfg),
 	}
 	if cfg.Workers > 0 {
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
@@ -217,6 +232,12 @@ func (x *Executor) migrate(ctx context.Context) error {
 		CREATE TABLE IF NOT EXISTS {s}.resync_results (
 			tenant text NOT NULL, run_id text NOT NULL, connection_id text NOT NULL, result jsonb NOT NULL,
 			PRIMARY KEY (tenant, run_id, connection_id));
+		-- The job of the read last started on a connection, until it is
+		-- recorded: a follow-up read waits while it runs.
+		ALTER TABLE {s}.resync_reads ADD COLUMN IF NOT EXISTS running_job bigint;
+		-- Whether the job's result is recorded on the run: a retried
+		-- attempt records it once.
+		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;
 		CREATE TABLE IF NOT EXISTS {s}.resync_schedule (
 			id int PRIMARY KEY CHECK (id = 1), first_tick timestamptz NOT NULL, last_tick timestamptz NOT NULL);`))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 
 	"github.com/openresync/resync"
@@ -128,6 +129,7 @@ type nodeOpts struct {
 	notifier    resync.Notifier                                      // with the admins of t1 as Directory
 	afterRun    func(ctx context.Context, run *resync.RunInfo) error // Config.AfterRun
 	directory   resync.Directory                                     // with notifier; default the admins of t1
+	traces      trace.TracerProvider                                 // the engine's and the executor's
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -154,7 +156,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	n.x, err = river.New(ctx, river.Config{
 		Store: n.store, Workers: o.workers, MinReadInterval: interval,
 		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, MaxAttempts: o.maxAttempts,
-		FetchPollInterval: 100 * time.Millisecond,
+		FetchPollInterval: 100 * time.Millisecond, TracerProvider: o.traces,
 	})
 	require.NoError(t, err)
 	var exec resync.Executor = n.x
@@ -188,7 +190,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 		Concurrency: conc,
 		Retry:       resync.RetryPolicy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
 		LeaseTTL:    time.Second, LeasePoll: poll,
-		MinReadInterval: interval,
+		MinReadInterval: interval, TracerProvider: o.traces,
 	})
 	require.NoError(t, err)
 	if !o.inProcess {
@@ -270,4 +272,17 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settledJobs is jobs once no read job of conn is running: River marks a
+// job completed shortly after its Work returns (its completer batches),
+// so a run can end before its last job shows completed.
+func settledJobs(t testing.TB, n *node, conn string) map[string]int {
+	t.Helper()
+	var out map[string]int
+	eventually(t, "no job of "+conn+" running", func() bool {
+		out = jobs(t, n, conn)
+		return out["running"] == 0
+	})
+	return out
 }

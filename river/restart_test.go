@@ -69,7 +69,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ch, 240, "each record added once")
 	for _, c := range []string{"okta1", "gh1", "aws1"} {
-		require.Equal(t, map[string]int{"completed": 1}, jobs(t, w, c), c)
+		require.Equal(t, map[string]int{"completed": 1}, settledJobs(t, w, c), c)
 	}
 	var attempt int
 	require.NoError(t, w.store.Pool().QueryRow(context.Background(),

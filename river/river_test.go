@@ -36,7 +36,7 @@ func TestRunOnRiver(t *testing.T) {
 	require.Equal(t, 4, g.Attempts, "page 2 retried twice inside the job")
 	require.Equal(t, resync.ConnFailed, result(t, info, "aws1").Status)
 	for _, c := range []string{"okta1", "gh1", "aws1"} {
-		require.Equal(t, map[string]int{"completed": 1}, jobs(t, w, c), c)
+		require.Equal(t, map[string]int{"completed": 1}, settledJobs(t, w, c), c)
 	}
 	var attempts int
 	require.NoError(t, w.store.Pool().QueryRow(context.Background(),
@@ -99,7 +99,7 @@ func TestRequestsDuringReadGetOneFollowUp(t *testing.T) {
 		require.Equal(t, resync.RunSucceeded, i.Status)
 	}
 	require.Equal(t, 2, c.Reads(), "the read under way and one follow-up")
-	require.Equal(t, map[string]int{"completed": 2}, jobs(t, w, "okta1"))
+	require.Equal(t, map[string]int{"completed": 2}, settledJobs(t, w, "okta1"))
 	require.False(t, result(t, i1, "okta1").StartedAt.Before(result(t, i0, "okta1").FinishedAt),
 		"the follow-up starts after the first read ends")
 }
@@ -142,7 +142,7 @@ func TestMinReadIntervalSchedulesTheRead(t *testing.T) {
 	s := newNode(t, db, nodeOpts{interval: time.Hour, conns: add})
 	require.Equal(t, resync.RunSucceeded, wait(t, w.start()).Status)
 	r1, r2 := w.start(), s.start()
-	require.Equal(t, map[string]int{"completed": 1, "scheduled": 1}, jobs(t, w, "okta1"))
+	require.Equal(t, map[string]int{"completed": 1, "scheduled": 1}, settledJobs(t, w, "okta1"))
 	var at time.Time
 	require.NoError(t, w.store.Pool().QueryRow(context.Background(), `SELECT scheduled_at FROM resync_river.river_job
 		WHERE kind = 'resync_read' AND state = 'scheduled'`).Scan(&at))
@@ -151,7 +151,7 @@ func TestMinReadIntervalSchedulesTheRead(t *testing.T) {
 		r.Cancel()
 		require.Equal(t, resync.RunCanceled, wait(t, r).Status)
 	}
-	require.Equal(t, map[string]int{"completed": 1, "cancelled": 1}, jobs(t, w, "okta1"))
+	require.Equal(t, map[string]int{"completed": 1, "cancelled": 1}, settledJobs(t, w, "okta1"))
 }
 
 // A run on River belongs to no engine: the engine that submitted it
@@ -187,5 +187,5 @@ func TestLastAttemptTimeoutIsRecorded(t *testing.T) {
 	require.Equal(t, resync.RunFailed, info.Status)
 	require.Equal(t, resync.ConnFailed, result(t, info, "okta1").Status)
 	require.Contains(t, result(t, info, "okta1").Error, "deadline exceeded")
-	require.Equal(t, map[string]int{"completed": 1}, jobs(t, w, "okta1"))
+	require.Equal(t, map[string]int{"completed": 1}, settledJobs(t, w, "okta1"))
 }

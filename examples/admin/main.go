@@ -12,13 +12,18 @@
 // left on 2026-11-30 (terminated in the HRIS export) while her AWS user is
 // still active, so the first personnel resync opens an offboarding gap.
 //
-//	go run ./examples/admin [-addr 127.0.0.1:8080] [-db FILE]
+//	go run ./examples/admin [-addr 127.0.0.1:8080] [-db FILE] [-postgres URL]
 //
 // It prints the page's URL. The page is plain HTML, CSS and JavaScript
 // embedded in the binary, with no external asset; everything it does goes
 // through package resynchttp's API, mounted at /api/. Two users can sign
 // in (a select at the top): Ada, the tenant's admin, and Bob, who may look
 // but not act: his requests are refused by the engine's Authorizer.
+//
+// With -postgres (or RESYNC_ADMIN_POSTGRES_URL) naming a PostgreSQL
+// database, the engine keeps its state there instead of in SQLite, its
+// reads run as River jobs (package river) worked by this process, and
+// River UI, which lists those jobs, is served at /riverui/.
 package main
 
 import (
@@ -57,10 +62,11 @@ const pageDelay = 150 * time.Millisecond
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen on `ADDR`")
 	db := flag.String("db", filepath.Join(os.TempDir(), "resync-admin", "resync.db"), "the SQLite `FILE` the engine keeps its state in")
+	pg := flag.String("postgres", os.Getenv("RESYNC_ADMIN_POSTGRES_URL"), "keep the state in the PostgreSQL database at `URL`, read on River, and serve River UI at /riverui/")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := serve(ctx, os.Stdout, *addr, *db); err != nil {
+	if err := serve(ctx, os.Stdout, *addr, *db, *pg); err != nil {
 		fmt.Fprintln(os.Stderr, "admin:", err)
 		stop()
 		os.Exit(1)
@@ -75,21 +81,49 @@ type app struct {
 	close   func() error
 }
 
+// minReadInterval is the engine's Config.MinReadInterval: a demo clicks
+// again within seconds; a platform keeps the default interval between
+// two reads of a connection.
+const minReadInterval = time.Second
+
 // newApp writes the sample exports to dir and builds an engine on the
 // SQLite file dbPath behind the admin page's handler.
 func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, error) {
+	return openApp(ctx, logw, dir, dbPath, "")
+}
+
+// openApp is newApp, on PostgreSQL and River when pgURL is not empty.
+func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*app, error) {
 	if err := sampleorg.Write(dir); err != nil {
 		return nil, err
 	}
 	if err := offboardJane(dir); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
-		return nil, err
+	var store resync.Store
+	var rv *onRiver
+	var executor resync.Executor
+	if pgURL != "" {
+		var err error
+		if rv, err = openRiver(ctx, pgURL); err != nil {
+			return nil, err
+		}
+		store, executor = rv.store, rv.x
+	} else {
+		if err := os.MkdirAll(filepath.Dir(dbPath), 0o755); err != nil {
+			return nil, err
+		}
+		s, err := sqlite.Open(ctx, dbPath, sqlite.Config{})
+		if err != nil {
+			return nil, fmt.Errorf("opening the store %s: %w", dbPath, err)
+		}
+		store = s
 	}
-	store, err := sqlite.Open(ctx, dbPath, sqlite.Config{})
-	if err != nil {
-		return nil, fmt.Errorf("opening the store %s: %w", dbPath, err)
+	closeStore := func() error {
+		if rv != nil {
+			return rv.close(nil)
+		}
+		return store.(*sqlite.Store).Close()
 	}
 	source := resynctest.NewSource()
 	source.Add(sampleorg.Connections(dir, "2")...)
@@ -100,7 +134,7 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 	// (UnusedAfter is off: the sample's last logins are fixed dates.)
 	lk, err := linking.New(linking.Config{Store: store, Connections: source, Authorizer: admins, UnusedAfter: -1})
 	if err != nil {
-		return nil, errors.Join(err, store.Close())
+		return nil, errors.Join(err, closeStore())
 	}
 	engine, err := resync.New(ctx, resync.Config{
 		Store:       store,
@@ -111,18 +145,30 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 		// In-product notices reach the page over the event stream, from
 		// the engine's durable record of notifications; a platform would
 		// send the emails here (notify/email). The example prints them.
-		Notifier: printNotifier{w: logw},
-		// A demo clicks again within seconds; a platform keeps the
-		// default interval between two reads of a connection.
-		MinReadInterval: time.Second,
+		Notifier:        printNotifier{w: logw},
+		MinReadInterval: minReadInterval,
+		Executor:        executor,
 		AfterRun:        lk.AfterRun,
 	})
 	if err != nil {
-		return nil, errors.Join(err, store.Close())
+		return nil, errors.Join(err, closeStore())
+	}
+	closeAll := func() error {
+		if rv != nil {
+			return rv.close(engine)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(engine.Close(cctx), closeStore())
+	}
+	if rv != nil {
+		if err := rv.start(ctx, engine, logw); err != nil {
+			return nil, errors.Join(err, closeAll())
+		}
 	}
 	api, err := resynchttp.New(engine, resynchttp.Config{Authenticate: authenticate, Linker: lk})
 	if err != nil {
-		return nil, errors.Join(err, engine.Close(ctx), store.Close())
+		return nil, errors.Join(err, closeAll())
 	}
 	static, err := fs.Sub(web, "web")
 	if err != nil {
@@ -131,13 +177,14 @@ func newApp(ctx context.Context, logw io.Writer, dir, dbPath string) (*app, erro
 	mux := http.NewServeMux()
 	mux.Handle("/api/", http.StripPrefix("/api", api))
 	mux.Handle("/", http.FileServerFS(static))
-	a := &app{engine: engine, handler: securityHeaders(mux), dir: dir}
-	a.close = func() error {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return errors.Join(engine.Close(cctx), store.Close())
+	var handler http.Handler = securityHeaders(mux)
+	if rv != nil {
+		outer := http.NewServeMux()
+		rv.mount(outer)
+		outer.Handle("/", handler)
+		handler = outer
 	}
-	return a, nil
+	return &app{engine: engine, handler: handler, dir: dir, close: closeAll}, nil
 }
 
 // authenticate is the example's sign-in: a cookie naming Ada or Bob. A
@@ -166,13 +213,13 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-func serve(ctx context.Context, w io.Writer, addr, dbPath string) (err error) {
+func serve(ctx context.Context, w io.Writer, addr, dbPath, pgURL string) (err error) {
 	dir, err := os.MkdirTemp("", "resync-admin-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	a, err := newApp(ctx, w, dir, dbPath)
+	a, err := openApp(ctx, w, dir, dbPath, pgURL)
 	if err != nil {
 		return err
 	}
@@ -182,7 +229,11 @@ func serve(ctx context.Context, w io.Writer, addr, dbPath string) (err error) {
 		return err
 	}
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(w, "resync admin page: http://%s/ (state in %s; Ctrl-C stops)\n", ln.Addr(), dbPath)
+	where := dbPath
+	if pgURL != "" {
+		where = "PostgreSQL; River UI at http://" + ln.Addr().String() + "/riverui/"
+	}
+	fmt.Fprintf(w, "resync admin page: http://%s/ (state in %s; Ctrl-C stops)\n", ln.Addr(), where)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
