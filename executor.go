@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Executor carries a run's reads out somewhere other than the goroutines
@@ -67,6 +68,12 @@ import (
 // call EndRun with no transaction of your own open, since AfterRun may use
 // the Store.
 //
+// The engine that started a run follows it by polling the Store every
+// Config.LeasePoll; with a Store that reads a run's status alone
+// (storage.RunStatusReader: memstore, stores/sqlite and stores/postgres
+// do), it polls the status and reads the whole record at most once a
+// second, so a run handle's Info may lag its stored record by that much.
+//
 // Cancel marks the run canceled (its unfinished connections canceled)
 // and cancels its reads that no other live run waits for; a read under
 // way stops between pages and applies nothing. A run already final is
@@ -120,6 +127,17 @@ func (e *Engine) startOnExecutor(ctx context.Context, key string, req Request, p
 	return r, nil
 }
 
+// runStatusReader is the method set of storage.RunStatusReader, which
+// documents it.
+type runStatusReader interface {
+	RunStatus(ctx context.Context, tenant, id string) (RunStatus, error)
+}
+
+// followReadEvery is how often followRun reads a run's whole record when
+// the Store can read its status alone (runStatusReader); it polls the
+// status every Config.LeasePoll.
+const followReadEvery = time.Second
+
 // followRun keeps an Executor's run handle in step with its stored record
 // until the record is final or the engine closes.
 func (e *Engine) followRun(r *Run) {
@@ -134,10 +152,20 @@ func (e *Engine) followRun(r *Run) {
 		e.mu.Unlock()
 		r.cancel()
 	}()
+	statuses, _ := ungated(e.cfg.Store).(runStatusReader)
+	var lastRead time.Time
 	for {
 		if !sleep(e.cfg.Clock, e.cfg.LeasePoll, r.ctx.Done()) {
 			return
 		}
+		if statuses != nil && !lastRead.IsZero() && e.cfg.Clock.Now().Sub(lastRead) < followReadEvery {
+			// Between two reads of the record, its status says whether
+			// the run ended; an error is the next read's to report.
+			if st, err := statuses.RunStatus(r.ctx, r.tenant, r.id); err == nil && !st.Final() {
+				continue
+			}
+		}
+		lastRead = e.cfg.Clock.Now()
 		ri, err := e.cfg.Store.GetRun(r.ctx, r.tenant, r.id)
 		if err != nil {
 			if r.ctx.Err() == nil {

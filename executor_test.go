@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
 )
 
@@ -186,4 +188,50 @@ func TestExecuteReadBadInput(t *testing.T) {
 	require.Equal(t, resync.ConnFailed, run.Connections[0].Status)
 	_, err = h.engine.ExecuteRead(context.Background(), resync.RunInfo{Tenant: "t1"}, "okta1", "x")
 	require.ErrorIs(t, err, resync.ErrInvalidRequest)
+}
+
+// countingStore counts the reads of whole run records and of statuses.
+type countingStore struct {
+	*memstore.Store
+	records, statuses atomic.Int64
+}
+
+func (s *countingStore) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, error) {
+	s.records.Add(1)
+	return s.Store.GetRun(ctx, tenant, id)
+}
+
+func (s *countingStore) RunStatus(ctx context.Context, tenant, id string) (resync.RunStatus, error) {
+	s.statuses.Add(1)
+	return s.Store.RunStatus(ctx, tenant, id)
+}
+
+// An engine following an Executor's run polls its status, and reads the
+// whole record (which grows with the run's connections) once a second at
+// most, and when the run ends.
+func TestExecutorRunFollowedByStatus(t *testing.T) {
+	var cs *countingStore
+	x := &goExecutor{cancel: map[string]context.CancelFunc{}}
+	h := newHarness(t, func(c *resync.Config) {
+		cs = &countingStore{Store: c.Store.(*memstore.Store)}
+		c.Store = cs
+		x.store = c.Store
+		c.Executor = x
+		c.LeasePoll = 5 * time.Millisecond
+		c.Notifier, c.Directory = nil, nil
+	})
+	x.engine = func() *resync.Engine { return h.engine }
+	t.Cleanup(x.wg.Wait)
+	okta := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+	okta.SetLatency(100 * time.Millisecond) // three pages: the run lasts 300 ms or more
+
+	before := cs.records.Load()
+	info := h.personnel(alice)
+	require.Equal(t, resync.RunSucceeded, info.Status)
+	require.Equal(t, 30, result(t, info, "okta1").Added)
+	// The executor reads the record once per read; the rest is the
+	// engine following the run.
+	followed := cs.records.Load() - before - 1
+	require.GreaterOrEqual(t, cs.statuses.Load(), int64(10), "the status polled every LeasePoll")
+	require.LessOrEqual(t, followed, int64(3), "the whole record read on the first poll, once a second and at the end")
 }

@@ -254,6 +254,17 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 	return cloneRun(r), nil
 }
 
+// RunStatus implements storage.RunStatusReader.
+func (s *Store) RunStatus(ctx context.Context, tenant, id string) (resync.RunStatus, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runs[tenant][id]
+	if !ok {
+		return "", resync.ErrNotFound
+	}
+	return r.Status, nil
+}
+
 // ListRuns implements storage.Store. It costs O(runs of the tenant).
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
 	limit := q.Limit

@@ -24,10 +24,11 @@ import (
 // and the package doc's list: atomic, idempotent apply, tombstones, the
 // change log in the same transaction, tenant isolation, concurrency,
 // values that round-trip, the sentinels), and the optional
-// storage.HeldDecider, storage.Outbox and storage.LinkStore capabilities
-// if the store has them (the checks named DecideHeld..., Outbox... and
-// LinkStore... are skipped if not; LinkStoreErase and LinkStorePrune also
-// need storage.Eraser). It checks persistence only: the
+// storage.HeldDecider, storage.Outbox, storage.LinkStore and
+// storage.RunStatusReader capabilities if the store has them (the checks
+// named DecideHeld..., Outbox..., LinkStore... and RunStatusReader are
+// skipped if not; LinkStoreErase and LinkStorePrune also need
+// storage.Eraser). It checks persistence only: the
 // engine validates arguments, checks contexts, fills query defaults and
 // marks interrupted runs before and above the store, so the suite never
 // sends a malformed call. Each check runs as a subtest; a failure names the
@@ -135,6 +136,7 @@ var storeChecks = []storeCheck{
 	{"LinkStore", checkLinkStore},
 	{"LinkStoreErase", checkLinkStoreErase},
 	{"LinkStorePrune", checkLinkStorePrune},
+	{"RunStatusReader", checkRunStatus},
 }
 
 // rule names a rule and the file that states it; failures start with it.

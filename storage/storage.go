@@ -159,3 +159,15 @@ type HeldDecider interface {
 	// with Decision set, its values round-tripped exactly.
 	DecidedChangeSets(ctx context.Context, tenant string, limit int) ([]resync.HeldSummary, error)
 }
+
+// RunStatusReader is an optional capability of a Store: it reads a run's
+// status without the rest of its record, which grows with the run's
+// connections. An engine whose runs are carried out by an Executor
+// follows each run it started by polling the Store; with this capability
+// it polls the status every Config.LeasePoll and reads the whole record
+// at most once a second, and at once when the status is final.
+type RunStatusReader interface {
+	// RunStatus returns the Status of the tenant's run id, as GetRun
+	// would return it, or an error wrapping resync.ErrNotFound.
+	RunStatus(ctx context.Context, tenant, id string) (resync.RunStatus, error)
+}

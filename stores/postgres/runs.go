@@ -196,6 +196,23 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 	return decodeRun(info)
 }
 
+// RunStatus implements storage.RunStatusReader: one row's status column,
+// without reading the run's record.
+func (s *Store) RunStatus(ctx context.Context, tenant, id string) (resync.RunStatus, error) {
+	if err := checkTexts("tenant", tenant, "run ID", id); err != nil {
+		return "", err
+	}
+	var st string
+	err := s.pool.QueryRow(ctx, s.sql(`SELECT status FROM {schema}.runs WHERE tenant = $1 AND id = $2`), tenant, id).Scan(&st)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", resync.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: reading run status: %w", err)
+	}
+	return resync.RunStatus(st), nil
+}
+
 // ListRuns implements storage.Store.
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
 	if err := checkTexts("tenant", q.Tenant, "trigger", string(q.Trigger), "status", string(q.Status)); err != nil {

@@ -103,6 +103,20 @@ func (s *Store) GetRun(ctx context.Context, tenant, id string) (resync.RunInfo, 
 	return decodeRun(b)
 }
 
+// RunStatus implements storage.RunStatusReader: one indexed row's status
+// column, without decoding the run's record.
+func (s *Store) RunStatus(ctx context.Context, tenant, id string) (resync.RunStatus, error) {
+	var st string
+	err := s.r.QueryRowContext(ctx, `SELECT status FROM runs WHERE tenant = ? AND id = ?`, tenant, id).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", resync.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: reading run status: %w", err)
+	}
+	return resync.RunStatus(st), nil
+}
+
 // ListRuns implements storage.Store.
 func (s *Store) ListRuns(ctx context.Context, q resync.RunQuery) ([]resync.RunInfo, error) {
 	limit := q.Limit
