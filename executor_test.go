@@ -75,8 +75,17 @@ func (x *goExecutor) Cancel(ctx context.Context, tenant, id string) error {
 }
 
 func executorHarness(t *testing.T) (*harness, *goExecutor) {
+	return executorHarnessOn(t, nil)
+}
+
+// executorHarnessOn is executorHarness on wrap's Store around the
+// harness's memstore (the memstore itself when wrap is nil).
+func executorHarnessOn(t *testing.T, wrap func(*memstore.Store) resync.Store) (*harness, *goExecutor) {
 	x := &goExecutor{cancel: map[string]context.CancelFunc{}}
 	h := newHarness(t, func(c *resync.Config) {
+		if wrap != nil {
+			c.Store = wrap(c.Store.(*memstore.Store))
+		}
 		x.store = c.Store
 		c.Executor = x
 		c.LeasePoll = 5 * time.Millisecond
@@ -211,17 +220,10 @@ func (s *countingStore) RunStatus(ctx context.Context, tenant, id string) (resyn
 // most, and when the run ends.
 func TestExecutorRunFollowedByStatus(t *testing.T) {
 	var cs *countingStore
-	x := &goExecutor{cancel: map[string]context.CancelFunc{}}
-	h := newHarness(t, func(c *resync.Config) {
-		cs = &countingStore{Store: c.Store.(*memstore.Store)}
-		c.Store = cs
-		x.store = c.Store
-		c.Executor = x
-		c.LeasePoll = 5 * time.Millisecond
-		c.Notifier, c.Directory = nil, nil
+	h, _ := executorHarnessOn(t, func(m *memstore.Store) resync.Store {
+		cs = &countingStore{Store: m}
+		return cs
 	})
-	x.engine = func() *resync.Engine { return h.engine }
-	t.Cleanup(x.wg.Wait)
 	okta := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
 	okta.SetLatency(100 * time.Millisecond) // three pages: the run lasts 300 ms or more
 
