@@ -73,6 +73,11 @@
 //     the state change that causes them, claimed with leases by the
 //     engines that deliver them (the durable notifications of the
 //     package doc of resync).
+//   - NotificationLog: list a tenant's notifications (Engine.Notifications).
+//   - LinkStore: keep the links of accounts to people, findings and
+//     admins' linking decisions (package linking).
+//   - RunStatusReader: read a run's status without its record, so that an
+//     engine following a run carried out by an Executor polls cheaply.
 //
 // # Fingerprints
 //
