@@ -677,7 +677,7 @@ func TestDecideChecksSkipWithoutCapability(t *testing.T) {
 	plain.Store = memstore.New()
 	for _, c := range storeChecks {
 		err := runStoreCheck(t.Context(), plain, c.fn)
-		if strings.HasPrefix(c.name, "Decide") || strings.HasPrefix(c.name, "Outbox") || strings.HasPrefix(c.name, "LinkStore") {
+		if strings.HasPrefix(c.name, "Decide") || strings.HasPrefix(c.name, "Outbox") || strings.HasPrefix(c.name, "LinkStore") || strings.HasPrefix(c.name, "RunStatusReader") {
 			assert.ErrorIs(t, err, errSkipCheck, c.name)
 		} else {
 			assert.NoError(t, err, c.name)
