@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openresync/resync/internal/cputime"
 )
 
 // The diff benchmark: a connection of benchN identities whose fresh read
@@ -191,16 +192,6 @@ func (h *heapPeak) end() uint64 {
 
 var benchBaselineNsPerOp, benchBaselineCPUPerOp, benchGenerateCPUPerOp float64
 
-// cpuTime is the process's user and system CPU time: on a shared machine it
-// is steadier than wall time, and it includes the GC's background work.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func BenchmarkDiff(b *testing.B) {
 	fps := benchFingerprints()
 
@@ -220,11 +211,11 @@ func BenchmarkDiff(b *testing.B) {
 			runtime.GC()
 			base := heapObjects()
 			hp := startHeapPeak()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			b.StartTimer()
 			keep = body()
 			b.StopTimer()
-			cpuSum += (cpuTime() - cpu0).Seconds()
+			cpuSum += (cputime.Process() - cpu0).Seconds()
 			peak := hp.end()
 			runtime.GC()
 			live := heapObjects()

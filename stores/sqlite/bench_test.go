@@ -10,13 +10,13 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/cputime"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/sqlite"
@@ -48,7 +48,7 @@ func bareInsert(b *testing.B, path string, cs *resync.ChangeSet) (time.Duration,
 	require.NoError(b, err)
 	now := time.Now().UnixNano()
 
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), cputime.Process()
 	tx, err := db.Begin()
 	require.NoError(b, err)
 	st, err := tx.Prepare(`INSERT INTO bare (tenant, connection_id, kind, key, fingerprint, data, updated_at, updated_by, removed_at, removed_by)
@@ -60,17 +60,7 @@ func bareInsert(b *testing.B, path string, cs *resync.ChangeSet) (time.Duration,
 	}
 	require.NoError(b, st.Close())
 	require.NoError(b, tx.Commit())
-	return time.Since(start), cpuTime() - cpu
-}
-
-// cpuTime returns the CPU time (user and system) the process has used. On
-// a busy machine it tells more than the wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Since(start), cputime.Process() - cpu
 }
 
 // heapSampler records the peak of live heap objects while it runs.
@@ -141,12 +131,12 @@ func BenchmarkApply(b *testing.B) {
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
 				h := sampleHeap()
-				start, cpu := time.Now(), cpuTime()
+				start, cpu := time.Now(), cputime.Process()
 				b.StartTimer()
 				require.NoError(b, s.Apply(ctx, cs))
 				b.StopTimer()
 				applyTime += time.Since(start)
-				applyCPU += cpuTime() - cpu
+				applyCPU += cputime.Process() - cpu
 				p := h.done()
 				peak = max(peak, p)
 				if p > before.HeapAlloc {
