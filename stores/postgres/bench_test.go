@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"runtime/metrics"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/internal/heapsample"
 	"github.com/openresync/resync/resynctest"
 	"github.com/openresync/resync/storage"
 	"github.com/openresync/resync/stores/postgres"
@@ -91,7 +89,7 @@ func benchApply(b *testing.B, op string, n int) {
 		}
 		cs := &resync.ChangeSet{ID: connID + "/bench", Tenant: "t", ConnectionID: connID, RunID: "bench", BaseVersion: base, Changes: changes}
 		runtime.GC()
-		stop := sampleHeap()
+		stop := heapsample.Start()
 		b.StartTimer()
 		start := time.Now()
 		require.NoError(b, s.Apply(ctx, cs))
@@ -153,36 +151,3 @@ func (r *bareRows) Values() ([]any, error) {
 }
 
 func (r *bareRows) Err() error { return nil }
-
-// sampleHeap samples the live heap every few milliseconds until the
-// returned function is called, which returns the peak above the heap at
-// the start.
-func sampleHeap() func() uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 { metrics.Read(sample); return sample[0].Value.Uint64() }
-	base := read()
-	var peak atomic.Uint64
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v := read(); v > base && v-base > peak.Load() {
-				peak.Store(v - base)
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak.Load()
-	}
-}
