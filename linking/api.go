@@ -217,15 +217,7 @@ func (l *Linker) Access(ctx context.Context, tenant string, by resync.Principal,
 	if who == "" {
 		return Access{}, invalid("Access needs a person")
 	}
-	conns, err := l.connections(ctx, tenant)
-	if err != nil {
-		return Access{}, err
-	}
-	ts := l.tenant(tenant)
-	ts.mu.Lock()
-	var res Result
-	ps, err := l.peopleOf(ctx, ts, tenant, conns, &res)
-	ts.mu.Unlock()
+	_, ps, err := l.currentPeople(ctx, tenant)
 	if err != nil {
 		return Access{}, err
 	}
@@ -299,15 +291,7 @@ func (l *Linker) WriteCSV(ctx context.Context, tenant string, by resync.Principa
 	if err := l.authorize(ctx, tenant, by, resync.ActionViewRecords); err != nil {
 		return err
 	}
-	conns, err := l.connections(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	ts := l.tenant(tenant)
-	ts.mu.Lock()
-	var res Result
-	ps, err := l.peopleOf(ctx, ts, tenant, conns, &res)
-	ts.mu.Unlock()
+	conns, ps, err := l.currentPeople(ctx, tenant)
 	if err != nil {
 		return err
 	}
@@ -358,4 +342,19 @@ func (l *Linker) WriteCSV(ctx context.Context, tenant string, by resync.Principa
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// currentPeople returns the tenant's connections and its people, as
+// cached (built if the Linker has none yet).
+func (l *Linker) currentPeople(ctx context.Context, tenant string) (map[string]resync.Connection, *people, error) {
+	conns, err := l.connections(ctx, tenant)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := l.tenant(tenant)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var res Result
+	ps, err := l.peopleOf(ctx, ts, tenant, conns, &res)
+	return conns, ps, err
 }
