@@ -580,6 +580,8 @@ func (p *pass) sig(k Link) linkSig {
 // findings, and writes what changed writeChunk links or findings at a
 // time, each write atomic: a correlation that fails part way has stored
 // some of what it found, and the next, of the whole tenant, the rest.
+// While one chunk is written the next is evaluated; every write has
+// ended when it returns.
 func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
 	l := p.l
 	const page = 5000
@@ -614,34 +616,58 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		seq = fs[len(fs)-1].Seq
 	}
 	rules := p.rules(c)
+	// Writes are double-buffered: one chunk is stored on another
+	// goroutine while the next is evaluated, so that reading the
+	// accounts and storing their links overlap. What a write did is
+	// taken in here, by the correlating goroutine, when it is done.
 	w := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
+	spare := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
 	var closed []int64 // for OnFinding
-	flush := func() error {
-		if len(w.Put)+len(w.Delete)+len(w.Open)+len(w.Close)+len(w.Confirm) == 0 {
+	var inflight chan writeDone
+	wait := func() error {
+		if inflight == nil {
 			return nil
 		}
-		slices.Sort(w.Close)
-		slices.Sort(w.Confirm)
-		opened, err := l.store.WriteLinks(ctx, w)
-		if err != nil {
-			return fmt.Errorf("linking: storing links of connection %q: %w", c.ID, err)
+		d := <-inflight
+		inflight = nil
+		if d.err != nil {
+			return fmt.Errorf("linking: storing links of connection %q: %w", c.ID, d.err)
 		}
-		p.res.Written += len(w.Put) + len(w.Delete)
-		p.res.Opened += len(opened)
-		for _, f := range opened {
+		p.res.Written += len(d.w.Put) + len(d.w.Delete)
+		p.res.Opened += len(d.opened)
+		for _, f := range d.opened {
 			if p.res.OpenedByKind == nil {
 				p.res.OpenedByKind = map[FindingKind]int{}
 			}
 			p.res.OpenedByKind[f.Kind]++
 		}
-		p.res.Closed += len(w.Close)
+		p.res.Closed += len(d.w.Close)
 		if l.cfg.OnFinding != nil {
-			for _, f := range opened {
+			for _, f := range d.opened {
 				l.cfg.OnFinding(f)
 			}
-			closed = append(closed, w.Close...)
+			closed = append(closed, d.w.Close...)
 		}
-		w.Put, w.Delete, w.Open, w.Close, w.Confirm = w.Put[:0], w.Delete[:0], w.Open[:0], w.Close[:0], w.Confirm[:0]
+		spare = d.w
+		spare.Put, spare.Delete, spare.Open, spare.Close, spare.Confirm = spare.Put[:0], spare.Delete[:0], spare.Open[:0], spare.Close[:0], spare.Confirm[:0]
+		return nil
+	}
+	// flush waits for the write in flight and starts writing w.
+	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
+		if len(w.Put)+len(w.Delete)+len(w.Open)+len(w.Close)+len(w.Confirm) == 0 {
+			return nil
+		}
+		slices.Sort(w.Close)
+		slices.Sort(w.Confirm)
+		inflight = make(chan writeDone, 1)
+		go func(w Write, done chan<- writeDone) {
+			opened, err := l.store.WriteLinks(ctx, w)
+			done <- writeDone{w: w, opened: opened, err: err}
+		}(w, inflight)
+		w, spare = spare, Write{}
 		return nil
 	}
 	var fs []Finding
@@ -678,6 +704,9 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		return nil
 	})
 	if err != nil {
+		if werr := wait(); werr != nil {
+			err = errors.Join(err, werr)
+		}
 		return fmt.Errorf("linking: reading accounts of connection %q: %w", c.ID, err)
 	}
 	for key := range old {
@@ -695,6 +724,9 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 	if err := flush(); err != nil {
 		return err
 	}
+	if err := wait(); err != nil {
+		return err
+	}
 	if len(closed) > 0 {
 		slices.Sort(closed)
 		fs, err := l.closedFindings(ctx, p.tenant, c.ID, closed)
@@ -706,6 +738,13 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		}
 	}
 	return nil
+}
+
+// writeDone is what a write of links did.
+type writeDone struct {
+	w      Write
+	opened []Finding
+	err    error
 }
 
 // closedFindings reads back the findings just closed, for OnFinding.
