@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/linking"
 )
 
 // SetCopyMin sets the change count from which Apply stages changes
@@ -15,6 +16,17 @@ func (s *Store) SetCopyMin(n int) { s.copyMin = n }
 // sequential scans disabled: it shows the indexes the query can use.
 func (s *Store) PlanSearch(ctx context.Context, q resync.RecordQuery, after resync.StoredRecord) (string, error) {
 	query, args := s.searchSQL(q, after)
+	return s.plan(ctx, query, args)
+}
+
+// PlanLinks returns PostgreSQL's plan of Links(q), with sequential scans
+// disabled.
+func (s *Store) PlanLinks(ctx context.Context, q linking.LinkQuery) (string, error) {
+	query, args := s.linksSQL(q)
+	return s.plan(ctx, query, args)
+}
+
+func (s *Store) plan(ctx context.Context, query string, args []any) (string, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return "", err

@@ -276,7 +276,14 @@ func (s *Store) LinkDecisions(ctx context.Context, q linking.DecisionQuery) ([]l
 func linksSQL(q linking.LinkQuery) (string, []any) {
 	var b strings.Builder
 	b.WriteString(`SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
-		FROM account_links WHERE tenant = ?`)
+		FROM account_links`)
+	if q.Situation != "" && q.Situation != linking.Linked && q.PersonID == "" {
+		// Few links are in the other situations, but without statistics
+		// SQLite would rather read every link of the tenant in key order
+		// than look each one up from the index.
+		b.WriteString(" INDEXED BY account_links_unsettled")
+	}
+	b.WriteString(" WHERE tenant = ?")
 	args := []any{q.Tenant}
 	filter := func(cond string, a ...any) {
 		b.WriteString(" AND " + cond)
@@ -285,8 +292,15 @@ func linksSQL(q linking.LinkQuery) (string, []any) {
 	if q.ConnectionID != "" {
 		filter("connection_id = ?", q.ConnectionID)
 	}
-	if q.Situation != "" {
+	switch q.Situation {
+	case "":
+	case linking.Linked:
+		// Most links: read in key order, filtered.
 		filter("situation = ?", string(q.Situation))
+	default:
+		// The index of the other situations is partial: the term that
+		// proves it applies is spelled out.
+		filter("situation = ? AND situation <> 'linked'", string(q.Situation))
 	}
 	if q.PersonID != "" {
 		filter("person_id = ?", q.PersonID)

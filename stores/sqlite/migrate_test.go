@@ -127,5 +127,5 @@ func TestMigrateFromVersion1(t *testing.T) {
 		assert.Equal(t, resync.Fingerprint(r.Record), r.Fingerprint, r.Key)
 		assert.NotZero(t, r.Volatile, "%s: the digest of its last login, computed by the upgrade", r.Key)
 	}
-	assert.Equal(t, 8, sqlite.SchemaVersion())
+	assert.Equal(t, 9, sqlite.SchemaVersion())
 }
