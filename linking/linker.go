@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/openresync/resync"
 )
 
@@ -35,7 +37,7 @@ type Config struct {
 	// resync.ActionLinkAccounts, every read resync.ActionViewRecords.
 	Authorizer resync.Authorizer
 	// Rules returns the rules of a connection, in the order they are
-	// tried. Default nil, and for a connection it returns none:
+	// tried; it may be called concurrently. Default nil, and for a connection it returns none:
 	// DefaultRules.
 	Rules func(c resync.Connection) []Rule
 	// DomainAliases maps an email domain to the domain it stands for
@@ -43,7 +45,9 @@ type Config struct {
 	// and the join of identities into people. Keys in lower case.
 	DomainAliases map[string]string
 	// ServiceAccount marks an account as a program's, beside those the
-	// provider types resync.AccountTypeService and those an admin marks.
+	// provider types resync.AccountTypeService and those an admin marks;
+	// it may be called concurrently, for accounts of different
+	// connections.
 	// Default nil: none more.
 	ServiceAccount func(c resync.Connection, a *resync.Account) bool
 	// UnusedAfter is how long after an active account's last reported
@@ -51,7 +55,7 @@ type Config struct {
 	// negative: never.
 	UnusedAfter time.Duration
 	// OnFinding is called with each finding opened or closed, after it
-	// is stored, from the goroutine that correlated. Default nil.
+	// is stored; calls are never concurrent. Default nil.
 	OnFinding func(Finding)
 	// Clock is the time source. Default: the system clock.
 	Clock resync.Clock
@@ -66,6 +70,8 @@ type Linker struct {
 	cfg   Config
 	store linkStore
 	mu    sync.Mutex
+	// onFinding serializes the calls of Config.OnFinding.
+	onFinding sync.Mutex
 	// tenants serializes the correlations of one tenant and caches its
 	// people.
 	tenants map[string]*tenantState
@@ -95,6 +101,20 @@ type Result struct {
 	// OpenedByKind counts the findings opened by kind (nil when none
 	// was).
 	OpenedByKind map[FindingKind]int
+}
+
+// add adds the work counted in o to r.
+func (r *Result) add(o Result) {
+	r.Accounts += o.Accounts
+	r.Written += o.Written
+	r.Opened += o.Opened
+	r.Closed += o.Closed
+	for k, n := range o.OpenedByKind {
+		if r.OpenedByKind == nil {
+			r.OpenedByKind = map[FindingKind]int{}
+		}
+		r.OpenedByKind[k] += n
+	}
 }
 
 type systemClock struct{}
@@ -367,23 +387,34 @@ func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, c
 		res.People = len(ts.people.all)
 		return ts.people, nil
 	}
-	var srcs []source
-	for _, id := range slices.Sorted(maps.Keys(conns)) {
-		c := conns[id]
-		if !definesPeople(c.Type) || c.Disabled {
-			continue
-		}
-		err := l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true},
-			func(r resync.StoredRecord) error {
-				if idn, ok := r.Record.(*resync.Identity); ok && idn != nil {
-					srcs = append(srcs, newSource(id, r, idn, c.Type == resync.HRIS, l.cfg.DomainAliases))
-				}
-				return nil
-			})
-		if err != nil {
-			return nil, fmt.Errorf("linking: reading identities of connection %q: %w", id, err)
-		}
+	// The identities of each source, read correlated sources at once.
+	ids := slices.DeleteFunc(slices.Sorted(maps.Keys(conns)), func(id string) bool {
+		return !definesPeople(conns[id].Type) || conns[id].Disabled
+	})
+	each := make([][]source, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(correlated)
+	for i, id := range ids {
+		hris := conns[id].Type == resync.HRIS
+		g.Go(func() error {
+			err := l.eachRecord(gctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindIdentity, IncludeRemoved: true},
+				func(r resync.StoredRecord) error {
+					if idn, ok := r.Record.(*resync.Identity); ok && idn != nil {
+						each[i] = append(each[i], newSource(id, r, idn, hris, l.cfg.DomainAliases))
+					}
+					return nil
+				})
+			if err != nil {
+				return fmt.Errorf("linking: reading identities of connection %q: %w", id, err)
+			}
+			return nil
+		})
 	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	srcs := slices.Concat(each...)
+	each = nil
 	ts.people = buildPeople(srcs)
 	res.People, res.Rebuilt = len(ts.people.all), true
 	return ts.people, nil
@@ -413,28 +444,49 @@ type pass struct {
 	res       *Result
 }
 
+// correlated is how many connections correlateAll correlates at once:
+// one connection's accounts are read and evaluated while another's wait
+// on the store.
+const correlated = 2
+
 // correlateAll correlates every account of the tenant, connection by
-// connection, and drops the links of connections that are gone,
-// disabled or define people.
+// connection (correlated of them at once), and drops the links of
+// connections that are gone, disabled or define people.
 func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runID string, conns map[string]resync.Connection) (Result, error) {
 	var res Result
 	p, err := l.newPass(ctx, ts, tenant, runID, conns, &res)
 	if err != nil {
 		return res, err
 	}
+	var mu sync.Mutex // guards res and done
 	done := map[string]bool{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(correlated)
 	for _, id := range slices.Sorted(maps.Keys(conns)) {
 		c := conns[id]
 		if definesPeople(c.Type) || c.Disabled {
 			continue
 		}
-		recs := func(fn func(resync.StoredRecord) error) error {
-			return l.eachRecord(ctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount}, fn)
+		if gctx.Err() != nil {
+			break // one failed: start no more
 		}
-		if err := p.connection(ctx, c, recs, nil, true); err != nil {
-			return res, err
-		}
-		done[id] = true
+		g.Go(func() error {
+			var part Result
+			sub := *p
+			sub.res = &part
+			recs := func(fn func(resync.StoredRecord) error) error {
+				return l.eachRecord(gctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount}, fn)
+			}
+			err := sub.connection(gctx, c, recs, nil, true)
+			mu.Lock()
+			defer mu.Unlock()
+			res.add(part)
+			done[id] = err == nil
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
 	// Links of other connections: gone, disabled or defining people. One
 	// link of each connection is read.
@@ -623,6 +675,7 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 	w := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
 	spare := Write{Tenant: p.tenant, RunID: p.runID, At: p.now}
 	var closed []int64 // for OnFinding
+	replaced := 0      // links in w.Put that replace a stored one
 	var inflight chan writeDone
 	wait := func() error {
 		if inflight == nil {
@@ -643,9 +696,7 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		}
 		p.res.Closed += len(d.w.Close)
 		if l.cfg.OnFinding != nil {
-			for _, f := range d.opened {
-				l.cfg.OnFinding(f)
-			}
+			l.hear(d.opened)
 			closed = append(closed, d.w.Close...)
 		}
 		spare = d.w
@@ -662,6 +713,7 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		}
 		slices.Sort(w.Close)
 		slices.Sort(w.Confirm)
+		w.PutNew, replaced = len(w.Put) > 0 && replaced == 0, 0
 		inflight = make(chan writeDone, 1)
 		go func(w Write, done chan<- writeDone) {
 			opened, err := l.store.WriteLinks(ctx, w)
@@ -681,6 +733,9 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		k, fs = p.evaluate(c, rules, a, fs[:0])
 		if o, ok := old[r.Key]; !ok || o != p.sig(k) {
 			w.Put = append(w.Put, k)
+			if ok {
+				replaced++
+			}
 		}
 		delete(old, r.Key) // seen: what is left at the end was not
 		for _, f := range fs {
@@ -733,11 +788,18 @@ func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(fu
 		if err != nil {
 			return err
 		}
-		for _, f := range fs {
-			l.cfg.OnFinding(f)
-		}
+		l.hear(fs)
 	}
 	return nil
+}
+
+// hear calls Config.OnFinding with each of fs, never concurrently.
+func (l *Linker) hear(fs []Finding) {
+	l.onFinding.Lock()
+	defer l.onFinding.Unlock()
+	for _, f := range fs {
+		l.cfg.OnFinding(f)
+	}
 }
 
 // writeDone is what a write of links did.

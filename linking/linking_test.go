@@ -980,3 +980,41 @@ func TestFailedCorrelationFinishedByNextRun(t *testing.T) {
 	e.sync() // nothing changed
 	assert.Equal(t, 5, linked(), "the next run stored the rest")
 }
+
+// putsLog is a memstore that logs, for each WriteLinks that puts links,
+// whether it said they were new.
+type putsLog struct {
+	*memstore.Store
+	mu  sync.Mutex
+	log []bool
+}
+
+func (s *putsLog) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Finding, error) {
+	if len(w.Put) > 0 {
+		s.mu.Lock()
+		s.log = append(s.log, w.PutNew)
+		s.mu.Unlock()
+	}
+	return s.Store.WriteLinks(ctx, w)
+}
+
+// A write says its links are new only when no account in it had a
+// stored link: a store may then insert them without looking first.
+func TestWriteSaysWhenLinksAreNew(t *testing.T) {
+	store := &putsLog{Store: memstore.New(memstore.Config{})}
+	e := newEnv(t, store, linking.Config{}, okta, aws)
+	e.set("okta", active("00u1", "p1@acme.example"), active("00u2", "p2@acme.example"))
+	owned := func(key, email string) *resync.Account {
+		return acct(key, func(a *resync.Account) { a.OwnerEmail = email })
+	}
+	e.set("aws", owned("a1", "p1@acme.example"), owned("a2", "p2@acme.example"))
+	e.sync()
+	e.set("aws", owned("a1", "p2@acme.example"), owned("a2", "p2@acme.example"), owned("a3", "p1@acme.example"))
+	e.sync() // a1 relinked, a3 new: one write with both
+	e.set("aws", owned("a1", "p2@acme.example"), owned("a2", "p2@acme.example"), owned("a3", "p1@acme.example"), owned("a4", "p1@acme.example"))
+	e.sync() // a4 new
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	assert.Equal(t, []bool{true, false, true}, store.log)
+	assert.Equal(t, "okta:00u2", e.link("aws", "a1").PersonID)
+}

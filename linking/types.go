@@ -303,6 +303,11 @@ type Write struct {
 	At    time.Time
 	// Put replaces or adds these links.
 	Put []Link
+	// PutNew says that none of the accounts in Put had a stored link
+	// when the correlation read the connection's links (its first): a
+	// store may insert them without looking for stored ones first, but
+	// must still replace a link stored since, by another process.
+	PutNew bool
 	// Delete removes the links of these accounts.
 	Delete []AccountRef
 	// Open adds these findings (the store sets Seq; OpenedAt and the

@@ -152,6 +152,22 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 	if got := linkKeys(all); !reflect.DeepEqual(got, []string{"a/1", "b/10", "b/2", "b/a odd 'key\" ü"}) {
 		return ruleLinks.errorf("after deleting a/9, Links listed %q", got)
 	}
+	// A Put said to be new that meets a link stored since (by another
+	// process) replaces it all the same.
+	put = []linking.Link{mk("c", "1", linking.Linked, "okta:3"), mk("b", "10", linking.Linked, "okta:3")}
+	for i := range put {
+		put[i].RunID = "run3"
+	}
+	if _, err := ls.WriteLinks(e.ctx, linking.Write{Tenant: t, At: at, Put: put, PutNew: true}); err != nil {
+		return ruleLinks.errorf("WriteLinks with PutNew over a stored link: %v", err)
+	}
+	all, err = ls.Links(e.ctx, linking.LinkQuery{Tenant: t, PersonID: "okta:3"})
+	if err != nil {
+		return ruleLinks.errorf("Links: %v", err)
+	}
+	if !reflect.DeepEqual(all, []linking.Link{put[1], put[0]}) {
+		return ruleLinks.errorf("after a Put with PutNew over the stored b/10, Links returned %+v, want %+v", all, []linking.Link{put[1], put[0]})
+	}
 	return nil
 }
 

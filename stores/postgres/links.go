@@ -190,20 +190,24 @@ func (r *linkRows) Values() ([]any, error) {
 func (r *linkRows) Err() error { return nil }
 
 // copyLinks puts w.Put by COPY. When none of their accounts has a link
-// yet (a first correlation, or new accounts), the rows go straight into
-// account_links; otherwise, or when another correlation adds one of them
+// yet (a first correlation, or new accounts: w.PutNew says so, or a
+// lookup finds none), the rows go straight into account_links; otherwise, or when another correlation adds one of them
 // first, they are staged in a temporary table and merged (a 50,000-link
 // connection is written in two thirds of the time of arrays).
 func (s *Store) copyLinks(ctx context.Context, tx pgx.Tx, w linking.Write) error {
-	conn, key := make([]string, len(w.Put)), make([]string, len(w.Put))
-	for i, k := range w.Put {
-		conn[i], key[i] = k.ConnectionID, k.AccountKey
-	}
+	// Links said to be new are copied in without looking: should one
+	// have been stored since, the COPY fails on it and is undone.
 	var linked bool
-	if err := tx.QueryRow(ctx, s.sql(`SELECT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS t(c, k)
-		JOIN {schema}.account_links l ON l.tenant = $1 AND l.connection_id = t.c AND l.account_key = t.k)`),
-		w.Tenant, conn, key).Scan(&linked); err != nil {
-		return err
+	if !w.PutNew {
+		conn, key := make([]string, len(w.Put)), make([]string, len(w.Put))
+		for i, k := range w.Put {
+			conn[i], key[i] = k.ConnectionID, k.AccountKey
+		}
+		if err := tx.QueryRow(ctx, s.sql(`SELECT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS t(c, k)
+			JOIN {schema}.account_links l ON l.tenant = $1 AND l.connection_id = t.c AND l.account_key = t.k)`),
+			w.Tenant, conn, key).Scan(&linked); err != nil {
+			return err
+		}
 	}
 	if !linked {
 		sp, err := tx.Begin(ctx)
@@ -239,6 +243,39 @@ func (s *Store) copyLinks(ctx context.Context, tx pgx.Tx, w linking.Write) error
 	return err
 }
 
+// linksSQL returns the query of Links and its arguments.
+func (s *Store) linksSQL(q linking.LinkQuery) (string, []any) {
+	var w where
+	w.add("tenant = ?", q.Tenant)
+	if q.ConnectionID != "" {
+		w.add("connection_id = ?", q.ConnectionID)
+	}
+	switch q.Situation {
+	case "":
+	case linking.Linked:
+		// Most links: read in key order, filtered.
+		w.add("situation = ?", string(q.Situation))
+	default:
+		// The index of the other situations is partial: the term that
+		// proves it applies to every parameter value is spelled out.
+		w.add("situation = ? AND situation <> 'linked'", string(q.Situation))
+	}
+	if q.PersonID != "" {
+		w.add("person_id = ?", q.PersonID)
+	}
+	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
+		w.add("connection_id > ?", q.After.ConnectionID)
+	} else if q.After != (linking.AccountRef{}) {
+		w.add("(connection_id, account_key) > (?, ?)", q.After.ConnectionID, q.After.AccountKey)
+	}
+	query := `SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
+		FROM {schema}.account_links WHERE true` + w.b.String() + ` ORDER BY connection_id, account_key`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return s.sql(query), w.args
+}
+
 // where builds a WHERE clause with numbered parameters.
 type where struct {
 	b    strings.Builder
@@ -258,28 +295,8 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 	if err := checkText("tenant", q.Tenant); err != nil {
 		return nil, err
 	}
-	var w where
-	w.add("tenant = ?", q.Tenant)
-	if q.ConnectionID != "" {
-		w.add("connection_id = ?", q.ConnectionID)
-	}
-	if q.Situation != "" {
-		w.add("situation = ?", string(q.Situation))
-	}
-	if q.PersonID != "" {
-		w.add("person_id = ?", q.PersonID)
-	}
-	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
-		w.add("connection_id > ?", q.After.ConnectionID)
-	} else if q.After != (linking.AccountRef{}) {
-		w.add("(connection_id, account_key) > (?, ?)", q.After.ConnectionID, q.After.AccountKey)
-	}
-	query := `SELECT connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
-		FROM {schema}.account_links WHERE true` + w.b.String() + ` ORDER BY connection_id, account_key`
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
-	rows, err := s.pool.Query(ctx, s.sql(query), w.args...)
+	query, args := s.linksSQL(q)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: listing links: %w", err)
 	}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -39,7 +40,16 @@ func TestLinkingOffboardingScene(t *testing.T) {
 // a transaction that commits while the COPY waits on its row), the COPY
 // is undone and the links are merged instead: the write succeeds and its
 // links replace the other's.
+// It is so whether the write says its links are new (PutNew: no lookup
+// before the COPY) or not (a lookup, which cannot see the other's link
+// before it commits).
 func TestWriteLinksCopyMeetsConcurrentLink(t *testing.T) {
+	for _, putNew := range []bool{false, true} {
+		t.Run(fmt.Sprintf("PutNew=%v", putNew), func(t *testing.T) { testCopyMeetsConcurrentLink(t, putNew) })
+	}
+}
+
+func testCopyMeetsConcurrentLink(t *testing.T, putNew bool) {
 	ctx := context.Background()
 	s, dbURL := openStore(t, postgres.Config{})
 	s.SetCopyMin(1)
@@ -60,7 +70,7 @@ func TestWriteLinksCopyMeetsConcurrentLink(t *testing.T) {
 	put := []linking.Link{mk("k1", "okta:1", "mine"), mk("k2", "okta:2", "mine"), mk("k3", "okta:3", "mine")}
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.WriteLinks(ctx, linking.Write{Tenant: "acme", RunID: "mine", At: at, Put: put})
+		_, err := s.WriteLinks(ctx, linking.Write{Tenant: "acme", RunID: "mine", At: at, Put: put, PutNew: putNew})
 		done <- err
 	}()
 	// The COPY waits for the other transaction's k2.
@@ -76,4 +86,25 @@ func TestWriteLinksCopyMeetsConcurrentLink(t *testing.T) {
 	got, err := s.Links(ctx, linking.LinkQuery{Tenant: "acme"})
 	require.NoError(t, err)
 	assert.Equal(t, put, got)
+}
+
+// A listing of the links in a situation other than Linked (few of a
+// tenant's links) reads them from the partial index of those situations;
+// a listing of the linked, nearly all of them, from the primary key.
+func TestUnsettledLinksPlan(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, postgres.Config{})
+	for _, sit := range []linking.Situation{linking.Unlinked, linking.Ambiguous, linking.OffboardingGap, linking.ServiceAccount} {
+		for _, q := range []linking.LinkQuery{
+			{Tenant: "t", Situation: sit, Limit: 100},
+			{Tenant: "t", Situation: sit, ConnectionID: "c", After: linking.AccountRef{ConnectionID: "c", AccountKey: "k"}, Limit: 100},
+		} {
+			plan, err := s.PlanLinks(ctx, q)
+			require.NoError(t, err)
+			require.Contains(t, plan, "account_links_unsettled", "%+v", q)
+		}
+	}
+	plan, err := s.PlanLinks(ctx, linking.LinkQuery{Tenant: "t", Situation: linking.Linked, Limit: 100})
+	require.NoError(t, err)
+	require.Contains(t, plan, "account_links_pkey")
 }
