@@ -66,7 +66,9 @@ import (
 // ends is handed to EndRun before its final record is stored, and the
 // notifications EndRun returns are stored in the outbox with that record;
 // call EndRun with no transaction of your own open, since AfterRun may use
-// the Store.
+// the Store. A read given up on without a record from ExecuteRead (no
+// attempt got that far, or the queue discarded or canceled it) records
+// FailRead's instead: a run never waits for a read that will not come.
 //
 // The engine that started a run follows it by polling the Store every
 // Config.LeasePoll; with a Store that reads a run's status alone
@@ -241,7 +243,26 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 			res.Provider, res.Type, res.Name = c.Provider, c.Type, c.Name
 		}
 	}
-	record = func(ri *RunInfo) bool {
+	return e.recorder(run.ID, connectionID, res), rerr
+}
+
+// FailRead returns the record of a read that an Executor gave up on
+// without a result from ExecuteRead: its job was discarded by the queue
+// after its last attempt, or canceled or deleted there by an operator.
+// Like the record ExecuteRead returns, it writes the connection's
+// failure (cause) into a stored run record waiting for the read, and the
+// run's final status when that was its last unfinished connection, and
+// reports whether the run became final by it.
+func (e *Engine) FailRead(connectionID string, cause error) func(*RunInfo) (final bool) {
+	res := ConnectionResult{ConnectionID: connectionID, Status: ConnFailed, Error: cause.Error(), FinishedAt: e.cfg.Clock.Now()}
+	return e.recorder("", connectionID, res)
+}
+
+// recorder returns a function that records res, the result of a read of
+// connectionID owned by run ownerID, in a stored run record (see
+// ExecuteRead).
+func (e *Engine) recorder(ownerID, connectionID string, res ConnectionResult) func(*RunInfo) bool {
+	return func(ri *RunInfo) bool {
 		if ri.Status.Final() {
 			return false
 		}
@@ -253,8 +274,8 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 		reads := c.Reads
 		*c = res
 		c.Reads = reads + 1
-		if ri.ID != run.ID && res.Status == ConnHeld {
-			c.Error = fmt.Sprintf("%s (held by run %s)", c.Error, run.ID)
+		if ri.ID != ownerID && res.Status == ConnHeld {
+			c.Error = fmt.Sprintf("%s (held by run %s)", c.Error, ownerID)
 		}
 		for _, c := range ri.Connections {
 			if c.Status == ConnPending || c.Status == ConnRunning {
@@ -265,7 +286,6 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 		ri.FinishedAt = e.cfg.Clock.Now()
 		return true
 	}
-	return record, rerr
 }
 
 // EndRun ends a run of an Executor (see Executor: What an Executor must

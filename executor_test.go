@@ -237,3 +237,28 @@ func TestExecutorRunFollowedByStatus(t *testing.T) {
 	require.GreaterOrEqual(t, cs.statuses.Load(), int64(10), "the status polled every LeasePoll")
 	require.LessOrEqual(t, followed, int64(3), "the whole record read on the first poll, once a second and at the end")
 }
+
+// FailRead records a read given up on as the connection's failure: the
+// run stays running while another connection is unfinished, and the last
+// one settles its final status; a final run is left alone.
+func TestFailRead(t *testing.T) {
+	h, _ := executorHarness(t)
+	ri := resync.RunInfo{ID: "r1", Tenant: "t1", Status: resync.RunRunning, Connections: []resync.ConnectionResult{
+		{ConnectionID: "okta1", Status: resync.ConnPending}, {ConnectionID: "gh1", Status: resync.ConnPending}}}
+	lost := h.engine.FailRead("okta1", errors.New("its job was deleted"))
+	require.False(t, lost(&ri), "gh1 is unfinished")
+	require.Equal(t, resync.RunRunning, ri.Status)
+	require.Equal(t, resync.ConnFailed, ri.Connections[0].Status)
+	require.Equal(t, "its job was deleted", ri.Connections[0].Error)
+	require.Equal(t, 1, ri.Connections[0].Reads)
+	require.True(t, h.engine.FailRead("gh1", errors.New("canceled"))(&ri))
+	require.Equal(t, resync.RunFailed, ri.Status)
+	require.False(t, ri.FinishedAt.IsZero())
+	require.False(t, h.engine.FailRead("gh1", errors.New("again"))(&ri), "a final run is left alone")
+	require.Equal(t, "canceled", ri.Connections[1].Error)
+
+	ri = resync.RunInfo{ID: "r2", Tenant: "t1", Status: resync.RunRunning, Connections: []resync.ConnectionResult{
+		{ConnectionID: "okta1", Status: resync.ConnSucceeded}, {ConnectionID: "gh1", Status: resync.ConnPending}}}
+	require.True(t, h.engine.FailRead("gh1", errors.New("discarded"))(&ri))
+	require.Equal(t, resync.RunPartial, ri.Status)
+}
