@@ -39,10 +39,13 @@
 // job. River retries a job only when the read failed as a whole (its page
 // retries spent, a non-permanent error) or its worker died, up to
 // Config.MaxAttempts; the last attempt's result is recorded whatever it is
-// (a timeout included). A job whose worker died on its last attempt is
-// discarded by River's rescuer and records nothing: its runs stay running
-// until canceled, so keep MaxAttempts above the worker deaths you expect
-// in a row.
+// (a timeout included). A job that ends without recording its result (a
+// worker died on its last attempt and River's rescuer discarded the job,
+// or an operator canceled or deleted it, in River UI say) is found by the
+// sweep every worker process runs each Config.SweepEvery, and recorded
+// failed on the runs waiting for it, with what River knows of it (its
+// state, attempts and last error): no run waits for a read that will not
+// come.
 // Every attempt of a job applies under the same change-set ID, and a retry
 // diffs against the snapshot the earlier attempt may have applied, so
 // nothing is applied twice.

@@ -82,6 +82,13 @@ type Config struct {
 	// trace. Default nil, both: no middleware, nothing recorded.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// SweepEvery is how often a worker process looks for reads whose
+	// jobs ended without recording a result on the live runs waiting for
+	// them, and records them failed so that those runs end: a job River
+	// discarded after its last attempt (its worker died, and the rescuer
+	// gave up), or one canceled or deleted by an operator (in River UI,
+	// say). Default 1 minute; negative: never.
+	SweepEvery time.Duration
 	// Schedule, when set, runs scheduled syncs as River jobs: River's
 	// leader runs one periodic job that enqueues the tenants due (see
 	// Executor.Schedule and the package doc, "Scheduled syncs"). Give
@@ -99,6 +106,8 @@ type Executor struct {
 	engine atomic.Pointer[resync.Engine]
 	log    *slog.Logger
 	sched  *scheduler // nil without Config.Schedule
+	// stopSweep stops the sweep loop Start started, and waits for it.
+	stopSweep func()
 }
 
 var _ resync.Executor = (*Executor)(nil)
@@ -153,6 +162,9 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 	}
 	if cfg.FetchCooldown == 0 {
 		cfg.FetchCooldown = 10 * time.Millisecond
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -238,6 +250,11 @@ func (x *Executor) migrate(ctx context.Context) error {
 		-- Whether the job's result is recorded on the run: a retried
 		-- attempt records it once.
 		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS recorded boolean NOT NULL DEFAULT false;
+		-- The connection a wait is for, so that a wait whose job was
+		-- deleted can still be recorded failed (NULL on older rows: the
+		-- job's arguments say). The sweep reads the live runs.
+		ALTER TABLE {s}.resync_waits ADD COLUMN IF NOT EXISTS connection_id text;
+		CREATE INDEX IF NOT EXISTS resync_runs_live ON {s}.resync_runs (tenant, run_id) WHERE NOT done;
 		CREATE TABLE IF NOT EXISTS {s}.resync_schedule (
 			id int PRIMARY KEY CHECK (id = 1), first_tick timestamptz NOT NULL, last_tick timestamptz NOT NULL);`))
 	if err != nil {
@@ -274,6 +291,15 @@ func (x *Executor) Start(ctx context.Context, engine *resync.Engine) error {
 	if err := x.client.Start(ctx); err != nil {
 		return fmt.Errorf("river: starting: %w", err)
 	}
+	if x.cfg.SweepEvery > 0 && x.stopSweep == nil {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			x.sweepEvery(sctx)
+		}()
+		x.stopSweep = func() { cancel(); <-done }
+	}
 	return nil
 }
 
@@ -284,6 +310,10 @@ func (x *Executor) Start(ctx context.Context, engine *resync.Engine) error {
 func (x *Executor) Stop(ctx context.Context) error {
 	if x.cfg.Workers == 0 {
 		return nil
+	}
+	if x.stopSweep != nil {
+		x.stopSweep()
+		x.stopSweep = nil
 	}
 	err := x.client.Stop(ctx)
 	if err != nil && ctx.Err() != nil {
@@ -388,12 +418,12 @@ func (x *Executor) submitTx(ctx context.Context, tx pgx.Tx, run resync.RunInfo, 
 	if err != nil {
 		return fmt.Errorf("river: inserting the reads of run %q: %w", run.ID, err)
 	}
-	jobIDs := make([]int64, len(res))
+	jobIDs, conns := make([]int64, len(res)), make([]string, len(res))
 	for i, r := range res {
-		jobIDs[i] = r.Job.ID
+		jobIDs[i], conns[i] = r.Job.ID, gens[i].ID
 	}
-	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_waits (job_id, tenant, run_id)
-		SELECT j, $2, $3 FROM unnest($1::bigint[]) AS j ON CONFLICT DO NOTHING`), jobIDs, run.Tenant, run.ID); err != nil {
+	if _, err := tx.Exec(ctx, x.sql(`INSERT INTO {s}.resync_waits (job_id, tenant, run_id, connection_id)
+		SELECT j, $2, $3, c FROM unnest($1::bigint[], $4::text[]) AS t(j, c) ON CONFLICT DO NOTHING`), jobIDs, run.Tenant, run.ID, conns); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	return nil

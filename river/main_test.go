@@ -130,6 +130,7 @@ type nodeOpts struct {
 	afterRun    func(ctx context.Context, run *resync.RunInfo) error // Config.AfterRun
 	directory   resync.Directory                                     // with notifier; default the admins of t1
 	traces      trace.TracerProvider                                 // the engine's and the executor's
+	sweepEvery  time.Duration                                        // Config.SweepEvery
 }
 
 func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
@@ -156,7 +157,7 @@ func newNode(t testing.TB, dbURL string, o nodeOpts) *node {
 	n.x, err = river.New(ctx, river.Config{
 		Store: n.store, Workers: o.workers, MinReadInterval: interval,
 		JobTimeout: o.jobTimeout, RescueAfter: o.rescueAfter, MaxAttempts: o.maxAttempts,
-		FetchPollInterval: 100 * time.Millisecond, TracerProvider: o.traces,
+		FetchPollInterval: 100 * time.Millisecond, TracerProvider: o.traces, SweepEvery: o.sweepEvery,
 	})
 	require.NoError(t, err)
 	var exec resync.Executor = n.x

@@ -3,6 +3,7 @@ package river_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -188,4 +189,43 @@ func TestLastAttemptTimeoutIsRecorded(t *testing.T) {
 	require.Equal(t, resync.ConnFailed, result(t, info, "okta1").Status)
 	require.Contains(t, result(t, info, "okta1").Error, "deadline exceeded")
 	require.Equal(t, map[string]int{"completed": 1}, settledJobs(t, w, "okta1"))
+}
+
+// A read whose job ends without recording a result (River discarded it
+// after its last attempt, or an operator canceled or deleted it) is
+// recorded failed by a worker's sweep, with what River knows of it: the
+// run waiting for it ends, with the connection's failure, and its other
+// reads' results.
+func TestLostReadIsRecordedFailed(t *testing.T) {
+	for _, c := range []struct {
+		name, lose, want string
+	}{
+		{"discarded", `UPDATE resync_river.river_job SET state = 'discarded', finalized_at = now(), attempt = 5,
+			errors = ARRAY[jsonb_build_object('at', now(), 'attempt', 5, 'error', 'worker killed')] WHERE id = $1`,
+			"was discarded after 5 attempts; its last error: worker killed"},
+		{"canceled", `UPDATE resync_river.river_job SET state = 'cancelled', finalized_at = now() WHERE id = $1`, "was canceled"},
+		{"deleted", `DELETE FROM resync_river.river_job WHERE id = $1`, "was deleted"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			db := freshDB(t)
+			add := func(n *node) {
+				n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10)
+				n.conn("okta2", resync.IdP, "okta", resynctest.Identities("v", 20), 10)
+			}
+			s := newNode(t, db, nodeOpts{conns: add}) // submits; works nothing
+			r := s.start()
+			var job int64
+			require.NoError(t, s.store.Pool().QueryRow(context.Background(), `SELECT id FROM resync_river.river_job
+				WHERE kind = 'resync_read' AND args->>'connection' = 'okta1'`).Scan(&job))
+			_, err := s.store.Pool().Exec(context.Background(), c.lose, job)
+			require.NoError(t, err)
+			newNode(t, db, nodeOpts{workers: 2, conns: add, sweepEvery: 50 * time.Millisecond})
+			info := wait(t, r)
+			require.Equal(t, resync.RunPartial, info.Status)
+			lost := result(t, info, "okta1")
+			require.Equal(t, resync.ConnFailed, lost.Status)
+			require.Contains(t, lost.Error, fmt.Sprintf("River job %d %s", job, c.want))
+			require.Equal(t, 20, result(t, info, "okta2").Added)
+		})
+	}
 }

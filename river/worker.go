@@ -87,23 +87,8 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	// The same for every attempt of this job: a retried read applies once.
 	readID := fmt.Sprintf("%s/%s/j%d", owner.ID, a.ConnectionID, job.ID)
 	record, err := e.ExecuteRead(ctx, *owner, a.ConnectionID, readID)
-	if record == nil {
-		if !errors.Is(err, context.DeadlineExceeded) || job.Attempt < job.MaxAttempts {
-			return err
-		}
-		// The last attempt timed out before the read could start (the
-		// engine could not even list the connections): record that, or
-		// the runs waiting for it would never end.
-		failure := err.Error()
-		record = func(ri *resync.RunInfo) bool {
-			for i := range ri.Connections {
-				if ri.Connections[i].ConnectionID == a.ConnectionID {
-					ri.Connections[i].Status = resync.ConnFailed
-					ri.Connections[i].Error = failure
-				}
-			}
-			return false
-		}
+	if record == nil && job.Attempt < job.MaxAttempts {
+		return err // nothing could be tried: River tries again
 	}
 	if err := ctx.Err(); err != nil {
 		if !errors.Is(err, context.DeadlineExceeded) || job.Attempt < job.MaxAttempts {
@@ -116,6 +101,12 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	}
 	if err != nil && !resync.IsPermanent(err) && !errors.Is(err, resync.ErrHeld) && job.Attempt < job.MaxAttempts {
 		return err // the read failed as a whole: River tries it again
+	}
+	if record == nil {
+		// The last attempt could not even start the read (the engine could
+		// not list the connections, or timed out first): its failure is
+		// recorded, or the runs waiting for it would never end.
+		record = e.FailRead(a.ConnectionID, err)
 	}
 	ids := make([]string, len(waiting))
 	for i, wr := range waiting {
