@@ -95,7 +95,7 @@ func (l *Linker) Decide(ctx context.Context, tenant string, by resync.Principal,
 	if err != nil {
 		return d, err
 	}
-	return d, p.connection(ctx, c, records(recs[i:i+1]), nil, false)
+	return d, p.connection(ctx, c, records(recs[i:i+1]), nil, false, []string{d.AccountKey})
 }
 
 // Decisions returns the tenant's decisions matching q (q.Tenant is set
@@ -126,6 +126,9 @@ func (l *Linker) Links(ctx context.Context, tenant string, by resync.Principal, 
 	if q.Situation != "" && !slices.Contains([]Situation{Linked, Unlinked, Ambiguous, OffboardingGap, ServiceAccount}, q.Situation) {
 		return nil, "", invalid("Links: unknown situation %q", q.Situation)
 	}
+	if err := checkAccountKeys(q); err != nil {
+		return nil, "", err
+	}
 	q.Tenant, q.Limit = tenant, limit+1
 	if q.After, err = decodeCursor(q.Cursor); err != nil {
 		return nil, "", err
@@ -142,6 +145,22 @@ func (l *Linker) Links(ctx context.Context, tenant string, by resync.Principal, 
 		next = encodeCursor(AccountRef{last.ConnectionID, last.AccountKey})
 	}
 	return page, next, nil
+}
+
+// maxAccountKeys bounds LinkQuery.AccountKeys.
+const maxAccountKeys = 1000
+
+// checkAccountKeys checks q.AccountKeys: they need a ConnectionID, and
+// there are at most maxAccountKeys.
+func checkAccountKeys(q LinkQuery) error {
+	switch {
+	case q.AccountKeys == nil:
+	case q.ConnectionID == "":
+		return invalid("Links: AccountKeys needs a ConnectionID")
+	case len(q.AccountKeys) > maxAccountKeys:
+		return invalid("Links: %d AccountKeys, at most %d", len(q.AccountKeys), maxAccountKeys)
+	}
+	return nil
 }
 
 // Findings returns the tenant's findings matching q (q.Tenant is set from

@@ -95,6 +95,10 @@ type Result struct {
 	Accounts, People int
 	// Rebuilt says the people were built for this correlation.
 	Rebuilt bool
+	// LinksRead is the number of stored links read to compare with: every
+	// link of each connection correlated whole, only those of the
+	// accounts that changed otherwise.
+	LinksRead int
 	// Written is the number of links put or deleted; Opened and Closed
 	// the findings opened and closed.
 	Written, Opened, Closed int
@@ -106,6 +110,7 @@ type Result struct {
 // add adds the work counted in o to r.
 func (r *Result) add(o Result) {
 	r.Accounts += o.Accounts
+	r.LinksRead += o.LinksRead
 	r.Written += o.Written
 	r.Opened += o.Opened
 	r.Closed += o.Closed
@@ -286,7 +291,15 @@ func (l *Linker) CorrelateRun(ctx context.Context, run resync.RunInfo) (res Resu
 				recs = append(recs, resync.StoredRecord{ConnectionID: id, Kind: e.Kind, Key: key, Record: e.After})
 			}
 		}
-		if err := p.connection(ctx, c, records(recs), removed, false); err != nil {
+		// Only the stored links of these accounts can change.
+		only := make([]string, 0, len(recs)+len(removed))
+		for _, r := range recs {
+			only = append(only, r.Key)
+		}
+		for key := range removed {
+			only = append(only, key)
+		}
+		if err := p.connection(ctx, c, records(recs), removed, false, only); err != nil {
 			return res, err
 		}
 	}
@@ -477,7 +490,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 			recs := func(fn func(resync.StoredRecord) error) error {
 				return l.eachRecord(gctx, resync.RecordQuery{Tenant: tenant, ConnectionID: id, Kind: resync.KindAccount}, fn)
 			}
-			err := sub.connection(gctx, c, recs, nil, true)
+			err := sub.connection(gctx, c, recs, nil, true, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			res.add(part)
@@ -501,7 +514,7 @@ func (l *Linker) correlateAll(ctx context.Context, ts *tenantState, tenant, runI
 		}
 		id := page[0].ConnectionID
 		if !done[id] {
-			if err := p.connection(ctx, resync.Connection{ID: id, Tenant: tenant}, records(nil), nil, true); err != nil {
+			if err := p.connection(ctx, resync.Connection{ID: id, Tenant: tenant}, records(nil), nil, true, nil); err != nil {
 				return res, err
 			}
 		}
@@ -626,7 +639,9 @@ func (p *pass) sig(k Link) linkSig {
 // are all of the connection's accounts (none for a connection that no
 // longer counts): links of other accounts are deleted and their findings
 // closed. Otherwise the accounts in removed lose their links and
-// findings, and the connection's other open findings are confirmed.
+// findings, and the connection's other open findings are confirmed; only
+// names the accounts of recs and removed, whose stored links alone are
+// read (nil: all of the connection's are).
 //
 // It holds the connection's stored links (as signatures) and open
 // findings, and writes what changed writeChunk links or findings at a
@@ -634,16 +649,31 @@ func (p *pass) sig(k Link) linkSig {
 // some of what it found, and the next, of the whole tenant, the rest.
 // While one chunk is written the next is evaluated; every write has
 // ended when it returns.
-func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool) error {
+func (p *pass) connection(ctx context.Context, c resync.Connection, recs func(func(resync.StoredRecord) error) error, removed map[string]bool, whole bool, only []string) error {
 	l := p.l
-	const page = 5000
 	old := map[string]linkSig{}
+	all := only == nil
+	if !all {
+		only = slices.Compact(slices.Sorted(slices.Values(only)))
+		for keys := range slices.Chunk(only, maxAccountKeys) {
+			links, err := l.store.Links(ctx, LinkQuery{Tenant: p.tenant, ConnectionID: c.ID, AccountKeys: keys, Limit: len(keys)})
+			if err != nil {
+				return fmt.Errorf("linking: listing links of connection %q: %w", c.ID, err)
+			}
+			p.res.LinksRead += len(links)
+			for _, k := range links {
+				old[k.AccountKey] = p.sig(k)
+			}
+		}
+	}
+	const page = 5000
 	var after AccountRef
-	for {
+	for all {
 		links, err := l.store.Links(ctx, LinkQuery{Tenant: p.tenant, ConnectionID: c.ID, After: after, Limit: page})
 		if err != nil {
 			return fmt.Errorf("linking: listing links of connection %q: %w", c.ID, err)
 		}
+		p.res.LinksRead += len(links)
 		for _, k := range links {
 			old[k.AccountKey] = p.sig(k)
 		}

@@ -581,10 +581,12 @@ func TestIncremental(t *testing.T) {
 	assert.Equal(t, "okta:00u2", e.link("aws", "a7").PersonID)
 	_, _, err = e.lk.Links(e.ctx, tenant, admin, linking.LinkQuery{})
 	require.NoError(t, err)
-	// Correlating the run again shows the work: one account evaluated.
+	// Correlating the run again shows the work: one account evaluated,
+	// and the stored link of it read (the removed a9's is gone), not the
+	// connection's 49.
 	res, err := e.lk.CorrelateRun(e.ctx, info)
 	require.NoError(t, err)
-	assert.Equal(t, linking.Result{Accounts: 1, People: 2}, res)
+	assert.Equal(t, linking.Result{Accounts: 1, People: 2, LinksRead: 1}, res)
 	orphans := e.findings(linking.FindingQuery{Kind: linking.FindingOrphaned})
 	closed := 0
 	for _, f := range orphans {

@@ -245,6 +245,10 @@ type LinkQuery struct {
 	ConnectionID string
 	Situation    Situation
 	PersonID     string
+	// AccountKeys, with ConnectionID, selects the links of these
+	// accounts of the connection only (at most 1000 keys; nil: every
+	// account).
+	AccountKeys []string
 	// Cursor continues a listing: the next cursor a page returned.
 	Cursor string
 	// Limit bounds a page: 0 means 100, at most 1000.

@@ -3,10 +3,12 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	resync "github.com/openresync/resync"
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
@@ -100,6 +102,9 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if q.AccountKeys != nil && q.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: memstore: listing links: AccountKeys needs a ConnectionID", resync.ErrInvalidRequest)
+	}
 	ls := &s.links
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -131,8 +136,22 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 				i++
 			}
 		}
-		for _, key := range c.sorted[i:] {
-			k := c.links[key]
+		keys := c.sorted[i:]
+		if q.AccountKeys != nil {
+			keys = slices.Compact(slices.Sorted(slices.Values(q.AccountKeys)))
+			if id == q.After.ConnectionID {
+				j, found := slices.BinarySearch(keys, q.After.AccountKey)
+				if found {
+					j++
+				}
+				keys = keys[j:]
+			}
+		}
+		for _, key := range keys {
+			k, ok := c.links[key]
+			if !ok {
+				continue
+			}
 			if (q.Situation != "" && k.Situation != q.Situation) || (q.PersonID != "" && k.PersonID != q.PersonID) {
 				continue
 			}

@@ -124,6 +124,11 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "b", AccountKey: "10"}}, []string{"b/2", "b/a odd 'key\" ü"}},
 		{linking.LinkQuery{ConnectionID: "b", After: linking.AccountRef{ConnectionID: "b"}}, []string{}},
 		{linking.LinkQuery{ConnectionID: "a", After: linking.AccountRef{ConnectionID: "b", AccountKey: "1"}}, []string{}},
+		{linking.LinkQuery{ConnectionID: "b", AccountKeys: []string{"2", "10", "404", "2"}}, []string{"b/10", "b/2"}},
+		{linking.LinkQuery{ConnectionID: "b", AccountKeys: []string{}}, []string{}},
+		{linking.LinkQuery{ConnectionID: "a", AccountKeys: []string{"2", "10"}}, []string{}},
+		{linking.LinkQuery{ConnectionID: "b", AccountKeys: []string{"2", "10"}, Situation: linking.Unlinked}, []string{"b/10"}},
+		{linking.LinkQuery{ConnectionID: "b", AccountKeys: []string{"a odd 'key\" ü", "2", "10"}, After: linking.AccountRef{ConnectionID: "b", AccountKey: "10"}, Limit: 1}, []string{"b/2"}},
 	} {
 		c.q.Tenant = t
 		got, err := ls.Links(e.ctx, c.q)
@@ -133,6 +138,9 @@ func checkLinks(e *storeEnv, ls storage.LinkStore) error {
 		if !reflect.DeepEqual(linkKeys(got), c.want) {
 			return ruleLinks.errorf("Links(%+v) = %q, want %q", c.q, linkKeys(got), c.want)
 		}
+	}
+	if _, err := ls.Links(e.ctx, linking.LinkQuery{Tenant: t, AccountKeys: []string{"2"}}); !errors.Is(err, resync.ErrInvalidRequest) {
+		return ruleLinks.errorf("Links with AccountKeys and no ConnectionID: %v, want an error wrapping ErrInvalidRequest", err)
 	}
 	// Replace one, delete two (one unknown).
 	upd := mk("b", "2", linking.OffboardingGap, "okta:7")

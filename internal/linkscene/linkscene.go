@@ -136,8 +136,8 @@ func closeEngine(t testing.TB, e *resync.Engine) {
 // system changed. The first two report their time, the peak heap above
 // the process's before it per account, and the ratio to a bare read of
 // every account (Store.Records of each system) measured just before; the
-// incremental one its time and its work: the accounts it evaluated and
-// the links it wrote. Each correlation also reports the CPU time the
+// incremental one its time and its work: the accounts it evaluated, the
+// stored links it read and the links it wrote. Each correlation also reports the CPU time the
 // process used.
 func Scale(b *testing.B, store resync.Store) {
 	ctx := context.Background()
@@ -254,6 +254,7 @@ func Scale(b *testing.B, store resync.Store) {
 		b.ReportMetric(took.Seconds()*1000, "incremental-ms")
 		b.ReportMetric(float64(res.Accounts), "incremental-accounts")
 		b.ReportMetric(float64(res.Written), "incremental-links-written")
+		b.ReportMetric(float64(res.LinksRead), "incremental-links-read")
 		b.Logf("incremental correlation of 100 changed accounts: %v, %+v", took, res)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/openresync/resync"
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
@@ -263,6 +264,9 @@ func (s *Store) linksSQL(q linking.LinkQuery) (string, []any) {
 	if q.PersonID != "" {
 		w.add("person_id = ?", q.PersonID)
 	}
+	if q.AccountKeys != nil {
+		w.add("account_key = ANY(?::text[])", q.AccountKeys)
+	}
 	if q.After != (linking.AccountRef{}) && q.After.AccountKey == "" {
 		w.add("connection_id > ?", q.After.ConnectionID)
 	} else if q.After != (linking.AccountRef{}) {
@@ -294,6 +298,9 @@ func (w *where) add(cond string, args ...any) {
 func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
 	if err := checkText("tenant", q.Tenant); err != nil {
 		return nil, err
+	}
+	if q.AccountKeys != nil && q.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: postgres: listing links: AccountKeys needs a ConnectionID", resync.ErrInvalidRequest)
 	}
 	query, args := s.linksSQL(q)
 	rows, err := s.pool.Query(ctx, query, args...)

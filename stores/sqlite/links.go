@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openresync/resync"
 	"github.com/openresync/resync/linking"
 	"github.com/openresync/resync/storage"
 )
@@ -112,6 +113,9 @@ func (s *Store) WriteLinks(ctx context.Context, w linking.Write) ([]linking.Find
 
 // Links implements storage.LinkStore.
 func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link, error) {
+	if q.AccountKeys != nil && q.ConnectionID == "" {
+		return nil, fmt.Errorf("%w: sqlite: listing links: AccountKeys needs a ConnectionID", resync.ErrInvalidRequest)
+	}
 	query, args := linksSQL(q)
 	var out []linking.Link
 	err := s.readTx(ctx, func(tx *sql.Tx) error {
@@ -304,6 +308,13 @@ func linksSQL(q linking.LinkQuery) (string, []any) {
 	}
 	if q.PersonID != "" {
 		filter("person_id = ?", q.PersonID)
+	}
+	if q.AccountKeys != nil {
+		keys := make([]any, len(q.AccountKeys))
+		for i, k := range q.AccountKeys {
+			keys[i] = k
+		}
+		filter("account_key IN ("+strings.TrimSuffix(strings.Repeat("?,", len(keys)), ",")+")", keys...)
 	}
 	// Each position is a range of the primary key, so that a listing a
 	// page at a time reads each link once: SQLite bounds the key by

@@ -28,6 +28,7 @@ func TestLinksPagePlan(t *testing.T) {
 		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "c", AccountKey: "k"}}, "(connection_id,account_key)>(?,?)"},
 		{linking.LinkQuery{After: linking.AccountRef{ConnectionID: "c"}}, "connection_id>?"},
 		{linking.LinkQuery{Situation: linking.Linked, After: linking.AccountRef{ConnectionID: "c", AccountKey: "k"}}, "(connection_id,account_key)>(?,?)"},
+		{linking.LinkQuery{ConnectionID: "c", AccountKeys: []string{"k1", "k2"}}, "connection_id=? AND account_key=?"},
 	} {
 		c.q.Tenant, c.q.Limit = "t", 1000
 		query, args := linksSQL(c.q)
