@@ -27,17 +27,53 @@ type slot struct {
 	err      error // live error of the last result
 }
 
+// storeStart stores the run of request key with store, called with e.mu
+// held, which it releases while store runs: identical requests wait for
+// it (e.starting), other ones go on. It returns with e.mu held when store
+// succeeded, the run counted in e.runWG (a Close meanwhile waits for it,
+// as for any run under way), and released when it failed.
+func (e *Engine) storeStart(key string, store func() error) error {
+	stored := make(chan struct{})
+	e.starting[key] = stored
+	e.runWG.Add(1)
+	e.mu.Unlock()
+	err := store()
+	e.mu.Lock()
+	delete(e.starting, key)
+	close(stored)
+	if err != nil {
+		e.runWG.Done()
+		e.mu.Unlock()
+	}
+	return err
+}
+
 func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan *Plan) (*Run, error) {
 	e.mu.Lock()
-	if e.closed {
+	for {
+		if e.closed {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if r := e.byKey[key]; r != nil && !r.finishing && !r.canceled {
+			e.joinLocked(r, req.Initiator)
+			e.mu.Unlock()
+			e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.label())
+			return r, nil
+		}
+		stored := e.starting[key]
+		if stored == nil {
+			break
+		}
+		// An identical request's run is being stored: wait, then join
+		// it (or start one, should storing it have failed).
 		e.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if r := e.byKey[key]; r != nil && !r.finishing && !r.canceled {
-		e.joinLocked(r, req.Initiator)
-		e.mu.Unlock()
-		e.log.Info("request joined run in progress", "tenant", req.Tenant, "run", r.id, "by", req.Initiator.label())
-		return r, nil
+		select {
+		case <-stored:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		e.mu.Lock()
 	}
 	if e.cfg.Executor != nil {
 		return e.startOnExecutor(ctx, key, req, plan)
@@ -59,22 +95,25 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 		r.slots = append(r.slots, s)
 	}
 	// Store the run before any read can start, so that a crash leaves a
-	// record to mark interrupted. Holding e.mu here makes identical
-	// concurrent requests wait and join rather than race.
+	// record to mark interrupted. It is stored without e.mu held, so that
+	// runs of other requests start meanwhile; identical requests wait
+	// for it and join (e.starting).
 	// With an outbox the initiator's "started" notice is stored with the
 	// run.
-	var err error
+	info := r.infoLocked()
 	if e.ob != nil {
-		info := r.infoLocked()
-		if err = validateRun(info); err == nil {
-			err = wrap(e.ob.CreateRunNotify(ctx, info, e.notes(NotifyRunStarted, info, nil, nil)), "creating run %q of tenant %q", info.ID, info.Tenant)
-		}
 		r.acked = len(info.Requesters)
-	} else {
-		err = e.cfg.Store.CreateRun(ctx, r.infoLocked())
 	}
+	err := e.storeStart(key, func() error {
+		if e.ob == nil {
+			return e.cfg.Store.CreateRun(ctx, info)
+		}
+		if err := validateRun(info); err != nil {
+			return err
+		}
+		return wrap(e.ob.CreateRunNotify(ctx, info, e.notes(NotifyRunStarted, info, nil, nil)), "creating run %q of tenant %q", info.ID, info.Tenant)
+	})
 	if err != nil {
-		e.mu.Unlock()
 		cancel()
 		return nil, err
 	}
@@ -88,7 +127,6 @@ func (e *Engine) startOrJoin(ctx context.Context, key string, req Request, plan 
 	}
 	e.runs[id] = r
 	e.byKey[key] = r
-	e.runWG.Add(1)
 	e.mu.Unlock()
 	if e.ob != nil {
 		e.wake()

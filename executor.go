@@ -89,7 +89,8 @@ type Executor interface {
 const executorOwner = "executor"
 
 // startOnExecutor is startOrJoin with an Executor: it builds the run's
-// record and hands it over. Called with e.mu held; it unlocks it.
+// record and hands it over. Called with e.mu held; it unlocks it, and
+// holds it not while the Executor stores the run.
 func (e *Engine) startOnExecutor(ctx context.Context, key string, req Request, plan *Plan) (*Run, error) {
 	now := e.cfg.Clock.Now()
 	id := e.cfg.NewID()
@@ -105,23 +106,26 @@ func (e *Engine) startOnExecutor(ctx context.Context, key string, req Request, p
 			ConnectionID: c.ID, Provider: c.Provider, Type: c.Type, Name: c.Name, Status: ConnPending,
 		})
 	}
-	err := validateRun(r.info)
-	if err == nil {
-		info := r.infoLocked()
+	info := r.infoLocked()
+	err := e.storeStart(key, func() error {
+		if err := validateRun(info); err != nil {
+			return err
+		}
 		var notes []Notification
 		if e.ob != nil {
 			notes = e.notes(NotifyRunStarted, info, nil, nil)
 		}
-		err = e.cfg.Executor.Submit(ctx, info, notes)
-	}
+		return e.cfg.Executor.Submit(ctx, info, notes)
+	})
 	if err != nil {
-		e.mu.Unlock()
 		cancel()
 		return nil, fmt.Errorf("resync: submitting run to the executor: %w", err)
 	}
+	if e.closed {
+		r.cancel() // only stops following it: the Executor carries it on
+	}
 	e.runs[id] = r
 	e.byKey[key] = r
-	e.runWG.Add(1)
 	e.mu.Unlock()
 	e.log.Info("run submitted", "tenant", req.Tenant, "run", id, "scope", req.Scope.String(), "trigger", req.Trigger,
 		"by", req.Initiator.label(), "connections", len(plan.Sync))

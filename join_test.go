@@ -2,6 +2,7 @@ package resync_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/openresync/resync"
+	"github.com/openresync/resync/memstore"
 	"github.com/openresync/resync/resynctest"
 )
 
@@ -132,4 +134,104 @@ func TestJoin_EveryRequesterAcknowledged(t *testing.T) {
 		slices.Sort(completedInApp)
 		assert.Equal(t, []string{"alice", "bob"}, completedInApp, "the in-product completion reaches every requester")
 	})
+}
+
+// slowCreate is a memstore whose storing of tenant t1's runs waits until
+// released: a database slow to take the write.
+type slowCreate struct {
+	*memstore.Store
+	entered chan struct{} // gets a value when a t1 run's store begins
+	release chan struct{} // closed to let it go on
+}
+
+func (s *slowCreate) hold(tenant string) {
+	if tenant == "t1" {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+}
+
+func (s *slowCreate) CreateRun(ctx context.Context, ri resync.RunInfo) error {
+	s.hold(ri.Tenant)
+	return s.Store.CreateRun(ctx, ri)
+}
+
+func (s *slowCreate) CreateRunNotify(ctx context.Context, ri resync.RunInfo, ns []resync.Notification) error {
+	s.hold(ri.Tenant)
+	return s.Store.CreateRunNotify(ctx, ri, ns)
+}
+
+// A run being stored holds up neither another tenant's request, which
+// starts meanwhile, nor an identical request, which waits for it and
+// joins it: one run, two requesters.
+func TestStartNotHeldUpByAnotherTenantsStore(t *testing.T) {
+	for _, outbox := range []bool{true, false} {
+		t.Run(fmt.Sprintf("outbox=%v", outbox), func(t *testing.T) {
+			slow := &slowCreate{entered: make(chan struct{}, 2), release: make(chan struct{})}
+			h := newHarness(t, func(c *resync.Config) {
+				slow.Store = c.Store.(*memstore.Store)
+				c.Store = slow
+				if !outbox {
+					c.Notifier, c.Directory = nil, nil
+				}
+			})
+			okta1 := h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 3), 10)
+			okta1.Block() // t1's run cannot end before both requests are in
+			h.conn("t2", "okta2", resync.IdP, "okta", resynctest.Identities("v", 3), 10)
+			type started struct {
+				r   *resync.Run
+				err error
+			}
+			first, second := make(chan started, 1), make(chan started, 1)
+			go func() {
+				r, err := h.engine.ResyncPersonnel(context.Background(), "t1", alice)
+				first <- started{r, err}
+			}()
+			<-slow.entered
+			go func() {
+				r, err := h.engine.ResyncPersonnel(context.Background(), "t1", bob)
+				second <- started{r, err}
+			}()
+			t.Cleanup(func() {
+				select {
+				case <-slow.release:
+				default:
+					close(slow.release)
+				}
+				okta1.Unblock()
+			})
+			// t2 starts and ends while t1's run is still being stored.
+			other := make(chan started, 1)
+			go func() {
+				r, err := h.engine.ResyncPersonnel(context.Background(), "t2", dave)
+				other <- started{r, err}
+			}()
+			var o started
+			select {
+			case o = <-other:
+			case <-time.After(10 * time.Second):
+				t.Fatal("t2's request waited for t1's run to be stored")
+			}
+			require.NoError(t, o.err)
+			info2, err := o.r.Wait(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, resync.RunSucceeded, info2.Status)
+			select {
+			case <-second:
+				t.Fatal("the identical request went ahead of the run it should join")
+			default:
+			}
+			close(slow.release)
+			a, b := <-first, <-second
+			require.NoError(t, a.err)
+			require.NoError(t, b.err)
+			require.Equal(t, a.r.ID(), b.r.ID(), "the identical request joined")
+			okta1.Unblock()
+			info, err := a.r.Wait(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, resync.RunSucceeded, info.Status)
+			require.Len(t, info.Requesters, 2)
+			require.Len(t, slow.entered, 0, "one run stored for t1")
+		})
+	}
 }

@@ -32,9 +32,13 @@ type Engine struct {
 
 	mu     sync.Mutex
 	closed bool
-	runs   map[string]*Run        // live runs by ID
-	byKey  map[string]*Run        // live, joinable runs by request key
-	queues map[connKey]*connQueue // per connection work queue
+	runs   map[string]*Run // live runs by ID
+	byKey  map[string]*Run // live, joinable runs by request key
+	// starting has a channel for each request key whose run is being
+	// stored (or submitted), closed when it is: an identical request
+	// waits for it and joins the run, while other keys start meanwhile.
+	starting map[string]chan struct{}
+	queues   map[connKey]*connQueue // per connection work queue
 	// sizeHints remembers each connection's snapshot size after its last
 	// read, so the next diff builds its index without growing it.
 	sizeHints map[connKey]int
@@ -86,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		sem:       newPrioSem(cfg.Concurrency),
 		runs:      map[string]*Run{},
 		byKey:     map[string]*Run{},
+		starting:  map[string]chan struct{}{},
 		queues:    map[connKey]*connQueue{},
 		sizeHints: map[connKey]int{},
 		lastStart: map[connKey]time.Time{},
