@@ -90,15 +90,19 @@
 // of an IdP or HRIS connection changed, every account of the tenant is
 // correlated again against the people, built again from the stored
 // identities. Otherwise only the accounts the run added, changed or
-// removed are, and the other open findings of each connection the run
-// read are confirmed by that read. Correlating once per run, not once per
+// removed are (only their stored links are read), and the other open
+// findings of each connection the run read are confirmed by that read.
+// Correlating once per run, not once per
 // connection, keeps a run whose IdP and accounts change together from
 // showing the state between the two. An approved held change set is
 // correlated when it is applied. The people are cached per tenant in the
 // Linker between runs (a new Linker builds them on its first run).
 // A connection's changed links and findings are stored a bounded number
 // at a time, each write atomic, so that correlating a connection of any
-// size holds about the same memory. A correlation that fails part way has
+// size holds about the same memory; one such write is stored while the
+// next is evaluated, and two connections are correlated at once
+// (Config.Rules and Config.ServiceAccount may be called concurrently;
+// Config.OnFinding is not). A correlation that fails part way has
 // stored part of what it found; the Linker then correlates every account
 // of the tenant at its next run (or Correlate), which stores the rest.
 // Correlate correlates the whole tenant again, for what time alone
