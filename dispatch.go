@@ -254,15 +254,19 @@ func (e *Engine) runLoop(r *Run) {
 		_ = g.Wait()
 	}
 
+	// AfterRun sees the run's final state; the run shows it (Info, the
+	// HTTP handler) only once AfterRun is done, with what it found, so
+	// that a caller seeing the run ended finds what AfterRun stored.
 	e.mu.Lock()
-	r.info.Status = finalStatus(r.info.Connections, r.canceled || r.ctx.Err() != nil)
-	r.info.FinishedAt = e.cfg.Clock.Now()
+	final := r.infoLocked()
+	final.Status = finalStatus(final.Connections, r.canceled || r.ctx.Err() != nil)
 	e.mu.Unlock()
+	final.FinishedAt = e.cfg.Clock.Now()
 	// What the run applied stays applied when it was canceled: it is
 	// followed up all the same.
-	found := e.afterRun(context.WithoutCancel(r.ctx), r.Info())
+	found := e.afterRun(context.WithoutCancel(r.ctx), final)
 	e.mu.Lock()
-	r.info.Findings = found
+	r.info.Status, r.info.FinishedAt, r.info.Findings = final.Status, final.FinishedAt, found
 	e.mu.Unlock()
 	if e.ob != nil {
 		// The final state and its notifications in one transaction.

@@ -262,3 +262,32 @@ func TestFailRead(t *testing.T) {
 	require.True(t, h.engine.FailRead("gh1", errors.New("discarded"))(&ri))
 	require.Equal(t, resync.RunPartial, ri.Status)
 }
+
+// An in-process run shows its end only once AfterRun is done: AfterRun
+// is handed the final state, while the run, read meanwhile, is still
+// running; once it shows the end, it shows what AfterRun found.
+func TestRunShowsItsEndAfterAfterRun(t *testing.T) {
+	var h *harness
+	type seen struct{ given, shown resync.RunStatus }
+	var mu sync.Mutex
+	var during []seen
+	h = newHarness(t, func(c *resync.Config) {
+		c.AfterRun = func(ctx context.Context, run *resync.RunInfo) error {
+			shown, err := h.engine.GetRun(ctx, run.Tenant, run.ID, alice)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			during = append(during, seen{run.Status, shown.Status})
+			mu.Unlock()
+			run.Findings = map[string]int{"offboarding_gap": 1}
+			return nil
+		}
+	})
+	h.conn("t1", "okta1", resync.IdP, "okta", resynctest.Identities("u", 3), 10)
+	info := h.personnel(alice)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []seen{{resync.RunSucceeded, resync.RunRunning}}, during)
+	require.Equal(t, map[string]int{"offboarding_gap": 1}, info.Findings)
+}
