@@ -7,6 +7,7 @@ package resync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -258,6 +259,9 @@ func (e *Engine) ExecuteRead(ctx context.Context, run RunInfo, connectionID, rea
 // run's final status when that was its last unfinished connection, and
 // reports whether the run became final by it.
 func (e *Engine) FailRead(connectionID string, cause error) func(*RunInfo) (final bool) {
+	if cause == nil {
+		cause = errors.New("resync: the read was given up")
+	}
 	res := ConnectionResult{ConnectionID: connectionID, Status: ConnFailed, Error: cause.Error(), FinishedAt: e.cfg.Clock.Now()}
 	return e.recorder("", connectionID, res)
 }

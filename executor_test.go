@@ -261,6 +261,10 @@ func TestFailRead(t *testing.T) {
 		{ConnectionID: "okta1", Status: resync.ConnSucceeded}, {ConnectionID: "gh1", Status: resync.ConnPending}}}
 	require.True(t, h.engine.FailRead("gh1", errors.New("discarded"))(&ri))
 	require.Equal(t, resync.RunPartial, ri.Status)
+
+	ri = resync.RunInfo{ID: "r3", Tenant: "t1", Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: "gh1", Status: resync.ConnPending}}}
+	require.True(t, h.engine.FailRead("gh1", nil)(&ri), "no cause: failed all the same")
+	require.Equal(t, "resync: the read was given up", ri.Connections[0].Error)
 }
 
 // An in-process run shows its end only once AfterRun is done: AfterRun

@@ -58,6 +58,9 @@ func (x *Executor) sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("river: sweeping: %w", err)
 	}
 	e := x.engine.Load()
+	if e == nil {
+		return 0, errors.New("river: sweeping: executor not started with an engine")
+	}
 	n := 0
 	for i := 0; i < len(found); {
 		l := found[i]
@@ -65,7 +68,7 @@ func (x *Executor) sweep(ctx context.Context) (int, error) {
 		for ; i < len(found) && found[i].Job == l.Job; i++ {
 			runs = append(runs, found[i].Run)
 		}
-		if l.Conn == "" || e == nil {
+		if l.Conn == "" {
 			// A wait stored before waits named their connection, whose
 			// job is gone: which read it was is not known.
 			x.log.Warn("a run waits for a deleted read job of an unknown connection: cancel it", "tenant", l.Tenant, "runs", runs, "job", l.Job)
