@@ -37,8 +37,8 @@ type Config struct {
 	// resync.ActionLinkAccounts, every read resync.ActionViewRecords.
 	Authorizer resync.Authorizer
 	// Rules returns the rules of a connection, in the order they are
-	// tried; it may be called concurrently. Default nil, and for a connection it returns none:
-	// DefaultRules.
+	// tried; it may be called concurrently. Default nil, and for a
+	// connection it returns none: DefaultRules.
 	Rules func(c resync.Connection) []Rule
 	// DomainAliases maps an email domain to the domain it stands for
 	// ("corp.example.com" -> "example.com"), for RuleEmail, RuleUsername
