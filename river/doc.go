@@ -42,7 +42,7 @@
 // (a timeout included). A job that ends without recording its result (a
 // worker died on its last attempt and River's rescuer discarded the job,
 // or an operator canceled or deleted it, in River UI say) is found by the
-// sweep every worker process runs each Config.SweepEvery, and recorded
+// sweep every started executor runs each Config.SweepEvery, and recorded
 // failed on the runs waiting for it, with what River knows of it (its
 // state, attempts and last error): no run waits for a read that will not
 // come.

@@ -82,12 +82,14 @@ type Config struct {
 	// trace. Default nil, both: no middleware, nothing recorded.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
-	// SweepEvery is how often a worker process looks for reads whose
+	// SweepEvery is how often a started executor looks for reads whose
 	// jobs ended without recording a result on the live runs waiting for
 	// them, and records them failed so that those runs end: a job River
 	// discarded after its last attempt (its worker died, and the rescuer
 	// gave up), or one canceled or deleted by an operator (in River UI,
-	// say). Default 1 minute; negative: never.
+	// say). Every started executor sweeps, with workers or not, so a host
+	// that works the jobs on a River client of its own sweeps from its
+	// executors. Default 1 minute; negative: never.
 	SweepEvery time.Duration
 	// Schedule, when set, runs scheduled syncs as River jobs: River's
 	// leader runs one periodic job that enqueues the tenants due (see
@@ -277,19 +279,19 @@ func (x *Executor) sql(q string) string {
 }
 
 // Start works read jobs with engine (when Config.Workers > 0) and runs
-// River's maintenance (the rescuer among it) on the elected leader.
-// engine must share the executor's Store, and have Connections and
+// River's maintenance (the rescuer among it) on the elected leader; in
+// every process, workers or not, it sweeps for lost reads each
+// Config.SweepEvery until Stop. engine must share the executor's Store, and have Connections and
 // Connectors for every tenant whose runs are submitted.
 func (x *Executor) Start(ctx context.Context, engine *resync.Engine) error {
 	if engine == nil {
 		return fmt.Errorf("%w: river: Start needs an engine", resync.ErrInvalidRequest)
 	}
 	x.engine.Store(engine)
-	if x.cfg.Workers == 0 {
-		return nil
-	}
-	if err := x.client.Start(ctx); err != nil {
-		return fmt.Errorf("river: starting: %w", err)
+	if x.cfg.Workers > 0 {
+		if err := x.client.Start(ctx); err != nil {
+			return fmt.Errorf("river: starting: %w", err)
+		}
 	}
 	if x.cfg.SweepEvery > 0 && x.stopSweep == nil {
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -308,12 +310,12 @@ func (x *Executor) Start(ctx context.Context, engine *resync.Engine) error {
 // worker, or this one when it starts again). Call it before closing the
 // engine.
 func (x *Executor) Stop(ctx context.Context) error {
-	if x.cfg.Workers == 0 {
-		return nil
-	}
 	if x.stopSweep != nil {
 		x.stopSweep()
 		x.stopSweep = nil
+	}
+	if x.cfg.Workers == 0 {
+		return nil
 	}
 	err := x.client.Stop(ctx)
 	if err != nil && ctx.Err() != nil {
