@@ -144,12 +144,7 @@ func (x *Executor) finish(ctx context.Context, a readArgs, runID string, record 
 	if err != nil || !ending {
 		return err
 	}
-	var notes []resync.Notification
-	before := len(ri.NotifyErrors)
-	if e := x.engine.Load(); e != nil {
-		notes = e.EndRun(ctx, &ri)
-	}
-	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
+	end := x.endRun(ctx, &ri)
 	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, x.sql(`UPDATE {s}.resync_runs SET done = true
 			WHERE tenant = $1 AND run_id = $2 AND remaining <= 0 AND NOT done`), a.Tenant, runID)
@@ -163,12 +158,38 @@ func (x *Executor) finish(ctx context.Context, a readArgs, runID string, record 
 		if err != nil || !ending {
 			return err
 		}
-		ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
-		if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
-			return err
-		}
-		return x.cfg.Store.EnqueueTx(ctx, tx, notes)
+		return x.storeEnd(ctx, tx, ri, end)
 	})
+}
+
+// runEnd is what the engine's EndRun made of a run's end, to store with
+// the run's final record.
+type runEnd struct {
+	notes        []resync.Notification
+	findings     map[string]int
+	notifyErrors []string
+}
+
+// endRun ends ri through the engine's EndRun (AfterRun, the "completed"
+// notifications); call it with no transaction open, as AfterRun may use
+// the store's pool.
+func (x *Executor) endRun(ctx context.Context, ri *resync.RunInfo) runEnd {
+	before := len(ri.NotifyErrors)
+	var notes []resync.Notification
+	if e := x.engine.Load(); e != nil {
+		notes = e.EndRun(ctx, ri)
+	}
+	return runEnd{notes: notes, findings: ri.Findings, notifyErrors: ri.NotifyErrors[before:]}
+}
+
+// storeEnd stores ri, the run's final record as read again in tx, with
+// what its end made, and the end's notifications.
+func (x *Executor) storeEnd(ctx context.Context, tx pgx.Tx, ri resync.RunInfo, end runEnd) error {
+	ri.Findings, ri.NotifyErrors = end.findings, append(ri.NotifyErrors, end.notifyErrors...)
+	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
+		return err
+	}
+	return x.cfg.Store.EnqueueTx(ctx, tx, end.notes)
 }
 
 // progress rewrites run runID's record with its results so far, at most

@@ -278,6 +278,14 @@ func (x *Executor) sql(q string) string {
 	return string(out)
 }
 
+// started returns the engine Start was given.
+func (x *Executor) started() (*resync.Engine, error) {
+	if e := x.engine.Load(); e != nil {
+		return e, nil
+	}
+	return nil, errors.New("river: executor not started with an engine")
+}
+
 // Start works read jobs with engine (when Config.Workers > 0) and runs
 // River's maintenance (the rescuer among it) on the elected leader; in
 // every process, workers or not, it sweeps for lost reads each
@@ -457,12 +465,7 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 	}
 	at := time.Now()
 	canceled(&ri, at)
-	var notes []resync.Notification
-	before := len(ri.NotifyErrors)
-	if e := x.engine.Load(); e != nil {
-		notes = e.EndRun(ctx, &ri)
-	}
-	findings, notifyErrors := ri.Findings, ri.NotifyErrors[before:]
+	end := x.endRun(ctx, &ri)
 
 	tx, err := x.pool.Begin(ctx)
 	if err != nil {
@@ -484,11 +487,7 @@ func (x *Executor) Cancel(ctx context.Context, tenant, runID string) error {
 		return tx.Commit(ctx)
 	}
 	canceled(&ri, at)
-	ri.Findings, ri.NotifyErrors = findings, append(ri.NotifyErrors, notifyErrors...)
-	if err := x.cfg.Store.UpdateRunTx(ctx, tx, ri); err != nil {
-		return err
-	}
-	if err := x.cfg.Store.EnqueueTx(ctx, tx, notes); err != nil {
+	if err := x.storeEnd(ctx, tx, ri, end); err != nil {
 		return err
 	}
 	// The jobs of the run no other live run waits for.

@@ -332,9 +332,9 @@ func scheduledRunID(slot time.Time) string {
 // without a second run.
 func (w *startWorker) Work(ctx context.Context, job *river.Job[startArgs]) error {
 	x := w.x
-	e := x.engine.Load()
-	if e == nil {
-		return errors.New("river: executor not started with an engine")
+	e, err := x.started()
+	if err != nil {
+		return err
 	}
 	a := job.Args
 	plan, err := e.Plan(ctx, resync.Request{Tenant: a.Tenant, Initiator: resync.SystemPrincipal, Scope: a.Scope, Trigger: resync.TriggerScheduled})

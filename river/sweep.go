@@ -57,9 +57,9 @@ func (x *Executor) sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("river: sweeping: %w", err)
 	}
-	e := x.engine.Load()
-	if e == nil {
-		return 0, errors.New("river: sweeping: executor not started with an engine")
+	e, err := x.started()
+	if err != nil {
+		return 0, err
 	}
 	n := 0
 	for i := 0; i < len(found); {

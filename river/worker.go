@@ -32,9 +32,9 @@ func (w *readWorker) Timeout(*river.Job[readArgs]) time.Duration { return w.x.cf
 // transaction.
 func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	x := w.x
-	e := x.engine.Load()
-	if e == nil {
-		return errors.New("river: executor not started with an engine")
+	e, err := x.started()
+	if err != nil {
+		return err
 	}
 	a := job.Args
 	// The read starts: the connection's generation moves on, so that a
@@ -63,7 +63,7 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		WHERE w.job_id = $1 AND NOT r.done ORDER BY r.run_id`), job.ID)
 	br := x.pool.SendBatch(ctx, batch)
 	var started bool
-	err := br.QueryRow().Scan(&started)
+	err = br.QueryRow().Scan(&started)
 	var waiting []waiter
 	if err == nil {
 		var rows pgx.Rows
