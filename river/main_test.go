@@ -249,15 +249,22 @@ func result(t testing.TB, info resync.RunInfo, conn string) resync.ConnectionRes
 // jobs counts the read jobs of a connection by state.
 func jobs(t testing.TB, n *node, conn string) map[string]int {
 	t.Helper()
-	rows, err := n.store.Pool().Query(context.Background(), `SELECT state::text, count(*) FROM resync_river.river_job
+	return countBy(t, n.store.Pool(), `SELECT state::text, count(*) FROM resync_river.river_job
 		WHERE kind = 'resync_read' AND args->>'connection' = $1 GROUP BY state`, conn)
+}
+
+// countBy runs query, which selects a key and a count per group, and
+// returns the counts by key.
+func countBy(t testing.TB, pool *pgxpool.Pool, query string, args ...any) map[string]int {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), query, args...)
 	require.NoError(t, err)
 	out := map[string]int{}
 	for rows.Next() {
-		var s string
-		var c int
-		require.NoError(t, rows.Scan(&s, &c))
-		out[s] = c
+		var k string
+		var n int
+		require.NoError(t, rows.Scan(&k, &n))
+		out[k] = n
 	}
 	require.NoError(t, rows.Err())
 	return out

@@ -369,16 +369,7 @@ func checkSchedule(t testing.TB, pool *pgxpool.Pool, o procsOrders, adhoc int) (
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, pool.QueryRow(ctx, `SELECT first_tick, last_tick FROM resync_river.resync_schedule`).Scan(&first, &last))
-	byStatus := map[string]int{}
-	rows, err := pool.Query(ctx, `SELECT trigger || '/' || status, count(*) FROM resync.runs GROUP BY 1`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var k string
-		var n int
-		require.NoError(t, rows.Scan(&k, &n))
-		byStatus[k] = n
-	}
-	require.NoError(t, rows.Err())
+	byStatus := countBy(t, pool, `SELECT trigger || '/' || status, count(*) FROM resync.runs GROUP BY 1`)
 	sched := o.schedule()
 	want := map[string]bool{}
 	for i := range o.Tenants {
@@ -389,7 +380,7 @@ func checkSchedule(t testing.TB, pool *pgxpool.Pool, o procsOrders, adhoc int) (
 		}
 	}
 	got := map[string]bool{}
-	rows, err = pool.Query(ctx, `SELECT tenant || '/' || id FROM resync.runs WHERE trigger = 'scheduled'`)
+	rows, err := pool.Query(ctx, `SELECT tenant || '/' || id FROM resync.runs WHERE trigger = 'scheduled'`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var k string
