@@ -89,6 +89,25 @@ type Executor interface {
 // executorOwner is the Owner of runs carried out by an Executor.
 const executorOwner = "executor"
 
+// ExecutorRun returns the record of a run of p carried out by an
+// Executor, as the engine stores it for the runs it submits: ID id,
+// running, each connection pending, started by initiator with trigger at
+// now. An Executor that starts runs of its own (scheduled ones) stores
+// the same, so that every engine knows them for the Executor's.
+func (p *Plan) ExecutorRun(id string, trigger Trigger, initiator Principal, now time.Time) RunInfo {
+	ri := RunInfo{
+		ID: id, Tenant: p.Tenant, Scope: p.Scope, Trigger: trigger,
+		Initiator: initiator, Requesters: []Principal{initiator},
+		Status: RunRunning, Owner: executorOwner, CreatedAt: now,
+	}
+	for _, c := range p.Sync {
+		ri.Connections = append(ri.Connections, ConnectionResult{
+			ConnectionID: c.ID, Provider: c.Provider, Type: c.Type, Name: c.Name, Status: ConnPending,
+		})
+	}
+	return ri
+}
+
 // startOnExecutor is startOrJoin with an Executor: it builds the run's
 // record and hands it over. Called with e.mu held; it unlocks it, and
 // holds it not while the Executor stores the run.
@@ -97,16 +116,7 @@ func (e *Engine) startOnExecutor(ctx context.Context, key string, req Request, p
 	id := e.cfg.NewID()
 	rctx, cancel := context.WithCancel(e.base)
 	r := &Run{e: e, id: id, tenant: req.Tenant, key: key, ctx: rctx, cancel: cancel, done: make(chan struct{}), ackTurn: make(chan struct{}, 1), exec: true}
-	r.info = RunInfo{
-		ID: id, Tenant: req.Tenant, Scope: req.Scope, Trigger: req.Trigger,
-		Initiator: req.Initiator, Requesters: []Principal{req.Initiator},
-		Status: RunRunning, Owner: executorOwner, CreatedAt: now,
-	}
-	for _, c := range plan.Sync {
-		r.info.Connections = append(r.info.Connections, ConnectionResult{
-			ConnectionID: c.ID, Provider: c.Provider, Type: c.Type, Name: c.Name, Status: ConnPending,
-		})
-	}
+	r.info = plan.ExecutorRun(id, req.Trigger, req.Initiator, now)
 	info := r.infoLocked()
 	err := e.storeStart(key, func() error {
 		if err := validateRun(info); err != nil {

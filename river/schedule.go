@@ -346,17 +346,7 @@ func (w *startWorker) Work(ctx context.Context, job *river.Job[startArgs]) error
 	case len(plan.Sync) == 0:
 		return nil // nothing to sync for this slot
 	}
-	now := time.Now()
-	run := resync.RunInfo{
-		ID: scheduledRunID(a.Slot), Tenant: a.Tenant, Scope: plan.Scope, Trigger: resync.TriggerScheduled,
-		Initiator: resync.SystemPrincipal, Requesters: []resync.Principal{resync.SystemPrincipal},
-		Status: resync.RunRunning, Owner: "executor", CreatedAt: now,
-	}
-	for _, c := range plan.Sync {
-		run.Connections = append(run.Connections, resync.ConnectionResult{
-			ConnectionID: c.ID, Provider: c.Provider, Type: c.Type, Name: c.Name, Status: resync.ConnPending,
-		})
-	}
+	run := plan.ExecutorRun(scheduledRunID(a.Slot), resync.TriggerScheduled, resync.SystemPrincipal, time.Now())
 	return pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, x.sql(`SELECT EXISTS (SELECT 1 FROM {s}.resync_runs WHERE tenant = $1 AND run_id = $2)`),
