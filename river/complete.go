@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/openresync/resync"
 )
@@ -33,8 +32,7 @@ const progressEvery = time.Second
 // running; the rescued attempt reads the connection again (applying
 // nothing twice), records nothing again (the waits are marked) and
 // completes the run.
-func (x *Executor) complete(ctx context.Context, job *river.Job[readArgs], runIDs []string, record func(*resync.RunInfo) bool) error {
-	a := job.Args
+func (x *Executor) complete(ctx context.Context, jobID int64, a readArgs, runIDs []string, record func(*resync.RunInfo) bool) error {
 	results := make([]string, len(runIDs))
 	for i, id := range runIDs {
 		one := resync.RunInfo{ID: id, Status: resync.RunRunning, Connections: []resync.ConnectionResult{{ConnectionID: a.ConnectionID, Status: resync.ConnPending}}}
@@ -64,9 +62,9 @@ func (x *Executor) complete(ctx context.Context, job *river.Job[readArgs], runID
 		UPDATE {s}.resync_runs r SET remaining = r.remaining - 1
 		FROM locked l WHERE r.tenant = l.tenant AND r.run_id = l.run_id AND NOT r.done
 		RETURNING r.run_id, r.remaining, r.written_at IS NULL OR r.written_at < now() - $6::interval`),
-		job.ID, a.Tenant, a.ConnectionID, runIDs, results, progressEvery)
+		jobID, a.Tenant, a.ConnectionID, runIDs, results, progressEvery)
 	if err != nil {
-		return fmt.Errorf("river: recording the read of job %d: %w", job.ID, err)
+		return fmt.Errorf("river: recording the read of job %d: %w", jobID, err)
 	}
 	type counted struct {
 		RunID     string
@@ -75,7 +73,7 @@ func (x *Executor) complete(ctx context.Context, job *river.Job[readArgs], runID
 	}
 	done, err := pgx.CollectRows(rows, pgx.RowToStructByPos[counted])
 	if err != nil {
-		return fmt.Errorf("river: recording the read of job %d: %w", job.ID, err)
+		return fmt.Errorf("river: recording the read of job %d: %w", jobID, err)
 	}
 	var finish []string
 	for _, c := range done {

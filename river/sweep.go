@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -88,8 +87,7 @@ func (x *Executor) sweep(ctx context.Context) (int, error) {
 		if l.LastError != "" {
 			cause = fmt.Errorf("%w; its last error: %s", cause, l.LastError)
 		}
-		job := &river.Job[readArgs]{JobRow: &rivertype.JobRow{ID: l.Job}, Args: readArgs{Tenant: l.Tenant, ConnectionID: l.Conn}}
-		if err := x.complete(ctx, job, runs, e.FailRead(l.Conn, fmt.Errorf("resync: the read was given up: %w", cause))); err != nil {
+		if err := x.complete(ctx, l.Job, readArgs{Tenant: l.Tenant, ConnectionID: l.Conn}, runs, e.FailRead(l.Conn, fmt.Errorf("resync: the read was given up: %w", cause))); err != nil {
 			return n, errors.Join(fmt.Errorf("river: recording the lost read of job %d", l.Job), err)
 		}
 		n++

@@ -28,8 +28,8 @@ func (w *readWorker) Timeout(*river.Job[readArgs]) time.Duration { return w.x.cf
 
 // Work starts the read (the connection's generation moves on, so that a
 // request from now on gets a follow-up read), reads through the engine,
-// then records the result on the waiting runs and completes the job in one
-// transaction.
+// then records the result on the waiting runs (complete); River marks
+// the job completed once Work returns.
 func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	x := w.x
 	e, err := x.started()
@@ -37,17 +37,15 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 		return err
 	}
 	a := job.Args
-	// The read starts: the connection's generation moves on, so that a
-	// request from now on gets a follow-up read. This waits on the row
-	// lock of a submit under way, which then joins this read: the set of
-	// waiting runs is fixed from here on. While an earlier read of the
-	// connection still runs (this is a follow-up requested during it),
-	// the read does not start: it waits, joinable, snoozed.
-	// The read's start and the listing of the runs waiting for it go in
-	// one round trip; each statement sees what committed before it ran, so
-	// the listing sees a submit the start waited for. The check for an
-	// earlier read still running is a primary-key lookup of the job that
-	// last started on the connection.
+	// The start waits on the row lock of a submit under way, which then
+	// joins this read: the set of waiting runs is fixed from here on.
+	// While an earlier read of the connection still runs (this is a
+	// follow-up requested during it), the read does not start: it waits,
+	// joinable, snoozed; the check is a primary-key lookup of the job that
+	// last started on the connection. The start and the listing of the
+	// runs waiting for it go in one round trip; each statement sees what
+	// committed before it ran, so the listing sees a submit the start
+	// waited for.
 	type waiter struct {
 		ID, Trigger string
 	}
@@ -112,5 +110,5 @@ func (w *readWorker) Work(ctx context.Context, job *river.Job[readArgs]) error {
 	for i, wr := range waiting {
 		ids[i] = wr.ID
 	}
-	return x.complete(ctx, job, ids, record)
+	return x.complete(ctx, job.ID, a, ids, record)
 }
