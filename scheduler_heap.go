@@ -49,17 +49,13 @@ func (s *Scheduler) removeLocked(t *schedTenant) {
 // popDueLocked removes and returns the earliest tenant if it is due at
 // now, else nil. Stale entries on the way are dropped.
 func (s *Scheduler) popDueLocked(now time.Time) *schedTenant {
-	limit := now.UnixNano()
-	for len(s.h) > 0 && s.h[0].Due <= limit {
-		e := s.h.Pop()
-		if !liveEntry(e) {
-			s.stale--
-			continue
-		}
-		e.Val.queued = false
-		return e.Val
+	e, dropped, ok := s.h.PopDue(now.UnixNano(), liveEntry)
+	s.stale -= dropped
+	if !ok {
+		return nil
 	}
-	return nil
+	e.Val.queued = false
+	return e.Val
 }
 
 // nextDueLocked returns the earliest due time in the heap, or false.

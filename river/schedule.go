@@ -385,15 +385,12 @@ func (s *scheduler) compactLocked() {
 // popLocked removes and returns the earliest tenant if it is due at
 // limit, else nil.
 func (s *scheduler) popLocked(limit int64) *schedTenant {
-	for len(s.h) > 0 && s.h[0].Due <= limit {
-		e := s.h.Pop()
-		if !live(e) {
-			continue
-		}
-		e.Val.queued = false
-		return e.Val
+	e, _, ok := s.h.PopDue(limit, live)
+	if !ok {
+		return nil
 	}
-	return nil
+	e.Val.queued = false
+	return e.Val
 }
 
 // live reports whether the entry is its tenant's current one.

@@ -7,8 +7,8 @@
 // reads only the entries' contiguous array, never the tenants' state. An
 // owner that moves or removes a tenant does not search the heap: it bumps
 // the tenant's sequence number, and the older entry, now stale, is dropped
-// when it comes to the top (Live tells) or when the owner compacts the
-// heap with Filter.
+// when it comes to the top (PopDue, with the owner's test of a live
+// entry) or when the owner compacts the heap with Filter.
 package dueheap
 
 // Entry is one scheduled event of Val.
@@ -57,6 +57,20 @@ func (h *Heap[T]) Pop() Entry[T] {
 		h.down(0)
 	}
 	return e
+}
+
+// PopDue removes and returns the earliest live entry due at limit (Due
+// <= limit), dropping the stale entries (live false) before it; ok is
+// false when none is due. dropped counts the stale entries dropped.
+func (h *Heap[T]) PopDue(limit int64, live func(Entry[T]) bool) (e Entry[T], dropped int, ok bool) {
+	for len(*h) > 0 && (*h)[0].Due <= limit {
+		e := h.Pop()
+		if live(e) {
+			return e, dropped, true
+		}
+		dropped++
+	}
+	return Entry[T]{}, dropped, false
 }
 
 // Filter keeps the entries for which keep is true, and restores the heap:

@@ -63,3 +63,26 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per pop and push", allocs)
 	}
 }
+
+// PopDue returns the earliest live entry due, dropping the stale ones
+// before it, and nothing not yet due.
+func TestPopDue(t *testing.T) {
+	var h Heap[string]
+	for i, v := range []string{"stale-a", "live-b", "stale-c", "live-d"} {
+		h.Push(Entry[string]{Due: int64(i + 1), Val: v})
+	}
+	live := func(e Entry[string]) bool { return e.Val[:4] == "live" }
+	e, dropped, ok := h.PopDue(10, live)
+	if !ok || e.Val != "live-b" || dropped != 1 {
+		t.Fatalf("PopDue = %q, %d dropped, %v; want live-b, 1, true", e.Val, dropped, ok)
+	}
+	if _, dropped, ok := h.PopDue(3, live); ok || dropped != 1 {
+		t.Fatalf("PopDue(3) = %d dropped, %v; want stale-c dropped and live-d not due", dropped, ok)
+	}
+	if e, _, ok := h.PopDue(4, live); !ok || e.Val != "live-d" {
+		t.Fatalf("PopDue(4) = %q, %v; want live-d", e.Val, ok)
+	}
+	if _, _, ok := h.PopDue(100, live); ok || len(h) != 0 {
+		t.Fatal("an empty heap pops nothing")
+	}
+}
