@@ -67,6 +67,9 @@ func (l *Linker) Decide(ctx context.Context, tenant string, by resync.Principal,
 	ts := l.tenant(tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if err := l.forgetErased(ctx, ts, tenant); err != nil {
+		return Decision{}, err
+	}
 	if d.Person != "" {
 		var res Result
 		ps, err := l.peopleOf(ctx, ts, tenant, conns, &res)
@@ -373,6 +376,9 @@ func (l *Linker) currentPeople(ctx context.Context, tenant string) (map[string]r
 	ts := l.tenant(tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if err := l.forgetErased(ctx, ts, tenant); err != nil {
+		return nil, nil, err
+	}
 	var res Result
 	ps, err := l.peopleOf(ctx, ts, tenant, conns, &res)
 	return conns, ps, err

@@ -344,6 +344,9 @@ func (l *Linker) Correlate(ctx context.Context, tenant string, by resync.Princip
 	ts := l.tenant(tenant)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if err := l.forgetErased(ctx, ts, tenant); err != nil {
+		return Result{}, err
+	}
 	ts.people = nil
 	return l.correlateAll(ctx, ts, tenant, runID, conns)
 }
@@ -391,11 +394,9 @@ func (l *Linker) connections(ctx context.Context, tenant string) (map[string]res
 
 // peopleOf returns the tenant's people, building them from the identities
 // of its enabled IdP and HRIS connections (removed ones included) if the
-// cache is empty.
+// cache is empty. The caller has looked for erasures (forgetErased) under
+// ts.mu, once per call into the Linker.
 func (l *Linker) peopleOf(ctx context.Context, ts *tenantState, tenant string, conns map[string]resync.Connection, res *Result) (*people, error) {
-	if err := l.forgetErased(ctx, ts, tenant); err != nil {
-		return nil, err
-	}
 	if ts.people != nil {
 		res.People = len(ts.people.all)
 		return ts.people, nil
