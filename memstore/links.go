@@ -119,33 +119,28 @@ func (s *Store) Links(ctx context.Context, q linking.LinkQuery) ([]linking.Link,
 	var out []linking.Link
 	for _, id := range ids {
 		c := tl.conns[id]
-		if c.sorted == nil {
-			c.sorted = make([]string, 0, len(c.links))
-			for k := range c.links {
-				c.sorted = append(c.sorted, k)
+		var keys []string
+		if q.AccountKeys != nil {
+			keys = slices.Compact(slices.Sorted(slices.Values(q.AccountKeys)))
+		} else {
+			if c.sorted == nil {
+				c.sorted = make([]string, 0, len(c.links))
+				for k := range c.links {
+					c.sorted = append(c.sorted, k)
+				}
+				slices.Sort(c.sorted)
 			}
-			slices.Sort(c.sorted)
+			keys = c.sorted
 		}
-		i := 0
 		if id == q.After.ConnectionID {
 			if q.After.AccountKey == "" {
 				continue
 			}
-			i, _ = slices.BinarySearch(c.sorted, q.After.AccountKey)
-			if i < len(c.sorted) && c.sorted[i] == q.After.AccountKey {
+			i, found := slices.BinarySearch(keys, q.After.AccountKey)
+			if found {
 				i++
 			}
-		}
-		keys := c.sorted[i:]
-		if q.AccountKeys != nil {
-			keys = slices.Compact(slices.Sorted(slices.Values(q.AccountKeys)))
-			if id == q.After.ConnectionID {
-				j, found := slices.BinarySearch(keys, q.After.AccountKey)
-				if found {
-					j++
-				}
-				keys = keys[j:]
-			}
+			keys = keys[i:]
 		}
 		for _, key := range keys {
 			k, ok := c.links[key]
