@@ -233,11 +233,11 @@ func (s *Store) copyLinks(ctx context.Context, tx pgx.Tx, w linking.Write) error
 	}
 	_, err := tx.Exec(ctx, s.sql(`INSERT INTO {schema}.account_links
 		(tenant, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id)
-		SELECT $1, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
+		SELECT tenant, connection_id, account_key, situation, person_id, rule, candidates, active, updated_at, run_id
 		FROM resync_links_stage
 		ON CONFLICT (tenant, connection_id, account_key) DO UPDATE SET situation = EXCLUDED.situation,
 			person_id = EXCLUDED.person_id, rule = EXCLUDED.rule, candidates = EXCLUDED.candidates,
-			active = EXCLUDED.active, updated_at = EXCLUDED.updated_at, run_id = EXCLUDED.run_id`), w.Tenant)
+			active = EXCLUDED.active, updated_at = EXCLUDED.updated_at, run_id = EXCLUDED.run_id`))
 	if err == nil {
 		_, err = tx.Exec(ctx, `DROP TABLE resync_links_stage`)
 	}
