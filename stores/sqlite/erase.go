@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -80,6 +79,8 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		})
 		now := s.clock.Now()
 		touched := map[string]bool{}
+		var people []string      // the erased identities, as people's references
+		var accounts [][2]string // the erased accounts: connection, key
 		for _, t := range targets {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE tenant = ? AND connection_id = ? AND kind = ? AND key = ?`,
 				tenant, t.conn, t.kind, t.key); err != nil {
@@ -114,8 +115,14 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 			}
 			out = append(out, resync.ChangeLogEntry{Seq: seq, Tenant: tenant, ConnectionID: t.conn, RunID: id, ChangeSetID: id,
 				Op: resync.OpErase, Kind: kind, Key: storage.Redacted, At: time.Unix(0, now.UnixNano()).UTC(), By: by})
+			switch kind {
+			case resync.KindIdentity:
+				people = append(people, linking.IdentityRef(t.conn, t.key))
+			case resync.KindAccount:
+				accounts = append(accounts, [2]string{t.conn, t.key})
+			}
 		}
-		if err := eraseLinks(ctx, tx, tenant, id, now, targets); err != nil {
+		if err := eraseLinks(ctx, tx, tenant, id, now, people, accounts); err != nil {
 			return fail(err)
 		}
 		return nil
@@ -159,81 +166,51 @@ func (s *Store) Prune(ctx context.Context, tenant string, before time.Time) erro
 }
 
 // eraseLinks removes and redacts what the tenant's links, findings and
-// decisions hold about the erased records, as storage.Eraser documents,
-// in the erasure's transaction.
-func eraseLinks(ctx context.Context, tx *sql.Tx, tenant, id string, now time.Time, targets []erased) error {
-	var people []string
-	for _, t := range targets {
-		kind, err := storage.KindOf(t.kind)
-		if err != nil {
-			return err
-		}
-		if kind == resync.KindIdentity {
-			people = append(people, linking.IdentityRef(t.conn, t.key))
-		}
-	}
+// decisions hold about the erased people (their references) and accounts
+// (connection, key), as storage.Eraser documents, in the erasure's
+// transaction. Each list goes in as one JSON array parameter.
+func eraseLinks(ctx context.Context, tx *sql.Tx, tenant, id string, now time.Time, people []string, accounts [][2]string) error {
 	closeFinding := `closed_at = COALESCE(closed_at, ?3), closed_run = CASE WHEN closed_at IS NULL THEN ?4 ELSE closed_run END`
-	for _, p := range people {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND person_id = ?`, tenant, p); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET person_id = '', detail = '', `+closeFinding+`
-			WHERE tenant = ?1 AND person_id = ?2`, tenant, p, now.UnixNano(), id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE link_decisions SET person = '', reason = ?3 WHERE tenant = ?1 AND person = ?2`,
-			tenant, p, storage.Redacted); err != nil {
-			return err
-		}
+	exec := func(query string, args ...any) error {
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
 	}
 	if len(people) > 0 {
-		// Ambiguous links naming an erased person among their candidates.
-		rows, err := tx.QueryContext(ctx, `SELECT connection_id, account_key, candidates FROM account_links
-			WHERE tenant = ? AND candidates IS NOT NULL`, tenant)
+		ps, err := json.Marshal(people)
 		if err != nil {
 			return err
 		}
-		var drop []linking.AccountRef
-		for rows.Next() {
-			var a linking.AccountRef
-			var cands []byte
-			if err := rows.Scan(&a.ConnectionID, &a.AccountKey, &cands); err != nil {
-				rows.Close()
-				return err
-			}
-			var cs []string
-			if err := json.Unmarshal(cands, &cs); err != nil {
-				rows.Close()
-				return fmt.Errorf("decoding candidates: %w", err)
-			}
-			if slices.ContainsFunc(cs, func(c string) bool { return slices.Contains(people, c) }) {
-				drop = append(drop, a)
-			}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		const erasedPerson = `IN (SELECT value FROM json_each(?2))`
+		// Links of an erased person, and ambiguous links naming one among
+		// their candidates.
+		if err := exec(`DELETE FROM account_links WHERE tenant = ?1 AND (person_id `+erasedPerson+`
+			OR EXISTS (SELECT 1 FROM json_each(candidates) c WHERE c.value `+erasedPerson+`))`, tenant, string(ps)); err != nil {
 			return err
 		}
-		for _, a := range drop {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND connection_id = ? AND account_key = ?`,
-				tenant, a.ConnectionID, a.AccountKey); err != nil {
-				return err
-			}
+		if err := exec(`UPDATE findings SET person_id = '', detail = '', `+closeFinding+`
+			WHERE tenant = ?1 AND person_id `+erasedPerson, tenant, string(ps), now.UnixNano(), id); err != nil {
+			return err
+		}
+		if err := exec(`UPDATE link_decisions SET person = '', reason = ?3 WHERE tenant = ?1 AND person `+erasedPerson,
+			tenant, string(ps), storage.Redacted); err != nil {
+			return err
 		}
 	}
-	for _, t := range targets {
-		if kind, _ := storage.KindOf(t.kind); kind != resync.KindAccount {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM account_links WHERE tenant = ? AND connection_id = ? AND account_key = ?`,
-			tenant, t.conn, t.key); err != nil {
+	if len(accounts) > 0 {
+		as, err := json.Marshal(accounts)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE findings SET account_key = ?6, person_id = '', detail = '', `+closeFinding+`
-			WHERE tenant = ?1 AND connection_id = ?2 AND account_key = ?5`, tenant, t.conn, now.UnixNano(), id, t.key, storage.Redacted); err != nil {
+		const erasedAccount = `(connection_id, account_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))`
+		if err := exec(`DELETE FROM account_links WHERE tenant = ?1 AND `+erasedAccount, tenant, string(as)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE link_decisions SET account_key = ?4, reason = ?4
-			WHERE tenant = ?1 AND connection_id = ?2 AND account_key = ?3`, tenant, t.conn, t.key, storage.Redacted); err != nil {
+		if err := exec(`UPDATE findings SET account_key = ?5, person_id = '', detail = '', `+closeFinding+`
+			WHERE tenant = ?1 AND `+erasedAccount, tenant, string(as), now.UnixNano(), id, storage.Redacted); err != nil {
+			return err
+		}
+		if err := exec(`UPDATE link_decisions SET account_key = ?3, reason = ?3 WHERE tenant = ?1 AND `+erasedAccount,
+			tenant, string(as), storage.Redacted); err != nil {
 			return err
 		}
 	}
