@@ -534,7 +534,14 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 	out := make([]resync.ChangeLogEntry, 0, len(targets))
 	touched := map[string]bool{}
 	var batch *logBatch
+	accounts, people := map[linking.AccountRef]bool{}, map[string]bool{}
 	for _, t := range targets {
+		switch kindOf(t.kind) {
+		case resync.KindAccount:
+			accounts[linking.AccountRef{ConnectionID: t.conn, AccountKey: t.key}] = true
+		case resync.KindIdentity:
+			people[linking.IdentityRef(t.conn, t.key)] = true
+		}
 		if c := s.conns[tenantID{tenant, t.conn}]; c != nil {
 			c.records.remove(t.recKey)
 			if !touched[t.conn] {
@@ -553,15 +560,6 @@ func (s *Store) Erase(ctx context.Context, tenant, id, by string, match func(res
 		e := logEntry{batch: batch, off: int32(s.seq - batch.seq0), op: opCode(resync.OpErase), kind: t.kind, key: storage.Redacted}
 		s.log(tenant).add(e)
 		out = append(out, e.entry())
-	}
-	accounts, people := map[linking.AccountRef]bool{}, map[string]bool{}
-	for _, t := range targets {
-		switch kindOf(t.kind) {
-		case resync.KindAccount:
-			accounts[linking.AccountRef{ConnectionID: t.conn, AccountKey: t.key}] = true
-		case resync.KindIdentity:
-			people[linking.IdentityRef(t.conn, t.key)] = true
-		}
 	}
 	s.links.erase(tenant, id, now, accounts, people)
 	return out, nil
