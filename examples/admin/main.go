@@ -121,7 +121,8 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 	}
 	closeStore := func() error {
 		if rv != nil {
-			return rv.close(nil)
+			rv.store.Close()
+			return nil
 		}
 		return store.(*sqlite.Store).Close()
 	}
@@ -153,13 +154,16 @@ func openApp(ctx context.Context, logw io.Writer, dir, dbPath, pgURL string) (*a
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
+	// The workers stop first (reads under way get 5 seconds), then the
+	// engine, then the store.
 	closeAll := func() error {
-		if rv != nil {
-			return rv.close(engine)
-		}
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return errors.Join(engine.Close(cctx), closeStore())
+		var err error
+		if rv != nil {
+			err = rv.stop(cctx)
+		}
+		return errors.Join(err, engine.Close(cctx), closeStore())
 	}
 	if rv != nil {
 		if err := rv.start(ctx, engine, logw); err != nil {

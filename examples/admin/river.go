@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"riverqueue.com/riverui"
 
@@ -65,15 +63,5 @@ func (o *onRiver) start(ctx context.Context, engine *resync.Engine, logw io.Writ
 // applied to it.
 func (o *onRiver) mount(mux *http.ServeMux) { mux.Handle("/riverui/", o.ui) }
 
-// close stops the workers (reads under way get 5 seconds), then the
-// engine, then the store.
-func (o *onRiver) close(engine *resync.Engine) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := o.x.Stop(ctx)
-	if engine != nil {
-		err = errors.Join(err, engine.Close(ctx))
-	}
-	o.store.Close()
-	return err
-}
+// stop stops the workers (reads under way get until ctx ends).
+func (o *onRiver) stop(ctx context.Context) error { return o.x.Stop(ctx) }
