@@ -108,16 +108,17 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	var mu sync.Mutex
 	var after []resync.RunInfo
 	var open []int
+	var queries string
 	var s *node
 	s = newNode(t, db, nodeOpts{
 		conns:    func(n *node) { n.conn("okta1", resync.IdP, "okta", resynctest.Identities("u", 30), 10) },
 		notifier: notifier,
 		afterRun: func(ctx context.Context, run *resync.RunInfo) error {
-			n, err := openTxs(ctx, s)
+			n, q, err := openTxs(ctx, s)
 			mu.Lock()
 			defer mu.Unlock()
 			after = append(after, *run)
-			open = append(open, n)
+			open, queries = append(open, n), queries+q
 			return err
 		},
 	})
@@ -128,7 +129,7 @@ func TestCancelNotifiesAndCallsAfterRun(t *testing.T) {
 	mu.Lock()
 	require.Len(t, after, 1)
 	require.Equal(t, resync.RunCanceled, after[0].Status)
-	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran")
+	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran: %s", queries)
 	mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -150,6 +151,7 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 	var mu sync.Mutex
 	var seen []resync.RunStatus
 	var open []int
+	var queries string
 	var self *node
 	self = newNode(t, db, nodeOpts{
 		workers: 2,
@@ -162,14 +164,14 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			n, err := openTxs(ctx, self)
+			n, q, err := openTxs(ctx, self)
 			if err != nil {
 				return err
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			seen = append(seen, stored.Status)
-			open = append(open, n)
+			open, queries = append(open, n), queries+q
 			return nil
 		},
 	})
@@ -178,16 +180,19 @@ func TestAfterRunHoldsNoTransaction(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []resync.RunStatus{resync.RunRunning}, seen, "AfterRun read the run before its end was stored")
-	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran")
+	require.Equal(t, []int{0}, open, "no transaction of the executor open while AfterRun ran: %s", queries)
 }
 
 // openTxs counts the executor's transactions open and waiting on n's
-// database.
-func openTxs(ctx context.Context, n *node) (int, error) {
+// database (River's own, on its river_* tables, are not the executor's),
+// and returns their last statements.
+func openTxs(ctx context.Context, n *node) (int, string, error) {
 	var c int
-	err := n.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'`).Scan(&c)
-	return c, err
+	var queries string
+	err := n.store.Pool().QueryRow(ctx, `SELECT count(*), coalesce(string_agg(query, ' | '), '') FROM pg_stat_activity
+		WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE '%resync_%'
+		AND query NOT LIKE '%river\_%'`).Scan(&c, &queries)
+	return c, queries, err
 }
 
 // brokenDirectory cannot list admins.
